@@ -1,0 +1,209 @@
+//! `config.json` (cargo's `RegistryConfig`) and regtool's own settings in
+//! `.regtool/config.toml`.
+//!
+//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#index-configuration>
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The markers cargo replaces in a `dl` template.
+pub const DL_MARKERS: &[&str] = &[
+    "{crate}",
+    "{version}",
+    "{prefix}",
+    "{lowerprefix}",
+    "{sha256-checksum}",
+];
+
+/// `config.json` at the registry root, as cargo reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryConfig {
+    /// Download URL template: `{base-url}/crates/{crate}/{crate}-{version}.crate` for
+    /// regtool's layout. If it has none of [`DL_MARKERS`], cargo appends
+    /// `/{crate}/{version}/download`.
+    pub dl: String,
+    /// Web API URL; `None` for a static registry (cargo cannot publish to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// Whether cargo must send a token for every request (RFC 3139).
+    #[serde(rename = "auth-required", default, skip_serializing_if = "is_false")]
+    pub auth_required: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl RegistryConfig {
+    /// The config for a registry served at `base_url` (no trailing `/`).
+    pub fn for_base_url(base_url: &str, auth_required: bool) -> Self {
+        RegistryConfig {
+            dl: format!("{base_url}/crates/{{crate}}/{{crate}}-{{version}}.crate"),
+            api: None,
+            auth_required,
+        }
+    }
+
+    /// Reads and checks `config.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable; [`Error::Config`] if it is not JSON of this shape
+    /// or `dl` is not an http(s) URL.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        let cfg: RegistryConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: format!("not a valid registry config.json: {e}"),
+        })?;
+        if !(cfg.dl.starts_with("http://")
+            || cfg.dl.starts_with("https://")
+            || cfg.dl.starts_with("file://"))
+        {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                message: format!("`dl` must be an http(s) URL, found `{}`", cfg.dl),
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// The bytes written to `config.json`: pretty JSON ending in a newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("config serializes");
+        v.push(b'\n');
+        v
+    }
+}
+
+/// Default `--max-crate-size`: 10 MiB, as crates.io.
+pub const DEFAULT_MAX_CRATE_SIZE: u64 = 10 * 1024 * 1024;
+/// Default `--max-unpacked-size`: 512 MiB, as crates.io.
+pub const DEFAULT_MAX_UNPACKED_SIZE: u64 = 512 * 1024 * 1024;
+
+/// regtool's own settings for a registry, kept in `.regtool/config.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Settings {
+    /// The URL the registry is served at (no trailing `/`); cargo's index URL is
+    /// `sparse+{url}/`.
+    pub url: String,
+    /// Other URLs this registry is known by: a dependency whose `registry-index` is
+    /// one of them is a dependency on this registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// The registry replaces crates.io (source replacement): crates.io dependencies
+    /// get no `registry` field.
+    #[serde(default)]
+    pub mirror: bool,
+    /// Largest `.crate` accepted, in bytes.
+    #[serde(default = "default_max_crate")]
+    pub max_crate_size: u64,
+    /// Largest total unpacked size of a `.crate`, in bytes.
+    #[serde(default = "default_max_unpacked")]
+    pub max_unpacked_size: u64,
+}
+
+fn default_max_crate() -> u64 {
+    DEFAULT_MAX_CRATE_SIZE
+}
+fn default_max_unpacked() -> u64 {
+    DEFAULT_MAX_UNPACKED_SIZE
+}
+
+impl Settings {
+    /// Reads `.regtool/config.toml`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable, [`Error::Config`] if invalid.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: format!("invalid regtool settings: {e}"),
+        })
+    }
+
+    /// The bytes written to `.regtool/config.toml`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut s = String::from("# regtool's settings for this registry (not served to cargo).\n");
+        s.push_str(&toml::to_string(self).expect("settings serialize"));
+        s.into_bytes()
+    }
+
+    /// Whether `registry_index` (a dependency's `registry-index` in a normalized
+    /// manifest) names this registry: compared with and without `sparse+` and a
+    /// trailing `/`.
+    pub fn is_own_index(&self, registry_index: &str) -> bool {
+        let want = normalize_url(registry_index);
+        std::iter::once(&self.url)
+            .chain(self.aliases.iter())
+            .any(|u| normalize_url(u) == want)
+    }
+}
+
+/// Strips `sparse+`/`registry+` and trailing `/` so URLs compare by meaning.
+pub fn normalize_url(url: &str) -> &str {
+    let u = url
+        .strip_prefix("sparse+")
+        .or_else(|| url.strip_prefix("registry+"))
+        .unwrap_or(url);
+    u.trim_end_matches('/')
+}
+
+/// Checks a base URL given to `init --url`; returns it without a trailing `/`.
+///
+/// # Errors
+/// A sentence saying what is wrong.
+pub fn check_base_url(url: &str) -> std::result::Result<String, String> {
+    let u = url.strip_prefix("sparse+").unwrap_or(url);
+    if !(u.starts_with("http://") || u.starts_with("https://")) {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    }
+    if u.contains(['{', '}', ' ', '?', '#']) {
+        return Err(format!(
+            "`{url}` must be a plain base URL (no spaces, query, fragment or `{{}}` markers)"
+        ));
+    }
+    Ok(u.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_index_matches_all_spellings() {
+        let s = Settings {
+            url: "http://h:1/reg".into(),
+            aliases: vec![],
+            mirror: false,
+            max_crate_size: 1,
+            max_unpacked_size: 1,
+        };
+        for u in [
+            "http://h:1/reg",
+            "http://h:1/reg/",
+            "sparse+http://h:1/reg/",
+            "sparse+http://h:1/reg",
+        ] {
+            assert!(s.is_own_index(u), "{u}");
+        }
+        assert!(!s.is_own_index("https://github.com/rust-lang/crates.io-index"));
+    }
+
+    #[test]
+    fn config_json_bytes() {
+        let c = RegistryConfig::for_base_url("http://127.0.0.1:8000", false);
+        assert_eq!(
+            String::from_utf8(c.to_bytes()).unwrap(),
+            "{\n  \"dl\": \"http://127.0.0.1:8000/crates/{crate}/{crate}-{version}.crate\"\n}\n"
+        );
+        let c = RegistryConfig::for_base_url("https://x", true);
+        assert!(
+            String::from_utf8(c.to_bytes())
+                .unwrap()
+                .contains("\"auth-required\": true")
+        );
+    }
+}

@@ -1,0 +1,354 @@
+//! Reading a `.crate` file in one streaming pass: the SHA-256 `cksum` of the
+//! whole file, a safe walk over every tar entry (the whole gzip stream is inflated
+//! and checked), the packaged `Cargo.toml`, and optionally a copy of the bytes.
+//!
+//! Memory stays flat whatever the crate size: only `Cargo.toml` is kept.
+//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html> (`cksum`)
+//! and `DESIGN.md` §3 (tarball rules).
+
+use crate::error::{CrateProblem, Error, Result};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+/// Size caps applied while reading a `.crate`, all in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest `.crate` file.
+    pub max_crate_size: u64,
+    /// Largest total size of the inflated tar stream.
+    pub max_unpacked_size: u64,
+    /// Largest `Cargo.toml`.
+    pub max_manifest_size: u64,
+}
+
+/// Default cap on `Cargo.toml`: 10 MiB (crates.io's manifests are far smaller).
+pub const DEFAULT_MAX_MANIFEST_SIZE: u64 = 10 * 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_crate_size: crate::config::DEFAULT_MAX_CRATE_SIZE,
+            max_unpacked_size: crate::config::DEFAULT_MAX_UNPACKED_SIZE,
+            max_manifest_size: DEFAULT_MAX_MANIFEST_SIZE,
+        }
+    }
+}
+
+/// What one pass over a `.crate` yields.
+#[derive(Debug, Clone)]
+pub struct CrateContents {
+    /// Lowercase hex SHA-256 of the whole file.
+    pub cksum: String,
+    /// File size in bytes.
+    pub size: u64,
+    /// The archive's top folder (should be `{name}-{version}`).
+    pub top: String,
+    /// The bytes of `{top}/Cargo.toml`.
+    pub manifest: Vec<u8>,
+}
+
+/// Marker carried inside `io::Error`s raised by our reader wrappers, so the walk
+/// can tell a limit or a failed copy from a corrupt stream.
+#[derive(Debug)]
+enum Stop {
+    CrateTooLarge,
+    UnpackedTooLarge,
+    ReadFailed(io::Error),
+    CopyFailed(io::Error),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+impl std::error::Error for Stop {}
+
+fn stop(s: Stop) -> io::Error {
+    io::Error::other(s)
+}
+
+/// Reads the file, hashing every byte and teeing it into `copy`.
+struct Source<'a, R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+    copy: Option<&'a mut dyn Write>,
+}
+
+impl<R: Read> Read for Source<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| stop(Stop::ReadFailed(e)))?;
+        self.size += n as u64;
+        if self.size > self.limit {
+            return Err(stop(Stop::CrateTooLarge));
+        }
+        self.hasher.update(&buf[..n]);
+        if let Some(w) = self.copy.as_mut() {
+            w.write_all(&buf[..n])
+                .map_err(|e| stop(Stop::CopyFailed(e)))?;
+        }
+        Ok(n)
+    }
+}
+
+/// Counts inflated bytes and stops at the limit.
+struct Capped<R> {
+    inner: R,
+    count: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        if self.count > self.limit {
+            return Err(stop(Stop::UnpackedTooLarge));
+        }
+        Ok(n)
+    }
+}
+
+/// Reads and checks the `.crate` at `path` in one pass (see the module docs),
+/// writing a copy of its bytes to `copy` if given.
+///
+/// # Errors
+/// [`Error::Crate`] with the broken rule: [`CrateProblem::NotGzip`],
+/// [`CrateProblem::Corrupt`], [`CrateProblem::TooLarge`],
+/// [`CrateProblem::UnpackedTooLarge`], [`CrateProblem::NoManifest`],
+/// [`CrateProblem::ManifestTooLarge`], [`CrateProblem::EntryOutside`],
+/// [`CrateProblem::BadEntryType`], [`CrateProblem::NonUtf8Path`];
+/// [`Error::Io`] if the file cannot be read or the copy cannot be written.
+pub fn read_crate(
+    path: &Path,
+    limits: &Limits,
+    copy: Option<&mut dyn Write>,
+) -> Result<CrateContents> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
+    if meta.is_file() && meta.len() > limits.max_crate_size {
+        return Err(Error::krate(
+            path,
+            CrateProblem::TooLarge {
+                size: meta.len(),
+                limit: limits.max_crate_size,
+            },
+        ));
+    }
+    let mut source = Source {
+        inner: file,
+        hasher: Sha256::new(),
+        size: 0,
+        limit: limits.max_crate_size,
+        copy,
+    };
+    let walked = walk(&mut source, limits);
+    let (top, manifest) = match walked {
+        Ok(v) => v,
+        Err(e) => return Err(classify(path, e, source.size, limits)),
+    };
+    let digest = source.hasher.finalize();
+    let mut cksum = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(cksum, "{b:02x}");
+    }
+    Ok(CrateContents {
+        cksum,
+        size: source.size,
+        top,
+        manifest,
+    })
+}
+
+/// A failure inside the walk: a rule broken, or an I/O error from the stream.
+enum WalkError {
+    Problem(CrateProblem),
+    Io(io::Error),
+}
+
+impl From<io::Error> for WalkError {
+    fn from(e: io::Error) -> Self {
+        WalkError::Io(e)
+    }
+}
+
+fn classify(path: &Path, e: WalkError, size: u64, limits: &Limits) -> Error {
+    let io = match e {
+        WalkError::Problem(p) => return Error::krate(path, p),
+        WalkError::Io(io) => io,
+    };
+    // Find our marker anywhere in the error (tar wraps errors in its own).
+    let mut marker: Option<&Stop> = None;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&io);
+    while let Some(err) = cur {
+        if let Some(s) = err.downcast_ref::<Stop>() {
+            marker = Some(s);
+            break;
+        }
+        if let Some(ioe) = err.downcast_ref::<io::Error>()
+            && let Some(inner) = ioe.get_ref()
+            && let Some(s) = inner.downcast_ref::<Stop>()
+        {
+            marker = Some(s);
+            break;
+        }
+        cur = err.source();
+    }
+    match marker {
+        Some(Stop::CrateTooLarge) => Error::krate(
+            path,
+            CrateProblem::TooLarge {
+                size,
+                limit: limits.max_crate_size,
+            },
+        ),
+        Some(Stop::UnpackedTooLarge) => Error::krate(
+            path,
+            CrateProblem::UnpackedTooLarge {
+                limit: limits.max_unpacked_size,
+            },
+        ),
+        Some(Stop::ReadFailed(e)) => {
+            Error::io("read", path, io::Error::new(e.kind(), e.to_string()))
+        }
+        Some(Stop::CopyFailed(e)) => Error::io(
+            "write a copy of",
+            path,
+            io::Error::new(e.kind(), e.to_string()),
+        ),
+        None => {
+            let msg = if io.kind() == io::ErrorKind::UnexpectedEof {
+                "the file ends early (truncated download?)".to_string()
+            } else {
+                io.to_string()
+            };
+            Error::krate(path, CrateProblem::Corrupt(msg))
+        }
+    }
+}
+
+fn walk<R: Read>(
+    source: &mut Source<'_, R>,
+    limits: &Limits,
+) -> std::result::Result<(String, Vec<u8>), WalkError> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, source);
+    let head = buffered.fill_buf()?;
+    if head.len() < 2 || head[0] != 0x1f || head[1] != 0x8b {
+        return Err(WalkError::Problem(CrateProblem::NotGzip));
+    }
+    let gz = flate2::bufread::GzDecoder::new(buffered);
+    let capped = Capped {
+        inner: gz,
+        count: 0,
+        limit: limits.max_unpacked_size,
+    };
+    let mut archive = tar::Archive::new(capped);
+    let mut top: Option<String> = None;
+    let mut manifest: Option<Vec<u8>> = None;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw_path = entry.path_bytes().into_owned();
+        let Ok(path) = String::from_utf8(raw_path.clone()) else {
+            return Err(WalkError::Problem(CrateProblem::NonUtf8Path(
+                String::from_utf8_lossy(&raw_path).into_owned(),
+            )));
+        };
+        let kind = entry.header().entry_type();
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Directory => {}
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
+            other => {
+                let kind = match other {
+                    tar::EntryType::Symlink => "symlink",
+                    tar::EntryType::Link => "hardlink",
+                    tar::EntryType::Char => "character device",
+                    tar::EntryType::Block => "block device",
+                    tar::EntryType::Fifo => "fifo",
+                    _ => "special entry",
+                };
+                return Err(WalkError::Problem(CrateProblem::BadEntryType {
+                    entry: path,
+                    kind,
+                }));
+            }
+        }
+        let parts = check_path(&path)?;
+        let first = parts[0];
+        match &top {
+            None => top = Some(first.to_string()),
+            Some(t) if t != first => {
+                return Err(WalkError::Problem(CrateProblem::EntryOutside(path)));
+            }
+            Some(_) => {}
+        }
+        if kind == tar::EntryType::Regular
+            && parts.len() == 2
+            && parts[1] == "Cargo.toml"
+            && manifest.is_none()
+        {
+            let size = entry.header().size().unwrap_or(u64::MAX);
+            if size > limits.max_manifest_size {
+                return Err(WalkError::Problem(CrateProblem::ManifestTooLarge {
+                    size,
+                    limit: limits.max_manifest_size,
+                }));
+            }
+            let mut buf = Vec::with_capacity(size as usize);
+            (&mut entry)
+                .take(limits.max_manifest_size + 1)
+                .read_to_end(&mut buf)?;
+            manifest = Some(buf);
+        }
+    }
+    // Inflate to the end of the gzip member (checks its CRC and length), then
+    // hash whatever follows it in the file.
+    let mut capped = archive.into_inner();
+    io::copy(&mut capped, &mut io::sink())?;
+    let mut rest = capped.inner.into_inner();
+    io::copy(&mut rest, &mut io::sink())?;
+    let Some(manifest) = manifest else {
+        return Err(WalkError::Problem(CrateProblem::NoManifest(top)));
+    };
+    Ok((top.unwrap_or_default(), manifest))
+}
+
+/// Splits an entry path into components, refusing absolute paths, `..`, `.` and
+/// empty components (a trailing `/` on folders is allowed).
+fn check_path(path: &str) -> std::result::Result<Vec<&str>, WalkError> {
+    let outside = || WalkError::Problem(CrateProblem::EntryOutside(path.to_string()));
+    if path.starts_with('/') || path.contains('\\') || path.contains('\0') {
+        return Err(outside());
+    }
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let parts: Vec<&str> = trimmed.split('/').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err(outside());
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_checked() {
+        assert!(check_path("a-1.0.0/src/lib.rs").is_ok());
+        assert!(check_path("a-1.0.0/").is_ok());
+        assert!(check_path("/etc/passwd").is_err());
+        assert!(check_path("a-1.0.0/../x").is_err());
+        assert!(check_path("./a-1.0.0/x").is_err());
+        assert!(check_path("a-1.0.0//x").is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! The library's error type and the exit codes it maps to.
+//!
+//! Every error names the file it is about. Exit codes follow cargo's habits and
+//! `DESIGN.md` §5: `0` ok, `1` input rejected or problems found, `2` usage or I/O.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Exit code: the input was rejected or `verify` found problems.
+pub const EXIT_REJECTED: i32 = 1;
+/// Exit code: bad usage, or an I/O failure (disk, permissions, lock).
+pub const EXIT_IO: i32 = 2;
+
+/// Why a `.crate` file (or the version it carries) cannot go into the registry.
+///
+/// Each variant is one rule of the registry format; see
+/// <https://doc.rust-lang.org/cargo/reference/registry-index.html> and
+/// crates.io's publishing rules (`DESIGN.md` §3).
+#[derive(Debug, thiserror::Error)]
+pub enum CrateProblem {
+    /// The file does not start with the gzip magic bytes.
+    #[error("not a gzip file (a .crate is a gzip-compressed tar archive)")]
+    NotGzip,
+    /// The gzip stream or the tar inside it ends early or is corrupt.
+    #[error("corrupt or truncated archive: {0}")]
+    Corrupt(String),
+    /// The archive has no `{name}-{version}/Cargo.toml`.
+    #[error("the archive has no `Cargo.toml` in its top folder{}", .0.as_ref().map(|f| format!(" `{f}/`")).unwrap_or_default())]
+    NoManifest(Option<String>),
+    /// `Cargo.toml` is not valid TOML, or not a manifest cargo can read.
+    #[error("invalid `Cargo.toml`: {0}")]
+    InvalidManifest(String),
+    /// The manifest's name/version do not match the archive's top folder.
+    #[error("the manifest says `{manifest}` but the archive's top folder is `{folder}/`")]
+    FolderMismatch {
+        /// `{name}-{version}` from the manifest.
+        manifest: String,
+        /// The first path component of the archive's entries.
+        folder: String,
+    },
+    /// An entry sits outside `{name}-{version}/`, or uses `..` or an absolute path.
+    #[error("archive entry `{0}` is outside the crate's top folder")]
+    EntryOutside(String),
+    /// An entry is a symlink, hardlink, device or other non-regular file.
+    #[error("archive entry `{entry}` is a {kind}; only regular files and folders are allowed")]
+    BadEntryType {
+        /// The entry's path.
+        entry: String,
+        /// What it is (`symlink`, `hardlink`, ...).
+        kind: &'static str,
+    },
+    /// An entry's path is not valid UTF-8.
+    #[error("archive entry `{0}` has a name that is not UTF-8")]
+    NonUtf8Path(String),
+    /// The crate name breaks crates.io's naming rules.
+    #[error("invalid crate name `{name}`: {reason}")]
+    InvalidName {
+        /// The name as written in the manifest.
+        name: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// The `.crate` file is larger than the registry's limit.
+    #[error(
+        "the file is {size} bytes, over the limit of {limit} bytes (raise it with `--max-crate-size`)"
+    )]
+    TooLarge {
+        /// Size of the file in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The archive inflates to more than the limit (a gzip bomb, or a huge crate).
+    #[error(
+        "the archive inflates to more than {limit} bytes (raise it with `--max-unpacked-size`)"
+    )]
+    UnpackedTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// `Cargo.toml` is larger than the limit.
+    #[error("`Cargo.toml` is {size} bytes, over the limit of {limit} bytes")]
+    ManifestTooLarge {
+        /// Size in bytes.
+        size: u64,
+        /// Limit in bytes.
+        limit: u64,
+    },
+    /// The manifest has more of something than crates.io allows.
+    #[error("the manifest has {count} {what}, over crates.io's limit of {limit}")]
+    OverLimit {
+        /// What was counted (`dependencies`, `features`, ...).
+        what: String,
+        /// How many there are.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A crate with the same name but another spelling is already there.
+    #[error(
+        "crate `{name}` conflicts with the existing crate `{existing}` (names that differ only by case or `-`/`_` are the same crate)"
+    )]
+    NameConflict {
+        /// The name being added.
+        name: String,
+        /// The name already in the registry (or earlier in the same batch).
+        existing: String,
+    },
+    /// The version is already present with other bytes.
+    #[error(
+        "{name} v{version} is already in the registry with a different checksum (existing {existing_cksum}, this file {cksum}); versions cannot be replaced, publish a new version"
+    )]
+    VersionExists {
+        /// Crate name.
+        name: String,
+        /// The version.
+        version: String,
+        /// cksum of the existing `.crate`.
+        existing_cksum: String,
+        /// cksum of this file.
+        cksum: String,
+    },
+    /// The version differs from an existing one only by build metadata.
+    #[error(
+        "{name} v{version} collides with the existing v{existing}: versions that differ only in build metadata (`+...`) are the same version"
+    )]
+    BuildMetadataConflict {
+        /// Crate name.
+        name: String,
+        /// The version being added.
+        version: String,
+        /// The version already present.
+        existing: String,
+    },
+    /// A dependency of this crate in this registry has no matching version (`--strict`).
+    #[error("dependency `{dep}` requires `{req}` but no version of it in this registry matches")]
+    UnsatisfiedDependency {
+        /// The dependency's package name.
+        dep: String,
+        /// Its version requirement.
+        req: String,
+    },
+}
+
+/// Everything the library can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on a named file.
+    #[error("failed to {action} `{}`", path.display())]
+    Io {
+        /// What we were doing (`read`, `write`, `rename`, ...).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The folder is not a registry made by `regtool init`.
+    #[error("`{}` is not a regtool registry (no `config.json` and `.regtool/` there); create one with `regtool init {} --url URL`, or point at one with `--registry DIR`", path.display(), path.display())]
+    NotARegistry {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// `init` found a registry already there.
+    #[error("`{}` already holds a registry (`{}` exists); refusing to overwrite it", path.display(), found.display())]
+    AlreadyExists {
+        /// The registry folder.
+        path: PathBuf,
+        /// The file that shows it.
+        found: PathBuf,
+    },
+    /// A setting (`config.json`, `.regtool/config.toml`, a flag) is invalid.
+    #[error("`{}`: {message}", path.display())]
+    Config {
+        /// The file holding the setting, or the folder for a flag.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `.crate` file breaks a rule.
+    #[error("`{}`: {problem}", path.display())]
+    Crate {
+        /// The `.crate` file.
+        path: PathBuf,
+        /// The rule it breaks.
+        problem: CrateProblem,
+    },
+    /// An index file could not be read as index lines.
+    #[error("`{}` line {line}: {message}", path.display())]
+    IndexFile {
+        /// The index file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A crate or version the user named is not in the registry.
+    #[error("{message}")]
+    NotFound {
+        /// What was not found, with hints.
+        message: String,
+    },
+    /// Several inputs were rejected; nothing was written.
+    #[error("{} of the inputs were rejected; nothing was written", problems.len())]
+    Rejected {
+        /// One error per problem.
+        problems: Vec<Error>,
+    },
+    /// Problems found by `verify`.
+    #[error("{count} problem(s) found")]
+    ProblemsFound {
+        /// How many.
+        count: usize,
+    },
+    /// Invalid command-line usage found by the library.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The process exit code for this error: [`EXIT_REJECTED`] for rejected input
+    /// and found problems, [`EXIT_IO`] for I/O, usage and setup problems.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Crate { .. }
+            | Error::Rejected { .. }
+            | Error::ProblemsFound { .. }
+            | Error::NotFound { .. }
+            | Error::IndexFile { .. }
+            | Error::NotARegistry { .. }
+            | Error::AlreadyExists { .. } => EXIT_REJECTED,
+            Error::Io { .. } | Error::Config { .. } | Error::Usage(_) => EXIT_IO,
+        }
+    }
+
+    /// Build an [`Error::Io`] for `path`.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Build an [`Error::Crate`].
+    pub fn krate(path: impl Into<PathBuf>, problem: CrateProblem) -> Self {
+        Error::Crate {
+            path: path.into(),
+            problem,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Displays an error with its chain of causes, one `Caused by:` line each, like cargo.
+pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut src = self.0.source();
+        if src.is_some() {
+            write!(f, "\n\nCaused by:")?;
+        }
+        while let Some(e) = src {
+            write!(f, "\n  {e}")?;
+            src = e.source();
+        }
+        Ok(())
+    }
+}

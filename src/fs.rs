@@ -1,0 +1,202 @@
+//! File-system primitives that never leave a half-written file: atomic writes
+//! (temp file in the same folder, fsync, rename, fsync the folder, mode 0644)
+//! and the registry's exclusive lock.
+
+use crate::error::{Error, Result};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Mode of every file regtool publishes: readable by the web server whatever the umask.
+pub const FILE_MODE: u32 = 0o644;
+/// Mode of every folder regtool creates.
+pub const DIR_MODE: u32 = 0o755;
+
+/// Writes `bytes` to `path` atomically: readers see the old file or the new one,
+/// never a partial one, even if the process is killed.
+///
+/// Creates missing parent folders (mode 0755).
+///
+/// # Errors
+/// [`Error::Io`] naming the file or folder that failed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent(path);
+    create_dirs(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".regtool-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+    persist(tmp, path)
+}
+
+/// Makes `tmp` the file at `path`: sets mode 0644, fsyncs it, renames it over
+/// `path` and fsyncs the folder. `tmp` must be on the same file system.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    set_mode(tmp.as_file(), tmp.path())?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("rename a temporary file to", path, e.error))?;
+    sync_dir(parent(path))
+}
+
+/// Removes `path` (if present) and fsyncs its folder.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn remove_file(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => sync_dir(parent(path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}
+
+/// Creates `dir` and its parents with mode 0755.
+///
+/// # Errors
+/// [`Error::Io`] naming the folder.
+pub fn create_dirs(dir: &Path) -> Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(DIR_MODE);
+    }
+    b.create(dir)
+        .map_err(|e| Error::io("create the folder", dir, e))?;
+    // The new folder's entry must be durable too.
+    if let Some(p) = dir.parent() {
+        sync_dir(p)?;
+    }
+    Ok(())
+}
+
+/// fsyncs a folder so that a rename or removal in it survives a crash.
+///
+/// # Errors
+/// [`Error::Io`] naming the folder.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let d = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        File::open(d)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io("sync the folder", d, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn set_mode(_file: &File, _path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        _file
+            .set_permissions(fs::Permissions::from_mode(FILE_MODE))
+            .map_err(|e| Error::io("set permissions of", _path, e))?;
+    }
+    Ok(())
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+/// An exclusive OS lock on a file (`flock`): released when dropped or when the
+/// process dies, so a killed process never leaves a stale lock.
+#[derive(Debug)]
+pub struct Lock {
+    _file: Option<File>,
+    path: PathBuf,
+}
+
+impl Lock {
+    /// Takes the exclusive lock on `path` (created if missing), waiting for it if
+    /// another process holds it. `on_wait` is called once before waiting. Where the
+    /// file system cannot lock (some NFS setups), `on_unsupported` is called once
+    /// and the lock is skipped.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the lock file.
+    pub fn acquire(
+        path: &Path,
+        on_wait: impl FnOnce(&Path),
+        on_unsupported: impl FnOnce(&Path, &io::Error),
+    ) -> Result<Lock> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io("open the lock file", path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                on_wait(path);
+                file.lock().map_err(|e| Error::io("lock", path, e))?;
+            }
+            Err(fs::TryLockError::Error(e)) if is_unsupported(&e) => {
+                on_unsupported(path, &e);
+                return Ok(Lock {
+                    _file: None,
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        }
+        Ok(Lock {
+            _file: Some(file),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn is_unsupported(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::Unsupported)
+        || matches!(e.raw_os_error(), Some(code) if code == 38 /* ENOSYS */ || code == 95 /* EOPNOTSUPP */ || code == 37 /* ENOLCK */)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b/file");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o644
+            );
+        }
+        // no temp file left behind
+        assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,40 @@
+//! regtool keeps a Cargo alternative registry as plain static files.
+//!
+//! # The registry on disk
+//!
+//! ```text
+//! REGISTRY/
+//!   config.json                       {"dl": "{url}/crates/{crate}/{crate}-{version}.crate"}
+//!   1/a  2/ab  3/a/abc  se/rd/serde   index files: one JSON line per version (lowercased path)
+//!   crates/serde/serde-1.0.219.crate  the .crate files, exactly the bytes that were added
+//!   .regtool/                         regtool's settings, lock and temp files (not for cargo)
+//! ```
+//!
+//! Any static server can serve `REGISTRY/` to cargo as a sparse registry
+//! (<https://doc.rust-lang.org/cargo/reference/registry-index.html#sparse-protocol>).
+//!
+//! # Modules
+//! - [`registry`]: opening/creating a registry, its lock, all paths in it.
+//! - [`index`]: index lines ([`index::IndexPackage`]) and index files.
+//! - [`config`]: `config.json` ([`config::RegistryConfig`]) and regtool's settings.
+//! - [`crate_file`]: reading a `.crate` in one streaming pass.
+//! - [`manifest`]: packaged `Cargo.toml` to index line.
+//! - [`name`]: crate-name rules and index paths.
+//! - [`fs`]: atomic writes and the lock.
+//! - [`ops`]: one module per subcommand.
+//! - [`cli`], [`output`], [`error`]: the command line, printing, errors.
+
+pub mod cli;
+pub mod config;
+pub mod crate_file;
+pub mod error;
+pub mod fs;
+pub mod index;
+pub mod manifest;
+pub mod name;
+pub mod ops;
+pub mod output;
+pub mod registry;
+
+pub use error::{Error, Result};
+pub use registry::Registry;

@@ -1,0 +1,302 @@
+//! From a normalized `Cargo.toml` (as `cargo package` writes it) to the index
+//! entry crates.io would write for it.
+//!
+//! The manifest is read with cargo's own schema (`cargo_util_schemas::manifest::
+//! TomlManifest`) and targets are rendered with `cargo_platform`, so regtool sees
+//! what cargo sees. Source:
+//! <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema> and
+//! `DESIGN.md` §2.
+
+use crate::config::{Settings, normalize_url};
+use crate::error::CrateProblem;
+use crate::index::{CRATES_IO_INDEX, IndexPackage, RegistryDependency, kind_rank};
+use crate::name::CrateName;
+use cargo_util_schemas::manifest::{
+    InheritableDependency, PackageName, TomlDependency, TomlManifest,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+/// crates.io's limit on dependencies per version.
+pub const MAX_DEPENDENCIES: usize = 500;
+/// Limit on features per version. crates.io's default is 300, but it raises it
+/// for crates that need more (web-sys has 1727), and a registry must take those
+/// crates: 3000 still stops a hostile manifest.
+pub const MAX_FEATURES: usize = 3000;
+/// crates.io's limit on values per feature.
+pub const MAX_FEATURE_VALUES: usize = 300;
+
+/// Where the dependencies of a registry point: what counts as "this registry"
+/// and whether the registry stands in for crates.io.
+#[derive(Debug, Clone)]
+pub struct DepContext<'a> {
+    /// The registry's settings (own URLs, mirror flag).
+    pub settings: &'a Settings,
+}
+
+/// Builds the index entry for a packaged manifest. `cksum` and `pubtime` are left
+/// for the caller (`cksum` empty, `pubtime` `None`).
+///
+/// # Errors
+/// [`CrateProblem::InvalidManifest`] when the bytes are not UTF-8, not TOML, not a
+/// manifest cargo can read, not normalized (workspace inheritance left), or hold an
+/// invalid version, requirement or target; [`CrateProblem::InvalidName`];
+/// [`CrateProblem::OverLimit`] past crates.io's limits.
+pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPackage, CrateProblem> {
+    let invalid = |m: String| CrateProblem::InvalidManifest(m);
+    let text = std::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into()))?;
+    let manifest: TomlManifest =
+        toml::from_str(text).map_err(|e| invalid(one_line(&e.to_string())))?;
+    let package = manifest
+        .package
+        .as_deref()
+        .or(manifest.project.as_deref())
+        .ok_or_else(|| invalid("no `[package]` table".into()))?;
+    let name = package
+        .name
+        .as_ref()
+        .ok_or_else(|| invalid("no `package.name`".into()))?
+        .as_str();
+    CrateName::new(name).map_err(|reason| CrateProblem::InvalidName {
+        name: name.to_string(),
+        reason,
+    })?;
+    let version = package
+        .version
+        .as_ref()
+        .ok_or_else(|| invalid("no `package.version`".into()))?
+        .as_value()
+        .ok_or_else(|| {
+            invalid(
+                "`package.version` inherits from a workspace; the manifest is not normalized"
+                    .into(),
+            )
+        })?;
+    let rust_version = match &package.rust_version {
+        None => None,
+        Some(rv) => Some(
+            rv.as_value()
+                .ok_or_else(|| invalid("`package.rust-version` inherits from a workspace".into()))?
+                .to_string(),
+        ),
+    };
+
+    let mut deps = Vec::new();
+    let tables = [
+        (None, manifest.dependencies.as_ref(), "normal"),
+        (
+            None,
+            manifest
+                .build_dependencies
+                .as_ref()
+                .or(manifest.build_dependencies2.as_ref()),
+            "build",
+        ),
+        (
+            None,
+            manifest
+                .dev_dependencies
+                .as_ref()
+                .or(manifest.dev_dependencies2.as_ref()),
+            "dev",
+        ),
+    ];
+    for (target, table, kind) in tables {
+        push_deps(&mut deps, target, table, kind, ctx)?;
+    }
+    for (platform, t) in manifest.target.iter().flatten() {
+        // Checked with cargo's own parser, but written as the manifest spells it:
+        // crates.io keeps `cfg(target_os="hermit")` unspaced (errno 0.3.14).
+        cargo_platform::Platform::from_str(platform)
+            .map_err(|e| invalid(format!("invalid target `{platform}`: {e}")))?;
+        let target = Some(platform.as_str());
+        push_deps(&mut deps, target, t.dependencies.as_ref(), "normal", ctx)?;
+        push_deps(&mut deps, target, t.build_dependencies(), "build", ctx)?;
+        push_deps(&mut deps, target, t.dev_dependencies(), "dev", ctx)?;
+    }
+    if deps.len() > MAX_DEPENDENCIES {
+        return Err(CrateProblem::OverLimit {
+            what: "dependencies".into(),
+            count: deps.len(),
+            limit: MAX_DEPENDENCIES,
+        });
+    }
+    deps.sort_by(|a, b| {
+        (&a.name, kind_rank(&a.kind), &a.req).cmp(&(&b.name, kind_rank(&b.kind), &b.req))
+    });
+
+    let all: BTreeMap<String, Vec<String>> = manifest
+        .features
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    if all.len() > MAX_FEATURES {
+        return Err(CrateProblem::OverLimit {
+            what: "features".into(),
+            count: all.len(),
+            limit: MAX_FEATURES,
+        });
+    }
+    if let Some((f, v)) = all.iter().find(|(_, v)| v.len() > MAX_FEATURE_VALUES) {
+        return Err(CrateProblem::OverLimit {
+            what: format!("values in feature `{f}`"),
+            count: v.len(),
+            limit: MAX_FEATURE_VALUES,
+        });
+    }
+    let (features, features2) = split_features(all);
+
+    Ok(IndexPackage {
+        name: name.to_string(),
+        vers: version.to_string(),
+        deps,
+        cksum: String::new(),
+        features,
+        v: features2.as_ref().map(|_| 2),
+        features2,
+        yanked: false,
+        links: package.links.clone(),
+        rust_version,
+        pubtime: None,
+        unknown: Default::default(),
+    })
+}
+
+fn push_deps(
+    out: &mut Vec<RegistryDependency>,
+    target: Option<&str>,
+    table: Option<&BTreeMap<PackageName, InheritableDependency>>,
+    kind: &str,
+    ctx: &DepContext<'_>,
+) -> Result<(), CrateProblem> {
+    for (key, dep) in table.into_iter().flatten() {
+        let dep = match dep {
+            InheritableDependency::Value(d) => d,
+            InheritableDependency::Inherit(_) => {
+                return Err(CrateProblem::InvalidManifest(format!(
+                    "dependency `{key}` inherits from a workspace; the manifest is not normalized (use the file `cargo package` writes)"
+                )));
+            }
+        };
+        let (req, detail) = match dep {
+            TomlDependency::Simple(req) => (req.as_str(), None),
+            TomlDependency::Detailed(d) => match &d.version {
+                Some(req) => (req.as_str(), Some(d)),
+                None => continue, // path/git-only: not part of the published crate
+            },
+        };
+        let req = semver::VersionReq::parse(req.trim())
+            .map_err(|e| {
+                CrateProblem::InvalidManifest(format!(
+                    "dependency `{key}` has an invalid version requirement `{req}`: {e}"
+                ))
+            })?
+            .to_string();
+        let registry_index = detail.and_then(|d| d.registry_index.as_deref());
+        if registry_index.is_none() && detail.and_then(|d| d.registry.as_ref()).is_some() {
+            return Err(CrateProblem::InvalidManifest(format!(
+                "dependency `{key}` names a `registry` but no `registry-index`; the manifest is not normalized"
+            )));
+        }
+        out.push(RegistryDependency {
+            name: key.to_string(),
+            req,
+            features: detail.and_then(|d| d.features.clone()).unwrap_or_default(),
+            optional: dep.is_optional(),
+            default_features: dep.default_features().unwrap_or(true),
+            target: target.map(str::to_string),
+            kind: kind.to_string(),
+            registry: registry_for(registry_index, ctx),
+            package: detail
+                .and_then(|d| d.package.as_ref())
+                .map(|p| p.to_string()),
+            unknown: Default::default(),
+        });
+    }
+    Ok(())
+}
+
+fn is_crates_io(url: &str) -> bool {
+    matches!(
+        normalize_url(url),
+        "https://github.com/rust-lang/crates.io-index" | "https://index.crates.io"
+    )
+}
+
+/// The `registry` field of a dependency whose normalized manifest has
+/// `registry-index = registry_index` (`None`: crates.io).
+fn registry_for(registry_index: Option<&str>, ctx: &DepContext<'_>) -> Option<String> {
+    match registry_index {
+        Some(url) if ctx.settings.is_own_index(url) => None,
+        Some(url) if !is_crates_io(url) => Some(url.to_string()),
+        _ if ctx.settings.mirror => None,
+        _ => Some(CRATES_IO_INDEX.to_string()),
+    }
+}
+
+/// Splits `[features]` as crates.io does: features whose values use `dep:` or
+/// `?/` go to `features2`, and so, repeatedly, does every feature that names one
+/// of those. Returns `(features, features2)`; `features2` is `None` when empty.
+pub fn split_features(
+    all: BTreeMap<String, Vec<String>>,
+) -> (
+    BTreeMap<String, Vec<String>>,
+    Option<BTreeMap<String, Vec<String>>>,
+) {
+    let mut new_syntax: BTreeSet<String> = all
+        .iter()
+        .filter(|(_, vals)| {
+            vals.iter()
+                .any(|v| v.starts_with("dep:") || v.contains("?/"))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    loop {
+        let more: Vec<String> = all
+            .iter()
+            .filter(|(k, vals)| {
+                !new_syntax.contains(*k) && vals.iter().any(|v| new_syntax.contains(v))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        new_syntax.extend(more);
+    }
+    let (f2, f1): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        all.into_iter().partition(|(k, _)| new_syntax.contains(k));
+    (f1, if f2.is_empty() { None } else { Some(f2) })
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_naming_new_syntax_move_to_features2() {
+        let mut all = BTreeMap::new();
+        all.insert(
+            "default".to_string(),
+            vec!["std".to_string(), "a".to_string()],
+        );
+        all.insert("std".to_string(), vec!["memchr?/std".to_string()]);
+        all.insert("a".to_string(), vec![]);
+        all.insert("top".to_string(), vec!["default".to_string()]);
+        let (f1, f2) = split_features(all);
+        assert_eq!(f1.keys().collect::<Vec<_>>(), vec!["a"]);
+        assert_eq!(
+            f2.unwrap().keys().collect::<Vec<_>>(),
+            vec!["default", "std", "top"]
+        );
+    }
+}

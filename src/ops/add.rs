@@ -1,0 +1,516 @@
+//! `regtool add`: put `.crate` files into the registry.
+//!
+//! Every input is read once (cksum, tar walk, manifest, and a copy into the
+//! registry's temp folder, in parallel); all inputs and the registry's rules are
+//! checked before anything is published; then, under the registry lock, each
+//! crate's `.crate` files are renamed into `crates/` and its index file is written
+//! once. See `DESIGN.md` §2–3.
+
+use crate::crate_file::{self, Limits};
+use crate::error::{CrateProblem, Error, Result};
+use crate::fs as rfs;
+use crate::index::{IndexFile, IndexPackage, version_key};
+use crate::manifest::{self, DepContext};
+use crate::name::CrateName;
+use crate::output::Shell;
+use crate::registry::Registry;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Options of `add`.
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    /// Turn unsatisfied same-registry dependencies into errors.
+    pub strict: bool,
+    /// Override the registry's `max-crate-size` (bytes).
+    pub max_crate_size: Option<u64>,
+    /// Override the registry's `max-unpacked-size` (bytes).
+    pub max_unpacked_size: Option<u64>,
+}
+
+/// What happened to one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddStatus {
+    /// The version was published.
+    Added,
+    /// The same bytes were already there; nothing changed.
+    Skipped,
+}
+
+/// One crate version in the `add` report.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddedCrate {
+    /// Crate name.
+    pub name: String,
+    /// Version.
+    pub vers: String,
+    /// SHA-256 of the `.crate`.
+    pub cksum: String,
+    /// Size of the `.crate` in bytes.
+    pub size: u64,
+    /// Added or skipped.
+    pub status: AddStatus,
+    /// The input file.
+    pub source: PathBuf,
+}
+
+/// The report of `add` (its `--format json` schema).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct AddReport {
+    /// Every input version, in the order they were published.
+    pub crates: Vec<AddedCrate>,
+    /// Warnings (unsatisfied dependencies without `--strict`).
+    pub warnings: Vec<String>,
+}
+
+/// An input read and checked, its bytes copied into the registry's temp folder.
+struct Prepared {
+    source: PathBuf,
+    name: CrateName,
+    version: semver::Version,
+    entry: IndexPackage,
+    size: u64,
+    tmp: tempfile::NamedTempFile,
+}
+
+/// Expands `paths` into `.crate` files: a file is taken as is, a folder gives
+/// every `*.crate` below it (sorted).
+///
+/// # Errors
+/// One [`Error::Io`] per path that does not exist or cannot be listed.
+pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let mut found = Vec::new();
+                for e in walkdir::WalkDir::new(p).sort_by_file_name() {
+                    match e {
+                        Ok(e)
+                            if e.file_type().is_file()
+                                && e.path().extension().is_some_and(|x| x == "crate") =>
+                        {
+                            found.push(e.into_path())
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let at = e.path().map(Path::to_path_buf).unwrap_or_else(|| p.clone());
+                            errors.push(Error::io("list", at, e.into()));
+                        }
+                    }
+                }
+                if found.is_empty() {
+                    errors.push(Error::Usage(format!(
+                        "`{}` holds no `.crate` files",
+                        p.display()
+                    )));
+                }
+                files.extend(found);
+            }
+            Ok(_) => files.push(p.clone()),
+            Err(e) => errors.push(Error::io("read", p, e)),
+        }
+    }
+    (files, errors)
+}
+
+/// Reads and checks one `.crate` (see the module docs) against the registry's
+/// format rules, copying it into the registry's temp folder.
+fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
+    let tmp_dir = reg.tmp_dir();
+    rfs::create_dirs(&tmp_dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix("add-")
+        .tempfile_in(&tmp_dir)
+        .map_err(|e| Error::io("create a temporary file in", &tmp_dir, e))?;
+    let contents = crate_file::read_crate(path, limits, Some(tmp.as_file_mut()))?;
+    let ctx = DepContext {
+        settings: &reg.settings,
+    };
+    let mut entry =
+        manifest::to_index_package(&contents.manifest, &ctx).map_err(|p| Error::krate(path, p))?;
+    let expected_top = format!("{}-{}", entry.name, entry.vers);
+    if contents.top != expected_top {
+        return Err(Error::krate(
+            path,
+            CrateProblem::FolderMismatch {
+                manifest: expected_top,
+                folder: contents.top,
+            },
+        ));
+    }
+    entry.cksum = contents.cksum;
+    let name = CrateName::new(&entry.name).map_err(|reason| {
+        Error::krate(
+            path,
+            CrateProblem::InvalidName {
+                name: entry.name.clone(),
+                reason,
+            },
+        )
+    })?;
+    let version = entry
+        .version()
+        .map_err(|e| Error::krate(path, CrateProblem::InvalidManifest(e.to_string())))?;
+    Ok(Prepared {
+        source: path.to_path_buf(),
+        name,
+        version,
+        entry,
+        size: contents.size,
+        tmp,
+    })
+}
+
+/// Adds the `.crate` files at `paths` (files or folders) to `reg`.
+///
+/// Nothing is written unless every input passes; then each crate's files are
+/// published dependencies-first, `.crate` before index line.
+///
+/// # Errors
+/// The one error if a single input is bad, otherwise [`Error::Rejected`] listing
+/// every problem: unreadable or invalid `.crate` files ([`Error::Crate`] with a
+/// [`CrateProblem`]), names that collide with existing crates, versions already
+/// present with other bytes or other build metadata, and (with `strict`)
+/// unsatisfied dependencies. [`Error::Io`] if publishing fails.
+pub fn add(
+    reg: &Registry,
+    paths: &[PathBuf],
+    opts: &AddOptions,
+    shell: &Shell,
+) -> Result<AddReport> {
+    let limits = Limits {
+        max_crate_size: opts.max_crate_size.unwrap_or(reg.settings.max_crate_size),
+        max_unpacked_size: opts
+            .max_unpacked_size
+            .unwrap_or(reg.settings.max_unpacked_size),
+        ..Limits::default()
+    };
+    let (files, mut problems) = collect_inputs(paths);
+    let bar = shell.bar(files.len() as u64, "Reading");
+    let results: Vec<Result<Prepared>> = files
+        .par_iter()
+        .map(|f| {
+            let r = prepare(reg, f, &limits);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut prepared = Vec::new();
+    for r in results {
+        match r {
+            Ok(p) => prepared.push(p),
+            Err(e) => problems.push(e),
+        }
+    }
+    // Group by crate, checking the batch against itself.
+    let mut groups: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
+    let mut report = AddReport::default();
+    for p in prepared {
+        let group = groups.entry(p.name.canonical()).or_default();
+        if let Some(first) = group.first()
+            && first.name != p.name
+        {
+            problems.push(Error::krate(
+                &p.source,
+                CrateProblem::NameConflict {
+                    name: p.name.to_string(),
+                    existing: first.name.to_string(),
+                },
+            ));
+            continue;
+        }
+        if let Some(other) = group
+            .iter()
+            .find(|o| version_key(&o.version) == version_key(&p.version))
+        {
+            if other.entry.cksum == p.entry.cksum && other.entry.vers == p.entry.vers {
+                continue; // the same file given twice
+            }
+            problems.push(Error::krate(&p.source, collision(&p, &other.entry)));
+            continue;
+        }
+        group.push(p);
+    }
+    if !problems.is_empty() {
+        return Err(rejected(problems));
+    }
+
+    let _lock = reg.lock(
+        |path| {
+            shell.status(
+                "Blocking",
+                format!(
+                    "waiting for file lock on `{}` (another regtool is changing the registry)",
+                    path.display()
+                ),
+            )
+        },
+        |path, e| {
+            shell.warn(format!(
+                "cannot lock `{}` ({e}); going on without a lock",
+                path.display()
+            ))
+        },
+    )?;
+
+    // Check against the registry as it is now, under the lock.
+    let mut plans = Vec::new();
+    for (_, mut group) in groups {
+        group.sort_by(|a, b| a.version.cmp(&b.version));
+        let name = group[0].name.clone();
+        if let Some(existing) = reg.spelling_conflict(&name)? {
+            for p in &group {
+                problems.push(Error::krate(
+                    &p.source,
+                    CrateProblem::NameConflict {
+                        name: name.to_string(),
+                        existing: existing.clone(),
+                    },
+                ));
+            }
+            continue;
+        }
+        let index = reg.load_index(name.as_str())?;
+        let mut new = Vec::new();
+        let mut present = Vec::new();
+        for p in group {
+            let hit = index.lines.iter().find(|l| {
+                l.package
+                    .version()
+                    .is_ok_and(|v| version_key(&v) == version_key(&p.version))
+            });
+            match hit {
+                None => new.push(p),
+                Some(l) if l.package.vers == p.entry.vers && l.package.cksum == p.entry.cksum => {
+                    present.push(p)
+                }
+                Some(l) => problems.push(Error::krate(&p.source, collision(&p, &l.package))),
+            }
+        }
+        plans.push(Plan {
+            name,
+            index,
+            new,
+            present,
+        });
+    }
+    let warnings = check_dependencies(reg, &plans)?;
+    for w in &warnings {
+        if opts.strict {
+            problems.push(Error::krate(
+                &w.source,
+                CrateProblem::UnsatisfiedDependency {
+                    dep: w.dep.clone(),
+                    req: w.req.clone(),
+                },
+            ));
+        } else {
+            let msg = format!(
+                "`{}`: dependency `{}` requires `{}` but no version of it in this registry matches (use `--strict` to refuse such crates)",
+                w.source.display(),
+                w.dep,
+                w.req
+            );
+            shell.warn(&msg);
+            report.warnings.push(msg);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(rejected(problems));
+    }
+
+    let pubtime = super::pubtime_now();
+    for plan in order_dependencies_first(plans) {
+        let Plan {
+            name,
+            mut index,
+            new,
+            present,
+        } = plan;
+        for p in present {
+            let dest = reg.crate_path(name.as_str(), &p.entry.vers);
+            // Repair a missing or damaged .crate behind an existing line.
+            if std::fs::metadata(&dest).map(|m| m.len()).ok() != Some(p.size) {
+                rfs::create_dirs(dest.parent().expect("crate path has a parent"))?;
+                rfs::persist(p.tmp, &dest)?;
+                shell.status(
+                    "Restored",
+                    format!(
+                        "{} v{} (the .crate file was missing)",
+                        p.entry.name, p.entry.vers
+                    ),
+                );
+            } else {
+                shell.status(
+                    "Skipped",
+                    format!("{} v{} (already present)", p.entry.name, p.entry.vers),
+                );
+            }
+            report.crates.push(AddedCrate {
+                name: p.entry.name,
+                vers: p.entry.vers,
+                cksum: p.entry.cksum,
+                size: p.size,
+                status: AddStatus::Skipped,
+                source: p.source,
+            });
+        }
+        if new.is_empty() {
+            continue;
+        }
+        let mut added = Vec::new();
+        for mut p in new {
+            let dest = reg.crate_path(name.as_str(), &p.entry.vers);
+            rfs::create_dirs(dest.parent().expect("crate path has a parent"))?;
+            rfs::persist(p.tmp, &dest)?;
+            p.entry.pubtime = Some(pubtime.clone());
+            added.push(AddedCrate {
+                name: p.entry.name.clone(),
+                vers: p.entry.vers.clone(),
+                cksum: p.entry.cksum.clone(),
+                size: p.size,
+                status: AddStatus::Added,
+                source: p.source,
+            });
+            index.push(p.entry);
+        }
+        reg.store_index(name.as_str(), &index)?;
+        for a in added {
+            shell.status("Adding", format!("{} v{}", a.name, a.vers));
+            report.crates.push(a);
+        }
+    }
+    Ok(report)
+}
+
+/// The versions of one crate to publish, with its index file as it is now.
+struct Plan {
+    name: CrateName,
+    index: IndexFile,
+    new: Vec<Prepared>,
+    present: Vec<Prepared>,
+}
+
+fn collision(p: &Prepared, existing: &IndexPackage) -> CrateProblem {
+    if existing.vers == p.entry.vers {
+        CrateProblem::VersionExists {
+            name: p.entry.name.clone(),
+            version: p.entry.vers.clone(),
+            existing_cksum: existing.cksum.clone(),
+            cksum: p.entry.cksum.clone(),
+        }
+    } else {
+        CrateProblem::BuildMetadataConflict {
+            name: p.entry.name.clone(),
+            version: p.entry.vers.clone(),
+            existing: existing.vers.clone(),
+        }
+    }
+}
+
+fn rejected(mut problems: Vec<Error>) -> Error {
+    if problems.len() == 1 {
+        problems.pop().expect("one problem")
+    } else {
+        Error::Rejected { problems }
+    }
+}
+
+/// A same-registry dependency no version satisfies.
+struct Unsatisfied {
+    source: PathBuf,
+    dep: String,
+    req: String,
+}
+
+/// Dependencies on this registry (normal and build; not crates.io, not dev) whose
+/// requirement no non-yanked version in the registry or in the batch satisfies.
+fn check_dependencies(reg: &Registry, plans: &[Plan]) -> Result<Vec<Unsatisfied>> {
+    if reg.settings.mirror {
+        return Ok(Vec::new()); // a mirror's crates.io dependencies are not checked
+    }
+    let mut versions: HashMap<String, Vec<semver::Version>> = HashMap::new();
+    for plan in plans {
+        let v = versions.entry(plan.name.canonical()).or_default();
+        v.extend(
+            plan.index
+                .lines
+                .iter()
+                .filter(|l| !l.package.yanked)
+                .filter_map(|l| l.package.version().ok()),
+        );
+        v.extend(plan.new.iter().map(|p| p.version.clone()));
+    }
+    let mut out = Vec::new();
+    for p in plans.iter().flat_map(|plan| plan.new.iter()) {
+        for d in &p.entry.deps {
+            if d.registry.is_some() || d.kind == "dev" {
+                continue;
+            }
+            let dep_name = d.package.as_deref().unwrap_or(&d.name);
+            let key = crate::name::canonical(dep_name);
+            if !versions.contains_key(&key) {
+                let found = reg
+                    .load_index(dep_name)?
+                    .lines
+                    .iter()
+                    .filter(|l| !l.package.yanked && crate::name::canonical(&l.package.name) == key)
+                    .filter_map(|l| l.package.version().ok())
+                    .collect();
+                versions.insert(key.clone(), found);
+            }
+            let ok = semver::VersionReq::parse(&d.req)
+                .is_ok_and(|req| versions[&key].iter().any(|v| req.matches(v)));
+            if !ok {
+                out.push(Unsatisfied {
+                    source: p.source.clone(),
+                    dep: dep_name.to_string(),
+                    req: d.req.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Orders plans so that a crate comes after the crates of this batch it depends
+/// on (normal and build dependencies); ties and cycles by name.
+fn order_dependencies_first(plans: Vec<Plan>) -> Vec<Plan> {
+    let names: BTreeSet<String> = plans.iter().map(|p| p.name.canonical()).collect();
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for p in &plans {
+        let set = deps.entry(p.name.canonical()).or_default();
+        for n in &p.new {
+            for d in n
+                .entry
+                .deps
+                .iter()
+                .filter(|d| d.registry.is_none() && d.kind != "dev")
+            {
+                let key = crate::name::canonical(d.package.as_deref().unwrap_or(&d.name));
+                if names.contains(&key) && key != p.name.canonical() {
+                    set.insert(key);
+                }
+            }
+        }
+    }
+    let mut by_name: BTreeMap<String, Plan> =
+        plans.into_iter().map(|p| (p.name.canonical(), p)).collect();
+    let mut out = Vec::new();
+    while !by_name.is_empty() {
+        let ready = by_name
+            .keys()
+            .find(|k| deps[*k].iter().all(|d| !by_name.contains_key(d)))
+            .or_else(|| by_name.keys().next())
+            .cloned()
+            .expect("non-empty");
+        out.push(by_name.remove(&ready).expect("present"));
+    }
+    out
+}

@@ -1,0 +1,40 @@
+//! `regtool init`: create a registry.
+
+use crate::config::{self, RegistryConfig, Settings};
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+use std::path::Path;
+
+/// What `init` needs.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Base URL the folder will be served at, e.g. `https://crates.example.com`.
+    pub url: String,
+    /// Cargo must send a token for every request (`auth-required` in config.json).
+    pub auth_required: bool,
+    /// The registry replaces crates.io through source replacement.
+    pub mirror: bool,
+    /// Largest `.crate` accepted, in bytes.
+    pub max_crate_size: u64,
+    /// Largest unpacked size of a `.crate`, in bytes.
+    pub max_unpacked_size: u64,
+}
+
+/// Creates the registry at `root`: `config.json` with the dl template for
+/// `opts.url`, and `.regtool/` with the settings.
+///
+/// # Errors
+/// [`Error::Usage`] for a URL that is not a plain http(s) base URL;
+/// [`Error::AlreadyExists`] if `root` already holds a registry; [`Error::Io`].
+pub fn init(root: &Path, opts: &InitOptions) -> Result<Registry> {
+    let url = config::check_base_url(&opts.url).map_err(Error::Usage)?;
+    let cfg = RegistryConfig::for_base_url(&url, opts.auth_required);
+    let settings = Settings {
+        url,
+        aliases: Vec::new(),
+        mirror: opts.mirror,
+        max_crate_size: opts.max_crate_size,
+        max_unpacked_size: opts.max_unpacked_size,
+    };
+    Registry::create(root, cfg, settings)
+}

@@ -1,0 +1,124 @@
+//! What goes where: data and JSON reports to stdout, status lines, warnings and
+//! progress to stderr (`DESIGN.md` §5). Status lines look like cargo's: a verb
+//! right-aligned in 12 columns, then the message.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+/// `--format`: how reports are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON document per command, on stdout.
+    Json,
+}
+
+/// The output sink handed to every operation.
+#[derive(Debug)]
+pub struct Shell {
+    quiet: bool,
+    progress: bool,
+    color: bool,
+    /// How reports are printed.
+    pub format: Format,
+    err: Mutex<()>,
+}
+
+impl Shell {
+    /// A shell for the current process: progress only when stderr is a terminal
+    /// (and `no_progress` is false); colors only on a terminal without `NO_COLOR`.
+    pub fn new(format: Format, quiet: bool, no_progress: bool) -> Shell {
+        let tty = std::io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Shell {
+            quiet,
+            progress: tty && !no_progress && !quiet,
+            color: tty && !no_color,
+            format,
+            err: Mutex::new(()),
+        }
+    }
+
+    /// A silent shell (for library users and tests).
+    pub fn silent() -> Shell {
+        Shell {
+            quiet: true,
+            progress: false,
+            color: false,
+            format: Format::Text,
+            err: Mutex::new(()),
+        }
+    }
+
+    /// Whether progress bars should be drawn.
+    pub fn progress(&self) -> bool {
+        self.progress
+    }
+
+    /// A status line on stderr (`      Adding serde v1.0.0`); hidden by `--quiet`.
+    pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
+        if self.quiet {
+            return;
+        }
+        let _g = self.err.lock();
+        let verb = if self.color {
+            format!("\x1b[1;32m{verb:>12}\x1b[0m")
+        } else {
+            format!("{verb:>12}")
+        };
+        let _ = writeln!(std::io::stderr(), "{verb} {message}");
+    }
+
+    /// A warning on stderr (`warning: ...`); shown even with `--quiet`.
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        let _g = self.err.lock();
+        let label = if self.color {
+            "\x1b[1;33mwarning\x1b[0m"
+        } else {
+            "warning"
+        };
+        let _ = writeln!(std::io::stderr(), "{label}: {message}");
+    }
+
+    /// An error line on stderr (`error: ...`).
+    pub fn error(&self, message: impl std::fmt::Display) {
+        let _g = self.err.lock();
+        let label = if self.color {
+            "\x1b[1;31merror\x1b[0m"
+        } else {
+            "error"
+        };
+        let _ = writeln!(std::io::stderr(), "{label}: {message}");
+    }
+
+    /// Prints `value` as pretty JSON on stdout.
+    pub fn json<T: serde::Serialize>(&self, value: &T) {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut out, value);
+        let _ = writeln!(out);
+    }
+
+    /// Prints a line of data on stdout.
+    pub fn data(&self, line: impl std::fmt::Display) {
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+
+    /// A progress bar of `len` steps, hidden unless [`Shell::progress`].
+    pub fn bar(&self, len: u64, message: &'static str) -> indicatif::ProgressBar {
+        if !self.progress {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:>12.cyan.bold} [{bar:40}] {pos}/{len} {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(message);
+        bar
+    }
+}

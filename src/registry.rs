@@ -1,0 +1,214 @@
+//! A registry folder: opening and creating it, its lock, and every path in it.
+//! This is the only module that builds paths inside a registry (`DESIGN.md` §1).
+
+use crate::config::{RegistryConfig, Settings};
+use crate::error::{Error, Result};
+use crate::fs::{self as rfs, Lock};
+use crate::index::IndexFile;
+use crate::name::{self, CrateName};
+use std::path::{Path, PathBuf};
+
+/// Name of regtool's own folder inside a registry.
+pub const STATE_DIR: &str = ".regtool";
+/// Folder of the `.crate` files.
+pub const CRATES_DIR: &str = "crates";
+
+/// An opened registry.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    root: PathBuf,
+    /// `config.json`.
+    pub config: RegistryConfig,
+    /// `.regtool/config.toml`.
+    pub settings: Settings,
+}
+
+impl Registry {
+    /// Opens the registry at `root`.
+    ///
+    /// # Errors
+    /// [`Error::NotARegistry`] if `root` lacks `config.json` or `.regtool/config.toml`;
+    /// [`Error::Config`]/[`Error::Io`] if they cannot be read.
+    pub fn open(root: &Path) -> Result<Registry> {
+        let cfg = root.join("config.json");
+        let settings = root.join(STATE_DIR).join("config.toml");
+        if !cfg.is_file() || !settings.is_file() {
+            return Err(Error::NotARegistry {
+                path: root.to_path_buf(),
+            });
+        }
+        Ok(Registry {
+            root: root.to_path_buf(),
+            config: RegistryConfig::load(&cfg)?,
+            settings: Settings::load(&settings)?,
+        })
+    }
+
+    /// Creates a registry at `root` (the folder may exist, but must not hold a
+    /// registry): `config.json`, `.regtool/config.toml`, `.regtool/tmp/`, `crates/`.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] if `config.json` or `.regtool/` is there;
+    /// [`Error::Io`] if a file cannot be written.
+    pub fn create(root: &Path, config: RegistryConfig, settings: Settings) -> Result<Registry> {
+        for found in [root.join("config.json"), root.join(STATE_DIR)] {
+            if found.exists() {
+                return Err(Error::AlreadyExists {
+                    path: root.to_path_buf(),
+                    found,
+                });
+            }
+        }
+        rfs::create_dirs(&root.join(STATE_DIR).join("tmp"))?;
+        rfs::create_dirs(&root.join(CRATES_DIR))?;
+        rfs::write_atomic(
+            &root.join(STATE_DIR).join("config.toml"),
+            &settings.to_bytes(),
+        )?;
+        // config.json last: its presence is what makes the folder a registry for cargo.
+        rfs::write_atomic(&root.join("config.json"), &config.to_bytes())?;
+        Ok(Registry {
+            root: root.to_path_buf(),
+            config,
+            settings,
+        })
+    }
+
+    /// The registry folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The index URL cargo uses: `sparse+{url}/`.
+    pub fn index_url(&self) -> String {
+        format!("sparse+{}/", self.settings.url)
+    }
+
+    /// Takes the registry's exclusive lock (`.regtool/lock`), waiting if another
+    /// process holds it; `on_wait` is told the lock's path first.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the lock file.
+    pub fn lock(
+        &self,
+        on_wait: impl FnOnce(&Path),
+        on_unsupported: impl FnOnce(&Path, &std::io::Error),
+    ) -> Result<Lock> {
+        Lock::acquire(
+            &self.root.join(STATE_DIR).join("lock"),
+            on_wait,
+            on_unsupported,
+        )
+    }
+
+    /// Folder for temporary files (same file system as the registry).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR).join("tmp")
+    }
+
+    /// Path of the index file of `name`.
+    pub fn index_path(&self, name: &str) -> PathBuf {
+        self.root.join(name::index_path(name))
+    }
+
+    /// Path of the `.crate` of `name` `vers`: `crates/{name}/{name}-{vers}.crate`.
+    pub fn crate_path(&self, name: &str, vers: &str) -> PathBuf {
+        self.root
+            .join(CRATES_DIR)
+            .join(name)
+            .join(format!("{name}-{vers}.crate"))
+    }
+
+    /// Reads the index file of `name` (empty if none).
+    ///
+    /// # Errors
+    /// See [`IndexFile::load`].
+    pub fn load_index(&self, name: &str) -> Result<IndexFile> {
+        IndexFile::load(&self.index_path(name))
+    }
+
+    /// Writes the index file of `name` atomically, or removes it when empty.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn store_index(&self, name: &str, file: &IndexFile) -> Result<()> {
+        let path = self.index_path(name);
+        if file.lines.is_empty() {
+            rfs::remove_file(&path)
+        } else {
+            rfs::write_atomic(&path, &file.to_bytes())
+        }
+    }
+
+    /// The name of an existing crate that is the same crate as `name` under
+    /// another spelling (case, `-`/`_`), looking only at the few index folders
+    /// that could hold it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a folder cannot be listed; see [`IndexFile::load`].
+    pub fn spelling_conflict(&self, name: &CrateName) -> Result<Option<String>> {
+        let canonical = name.canonical();
+        for dir in name::sibling_index_dirs(name.as_str()) {
+            let dir = self.root.join(dir);
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("list", dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+                let file = entry.file_name();
+                let Some(file) = file.to_str() else { continue };
+                if name::canonical(file) != canonical {
+                    continue;
+                }
+                let index = IndexFile::load(&entry.path())?;
+                if let Some(first) = index.lines.first()
+                    && first.package.name != name.as_str()
+                {
+                    return Ok(Some(first.package.name.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every index file under the registry, as paths relative to the root with
+    /// `/` separators, sorted.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a folder cannot be listed.
+    pub fn index_files(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in walkdir::WalkDir::new(&self.root)
+            .min_depth(1)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                let top = e.depth() == 1;
+                let n = e.file_name().to_string_lossy();
+                !(top
+                    && (n == STATE_DIR
+                        || n == CRATES_DIR
+                        || n == "config.json"
+                        || n.starts_with('.')))
+            })
+        {
+            let entry = entry.map_err(|e| {
+                let p = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| self.root.clone());
+                Error::io("list", p, e.into())
+            })?;
+            if entry.file_type().is_file() {
+                let rel = entry.path().strip_prefix(&self.root).expect("under root");
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                if !rel.rsplit('/').next().unwrap_or("").starts_with('.') {
+                    out.push(rel);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
