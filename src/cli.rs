@@ -1,7 +1,7 @@
 //! The command line (clap derive) and the dispatch from a parsed command to the
 //! operations in [`crate::ops`].
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops;
 use crate::output::{Format, Shell};
 use crate::registry::Registry;
@@ -26,7 +26,7 @@ and in ~/.cargo/config.toml:
 
 /// regtool's command line.
 #[derive(Debug, Parser)]
-#[command(name = "regtool", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
+#[command(name = "regtool", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
     /// The registry folder to work on [default: the current folder]
     #[arg(long, global = true, env = "REGTOOL_REGISTRY", value_name = "DIR")]
@@ -88,6 +88,131 @@ Examples:
     regtool add target/package/foo-1.0.0.crate
     regtool --registry /srv/registry add ./dist/")]
     Add(AddArgs),
+
+    /// Mark a version as yanked (or not, with --undo), like `cargo yank`
+    #[command(long_about = "\
+Mark a version as yanked, like `cargo yank`: cargo no longer picks it for new lockfiles,
+but projects whose Cargo.lock already pins it still download and build it. `--undo`
+makes it available again. Only that version's `yanked` flag changes in the index file.
+
+Examples:
+    regtool yank foo@1.0.1
+    regtool yank foo 1.0.1 --undo")]
+    Yank(YankArgs),
+
+    /// Delete a version (its index line and .crate) from the registry
+    #[command(long_about = "\
+Delete a version: its index line and its .crate file. Meant for versions published by
+mistake (a secret inside, say). Projects whose Cargo.lock pins the version will fail to
+build; `regtool yank` is the usual tool. Removing the last version removes the crate's
+index file.
+
+Example:
+    regtool remove foo@1.0.1")]
+    Remove(RemoveArgs),
+
+    /// Rebuild the index from the .crate files under crates/
+    #[command(long_about = "\
+Rebuild every index file from the .crate files under crates/, reading each manifest
+(file names are not trusted). Versions that had a line keep their yanked flag and
+publication time; new ones get the file's mtime. Lines whose .crate is missing are
+reported and kept, unless --prune. Running it twice changes nothing.
+
+Also the migration path: copy an Artifactory local repository's crates/ folder into a
+new registry (`regtool init`) and run reindex.
+
+Example:
+    regtool reindex ./registry")]
+    Reindex(ReindexArgs),
+
+    /// Check the registry and report every problem found
+    #[command(long_about = "\
+Check the registry and report every problem (exit code 1 if any): config.json, index
+files that do not parse (as regtool's and as cargo's own index lines), sit at the wrong
+path or mix crates, duplicate versions, lines without their .crate, .crate files without
+a line, and checksums that do not match. --deep also re-derives every line from its
+.crate and reports the fields that differ.
+
+Example:
+    regtool verify ./registry --deep")]
+    Verify(VerifyArgs),
+
+    /// List the crates in the registry
+    #[command(long_about = "\
+List the crates in the registry: name, latest version (not yanked), number of versions
+and of yanked versions.
+
+Example:
+    regtool list --format json")]
+    List,
+
+    /// Show a crate's versions, or one version's details
+    #[command(long_about = "\
+Show a crate's versions (yanked, publication time, size), or with VERSION one
+version's details: dependencies, features, rust-version, checksum and size.
+
+Examples:
+    regtool info foo
+    regtool info foo 1.0.0")]
+    Info(InfoArgs),
+}
+
+/// Arguments of `yank`.
+#[derive(Debug, Args)]
+pub struct YankArgs {
+    /// The crate, or NAME@VERSION
+    #[arg(value_name = "NAME[@VERSION]")]
+    pub spec: String,
+    /// The version (when not given as NAME@VERSION)
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Undo a yank: make the version available to new lockfiles again
+    #[arg(long)]
+    pub undo: bool,
+}
+
+/// Arguments of `remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The crate, or NAME@VERSION
+    #[arg(value_name = "NAME[@VERSION]")]
+    pub spec: String,
+    /// The version (when not given as NAME@VERSION)
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
+}
+
+/// Arguments of `reindex`.
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// The registry folder [default: --registry, else the current folder]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Drop index lines whose .crate file is missing
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The registry folder [default: --registry, else the current folder]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Also re-derive every index line from its .crate and compare
+    #[arg(long)]
+    pub deep: bool,
+}
+
+/// Arguments of `info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The crate
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Show only this version, with its dependencies and features
+    #[arg(value_name = "VERSION")]
+    pub version: Option<String>,
 }
 
 /// Arguments of `init`.
@@ -245,6 +370,163 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 shell.json(&report);
             }
             Ok(())
+        }
+        Command::Yank(a) => {
+            let reg = open(&cli.registry_dir())?;
+            let (name, version) = ops::find::split_spec(&a.spec, a.version.as_deref())?;
+            let report = ops::yank::yank(&reg, &name, &version, a.undo, shell)?;
+            if shell.format == Format::Json {
+                shell.json(&report);
+            }
+            Ok(())
+        }
+        Command::Remove(a) => {
+            let reg = open(&cli.registry_dir())?;
+            let (name, version) = ops::find::split_spec(&a.spec, a.version.as_deref())?;
+            let report = ops::remove::remove(&reg, &name, &version, shell)?;
+            if shell.format == Format::Json {
+                shell.json(&report);
+            }
+            Ok(())
+        }
+        Command::Reindex(a) => {
+            let reg = open(&a.dir.clone().unwrap_or_else(|| cli.registry_dir()))?;
+            let report = ops::reindex::reindex(
+                &reg,
+                &ops::reindex::ReindexOptions { prune: a.prune },
+                shell,
+            )?;
+            if shell.format == Format::Json {
+                shell.json(&report);
+            }
+            if report.rejected.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::ProblemsFound {
+                    count: report.rejected.len(),
+                })
+            }
+        }
+        Command::Verify(a) => {
+            let dir = a.dir.clone().unwrap_or_else(|| cli.registry_dir());
+            let report =
+                ops::verify::verify(&dir, &ops::verify::VerifyOptions { deep: a.deep }, shell)?;
+            if shell.format == Format::Json {
+                shell.json(&report);
+            } else {
+                for p in &report.problems {
+                    shell.data(format!("{}: `{}`: {}", p.kind, p.path.display(), p.message));
+                }
+                shell.status(
+                    "Verified",
+                    format!(
+                        "{} index files, {} versions, {} .crate files{}: {} problem(s)",
+                        report.index_files,
+                        report.versions,
+                        report.crate_files,
+                        if report.deep { " (deep)" } else { "" },
+                        report.problems.len()
+                    ),
+                );
+            }
+            if report.problems.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::ProblemsFound {
+                    count: report.problems.len(),
+                })
+            }
+        }
+        Command::List => {
+            let reg = open(&cli.registry_dir())?;
+            let crates = ops::info::list(&reg)?;
+            if shell.format == Format::Json {
+                shell.json(&crates);
+            } else {
+                let w = crates
+                    .iter()
+                    .map(|c| c.name.len())
+                    .max()
+                    .unwrap_or(4)
+                    .max(4);
+                shell.data(format!(
+                    "{:w$}  {:<16} {:>8} {:>6}",
+                    "NAME", "LATEST", "VERSIONS", "YANKED"
+                ));
+                for c in &crates {
+                    shell.data(format!(
+                        "{:w$}  {:<16} {:>8} {:>6}",
+                        c.name, c.latest, c.versions, c.yanked
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Command::Info(a) => {
+            let reg = open(&cli.registry_dir())?;
+            let info = ops::info::info(&reg, &a.name, a.version.as_deref())?;
+            if shell.format == Format::Json {
+                shell.json(&info);
+            } else {
+                print_info(shell, &info, a.version.is_some());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_info(shell: &Shell, info: &ops::info::CrateInfo, detailed: bool) {
+    shell.data(format!("{} ({})", info.name, info.index_file));
+    for v in &info.versions {
+        let size = v
+            .size
+            .map(|s| format!("{s} bytes"))
+            .unwrap_or_else(|| "missing .crate".into());
+        shell.data(format!(
+            "  {}{}  {}  {}",
+            v.vers,
+            if v.yanked { " (yanked)" } else { "" },
+            v.pubtime.as_deref().unwrap_or("-"),
+            size
+        ));
+        if !detailed {
+            continue;
+        }
+        shell.data(format!("    cksum: {}", v.cksum));
+        if let Some(r) = &v.rust_version {
+            shell.data(format!("    rust-version: {r}"));
+        }
+        if let Some(l) = &v.links {
+            shell.data(format!("    links: {l}"));
+        }
+        shell.data(format!("    dependencies ({}):", v.deps.len()));
+        for d in &v.deps {
+            let mut extra = Vec::new();
+            if d.kind != "normal" {
+                extra.push(d.kind.clone());
+            }
+            if d.optional {
+                extra.push("optional".into());
+            }
+            if let Some(t) = &d.target {
+                extra.push(format!("target {t}"));
+            }
+            if let Some(p) = &d.package {
+                extra.push(format!("package {p}"));
+            }
+            if let Some(r) = &d.registry {
+                extra.push(format!("registry {r}"));
+            }
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", extra.join(", "))
+            };
+            shell.data(format!("      {} {}{extra}", d.name, d.req));
+        }
+        shell.data(format!("    features ({}):", v.features.len()));
+        for (f, vals) in &v.features {
+            shell.data(format!("      {f} = [{}]", vals.join(", ")));
         }
     }
 }

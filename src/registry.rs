@@ -74,6 +74,16 @@ impl Registry {
         })
     }
 
+    /// A registry from parts already read (used by `verify`, which goes on when
+    /// `config.json` is broken).
+    pub fn from_parts(root: &Path, config: RegistryConfig, settings: Settings) -> Registry {
+        Registry {
+            root: root.to_path_buf(),
+            config,
+            settings,
+        }
+    }
+
     /// The registry folder.
     pub fn root(&self) -> &Path {
         &self.root
@@ -207,6 +217,32 @@ impl Registry {
                 if !rel.rsplit('/').next().unwrap_or("").starts_with('.') {
                     out.push(rel);
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every `*.crate` file under `crates/`, sorted.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a folder cannot be listed.
+    pub fn crate_files(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.root.join(CRATES_DIR);
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
+            let entry = entry.map_err(|e| {
+                let p = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| dir.clone());
+                Error::io("list", p, e.into())
+            })?;
+            let name = entry.file_name().to_string_lossy();
+            if entry.file_type().is_file() && name.ends_with(".crate") && !name.starts_with('.') {
+                out.push(entry.into_path());
             }
         }
         Ok(out)

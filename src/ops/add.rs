@@ -118,16 +118,19 @@ pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
     (files, errors)
 }
 
-/// Reads and checks one `.crate` (see the module docs) against the registry's
-/// format rules, copying it into the registry's temp folder.
-fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
-    let tmp_dir = reg.tmp_dir();
-    rfs::create_dirs(&tmp_dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix("add-")
-        .tempfile_in(&tmp_dir)
-        .map_err(|e| Error::io("create a temporary file in", &tmp_dir, e))?;
-    let contents = crate_file::read_crate(path, limits, Some(tmp.as_file_mut()))?;
+/// Reads one `.crate` in one pass and derives its index line (without
+/// `pubtime`), checking the archive and the manifest; copies the bytes to `copy`.
+/// Returns the line and the file size in bytes.
+///
+/// # Errors
+/// [`Error::Crate`] for a broken rule, [`Error::Io`] if unreadable.
+pub fn read_entry(
+    reg: &Registry,
+    path: &Path,
+    limits: &Limits,
+    copy: Option<&mut dyn std::io::Write>,
+) -> Result<(IndexPackage, u64)> {
+    let contents = crate_file::read_crate(path, limits, copy)?;
     let ctx = DepContext {
         settings: &reg.settings,
     };
@@ -144,6 +147,32 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
         ));
     }
     entry.cksum = contents.cksum;
+    Ok((entry, contents.size))
+}
+
+/// The registry's size limits, with per-run overrides.
+pub fn limits(
+    reg: &Registry,
+    max_crate_size: Option<u64>,
+    max_unpacked_size: Option<u64>,
+) -> Limits {
+    Limits {
+        max_crate_size: max_crate_size.unwrap_or(reg.settings.max_crate_size),
+        max_unpacked_size: max_unpacked_size.unwrap_or(reg.settings.max_unpacked_size),
+        ..Limits::default()
+    }
+}
+
+/// Reads and checks one `.crate` (see the module docs) against the registry's
+/// format rules, copying it into the registry's temp folder.
+fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
+    let tmp_dir = reg.tmp_dir();
+    rfs::create_dirs(&tmp_dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix("add-")
+        .tempfile_in(&tmp_dir)
+        .map_err(|e| Error::io("create a temporary file in", &tmp_dir, e))?;
+    let (entry, size) = read_entry(reg, path, limits, Some(tmp.as_file_mut()))?;
     let name = CrateName::new(&entry.name).map_err(|reason| {
         Error::krate(
             path,
@@ -161,7 +190,7 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
         name,
         version,
         entry,
-        size: contents.size,
+        size,
         tmp,
     })
 }
@@ -183,13 +212,7 @@ pub fn add(
     opts: &AddOptions,
     shell: &Shell,
 ) -> Result<AddReport> {
-    let limits = Limits {
-        max_crate_size: opts.max_crate_size.unwrap_or(reg.settings.max_crate_size),
-        max_unpacked_size: opts
-            .max_unpacked_size
-            .unwrap_or(reg.settings.max_unpacked_size),
-        ..Limits::default()
-    };
+    let limits = limits(reg, opts.max_crate_size, opts.max_unpacked_size);
     let (files, mut problems) = collect_inputs(paths);
     let bar = shell.bar(files.len() as u64, "Reading");
     let results: Vec<Result<Prepared>> = files
@@ -241,23 +264,7 @@ pub fn add(
         return Err(rejected(problems));
     }
 
-    let _lock = reg.lock(
-        |path| {
-            shell.status(
-                "Blocking",
-                format!(
-                    "waiting for file lock on `{}` (another regtool is changing the registry)",
-                    path.display()
-                ),
-            )
-        },
-        |path, e| {
-            shell.warn(format!(
-                "cannot lock `{}` ({e}); going on without a lock",
-                path.display()
-            ))
-        },
-    )?;
+    let _lock = super::lock(reg, shell)?;
 
     // Check against the registry as it is now, under the lock.
     let mut plans = Vec::new();

@@ -3,7 +3,39 @@
 //! to the command's `--format json` schema.
 
 pub mod add;
+pub mod find;
+pub mod info;
 pub mod init;
+pub mod reindex;
+pub mod remove;
+pub mod verify;
+pub mod yank;
+
+use crate::error::Result;
+use crate::fs::Lock;
+use crate::output::Shell;
+use crate::registry::Registry;
+
+/// Takes the registry lock, telling the user when it has to wait (with the lock's
+/// path) and when the file system cannot lock.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the lock file.
+pub fn lock(reg: &Registry, shell: &Shell) -> Result<Lock> {
+    reg.lock(
+        |path| {
+            shell.status(
+                "Blocking",
+                format!(
+                    "waiting for file lock on `{}` (another regtool is changing this registry; `fuser {}` shows which process)",
+                    path.display(),
+                    path.display()
+                ),
+            )
+        },
+        |path, e| shell.warn(format!("cannot lock `{}` ({e}); going on without a lock", path.display())),
+    )
+}
 
 /// The current time as an index `pubtime` (`YYYY-MM-DDTHH:MM:SSZ`, UTC). Honors
 /// `SOURCE_DATE_EPOCH` (seconds since 1970) for reproducible registries and tests.

@@ -1,0 +1,122 @@
+//! Looking up a crate or version the user named, with helpful errors.
+
+use crate::error::{Error, Result};
+use crate::index::{IndexFile, version_key};
+use crate::registry::Registry;
+
+/// Loads `name`'s index file; an unknown crate is an error naming the nearest
+/// existing names.
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown crate; see [`IndexFile::load`].
+pub fn load_existing(reg: &Registry, name: &str) -> Result<IndexFile> {
+    if name.is_empty() || !name.is_ascii() || name.contains(['/', '\\', '.']) {
+        return Err(Error::NotFound {
+            message: format!("crate `{name}` is not in the registry (not a valid crate name)"),
+        });
+    }
+    let index = reg.load_index(name)?;
+    let matches = index
+        .lines
+        .first()
+        .is_some_and(|l| l.package.name.eq_ignore_ascii_case(name));
+    if !matches {
+        return Err(Error::NotFound {
+            message: unknown_crate(reg, name),
+        });
+    }
+    Ok(index)
+}
+
+fn unknown_crate(reg: &Registry, name: &str) -> String {
+    let mut msg = format!(
+        "crate `{name}` is not in the registry at `{}`",
+        reg.root().display()
+    );
+    let names: Vec<String> = reg
+        .index_files()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.rsplit('/').next().map(str::to_string))
+        .collect();
+    let mut scored: Vec<(f64, &String)> = names
+        .iter()
+        .map(|n| {
+            (
+                strsim::jaro_winkler(&crate::name::canonical(n), &crate::name::canonical(name)),
+                n,
+            )
+        })
+        .filter(|(s, _)| *s > 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    if !scored.is_empty() {
+        let list: Vec<String> = scored
+            .iter()
+            .take(3)
+            .map(|(_, n)| format!("`{n}`"))
+            .collect();
+        msg.push_str(&format!("; did you mean {}?", list.join(", ")));
+    }
+    msg
+}
+
+/// Finds the line of `version` (exact, or equal but for build metadata when
+/// that is unique).
+///
+/// # Errors
+/// [`Error::NotFound`] listing the versions there are.
+pub fn find_version(index: &IndexFile, name: &str, version: &str) -> Result<usize> {
+    let version = version
+        .trim()
+        .trim_start_matches('v')
+        .trim_start_matches('=');
+    if let Some(i) = index.find(version) {
+        return Ok(i);
+    }
+    if let Ok(v) = semver::Version::parse(version) {
+        let hits: Vec<usize> = index
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| {
+                l.package
+                    .version()
+                    .is_ok_and(|w| version_key(&w) == version_key(&v))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if hits.len() == 1 {
+            return Ok(hits[0]);
+        }
+    }
+    let there: Vec<&str> = index
+        .lines
+        .iter()
+        .map(|l| l.package.vers.as_str())
+        .collect();
+    Err(Error::NotFound {
+        message: format!(
+            "crate `{name}` has no version `{version}`; versions in the registry: {}",
+            there.join(", ")
+        ),
+    })
+}
+
+/// Splits `NAME@VERSION` / `NAME VERSION` as cargo does.
+///
+/// # Errors
+/// [`Error::Usage`] when no version is given, or it is given twice.
+pub fn split_spec(spec: &str, version: Option<&str>) -> Result<(String, String)> {
+    match (spec.split_once('@'), version) {
+        (Some((n, v)), None) => Ok((n.to_string(), v.to_string())),
+        (None, Some(v)) => Ok((spec.to_string(), v.to_string())),
+        (Some(_), Some(_)) => Err(Error::Usage(format!(
+            "the version is given twice: `{spec}` and `{}`",
+            version.unwrap_or("")
+        ))),
+        (None, None) => Err(Error::Usage(format!(
+            "no version given: use `{spec}@VERSION` or `{spec} VERSION`"
+        ))),
+    }
+}

@@ -1,0 +1,138 @@
+//! `regtool list` and `regtool info`: what the registry holds.
+
+use super::find::{find_version, load_existing};
+use crate::error::{Error, Result};
+use crate::index::{IndexFile, IndexPackage, RegistryDependency};
+use crate::registry::Registry;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One crate in `list` (an item of its `--format json` array).
+#[derive(Debug, Clone, Serialize)]
+pub struct CrateSummary {
+    /// Crate name as published.
+    pub name: String,
+    /// Highest version that is not yanked (the highest of all if all are yanked).
+    pub latest: String,
+    /// Number of versions.
+    pub versions: usize,
+    /// Number of yanked versions.
+    pub yanked: usize,
+}
+
+/// Lists every crate in the registry, sorted by name.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::IndexFile`] for an unreadable index file.
+pub fn list(reg: &Registry) -> Result<Vec<CrateSummary>> {
+    let mut out = Vec::new();
+    for rel in reg.index_files()? {
+        let index = IndexFile::load(&reg.root().join(&rel))?;
+        let Some(first) = index.lines.first() else {
+            continue;
+        };
+        let yanked = index.lines.iter().filter(|l| l.package.yanked).count();
+        out.push(CrateSummary {
+            name: first.package.name.clone(),
+            latest: latest(&index).map(|p| p.vers.clone()).unwrap_or_default(),
+            versions: index.lines.len(),
+            yanked,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The highest non-yanked version, else the highest.
+fn latest(index: &IndexFile) -> Option<&IndexPackage> {
+    let best = |yanked_ok: bool| {
+        index
+            .lines
+            .iter()
+            .map(|l| &l.package)
+            .filter(|p| yanked_ok || !p.yanked)
+            .filter_map(|p| p.version().ok().map(|v| (v, p)))
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, p)| p)
+    };
+    best(false).or_else(|| best(true))
+}
+
+/// One version in `info`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionInfo {
+    /// Version.
+    pub vers: String,
+    /// Whether yanked.
+    pub yanked: bool,
+    /// Publication time.
+    pub pubtime: Option<String>,
+    /// SHA-256 of the `.crate`.
+    pub cksum: String,
+    /// Size of the `.crate` in bytes (`None` if the file is missing).
+    pub size: Option<u64>,
+    /// `rust-version`.
+    pub rust_version: Option<String>,
+    /// `links`.
+    pub links: Option<String>,
+    /// Dependencies.
+    pub deps: Vec<RegistryDependency>,
+    /// All features (`features` and `features2` merged).
+    pub features: BTreeMap<String, Vec<String>>,
+}
+
+/// The report of `info` (its `--format json` schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct CrateInfo {
+    /// Crate name as published.
+    pub name: String,
+    /// The index file.
+    pub index_file: String,
+    /// The versions shown: all, or the one asked for.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// Details of crate `name`, all versions or just `version`.
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown crate or version; [`Error::Io`],
+/// [`Error::IndexFile`].
+pub fn info(reg: &Registry, name: &str, version: Option<&str>) -> Result<CrateInfo> {
+    let index = load_existing(reg, name)?;
+    let picked: Vec<&IndexPackage> = match version {
+        Some(v) => vec![&index.lines[find_version(&index, name, v)?].package],
+        None => index.lines.iter().map(|l| &l.package).collect(),
+    };
+    let versions = picked
+        .into_iter()
+        .map(|p| {
+            let mut features = p.features.clone();
+            features.extend(p.features2.clone().unwrap_or_default());
+            VersionInfo {
+                vers: p.vers.clone(),
+                yanked: p.yanked,
+                pubtime: p.pubtime.clone(),
+                cksum: p.cksum.clone(),
+                size: std::fs::metadata(reg.crate_path(&p.name, &p.vers))
+                    .ok()
+                    .map(|m| m.len()),
+                rust_version: p.rust_version.clone(),
+                links: p.links.clone(),
+                deps: p.deps.clone(),
+                features,
+            }
+        })
+        .collect();
+    let first = &index
+        .lines
+        .first()
+        .ok_or_else(|| Error::NotFound {
+            message: format!("crate `{name}` has no versions"),
+        })?
+        .package;
+    Ok(CrateInfo {
+        name: first.name.clone(),
+        index_file: crate::name::index_path(&first.name),
+        versions,
+    })
+}

@@ -1,0 +1,69 @@
+//! `regtool yank` / `yank --undo`: flip `yanked` on one index line.
+//!
+//! Same semantics as `cargo yank`: a yanked version stays downloadable for
+//! existing lockfiles but is no longer picked by new resolutions. Only that line's
+//! `yanked` changes; every other byte of the index file stays the same. Source:
+//! <https://doc.rust-lang.org/cargo/commands/cargo-yank.html>.
+
+use super::find::{find_version, load_existing};
+use crate::error::Result;
+use crate::output::Shell;
+use crate::registry::Registry;
+use serde::Serialize;
+
+/// The report of `yank` (its `--format json` schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct YankReport {
+    /// Crate name as published.
+    pub name: String,
+    /// The version.
+    pub vers: String,
+    /// Whether the version is yanked now.
+    pub yanked: bool,
+    /// Whether this run changed anything (false if it already was in that state).
+    pub changed: bool,
+}
+
+/// Sets `yanked` to `!undo` on `name`'s line for `version`.
+///
+/// # Errors
+/// [`crate::Error::NotFound`] (with the nearest names or the versions there are)
+/// for an unknown crate or version; [`crate::Error::Io`], [`crate::Error::IndexFile`].
+pub fn yank(
+    reg: &Registry,
+    name: &str,
+    version: &str,
+    undo: bool,
+    shell: &Shell,
+) -> Result<YankReport> {
+    let _lock = super::lock(reg, shell)?;
+    let mut index = load_existing(reg, name)?;
+    let i = find_version(&index, name, version)?;
+    let want = !undo;
+    let changed = index.set_yanked(i, want);
+    let pkg = &index.lines[i].package;
+    let report = YankReport {
+        name: pkg.name.clone(),
+        vers: pkg.vers.clone(),
+        yanked: want,
+        changed,
+    };
+    if changed {
+        reg.store_index(name, &index)?;
+        shell.status(
+            if undo { "Unyank" } else { "Yank" },
+            format!("{}@{}", report.name, report.vers),
+        );
+    } else {
+        shell.status(
+            "Unchanged",
+            format!(
+                "{}@{} is already {}",
+                report.name,
+                report.vers,
+                if want { "yanked" } else { "not yanked" }
+            ),
+        );
+    }
+    Ok(report)
+}
