@@ -155,6 +155,53 @@ Examples:
     regtool info foo
     regtool info foo 1.0.0")]
     Info(InfoArgs),
+
+    /// Print an nginx server block that serves the registry
+    #[command(
+        name = "nginx-config",
+        long_about = "\
+Print an nginx `server` block that serves the registry: index files as text/plain with
+ETag and a short cache lifetime, .crate files as immutable, 404 for unknown crates, and
+.regtool/ never served. For a registry made with `--auth-required`, the block checks
+cargo's Authorization header against a token file and answers 401 without a valid token.
+
+Example:
+    regtool --registry /srv/registry nginx-config --listen 80 --server-name crates.example.com \\
+        > /etc/nginx/sites-enabled/registry.conf"
+    )]
+    NginxConfig(NginxArgs),
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(long_about = "\
+Print a shell completion script on stdout.
+
+Examples:
+    regtool completions bash > ~/.local/share/bash-completion/completions/regtool
+    regtool completions zsh > ~/.zfunc/_regtool
+    regtool completions fish > ~/.config/fish/completions/regtool.fish")]
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `nginx-config`.
+#[derive(Debug, Args)]
+pub struct NginxArgs {
+    /// What nginx listens on: a port, or address:port
+    #[arg(long, default_value = "80", value_name = "ADDR")]
+    pub listen: String,
+    /// The server_name of the block
+    #[arg(long, default_value = "_", value_name = "NAME")]
+    pub server_name: String,
+    /// File with the accepted tokens, one per line (for --auth-required registries)
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments of `yank`.
@@ -460,6 +507,26 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                     ));
                 }
             }
+            Ok(())
+        }
+        Command::NginxConfig(a) => {
+            let reg = open(&cli.registry_dir())?;
+            let opts = ops::nginx::NginxOptions {
+                listen: a.listen.clone(),
+                server_name: a.server_name.clone(),
+                token_file: a.token_file.clone(),
+            };
+            shell.data(ops::nginx::server_block(&reg, &opts)?);
+            Ok(())
+        }
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                a.shell,
+                &mut Cli::command(),
+                "regtool",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
         Command::Info(a) => {
