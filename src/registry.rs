@@ -247,4 +247,46 @@ impl Registry {
         }
         Ok(out)
     }
+
+    /// Deletes temp files a killed regtool left behind: `.regtool-tmp-*` files next
+    /// to index and `.crate` files (only ever written under the lock, so stale when
+    /// the caller holds it) and files in `.regtool/tmp/` older than `max_age`
+    /// (those are written before the lock is taken). Returns how many were removed.
+    /// Call only while holding the lock.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a folder cannot be listed or a file removed.
+    pub fn clean_stale_temp(&self, max_age: std::time::Duration) -> Result<usize> {
+        let mut removed = 0;
+        let walker = walkdir::WalkDir::new(&self.root)
+            .min_depth(1)
+            .into_iter()
+            .filter_entry(|e| !(e.depth() == 1 && e.file_name() == STATE_DIR));
+        for entry in walker.filter_map(|e| e.ok()) {
+            if entry.file_type().is_file()
+                && entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".regtool-tmp-")
+            {
+                rfs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        let tmp = self.tmp_dir();
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            let now = std::time::SystemTime::now();
+            for entry in entries.filter_map(|e| e.ok()) {
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > max_age);
+                if old {
+                    rfs::remove_file(&entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
 }

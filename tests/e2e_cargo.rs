@@ -465,3 +465,74 @@ fn readme_parsing() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Yank and unyank, judged by cargo
+// ---------------------------------------------------------------------------
+
+fn run_prints(env: &CargoEnv, project: &Path, want: &str) {
+    let out = env.cargo_ok(project, &["run", "-q"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(want),
+        "want {want:?}: {}",
+        common::describe_output(&out)
+    );
+}
+
+#[test]
+fn yank_hides_version_from_new_lockfiles_but_existing_lockfile_builds() {
+    let reg = ServedRegistry::new(&[]);
+    let dir = reg.scratch().join("yanky");
+    for v in ["1.0.0", "1.1.0"] {
+        CrateBuilder::new("yanky", v)
+            .file(
+                "src/lib.rs",
+                &format!("pub const VERSION: &str = \"{v}\";\n"),
+            )
+            .write_to(&dir);
+    }
+    reg.add_ok(&[&dir]);
+    let deps = "yanky = { version = \"1\", registry = \"local\" }\n";
+    let main = "fn main() { println!(\"yanky {}\", yanky::VERSION); }\n";
+
+    // Before the yank, a new lockfile takes 1.1.0.
+    let env = cargo_env_for(&reg);
+    let locked = env.project_with_main(deps, main);
+    env.cargo_ok(&locked, &["generate-lockfile"]);
+    run_prints(&env, &locked, "yanky 1.1.0");
+
+    common::regtool_ok([
+        "--registry",
+        reg.root().to_str().unwrap(),
+        "yank",
+        "yanky@1.1.0",
+    ]);
+
+    // An existing Cargo.lock pinning the yanked version still downloads and builds
+    // it, even from a fresh CARGO_HOME (nothing cached).
+    let env2 = cargo_env_for(&reg);
+    let again = env2.project_with_main(deps, main);
+    fs::copy(locked.join("Cargo.lock"), again.join("Cargo.lock")).unwrap();
+    env2.cargo_ok(&again, &["build", "--locked"]);
+    run_prints(&env2, &again, "yanky 1.1.0");
+
+    // A fresh consumer no longer picks it.
+    let env3 = cargo_env_for(&reg);
+    let fresh = env3.project_with_main(deps, main);
+    env3.cargo_ok(&fresh, &["generate-lockfile"]);
+    run_prints(&env3, &fresh, "yanky 1.0.0");
+
+    // Unyank restores it for new lockfiles.
+    common::regtool_ok([
+        "--registry",
+        reg.root().to_str().unwrap(),
+        "yank",
+        "yanky@1.1.0",
+        "--undo",
+    ]);
+    let env4 = cargo_env_for(&reg);
+    let restored = env4.project_with_main(deps, main);
+    env4.cargo_ok(&restored, &["generate-lockfile"]);
+    run_prints(&env4, &restored, "yanky 1.1.0");
+}

@@ -72,6 +72,13 @@ struct Found {
 /// [`Error::Io`], [`Error::IndexFile`].
 pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<ReindexReport> {
     let _lock = super::lock(reg, shell)?;
+    let cleaned = reg.clean_stale_temp(std::time::Duration::from_secs(3600))?;
+    if cleaned > 0 {
+        shell.status(
+            "Cleaned",
+            format!("{cleaned} temporary files left by an interrupted regtool"),
+        );
+    }
     let files = reg.crate_files()?;
     let limits = limits(reg, None, None);
     let bar = shell.bar(files.len() as u64, "Reindexing");
