@@ -289,11 +289,12 @@ fn walk<R: Read>(
             }
             Some(_) => {}
         }
-        if kind == tar::EntryType::Regular
-            && parts.len() == 2
-            && parts[1] == "Cargo.toml"
-            && manifest.is_none()
-        {
+        if kind == tar::EntryType::Regular && parts.len() == 2 && parts[1] == "Cargo.toml" {
+            if manifest.is_some() {
+                // cargo unpacks entry by entry, so the last copy would win on disk
+                // while the index line came from the first: refuse the ambiguity.
+                return Err(WalkError::Problem(CrateProblem::DuplicateManifest(path)));
+            }
             let size = entry.header().size().unwrap_or(u64::MAX);
             if size > limits.max_manifest_size {
                 return Err(WalkError::Problem(CrateProblem::ManifestTooLarge {

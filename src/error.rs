@@ -30,6 +30,11 @@ pub enum CrateProblem {
     /// `Cargo.toml` is not valid TOML, or not a manifest cargo can read.
     #[error("invalid `Cargo.toml`: {0}")]
     InvalidManifest(String),
+    /// The archive holds `Cargo.toml` twice.
+    #[error(
+        "the archive holds `{0}` twice; cargo would unpack the last copy, the index would describe the first"
+    )]
+    DuplicateManifest(String),
     /// The manifest's name/version do not match the archive's top folder.
     #[error("the manifest says `{manifest}` but the archive's top folder is `{folder}/`")]
     FolderMismatch {

@@ -32,18 +32,58 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Makes `tmp` the file at `path`: sets mode 0644, fsyncs it, renames it over
-/// `path` and fsyncs the folder. `tmp` must be on the same file system.
+/// `path` and fsyncs the folder. `tmp` should be on the same file system (if it
+/// is not, its bytes are copied into a temp file beside `path` first).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    finish_file(&tmp)?;
+    rename_into(tmp, path)?;
+    sync_dir(parent(path))
+}
+
+/// Sets mode 0644 on a temp file and fsyncs it, ready for [`rename_into`].
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn finish_file(tmp: &tempfile::NamedTempFile) -> Result<()> {
     set_mode(tmp.as_file(), tmp.path())?;
     tmp.as_file()
         .sync_all()
-        .map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("rename a temporary file to", path, e.error))?;
-    sync_dir(parent(path))
+        .map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))
+}
+
+/// Renames a finished temp file (see [`finish_file`]) over `path`, without
+/// fsyncing the folder: the caller fsyncs each folder once after a batch.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn rename_into(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    match tmp.persist(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == io::ErrorKind::CrossesDevices => {
+            // `crates/` on another file system than `.regtool/tmp`: copy into a
+            // temp file beside the target, then rename that.
+            let mut src = e
+                .file
+                .reopen()
+                .map_err(|err| Error::io("read", e.file.path().to_path_buf(), err))?;
+            let dir = parent(path);
+            let mut local = tempfile::Builder::new()
+                .prefix(".regtool-tmp-")
+                .tempfile_in(dir)
+                .map_err(|err| Error::io("create a temporary file in", dir, err))?;
+            io::copy(&mut src, local.as_file_mut())
+                .map_err(|err| Error::io("write", local.path().to_path_buf(), err))?;
+            finish_file(&local)?;
+            local
+                .persist(path)
+                .map(|_| ())
+                .map_err(|err| Error::io("rename a temporary file to", path, err.error))
+        }
+        Err(e) => Err(Error::io("rename a temporary file to", path, e.error)),
+    }
 }
 
 /// Removes `path` (if present) and fsyncs its folder.

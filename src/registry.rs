@@ -150,15 +150,16 @@ impl Registry {
         }
     }
 
-    /// The name of an existing crate that is the same crate as `name` under
-    /// another spelling (case, `-`/`_`), looking only at the few index folders
-    /// that could hold it.
+    /// The published names of the crates that are the same crate as `name`
+    /// (equal after lowercasing and `-`→`_`), looking only at the few index
+    /// folders that could hold them. Normally zero or one name.
     ///
     /// # Errors
     /// [`Error::Io`] if a folder cannot be listed; see [`IndexFile::load`].
-    pub fn spelling_conflict(&self, name: &CrateName) -> Result<Option<String>> {
-        let canonical = name.canonical();
-        for dir in name::sibling_index_dirs(name.as_str()) {
+    pub fn same_crate_names(&self, name: &str) -> Result<Vec<String>> {
+        let canonical = name::canonical(name);
+        let mut out = Vec::new();
+        for dir in name::sibling_index_dirs(name) {
             let dir = self.root.join(dir);
             let entries = match std::fs::read_dir(&dir) {
                 Ok(e) => e,
@@ -169,18 +170,28 @@ impl Registry {
                 let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
                 let file = entry.file_name();
                 let Some(file) = file.to_str() else { continue };
-                if name::canonical(file) != canonical {
+                if file.starts_with('.') || name::canonical(file) != canonical {
                     continue;
                 }
-                let index = IndexFile::load(&entry.path())?;
-                if let Some(first) = index.lines.first()
-                    && first.package.name != name.as_str()
-                {
-                    return Ok(Some(first.package.name.clone()));
+                if let Some(first) = IndexFile::load(&entry.path())?.lines.first() {
+                    out.push(first.package.name.clone());
                 }
             }
         }
-        Ok(None)
+        out.sort();
+        Ok(out)
+    }
+
+    /// The name of an existing crate that is the same crate as `name` under
+    /// another spelling (case, `-`/`_`).
+    ///
+    /// # Errors
+    /// See [`Registry::same_crate_names`].
+    pub fn spelling_conflict(&self, name: &CrateName) -> Result<Option<String>> {
+        Ok(self
+            .same_crate_names(name.as_str())?
+            .into_iter()
+            .find(|n| n != name.as_str()))
     }
 
     /// Every index file under the registry, as paths relative to the root with

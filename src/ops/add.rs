@@ -173,6 +173,7 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
         .tempfile_in(&tmp_dir)
         .map_err(|e| Error::io("create a temporary file in", &tmp_dir, e))?;
     let (entry, size) = read_entry(reg, path, limits, Some(tmp.as_file_mut()))?;
+    rfs::finish_file(&tmp)?;
     let name = CrateName::new(&entry.name).map_err(|reason| {
         Error::krate(
             path,
@@ -333,7 +334,12 @@ pub fn add(
     }
 
     let pubtime = super::pubtime_now();
-    for plan in order_dependencies_first(plans) {
+    let ordered = order_dependencies_first(plans);
+    // 1. Every .crate into place (each was fsynced while it was read), then each
+    //    folder fsynced once: all are durable before any index line names them.
+    let mut dirs = BTreeSet::new();
+    let mut writes = Vec::new();
+    for (level, plan) in ordered {
         let Plan {
             name,
             mut index,
@@ -343,21 +349,12 @@ pub fn add(
         for p in present {
             let dest = reg.crate_path(name.as_str(), &p.entry.vers);
             // Repair a missing or damaged .crate behind an existing line.
-            if std::fs::metadata(&dest).map(|m| m.len()).ok() != Some(p.size) {
-                rfs::create_dirs(dest.parent().expect("crate path has a parent"))?;
-                rfs::persist(p.tmp, &dest)?;
-                shell.status(
-                    "Restored",
-                    format!(
-                        "{} v{} (the .crate file was missing)",
-                        p.entry.name, p.entry.vers
-                    ),
-                );
-            } else {
-                shell.status(
-                    "Skipped",
-                    format!("{} v{} (already present)", p.entry.name, p.entry.vers),
-                );
+            let repaired = std::fs::metadata(&dest).map(|m| m.len()).ok() != Some(p.size);
+            if repaired {
+                let dir = dest.parent().expect("crate path has a parent");
+                rfs::create_dirs(dir)?;
+                rfs::rename_into(p.tmp, &dest)?;
+                dirs.insert(dir.to_path_buf());
             }
             report.crates.push(AddedCrate {
                 name: p.entry.name,
@@ -367,6 +364,18 @@ pub fn add(
                 status: AddStatus::Skipped,
                 source: p.source,
             });
+            let c = report.crates.last().expect("just pushed");
+            if repaired {
+                shell.status(
+                    "Restored",
+                    format!("{} v{} (its .crate file was missing)", c.name, c.vers),
+                );
+            } else {
+                shell.status(
+                    "Skipped",
+                    format!("{} v{} (already present)", c.name, c.vers),
+                );
+            }
         }
         if new.is_empty() {
             continue;
@@ -374,8 +383,10 @@ pub fn add(
         let mut added = Vec::new();
         for mut p in new {
             let dest = reg.crate_path(name.as_str(), &p.entry.vers);
-            rfs::create_dirs(dest.parent().expect("crate path has a parent"))?;
-            rfs::persist(p.tmp, &dest)?;
+            let dir = dest.parent().expect("crate path has a parent");
+            rfs::create_dirs(dir)?;
+            rfs::rename_into(p.tmp, &dest)?;
+            dirs.insert(dir.to_path_buf());
             p.entry.pubtime = Some(pubtime.clone());
             added.push(AddedCrate {
                 name: p.entry.name.clone(),
@@ -387,10 +398,21 @@ pub fn add(
             });
             index.push(p.entry);
         }
-        reg.store_index(name.as_str(), &index)?;
-        for a in added {
-            shell.status("Adding", format!("{} v{}", a.name, a.vers));
-            report.crates.push(a);
+        writes.push((level, name, index, added));
+    }
+    dirs.par_iter().try_for_each(|d| rfs::sync_dir(d))?;
+    // 2. Index files, dependencies first: one level at a time, each level in parallel.
+    let max_level = writes.iter().map(|w| w.0).max().unwrap_or(0);
+    for level in 0..=max_level {
+        writes
+            .par_iter()
+            .filter(|w| w.0 == level)
+            .try_for_each(|(_, name, index, _)| reg.store_index(name.as_str(), index))?;
+        for (_, _, _, added) in writes.iter_mut().filter(|w| w.0 == level) {
+            for a in added.drain(..) {
+                shell.status("Adding", format!("{} v{}", a.name, a.vers));
+                report.crates.push(a);
+            }
         }
     }
     Ok(report)
@@ -487,8 +509,10 @@ fn check_dependencies(reg: &Registry, plans: &[Plan]) -> Result<Vec<Unsatisfied>
 }
 
 /// Orders plans so that a crate comes after the crates of this batch it depends
-/// on (normal and build dependencies); ties and cycles by name.
-fn order_dependencies_first(plans: Vec<Plan>) -> Vec<Plan> {
+/// on (normal and build dependencies); ties and cycles by name. Each plan comes
+/// with its level: 0 for no dependency in the batch, else one more than the
+/// highest level of its dependencies placed before it.
+fn order_dependencies_first(plans: Vec<Plan>) -> Vec<(usize, Plan)> {
     let names: BTreeSet<String> = plans.iter().map(|p| p.name.canonical()).collect();
     let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in &plans {
@@ -509,6 +533,7 @@ fn order_dependencies_first(plans: Vec<Plan>) -> Vec<Plan> {
     }
     let mut by_name: BTreeMap<String, Plan> =
         plans.into_iter().map(|p| (p.name.canonical(), p)).collect();
+    let mut levels: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     while !by_name.is_empty() {
         let ready = by_name
@@ -517,7 +542,14 @@ fn order_dependencies_first(plans: Vec<Plan>) -> Vec<Plan> {
             .or_else(|| by_name.keys().next())
             .cloned()
             .expect("non-empty");
-        out.push(by_name.remove(&ready).expect("present"));
+        let level = deps[&ready]
+            .iter()
+            .filter_map(|d| levels.get(d))
+            .map(|l| l + 1)
+            .max()
+            .unwrap_or(0);
+        levels.insert(ready.clone(), level);
+        out.push((level, by_name.remove(&ready).expect("present")));
     }
     out
 }

@@ -10,22 +10,22 @@ use crate::registry::Registry;
 /// # Errors
 /// [`Error::NotFound`] for an unknown crate; see [`IndexFile::load`].
 pub fn load_existing(reg: &Registry, name: &str) -> Result<IndexFile> {
-    if name.is_empty() || !name.is_ascii() || name.contains(['/', '\\', '.']) {
+    if crate::name::CrateName::new(name).is_err()
+        && !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(Error::NotFound {
             message: format!("crate `{name}` is not in the registry (not a valid crate name)"),
         });
     }
-    let index = reg.load_index(name)?;
-    let matches = index
-        .lines
-        .first()
-        .is_some_and(|l| l.package.name.eq_ignore_ascii_case(name));
-    if !matches {
+    // `foo_bar` finds `Foo-Bar`: the same crate for cargo and crates.io.
+    let Some(published) = reg.same_crate_names(name)?.into_iter().next() else {
         return Err(Error::NotFound {
             message: unknown_crate(reg, name),
         });
-    }
-    Ok(index)
+    };
+    reg.load_index(&published)
 }
 
 fn unknown_crate(reg: &Registry, name: &str) -> String {
@@ -33,11 +33,10 @@ fn unknown_crate(reg: &Registry, name: &str) -> String {
         "crate `{name}` is not in the registry at `{}`",
         reg.root().display()
     );
-    let names: Vec<String> = reg
-        .index_files()
+    let names: Vec<String> = super::info::list(reg)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|p| p.rsplit('/').next().map(str::to_string))
+        .map(|c| c.name)
         .collect();
     let mut scored: Vec<(f64, &String)> = names
         .iter()
@@ -57,6 +56,8 @@ fn unknown_crate(reg: &Registry, name: &str) -> String {
             .map(|(_, n)| format!("`{n}`"))
             .collect();
         msg.push_str(&format!("; did you mean {}?", list.join(", ")));
+    } else {
+        msg.push_str("; `regtool list` shows the crates there are");
     }
     msg
 }

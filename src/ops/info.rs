@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 pub struct CrateSummary {
     /// Crate name as published.
     pub name: String,
-    /// Highest version that is not yanked (the highest of all if all are yanked).
+    /// Highest release that is not yanked (else the highest pre-release, else the
+    /// highest of all).
     pub latest: String,
     /// Number of versions.
     pub versions: usize,
@@ -39,23 +40,28 @@ pub fn list(reg: &Registry) -> Result<Vec<CrateSummary>> {
             yanked,
         });
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.sort_by(|a, b| {
+        (a.name.to_ascii_lowercase(), &a.name).cmp(&(b.name.to_ascii_lowercase(), &b.name))
+    });
     Ok(out)
 }
 
-/// The highest non-yanked version, else the highest.
+/// The latest version as crates.io shows it: the highest release that is not
+/// yanked, else the highest non-yanked pre-release, else the highest of all.
 fn latest(index: &IndexFile) -> Option<&IndexPackage> {
-    let best = |yanked_ok: bool| {
+    let best = |keep: &dyn Fn(&IndexPackage, &semver::Version) -> bool| {
         index
             .lines
             .iter()
             .map(|l| &l.package)
-            .filter(|p| yanked_ok || !p.yanked)
             .filter_map(|p| p.version().ok().map(|v| (v, p)))
+            .filter(|(v, p)| keep(p, v))
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, p)| p)
     };
-    best(false).or_else(|| best(true))
+    best(&|p, v| !p.yanked && v.pre.is_empty())
+        .or_else(|| best(&|p, _| !p.yanked))
+        .or_else(|| best(&|_, _| true))
 }
 
 /// One version in `info`.

@@ -1,8 +1,40 @@
 //! `regtool nginx-config`: an nginx `server` block that serves the registry.
+//!
+//! The block serves only what cargo asks for (sources:
+//! <https://doc.rust-lang.org/cargo/reference/registry-index.html#sparse-protocol>
+//! and, for tokens,
+//! <https://doc.rust-lang.org/cargo/reference/registry-authentication.html> and
+//! <https://doc.rust-lang.org/cargo/reference/registry-index.html#sparse-authentication>):
+//!
+//! - `config.json` as `application/json`, revalidated on every use;
+//! - index files (`1/a`, `2/ab`, `3/a/abc`, `se/rd/serde`) as `text/plain` with
+//!   nginx's `ETag`/`Last-Modified`, revalidated on every use (`Cache-Control:
+//!   no-cache`), so a publish is seen at once and an unchanged file costs a `304`;
+//! - `.crate` files under `/crates/` as immutable (a published version's bytes
+//!   never change);
+//! - `404` for everything else: no directory listings, no `index.html`, and never
+//!   `.regtool/` or any other dotfile.
+//!
+//! For a registry made with `--auth-required`, cargo sends its token as the raw
+//! value of the `Authorization` header on every request, and asks for
+//! `config.json` with the token only after a `401` without it. The block compares
+//! the header with the tokens of a *token file* that nginx reads itself, as a
+//! `map` include file:
+//!
+//! ```text
+//! # one accepted token per line
+//! "3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f" 1;
+//! ```
+//!
+//! Its default place is [`DEFAULT_TOKEN_FILE`] inside the registry, which the
+//! block never serves.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::registry::Registry;
-use std::path::PathBuf;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 /// Options of `nginx-config`.
 #[derive(Debug, Clone)]
@@ -15,11 +47,548 @@ pub struct NginxOptions {
     pub token_file: Option<PathBuf>,
 }
 
-/// The server block for `reg`.
+/// Where the token file is when `--token-file` is not given, relative to the
+/// registry folder. `.regtool/` is never served, so the tokens stay private.
+pub const DEFAULT_TOKEN_FILE: &str = ".regtool/nginx-tokens.map";
+
+/// Seconds a `.crate` may be cached: one year, the longest value HTTP caches
+/// are asked to honour.
+pub const CRATE_MAX_AGE: u64 = 31_536_000;
+
+/// The nginx configuration that serves `reg`: for an `auth-required` registry a
+/// `map` block (the token check) followed by a `server` block, otherwise just the
+/// `server` block. Both belong in nginx's `http` context, e.g. in a file under
+/// `/etc/nginx/conf.d/` or `/etc/nginx/sites-enabled/`. The text ends without a
+/// newline.
+///
+/// Inputs: the registry folder (made absolute, as nginx needs), its
+/// `config.json` `auth-required` flag, and `opts`: `listen` and `server_name` are
+/// copied into the block; `token_file` (default [`DEFAULT_TOKEN_FILE`] inside the
+/// registry) is used only by `auth-required` registries, and is read once to check
+/// that nginx will accept it (one `"TOKEN" 1;` line per accepted token).
+///
+/// Cargo's side of the token exchange:
+/// <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>.
 ///
 /// # Errors
-/// None yet.
+/// - [`Error::Usage`] if `listen` or `server_name` holds a character that would
+///   change the meaning of the nginx config (`;`, `{`, `"`, `$`, a newline, ...),
+///   or if `token_file` is given for a registry that is not `auth-required` (cargo
+///   would send no token, so every request would fail).
+/// - [`Error::Config`] naming the registry folder if its path cannot be written in
+///   an nginx config (not UTF-8, or holding `"`, `\`, `$` or a control character);
+///   naming the token file if it is missing, has a line that is not
+///   `"TOKEN" 1;`, a token nginx would misread, a token twice, or no token.
+/// - [`Error::Io`] if the registry folder cannot be made absolute or the token file
+///   cannot be read.
 pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
-    let _ = (reg, opts);
-    Ok(String::new())
+    check_value("--listen", &opts.listen)?;
+    check_value("--server-name", &opts.server_name)?;
+    let root = absolute(reg.root())?;
+    let root_str = path_for_nginx(&root, &root)?;
+    let token_file = if reg.config.auth_required {
+        let path = match &opts.token_file {
+            Some(p) => p.clone(),
+            None => default_token_file(reg.root()),
+        };
+        check_token_file(&path, reg.root())?;
+        let abs = absolute(&path)?;
+        Some(path_for_nginx(&abs, &abs)?)
+    } else {
+        if let Some(p) = &opts.token_file {
+            return Err(Error::Usage(format!(
+                "`--token-file {}` is only for registries that require a token, and `{}` does not (its config.json has no `auth-required`): cargo would send no token and every request would be refused",
+                p.display(),
+                reg.root().join("config.json").display()
+            )));
+        }
+        None
+    };
+    Ok(render(&Block {
+        root: &root_str,
+        index_url: &reg.index_url(),
+        listen: &opts.listen,
+        server_name: &opts.server_name,
+        token_file: token_file.as_deref(),
+    }))
+}
+
+/// Everything the text of the block depends on (kept apart from the file system
+/// so the text can be snapshot-tested).
+#[derive(Debug, Clone, Copy)]
+struct Block<'a> {
+    /// Absolute registry folder, checked by [`path_for_nginx`].
+    root: &'a str,
+    /// cargo's index URL, for the header comment.
+    index_url: &'a str,
+    listen: &'a str,
+    server_name: &'a str,
+    /// Absolute token file, for `auth-required` registries.
+    token_file: Option<&'a str>,
+}
+
+/// Index file paths as cargo asks for them: lowercased crate names (letters,
+/// digits, `-`, `_`) under `1/`, `2/`, `3/{c}/` or `{c1c2}/{c3c4}/`.
+const INDEX_PATH_REGEX: &str = "^/(1/[a-z0-9_-]|2/[a-z0-9_-]{2}|3/[a-z0-9_-]/[a-z0-9_-]{3}|[a-z0-9_-]{2}/[a-z0-9_-]{2}/[a-z0-9_-]{4,})$";
+
+fn render(b: &Block<'_>) -> String {
+    let auth = b.token_file.is_some();
+    // `private`: responses to requests carrying a token are not for shared caches.
+    let scope = if auth { "private, " } else { "" };
+    let mut s = String::new();
+    let w = &mut s;
+    let _ = writeln!(
+        w,
+        "# nginx config for the regtool registry in {root}\n\
+         # (written by `regtool nginx-config`). Include it in nginx's `http {{ }}` context,\n\
+         # e.g. as /etc/nginx/conf.d/registry.conf. cargo's index URL: {url}",
+        root = b.root,
+        url = b.index_url
+    );
+    let var = b.token_file.map(|tf| {
+        let var = format!("$regtool_token_ok_{}", short_hash(b.root));
+        let _ = writeln!(
+            w,
+            "\n\
+             # The registry requires a token (config.json `auth-required`): cargo sends it as the\n\
+             # raw value of the Authorization header. Accepted tokens, one `\"TOKEN\" 1;` line each:\n\
+             map $http_authorization {var} {{\n    \
+                 default 0;\n    \
+                 include \"{tf}\";\n\
+             }}"
+        );
+        var
+    });
+    let _ = writeln!(
+        w,
+        "\n\
+         server {{\n    \
+             listen {listen};\n    \
+             server_name {name};\n    \
+             root \"{root}\";\n    \
+             autoindex off;\n    \
+             etag on;",
+        listen = b.listen,
+        name = b.server_name,
+        root = b.root
+    );
+    if let Some(var) = &var {
+        let _ = writeln!(
+            w,
+            "\n    \
+                 # No valid token: 401, which is also what makes cargo retry with its token.\n    \
+                 if ({var} = 0) {{\n        \
+                     return 401;\n    \
+                 }}\n    \
+                 error_page 401 @regtool_unauthorized;\n    \
+                 location @regtool_unauthorized {{\n        \
+                     default_type text/plain;\n        \
+                     add_header WWW-Authenticate \"Cargo\" always;\n        \
+                     return 401 \"this registry needs a token: set CARGO_REGISTRIES_<NAME>_TOKEN or run `cargo login --registry <name>`\\n\";\n    \
+                 }}"
+        );
+    }
+    let _ = write!(
+        w,
+        "\n    \
+             # regtool's own folder (.regtool/: settings, lock, tokens) and every other dotfile.\n    \
+             location ~ /\\. {{\n        \
+                 return 404;\n    \
+             }}\n\
+         \n    \
+             # What cargo reads first; revalidated on every use.\n    \
+             location = /config.json {{\n        \
+                 types {{ }}\n        \
+                 default_type application/json;\n        \
+                 add_header Cache-Control \"{scope}no-cache\";\n        \
+                 try_files $uri =404;\n    \
+             }}\n\
+         \n    \
+             # Index files (1/a, 2/ab, 3/a/abc, se/rd/serde): plain text with ETag and\n    \
+             # Last-Modified, revalidated on every use (an unchanged file costs a 304).\n    \
+             location ~ \"{index_re}\" {{\n        \
+                 types {{ }}\n        \
+                 default_type text/plain;\n        \
+                 add_header Cache-Control \"{scope}no-cache\";\n        \
+                 try_files $uri =404;\n    \
+             }}\n\
+         \n    \
+             # .crate files: a published version's bytes never change.\n    \
+             location ~ ^/crates/[^/]+/[^/]+\\.crate$ {{\n        \
+                 types {{ }}\n        \
+                 default_type application/gzip;\n        \
+                 add_header Cache-Control \"{scope}max-age={CRATE_MAX_AGE}, immutable\";\n        \
+                 try_files $uri =404;\n    \
+             }}\n\
+         \n    \
+             # Anything else: no directory listings, no index.html.\n    \
+             location / {{\n        \
+                 return 404;\n    \
+             }}\n\
+         }}",
+        index_re = INDEX_PATH_REGEX,
+    );
+    s
+}
+
+/// First 8 hex digits of the SHA-256 of `s`: a stable suffix that keeps the
+/// `map` variables of several registries on one nginx apart.
+fn short_hash(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `path` made absolute and free of `.`/`..` and symlinks (nginx resolves
+/// relative paths against its own prefix, not the current folder).
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path).map_err(|e| Error::io("resolve", path, e))
+}
+
+/// `path` as text that can sit between double quotes in an nginx config, where
+/// `$` starts a variable and `\` an escape.
+fn path_for_nginx(path: &Path, shown: &Path) -> Result<String> {
+    let bad = |message: String| Error::Config {
+        path: shown.to_path_buf(),
+        message,
+    };
+    let s = path.to_str().ok_or_else(|| {
+        bad("nginx cannot be given this path: it is not valid UTF-8; move the registry".into())
+    })?;
+    if let Some(c) = s
+        .chars()
+        .find(|c| matches!(c, '"' | '\\' | '$') || c.is_control())
+    {
+        return Err(bad(format!(
+            "nginx cannot be given this path: it contains {}; move the registry to a path without it",
+            describe_char(c)
+        )));
+    }
+    Ok(s.to_owned())
+}
+
+/// Checks a value copied into a directive (`listen`, `server_name`): words
+/// separated by spaces are fine (`443 ssl`, `a.example b.example`), characters
+/// that end the directive, open a block, quote, start a variable or a comment are
+/// not.
+fn check_value(flag: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::Usage(format!("`{flag}` must not be empty")));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| matches!(c, ';' | '{' | '}' | '"' | '\'' | '\\' | '$' | '#') || c.is_control())
+    {
+        return Err(Error::Usage(format!(
+            "`{flag} {value}` cannot go into an nginx config: it contains {}",
+            describe_char(c)
+        )));
+    }
+    Ok(())
+}
+
+fn describe_char(c: char) -> String {
+    if c.is_control() {
+        format!("the control character U+{:04X}", c as u32)
+    } else {
+        format!("`{c}`")
+    }
+}
+
+/// Words nginx reads as commands, not keys, in a `map` block.
+const MAP_KEYWORDS: &[&str] = &["default", "include", "hostnames", "volatile"];
+
+/// Reads the token file as nginx will and returns how many tokens it accepts.
+///
+/// Format: blank lines and `#` comments are ignored; every other line is
+/// `"TOKEN" 1;`. A token is printable ASCII without `"` and `\`, with no space at
+/// either end, not starting with `~` (nginx would read a regex) and not a `map`
+/// keyword. nginx compares the keys of a `map` ignoring ASCII case, so two tokens
+/// that differ only in case are one token (and nginx refuses the duplicate).
+///
+/// # Errors
+/// [`Error::Config`] naming the file (and the line) for a missing file or a line
+/// nginx would refuse or misread; [`Error::Io`] if it cannot be read.
+fn check_token_file(path: &Path, registry: &Path) -> Result<usize> {
+    let bad = |message: String| Error::Config {
+        path: path.to_path_buf(),
+        message,
+    };
+    let how_to_add = format!(
+        "add a token with: printf '\"%s\" 1;\\n' \"$(openssl rand -hex 32)\" >> {}",
+        path.display()
+    );
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(bad(format!(
+                "the token file does not exist: the registry `{}` requires a token, so nginx needs the file of accepted tokens, one `\"TOKEN\" 1;` line each (the default place is `{DEFAULT_TOKEN_FILE}` in the registry; another one is given with `--token-file FILE`); {how_to_add}",
+                registry.display()
+            )));
+        }
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let token = parse_token_line(line).map_err(|why| bad(format!("line {n}: {why}")))?;
+        if let Some(first) = seen.insert(token.to_ascii_lowercase(), n) {
+            return Err(bad(format!(
+                "line {n}: the same token as line {first} (nginx compares tokens ignoring case, and refuses a token twice)"
+            )));
+        }
+    }
+    if seen.is_empty() {
+        return Err(bad(format!(
+            "the token file has no token, so nginx would refuse every request; {how_to_add}"
+        )));
+    }
+    Ok(seen.len())
+}
+
+/// The token of one non-blank, non-comment line `"TOKEN" 1;`, or why the line
+/// is not one.
+fn parse_token_line(line: &str) -> std::result::Result<&str, String> {
+    const SHAPE: &str = "expected `\"TOKEN\" 1;`";
+    let Some(rest) = line.strip_prefix('"') else {
+        return Err(format!("{SHAPE}, found `{line}`"));
+    };
+    let Some(end) = rest.find('"') else {
+        return Err(format!("{SHAPE}: the closing `\"` is missing"));
+    };
+    let (token, tail) = (&rest[..end], &rest[end + 1..]);
+    let tail: String = tail.split_whitespace().collect();
+    if tail != "1;" {
+        return Err(format!("{SHAPE}, found `{line}`"));
+    }
+    if token.is_empty() {
+        return Err("the token is empty".into());
+    }
+    if let Some(c) = token
+        .chars()
+        .find(|&c| !(c == ' ' || c.is_ascii_graphic()) || c == '\\')
+    {
+        return Err(format!(
+            "the token contains {}; cargo sends tokens as printable ASCII, and this file cannot hold `\\`",
+            describe_char(c)
+        ));
+    }
+    if token.trim() != token {
+        return Err("the token starts or ends with a space".into());
+    }
+    if token.starts_with('~') {
+        return Err(
+            "the token starts with `~`, which nginx would read as a regular expression".into(),
+        );
+    }
+    if MAP_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(token)) {
+        return Err(format!(
+            "`{token}` is a word nginx reads as a command in this file, not a token"
+        ));
+    }
+    Ok(token)
+}
+
+/// The default token file of a registry folder.
+pub fn default_token_file(root: &Path) -> PathBuf {
+    root.join(DEFAULT_TOKEN_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{RegistryConfig, Settings};
+
+    fn block(token_file: Option<&'static str>) -> Block<'static> {
+        Block {
+            root: "/srv/registry",
+            index_url: "sparse+https://crates.example.com/",
+            listen: "80",
+            server_name: "crates.example.com",
+            token_file,
+        }
+    }
+
+    #[test]
+    fn default_token_file_is_never_served() {
+        let state = format!("{}/", crate::registry::STATE_DIR);
+        assert!(DEFAULT_TOKEN_FILE.starts_with(&state));
+    }
+
+    #[test]
+    fn plain_registry_block() {
+        insta::assert_snapshot!(render(&block(None)));
+    }
+
+    #[test]
+    fn auth_registry_block() {
+        insta::assert_snapshot!(render(&block(Some(
+            "/srv/registry/.regtool/nginx-tokens.map"
+        ))));
+    }
+
+    fn registry(dir: &Path, auth: bool) -> Registry {
+        let settings: Settings = toml::from_str("url = \"https://crates.example.com\"").unwrap();
+        Registry::create(
+            dir,
+            RegistryConfig::for_base_url("https://crates.example.com", auth),
+            settings,
+        )
+        .unwrap()
+    }
+
+    fn opts(token_file: Option<PathBuf>) -> NginxOptions {
+        NginxOptions {
+            listen: "127.0.0.1:8080".into(),
+            server_name: "_".into(),
+            token_file,
+        }
+    }
+
+    #[test]
+    fn plain_registry_uses_absolute_root_and_no_token() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = registry(tmp.path(), false);
+        let text = server_block(&reg, &opts(None)).unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        assert!(
+            text.contains(&format!("root \"{}\";", root.display())),
+            "{text}"
+        );
+        assert!(text.contains("listen 127.0.0.1:8080;"), "{text}");
+        assert!(!text.contains("map "), "{text}");
+        assert!(!text.ends_with('\n'));
+    }
+
+    #[test]
+    fn token_file_for_plain_registry_is_a_usage_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = registry(tmp.path(), false);
+        let err = server_block(&reg, &opts(Some(tmp.path().join("t.map")))).unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+        assert!(err.to_string().contains("auth-required"), "{err}");
+    }
+
+    #[test]
+    fn missing_default_token_file_names_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = registry(tmp.path(), true);
+        let err = server_block(&reg, &opts(None)).unwrap_err();
+        let Error::Config { path, message } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(path, &default_token_file(tmp.path()));
+        assert!(message.contains("does not exist"), "{message}");
+        assert!(message.contains("--token-file"), "{message}");
+    }
+
+    #[test]
+    fn default_token_file_is_used_and_absolute() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = registry(tmp.path(), true);
+        std::fs::write(
+            default_token_file(tmp.path()),
+            "# CI\n\"0123456789abcdef\" 1;\n\n",
+        )
+        .unwrap();
+        let text = server_block(&reg, &opts(None)).unwrap();
+        let tf = std::fs::canonicalize(default_token_file(tmp.path())).unwrap();
+        assert!(
+            text.contains(&format!("include \"{}\";", tf.display())),
+            "{text}"
+        );
+        assert!(text.contains("return 401;"), "{text}");
+    }
+
+    #[test]
+    fn explicit_token_file_is_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let reg = registry(&tmp.path().join("reg"), true);
+        let tf = tmp.path().join("tokens.map");
+        std::fs::write(&tf, "\"abc-DEF_123\" 1;\n").unwrap();
+        let text = server_block(&reg, &opts(Some(tf.clone()))).unwrap();
+        let tf = std::fs::canonicalize(&tf).unwrap();
+        assert!(
+            text.contains(&format!("include \"{}\";", tf.display())),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn token_lines_are_checked() {
+        let ok = parse_token_line;
+        assert_eq!(ok("\"abc\" 1;"), Ok("abc"));
+        assert_eq!(ok("\"a b\"   1 ;"), Ok("a b"));
+        for bad in [
+            "abc 1;",
+            "\"abc\"",
+            "\"abc\" 0;",
+            "\"abc 1;",
+            "\"\" 1;",
+            "\"~abc\" 1;",
+            "\"default\" 1;",
+            "\" abc\" 1;",
+            "\"a\\b\" 1;",
+            "\"a\u{e9}\" 1;",
+        ] {
+            assert!(ok(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn token_file_problems_name_the_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tf = tmp.path().join("t");
+        let check = |text: &str| {
+            std::fs::write(&tf, text).unwrap();
+            check_token_file(&tf, tmp.path()).map_err(|e| e.to_string())
+        };
+        assert_eq!(check("\"a\" 1;\n# x\n\"b\" 1;\n"), Ok(2));
+        let e = check("\"a\" 1;\nbearer b\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+        let e = check("\"abc\" 1;\n\"ABC\" 1;\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("line 1"), "{e}");
+        let e = check("# none yet\n").unwrap_err();
+        assert!(e.contains("no token"), "{e}");
+    }
+
+    #[test]
+    fn directive_values_cannot_inject_config() {
+        assert!(check_value("--listen", "80").is_ok());
+        assert!(check_value("--listen", "[::1]:8080").is_ok());
+        assert!(check_value("--listen", "443 ssl").is_ok());
+        assert!(check_value("--server-name", "a.example b.example").is_ok());
+        for bad in [
+            "",
+            " ",
+            "80; include /etc/passwd",
+            "x{",
+            "$host",
+            "a\nb",
+            "a#b",
+        ] {
+            assert!(
+                matches!(check_value("--listen", bad), Err(Error::Usage(_))),
+                "accepted {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_nginx_would_misread_are_refused() {
+        for bad in ["/srv/$reg", "/srv/a\"b", "/srv/a\\b", "/srv/a\nb"] {
+            let err = path_for_nginx(Path::new(bad), Path::new(bad)).unwrap_err();
+            assert!(matches!(err, Error::Config { .. }), "{err}");
+        }
+        assert_eq!(
+            path_for_nginx(Path::new("/srv/my registry"), Path::new("/x")).unwrap(),
+            "/srv/my registry"
+        );
+    }
 }

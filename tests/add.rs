@@ -1,0 +1,1135 @@
+//! `regtool add`: what it refuses (each rule of DESIGN.md §3, with the registry
+//! left byte for byte as it was), what it accepts, the bytes it writes (index
+//! line and config.json snapshots), and conformance with crates.io's own index
+//! lines for the real crates in `fixtures/crates-io/`.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The URL every test registry is "served" at.
+const URL: &str = "https://crates.example.com";
+/// Fixed publication time (2023-11-14T22:13:20Z) for snapshots.
+const EPOCH: &str = "1700000000";
+const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
+
+// ---------------------------------------------------------------------------
+// Local helpers
+// ---------------------------------------------------------------------------
+
+/// A registry made by `regtool init` in its own temp dir, with a scratch folder
+/// (`inputs/`) next to it for the `.crate` files fed to `add`.
+struct TestRegistry {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl TestRegistry {
+    fn new() -> Self {
+        Self::init(&[])
+    }
+
+    fn mirror() -> Self {
+        Self::init(&["--mirror"])
+    }
+
+    fn init(extra: &[&str]) -> Self {
+        let dir = tempdir();
+        let root = dir.path().join("registry");
+        let mut args: Vec<OsString> = vec![
+            "init".into(),
+            root.clone().into(),
+            "--url".into(),
+            URL.into(),
+        ];
+        args.extend(extra.iter().map(OsString::from));
+        let out = run(&args);
+        assert_success(&out, "regtool init");
+        TestRegistry { dir, root }
+    }
+
+    /// A registry that already holds `seed 1.0.0`, so that "unchanged" checks
+    /// cover an index file and a `.crate` too.
+    fn seeded() -> Self {
+        let reg = Self::new();
+        reg.publish(&CrateBuilder::new("seed", "1.0.0"));
+        reg
+    }
+
+    fn inputs(&self) -> PathBuf {
+        let p = self.dir.path().join("inputs");
+        fs::create_dir_all(&p).expect("create inputs dir");
+        p
+    }
+
+    /// Writes `bytes` as `inputs/{file_name}`.
+    fn input(&self, file_name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.inputs().join(file_name);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, bytes).expect("write input");
+        p
+    }
+
+    /// Writes `krate` into `inputs/` (under its cargo file name).
+    fn krate(&self, krate: &CrateBuilder) -> PathBuf {
+        krate.write_to(&self.inputs())
+    }
+
+    /// `regtool --registry ROOT ARGS...`
+    fn run(&self, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+        let mut all: Vec<OsString> = vec!["--registry".into(), self.root.clone().into()];
+        all.extend(args.iter().map(|a| a.as_ref().to_owned()));
+        run(&all)
+    }
+
+    fn add(&self, paths: &[&Path]) -> Output {
+        let mut all: Vec<OsString> =
+            vec!["--registry".into(), self.root.clone().into(), "add".into()];
+        all.extend(paths.iter().map(|p| p.as_os_str().to_owned()));
+        run(&all)
+    }
+
+    #[track_caller]
+    fn add_ok(&self, paths: &[&Path]) -> Output {
+        let out = self.add(paths);
+        assert_success(&out, "regtool add");
+        out
+    }
+
+    /// Builds `krate` into `inputs/` and adds it.
+    #[track_caller]
+    fn publish(&self, krate: &CrateBuilder) -> PathBuf {
+        let p = self.krate(krate);
+        self.add_ok(&[&p]);
+        p
+    }
+
+    fn index_text(&self, name: &str) -> String {
+        let p = self.root.join(index_path(name));
+        fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+    }
+
+    fn crate_file(&self, name: &str, vers: &str) -> PathBuf {
+        self.root
+            .join("crates")
+            .join(name)
+            .join(format!("{name}-{vers}.crate"))
+    }
+}
+
+/// Runs regtool with a fixed `SOURCE_DATE_EPOCH`.
+fn run(args: &[OsString]) -> Output {
+    let mut cmd: Command = regtool();
+    cmd.env("SOURCE_DATE_EPOCH", EPOCH).args(args);
+    run_with_timeout(cmd, REGTOOL_TIMEOUT)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn error_lines(out: &Output) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every file and folder under `root` (paths relative, `/`-separated; folders
+/// end in `/`) with the bytes of each file, except `.regtool/lock`, which any
+/// command may create.
+type Tree = BTreeMap<String, Option<Vec<u8>>>;
+
+fn tree(root: &Path) -> Tree {
+    fn walk(base: &Path, dir: &Path, out: &mut Tree) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+            .map(|e| e.expect("dir entry"))
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let ft = entry.file_type().expect("file type");
+            if ft.is_dir() {
+                out.insert(format!("{rel}/"), None);
+                walk(base, &path, out);
+            } else if rel == ".regtool/lock" {
+                continue;
+            } else if ft.is_symlink() {
+                let target = fs::read_link(&path).unwrap();
+                let mut v = b"symlink -> ".to_vec();
+                v.extend_from_slice(target.to_string_lossy().as_bytes());
+                out.insert(rel, Some(v));
+            } else {
+                out.insert(rel, Some(fs::read(&path).expect("read file")));
+            }
+        }
+    }
+    let mut out = Tree::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out
+}
+
+#[track_caller]
+fn assert_tree_eq(before: &Tree, after: &Tree, what: &str) {
+    if before == after {
+        return;
+    }
+    let mut diff = Vec::new();
+    for (k, v) in before {
+        match after.get(k) {
+            None => diff.push(format!("removed: {k}")),
+            Some(w) if w != v => diff.push(format!("changed: {k}")),
+            _ => {}
+        }
+    }
+    for k in after.keys() {
+        if !before.contains_key(k) {
+            diff.push(format!("created: {k}"));
+        }
+    }
+    panic!("{what} changed the registry:\n  {}", diff.join("\n  "));
+}
+
+/// Asserts a rejected `add`: exit 1, exactly one `error:` line, naming `input`
+/// in backticks and containing `phrase`.
+#[track_caller]
+fn assert_rejected(out: &Output, input: &Path, phrase: &str) {
+    assert_exit_code(out, 1, "regtool add");
+    let errors = error_lines(out);
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected exactly one `error:` line\n{}",
+        describe_output(out)
+    );
+    let named = format!("`{}`", input.display());
+    assert!(
+        errors[0].contains(&named),
+        "the error does not name {named}\n{}",
+        describe_output(out)
+    );
+    assert!(
+        errors[0].contains(phrase),
+        "the error does not say {phrase:?}\n{}",
+        describe_output(out)
+    );
+}
+
+/// Adds `input` to `reg`, expecting it to be refused with `phrase`, and the
+/// registry to be left exactly as it was.
+#[track_caller]
+fn check_rejected(reg: &TestRegistry, input: &Path, phrase: &str) -> Output {
+    let before = tree(&reg.root);
+    let out = reg.add(&[input]);
+    assert_rejected(&out, input, phrase);
+    assert_tree_eq(&before, &tree(&reg.root), "a rejected add");
+    out
+}
+
+/// A valid normalized manifest for `name` `version`.
+fn manifest(name: &str, version: &str) -> String {
+    default_manifest(name, version)
+}
+
+/// Deterministic bytes that do not compress (so a cut lands inside the
+/// deflate stream).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+// ---------------------------------------------------------------------------
+// Bad input: exit 1, one error naming the file and the rule, nothing written
+// ---------------------------------------------------------------------------
+
+#[test]
+fn rejects_a_file_that_is_not_gzip() {
+    let reg = TestRegistry::seeded();
+    let input = reg.input(
+        "foo-1.0.0.crate",
+        b"this is plain text, not a gzip stream\n",
+    );
+    check_rejected(&reg, &input, "not a gzip file");
+}
+
+#[test]
+fn rejects_a_truncated_gzip() {
+    let reg = TestRegistry::seeded();
+    let bytes = CrateBuilder::new("foo", "1.0.0")
+        .file("data.bin", noise(64 * 1024))
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes[..bytes.len() / 2]);
+    check_rejected(&reg, &input, "corrupt or truncated archive");
+}
+
+#[test]
+fn rejects_a_tar_without_cargo_toml() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .dir("foo-1.0.0/")
+        .file("foo-1.0.0/src/lib.rs", "pub fn f() {}\n")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    check_rejected(&reg, &input, "has no `Cargo.toml`");
+}
+
+#[test]
+fn rejects_invalid_toml() {
+    let reg = TestRegistry::seeded();
+    let input = reg.krate(&CrateBuilder::new("foo", "1.0.0").manifest("[package\nname = \"foo\""));
+    check_rejected(&reg, &input, "invalid `Cargo.toml`");
+}
+
+#[test]
+fn rejects_a_manifest_version_other_than_the_folder() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.1"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    let out = check_rejected(&reg, &input, "the archive's top folder is `foo-1.0.0/`");
+    assert!(
+        stderr(&out).contains("`foo-1.0.1`"),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+#[test]
+fn rejects_a_manifest_name_other_than_the_folder() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("bar", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    let out = check_rejected(&reg, &input, "the archive's top folder is `foo-1.0.0/`");
+    assert!(
+        stderr(&out).contains("`bar-1.0.0`"),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+#[test]
+fn rejects_an_entry_in_another_top_folder() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .file("bar-1.0.0/src/lib.rs", "")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    let out = check_rejected(&reg, &input, "is outside the crate's top folder");
+    assert!(stderr(&out).contains("`bar-1.0.0/src/lib.rs`"));
+}
+
+#[test]
+fn rejects_a_dot_dot_entry() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .file("../x", "escaped\n")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    let out = check_rejected(&reg, &input, "is outside the crate's top folder");
+    assert!(stderr(&out).contains("`../x`"));
+}
+
+#[test]
+fn rejects_a_dot_dot_inside_the_top_folder() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .file("foo-1.0.0/../../x", "escaped\n")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    check_rejected(&reg, &input, "is outside the crate's top folder");
+}
+
+#[test]
+fn rejects_a_dot_dot_hidden_in_a_gnu_long_name() {
+    let reg = TestRegistry::seeded();
+    let long = format!("foo-1.0.0/{}{}x", "d/".repeat(60), "../".repeat(70));
+    assert!(long.len() > 100);
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .file(long.as_bytes(), "escaped\n")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    check_rejected(&reg, &input, "is outside the crate's top folder");
+}
+
+/// cargo unpacks a `.crate` entry by entry, so with two `Cargo.toml` entries the
+/// last one wins on disk, while regtool derives the index line from the first:
+/// the index can then promise other dependencies than the code cargo builds.
+/// crates.io refuses archives with duplicate paths.
+#[test]
+fn rejects_a_duplicate_cargo_toml_entry() {
+    let reg = TestRegistry::seeded();
+    let evil = format!(
+        "{}\n[dependencies.evil]\nversion = \"1\"\n",
+        manifest("foo", "1.0.0")
+    );
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .file("foo-1.0.0/Cargo.toml", evil)
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    check_rejected(&reg, &input, "Cargo.toml");
+}
+
+#[test]
+fn rejects_an_absolute_entry() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .file("/etc/x", "escaped\n")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    let out = check_rejected(&reg, &input, "is outside the crate's top folder");
+    assert!(stderr(&out).contains("`/etc/x`"));
+}
+
+#[test]
+fn rejects_a_symlink_entry() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .symlink("foo-1.0.0/passwd", "/etc/passwd")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    let out = check_rejected(&reg, &input, "is a symlink");
+    assert!(stderr(&out).contains("`foo-1.0.0/passwd`"));
+}
+
+#[test]
+fn rejects_a_hardlink_entry() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", manifest("foo", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .hardlink("foo-1.0.0/copy.rs", "foo-1.0.0/src/lib.rs")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    let out = check_rejected(&reg, &input, "is a hardlink");
+    assert!(stderr(&out).contains("`foo-1.0.0/copy.rs`"));
+}
+
+#[test]
+fn rejects_a_name_starting_with_a_digit() {
+    let reg = TestRegistry::seeded();
+    let input = reg.krate(&CrateBuilder::new("1abc", "1.0.0"));
+    let out = check_rejected(&reg, &input, "1abc");
+    let err = &error_lines(&out)[0];
+    assert!(
+        err.contains("invalid crate name") || err.contains("package name"),
+        "the error does not say the name is invalid\n{}",
+        describe_output(&out)
+    );
+    assert!(!reg.root.join("crates/1abc").exists());
+}
+
+#[test]
+fn rejects_a_path_traversal_name_in_the_manifest() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("etc-1.0.0/Cargo.toml", manifest("../../etc", "1.0.0"))
+        .file("etc-1.0.0/src/lib.rs", "")
+        .build();
+    let input = reg.input("etc-1.0.0.crate", &bytes);
+    let out = check_rejected(&reg, &input, "../../etc");
+    let err = &error_lines(&out)[0];
+    assert!(
+        err.contains("invalid crate name") || err.contains("package name"),
+        "the error does not say the name is invalid\n{}",
+        describe_output(&out)
+    );
+    // Nothing escaped the registry either.
+    assert!(!reg.dir.path().join("etc").exists());
+}
+
+#[test]
+fn rejects_a_name_starting_with_an_underscore() {
+    // cargo's own manifest parser accepts `_foo`; crates.io's rule does not.
+    let reg = TestRegistry::seeded();
+    let input = reg.krate(&CrateBuilder::new("_foo", "1.0.0"));
+    check_rejected(&reg, &input, "invalid crate name `_foo`");
+}
+
+#[test]
+fn rejects_a_reserved_name() {
+    let reg = TestRegistry::seeded();
+    let input = reg.krate(&CrateBuilder::new("nul", "1.0.0"));
+    check_rejected(
+        &reg,
+        &input,
+        "invalid crate name `nul`: the name is reserved",
+    );
+}
+
+#[test]
+fn rejects_a_name_differing_only_by_case() {
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("foo", "1.0.0"));
+    let input = reg.krate(&CrateBuilder::new("Foo", "1.1.0"));
+    check_rejected(&reg, &input, "conflicts with the existing crate `foo`");
+}
+
+#[test]
+fn rejects_a_name_differing_only_by_dash_or_underscore() {
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("foo-bar", "1.0.0"));
+    let input = reg.krate(&CrateBuilder::new("foo_bar", "1.1.0"));
+    check_rejected(&reg, &input, "conflicts with the existing crate `foo-bar`");
+}
+
+#[test]
+fn rejects_a_duplicate_version_with_other_bytes() {
+    let reg = TestRegistry::new();
+    let first = CrateBuilder::new("foo", "1.0.0");
+    reg.publish(&first);
+    let other = first.clone().file("src/extra.rs", "// changed\n");
+    let bytes = other.build();
+    let input = reg.input("again/foo-1.0.0.crate", &bytes);
+    let out = check_rejected(
+        &reg,
+        &input,
+        "already in the registry with a different checksum",
+    );
+    assert!(stderr(&out).contains(&sha256_hex(&bytes)));
+}
+
+#[test]
+fn rejects_a_version_differing_only_by_build_metadata() {
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("foo", "1.0.0+a"));
+    let input = reg.krate(&CrateBuilder::new("foo", "1.0.0+b"));
+    let out = check_rejected(&reg, &input, "differ only in build metadata");
+    assert!(stderr(&out).contains("1.0.0+a"));
+}
+
+#[test]
+fn add_into_a_folder_that_is_not_a_registry_suggests_init() {
+    let dir = tempdir();
+    let not_reg = dir.path().join("plain");
+    fs::create_dir_all(&not_reg).unwrap();
+    fs::write(not_reg.join("README"), "just a folder\n").unwrap();
+    let input = CrateBuilder::new("foo", "1.0.0").write_to(&dir.path().join("inputs"));
+    let before = tree(&not_reg);
+    let mut cmd = regtool();
+    cmd.arg("--registry").arg(&not_reg).arg("add").arg(&input);
+    let out = run_with_timeout(cmd, REGTOOL_TIMEOUT);
+    assert_exit_code(&out, 1, "regtool add (not a registry)");
+    let errors = error_lines(&out);
+    assert_eq!(errors.len(), 1, "{}", describe_output(&out));
+    assert!(
+        errors[0].contains(&format!("`{}`", not_reg.display())),
+        "the error does not name the folder\n{}",
+        describe_output(&out)
+    );
+    assert!(errors[0].contains("not a regtool registry"));
+    assert!(
+        errors[0].contains("regtool init"),
+        "{}",
+        describe_output(&out)
+    );
+    // Not even a lock file or .regtool/ appears.
+    assert_eq!(before, tree(&not_reg));
+    assert!(!not_reg.join(".regtool").exists());
+}
+
+#[test]
+fn a_batch_with_two_bad_files_lists_both_and_writes_nothing() {
+    let reg = TestRegistry::seeded();
+    let good = reg.krate(&CrateBuilder::new("good", "1.0.0"));
+    let not_gzip = reg.input("bad1-1.0.0.crate", b"not gzip at all");
+    let symlink = reg.input(
+        "bad2-1.0.0.crate",
+        &RawTarBuilder::new()
+            .file("bad2-1.0.0/Cargo.toml", manifest("bad2", "1.0.0"))
+            .symlink("bad2-1.0.0/src", "/")
+            .build(),
+    );
+    let before = tree(&reg.root);
+    let out = reg.add(&[&good, &not_gzip, &symlink]);
+    assert_exit_code(&out, 1, "regtool add (batch)");
+    let errors = error_lines(&out);
+    assert_eq!(
+        errors.len(),
+        3,
+        "two problems and a summary\n{}",
+        describe_output(&out)
+    );
+    let naming = |p: &Path| {
+        let named = format!("`{}`", p.display());
+        errors
+            .iter()
+            .filter(|e| e.contains(&named))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let e1 = naming(&not_gzip);
+    assert_eq!(e1.len(), 1, "{}", describe_output(&out));
+    assert!(e1[0].contains("not a gzip file"));
+    let e2 = naming(&symlink);
+    assert_eq!(e2.len(), 1, "{}", describe_output(&out));
+    assert!(e2[0].contains("is a symlink"));
+    assert!(naming(&good).is_empty(), "{}", describe_output(&out));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("2 of the inputs were rejected")
+                && e.contains("nothing was written")),
+        "no summary line\n{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "a rejected batch");
+    assert!(!reg.root.join(index_path("good")).exists());
+}
+
+// ---------------------------------------------------------------------------
+// Good behaviour
+// ---------------------------------------------------------------------------
+
+#[test]
+fn re_adding_identical_bytes_is_a_no_op() {
+    let reg = TestRegistry::new();
+    let input = reg.publish(&CrateBuilder::new("foo", "1.0.0"));
+    let before = tree(&reg.root);
+    let out = reg.add_ok(&[&input]);
+    assert!(
+        stderr(&out).contains("     Skipped foo v1.0.0 (already present)"),
+        "{}",
+        describe_output(&out)
+    );
+    assert!(
+        !stderr(&out).contains("Adding"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "re-adding the same bytes");
+}
+
+#[test]
+fn name_and_version_come_from_the_manifest_not_the_file_name() {
+    let reg = TestRegistry::new();
+    let bytes = CrateBuilder::new("foo", "1.0.0").build();
+    let input = reg.input("wrong-9.9.9.crate", &bytes);
+    let out = reg.add_ok(&[&input]);
+    assert!(
+        stderr(&out).contains("      Adding foo v1.0.0"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_eq!(fs::read(reg.crate_file("foo", "1.0.0")).unwrap(), bytes);
+    let lines = read_index_lines(&reg.root, "foo");
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["name"], "foo");
+    assert_eq!(lines[0]["vers"], "1.0.0");
+    assert!(!reg.root.join("crates/wrong").exists());
+    assert!(!reg.root.join(index_path("wrong")).exists());
+}
+
+#[test]
+fn a_folder_argument_adds_every_crate_in_it() {
+    let reg = TestRegistry::new();
+    let folder = reg.inputs().join("dist");
+    let a = CrateBuilder::new("alpha", "0.1.0").write_to(&folder);
+    let b = CrateBuilder::new("beta", "2.0.0").write_to(&folder.join("nested"));
+    let c = CrateBuilder::new("alpha", "0.2.0").write_to(&folder);
+    fs::write(folder.join("notes.txt"), "not a crate\n").unwrap();
+    let out = reg.add_ok(&[&folder]);
+    let err = stderr(&out);
+    for s in [
+        "Adding alpha v0.1.0",
+        "Adding alpha v0.2.0",
+        "Adding beta v2.0.0",
+    ] {
+        assert!(err.contains(s), "missing {s:?}\n{}", describe_output(&out));
+    }
+    for (path, name, vers) in [
+        (&a, "alpha", "0.1.0"),
+        (&b, "beta", "2.0.0"),
+        (&c, "alpha", "0.2.0"),
+    ] {
+        assert_eq!(
+            fs::read(reg.crate_file(name, vers)).unwrap(),
+            fs::read(path).unwrap()
+        );
+    }
+    let alpha: Vec<_> = read_index_lines(&reg.root, "alpha")
+        .iter()
+        .map(|l| l["vers"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(alpha, ["0.1.0", "0.2.0"]);
+    assert_eq!(read_index_lines(&reg.root, "beta").len(), 1);
+}
+
+#[test]
+fn json_output_lists_added_and_skipped_crates() {
+    let reg = TestRegistry::new();
+    let folder = reg.inputs().join("dist");
+    let a = CrateBuilder::new("alpha", "0.1.0").write_to(&folder);
+    let b = CrateBuilder::new("beta", "2.0.0").write_to(&folder);
+
+    let out = reg.run(&[&"--format", &"json", &"add", &folder]);
+    assert_success(&out, "regtool --format json add");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", describe_output(&out)));
+    let crates = v["crates"].as_array().expect("crates array");
+    assert_eq!(crates.len(), 2, "{v:#}");
+    for (path, name, vers) in [(&a, "alpha", "0.1.0"), (&b, "beta", "2.0.0")] {
+        let bytes = fs::read(path).unwrap();
+        let c = crates
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {v:#}"));
+        assert_eq!(c["vers"], vers);
+        assert_eq!(c["status"], "added");
+        assert_eq!(c["cksum"], sha256_hex(&bytes).as_str());
+        assert_eq!(c["size"], bytes.len() as u64);
+        assert_eq!(c["source"], path.to_str().unwrap());
+    }
+    assert!(
+        v["warnings"].as_array().is_some_and(|w| w.is_empty()),
+        "{v:#}"
+    );
+
+    // Again, with one more: two skipped, one added.
+    CrateBuilder::new("gamma", "0.0.1").write_to(&folder);
+    let out = reg.run(&[&"--format", &"json", &"add", &folder]);
+    assert_success(&out, "regtool --format json add (again)");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut statuses: Vec<(String, String)> = v["crates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            ("alpha".to_owned(), "skipped".to_owned()),
+            ("beta".to_owned(), "skipped".to_owned()),
+            ("gamma".to_owned(), "added".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn quiet_add_prints_no_status_lines() {
+    let reg = TestRegistry::new();
+    let input = reg.krate(&CrateBuilder::new("foo", "1.0.0"));
+    let out = reg.run(&[&"--quiet", &"add", &input]);
+    assert_success(&out, "regtool --quiet add");
+    assert_eq!(stderr(&out), "", "{}", describe_output(&out));
+    assert!(reg.crate_file("foo", "1.0.0").is_file());
+}
+
+#[test]
+fn the_written_crate_is_byte_identical_and_mode_0644() {
+    let reg = TestRegistry::new();
+    let krate =
+        CrateBuilder::new("foo", "1.0.0").file("src/lib.rs", "pub fn answer() -> u32 { 42 }\n");
+    let input = reg.krate(&krate);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&input, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    reg.add_ok(&[&input]);
+    let written = reg.crate_file("foo", "1.0.0");
+    assert_eq!(fs::read(&written).unwrap(), fs::read(&input).unwrap());
+    let line = &read_index_lines(&reg.root, "foo")[0];
+    assert_eq!(
+        line["cksum"],
+        sha256_hex(&fs::read(&input).unwrap()).as_str()
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&written), 0o644, "mode of {}", written.display());
+        let index = reg.root.join(index_path("foo"));
+        assert_eq!(mode(&index), 0o644, "mode of {}", index.display());
+    }
+    // Nothing left behind in the temp folder.
+    let tmp = reg.root.join(".regtool/tmp");
+    if tmp.is_dir() {
+        assert_eq!(
+            fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "files left in .regtool/tmp"
+        );
+    }
+}
+
+/// A manifest with every kind of dependency the index format knows.
+const EVERY_DEP_KIND: &str = r#"[package]
+edition = "2021"
+rust-version = "1.70"
+name = "Snap_Shot"
+version = "0.3.0-beta.1+build.7"
+links = "snapz"
+description = "index line snapshot"
+license = "MIT"
+
+[lib]
+path = "src/lib.rs"
+
+[dependencies.serde]
+version = "1.0.100"
+features = ["derive", "rc"]
+optional = true
+default-features = false
+
+[dependencies.json]
+version = "1"
+package = "serde_json"
+
+[dependencies.local-dep]
+version = "0.3"
+registry-index = "sparse+https://crates.example.com/"
+
+[dependencies.elsewhere]
+version = "=2.1.0"
+registry-index = "https://other.example.org/git-index"
+
+[dependencies.no-req]
+path = "../no-req"
+
+[build-dependencies.cc]
+version = "1.0.83"
+
+[dev-dependencies.proptest]
+version = ">=1.0, <2"
+
+[dev-dependencies.serde]
+version = "1.0.100"
+
+[target."cfg(windows)".dependencies.winapi]
+version = "0.3"
+features = ["winuser"]
+
+[target.'cfg(target_os = "linux")'.build-dependencies.pkg-config]
+version = "0.3"
+
+[target.x86_64-unknown-linux-gnu.dev-dependencies.tmp]
+version = "3"
+package = "tempfile"
+
+[features]
+default = ["std"]
+std = []
+derive = ["dep:serde"]
+json-all = ["derive", "json/std"]
+weak = ["serde?/std"]
+plain = ["std", "json/preserve_order"]
+"#;
+
+#[test]
+fn index_line_snapshot_with_every_dependency_kind() {
+    let reg = TestRegistry::new();
+    let krate = CrateBuilder::new("Snap_Shot", "0.3.0-beta.1+build.7").manifest(EVERY_DEP_KIND);
+    let input = reg.publish(&krate);
+    let text = reg.index_text("Snap_Shot");
+    assert!(text.ends_with('\n') && !text.ends_with("\n\n"));
+    assert_eq!(text.lines().count(), 1);
+
+    // The facts behind the snapshot, spelled out.
+    let line: Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(line["name"], "Snap_Shot");
+    assert_eq!(
+        line["cksum"],
+        sha256_hex(&fs::read(&input).unwrap()).as_str()
+    );
+    assert_eq!(line["pubtime"], "2023-11-14T22:13:20Z");
+    assert_eq!(line["links"], "snapz");
+    assert_eq!(line["rust_version"], "1.70");
+    assert_eq!(line["v"], 2);
+    let deps = line["deps"].as_array().unwrap();
+    let names: Vec<(&str, &str)> = deps
+        .iter()
+        .map(|d| (d["name"].as_str().unwrap(), d["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("cc", "build"),
+            ("elsewhere", "normal"),
+            ("json", "normal"),
+            ("local-dep", "normal"),
+            ("pkg-config", "build"),
+            ("proptest", "dev"),
+            ("serde", "normal"),
+            ("serde", "dev"),
+            ("tmp", "dev"),
+            ("winapi", "normal"),
+        ],
+        "deps sorted by (name, kind, req); the path-only dependency is skipped"
+    );
+    let dep = |n: &str, k: &str| {
+        deps.iter()
+            .find(|d| d["name"] == n && d["kind"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(dep("json", "normal")["package"], "serde_json");
+    assert_eq!(dep("json", "normal")["registry"], CRATES_IO_INDEX);
+    assert!(dep("local-dep", "normal").get("registry").is_none());
+    assert_eq!(
+        dep("elsewhere", "normal")["registry"],
+        "https://other.example.org/git-index"
+    );
+    assert_eq!(
+        dep("pkg-config", "build")["target"],
+        "cfg(target_os = \"linux\")"
+    );
+    assert_eq!(dep("winapi", "normal")["target"], "cfg(windows)");
+    assert_eq!(dep("tmp", "dev")["target"], "x86_64-unknown-linux-gnu");
+    assert_eq!(dep("cc", "build")["req"], "^1.0.83");
+    assert_eq!(dep("serde", "normal")["default_features"], false);
+    assert_eq!(dep("serde", "normal")["optional"], true);
+    let f2 = line["features2"].as_object().unwrap();
+    let mut f2_keys: Vec<&str> = f2.keys().map(String::as_str).collect();
+    f2_keys.sort();
+    assert_eq!(f2_keys, ["derive", "json-all", "weak"]);
+
+    insta::assert_snapshot!("index_file_every_dep_kind", text);
+}
+
+/// DESIGN.md §2 says to print `target` back as cargo-platform renders it, but
+/// crates.io (the format authority) keeps the manifest's spelling: its line for
+/// errno 0.3.14 has `cfg(target_os="hermit")`. regtool checks the target with
+/// cargo-platform and writes it as spelled; an invalid one is refused.
+#[test]
+fn target_cfg_is_written_as_spelled_like_crates_io() {
+    let reg = TestRegistry::new();
+    let krate = CrateBuilder::new("tgt", "1.0.0").manifest_extra(
+        "[target.'cfg(target_os=\"windows\")'.dependencies.winapi]\nversion = \"0.3\"\n",
+    );
+    reg.publish(&krate);
+    let line = &read_index_lines(&reg.root, "tgt")[0];
+    assert_eq!(line["deps"][0]["target"], "cfg(target_os=\"windows\")");
+
+    let bad = CrateBuilder::new("badtgt", "1.0.0")
+        .manifest_extra("[target.'cfg(unix'.dependencies.libc]\nversion = \"0.2\"\n");
+    let path = bad.write_to(&reg.root.join("..").join("in"));
+    let out = run_regtool([
+        "--registry",
+        reg.root.to_str().unwrap(),
+        "add",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid target"));
+}
+
+#[test]
+fn config_json_snapshot_after_init() {
+    let reg = TestRegistry::new();
+    let text = fs::read_to_string(reg.root.join("config.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["dl"],
+        format!("{URL}/crates/{{crate}}/{{crate}}-{{version}}.crate")
+    );
+    insta::assert_snapshot!("config_json_after_init", text);
+}
+
+// ---------------------------------------------------------------------------
+// Conformance with crates.io's own lines (no network)
+// ---------------------------------------------------------------------------
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crates-io")
+}
+
+fn expected_lines() -> Vec<Value> {
+    let text = fs::read_to_string(fixtures().join("expected.jsonl")).expect("expected.jsonl");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("expected line is JSON"))
+        .collect()
+}
+
+fn is_pubtime(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Checks every line of `expected.jsonl` against the registry at `root`.
+fn check_conformance(root: &Path, mirror: bool) {
+    let expected = expected_lines();
+    assert_eq!(expected.len(), 21);
+    let mut failures = Vec::new();
+    let mut per_name: BTreeMap<String, usize> = BTreeMap::new();
+    for exp in &expected {
+        let name = exp["name"].as_str().unwrap();
+        let vers = exp["vers"].as_str().unwrap();
+        *per_name.entry(name.to_owned()).or_default() += 1;
+        let id = format!("{name}@{vers}");
+        let ours = read_index_lines(root, name);
+        let Some(line) = ours.iter().find(|l| l["vers"] == vers) else {
+            failures.push(format!("{id}: no line"));
+            continue;
+        };
+        for key in [
+            "name",
+            "vers",
+            "cksum",
+            "links",
+            "rust_version",
+            "features",
+            "features2",
+            "v",
+        ] {
+            if line.get(key) != exp.get(key) {
+                failures.push(format!(
+                    "{id}: {key}: ours {:?}, crates.io {:?}",
+                    line.get(key),
+                    exp.get(key)
+                ));
+            }
+        }
+        if line["yanked"] != Value::Bool(false) {
+            failures.push(format!("{id}: yanked is {}", line["yanked"]));
+        }
+        match line["pubtime"].as_str() {
+            Some(t) if is_pubtime(t) => {}
+            other => failures.push(format!("{id}: pubtime {other:?}")),
+        }
+        let file = fixtures().join(format!("{name}-{vers}.crate"));
+        if line["cksum"] != sha256_hex(&fs::read(&file).unwrap()).as_str() {
+            failures.push(format!("{id}: cksum is not the file's SHA-256"));
+        }
+        let mut deps = Vec::new();
+        for d in line["deps"].as_array().unwrap() {
+            let mut d = d.as_object().unwrap().clone();
+            let reg = d.remove("registry");
+            match (mirror, reg) {
+                (false, Some(Value::String(r))) if r == CRATES_IO_INDEX => {}
+                (true, None) => {}
+                (_, r) => failures.push(format!(
+                    "{id}: dep {} has registry {r:?} (mirror: {mirror})",
+                    d["name"]
+                )),
+            }
+            deps.push(Value::Object(d));
+        }
+        if Value::Array(deps.clone()) != exp["deps"] {
+            failures.push(format!(
+                "{id}: deps differ\n  ours:      {}\n  crates.io: {}",
+                Value::Array(deps),
+                exp["deps"]
+            ));
+        }
+    }
+    for (name, n) in &per_name {
+        let ours = read_index_lines(root, name).len();
+        if ours != *n {
+            failures.push(format!("{name}: {ours} lines, expected {n}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches with crates.io:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Runs `../shared/conformance/compare.py` when it is there.
+fn run_compare_py(root: &Path, mirror: bool) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/compare.py");
+    if !script.is_file() {
+        eprintln!("skipping compare.py: {} not found", script.display());
+        return;
+    }
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .arg(fixtures().join("expected.jsonl"))
+        .arg(root);
+    if mirror {
+        cmd.arg("--mirror");
+    }
+    let out = run_with_timeout(cmd, REGTOOL_TIMEOUT);
+    assert!(
+        out.status.success() && stdout(&out).contains(", 0 failed"),
+        "compare.py reports failures\n{}",
+        describe_output(&out)
+    );
+}
+
+#[test]
+fn conformance_with_crates_io_lines() {
+    let reg = TestRegistry::new();
+    let out = reg.add_ok(&[&fixtures()]);
+    assert_eq!(
+        stderr(&out).matches("Adding ").count(),
+        21,
+        "{}",
+        describe_output(&out)
+    );
+    check_conformance(&reg.root, false);
+    run_compare_py(&reg.root, false);
+}
+
+#[test]
+fn conformance_with_crates_io_lines_as_a_mirror() {
+    let reg = TestRegistry::mirror();
+    reg.add_ok(&[&fixtures()]);
+    check_conformance(&reg.root, true);
+    run_compare_py(&reg.root, true);
+}

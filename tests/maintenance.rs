@@ -1,0 +1,980 @@
+//! `yank`, `remove`, `reindex`, `verify`, `list` and `info` on registries the
+//! tests build with `add` (DESIGN.md §1–3): which bytes each command changes,
+//! and which it must leave alone.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const URL: &str = "https://crates.example.com";
+/// Fixed publication time (2023-11-14T22:13:20Z).
+const EPOCH: &str = "1700000000";
+const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
+
+// ---------------------------------------------------------------------------
+// Local helpers
+// ---------------------------------------------------------------------------
+
+/// A registry made by `regtool init` in its own temp dir.
+struct TestRegistry {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl TestRegistry {
+    fn new() -> Self {
+        let dir = tempdir();
+        let root = dir.path().join("registry");
+        let out = run(&[
+            "init".into(),
+            root.clone().into(),
+            "--url".into(),
+            URL.into(),
+        ]);
+        assert_success(&out, "regtool init");
+        TestRegistry { dir, root }
+    }
+
+    /// A registry holding `foo` 1.0.0, 1.1.0, 2.0.0 and `bar` 0.1.0.
+    fn with_foo_and_bar() -> Self {
+        let reg = Self::new();
+        for v in ["1.0.0", "1.1.0", "2.0.0"] {
+            reg.publish(&CrateBuilder::new("foo", v));
+        }
+        reg.publish(&CrateBuilder::new("bar", "0.1.0"));
+        reg
+    }
+
+    fn inputs(&self) -> PathBuf {
+        let p = self.dir.path().join("inputs");
+        fs::create_dir_all(&p).expect("create inputs dir");
+        p
+    }
+
+    /// `regtool --registry ROOT ARGS...`
+    fn run(&self, args: &[&dyn AsRef<OsStr>]) -> Output {
+        let mut all: Vec<OsString> = vec!["--registry".into(), self.root.clone().into()];
+        all.extend(args.iter().map(|a| a.as_ref().to_owned()));
+        run(&all)
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&dyn AsRef<OsStr>]) -> Output {
+        let out = self.run(args);
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
+        assert_success(&out, &format!("regtool {}", shown.join(" ")));
+        out
+    }
+
+    /// Builds `krate` into `inputs/` and adds it.
+    #[track_caller]
+    fn publish(&self, krate: &CrateBuilder) -> PathBuf {
+        let p = krate.write_to(&self.inputs());
+        self.ok(&[&"add", &p]);
+        p
+    }
+
+    fn index_file(&self, name: &str) -> PathBuf {
+        self.root.join(index_path(name))
+    }
+
+    fn index_text(&self, name: &str) -> String {
+        let p = self.index_file(name);
+        fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+    }
+
+    fn crate_file(&self, name: &str, vers: &str) -> PathBuf {
+        self.root
+            .join("crates")
+            .join(name)
+            .join(format!("{name}-{vers}.crate"))
+    }
+
+    /// `regtool verify ROOT [EXTRA...]`
+    fn verify(&self, extra: &[&str]) -> Output {
+        let mut args: Vec<OsString> = vec!["verify".into(), self.root.clone().into()];
+        args.extend(extra.iter().map(OsString::from));
+        run(&args)
+    }
+
+    #[track_caller]
+    fn assert_verify_clean(&self) {
+        let out = self.verify(&[]);
+        assert_success(&out, "regtool verify");
+        assert_eq!(stdout(&out), "", "{}", describe_output(&out));
+        assert!(
+            stderr(&out).contains(": 0 problem(s)"),
+            "{}",
+            describe_output(&out)
+        );
+    }
+}
+
+/// Runs regtool with a fixed `SOURCE_DATE_EPOCH`.
+fn run(args: &[OsString]) -> Output {
+    let mut cmd: Command = regtool();
+    cmd.env("SOURCE_DATE_EPOCH", EPOCH).args(args);
+    run_with_timeout(cmd, REGTOOL_TIMEOUT)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", describe_output(out)))
+}
+
+/// Every file and folder under `root` with the bytes of each file, except
+/// `.regtool/lock`.
+type Tree = BTreeMap<String, Option<Vec<u8>>>;
+
+fn tree(root: &Path) -> Tree {
+    fn walk(base: &Path, dir: &Path, out: &mut Tree) {
+        for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("list {}: {e}", dir.display())) {
+            let entry = entry.expect("dir entry");
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let ft = entry.file_type().expect("file type");
+            if ft.is_dir() {
+                out.insert(format!("{rel}/"), None);
+                walk(base, &path, out);
+            } else if rel != ".regtool/lock" {
+                out.insert(rel, Some(fs::read(&path).expect("read file")));
+            }
+        }
+    }
+    let mut out = Tree::new();
+    walk(root, root, &mut out);
+    out
+}
+
+#[track_caller]
+fn assert_tree_eq(expected: &Tree, actual: &Tree, what: &str) {
+    if expected == actual {
+        return;
+    }
+    let mut diff = Vec::new();
+    for (k, v) in expected {
+        match actual.get(k) {
+            None => diff.push(format!("missing: {k}")),
+            Some(w) if w != v => diff.push(format!("changed: {k}")),
+            _ => {}
+        }
+    }
+    for k in actual.keys() {
+        if !expected.contains_key(k) {
+            diff.push(format!("unexpected: {k}"));
+        }
+    }
+    panic!(
+        "{what}: the registry is not as expected:\n  {}",
+        diff.join("\n  ")
+    );
+}
+
+/// Asserts `verify` found problems (exit 1) and printed `KIND: `PATH`: ...`.
+#[track_caller]
+fn assert_problem(out: &Output, kind: &str, path: &Path) {
+    assert_exit_code(out, 1, "regtool verify");
+    let prefix = format!("{kind}: `{}`: ", path.display());
+    assert!(
+        stdout(out).lines().any(|l| l.starts_with(&prefix)),
+        "no line starting with {prefix:?}\n{}",
+        describe_output(out)
+    );
+}
+
+/// The `yanked` flags of `name`'s index lines, in file order.
+fn yanked_flags(root: &Path, name: &str) -> Vec<(String, bool)> {
+    read_index_lines(root, name)
+        .iter()
+        .map(|l| {
+            (
+                l["vers"].as_str().unwrap().to_owned(),
+                l["yanked"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// yank
+// ---------------------------------------------------------------------------
+
+#[test]
+fn yank_flips_only_that_line() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let before_tree = tree(&reg.root);
+    let before = reg.index_text("foo");
+    let out = reg.ok(&[&"yank", &"foo@1.1.0"]);
+    assert!(
+        stderr(&out).contains("Yank foo@1.1.0"),
+        "{}",
+        describe_output(&out)
+    );
+
+    let after = reg.index_text("foo");
+    let b: Vec<&str> = before.split_inclusive('\n').collect();
+    let a: Vec<&str> = after.split_inclusive('\n').collect();
+    assert_eq!(a.len(), 3);
+    assert_eq!(b.len(), 3);
+    assert_eq!(a[0], b[0]);
+    assert_eq!(b[1].matches("\"yanked\":false").count(), 1);
+    assert_eq!(a[1], b[1].replace("\"yanked\":false", "\"yanked\":true"));
+    assert_eq!(a[2], b[2]);
+
+    // Nothing else in the registry changed.
+    let mut expected = before_tree;
+    expected.insert(index_path("foo"), Some(after.into_bytes()));
+    assert_tree_eq(&expected, &tree(&reg.root), "yank");
+}
+
+#[test]
+fn yank_accepts_name_and_version_as_two_arguments() {
+    let reg = TestRegistry::with_foo_and_bar();
+    reg.ok(&[&"yank", &"foo", &"2.0.0"]);
+    assert_eq!(
+        yanked_flags(&reg.root, "foo"),
+        [
+            ("1.0.0".to_owned(), false),
+            ("1.1.0".to_owned(), false),
+            ("2.0.0".to_owned(), true)
+        ]
+    );
+}
+
+#[test]
+fn yank_json_report() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let out = reg.ok(&[&"--format", &"json", &"yank", &"foo@1.0.0"]);
+    let v = json(&out);
+    assert_eq!(v["name"], "foo");
+    assert_eq!(v["vers"], "1.0.0");
+    assert_eq!(v["yanked"], true);
+    assert_eq!(v["changed"], true);
+}
+
+#[test]
+fn yanking_twice_says_so_and_succeeds() {
+    let reg = TestRegistry::with_foo_and_bar();
+    reg.ok(&[&"yank", &"foo@1.0.0"]);
+    let before = tree(&reg.root);
+    let out = reg.ok(&[&"yank", &"foo@1.0.0"]);
+    assert!(
+        stderr(&out).contains("foo@1.0.0 is already yanked"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "a second yank");
+    let out = reg.ok(&[&"--format", &"json", &"yank", &"foo@1.0.0"]);
+    assert_eq!(json(&out)["changed"], false);
+}
+
+#[test]
+fn yank_undo_restores_the_exact_bytes() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let before = tree(&reg.root);
+    let original = reg.index_text("foo");
+    reg.ok(&[&"yank", &"foo@1.0.0"]);
+    reg.ok(&[&"yank", &"foo@2.0.0"]);
+    assert_ne!(reg.index_text("foo"), original);
+    let out = reg.ok(&[&"yank", &"foo@1.0.0", &"--undo"]);
+    assert!(
+        stderr(&out).contains("Unyank foo@1.0.0"),
+        "{}",
+        describe_output(&out)
+    );
+    reg.ok(&[&"yank", &"foo", &"2.0.0", &"--undo"]);
+    assert_eq!(reg.index_text("foo"), original);
+    assert_tree_eq(&before, &tree(&reg.root), "yank then --undo");
+    // Undoing again is a no-op that says so.
+    let out = reg.ok(&[&"yank", &"--undo", &"foo@1.0.0"]);
+    assert!(
+        stderr(&out).contains("is already not yanked"),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+#[test]
+fn yank_of_an_unknown_crate_suggests_a_near_name() {
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("hello-world", "1.0.0"));
+    let before = tree(&reg.root);
+    let out = reg.run(&[&"yank", &"hello-wrld@1.0.0"]);
+    assert_exit_code(&out, 1, "regtool yank hello-wrld@1.0.0");
+    let err = stderr(&out);
+    assert!(err.starts_with("error: "), "{}", describe_output(&out));
+    assert!(
+        err.contains("`hello-wrld` is not in the registry"),
+        "{}",
+        describe_output(&out)
+    );
+    assert!(
+        err.contains("did you mean `hello-world`"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "a failed yank");
+}
+
+#[test]
+fn yank_of_an_unknown_version_lists_the_versions() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let before = tree(&reg.root);
+    let out = reg.run(&[&"yank", &"foo@3.0.0"]);
+    assert_exit_code(&out, 1, "regtool yank foo@3.0.0");
+    let err = stderr(&out);
+    assert!(err.starts_with("error: "), "{}", describe_output(&out));
+    assert!(
+        err.contains("no version `3.0.0`"),
+        "{}",
+        describe_output(&out)
+    );
+    assert!(
+        err.contains("1.0.0, 1.1.0, 2.0.0"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "a failed yank");
+}
+
+// ---------------------------------------------------------------------------
+// remove
+// ---------------------------------------------------------------------------
+
+#[test]
+fn remove_deletes_the_line_and_the_crate_file() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let before = reg.index_text("foo");
+    let out = reg.ok(&[&"remove", &"foo@1.1.0"]);
+    assert!(
+        stderr(&out).contains("Removed foo v1.1.0"),
+        "{}",
+        describe_output(&out)
+    );
+    let lines: Vec<&str> = before.split_inclusive('\n').collect();
+    assert_eq!(reg.index_text("foo"), format!("{}{}", lines[0], lines[2]));
+    assert!(!reg.crate_file("foo", "1.1.0").exists());
+    assert!(reg.crate_file("foo", "1.0.0").is_file());
+    assert!(reg.crate_file("foo", "2.0.0").is_file());
+    assert!(reg.crate_file("bar", "0.1.0").is_file());
+    reg.assert_verify_clean();
+}
+
+#[test]
+fn remove_accepts_name_and_version_as_two_arguments() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let out = reg.ok(&[&"--format", &"json", &"remove", &"foo", &"2.0.0"]);
+    let v = json(&out);
+    assert_eq!(v["name"], "foo");
+    assert_eq!(v["vers"], "2.0.0");
+    assert_eq!(v["index_file_removed"], false);
+    let versions: Vec<String> = yanked_flags(&reg.root, "foo")
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    assert_eq!(versions, ["1.0.0", "1.1.0"]);
+    reg.assert_verify_clean();
+}
+
+#[test]
+fn removing_the_last_version_removes_the_index_file() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let out = reg.ok(&[&"--format", &"json", &"remove", &"bar@0.1.0"]);
+    assert_eq!(json(&out)["index_file_removed"], true);
+    assert!(!reg.index_file("bar").exists());
+    assert!(!reg.crate_file("bar", "0.1.0").exists());
+    assert!(
+        !reg.root.join("crates/bar").exists(),
+        "empty crates/bar/ left behind"
+    );
+    // The crate is gone for every command.
+    let out = reg.run(&[&"info", &"bar"]);
+    assert_exit_code(&out, 1, "regtool info bar");
+    reg.assert_verify_clean();
+}
+
+#[test]
+fn remove_of_an_unknown_version_changes_nothing() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let before = tree(&reg.root);
+    let out = reg.run(&[&"remove", &"foo@9.9.9"]);
+    assert_exit_code(&out, 1, "regtool remove foo@9.9.9");
+    assert!(
+        stderr(&out).contains("1.0.0, 1.1.0, 2.0.0"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "a failed remove");
+}
+
+// ---------------------------------------------------------------------------
+// reindex
+// ---------------------------------------------------------------------------
+
+#[test]
+fn reindex_of_an_added_registry_is_byte_identical_and_keeps_yanks() {
+    let reg = TestRegistry::with_foo_and_bar();
+    reg.publish(
+        &CrateBuilder::new("Feat_Ure", "0.5.0").manifest_extra(
+            "[dependencies.serde]\nversion = \"1\"\noptional = true\n\n[target.'cfg(unix)'.dev-dependencies.libc]\nversion = \"0.2\"\n\n[features]\nserde = [\"dep:serde\"]\nstd = []\n",
+        ),
+    );
+    reg.ok(&[&"yank", &"foo@1.1.0"]);
+    let before = tree(&reg.root);
+
+    let out = reg.ok(&[&"--format", &"json", &"reindex", &reg.root]);
+    let v = json(&out);
+    assert_eq!(v["crates_read"], 5, "{v:#}");
+    assert_eq!(v["index_files_written"], Value::Array(vec![]), "{v:#}");
+    assert_eq!(v["lines_added"], Value::Array(vec![]), "{v:#}");
+    assert_eq!(v["missing_crates"], Value::Array(vec![]), "{v:#}");
+    assert_tree_eq(&before, &tree(&reg.root), "reindex");
+    assert_eq!(
+        yanked_flags(&reg.root, "foo")[1],
+        ("1.1.0".to_owned(), true)
+    );
+
+    // Twice: still nothing.
+    reg.ok(&[&"reindex"]);
+    assert_tree_eq(&before, &tree(&reg.root), "a second reindex");
+}
+
+#[test]
+fn reindex_restores_deleted_index_files_from_crates() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let bar_line = read_index_lines(&reg.root, "bar");
+    fs::remove_file(reg.index_file("bar")).unwrap();
+    reg.ok(&[&"reindex"]);
+    let again = read_index_lines(&reg.root, "bar");
+    assert_eq!(again.len(), 1);
+    // Everything but pubtime (now the file's mtime) comes back as it was.
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        v.as_object_mut().unwrap().remove("pubtime");
+        v
+    };
+    assert_eq!(strip(&again[0]), strip(&bar_line[0]));
+    assert!(is_pubtime(again[0]["pubtime"].as_str().unwrap()));
+    // Running it twice changes nothing.
+    let before = tree(&reg.root);
+    reg.ok(&[&"reindex"]);
+    assert_tree_eq(&before, &tree(&reg.root), "a second reindex");
+    reg.assert_verify_clean();
+}
+
+#[test]
+fn reindex_of_a_bare_crates_folder_matches_crates_io() {
+    let reg = TestRegistry::new();
+    for exp in expected_lines() {
+        let name = exp["name"].as_str().unwrap();
+        let vers = exp["vers"].as_str().unwrap();
+        let dest = reg.crate_file(name, vers);
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::copy(fixtures().join(format!("{name}-{vers}.crate")), &dest).unwrap();
+    }
+    let out = reg.ok(&[&"--format", &"json", &"reindex", &reg.root]);
+    let v = json(&out);
+    assert_eq!(v["crates_read"], 21, "{v:#}");
+    assert_eq!(v["lines_added"].as_array().unwrap().len(), 21, "{v:#}");
+    assert_eq!(v["rejected"], Value::Array(vec![]), "{v:#}");
+    check_conformance(&reg.root, false);
+    run_compare_py(&reg.root, false);
+    reg.assert_verify_clean();
+    // And a second run changes nothing.
+    let before = tree(&reg.root);
+    reg.ok(&[&"reindex"]);
+    assert_tree_eq(&before, &tree(&reg.root), "a second reindex");
+}
+
+#[test]
+fn reindex_moves_a_misnamed_crate_file_to_its_download_path() {
+    let reg = TestRegistry::new();
+    let bytes = CrateBuilder::new("foo", "1.0.0").build();
+    let odd = reg.root.join("crates/foo/upload-1234.crate");
+    fs::create_dir_all(odd.parent().unwrap()).unwrap();
+    fs::write(&odd, &bytes).unwrap();
+    reg.ok(&[&"reindex"]);
+    assert!(!odd.exists());
+    assert_eq!(fs::read(reg.crate_file("foo", "1.0.0")).unwrap(), bytes);
+    let lines = read_index_lines(&reg.root, "foo");
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["cksum"], sha256_hex(&bytes).as_str());
+    reg.assert_verify_clean();
+}
+
+#[test]
+fn reindex_keeps_and_reports_a_line_without_its_crate_and_prune_drops_it() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let before_text = reg.index_text("foo");
+    fs::remove_file(reg.crate_file("foo", "1.1.0")).unwrap();
+    let before = tree(&reg.root);
+
+    let out = reg.ok(&[&"reindex"]);
+    assert!(
+        stderr(&out).contains("foo@1.1.0 has no .crate file"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "reindex without --prune");
+    let out = reg.ok(&[&"--format", &"json", &"reindex"]);
+    let v = json(&out);
+    assert_eq!(
+        v["missing_crates"],
+        serde_json::json!(["foo@1.1.0"]),
+        "{v:#}"
+    );
+    assert_eq!(v["pruned"], false);
+
+    let out = reg.ok(&[&"--format", &"json", &"reindex", &"--prune"]);
+    let v = json(&out);
+    assert_eq!(
+        v["missing_crates"],
+        serde_json::json!(["foo@1.1.0"]),
+        "{v:#}"
+    );
+    assert_eq!(v["pruned"], true);
+    let lines: Vec<&str> = before_text.split_inclusive('\n').collect();
+    assert_eq!(reg.index_text("foo"), format!("{}{}", lines[0], lines[2]));
+    reg.assert_verify_clean();
+}
+
+// ---------------------------------------------------------------------------
+// verify
+// ---------------------------------------------------------------------------
+
+#[test]
+fn verify_of_a_clean_registry_exits_0() {
+    let reg = TestRegistry::with_foo_and_bar();
+    reg.ok(&[&"yank", &"foo@1.0.0"]);
+    reg.assert_verify_clean();
+    let out = reg.verify(&["--deep"]);
+    assert_success(&out, "regtool verify --deep");
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn verify_reports_an_edited_cksum() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let text = reg.index_text("foo");
+    let real = read_index_lines(&reg.root, "foo")[1]["cksum"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fake = "0".repeat(64);
+    fs::write(reg.index_file("foo"), text.replacen(&real, &fake, 1)).unwrap();
+    let out = reg.verify(&[]);
+    assert_problem(&out, "cksum-mismatch", &reg.crate_file("foo", "1.1.0"));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", describe_output(&out));
+    assert!(stdout(&out).contains(&fake));
+}
+
+#[test]
+fn verify_reports_an_edited_crate_file() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let file = reg.crate_file("bar", "0.1.0");
+    let mut bytes = fs::read(&file).unwrap();
+    bytes.push(0);
+    fs::write(&file, bytes).unwrap();
+    let out = reg.verify(&[]);
+    assert_problem(&out, "cksum-mismatch", &file);
+}
+
+#[test]
+fn verify_reports_a_deleted_crate_file() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let file = reg.crate_file("foo", "2.0.0");
+    fs::remove_file(&file).unwrap();
+    let out = reg.verify(&[]);
+    assert_problem(&out, "missing-crate", &reg.index_file("foo"));
+    assert!(
+        stdout(&out).contains(&file.display().to_string()),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+#[test]
+fn verify_reports_an_orphan_crate_file() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let extra = reg.crate_file("foo", "9.0.0");
+    fs::write(&extra, CrateBuilder::new("foo", "9.0.0").build()).unwrap();
+    let out = reg.verify(&[]);
+    assert_problem(&out, "orphan-crate", &extra);
+}
+
+#[test]
+fn verify_reports_an_index_file_at_the_wrong_path() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let wrong = reg.root.join("3/x/foo");
+    fs::create_dir_all(wrong.parent().unwrap()).unwrap();
+    fs::rename(reg.index_file("foo"), &wrong).unwrap();
+    let out = reg.verify(&[]);
+    assert_problem(&out, "wrong-path", &wrong);
+    assert!(
+        stdout(&out).contains("`3/f/foo`"),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+#[test]
+fn verify_reports_a_duplicate_version_line() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let text = reg.index_text("foo");
+    let first = text.split_inclusive('\n').next().unwrap().to_owned();
+    fs::write(reg.index_file("foo"), format!("{text}{first}")).unwrap();
+    let out = reg.verify(&[]);
+    assert_problem(&out, "duplicate-version", &reg.index_file("foo"));
+}
+
+#[test]
+fn verify_reports_a_truncated_index_file() {
+    let reg = TestRegistry::with_foo_and_bar();
+    let text = reg.index_text("foo");
+    let last_start = text.trim_end_matches('\n').rfind('\n').unwrap() + 1;
+    let cut = last_start + (text.len() - last_start) / 2;
+    fs::write(reg.index_file("foo"), &text.as_bytes()[..cut]).unwrap();
+    let out = reg.verify(&[]);
+    assert_problem(&out, "truncated", &reg.index_file("foo"));
+    assert_problem(&out, "index-line", &reg.index_file("foo"));
+}
+
+#[test]
+fn verify_deep_reports_an_edited_features_field() {
+    let reg = TestRegistry::new();
+    reg.publish(
+        &CrateBuilder::new("feat", "1.0.0")
+            .manifest_extra("[features]\ndefault = [\"std\"]\nstd = []\n"),
+    );
+    let text = reg.index_text("feat");
+    assert!(
+        text.contains("\"features\":{\"default\":[\"std\"],\"std\":[]}"),
+        "{text}"
+    );
+    fs::write(
+        reg.index_file("feat"),
+        text.replace(
+            "\"features\":{\"default\":[\"std\"],\"std\":[]}",
+            "\"features\":{\"default\":[],\"std\":[]}",
+        ),
+    )
+    .unwrap();
+    // The checksum still matches: only --deep can see it.
+    reg.assert_verify_clean();
+    let out = reg.verify(&["--deep"]);
+    assert_problem(&out, "differs", &reg.index_file("feat"));
+    assert!(
+        stdout(&out).contains("features"),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+#[test]
+fn verify_json_lists_problems_with_kind_and_path() {
+    let reg = TestRegistry::with_foo_and_bar();
+    fs::remove_file(reg.crate_file("foo", "1.0.0")).unwrap();
+    let orphan = reg.crate_file("bar", "0.2.0");
+    fs::write(&orphan, CrateBuilder::new("bar", "0.2.0").build()).unwrap();
+    let out = run(&[
+        "--format".into(),
+        "json".into(),
+        "verify".into(),
+        reg.root.clone().into(),
+    ]);
+    assert_exit_code(&out, 1, "regtool --format json verify");
+    let v = json(&out);
+    let problems = v["problems"].as_array().expect("problems array");
+    let mut found: Vec<(String, String)> = problems
+        .iter()
+        .map(|p| {
+            assert!(p["message"].is_string(), "{p}");
+            (
+                p["kind"].as_str().unwrap().to_owned(),
+                p["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    let mut want = vec![
+        (
+            "missing-crate".to_owned(),
+            reg.index_file("foo").display().to_string(),
+        ),
+        ("orphan-crate".to_owned(), orphan.display().to_string()),
+    ];
+    want.sort();
+    assert_eq!(found, want, "{v:#}");
+    assert_eq!(v["index_files"], 2);
+    assert_eq!(v["versions"], 4);
+    assert_eq!(v["deep"], false);
+
+    // A clean registry: an empty list.
+    let reg = TestRegistry::with_foo_and_bar();
+    let out = run(&[
+        "--format".into(),
+        "json".into(),
+        "verify".into(),
+        reg.root.clone().into(),
+    ]);
+    assert_success(&out, "regtool --format json verify (clean)");
+    assert_eq!(json(&out)["problems"], Value::Array(vec![]));
+}
+
+// ---------------------------------------------------------------------------
+// list and info
+// ---------------------------------------------------------------------------
+
+/// A small registry: `alpha` (three versions, one yanked), `Beta-Tools`
+/// (with dependencies, features, links and rust-version).
+fn small_registry() -> TestRegistry {
+    let reg = TestRegistry::new();
+    for v in ["0.1.0", "0.2.0", "0.3.0"] {
+        reg.publish(&CrateBuilder::new("alpha", v).file("src/lib.rs", format!("// alpha {v}\n")));
+    }
+    reg.ok(&[&"yank", &"alpha@0.3.0"]);
+    let manifest = "[package]\nedition = \"2021\"\nrust-version = \"1.70\"\nname = \"Beta-Tools\"\nversion = \"1.2.3\"\nlinks = \"beta\"\n\n[lib]\npath = \"src/lib.rs\"\n\n[dependencies.alpha]\nversion = \"0.2\"\nregistry-index = \"sparse+https://crates.example.com/\"\n\n[dependencies.log]\nversion = \"0.4\"\noptional = true\n\n[dev-dependencies.tmp]\nversion = \"3\"\npackage = \"tempfile\"\n\n[target.'cfg(unix)'.build-dependencies.cc]\nversion = \"1\"\n\n[features]\ndefault = [\"std\"]\nstd = []\nlogging = [\"dep:log\"]\n";
+    reg.publish(&CrateBuilder::new("Beta-Tools", "1.2.3").manifest(manifest));
+    reg
+}
+
+#[test]
+fn list_and_info_text_output() {
+    let reg = small_registry();
+    let list = reg.ok(&[&"list"]);
+    insta::assert_snapshot!("list_text", stdout(&list));
+    let info = reg.ok(&[&"info", &"alpha"]);
+    insta::assert_snapshot!("info_alpha_text", stdout(&info));
+    let info = reg.ok(&[&"info", &"Beta-Tools", &"1.2.3"]);
+    insta::assert_snapshot!("info_beta_tools_1_2_3_text", stdout(&info));
+}
+
+#[test]
+fn list_json() {
+    let reg = small_registry();
+    let v = json(&reg.ok(&[&"--format", &"json", &"list"]));
+    assert_eq!(
+        v,
+        serde_json::json!([
+            {"name": "alpha", "latest": "0.2.0", "versions": 3, "yanked": 1},
+            {"name": "Beta-Tools", "latest": "1.2.3", "versions": 1, "yanked": 0},
+        ])
+    );
+}
+
+#[test]
+fn info_json() {
+    let reg = small_registry();
+    let v = json(&reg.ok(&[&"--format", &"json", &"info", &"alpha"]));
+    assert_eq!(v["name"], "alpha");
+    assert_eq!(v["index_file"], "al/ph/alpha");
+    let versions = v["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 3);
+    for (i, vers) in ["0.1.0", "0.2.0", "0.3.0"].iter().enumerate() {
+        let item = &versions[i];
+        let bytes = fs::read(reg.crate_file("alpha", vers)).unwrap();
+        assert_eq!(item["vers"], *vers);
+        assert_eq!(item["yanked"], *vers == "0.3.0");
+        assert_eq!(item["pubtime"], "2023-11-14T22:13:20Z");
+        assert_eq!(item["cksum"], sha256_hex(&bytes).as_str());
+        assert_eq!(item["size"], bytes.len() as u64);
+        for key in ["rust_version", "links", "deps", "features"] {
+            assert!(item.get(key).is_some(), "{key} missing in {item}");
+        }
+    }
+
+    let v = json(&reg.ok(&[&"--format", &"json", &"info", &"Beta-Tools", &"1.2.3"]));
+    assert_eq!(v["name"], "Beta-Tools");
+    assert_eq!(v["index_file"], "be/ta/beta-tools");
+    let versions = v["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1);
+    let item = &versions[0];
+    assert_eq!(item["vers"], "1.2.3");
+    assert_eq!(item["rust_version"], "1.70");
+    assert_eq!(item["links"], "beta");
+    let deps: Vec<(&str, &str)> = item["deps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["name"].as_str().unwrap(), d["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        deps,
+        [
+            ("alpha", "normal"),
+            ("cc", "build"),
+            ("log", "normal"),
+            ("tmp", "dev")
+        ]
+    );
+    // features and features2 merged
+    assert_eq!(
+        item["features"],
+        serde_json::json!({"default": ["std"], "logging": ["dep:log"], "std": []})
+    );
+}
+
+#[test]
+fn info_of_unknown_crate_or_version_exits_1() {
+    let reg = small_registry();
+    let out = reg.run(&[&"info", &"alpah"]);
+    assert_exit_code(&out, 1, "regtool info alpah");
+    assert!(
+        stderr(&out).contains("did you mean `alpha`"),
+        "{}",
+        describe_output(&out)
+    );
+    let out = reg.run(&[&"info", &"alpha", &"9.0.0"]);
+    assert_exit_code(&out, 1, "regtool info alpha 9.0.0");
+    assert!(
+        stderr(&out).contains("0.1.0, 0.2.0, 0.3.0"),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Conformance with crates.io's lines (same checks as tests/add.rs)
+// ---------------------------------------------------------------------------
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crates-io")
+}
+
+fn expected_lines() -> Vec<Value> {
+    let text = fs::read_to_string(fixtures().join("expected.jsonl")).expect("expected.jsonl");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("expected line is JSON"))
+        .collect()
+}
+
+fn is_pubtime(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+fn check_conformance(root: &Path, mirror: bool) {
+    let expected = expected_lines();
+    assert_eq!(expected.len(), 21);
+    let mut failures = Vec::new();
+    let mut per_name: BTreeMap<String, usize> = BTreeMap::new();
+    for exp in &expected {
+        let name = exp["name"].as_str().unwrap();
+        let vers = exp["vers"].as_str().unwrap();
+        *per_name.entry(name.to_owned()).or_default() += 1;
+        let id = format!("{name}@{vers}");
+        let ours = read_index_lines(root, name);
+        let Some(line) = ours.iter().find(|l| l["vers"] == vers) else {
+            failures.push(format!("{id}: no line"));
+            continue;
+        };
+        for key in [
+            "name",
+            "vers",
+            "cksum",
+            "links",
+            "rust_version",
+            "features",
+            "features2",
+            "v",
+        ] {
+            if line.get(key) != exp.get(key) {
+                failures.push(format!(
+                    "{id}: {key}: ours {:?}, crates.io {:?}",
+                    line.get(key),
+                    exp.get(key)
+                ));
+            }
+        }
+        if line["yanked"] != Value::Bool(false) {
+            failures.push(format!("{id}: yanked is {}", line["yanked"]));
+        }
+        match line["pubtime"].as_str() {
+            Some(t) if is_pubtime(t) => {}
+            other => failures.push(format!("{id}: pubtime {other:?}")),
+        }
+        let mut deps = Vec::new();
+        for d in line["deps"].as_array().unwrap() {
+            let mut d = d.as_object().unwrap().clone();
+            let reg = d.remove("registry");
+            match (mirror, reg) {
+                (false, Some(Value::String(r))) if r == CRATES_IO_INDEX => {}
+                (true, None) => {}
+                (_, r) => failures.push(format!(
+                    "{id}: dep {} has registry {r:?} (mirror: {mirror})",
+                    d["name"]
+                )),
+            }
+            deps.push(Value::Object(d));
+        }
+        if Value::Array(deps.clone()) != exp["deps"] {
+            failures.push(format!(
+                "{id}: deps differ\n  ours:      {}\n  crates.io: {}",
+                Value::Array(deps),
+                exp["deps"]
+            ));
+        }
+    }
+    for (name, n) in &per_name {
+        let ours = read_index_lines(root, name).len();
+        if ours != *n {
+            failures.push(format!("{name}: {ours} lines, expected {n}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches with crates.io:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn run_compare_py(root: &Path, mirror: bool) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/compare.py");
+    if !script.is_file() {
+        eprintln!("skipping compare.py: {} not found", script.display());
+        return;
+    }
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .arg(fixtures().join("expected.jsonl"))
+        .arg(root);
+    if mirror {
+        cmd.arg("--mirror");
+    }
+    let out = run_with_timeout(cmd, REGTOOL_TIMEOUT);
+    assert!(
+        out.status.success() && stdout(&out).contains(", 0 failed"),
+        "compare.py reports failures\n{}",
+        describe_output(&out)
+    );
+}
