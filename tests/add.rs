@@ -1133,3 +1133,77 @@ fn conformance_with_crates_io_lines_as_a_mirror() {
     check_conformance(&reg.root, true);
     run_compare_py(&reg.root, true);
 }
+
+// ---------------------------------------------------------------------------
+// Dependencies on this registry: checked, and written dependencies-first
+// ---------------------------------------------------------------------------
+
+/// A crate depending on `dep` (requirement `req`) from this registry.
+fn dependent(name: &str, dep: &str, req: &str) -> CrateBuilder {
+    CrateBuilder::new(name, "1.0.0").manifest_extra(&format!(
+        "[dependencies.{dep}]\nversion = \"{req}\"\nregistry-index = \"sparse+{URL}/\"\n"
+    ))
+}
+
+#[test]
+fn unsatisfied_same_registry_dependency_is_a_warning() {
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("base", "1.0.0"));
+    let app = reg.krate(&dependent("app", "base", "^2"));
+    let out = reg.add_ok(&[&app]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning:")
+            && err.contains("dependency `base` requires `^2`")
+            && err.contains("--strict"),
+        "{err}"
+    );
+    assert_eq!(read_index_lines(&reg.root, "app").len(), 1);
+}
+
+#[test]
+fn strict_refuses_unsatisfied_dependency_and_writes_nothing() {
+    let reg = TestRegistry::seeded();
+    let app = reg.krate(&dependent("app", "missing-crate", "^1"));
+    let before = tree(&reg.root);
+    let out = reg.run(&[&"add", &"--strict", &app]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe_output(&out));
+    assert!(
+        stderr(&out).contains("dependency `missing-crate` requires `^1`"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(before, tree(&reg.root), "registry changed");
+}
+
+#[test]
+fn crates_io_dependencies_and_dev_dependencies_are_not_checked() {
+    let reg = TestRegistry::new();
+    let krate = CrateBuilder::new("app", "1.0.0").manifest_extra(&format!(
+        "[dependencies.serde]\nversion = \"1\"\n\n[dev-dependencies.tool]\nversion = \"9\"\nregistry-index = \"sparse+{URL}/\"\n"
+    ));
+    let path = reg.krate(&krate);
+    let out = reg.run(&[&"add", &"--strict", &path]);
+    assert_success(&out, "add --strict with crates.io and dev deps");
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_batch_satisfies_its_own_dependencies_and_is_written_dependencies_first() {
+    let reg = TestRegistry::new();
+    // Names chosen so that alphabetical order is the wrong order.
+    let a = reg.krate(&dependent("aaa-app", "mmm-mid", "^1"));
+    let m = reg.krate(&dependent("mmm-mid", "zzz-base", "^1"));
+    let z = reg.krate(&CrateBuilder::new("zzz-base", "1.0.0"));
+    let out = reg.run(&[&"add", &"--strict", &a, &m, &z]);
+    assert_success(&out, "add --strict of a self-contained batch");
+    let err = stderr(&out);
+    let pos = |n: &str| {
+        err.find(&format!("Adding {n} v1.0.0"))
+            .unwrap_or_else(|| panic!("{n} not added: {err}"))
+    };
+    assert!(
+        pos("zzz-base") < pos("mmm-mid") && pos("mmm-mid") < pos("aaa-app"),
+        "{err}"
+    );
+}
