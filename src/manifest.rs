@@ -235,15 +235,13 @@ fn registry_for(registry_index: Option<&str>, ctx: &DepContext<'_>) -> Option<St
     }
 }
 
+/// A `[features]` table: feature name to the features and dependencies it enables.
+pub type FeatureMap = BTreeMap<String, Vec<String>>;
+
 /// Splits `[features]` as crates.io does: features whose values use `dep:` or
 /// `?/` go to `features2`, and so, repeatedly, does every feature that names one
 /// of those. Returns `(features, features2)`; `features2` is `None` when empty.
-pub fn split_features(
-    all: BTreeMap<String, Vec<String>>,
-) -> (
-    BTreeMap<String, Vec<String>>,
-    Option<BTreeMap<String, Vec<String>>>,
-) {
+pub fn split_features(all: FeatureMap) -> (FeatureMap, Option<FeatureMap>) {
     let mut new_syntax: BTreeSet<String> = all
         .iter()
         .filter(|(_, vals)| {

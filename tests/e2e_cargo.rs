@@ -488,7 +488,7 @@ fn yank_hides_version_from_new_lockfiles_but_existing_lockfile_builds() {
         CrateBuilder::new("yanky", v)
             .file(
                 "src/lib.rs",
-                &format!("pub const VERSION: &str = \"{v}\";\n"),
+                format!("pub const VERSION: &str = \"{v}\";\n"),
             )
             .write_to(&dir);
     }
