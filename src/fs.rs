@@ -98,7 +98,8 @@ pub fn remove_file(path: &Path) -> Result<()> {
     }
 }
 
-/// Creates `dir` and its parents with mode 0755.
+/// Creates `dir` and its missing parents with mode 0755 whatever the umask (the
+/// web server must be able to enter them), fsyncing each parent.
 ///
 /// # Errors
 /// [`Error::Io`] naming the folder.
@@ -106,20 +107,23 @@ pub fn create_dirs(dir: &Path) -> Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
+    if let Some(p) = dir.parent() {
+        create_dirs(p)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        // Another process made it meanwhile.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => return Err(Error::io("create the folder", dir, e)),
+    }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(DIR_MODE);
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+            .map_err(|e| Error::io("set permissions of", dir, e))?;
     }
-    b.create(dir)
-        .map_err(|e| Error::io("create the folder", dir, e))?;
     // The new folder's entry must be durable too.
-    if let Some(p) = dir.parent() {
-        sync_dir(p)?;
-    }
-    Ok(())
+    sync_dir(dir.parent().unwrap_or(Path::new(".")))
 }
 
 /// fsyncs a folder so that a rename or removal in it survives a crash.
@@ -238,5 +242,14 @@ mod tests {
         }
         // no temp file left behind
         assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(p.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o755);
+        }
     }
 }
