@@ -162,12 +162,20 @@ Examples:
         long_about = "\
 Print an nginx `server` block that serves the registry: index files as text/plain with
 ETag and a short cache lifetime, .crate files as immutable, 404 for unknown crates, and
-.regtool/ never served. For a registry made with `--auth-required`, the block checks
-cargo's Authorization header against a token file and answers 401 without a valid token.
+.regtool/ never served.
+
+For a registry made with --auth-required, the block checks cargo's Authorization
+header against a token file nginx reads and answers 401 without a valid token (default
+.regtool/nginx-tokens.map in the registry, never served): one line per token,
+an exact case-sensitive match, e.g.
+    \"~^3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f$\" 1;
+Add one with:
+    t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> REGISTRY/.regtool/nginx-tokens.map; echo \"$t\"
+then reload nginx.
 
 Example:
     regtool --registry /srv/registry nginx-config --listen 80 --server-name crates.example.com \\
-        > /etc/nginx/sites-enabled/registry.conf"
+        > /etc/nginx/conf.d/registry.conf"
     )]
     NginxConfig(NginxArgs),
 
@@ -191,7 +199,7 @@ pub struct NginxArgs {
     /// The server_name of the block
     #[arg(long, default_value = "_", value_name = "NAME")]
     pub server_name: String,
-    /// File with the accepted tokens, one per line (for --auth-required registries)
+    /// Token file of an --auth-required registry: one "~^TOKEN$" 1; line per accepted token (letters, digits, -, _) [default: REGISTRY/.regtool/nginx-tokens.map]
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 }
@@ -269,7 +277,7 @@ pub struct InitArgs {
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// URL the folder will be served at, e.g. https://crates.example.com/ (used in config.json's download template)
+    /// URL the folder will be served at, e.g. `https://crates.example.com/` (used in config.json's download template)
     #[arg(long, value_name = "URL")]
     pub url: String,
 
@@ -357,6 +365,21 @@ pub fn shell_for(cli: &Cli) -> Shell {
 
 fn open(dir: &Path) -> Result<Registry> {
     Registry::open(dir)
+}
+
+/// Prints a failed command's error: `error:` lines on stderr (one per problem),
+/// and with `--format json` the error as JSON on stdout ([`Error::to_json`]).
+pub fn report_error(shell: &Shell, e: &Error) {
+    if let Error::Rejected { problems } = e {
+        for p in problems {
+            shell.error(crate::error::Report(p));
+        }
+    }
+    shell.error(crate::error::Report(e));
+    // `verify` and `reindex` have printed their report, which lists the problems.
+    if shell.format == Format::Json && !matches!(e, Error::ProblemsFound { .. }) {
+        shell.json(&e.to_json());
+    }
 }
 
 /// Runs a parsed command line, printing to `shell`.

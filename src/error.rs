@@ -240,6 +240,42 @@ impl Error {
         }
     }
 
+    /// The file this error is about, if any.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Io { path, .. }
+            | Error::NotARegistry { path }
+            | Error::AlreadyExists { path, .. }
+            | Error::Config { path, .. }
+            | Error::Crate { path, .. }
+            | Error::IndexFile { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The error as printed with `--format json`:
+    /// `{"error": {"message", "file", "exit_code", "problems": [{"message", "file"}]}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let one = |e: &Error| {
+            serde_json::json!({
+                "message": Report(e).to_string(),
+                "file": e.path(),
+            })
+        };
+        let problems: Vec<serde_json::Value> = match self {
+            Error::Rejected { problems } => problems.iter().map(one).collect(),
+            _ => vec![one(self)],
+        };
+        serde_json::json!({
+            "error": {
+                "message": Report(self).to_string(),
+                "file": self.path(),
+                "exit_code": self.exit_code(),
+                "problems": problems,
+            }
+        })
+    }
+
     /// Build an [`Error::Io`] for `path`.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

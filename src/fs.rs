@@ -28,6 +28,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+    // Web servers derive ETags from mtime (in seconds) and size: a rewrite within
+    // the same second that keeps the size (yank one version, unyank another) must
+    // still change the mtime, or caches keep the old file.
+    if let Some(old) = fs::metadata(path).ok().and_then(|m| m.modified().ok()) {
+        let now = std::time::SystemTime::now();
+        let floor = old + std::time::Duration::from_secs(1);
+        if now < floor {
+            tmp.as_file()
+                .set_modified(floor)
+                .map_err(|e| Error::io("set the time of", tmp.path().to_path_buf(), e))?;
+        }
+    }
     persist(tmp, path)
 }
 
@@ -230,7 +242,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a/b/file");
         write_atomic(&p, b"one").unwrap();
+        let first = fs::metadata(&p).unwrap().modified().unwrap();
         write_atomic(&p, b"two").unwrap();
+        let second = fs::metadata(&p).unwrap().modified().unwrap();
+        assert!(
+            second >= first + std::time::Duration::from_secs(1),
+            "mtime must move on"
+        );
         assert_eq!(fs::read(&p).unwrap(), b"two");
         #[cfg(unix)]
         {

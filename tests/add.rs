@@ -1207,3 +1207,28 @@ fn a_batch_satisfies_its_own_dependencies_and_is_written_dependencies_first() {
         "{err}"
     );
 }
+
+#[test]
+fn json_error_document_lists_every_problem() {
+    let reg = TestRegistry::seeded();
+    let a = reg.input("a-1.0.0.crate", b"not gzip at all");
+    let b = reg.input("b-1.0.0.crate", &gzip(b"not a tar either"));
+    let out = reg.run(&[&"--format", &"json", &"add", &a, &b]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe_output(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("stdout is one JSON document");
+    assert_eq!(v["error"]["exit_code"], 1);
+    let problems = v["error"]["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 2, "{v:#}");
+    let files: Vec<&str> = problems
+        .iter()
+        .map(|p| p["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with("a-1.0.0.crate")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with("b-1.0.0.crate")),
+        "{files:?}"
+    );
+}

@@ -18,16 +18,24 @@
 //! For a registry made with `--auth-required`, cargo sends its token as the raw
 //! value of the `Authorization` header on every request, and asks for
 //! `config.json` with the token only after a `401` without it. The block compares
-//! the header with the tokens of a *token file* that nginx reads itself, as a
-//! `map` include file:
+//! the header with the tokens of a *token file* that nginx reads itself, as the
+//! include file of a `map`, one line per accepted token:
 //!
 //! ```text
-//! # one accepted token per line
-//! "3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f" 1;
+//! # CI publisher, added 2025-01-10
+//! "~^3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f$" 1;
 //! ```
 //!
-//! Its default place is [`DEFAULT_TOKEN_FILE`] inside the registry, which the
-//! block never serves.
+//! Each key is a regular expression that matches exactly one token (`~` starts
+//! a case-sensitive regex, `^...$` anchors it), rather than the plain `"TOKEN" 1;`
+//! strings a `map` also takes, because nginx compares plain keys ignoring case
+//! and keeps them in a hash whose buckets (64 bytes unless `map_hash_bucket_size`
+//! is raised, an `http`-wide setting that can only be set once) are too small for a
+//! 64-character token. A token is therefore made of letters, digits, `-` and `_`
+//! (hex, or base64url), which need no escaping in a regex. The file's default
+//! place is [`DEFAULT_TOKEN_FILE`] inside the registry, which the block never
+//! serves; nginx reads it when it starts or reloads (`nginx -s reload` after a
+//! change).
 
 use crate::error::{Error, Result};
 use crate::registry::Registry;
@@ -65,7 +73,8 @@ pub const CRATE_MAX_AGE: u64 = 31_536_000;
 /// `config.json` `auth-required` flag, and `opts`: `listen` and `server_name` are
 /// copied into the block; `token_file` (default [`DEFAULT_TOKEN_FILE`] inside the
 /// registry) is used only by `auth-required` registries, and is read once to check
-/// that nginx will accept it (one `"TOKEN" 1;` line per accepted token).
+/// that nginx will accept it: blank lines, `#` comments, and one `"~^TOKEN$" 1;`
+/// line per accepted token, a token being letters, digits, `-` and `_`.
 ///
 /// Cargo's side of the token exchange:
 /// <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>.
@@ -78,14 +87,14 @@ pub const CRATE_MAX_AGE: u64 = 31_536_000;
 /// - [`Error::Config`] naming the registry folder if its path cannot be written in
 ///   an nginx config (not UTF-8, or holding `"`, `\`, `$` or a control character);
 ///   naming the token file if it is missing, has a line that is not
-///   `"TOKEN" 1;`, a token nginx would misread, a token twice, or no token.
+///   `"~^TOKEN$" 1;` with a valid token, a token twice, or no token.
 /// - [`Error::Io`] if the registry folder cannot be made absolute or the token file
 ///   cannot be read.
 pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
     check_value("--listen", &opts.listen)?;
     check_value("--server-name", &opts.server_name)?;
     let root = absolute(reg.root())?;
-    let root_str = path_for_nginx(&root, &root)?;
+    let root_str = path_for_nginx(&root)?;
     let token_file = if reg.config.auth_required {
         let path = match &opts.token_file {
             Some(p) => p.clone(),
@@ -93,7 +102,7 @@ pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
         };
         check_token_file(&path, reg.root())?;
         let abs = absolute(&path)?;
-        Some(path_for_nginx(&abs, &abs)?)
+        Some(path_for_nginx(&abs)?)
     } else {
         if let Some(p) = &opts.token_file {
             return Err(Error::Usage(format!(
@@ -106,7 +115,8 @@ pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
     };
     Ok(render(&Block {
         root: &root_str,
-        index_url: &reg.index_url(),
+        // Only in a comment, but a newline there would end the comment.
+        index_url: &reg.index_url().replace(|c: char| c.is_control(), ""),
         listen: &opts.listen,
         server_name: &opts.server_name,
         token_file: token_file.as_deref(),
@@ -151,7 +161,8 @@ fn render(b: &Block<'_>) -> String {
             w,
             "\n\
              # The registry requires a token (config.json `auth-required`): cargo sends it as the\n\
-             # raw value of the Authorization header. Accepted tokens, one `\"TOKEN\" 1;` line each:\n\
+             # raw value of the Authorization header. Accepted tokens, one `\"~^TOKEN$\" 1;` line each\n\
+             # (an exact, case-sensitive match); nginx reads the file when it starts or reloads:\n\
              map $http_authorization {var} {{\n    \
                  default 0;\n    \
                  include \"{tf}\";\n\
@@ -249,9 +260,9 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 
 /// `path` as text that can sit between double quotes in an nginx config, where
 /// `$` starts a variable and `\` an escape.
-fn path_for_nginx(path: &Path, shown: &Path) -> Result<String> {
+fn path_for_nginx(path: &Path) -> Result<String> {
     let bad = |message: String| Error::Config {
-        path: shown.to_path_buf(),
+        path: path.to_path_buf(),
         message,
     };
     let s = path.to_str().ok_or_else(|| {
@@ -297,40 +308,41 @@ fn describe_char(c: char) -> String {
     }
 }
 
-/// Words nginx reads as commands, not keys, in a `map` block.
-const MAP_KEYWORDS: &[&str] = &["default", "include", "hostnames", "volatile"];
+/// How to add a token to `path`, for error messages.
+fn how_to_add(path: &Path) -> String {
+    format!(
+        "add one with: t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> {}; echo \"$t\"",
+        path.display()
+    )
+}
 
 /// Reads the token file as nginx will and returns how many tokens it accepts.
 ///
 /// Format: blank lines and `#` comments are ignored; every other line is
-/// `"TOKEN" 1;`. A token is printable ASCII without `"` and `\`, with no space at
-/// either end, not starting with `~` (nginx would read a regex) and not a `map`
-/// keyword. nginx compares the keys of a `map` ignoring ASCII case, so two tokens
-/// that differ only in case are one token (and nginx refuses the duplicate).
+/// `"~^TOKEN$" 1;`, TOKEN being one or more ASCII letters, digits, `-` and `_`
+/// (so the regex matches exactly that token, case included).
 ///
 /// # Errors
-/// [`Error::Config`] naming the file (and the line) for a missing file or a line
-/// nginx would refuse or misread; [`Error::Io`] if it cannot be read.
+/// [`Error::Config`] naming the file (and the line) for a missing file, a line
+/// of another shape, a token twice, or no token; [`Error::Io`] if it cannot be
+/// read.
 fn check_token_file(path: &Path, registry: &Path) -> Result<usize> {
     let bad = |message: String| Error::Config {
         path: path.to_path_buf(),
         message,
     };
-    let how_to_add = format!(
-        "add a token with: printf '\"%s\" 1;\\n' \"$(openssl rand -hex 32)\" >> {}",
-        path.display()
-    );
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(bad(format!(
-                "the token file does not exist: the registry `{}` requires a token, so nginx needs the file of accepted tokens, one `\"TOKEN\" 1;` line each (the default place is `{DEFAULT_TOKEN_FILE}` in the registry; another one is given with `--token-file FILE`); {how_to_add}",
-                registry.display()
+                "the token file does not exist: the registry `{}` requires a token, so nginx needs the file of accepted tokens, one `\"~^TOKEN$\" 1;` line each (its default place is `{DEFAULT_TOKEN_FILE}` in the registry; `--token-file FILE` names another); {}",
+                registry.display(),
+                how_to_add(path)
             )));
         }
         Err(e) => return Err(Error::io("read", path, e)),
     };
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -338,58 +350,49 @@ fn check_token_file(path: &Path, registry: &Path) -> Result<usize> {
             continue;
         }
         let token = parse_token_line(line).map_err(|why| bad(format!("line {n}: {why}")))?;
-        if let Some(first) = seen.insert(token.to_ascii_lowercase(), n) {
-            return Err(bad(format!(
-                "line {n}: the same token as line {first} (nginx compares tokens ignoring case, and refuses a token twice)"
-            )));
+        if let Some(first) = seen.insert(token, n) {
+            return Err(bad(format!("line {n}: the same token as line {first}")));
         }
     }
     if seen.is_empty() {
         return Err(bad(format!(
-            "the token file has no token, so nginx would refuse every request; {how_to_add}"
+            "the token file has no token, so nginx would refuse every request; {}",
+            how_to_add(path)
         )));
     }
     Ok(seen.len())
 }
 
-/// The token of one non-blank, non-comment line `"TOKEN" 1;`, or why the line
-/// is not one.
+/// The token of one non-blank, non-comment line `"~^TOKEN$" 1;`, or why the
+/// line is not one.
 fn parse_token_line(line: &str) -> std::result::Result<&str, String> {
-    const SHAPE: &str = "expected `\"TOKEN\" 1;`";
+    const SHAPE: &str = "expected `\"~^TOKEN$\" 1;`";
     let Some(rest) = line.strip_prefix('"') else {
         return Err(format!("{SHAPE}, found `{line}`"));
     };
     let Some(end) = rest.find('"') else {
         return Err(format!("{SHAPE}: the closing `\"` is missing"));
     };
-    let (token, tail) = (&rest[..end], &rest[end + 1..]);
+    let (key, tail) = (&rest[..end], &rest[end + 1..]);
     let tail: String = tail.split_whitespace().collect();
     if tail != "1;" {
         return Err(format!("{SHAPE}, found `{line}`"));
     }
+    let Some(token) = key.strip_prefix("~^").and_then(|k| k.strip_suffix('$')) else {
+        return Err(format!(
+            "{SHAPE}, found `{line}`: the `~^` before the token and the `$` after it make nginx compare the whole header, case included"
+        ));
+    };
     if token.is_empty() {
         return Err("the token is empty".into());
     }
     if let Some(c) = token
         .chars()
-        .find(|&c| !(c == ' ' || c.is_ascii_graphic()) || c == '\\')
+        .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
     {
         return Err(format!(
-            "the token contains {}; cargo sends tokens as printable ASCII, and this file cannot hold `\\`",
+            "the token contains {}; a token here is letters, digits, `-` and `_` (e.g. from `openssl rand -hex 32`), which nginx matches exactly",
             describe_char(c)
-        ));
-    }
-    if token.trim() != token {
-        return Err("the token starts or ends with a space".into());
-    }
-    if token.starts_with('~') {
-        return Err(
-            "the token starts with `~`, which nginx would read as a regular expression".into(),
-        );
-    }
-    if MAP_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(token)) {
-        return Err(format!(
-            "`{token}` is a word nginx reads as a command in this file, not a token"
         ));
     }
     Ok(token)
@@ -429,7 +432,7 @@ mod tests {
     #[test]
     fn auth_registry_block() {
         insta::assert_snapshot!(render(&block(Some(
-            "/srv/registry/.regtool/nginx-tokens.map"
+            "/srv/registry/.regtool/nginx-tokens.map",
         ))));
     }
 
@@ -494,7 +497,7 @@ mod tests {
         let reg = registry(tmp.path(), true);
         std::fs::write(
             default_token_file(tmp.path()),
-            "# CI\n\"0123456789abcdef\" 1;\n\n",
+            "# CI\n\"~^0123456789abcdef$\" 1;\n\n",
         )
         .unwrap();
         let text = server_block(&reg, &opts(None)).unwrap();
@@ -511,7 +514,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let reg = registry(&tmp.path().join("reg"), true);
         let tf = tmp.path().join("tokens.map");
-        std::fs::write(&tf, "\"abc-DEF_123\" 1;\n").unwrap();
+        std::fs::write(&tf, "\"~^abc-DEF_123$\" 1;\n").unwrap();
         let text = server_block(&reg, &opts(Some(tf.clone()))).unwrap();
         let tf = std::fs::canonicalize(&tf).unwrap();
         assert!(
@@ -523,19 +526,22 @@ mod tests {
     #[test]
     fn token_lines_are_checked() {
         let ok = parse_token_line;
-        assert_eq!(ok("\"abc\" 1;"), Ok("abc"));
-        assert_eq!(ok("\"a b\"   1 ;"), Ok("a b"));
+        assert_eq!(ok("\"~^abc$\" 1;"), Ok("abc"));
+        assert_eq!(ok("\"~^A-b_9$\"   1 ;"), Ok("A-b_9"));
         for bad in [
             "abc 1;",
-            "\"abc\"",
-            "\"abc\" 0;",
-            "\"abc 1;",
-            "\"\" 1;",
+            "\"abc\" 1;",
             "\"~abc\" 1;",
-            "\"default\" 1;",
-            "\" abc\" 1;",
-            "\"a\\b\" 1;",
-            "\"a\u{e9}\" 1;",
+            "\"~^abc\" 1;",
+            "\"~*^abc$\" 1;",
+            "\"~^abc$\"",
+            "\"~^abc$\" 0;",
+            "\"~^abc$ 1;",
+            "\"~^$\" 1;",
+            "\"~^a.c$\" 1;",
+            "\"~^a c$\" 1;",
+            "\"~^a+b/c=$\" 1;",
+            "\"~^a\u{e9}$\" 1;",
         ] {
             assert!(ok(bad).is_err(), "accepted {bad:?}");
         }
@@ -549,13 +555,13 @@ mod tests {
             std::fs::write(&tf, text).unwrap();
             check_token_file(&tf, tmp.path()).map_err(|e| e.to_string())
         };
-        assert_eq!(check("\"a\" 1;\n# x\n\"b\" 1;\n"), Ok(2));
-        let e = check("\"a\" 1;\nbearer b\n").unwrap_err();
+        assert_eq!(check("\"~^a$\" 1;\n# x\n\"~^A$\" 1;\n"), Ok(2));
+        let e = check("\"~^a$\" 1;\nbearer b\n").unwrap_err();
         assert!(e.contains("line 2"), "{e}");
-        let e = check("\"abc\" 1;\n\"ABC\" 1;\n").unwrap_err();
+        let e = check("\"~^abc$\" 1;\n  \"~^abc$\"  1;\n").unwrap_err();
         assert!(e.contains("line 2") && e.contains("line 1"), "{e}");
         let e = check("# none yet\n").unwrap_err();
-        assert!(e.contains("no token"), "{e}");
+        assert!(e.contains("no token") && e.contains("openssl rand"), "{e}");
     }
 
     #[test]
@@ -583,11 +589,11 @@ mod tests {
     #[test]
     fn paths_nginx_would_misread_are_refused() {
         for bad in ["/srv/$reg", "/srv/a\"b", "/srv/a\\b", "/srv/a\nb"] {
-            let err = path_for_nginx(Path::new(bad), Path::new(bad)).unwrap_err();
+            let err = path_for_nginx(Path::new(bad)).unwrap_err();
             assert!(matches!(err, Error::Config { .. }), "{err}");
         }
         assert_eq!(
-            path_for_nginx(Path::new("/srv/my registry"), Path::new("/x")).unwrap(),
+            path_for_nginx(Path::new("/srv/my registry")).unwrap(),
             "/srv/my registry"
         );
     }

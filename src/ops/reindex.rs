@@ -127,11 +127,33 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
             va.cmp(&vb).then_with(|| a.path.cmp(&b.path))
         });
         // The .crate must sit where the dl template points.
-        for f in &mut found {
+        let mut kept = Vec::new();
+        for mut f in found {
             let want = reg.crate_path(&f.entry.name, &f.entry.vers);
             if f.path != want {
                 if want.exists() {
-                    continue; // a copy at the right place: that one is indexed too
+                    // Another file for this version is where cargo downloads from.
+                    if super::verify::sha256_file(&want).is_ok_and(|sum| sum == f.entry.cksum) {
+                        rfs::remove_file(&f.path)?;
+                        shell.status(
+                            "Removed",
+                            format!("`{}` (a copy of `{}`)", f.path.display(), want.display()),
+                        );
+                    } else {
+                        let message = format!(
+                            "`{}` holds {} v{} but `{}` holds other bytes for that version; remove one of them",
+                            f.path.display(),
+                            f.entry.name,
+                            f.entry.vers,
+                            want.display()
+                        );
+                        report.rejected.push(Rejected {
+                            path: f.path.clone(),
+                            error: message.clone(),
+                        });
+                        problems.push(Error::Usage(message));
+                    }
+                    continue;
                 }
                 rfs::create_dirs(want.parent().expect("crate path has a parent"))?;
                 std::fs::rename(&f.path, &want).map_err(|e| Error::io("move", &f.path, e))?;
@@ -143,11 +165,30 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
                 report.moved.push(want.clone());
                 f.path = want;
             }
+            kept.push(f);
         }
         let mut by_key: BTreeMap<_, Found> = BTreeMap::new();
-        for f in found {
-            if let Ok(v) = f.entry.version() {
-                by_key.entry(version_key(&v)).or_insert(f);
+        for f in kept {
+            let Ok(v) = f.entry.version() else { continue };
+            match by_key.entry(version_key(&v)) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(f);
+                }
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    let message = format!(
+                        "`{}` ({} v{}) is the same version as `{}` (v{}): versions that differ only in build metadata collide; remove one of them",
+                        f.path.display(),
+                        f.entry.name,
+                        f.entry.vers,
+                        e.get().path.display(),
+                        e.get().entry.vers
+                    );
+                    report.rejected.push(Rejected {
+                        path: f.path.clone(),
+                        error: message.clone(),
+                    });
+                    problems.push(Error::Usage(message));
+                }
             }
         }
         let mut lines: Vec<IndexLine> = Vec::new();

@@ -48,7 +48,7 @@ pub struct VerifyReport {
     pub index_files: usize,
     /// Index lines read.
     pub versions: usize,
-    /// `.crate` files checked.
+    /// `.crate` files found under `crates/`.
     pub crate_files: usize,
     /// Whether `--deep` was used.
     pub deep: bool,
@@ -222,10 +222,11 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
         })
         .collect();
     bar.finish_and_clear();
-    report.crate_files = jobs.len();
     problems.extend(found.into_iter().flatten());
 
-    for file in reg.crate_files()? {
+    let files = reg.crate_files()?;
+    report.crate_files = files.len();
+    for file in files {
         if !expected_crates.contains(&file) {
             problems.push(Problem {
                 path: file,

@@ -1,0 +1,331 @@
+//! The CI recipes in README.md ("Publishing from CI") are tested as users will
+//! paste them: the GitLab job's `script:` lines are taken from the README (between
+//! the `<!-- ci-recipe:gitlab -->` markers) and run verbatim in bash against a
+//! real tiny cargo project and a temp registry. The `rsync` lines run with a local
+//! destination when rsync is installed; the `aws` lines run only when `aws` is
+//! installed and `REGTOOL_TEST_S3_ENDPOINT` names an S3-compatible endpoint to
+//! test against (with credentials in the usual `AWS_*` variables); otherwise they
+//! are skipped with a note.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{regtool_ok, run_with_timeout};
+
+/// The fenced block between `<!-- ci-recipe:NAME -->` and
+/// `<!-- /ci-recipe:NAME -->` in README.md, without its fences.
+fn recipe(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = fs::read_to_string(&path).expect("read README.md");
+    let start_marker = format!("<!-- ci-recipe:{name} -->");
+    let end_marker = format!("<!-- /ci-recipe:{name} -->");
+    let start = readme
+        .find(&start_marker)
+        .unwrap_or_else(|| panic!("README.md has no `{start_marker}`"))
+        + start_marker.len();
+    let end = readme[start..]
+        .find(&end_marker)
+        .unwrap_or_else(|| panic!("README.md has no `{end_marker}`"))
+        + start;
+    let block = readme[start..end].trim();
+    let block = block
+        .strip_prefix("```yaml\n")
+        .and_then(|b| b.strip_suffix("```"))
+        .unwrap_or_else(|| panic!("the {name} recipe is not one ```yaml block:\n{block}"));
+    block.to_owned()
+}
+
+/// The items of the `script:` list of the (only) job in a GitLab CI file, as
+/// written: YAML comments skipped, each item one line.
+fn script_lines(yaml: &str) -> Vec<String> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut lines = yaml.lines();
+    let key = lines
+        .by_ref()
+        .find(|l| l.trim() == "script:")
+        .expect("the GitLab job has a `script:` list");
+    let key_indent = indent(key);
+    let mut out = Vec::new();
+    for line in lines {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if indent(line) <= key_indent && !t.starts_with("- ") {
+            break;
+        }
+        if indent(line) < key_indent {
+            break;
+        }
+        let item = t
+            .strip_prefix("- ")
+            .unwrap_or_else(|| panic!("not a list item under `script:`: {line}"));
+        out.push(item.to_owned());
+    }
+    assert!(!out.is_empty(), "empty `script:` list");
+    out
+}
+
+/// Why `item` would not be read by YAML as the plain one-line string it looks
+/// like, if it would not.
+fn plain_scalar_problem(item: &str) -> Option<&'static str> {
+    let first = item.chars().next()?;
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
+        return Some("starts with a YAML indicator");
+    }
+    if item.contains(": ") || item.ends_with(':') {
+        return Some("has `: `, which YAML reads as a mapping");
+    }
+    if item.contains(" #") {
+        return Some("has ` #`, which YAML reads as a comment");
+    }
+    None
+}
+
+#[test]
+fn ci_recipes_are_plain_yaml_and_agree() {
+    let gitlab = recipe("gitlab");
+    let github = recipe("github");
+    let lines = script_lines(&gitlab);
+    for line in &lines {
+        if let Some(why) = plain_scalar_problem(line) {
+            panic!("GitLab script line {line:?} {why}; quote it or rephrase it");
+        }
+        // The GitHub job runs the same commands.
+        assert!(
+            github
+                .lines()
+                .any(|l| l.trim() == line || l.trim() == format!("- run: {line}")),
+            "the GitHub Actions job lacks the GitLab line:\n{line}"
+        );
+    }
+    assert!(lines.iter().any(|l| l.starts_with("cargo package")));
+    assert!(lines.iter().any(|l| l.starts_with("regtool add")));
+    // Every copy leaves out dotfiles (.regtool/), and each tool copies the .crate
+    // files before the index.
+    for tool in ["rsync ", "aws s3 sync "] {
+        let copies: Vec<&String> = lines.iter().filter(|l| l.starts_with(tool)).collect();
+        assert!(copies.len() >= 2, "no `{tool}` lines: {lines:?}");
+        for l in &copies {
+            assert!(
+                l.contains("--exclude='.*'") || l.contains("--exclude '.*'"),
+                "{l}"
+            );
+        }
+        assert!(copies[0].contains("/crates/\""), "{}", copies[0]);
+        assert!(copies[1].contains("--delete"), "{}", copies[1]);
+    }
+    for l in lines.iter().filter(|l| l.starts_with("aws ")) {
+        let want = if l.contains("/crates/\"") {
+            "immutable"
+        } else {
+            "--cache-control no-cache"
+        };
+        assert!(l.contains(want), "{l}");
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn note(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "ci_recipe: {msg}");
+}
+
+/// A tiny library crate with no dependencies, as a user's repository holds it.
+fn tiny_project(dir: &Path) -> PathBuf {
+    let project = dir.join("tiny-ci-crate");
+    fs::create_dir_all(project.join("src")).unwrap();
+    fs::write(
+        project.join("Cargo.toml"),
+        "[package]\nname = \"tiny-ci-crate\"\nversion = \"0.3.1\"\nedition = \"2021\"\n\
+         description = \"A crate published by the README's CI job\"\nlicense = \"MIT\"\n",
+    )
+    .unwrap();
+    fs::write(
+        project.join("src/lib.rs"),
+        "pub fn hello() -> &'static str {\n    \"hello\"\n}\n",
+    )
+    .unwrap();
+    project
+}
+
+/// `bash` running `script` in `project` with a clean cargo environment, the
+/// regtool under test first on PATH, and `vars`.
+fn run_script(project: &Path, script: &str, vars: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg("-e")
+        .arg("-o")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(script);
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if (k.starts_with("CARGO") && k != "CARGO_HOME")
+            || k.starts_with("__CARGO")
+            || k.starts_with("RUSTC")
+            || k.starts_with("RUSTFLAGS")
+            || k.starts_with("RUSTDOCFLAGS")
+            || k.starts_with("REGTOOL_")
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_regtool"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path =
+        std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&path))).unwrap();
+    cmd.env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env("CARGO_TERM_COLOR", "never")
+        .env("CARGO_NET_OFFLINE", "true")
+        .current_dir(project);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    run_with_timeout(cmd, common::CARGO_TIMEOUT)
+}
+
+fn aws(args: &[&str], endpoint: &str) -> std::process::Output {
+    let mut cmd = Command::new("aws");
+    cmd.args(args).env("AWS_ENDPOINT_URL", endpoint);
+    run_with_timeout(cmd, Duration::from_secs(120))
+}
+
+#[test]
+fn gitlab_job_publishes_into_the_registry() {
+    let tmp = common::tempdir();
+    let registry = tmp.path().join("registry");
+    let web = tmp.path().join("web-host");
+    fs::create_dir_all(&web).unwrap();
+    regtool_ok([
+        "init".as_ref(),
+        registry.as_os_str(),
+        "--url".as_ref(),
+        "https://crates.example.com".as_ref(),
+    ]);
+    let project = tiny_project(tmp.path());
+
+    let s3_endpoint = std::env::var("REGTOOL_TEST_S3_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
+    let run_rsync = have("rsync");
+    let run_aws = have("aws") && s3_endpoint.is_some();
+    if !run_rsync {
+        note("rsync is not installed: the script's rsync lines are skipped");
+    }
+    if !run_aws {
+        note("the script's aws lines are skipped (they need `aws` and REGTOOL_TEST_S3_ENDPOINT)");
+    }
+    let bucket = format!(
+        "regtool-ci-{}",
+        tmp.path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    );
+    if let (true, Some(endpoint)) = (run_aws, &s3_endpoint) {
+        let out = aws(&["s3", "mb", &format!("s3://{bucket}")], endpoint);
+        common::assert_success(&out, "aws s3 mb");
+    }
+
+    let lines: Vec<String> = script_lines(&recipe("gitlab"))
+        .into_iter()
+        .filter(|l| (run_rsync || !l.starts_with("rsync ")) && (run_aws || !l.starts_with("aws ")))
+        .collect();
+    let script = lines.join("\n");
+    let mut vars = vec![
+        ("REGTOOL_REGISTRY", registry.to_str().unwrap()),
+        ("RSYNC_DEST", web.to_str().unwrap()),
+        ("S3_BUCKET", bucket.as_str()),
+    ];
+    if let Some(e) = &s3_endpoint {
+        vars.push(("AWS_ENDPOINT_URL", e));
+    }
+
+    let out = run_script(&project, &script, &vars);
+    common::assert_success(&out, &format!("the GitLab job's script:\n{script}\n"));
+    // A re-run (a retried job) changes nothing and succeeds.
+    let again = run_script(&project, &script, &vars);
+    common::assert_success(&again, "the GitLab job's script, run again");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("Skipped"),
+        "{}",
+        common::describe_output(&again)
+    );
+
+    // The crate is in the registry, which is sound.
+    regtool_ok([
+        "--registry".as_ref(),
+        registry.as_os_str(),
+        "verify".as_ref(),
+    ]);
+    let info = regtool_ok([
+        "--registry".as_ref(),
+        registry.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "info".as_ref(),
+        "tiny-ci-crate".as_ref(),
+    ]);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON from info");
+    assert_eq!(info["versions"][0]["vers"], "0.3.1", "{info}");
+    let crate_rel = "crates/tiny-ci-crate/tiny-ci-crate-0.3.1.crate";
+    let index_rel = "ti/ny/tiny-ci-crate";
+
+    if run_rsync {
+        for rel in [crate_rel, index_rel, "config.json"] {
+            assert_eq!(
+                fs::read(web.join(rel)).unwrap_or_default(),
+                fs::read(registry.join(rel)).unwrap(),
+                "{rel} on the web host differs from the registry's"
+            );
+        }
+        assert!(!web.join(".regtool").exists(), ".regtool/ was copied");
+    }
+
+    if let (true, Some(endpoint)) = (run_aws, &s3_endpoint) {
+        let head = |key: &str| -> serde_json::Value {
+            let out = aws(
+                &["s3api", "head-object", "--bucket", &bucket, "--key", key],
+                endpoint,
+            );
+            common::assert_success(&out, &format!("aws s3api head-object {key}"));
+            serde_json::from_slice(&out.stdout).expect("JSON from head-object")
+        };
+        let c = head(crate_rel);
+        assert!(
+            c["CacheControl"]
+                .as_str()
+                .is_some_and(|v| v.contains("immutable")),
+            "{c}"
+        );
+        let i = head(index_rel);
+        assert_eq!(i["CacheControl"], "no-cache", "{i}");
+        assert_eq!(i["ContentType"], "text/plain", "{i}");
+        let j = head("config.json");
+        assert_eq!(j["ContentType"], "application/json", "{j}");
+        let ls = aws(
+            &["s3", "ls", "--recursive", &format!("s3://{bucket}/")],
+            endpoint,
+        );
+        common::assert_success(&ls, "aws s3 ls");
+        let listing = String::from_utf8_lossy(&ls.stdout);
+        assert!(!listing.contains(".regtool"), "{listing}");
+        assert!(listing.contains(index_rel), "{listing}");
+    }
+}
