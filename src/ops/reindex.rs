@@ -118,134 +118,20 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
     for rel in reg.index_files()? {
         groups.entry(rel).or_default();
     }
-    for (rel, mut found) in groups {
-        let path = reg.root().join(&rel);
-        let old = IndexFile::load(&path)?;
-        found.sort_by(|a, b| {
-            let va = a.entry.version().ok();
-            let vb = b.entry.version().ok();
-            va.cmp(&vb).then_with(|| a.path.cmp(&b.path))
-        });
-        // The .crate must sit where the dl template points.
-        let mut kept = Vec::new();
-        for mut f in found {
-            let want = reg.crate_path(&f.entry.name, &f.entry.vers);
-            if f.path != want {
-                if want.exists() {
-                    // Another file for this version is where cargo downloads from.
-                    if super::verify::sha256_file(&want).is_ok_and(|sum| sum == f.entry.cksum) {
-                        rfs::remove_file(&f.path)?;
-                        shell.status(
-                            "Removed",
-                            format!("`{}` (a copy of `{}`)", f.path.display(), want.display()),
-                        );
-                    } else {
-                        let message = format!(
-                            "`{}` holds {} v{} but `{}` holds other bytes for that version; remove one of them",
-                            f.path.display(),
-                            f.entry.name,
-                            f.entry.vers,
-                            want.display()
-                        );
-                        report.rejected.push(Rejected {
-                            path: f.path.clone(),
-                            error: message.clone(),
-                        });
-                        problems.push(Error::Usage(message));
-                    }
-                    continue;
-                }
-                rfs::create_dirs(want.parent().expect("crate path has a parent"))?;
-                std::fs::rename(&f.path, &want).map_err(|e| Error::io("move", &f.path, e))?;
-                rfs::sync_dir(want.parent().expect("parent"))?;
-                shell.status(
-                    "Moved",
-                    format!("`{}` to `{}`", f.path.display(), want.display()),
-                );
-                report.moved.push(want.clone());
-                f.path = want;
-            }
-            kept.push(f);
-        }
-        let mut by_key: BTreeMap<_, Found> = BTreeMap::new();
-        for f in kept {
-            let Ok(v) = f.entry.version() else { continue };
-            match by_key.entry(version_key(&v)) {
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(f);
-                }
-                std::collections::btree_map::Entry::Occupied(e) => {
-                    let message = format!(
-                        "`{}` ({} v{}) is the same version as `{}` (v{}): versions that differ only in build metadata collide; remove one of them",
-                        f.path.display(),
-                        f.entry.name,
-                        f.entry.vers,
-                        e.get().path.display(),
-                        e.get().entry.vers
-                    );
-                    report.rejected.push(Rejected {
-                        path: f.path.clone(),
-                        error: message.clone(),
-                    });
-                    problems.push(Error::Usage(message));
-                }
-            }
-        }
-        let mut lines: Vec<IndexLine> = Vec::new();
-        for l in &old.lines {
-            let key = l.package.version().ok().map(|v| version_key(&v));
-            match key.and_then(|k| by_key.remove(&k)) {
-                Some(f) => {
-                    let mut entry = f.entry;
-                    entry.yanked = l.package.yanked;
-                    entry.pubtime = l.package.pubtime.clone();
-                    entry.unknown = l.package.unknown.clone();
-                    lines.push(IndexLine {
-                        raw: entry.to_line(),
-                        package: entry,
-                    });
-                }
-                None => {
-                    let id = format!("{}@{}", l.package.name, l.package.vers);
-                    if !opts.prune {
-                        shell.warn(format!(
-                            "`{rel}`: {id} has no .crate file (kept; `--prune` drops it)"
-                        ));
-                        lines.push(l.clone());
-                    } else {
-                        shell.status("Pruned", &id);
-                    }
-                    report.missing_crates.push(id);
-                }
-            }
-        }
-        for (_, f) in by_key {
-            let mut entry = f.entry;
-            let mtime = std::fs::metadata(&f.path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| jiff::Timestamp::try_from(t).ok())
-                .unwrap_or_else(jiff::Timestamp::now);
-            entry.pubtime = Some(super::format_pubtime(mtime));
-            report
-                .lines_added
-                .push(format!("{}@{}", entry.name, entry.vers));
-            shell.status("Indexed", format!("{} v{}", entry.name, entry.vers));
-            lines.push(IndexLine {
-                raw: entry.to_line(),
-                package: entry,
-            });
-        }
-        let new = IndexFile { lines };
-        if new.lines.is_empty() {
-            if path.exists() {
-                rfs::remove_file(&path)?;
-                report.index_files_removed.push(rel);
-            }
-        } else if new.to_bytes() != old.to_bytes() || !path.exists() {
-            rfs::write_atomic(&path, &new.to_bytes())?;
-            report.index_files_written.push(rel);
-        }
+    // Each index file is independent: rebuild them in parallel.
+    let outcomes: Vec<Result<(ReindexReport, Vec<Error>)>> = groups
+        .into_par_iter()
+        .map(|(rel, found)| reindex_one(reg, rel, found, opts, shell))
+        .collect();
+    for outcome in outcomes {
+        let (r, p) = outcome?;
+        report.index_files_written.extend(r.index_files_written);
+        report.index_files_removed.extend(r.index_files_removed);
+        report.lines_added.extend(r.lines_added);
+        report.missing_crates.extend(r.missing_crates);
+        report.moved.extend(r.moved);
+        report.rejected.extend(r.rejected);
+        problems.extend(p);
     }
     shell.status(
         "Reindexed",
@@ -260,4 +146,145 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
         shell.error(p);
     }
     Ok(report)
+}
+
+/// Rebuilds the index file `rel` from the `.crate` files `found` for it.
+/// Returns what it did (in the fields of a [`ReindexReport`]) and the problems.
+fn reindex_one(
+    reg: &Registry,
+    rel: String,
+    mut found: Vec<Found>,
+    opts: &ReindexOptions,
+    shell: &Shell,
+) -> Result<(ReindexReport, Vec<Error>)> {
+    let mut report = ReindexReport::default();
+    let mut problems = Vec::new();
+    let path = reg.root().join(&rel);
+    let old = IndexFile::load(&path)?;
+    found.sort_by(|a, b| {
+        let va = a.entry.version().ok();
+        let vb = b.entry.version().ok();
+        va.cmp(&vb).then_with(|| a.path.cmp(&b.path))
+    });
+    // The .crate must sit where the dl template points.
+    let mut kept = Vec::new();
+    for mut f in found {
+        let want = reg.crate_path(&f.entry.name, &f.entry.vers);
+        if f.path != want {
+            if want.exists() {
+                // Another file for this version is where cargo downloads from.
+                if super::verify::sha256_file(&want).is_ok_and(|sum| sum == f.entry.cksum) {
+                    rfs::remove_file(&f.path)?;
+                    shell.status(
+                        "Removed",
+                        format!("`{}` (a copy of `{}`)", f.path.display(), want.display()),
+                    );
+                } else {
+                    let message = format!(
+                        "`{}` holds {} v{} but `{}` holds other bytes for that version; remove one of them",
+                        f.path.display(),
+                        f.entry.name,
+                        f.entry.vers,
+                        want.display()
+                    );
+                    report.rejected.push(Rejected {
+                        path: f.path.clone(),
+                        error: message.clone(),
+                    });
+                    problems.push(Error::Usage(message));
+                }
+                continue;
+            }
+            rfs::create_dirs(want.parent().expect("crate path has a parent"))?;
+            std::fs::rename(&f.path, &want).map_err(|e| Error::io("move", &f.path, e))?;
+            rfs::sync_dir(want.parent().expect("parent"))?;
+            shell.status(
+                "Moved",
+                format!("`{}` to `{}`", f.path.display(), want.display()),
+            );
+            report.moved.push(want.clone());
+            f.path = want;
+        }
+        kept.push(f);
+    }
+    let mut by_key: BTreeMap<_, Found> = BTreeMap::new();
+    for f in kept {
+        let Ok(v) = f.entry.version() else { continue };
+        match by_key.entry(version_key(&v)) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(f);
+            }
+            std::collections::btree_map::Entry::Occupied(e) => {
+                let message = format!(
+                    "`{}` ({} v{}) is the same version as `{}` (v{}): versions that differ only in build metadata collide; remove one of them",
+                    f.path.display(),
+                    f.entry.name,
+                    f.entry.vers,
+                    e.get().path.display(),
+                    e.get().entry.vers
+                );
+                report.rejected.push(Rejected {
+                    path: f.path.clone(),
+                    error: message.clone(),
+                });
+                problems.push(Error::Usage(message));
+            }
+        }
+    }
+    let mut lines: Vec<IndexLine> = Vec::new();
+    for l in &old.lines {
+        let key = l.package.version().ok().map(|v| version_key(&v));
+        match key.and_then(|k| by_key.remove(&k)) {
+            Some(f) => {
+                let mut entry = f.entry;
+                entry.yanked = l.package.yanked;
+                entry.pubtime = l.package.pubtime.clone();
+                entry.unknown = l.package.unknown.clone();
+                lines.push(IndexLine {
+                    raw: entry.to_line(),
+                    package: entry,
+                });
+            }
+            None => {
+                let id = format!("{}@{}", l.package.name, l.package.vers);
+                if !opts.prune {
+                    shell.warn(format!(
+                        "`{rel}`: {id} has no .crate file (kept; `--prune` drops it)"
+                    ));
+                    lines.push(l.clone());
+                } else {
+                    shell.status("Pruned", &id);
+                }
+                report.missing_crates.push(id);
+            }
+        }
+    }
+    for (_, f) in by_key {
+        let mut entry = f.entry;
+        let mtime = std::fs::metadata(&f.path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| jiff::Timestamp::try_from(t).ok())
+            .unwrap_or_else(jiff::Timestamp::now);
+        entry.pubtime = Some(super::format_pubtime(mtime));
+        report
+            .lines_added
+            .push(format!("{}@{}", entry.name, entry.vers));
+        shell.status("Indexed", format!("{} v{}", entry.name, entry.vers));
+        lines.push(IndexLine {
+            raw: entry.to_line(),
+            package: entry,
+        });
+    }
+    let new = IndexFile { lines };
+    if new.lines.is_empty() {
+        if path.exists() {
+            rfs::remove_file(&path)?;
+            report.index_files_removed.push(rel);
+        }
+    } else if new.to_bytes() != old.to_bytes() || !path.exists() {
+        rfs::write_atomic(&path, &new.to_bytes())?;
+        report.index_files_written.push(rel);
+    }
+    Ok((report, problems))
 }
