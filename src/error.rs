@@ -30,6 +30,14 @@ pub enum CrateProblem {
     /// `Cargo.toml` is not valid TOML, or not a manifest cargo can read.
     #[error("invalid `Cargo.toml`: {0}")]
     InvalidManifest(String),
+    /// `{name}-{version}.crate` is too long to be a file name.
+    #[error("the version is too long: the file name `{{name}}-{{version}}.crate` would be {len} bytes, over the limit of {limit}")]
+    NameTooLong {
+        /// Length of the file name in bytes.
+        len: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The archive holds `Cargo.toml` twice.
     #[error(
         "the archive holds `{0}` twice; cargo would unpack the last copy, the index would describe the first"

@@ -23,7 +23,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent(path);
     create_dirs(dir)?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".regtool-tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
     tmp.write_all(bytes)
@@ -83,7 +83,7 @@ pub fn rename_into(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
                 .map_err(|err| Error::io("read", e.file.path().to_path_buf(), err))?;
             let dir = parent(path);
             let mut local = tempfile::Builder::new()
-                .prefix(".regtool-tmp-")
+                .prefix(TEMP_PREFIX)
                 .tempfile_in(dir)
                 .map_err(|err| Error::io("create a temporary file in", dir, err))?;
             io::copy(&mut src, local.as_file_mut())
@@ -111,7 +111,9 @@ pub fn remove_file(path: &Path) -> Result<()> {
 }
 
 /// Creates `dir` and its missing parents with mode 0755 whatever the umask (the
-/// web server must be able to enter them), fsyncing each parent.
+/// web server must be able to enter them), fsyncing each parent. Each folder is
+/// made under a temp name, given its mode, then renamed into place, so a killed
+/// process never leaves a folder with the umask's mode behind.
 ///
 /// # Errors
 /// [`Error::Io`] naming the folder.
@@ -119,23 +121,52 @@ pub fn create_dirs(dir: &Path) -> Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
-    if let Some(p) = dir.parent() {
-        create_dirs(p)?;
-    }
-    match fs::create_dir(dir) {
-        Ok(()) => {}
-        // Another process made it meanwhile.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
-        Err(e) => return Err(Error::io("create the folder", dir, e)),
-    }
+    let parent = parent(dir);
+    create_dirs(parent)?;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = parent.join(format!("{TEMP_PREFIX}dir-{}-{n}", std::process::id()));
+    fs::create_dir(&tmp).map_err(|e| Error::io("create the folder", &tmp, e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
-            .map_err(|e| Error::io("set permissions of", dir, e))?;
+        if let Err(e) = fs::set_permissions(&tmp, fs::Permissions::from_mode(DIR_MODE)) {
+            let _ = fs::remove_dir(&tmp);
+            return Err(Error::io("set permissions of", &tmp, e));
+        }
+    }
+    if let Err(e) = fs::rename(&tmp, dir) {
+        let _ = fs::remove_dir(&tmp);
+        // Another process made it meanwhile: fine.
+        if !dir.is_dir() {
+            return Err(Error::io("create the folder", dir, e));
+        }
     }
     // The new folder's entry must be durable too.
-    sync_dir(dir.parent().unwrap_or(Path::new(".")))
+    sync_dir(parent)
+}
+
+/// Prefix of every temp file and folder regtool makes inside a registry.
+pub const TEMP_PREFIX: &str = ".regtool-tmp-";
+
+/// Sets mode 0644 on a published file whose mode differs (a `.crate` copied in
+/// by hand, then indexed by `reindex`).
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn ensure_file_mode(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).map_err(|e| Error::io("read", path, e))?.permissions().mode();
+        if mode & 0o777 != FILE_MODE {
+            fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE))
+                .map_err(|e| Error::io("set permissions of", path, e))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// fsyncs a folder so that a rename or removal in it survives a crash.

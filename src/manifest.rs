@@ -46,7 +46,7 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
     let invalid = |m: String| CrateProblem::InvalidManifest(m);
     let text = std::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into()))?;
     let manifest: TomlManifest =
-        toml::from_str(text).map_err(|e| invalid(one_line(&e.to_string())))?;
+        toml::from_str(text).map_err(|e| invalid(toml_error(text, &e)))?;
     let package = manifest
         .package
         .as_deref()
@@ -268,13 +268,28 @@ pub fn split_features(all: FeatureMap) -> (FeatureMap, Option<FeatureMap>) {
     (f1, if f2.is_empty() { None } else { Some(f2) })
 }
 
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A TOML error as one short line: the position and the parser's message, never
+/// the offending source line (which can be megabytes long).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let mut msg: String = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    if msg.len() > MAX_MESSAGE {
+        let cut = (0..=MAX_MESSAGE).rev().find(|i| msg.is_char_boundary(*i)).unwrap_or(0);
+        msg.truncate(cut);
+        msg.push('…');
+    }
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("TOML error at line {line}, column {column}: {msg}")
+        }
+        None => format!("TOML error: {msg}"),
+    }
 }
+
+/// Longest parser message quoted in an error, in bytes.
+const MAX_MESSAGE: usize = 300;
 
 #[cfg(test)]
 mod tests {

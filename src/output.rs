@@ -68,7 +68,7 @@ impl Shell {
         } else {
             format!("{verb:>12}")
         };
-        let _ = writeln!(std::io::stderr(), "{verb} {message}");
+        let _ = writeln!(std::io::stderr(), "{verb} {}", printable(&message.to_string()));
     }
 
     /// A warning on stderr (`warning: ...`); shown even with `--quiet`.
@@ -79,7 +79,7 @@ impl Shell {
         } else {
             "warning"
         };
-        let _ = writeln!(std::io::stderr(), "{label}: {message}");
+        let _ = writeln!(std::io::stderr(), "{label}: {}", printable(&message.to_string()));
     }
 
     /// An error line on stderr (`error: ...`).
@@ -90,7 +90,7 @@ impl Shell {
         } else {
             "error"
         };
-        let _ = writeln!(std::io::stderr(), "{label}: {message}");
+        let _ = writeln!(std::io::stderr(), "{label}: {}", printable(&message.to_string()));
     }
 
     /// Prints `value` as pretty JSON on stdout.
@@ -102,7 +102,7 @@ impl Shell {
 
     /// Prints a line of data on stdout.
     pub fn data(&self, line: impl std::fmt::Display) {
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        let _ = writeln!(std::io::stdout().lock(), "{}", printable(&line.to_string()));
     }
 
     /// A progress bar of `len` steps, hidden unless [`Shell::progress`].
@@ -120,5 +120,31 @@ impl Shell {
         );
         bar.set_message(message);
         bar
+    }
+}
+
+/// `text` with control characters (other than newlines) escaped, so that bytes
+/// from a hostile `.crate` (terminal escape sequences) never reach the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(super::printable("a\x1b[2Jb\nc\u{7}"), "a\\u{1b}[2Jb\nc\\u{7}");
+        assert_eq!(super::printable("plain"), "plain");
     }
 }

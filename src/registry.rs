@@ -259,8 +259,8 @@ impl Registry {
         Ok(out)
     }
 
-    /// Deletes temp files a killed regtool left behind: `.regtool-tmp-*` files next
-    /// to index and `.crate` files (only ever written under the lock, so stale when
+    /// Deletes temp files a killed regtool left behind: `.regtool-tmp-*` files and
+    /// folders next to index and `.crate` files (only ever written under the lock, so stale when
     /// the caller holds it) and files in `.regtool/tmp/` older than `max_age`
     /// (those are written before the lock is taken). Returns how many were removed.
     /// Call only while holding the lock.
@@ -273,14 +273,20 @@ impl Registry {
             .min_depth(1)
             .into_iter()
             .filter_entry(|e| !(e.depth() == 1 && e.file_name() == STATE_DIR));
+        let mut stale_dirs = Vec::new();
         for entry in walker.filter_map(|e| e.ok()) {
-            if entry.file_type().is_file()
-                && entry
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with(".regtool-tmp-")
-            {
+            if !entry.file_name().to_string_lossy().starts_with(rfs::TEMP_PREFIX) {
+                continue;
+            }
+            if entry.file_type().is_dir() {
+                stale_dirs.push(entry.into_path());
+            } else {
                 rfs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        for dir in stale_dirs.iter().rev() {
+            if std::fs::remove_dir_all(dir).is_ok() {
                 removed += 1;
             }
         }

@@ -118,6 +118,10 @@ pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
     (files, errors)
 }
 
+/// Longest file name most file systems allow, in bytes: `{name}-{version}.crate`
+/// must fit.
+pub const MAX_FILE_NAME: usize = 255;
+
 /// Reads one `.crate` in one pass and derives its index line (without
 /// `pubtime`), checking the archive and the manifest; copies the bytes to `copy`.
 /// Returns the line and the file size in bytes.
@@ -144,6 +148,13 @@ pub fn read_entry(
                 manifest: expected_top,
                 folder: contents.top,
             },
+        ));
+    }
+    let file_name = expected_top.len() + ".crate".len();
+    if file_name > MAX_FILE_NAME {
+        return Err(Error::krate(
+            path,
+            CrateProblem::NameTooLong { len: file_name, limit: MAX_FILE_NAME },
         ));
     }
     entry.cksum = contents.cksum;

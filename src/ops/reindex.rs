@@ -205,6 +205,8 @@ fn reindex_one(
             report.moved.push(want.clone());
             f.path = want;
         }
+        // Published files must be readable by the web server.
+        rfs::ensure_file_mode(&f.path)?;
         kept.push(f);
     }
     let mut by_key: BTreeMap<_, Found> = BTreeMap::new();

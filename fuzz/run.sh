@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a while on the stable toolchain.
+#
+#   fuzz/run.sh [SECONDS]        # default 30 seconds per target
+#
+# cargo-fuzz needs nightly-only rustc flags (-Zsanitizer=address, ...); on a
+# stable toolchain RUSTC_BOOTSTRAP=1 unlocks them. Installs cargo-fuzz when it
+# is missing. The corpora are seeded from fixtures/ first (fuzz/seed.sh).
+# Exits non-zero when a target finds a crash; the input is saved under
+# fuzz/artifacts/TARGET/; replay one with
+#   RUSTC_BOOTSTRAP=1 cargo fuzz run -O --debug-assertions TARGET fuzz/artifacts/TARGET/crash-...
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+seconds="${1:-30}"
+export RUSTC_BOOTSTRAP=1
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install --locked cargo-fuzz
+fi
+
+"$here/seed.sh"
+cd "$here"
+targets=(crate_reader crate_tar manifest_to_entry)
+# One build for all targets (-O: release; debug assertions on, to catch
+# arithmetic overflow).
+cargo fuzz build -O --debug-assertions
+for t in "${targets[@]}"; do
+    case "$t" in
+        crate_tar) max_len=65536 ;;
+        manifest_to_entry) max_len=65536 ;;
+        *) max_len=262144 ;;
+    esac
+    echo "fuzzing $t for ${seconds}s"
+    cargo fuzz run -O --debug-assertions "$t" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -max_len="$max_len"
+done

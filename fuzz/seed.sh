@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Seeds the fuzz corpora from the repository's fixtures:
+#   fuzz/corpus/crate_reader/       the small .crate files (under 200 KB)
+#   fuzz/corpus/manifest_to_entry/  the Cargo.toml packaged in each of them
+#   fuzz/corpus/crate_tar/          their tar archives, uncompressed
+# Safe to rerun; existing corpus files are kept.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+max_bytes="${SEED_MAX_BYTES:-200000}"
+crates_dir="$here/corpus/crate_reader"
+manifests_dir="$here/corpus/manifest_to_entry"
+tars_dir="$here/corpus/crate_tar"
+mkdir -p "$crates_dir" "$manifests_dir" "$tars_dir"
+
+n=0
+for f in "$root"/fixtures/example/*.crate "$root"/fixtures/crates-io/*.crate; do
+    [ -f "$f" ] || continue
+    size=$(wc -c <"$f")
+    [ "$size" -le "$max_bytes" ] || continue
+    base="$(basename "$f" .crate)"
+    cp "$f" "$crates_dir/$base.crate"
+    # Small tars only: the harness gzips every input, big ones run slowly.
+    if [ "$(gzip -dc "$f" | wc -c)" -le "${SEED_MAX_TAR_BYTES:-65536}" ]; then
+        gzip -dc "$f" >"$tars_dir/$base.tar"
+    fi
+    # Every entry of a .crate sits under `{name}-{version}/`.
+    if tar -xzOf "$f" "$base/Cargo.toml" >"$manifests_dir/$base.toml" 2>/dev/null; then
+        :
+    else
+        rm -f "$manifests_dir/$base.toml"
+        echo "warning: no $base/Cargo.toml in $f" >&2
+    fi
+    n=$((n + 1))
+done
+echo "seeded $n crates into $crates_dir, their tars into $tars_dir and their manifests into $manifests_dir"
