@@ -31,7 +31,9 @@ pub enum CrateProblem {
     #[error("invalid `Cargo.toml`: {0}")]
     InvalidManifest(String),
     /// `{name}-{version}.crate` is too long to be a file name.
-    #[error("the version is too long: the file name `{{name}}-{{version}}.crate` would be {len} bytes, over the limit of {limit}")]
+    #[error(
+        "the version is too long: the file name `{{name}}-{{version}}.crate` would be {len} bytes, over the limit of {limit}"
+    )]
     NameTooLong {
         /// Length of the file name in bytes.
         len: usize,

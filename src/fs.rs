@@ -158,7 +158,10 @@ pub fn ensure_file_mode(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path).map_err(|e| Error::io("read", path, e))?.permissions().mode();
+        let mode = fs::metadata(path)
+            .map_err(|e| Error::io("read", path, e))?
+            .permissions()
+            .mode();
         if mode & 0o777 != FILE_MODE {
             fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE))
                 .map_err(|e| Error::io("set permissions of", path, e))?;

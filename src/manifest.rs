@@ -45,8 +45,7 @@ pub struct DepContext<'a> {
 pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPackage, CrateProblem> {
     let invalid = |m: String| CrateProblem::InvalidManifest(m);
     let text = std::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into()))?;
-    let manifest: TomlManifest =
-        toml::from_str(text).map_err(|e| invalid(toml_error(text, &e)))?;
+    let manifest: TomlManifest = toml::from_str(text).map_err(|e| invalid(toml_error(text, &e)))?;
     let package = manifest
         .package
         .as_deref()
@@ -273,7 +272,10 @@ pub fn split_features(all: FeatureMap) -> (FeatureMap, Option<FeatureMap>) {
 fn toml_error(text: &str, e: &toml::de::Error) -> String {
     let mut msg: String = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
     if msg.len() > MAX_MESSAGE {
-        let cut = (0..=MAX_MESSAGE).rev().find(|i| msg.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=MAX_MESSAGE)
+            .rev()
+            .find(|i| msg.is_char_boundary(*i))
+            .unwrap_or(0);
         msg.truncate(cut);
         msg.push('…');
     }

@@ -68,7 +68,11 @@ impl Shell {
         } else {
             format!("{verb:>12}")
         };
-        let _ = writeln!(std::io::stderr(), "{verb} {}", printable(&message.to_string()));
+        let _ = writeln!(
+            std::io::stderr(),
+            "{verb} {}",
+            printable(&message.to_string())
+        );
     }
 
     /// A warning on stderr (`warning: ...`); shown even with `--quiet`.
@@ -79,7 +83,11 @@ impl Shell {
         } else {
             "warning"
         };
-        let _ = writeln!(std::io::stderr(), "{label}: {}", printable(&message.to_string()));
+        let _ = writeln!(
+            std::io::stderr(),
+            "{label}: {}",
+            printable(&message.to_string())
+        );
     }
 
     /// An error line on stderr (`error: ...`).
@@ -90,7 +98,11 @@ impl Shell {
         } else {
             "error"
         };
-        let _ = writeln!(std::io::stderr(), "{label}: {}", printable(&message.to_string()));
+        let _ = writeln!(
+            std::io::stderr(),
+            "{label}: {}",
+            printable(&message.to_string())
+        );
     }
 
     /// Prints `value` as pretty JSON on stdout.
@@ -126,7 +138,10 @@ impl Shell {
 /// `text` with control characters (other than newlines) escaped, so that bytes
 /// from a hostile `.crate` (terminal escape sequences) never reach the terminal.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -144,7 +159,10 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     #[test]
     fn control_characters_are_escaped() {
-        assert_eq!(super::printable("a\x1b[2Jb\nc\u{7}"), "a\\u{1b}[2Jb\nc\\u{7}");
+        assert_eq!(
+            super::printable("a\x1b[2Jb\nc\u{7}"),
+            "a\\u{1b}[2Jb\nc\\u{7}"
+        );
         assert_eq!(super::printable("plain"), "plain");
     }
 }

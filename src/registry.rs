@@ -275,7 +275,11 @@ impl Registry {
             .filter_entry(|e| !(e.depth() == 1 && e.file_name() == STATE_DIR));
         let mut stale_dirs = Vec::new();
         for entry in walker.filter_map(|e| e.ok()) {
-            if !entry.file_name().to_string_lossy().starts_with(rfs::TEMP_PREFIX) {
+            if !entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(rfs::TEMP_PREFIX)
+            {
                 continue;
             }
             if entry.file_type().is_dir() {

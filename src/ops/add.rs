@@ -154,7 +154,10 @@ pub fn read_entry(
     if file_name > MAX_FILE_NAME {
         return Err(Error::krate(
             path,
-            CrateProblem::NameTooLong { len: file_name, limit: MAX_FILE_NAME },
+            CrateProblem::NameTooLong {
+                len: file_name,
+                limit: MAX_FILE_NAME,
+            },
         ));
     }
     entry.cksum = contents.cksum;
