@@ -20,8 +20,21 @@ pub const DIR_MODE: u32 = 0o755;
 /// # Errors
 /// [`Error::Io`] naming the file or folder that failed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = write_temp(path, bytes, true)?;
+    rename_into(tmp, path)?;
+    sync_dir(parent(path))
+}
+
+/// Writes `bytes` to a finished temp file beside `path` (mode 0644, fsynced if
+/// `sync`), ready for [`rename_into`]. Creates missing parent folders; with
+/// `sync` false their parents are not fsynced either (the caller syncs the
+/// whole file system, see [`sync_filesystem`]).
+///
+/// # Errors
+/// [`Error::Io`] naming the file or folder that failed.
+pub fn write_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::NamedTempFile> {
     let dir = parent(path);
-    create_dirs(dir)?;
+    make_dirs(dir, sync)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
@@ -40,7 +53,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
                 .map_err(|e| Error::io("set the time of", tmp.path().to_path_buf(), e))?;
         }
     }
-    persist(tmp, path)
+    if sync {
+        finish_file(&tmp)?;
+    } else {
+        set_mode(tmp.as_file(), tmp.path())?;
+    }
+    Ok(tmp)
+}
+
+/// Whether [`sync_filesystem`] is available: bulk operations then make a batch
+/// durable with one file-system sync instead of an fsync per file and folder.
+pub const CAN_SYNC_FILESYSTEM: bool = cfg!(target_os = "linux");
+
+/// Flushes every written byte and rename of the file system that holds `path`
+/// (Linux `syncfs`): after it returns, all earlier writes there are durable.
+///
+/// # Errors
+/// [`Error::Io`] naming `path`; an `Unsupported` error where
+/// [`CAN_SYNC_FILESYSTEM`] is false.
+pub fn sync_filesystem(path: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        rustix::fs::syncfs(&f).map_err(|e| Error::io("sync the file system of", path, e.into()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err(Error::io(
+        "sync the file system of",
+        path,
+        io::ErrorKind::Unsupported.into(),
+    ))
 }
 
 /// Makes `tmp` the file at `path`: sets mode 0644, fsyncs it, renames it over
@@ -64,6 +106,15 @@ pub fn finish_file(tmp: &tempfile::NamedTempFile) -> Result<()> {
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))
+}
+
+/// Sets mode 0644 on a temp file without fsyncing it (for batches made durable
+/// by [`sync_filesystem`]).
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn set_file_mode(tmp: &tempfile::NamedTempFile) -> Result<()> {
+    set_mode(tmp.as_file(), tmp.path())
 }
 
 /// Renames a finished temp file (see [`finish_file`]) over `path`, without
@@ -118,11 +169,16 @@ pub fn remove_file(path: &Path) -> Result<()> {
 /// # Errors
 /// [`Error::Io`] naming the folder.
 pub fn create_dirs(dir: &Path) -> Result<()> {
+    make_dirs(dir, true)
+}
+
+/// [`create_dirs`], fsyncing parents only if `sync`.
+fn make_dirs(dir: &Path, sync: bool) -> Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
     let parent = parent(dir);
-    create_dirs(parent)?;
+    make_dirs(parent, sync)?;
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = parent.join(format!("{TEMP_PREFIX}dir-{}-{n}", std::process::id()));
@@ -135,7 +191,7 @@ pub fn create_dirs(dir: &Path) -> Result<()> {
             return Err(Error::io("set permissions of", &tmp, e));
         }
     }
-    if let Err(e) = fs::rename(&tmp, dir) {
+    if let Err(e) = rename_no_replace(&tmp, dir) {
         let _ = fs::remove_dir(&tmp);
         // Another process made it meanwhile: fine.
         if !dir.is_dir() {
@@ -143,7 +199,33 @@ pub fn create_dirs(dir: &Path) -> Result<()> {
         }
     }
     // The new folder's entry must be durable too.
-    sync_dir(parent)
+    if sync { sync_dir(parent) } else { Ok(()) }
+}
+
+/// [`create_dirs`] without fsyncing the parents: for batches made durable by
+/// [`sync_filesystem`].
+///
+/// # Errors
+/// [`Error::Io`] naming the folder.
+pub fn create_dirs_unsynced(dir: &Path) -> Result<()> {
+    make_dirs(dir, false)
+}
+
+/// Renames `from` to `to` unless `to` exists (Linux `renameat2(RENAME_NOREPLACE)`):
+/// a plain rename would replace an empty folder another thread just made.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        if to.exists() {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        fs::rename(from, to)
+    }
 }
 
 /// Prefix of every temp file and folder regtool makes inside a registry.

@@ -118,6 +118,10 @@ pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
     (files, errors)
 }
 
+/// From this many input files on, `add` makes its writes durable with a few
+/// file-system syncs (`syncfs`) instead of an fsync per file and folder.
+pub const BATCH_SYNC_MIN: usize = 8;
+
 /// Longest file name most file systems allow, in bytes: `{name}-{version}.crate`
 /// must fit.
 pub const MAX_FILE_NAME: usize = 255;
@@ -179,7 +183,7 @@ pub fn limits(
 
 /// Reads and checks one `.crate` (see the module docs) against the registry's
 /// format rules, copying it into the registry's temp folder.
-fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
+fn prepare(reg: &Registry, path: &Path, limits: &Limits, batch: bool) -> Result<Prepared> {
     let tmp_dir = reg.tmp_dir();
     rfs::create_dirs(&tmp_dir)?;
     let mut tmp = tempfile::Builder::new()
@@ -187,7 +191,11 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
         .tempfile_in(&tmp_dir)
         .map_err(|e| Error::io("create a temporary file in", &tmp_dir, e))?;
     let (entry, size) = read_entry(reg, path, limits, Some(tmp.as_file_mut()))?;
-    rfs::finish_file(&tmp)?;
+    if batch {
+        rfs::set_file_mode(&tmp)?; // made durable by one file-system sync later
+    } else {
+        rfs::finish_file(&tmp)?;
+    }
     let name = CrateName::new(&entry.name).map_err(|reason| {
         Error::krate(
             path,
@@ -230,10 +238,12 @@ pub fn add(
     let limits = limits(reg, opts.max_crate_size, opts.max_unpacked_size);
     let (files, mut problems) = collect_inputs(paths);
     let bar = shell.bar(files.len() as u64, "Reading");
+    // Many files: one file-system sync per step instead of an fsync per file.
+    let batch = rfs::CAN_SYNC_FILESYSTEM && files.len() >= BATCH_SYNC_MIN;
     let results: Vec<Result<Prepared>> = files
         .par_iter()
         .map(|f| {
-            let r = prepare(reg, f, &limits);
+            let r = prepare(reg, f, &limits, batch);
             bar.inc(1);
             r
         })
@@ -349,10 +359,21 @@ pub fn add(
 
     let pubtime = super::pubtime_now();
     let ordered = order_dependencies_first(plans);
-    // 1. Every .crate into place (each was fsynced while it was read), then each
-    //    folder fsynced once: all are durable before any index line names them.
+    // 1. Every .crate into place, then made durable (each folder fsynced once, or
+    //    one file-system sync): all of them before any index line names them.
     let mut dirs = BTreeSet::new();
     let mut writes = Vec::new();
+    let mut place = |tmp: tempfile::NamedTempFile, dest: &Path| -> Result<()> {
+        let dir = dest.parent().expect("crate path has a parent");
+        if batch {
+            rfs::create_dirs_unsynced(dir)?;
+        } else {
+            rfs::create_dirs(dir)?;
+        }
+        rfs::rename_into(tmp, dest)?;
+        dirs.insert(dir.to_path_buf());
+        Ok(())
+    };
     for (level, plan) in ordered {
         let Plan {
             name,
@@ -365,10 +386,7 @@ pub fn add(
             // Repair a missing or damaged .crate behind an existing line.
             let repaired = std::fs::metadata(&dest).map(|m| m.len()).ok() != Some(p.size);
             if repaired {
-                let dir = dest.parent().expect("crate path has a parent");
-                rfs::create_dirs(dir)?;
-                rfs::rename_into(p.tmp, &dest)?;
-                dirs.insert(dir.to_path_buf());
+                place(p.tmp, &dest)?;
             }
             report.crates.push(AddedCrate {
                 name: p.entry.name,
@@ -397,10 +415,7 @@ pub fn add(
         let mut added = Vec::new();
         for mut p in new {
             let dest = reg.crate_path(name.as_str(), &p.entry.vers);
-            let dir = dest.parent().expect("crate path has a parent");
-            rfs::create_dirs(dir)?;
-            rfs::rename_into(p.tmp, &dest)?;
-            dirs.insert(dir.to_path_buf());
+            place(p.tmp, &dest)?;
             p.entry.pubtime = Some(pubtime.clone());
             added.push(AddedCrate {
                 name: p.entry.name.clone(),
@@ -414,14 +429,32 @@ pub fn add(
         }
         writes.push((level, name, index, added));
     }
-    dirs.par_iter().try_for_each(|d| rfs::sync_dir(d))?;
-    // 2. Index files, dependencies first: one level at a time, each level in parallel.
+    if batch {
+        rfs::sync_filesystem(reg.root())?;
+    } else {
+        dirs.par_iter().try_for_each(|d| rfs::sync_dir(d))?;
+    }
+    // 2. Index files, dependencies first: one level at a time, each level in
+    //    parallel, and durable before the next level is written.
     let max_level = writes.iter().map(|w| w.0).max().unwrap_or(0);
     for level in 0..=max_level {
-        writes
-            .par_iter()
-            .filter(|w| w.0 == level)
-            .try_for_each(|(_, name, index, _)| reg.store_index(name.as_str(), index))?;
+        let this_level = || writes.par_iter().filter(|w| w.0 == level);
+        if batch {
+            let staged: Vec<(tempfile::NamedTempFile, PathBuf)> = this_level()
+                .map(|(_, name, index, _)| {
+                    let path = reg.index_path(name.as_str());
+                    rfs::write_temp(&path, &index.to_bytes(), false).map(|t| (t, path))
+                })
+                .collect::<Result<_>>()?;
+            rfs::sync_filesystem(reg.root())?;
+            for (tmp, path) in staged {
+                rfs::rename_into(tmp, &path)?;
+            }
+            rfs::sync_filesystem(reg.root())?;
+        } else {
+            this_level()
+                .try_for_each(|(_, name, index, _)| reg.store_index(name.as_str(), index))?;
+        }
         for (_, _, _, added) in writes.iter_mut().filter(|w| w.0 == level) {
             for a in added.drain(..) {
                 shell.status("Adding", format!("{} v{}", a.name, a.vers));
