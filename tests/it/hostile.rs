@@ -10,7 +10,7 @@
 //! directory, is compared before and after); and never panic.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -7,7 +7,7 @@
 //! Without nginx and without root the nginx tests print that they were skipped;
 //! with `CI` set they fail instead.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::{Read, Write};

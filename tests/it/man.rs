@@ -1,7 +1,7 @@
 //! The man pages in `man/` are generated from the clap definitions
 //! (`regtool::cli::Cli`) with `clap_mangen`: `regtool.1` and one page per
 //! subcommand (`regtool-add.1`, ...). This test renders them and fails when the
-//! committed files differ; `REGTOOL_UPDATE_MAN=1 cargo test --test man`
+//! committed files differ; `REGTOOL_UPDATE_MAN=1 cargo test --test it man::`
 //! rewrites them (and removes pages of subcommands that are gone).
 
 use std::collections::BTreeMap;
@@ -99,7 +99,7 @@ fn man_pages_match_the_cli() {
     }
     assert!(
         problems.is_empty(),
-        "the man pages are out of date with src/cli.rs:\n  {}\nregenerate them with:\n  {UPDATE_VAR}=1 cargo test --test man",
+        "the man pages are out of date with src/cli.rs:\n  {}\nregenerate them with:\n  {UPDATE_VAR}=1 cargo test --test it man::",
         problems.join("\n  ")
     );
 }

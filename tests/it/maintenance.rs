@@ -2,7 +2,7 @@
 //! tests build with `add` (DESIGN.md §1–3): which bytes each command changes,
 //! and which it must leave alone.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

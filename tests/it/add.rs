@@ -3,7 +3,7 @@
 //! line and config.json snapshots), and conformance with crates.io's own index
 //! lines for the real crates in `fixtures/crates-io/`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

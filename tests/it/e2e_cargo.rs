@@ -2,7 +2,7 @@
 //! registry as static files, a tiny HTTP server serves them, and cargo
 //! resolves, downloads, verifies and compiles crates from it.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 //! test against (with credentials in the usual `AWS_*` variables); otherwise they
 //! are skipped with a note.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::Write;

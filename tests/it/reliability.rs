@@ -17,7 +17,7 @@
 //! it); `REGTOOL_TEST_SEED=N` replays a run.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

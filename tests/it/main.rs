@@ -1,0 +1,14 @@
+//! regtool's integration tests, one binary (one link) with a module per area:
+//! each runs the real `regtool` binary on registries it builds, and the
+//! end-to-end modules let real `cargo` (and nginx) judge the result.
+
+mod common;
+
+mod add;
+mod ci_recipe;
+mod e2e_cargo;
+mod hostile;
+mod maintenance;
+mod man;
+mod nginx;
+mod reliability;
