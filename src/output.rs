@@ -77,26 +77,21 @@ impl Shell {
 
     /// A warning on stderr (`warning: ...`); shown even with `--quiet`.
     pub fn warn(&self, message: impl std::fmt::Display) {
-        let _g = self.err.lock();
-        let label = if self.color {
-            "\x1b[1;33mwarning\x1b[0m"
-        } else {
-            "warning"
-        };
-        let _ = writeln!(
-            std::io::stderr(),
-            "{label}: {}",
-            printable(&message.to_string())
-        );
+        self.labelled("warning", "1;33", message);
     }
 
     /// An error line on stderr (`error: ...`).
     pub fn error(&self, message: impl std::fmt::Display) {
+        self.labelled("error", "1;31", message);
+    }
+
+    /// `label: message` on stderr, the label in the ANSI color `sgr` on a terminal.
+    fn labelled(&self, label: &str, sgr: &str, message: impl std::fmt::Display) {
         let _g = self.err.lock();
         let label = if self.color {
-            "\x1b[1;31merror\x1b[0m"
+            format!("\x1b[{sgr}m{label}\x1b[0m")
         } else {
-            "error"
+            label.to_string()
         };
         let _ = writeln!(
             std::io::stderr(),
