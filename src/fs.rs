@@ -311,17 +311,42 @@ impl Lock {
         on_wait: impl FnOnce(&Path),
         on_unsupported: impl FnOnce(&Path, &io::Error),
     ) -> Result<Lock> {
+        Self::acquire_as(path, false, on_wait, on_unsupported)
+    }
+
+    /// Like [`Lock::acquire`], but the lock is shared when `shared` is true: any
+    /// number of readers hold it together, and none while a writer holds the
+    /// exclusive lock (so `verify` sees the registry between two changes).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the lock file.
+    pub fn acquire_as(
+        path: &Path,
+        shared: bool,
+        on_wait: impl FnOnce(&Path),
+        on_unsupported: impl FnOnce(&Path, &io::Error),
+    ) -> Result<Lock> {
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
             .map_err(|e| Error::io("open the lock file", path, e))?;
-        match file.try_lock() {
+        let attempt = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match attempt {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 on_wait(path);
-                file.lock().map_err(|e| Error::io("lock", path, e))?;
+                if shared {
+                    file.lock_shared()
+                } else {
+                    file.lock()
+                }
+                .map_err(|e| Error::io("lock", path, e))?;
             }
             Err(fs::TryLockError::Error(e)) if is_unsupported(&e) => {
                 on_unsupported(path, &e);

@@ -94,18 +94,22 @@ impl Registry {
         format!("sparse+{}/", self.settings.url)
     }
 
-    /// Takes the registry's exclusive lock (`.regtool/lock`), waiting if another
-    /// process holds it; `on_wait` is told the lock's path first.
+    /// Takes the registry's lock (`.regtool/lock`): exclusive for commands that
+    /// change the registry, shared (`shared`) for `verify`, which must see it
+    /// between two changes. Waits if needed; `on_wait` is told the lock's path
+    /// first, `on_unsupported` is told once if the file system cannot lock.
     ///
     /// # Errors
     /// [`Error::Io`] naming the lock file.
     pub fn lock(
         &self,
+        shared: bool,
         on_wait: impl FnOnce(&Path),
         on_unsupported: impl FnOnce(&Path, &std::io::Error),
     ) -> Result<Lock> {
-        Lock::acquire(
+        Lock::acquire_as(
             &self.root.join(STATE_DIR).join("lock"),
+            shared,
             on_wait,
             on_unsupported,
         )
@@ -200,37 +204,17 @@ impl Registry {
     /// # Errors
     /// [`Error::Io`] if a folder cannot be listed.
     pub fn index_files(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for entry in walkdir::WalkDir::new(&self.root)
-            .min_depth(1)
-            .sort_by_file_name()
+        let skip_top = |n: &str| n == STATE_DIR || n == CRATES_DIR || n == "config.json";
+        let files = walk_files(&self.root, |depth, name| !(depth == 1 && skip_top(name)))?;
+        Ok(files
             .into_iter()
-            .filter_entry(|e| {
-                let top = e.depth() == 1;
-                let n = e.file_name().to_string_lossy();
-                !(top
-                    && (n == STATE_DIR
-                        || n == CRATES_DIR
-                        || n == "config.json"
-                        || n.starts_with('.')))
+            .map(|p| {
+                p.strip_prefix(&self.root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .replace('\\', "/")
             })
-        {
-            let entry = entry.map_err(|e| {
-                let p = e
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| self.root.clone());
-                Error::io("list", p, e.into())
-            })?;
-            if entry.file_type().is_file() {
-                let rel = entry.path().strip_prefix(&self.root).expect("under root");
-                let rel = rel.to_string_lossy().replace('\\', "/");
-                if !rel.rsplit('/').next().unwrap_or("").starts_with('.') {
-                    out.push(rel);
-                }
-            }
-        }
-        Ok(out)
+            .collect())
     }
 
     /// Every `*.crate` file under `crates/`, sorted.
@@ -238,25 +222,11 @@ impl Registry {
     /// # Errors
     /// [`Error::Io`] if a folder cannot be listed.
     pub fn crate_files(&self) -> Result<Vec<PathBuf>> {
-        let dir = self.root.join(CRATES_DIR);
-        if !dir.is_dir() {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
-            let entry = entry.map_err(|e| {
-                let p = e
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| dir.clone());
-                Error::io("list", p, e.into())
-            })?;
-            let name = entry.file_name().to_string_lossy();
-            if entry.file_type().is_file() && name.ends_with(".crate") && !name.starts_with('.') {
-                out.push(entry.into_path());
-            }
-        }
-        Ok(out)
+        let files = walk_files(&self.root.join(CRATES_DIR), |_, _| true)?;
+        Ok(files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "crate"))
+            .collect())
     }
 
     /// Deletes temp files a killed regtool left behind: `.regtool-tmp-*` files and
@@ -310,4 +280,42 @@ impl Registry {
         }
         Ok(removed)
     }
+}
+
+/// The regular files below `root` (sorted), skipping dotfiles and dot-folders
+/// (temp files, `.regtool/`) and any entry `keep(depth, name)` refuses. Entries
+/// that vanish while the walk runs (another process renaming a temp file) are
+/// skipped; a missing `root` gives no files.
+fn walk_files(root: &Path, keep: impl Fn(usize, &str) -> bool) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            !name.starts_with('.') && keep(e.depth(), &name)
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e)
+                if e.io_error()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                let p = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.to_path_buf());
+                return Err(Error::io("list", p, e.into()));
+            }
+        };
+        if entry.file_type().is_file() {
+            out.push(entry.into_path());
+        }
+    }
+    Ok(out)
 }

@@ -23,7 +23,20 @@ use crate::registry::Registry;
 /// # Errors
 /// [`crate::Error::Io`] naming the lock file.
 pub fn lock(reg: &Registry, shell: &Shell) -> Result<Lock> {
+    lock_as(reg, false, shell)
+}
+
+/// Takes the registry lock shared (for `verify`): waits while a writer holds it.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the lock file.
+pub fn lock_shared(reg: &Registry, shell: &Shell) -> Result<Lock> {
+    lock_as(reg, true, shell)
+}
+
+fn lock_as(reg: &Registry, shared: bool, shell: &Shell) -> Result<Lock> {
     reg.lock(
+        shared,
         |path| {
             shell.status(
                 "Blocking",

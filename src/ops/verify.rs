@@ -62,7 +62,8 @@ struct Job {
     line: IndexPackage,
 }
 
-/// Checks the registry at `root` (see the module docs).
+/// Checks the registry at `root` (see the module docs), holding the registry
+/// lock shared so that it sees the registry between two changes.
 ///
 /// # Errors
 /// [`Error::NotARegistry`] if `root` is not a registry; [`Error::Io`] if a folder
@@ -90,6 +91,8 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
     };
     let settings = Settings::load(&settings_path)?;
     let reg = Registry::from_parts(root, config, settings);
+    // See the registry between two changes, not in the middle of one.
+    let _lock = super::lock_shared(&reg, shell)?;
     let mut report = VerifyReport {
         deep: opts.deep,
         ..Default::default()
