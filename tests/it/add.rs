@@ -7,206 +7,21 @@ use crate::common;
 
 use common::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// The URL every test registry is "served" at.
-const URL: &str = "https://crates.example.com";
-/// Fixed publication time (2023-11-14T22:13:20Z) for snapshots.
-const EPOCH: &str = "1700000000";
-const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
+use std::path::Path;
+use std::process::Output;
 
 // ---------------------------------------------------------------------------
 // Local helpers
 // ---------------------------------------------------------------------------
 
-/// A registry made by `regtool init` in its own temp dir, with a scratch folder
-/// (`inputs/`) next to it for the `.crate` files fed to `add`.
-struct TestRegistry {
-    dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl TestRegistry {
-    fn new() -> Self {
-        Self::init(&[])
-    }
-
-    fn mirror() -> Self {
-        Self::init(&["--mirror"])
-    }
-
-    fn init(extra: &[&str]) -> Self {
-        let dir = tempdir();
-        let root = dir.path().join("registry");
-        let mut args: Vec<OsString> = vec![
-            "init".into(),
-            root.clone().into(),
-            "--url".into(),
-            URL.into(),
-        ];
-        args.extend(extra.iter().map(OsString::from));
-        let out = run(&args);
-        assert_success(&out, "regtool init");
-        TestRegistry { dir, root }
-    }
-
-    /// A registry that already holds `seed 1.0.0`, so that "unchanged" checks
-    /// cover an index file and a `.crate` too.
-    fn seeded() -> Self {
-        let reg = Self::new();
-        reg.publish(&CrateBuilder::new("seed", "1.0.0"));
-        reg
-    }
-
-    fn inputs(&self) -> PathBuf {
-        let p = self.dir.path().join("inputs");
-        fs::create_dir_all(&p).expect("create inputs dir");
-        p
-    }
-
-    /// Writes `bytes` as `inputs/{file_name}`.
-    fn input(&self, file_name: &str, bytes: &[u8]) -> PathBuf {
-        let p = self.inputs().join(file_name);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, bytes).expect("write input");
-        p
-    }
-
-    /// Writes `krate` into `inputs/` (under its cargo file name).
-    fn krate(&self, krate: &CrateBuilder) -> PathBuf {
-        krate.write_to(&self.inputs())
-    }
-
-    /// `regtool --registry ROOT ARGS...`
-    fn run(&self, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-        let mut all: Vec<OsString> = vec!["--registry".into(), self.root.clone().into()];
-        all.extend(args.iter().map(|a| a.as_ref().to_owned()));
-        run(&all)
-    }
-
-    fn add(&self, paths: &[&Path]) -> Output {
-        let mut all: Vec<OsString> =
-            vec!["--registry".into(), self.root.clone().into(), "add".into()];
-        all.extend(paths.iter().map(|p| p.as_os_str().to_owned()));
-        run(&all)
-    }
-
-    #[track_caller]
-    fn add_ok(&self, paths: &[&Path]) -> Output {
-        let out = self.add(paths);
-        assert_success(&out, "regtool add");
-        out
-    }
-
-    /// Builds `krate` into `inputs/` and adds it.
-    #[track_caller]
-    fn publish(&self, krate: &CrateBuilder) -> PathBuf {
-        let p = self.krate(krate);
-        self.add_ok(&[&p]);
-        p
-    }
-
-    fn index_text(&self, name: &str) -> String {
-        let p = self.root.join(index_path(name));
-        fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-    }
-
-    fn crate_file(&self, name: &str, vers: &str) -> PathBuf {
-        self.root
-            .join("crates")
-            .join(name)
-            .join(format!("{name}-{vers}.crate"))
-    }
-}
-
-/// Runs regtool with a fixed `SOURCE_DATE_EPOCH`.
-fn run(args: &[OsString]) -> Output {
-    let mut cmd: Command = regtool();
-    cmd.env("SOURCE_DATE_EPOCH", EPOCH).args(args);
-    run_with_timeout(cmd, REGTOOL_TIMEOUT)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
+/// The `error:` lines of a process's stderr.
 fn error_lines(out: &Output) -> Vec<String> {
     stderr(out)
         .lines()
         .filter(|l| l.starts_with("error:"))
         .map(str::to_owned)
         .collect()
-}
-
-/// Every file and folder under `root` (paths relative, `/`-separated; folders
-/// end in `/`) with the bytes of each file, except `.regtool/lock`, which any
-/// command may create.
-type Tree = BTreeMap<String, Option<Vec<u8>>>;
-
-fn tree(root: &Path) -> Tree {
-    fn walk(base: &Path, dir: &Path, out: &mut Tree) {
-        let mut entries: Vec<_> = fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
-            .map(|e| e.expect("dir entry"))
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let path = entry.path();
-            let rel = path
-                .strip_prefix(base)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            let ft = entry.file_type().expect("file type");
-            if ft.is_dir() {
-                out.insert(format!("{rel}/"), None);
-                walk(base, &path, out);
-            } else if rel == ".regtool/lock" {
-                continue;
-            } else if ft.is_symlink() {
-                let target = fs::read_link(&path).unwrap();
-                let mut v = b"symlink -> ".to_vec();
-                v.extend_from_slice(target.to_string_lossy().as_bytes());
-                out.insert(rel, Some(v));
-            } else {
-                out.insert(rel, Some(fs::read(&path).expect("read file")));
-            }
-        }
-    }
-    let mut out = Tree::new();
-    if root.exists() {
-        walk(root, root, &mut out);
-    }
-    out
-}
-
-#[track_caller]
-fn assert_tree_eq(before: &Tree, after: &Tree, what: &str) {
-    if before == after {
-        return;
-    }
-    let mut diff = Vec::new();
-    for (k, v) in before {
-        match after.get(k) {
-            None => diff.push(format!("removed: {k}")),
-            Some(w) if w != v => diff.push(format!("changed: {k}")),
-            _ => {}
-        }
-    }
-    for k in after.keys() {
-        if !before.contains_key(k) {
-            diff.push(format!("created: {k}"));
-        }
-    }
-    panic!("{what} changed the registry:\n  {}", diff.join("\n  "));
 }
 
 /// Asserts a rejected `add`: exit 1, exactly one `error:` line, naming `input`
@@ -485,7 +300,7 @@ fn rejects_a_path_traversal_name_in_the_manifest() {
         describe_output(&out)
     );
     // Nothing escaped the registry either.
-    assert!(!reg.dir.path().join("etc").exists());
+    assert!(!reg.temp_dir().join("etc").exists());
 }
 
 #[test]
@@ -714,8 +529,7 @@ fn json_output_lists_added_and_skipped_crates() {
 
     let out = reg.run(&[&"--format", &"json", &"add", &folder]);
     assert_success(&out, "regtool --format json add");
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", describe_output(&out)));
+    let v = json(&out);
     let crates = v["crates"].as_array().expect("crates array");
     assert_eq!(crates.len(), 2, "{v:#}");
     for (path, name, vers) in [(&a, "alpha", "0.1.0"), (&b, "beta", "2.0.0")] {
@@ -739,7 +553,7 @@ fn json_output_lists_added_and_skipped_crates() {
     CrateBuilder::new("gamma", "0.0.1").write_to(&folder);
     let out = reg.run(&[&"--format", &"json", &"add", &folder]);
     assert_success(&out, "regtool --format json add (again)");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let v = json(&out);
     let mut statuses: Vec<(String, String)> = v["crates"]
         .as_array()
         .unwrap()
@@ -984,133 +798,6 @@ fn config_json_snapshot_after_init() {
 // ---------------------------------------------------------------------------
 // Conformance with crates.io's own lines (no network)
 // ---------------------------------------------------------------------------
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crates-io")
-}
-
-fn expected_lines() -> Vec<Value> {
-    let text = fs::read_to_string(fixtures().join("expected.jsonl")).expect("expected.jsonl");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("expected line is JSON"))
-        .collect()
-}
-
-fn is_pubtime(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 20
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
-}
-
-/// Checks every line of `expected.jsonl` against the registry at `root`.
-fn check_conformance(root: &Path, mirror: bool) {
-    let expected = expected_lines();
-    assert_eq!(expected.len(), 21);
-    let mut failures = Vec::new();
-    let mut per_name: BTreeMap<String, usize> = BTreeMap::new();
-    for exp in &expected {
-        let name = exp["name"].as_str().unwrap();
-        let vers = exp["vers"].as_str().unwrap();
-        *per_name.entry(name.to_owned()).or_default() += 1;
-        let id = format!("{name}@{vers}");
-        let ours = read_index_lines(root, name);
-        let Some(line) = ours.iter().find(|l| l["vers"] == vers) else {
-            failures.push(format!("{id}: no line"));
-            continue;
-        };
-        for key in [
-            "name",
-            "vers",
-            "cksum",
-            "links",
-            "rust_version",
-            "features",
-            "features2",
-            "v",
-        ] {
-            if line.get(key) != exp.get(key) {
-                failures.push(format!(
-                    "{id}: {key}: ours {:?}, crates.io {:?}",
-                    line.get(key),
-                    exp.get(key)
-                ));
-            }
-        }
-        if line["yanked"] != Value::Bool(false) {
-            failures.push(format!("{id}: yanked is {}", line["yanked"]));
-        }
-        match line["pubtime"].as_str() {
-            Some(t) if is_pubtime(t) => {}
-            other => failures.push(format!("{id}: pubtime {other:?}")),
-        }
-        let file = fixtures().join(format!("{name}-{vers}.crate"));
-        if line["cksum"] != sha256_hex(&fs::read(&file).unwrap()).as_str() {
-            failures.push(format!("{id}: cksum is not the file's SHA-256"));
-        }
-        let mut deps = Vec::new();
-        for d in line["deps"].as_array().unwrap() {
-            let mut d = d.as_object().unwrap().clone();
-            let reg = d.remove("registry");
-            match (mirror, reg) {
-                (false, Some(Value::String(r))) if r == CRATES_IO_INDEX => {}
-                (true, None) => {}
-                (_, r) => failures.push(format!(
-                    "{id}: dep {} has registry {r:?} (mirror: {mirror})",
-                    d["name"]
-                )),
-            }
-            deps.push(Value::Object(d));
-        }
-        if Value::Array(deps.clone()) != exp["deps"] {
-            failures.push(format!(
-                "{id}: deps differ\n  ours:      {}\n  crates.io: {}",
-                Value::Array(deps),
-                exp["deps"]
-            ));
-        }
-    }
-    for (name, n) in &per_name {
-        let ours = read_index_lines(root, name).len();
-        if ours != *n {
-            failures.push(format!("{name}: {ours} lines, expected {n}"));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches with crates.io:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-}
-
-/// Runs `../shared/conformance/compare.py` when it is there.
-fn run_compare_py(root: &Path, mirror: bool) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/compare.py");
-    if !script.is_file() {
-        eprintln!("skipping compare.py: {} not found", script.display());
-        return;
-    }
-    let mut cmd = Command::new("python3");
-    cmd.arg(&script)
-        .arg(fixtures().join("expected.jsonl"))
-        .arg(root);
-    if mirror {
-        cmd.arg("--mirror");
-    }
-    let out = run_with_timeout(cmd, REGTOOL_TIMEOUT);
-    assert!(
-        out.status.success() && stdout(&out).contains(", 0 failed"),
-        "compare.py reports failures\n{}",
-        describe_output(&out)
-    );
-}
 
 #[test]
 fn conformance_with_crates_io_lines() {

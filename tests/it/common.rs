@@ -1,11 +1,13 @@
 //! Shared helpers for the integration tests: running the `regtool` binary,
 //! building `.crate` files (well-formed and hostile ones), a tiny static
-//! HTTP server that plays the part of the registry's web host, and a
-//! sandboxed `cargo` runner with its own `CARGO_HOME`.
+//! HTTP server that plays the part of the registry's web host, a sandboxed
+//! `cargo` runner with its own `CARGO_HOME`, a registry on disk for the
+//! command tests ([`TestRegistry`]) with file-tree snapshots, and the
+//! conformance check against crates.io's own index lines.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 // ---------------------------------------------------------------------------
@@ -197,6 +200,46 @@ pub fn tempdir() -> tempfile::TempDir {
         .expect("create temp dir")
 }
 
+/// A process's stderr, lossily decoded.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A process's stdout, lossily decoded.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A process's stdout parsed as one JSON document (panics, showing the
+/// output, if it is not one).
+pub fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", describe_output(out)))
+}
+
+/// Every index file under `root` (not `.regtool/`, `crates/`, `config.json` or
+/// dot files), relative paths with `/`, sorted.
+pub fn index_files(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let n = e.file_name().to_string_lossy();
+            !(e.depth() == 1 && (n == ".regtool" || n == "crates" || n == "config.json"))
+        })
+    {
+        let e = e.expect("walk the registry");
+        let n = e.file_name().to_string_lossy();
+        if e.file_type().is_file() && !n.starts_with('.') {
+            let rel = e.path().strip_prefix(root).expect("under root");
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------
 // Building .crate files
 // ---------------------------------------------------------------------------
@@ -344,6 +387,61 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     enc.finish().expect("gzip finish")
 }
 
+/// A gzip member whose content is `prefix`, then `chunk` `count` times, then
+/// `suffix`, built without compressing the repeats: after a full flush the
+/// deflate state starts afresh, so every repeat of `chunk` compresses to the
+/// same bytes, which are copied. CRC-32 and length are exact, so the result is a
+/// valid gzip file (a bomb that inflates to GBs costs milliseconds to build).
+pub fn gzip_repeating(prefix: &[u8], chunk: &[u8], count: u64, suffix: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+    fn piece(c: &mut Compress, input: &[u8], flush: FlushCompress) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len() / 4 + 4096);
+        let mut pos = 0;
+        loop {
+            if out.capacity() - out.len() < 4096 {
+                out.reserve(out.capacity().max(4096));
+            }
+            let before = c.total_in();
+            let status = c
+                .compress_vec(&input[pos..], &mut out, flush)
+                .expect("deflate");
+            pos += (c.total_in() - before) as usize;
+            let done = match flush {
+                FlushCompress::Finish => status == Status::StreamEnd,
+                _ => pos == input.len() && out.len() < out.capacity(),
+            };
+            if done {
+                return out;
+            }
+        }
+    }
+    let mut c = Compress::new(Compression::best(), false);
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    out.extend(piece(&mut c, prefix, FlushCompress::Full));
+    let first = piece(&mut c, chunk, FlushCompress::Full);
+    let again = piece(&mut c, chunk, FlushCompress::Full);
+    assert_eq!(
+        first, again,
+        "a repeat after a full flush must compress alike"
+    );
+    for _ in 0..count {
+        out.extend_from_slice(&first);
+    }
+    out.extend(piece(&mut c, suffix, FlushCompress::Finish));
+    let mut crc = Crc::new();
+    crc.update(prefix);
+    let mut one = Crc::new();
+    one.update(chunk);
+    for _ in 0..count {
+        crc.combine(&one);
+    }
+    crc.update(suffix);
+    let len = prefix.len() as u64 + chunk.len() as u64 * count + suffix.len() as u64;
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out
+}
+
 /// One entry of a [`RawTarBuilder`] archive.
 #[derive(Clone, Debug)]
 pub struct RawEntry {
@@ -453,32 +551,10 @@ impl RawTarBuilder {
         let mut builder = tar::Builder::new(Vec::new());
         for e in &self.entries {
             if e.path.len() > 100 {
-                let mut long = e.path.clone();
-                long.push(0);
-                let mut h = tar::Header::new_gnu();
-                write_name(&mut h.as_old_mut().name, b"././@LongLink");
-                h.set_entry_type(tar::EntryType::GNULongName);
-                h.set_size(long.len() as u64);
-                h.set_mode(0o644);
-                h.set_mtime(0);
-                h.set_cksum();
-                builder
-                    .append(&h, long.as_slice())
-                    .expect("append long name");
+                append_gnu_long(&mut builder, tar::EntryType::GNULongName, &e.path);
             }
             if let Some(link) = e.link.as_ref().filter(|l| l.len() > 100) {
-                let mut long = link.clone();
-                long.push(0);
-                let mut h = tar::Header::new_gnu();
-                write_name(&mut h.as_old_mut().name, b"././@LongLink");
-                h.set_entry_type(tar::EntryType::GNULongLink);
-                h.set_size(long.len() as u64);
-                h.set_mode(0o644);
-                h.set_mtime(0);
-                h.set_cksum();
-                builder
-                    .append(&h, long.as_slice())
-                    .expect("append long link");
+                append_gnu_long(&mut builder, tar::EntryType::GNULongLink, link);
             }
             let mut h = tar::Header::new_gnu();
             write_name(&mut h.as_old_mut().name, &e.path);
@@ -513,6 +589,23 @@ impl RawTarBuilder {
         fs::write(&path, self.build()).expect("write archive");
         path
     }
+}
+
+/// Appends a GNU `././@LongLink` record of `kind` (`GNULongName` or
+/// `GNULongLink`) carrying `long` and a NUL, for the entry that follows it.
+fn append_gnu_long(builder: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, long: &[u8]) {
+    let mut data = long.to_vec();
+    data.push(0);
+    let mut h = tar::Header::new_gnu();
+    write_name(&mut h.as_old_mut().name, b"././@LongLink");
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_cksum();
+    builder
+        .append(&h, data.as_slice())
+        .unwrap_or_else(|e| panic!("append {kind:?} record: {e}"));
 }
 
 /// Copies `bytes` into a fixed-size header field (truncating at its size).
@@ -1017,4 +1110,395 @@ impl Default for CargoEnv {
     fn default() -> Self {
         Self::new()
     }
+}
+
+// ---------------------------------------------------------------------------
+// A registry on disk, for the command tests (add, yank, verify, ...)
+// ---------------------------------------------------------------------------
+
+/// The URL every test registry is "served" at.
+pub const URL: &str = "https://crates.example.com";
+/// Fixed publication time (2023-11-14T22:13:20Z) for snapshots.
+pub const EPOCH: &str = "1700000000";
+/// What crates.io's index lines give as the `registry` of a crates.io dependency.
+pub const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
+
+/// Runs `regtool ARGS...` (with a timeout) with `SOURCE_DATE_EPOCH` set to
+/// [`EPOCH`].
+pub fn run_at_epoch(args: &[OsString]) -> Output {
+    let mut cmd = regtool();
+    cmd.env("SOURCE_DATE_EPOCH", EPOCH).args(args);
+    run_with_timeout(cmd, REGTOOL_TIMEOUT)
+}
+
+/// A registry made by `regtool init` in its own temp dir, with a scratch folder
+/// (`inputs/`) next to it for the `.crate` files fed to `add`. Every command
+/// runs with `SOURCE_DATE_EPOCH` = [`EPOCH`].
+pub struct TestRegistry {
+    dir: tempfile::TempDir,
+    /// The registry directory (what `--registry` takes).
+    pub root: PathBuf,
+}
+
+impl TestRegistry {
+    /// `regtool init ROOT --url URL`.
+    pub fn new() -> Self {
+        Self::init(&[])
+    }
+
+    /// `regtool init ROOT --url URL --mirror`.
+    pub fn mirror() -> Self {
+        Self::init(&["--mirror"])
+    }
+
+    /// `regtool init ROOT --url URL` followed by `extra`.
+    pub fn init(extra: &[&str]) -> Self {
+        let dir = tempdir();
+        let root = dir.path().join("registry");
+        let mut args: Vec<OsString> = vec![
+            "init".into(),
+            root.clone().into(),
+            "--url".into(),
+            URL.into(),
+        ];
+        args.extend(extra.iter().map(OsString::from));
+        let out = run_at_epoch(&args);
+        assert_success(&out, "regtool init");
+        TestRegistry { dir, root }
+    }
+
+    /// A registry that already holds `seed 1.0.0`, so that "unchanged" checks
+    /// cover an index file and a `.crate` too.
+    pub fn seeded() -> Self {
+        let reg = Self::new();
+        reg.publish(&CrateBuilder::new("seed", "1.0.0"));
+        reg
+    }
+
+    /// A registry holding `foo` 1.0.0, 1.1.0, 2.0.0 and `bar` 0.1.0.
+    pub fn with_foo_and_bar() -> Self {
+        let reg = Self::new();
+        for v in ["1.0.0", "1.1.0", "2.0.0"] {
+            reg.publish(&CrateBuilder::new("foo", v));
+        }
+        reg.publish(&CrateBuilder::new("bar", "0.1.0"));
+        reg
+    }
+
+    /// The temp dir holding the registry and `inputs/`.
+    pub fn temp_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The scratch folder for inputs (created if needed).
+    pub fn inputs(&self) -> PathBuf {
+        let p = self.dir.path().join("inputs");
+        fs::create_dir_all(&p).expect("create inputs dir");
+        p
+    }
+
+    /// Writes `bytes` as `inputs/{file_name}`.
+    pub fn input(&self, file_name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.inputs().join(file_name);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, bytes).expect("write input");
+        p
+    }
+
+    /// Writes `krate` into `inputs/` (under its cargo file name).
+    pub fn krate(&self, krate: &CrateBuilder) -> PathBuf {
+        krate.write_to(&self.inputs())
+    }
+
+    /// `regtool --registry ROOT ARGS...`
+    pub fn run(&self, args: &[&dyn AsRef<OsStr>]) -> Output {
+        self.run_args(args.iter().map(|a| a.as_ref()))
+    }
+
+    /// Like [`TestRegistry::run`], panicking (with the output) unless it exits 0.
+    #[track_caller]
+    pub fn ok(&self, args: &[&dyn AsRef<OsStr>]) -> Output {
+        let out = self.run(args);
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
+        assert_success(&out, &format!("regtool {}", shown.join(" ")));
+        out
+    }
+
+    /// `regtool --registry ROOT add PATHS...`
+    pub fn add(&self, paths: &[&Path]) -> Output {
+        self.run_args(std::iter::once(OsStr::new("add")).chain(paths.iter().map(|p| p.as_os_str())))
+    }
+
+    #[track_caller]
+    pub fn add_ok(&self, paths: &[&Path]) -> Output {
+        let out = self.add(paths);
+        assert_success(&out, "regtool add");
+        out
+    }
+
+    /// Builds `krate` into `inputs/` and adds it.
+    #[track_caller]
+    pub fn publish(&self, krate: &CrateBuilder) -> PathBuf {
+        let p = self.krate(krate);
+        self.add_ok(&[&p]);
+        p
+    }
+
+    fn run_args<'a>(&self, args: impl IntoIterator<Item = &'a OsStr>) -> Output {
+        let mut all: Vec<OsString> = vec!["--registry".into(), self.root.clone().into()];
+        all.extend(args.into_iter().map(OsStr::to_owned));
+        run_at_epoch(&all)
+    }
+
+    pub fn index_file(&self, name: &str) -> PathBuf {
+        self.root.join(index_path(name))
+    }
+
+    pub fn index_text(&self, name: &str) -> String {
+        let p = self.index_file(name);
+        fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+    }
+
+    pub fn crate_file(&self, name: &str, vers: &str) -> PathBuf {
+        self.root
+            .join("crates")
+            .join(name)
+            .join(format!("{name}-{vers}.crate"))
+    }
+
+    /// `regtool verify ROOT [EXTRA...]`
+    pub fn verify(&self, extra: &[&str]) -> Output {
+        let mut args: Vec<OsString> = vec!["verify".into(), self.root.clone().into()];
+        args.extend(extra.iter().map(OsString::from));
+        run_at_epoch(&args)
+    }
+
+    /// `verify` exits 0, prints nothing on stdout and reports 0 problems.
+    #[track_caller]
+    pub fn assert_verify_clean(&self) {
+        let out = self.verify(&[]);
+        assert_success(&out, "regtool verify");
+        assert_eq!(stdout(&out), "", "{}", describe_output(&out));
+        assert!(
+            stderr(&out).contains(": 0 problem(s)"),
+            "{}",
+            describe_output(&out)
+        );
+    }
+}
+
+impl Default for TestRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// File-tree snapshots
+// ---------------------------------------------------------------------------
+
+/// Every file and folder under a root (paths relative, `/`-separated; folders
+/// end in `/`) with the bytes of each file (a symlink: `symlink -> TARGET`),
+/// except `.regtool/lock`, which any command may create.
+pub type Tree = BTreeMap<String, Option<Vec<u8>>>;
+
+/// The [`Tree`] under `root` (empty if `root` does not exist).
+pub fn tree(root: &Path) -> Tree {
+    fn walk(base: &Path, dir: &Path, out: &mut Tree) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("list {}: {e}", dir.display()))
+            .map(|e| e.expect("dir entry"))
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let ft = entry.file_type().expect("file type");
+            if ft.is_dir() {
+                out.insert(format!("{rel}/"), None);
+                walk(base, &path, out);
+            } else if rel == ".regtool/lock" {
+                continue;
+            } else if ft.is_symlink() {
+                let target = fs::read_link(&path).unwrap();
+                let mut v = b"symlink -> ".to_vec();
+                v.extend_from_slice(target.to_string_lossy().as_bytes());
+                out.insert(rel, Some(v));
+            } else {
+                out.insert(rel, Some(fs::read(&path).expect("read file")));
+            }
+        }
+    }
+    let mut out = Tree::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out
+}
+
+/// Panics, listing the paths that differ, unless `actual` is `expected`.
+#[track_caller]
+pub fn assert_tree_eq(expected: &Tree, actual: &Tree, what: &str) {
+    if expected == actual {
+        return;
+    }
+    let mut diff = Vec::new();
+    for (k, v) in expected {
+        match actual.get(k) {
+            None => diff.push(format!("missing: {k}")),
+            Some(w) if w != v => diff.push(format!("changed: {k}")),
+            _ => {}
+        }
+    }
+    for k in actual.keys() {
+        if !expected.contains_key(k) {
+            diff.push(format!("unexpected: {k}"));
+        }
+    }
+    panic!(
+        "{what}: the registry is not as expected:\n  {}",
+        diff.join("\n  ")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Conformance with crates.io's own index lines (no network)
+// ---------------------------------------------------------------------------
+
+/// `fixtures/crates-io/`: real `.crate` files and crates.io's index lines for
+/// them (`expected.jsonl`).
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crates-io")
+}
+
+/// The lines of `expected.jsonl`.
+pub fn expected_lines() -> Vec<Value> {
+    let text = fs::read_to_string(fixtures().join("expected.jsonl")).expect("expected.jsonl");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("expected line is JSON"))
+        .collect()
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn is_pubtime(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Checks every line of `expected.jsonl` against the registry at `root`.
+pub fn check_conformance(root: &Path, mirror: bool) {
+    let expected = expected_lines();
+    assert_eq!(expected.len(), 21);
+    let mut failures = Vec::new();
+    let mut per_name: BTreeMap<String, usize> = BTreeMap::new();
+    for exp in &expected {
+        let name = exp["name"].as_str().unwrap();
+        let vers = exp["vers"].as_str().unwrap();
+        *per_name.entry(name.to_owned()).or_default() += 1;
+        let id = format!("{name}@{vers}");
+        let ours = read_index_lines(root, name);
+        let Some(line) = ours.iter().find(|l| l["vers"] == vers) else {
+            failures.push(format!("{id}: no line"));
+            continue;
+        };
+        for key in [
+            "name",
+            "vers",
+            "cksum",
+            "links",
+            "rust_version",
+            "features",
+            "features2",
+            "v",
+        ] {
+            if line.get(key) != exp.get(key) {
+                failures.push(format!(
+                    "{id}: {key}: ours {:?}, crates.io {:?}",
+                    line.get(key),
+                    exp.get(key)
+                ));
+            }
+        }
+        if line["yanked"] != Value::Bool(false) {
+            failures.push(format!("{id}: yanked is {}", line["yanked"]));
+        }
+        match line["pubtime"].as_str() {
+            Some(t) if is_pubtime(t) => {}
+            other => failures.push(format!("{id}: pubtime {other:?}")),
+        }
+        let file = fixtures().join(format!("{name}-{vers}.crate"));
+        if line["cksum"] != sha256_hex(&fs::read(&file).unwrap()).as_str() {
+            failures.push(format!("{id}: cksum is not the file's SHA-256"));
+        }
+        let mut deps = Vec::new();
+        for d in line["deps"].as_array().unwrap() {
+            let mut d = d.as_object().unwrap().clone();
+            let reg = d.remove("registry");
+            match (mirror, reg) {
+                (false, Some(Value::String(r))) if r == CRATES_IO_INDEX => {}
+                (true, None) => {}
+                (_, r) => failures.push(format!(
+                    "{id}: dep {} has registry {r:?} (mirror: {mirror})",
+                    d["name"]
+                )),
+            }
+            deps.push(Value::Object(d));
+        }
+        if Value::Array(deps.clone()) != exp["deps"] {
+            failures.push(format!(
+                "{id}: deps differ\n  ours:      {}\n  crates.io: {}",
+                Value::Array(deps),
+                exp["deps"]
+            ));
+        }
+    }
+    for (name, n) in &per_name {
+        let ours = read_index_lines(root, name).len();
+        if ours != *n {
+            failures.push(format!("{name}: {ours} lines, expected {n}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches with crates.io:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Runs `../shared/conformance/compare.py` when it is there.
+pub fn run_compare_py(root: &Path, mirror: bool) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/compare.py");
+    if !script.is_file() {
+        eprintln!("skipping compare.py: {} not found", script.display());
+        return;
+    }
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .arg(fixtures().join("expected.jsonl"))
+        .arg(root);
+    if mirror {
+        cmd.arg("--mirror");
+    }
+    let out = run_with_timeout(cmd, REGTOOL_TIMEOUT);
+    assert!(
+        out.status.success() && stdout(&out).contains(", 0 failed"),
+        "compare.py reports failures\n{}",
+        describe_output(&out)
+    );
 }

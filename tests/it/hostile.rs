@@ -21,9 +21,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-/// The URL every test registry is "served" at.
-const URL: &str = "https://crates.example.com";
-
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -122,10 +119,6 @@ impl Fx {
     }
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The refusal contract (see the module docs); `phrases` must all appear in the
 /// `error:` line. Every broken part of the contract is reported at once.
 #[track_caller]
@@ -218,61 +211,6 @@ fn refuse(fx: &Fx, input: &Path, phrases: &[&str]) -> Output {
     out
 }
 
-/// A gzip member whose content is `prefix`, then `chunk` `count` times, then
-/// `suffix`, built without compressing the repeats: after a full flush the
-/// deflate state starts afresh, so every repeat of `chunk` compresses to the
-/// same bytes, which are copied. CRC-32 and length are exact, so the result is a
-/// valid gzip file (a bomb that inflates to GBs costs milliseconds to build).
-fn gzip_repeating(prefix: &[u8], chunk: &[u8], count: u64, suffix: &[u8]) -> Vec<u8> {
-    use flate2::{Compress, Compression, Crc, FlushCompress, Status};
-    fn piece(c: &mut Compress, input: &[u8], flush: FlushCompress) -> Vec<u8> {
-        let mut out = Vec::with_capacity(input.len() / 4 + 4096);
-        let mut pos = 0;
-        loop {
-            if out.capacity() - out.len() < 4096 {
-                out.reserve(out.capacity().max(4096));
-            }
-            let before = c.total_in();
-            let status = c
-                .compress_vec(&input[pos..], &mut out, flush)
-                .expect("deflate");
-            pos += (c.total_in() - before) as usize;
-            let done = match flush {
-                FlushCompress::Finish => status == Status::StreamEnd,
-                _ => pos == input.len() && out.len() < out.capacity(),
-            };
-            if done {
-                return out;
-            }
-        }
-    }
-    let mut c = Compress::new(Compression::best(), false);
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
-    out.extend(piece(&mut c, prefix, FlushCompress::Full));
-    let first = piece(&mut c, chunk, FlushCompress::Full);
-    let again = piece(&mut c, chunk, FlushCompress::Full);
-    assert_eq!(
-        first, again,
-        "a repeat after a full flush must compress alike"
-    );
-    for _ in 0..count {
-        out.extend_from_slice(&first);
-    }
-    out.extend(piece(&mut c, suffix, FlushCompress::Finish));
-    let mut crc = Crc::new();
-    crc.update(prefix);
-    let mut one = Crc::new();
-    one.update(chunk);
-    for _ in 0..count {
-        crc.combine(&one);
-    }
-    crc.update(suffix);
-    let len = prefix.len() as u64 + chunk.len() as u64 * count + suffix.len() as u64;
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    out
-}
-
 /// A tar header block for a regular file, in ustar (POSIX) format.
 fn ustar(path: &str, size: u64) -> Vec<u8> {
     ustar_typed(path.as_bytes(), size, tar::EntryType::Regular)
@@ -340,31 +278,6 @@ fn evil_base() -> RawTarBuilder {
 /// Writes the hostile crate `b` as `inputs/evil-1.0.0.crate`.
 fn evil_crate(fx: &Fx, b: RawTarBuilder) -> PathBuf {
     fx.input("evil-1.0.0.crate", &b.build())
-}
-
-/// The index files of a registry (relative paths).
-fn index_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in walkdir::WalkDir::new(root)
-        .min_depth(1)
-        .into_iter()
-        .filter_entry(|e| {
-            let n = e.file_name().to_string_lossy();
-            !(e.depth() == 1 && (n == ".regtool" || n == "crates" || n == "config.json"))
-        })
-    {
-        let e = e.unwrap();
-        if e.file_type().is_file() && !e.file_name().to_string_lossy().starts_with('.') {
-            out.push(
-                e.path()
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-        }
-    }
-    out
 }
 
 /// `regtool verify --format json`: exit code and (kind, path) problems.

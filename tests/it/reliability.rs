@@ -32,9 +32,6 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The URL every test registry is "served" at.
-const URL: &str = "https://crates.example.com";
-
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -120,10 +117,6 @@ fn show(args: &[OsString]) -> String {
     format!("regtool {}", v.join(" "))
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// A small deterministic PRNG (xorshift64*): the tests have no `rand`.
 struct Rng(u64);
 
@@ -179,29 +172,6 @@ struct Line {
     vers: String,
     cksum: String,
     yanked: bool,
-}
-
-/// Every index file under `root` (not `.regtool/`, `crates/`, `config.json` or
-/// dot files), relative paths with `/`.
-fn index_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in walkdir::WalkDir::new(root)
-        .min_depth(1)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            let n = e.file_name().to_string_lossy();
-            !(e.depth() == 1 && (n == ".regtool" || n == "crates" || n == "config.json"))
-        })
-    {
-        let e = e.expect("walk the registry");
-        let n = e.file_name().to_string_lossy();
-        if e.file_type().is_file() && !n.starts_with('.') {
-            let rel = e.path().strip_prefix(root).expect("under root");
-            out.push(rel.to_string_lossy().replace('\\', "/"));
-        }
-    }
-    out
 }
 
 /// Reads every index file, panicking (with `ctx`) unless each one is complete:
@@ -950,61 +920,6 @@ fn a_waiting_add_says_so_and_proceeds_once_the_lock_is_free() {
     let lines = read_index_lines(&reg.root, "waiter");
     assert_eq!(lines.len(), 1);
     assert_verify_clean(&reg.root, "after the waiting add");
-}
-
-/// A gzip member whose content is `prefix`, then `chunk` `count` times, then
-/// `suffix`, built without compressing the repeats: after a full flush the
-/// deflate state starts afresh, so every repeat of `chunk` compresses to the
-/// same bytes, which are copied. CRC-32 and length are exact, so the result is a
-/// valid gzip file (a `.crate` that inflates to GBs costs a few milliseconds).
-fn gzip_repeating(prefix: &[u8], chunk: &[u8], count: u64, suffix: &[u8]) -> Vec<u8> {
-    use flate2::{Compress, Compression, Crc, FlushCompress, Status};
-    fn piece(c: &mut Compress, input: &[u8], flush: FlushCompress) -> Vec<u8> {
-        let mut out = Vec::with_capacity(input.len() / 4 + 4096);
-        let mut pos = 0;
-        loop {
-            if out.capacity() - out.len() < 4096 {
-                out.reserve(out.capacity().max(4096));
-            }
-            let before = c.total_in();
-            let status = c
-                .compress_vec(&input[pos..], &mut out, flush)
-                .expect("deflate");
-            pos += (c.total_in() - before) as usize;
-            let done = match flush {
-                FlushCompress::Finish => status == Status::StreamEnd,
-                _ => pos == input.len() && out.len() < out.capacity(),
-            };
-            if done {
-                return out;
-            }
-        }
-    }
-    let mut c = Compress::new(Compression::best(), false);
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
-    out.extend(piece(&mut c, prefix, FlushCompress::Full));
-    let first = piece(&mut c, chunk, FlushCompress::Full);
-    let again = piece(&mut c, chunk, FlushCompress::Full);
-    assert_eq!(
-        first, again,
-        "a repeat after a full flush must compress alike"
-    );
-    for _ in 0..count {
-        out.extend_from_slice(&first);
-    }
-    out.extend(piece(&mut c, suffix, FlushCompress::Finish));
-    let mut crc = Crc::new();
-    crc.update(prefix);
-    let mut one = Crc::new();
-    one.update(chunk);
-    for _ in 0..count {
-        crc.combine(&one);
-    }
-    crc.update(suffix);
-    let len = prefix.len() as u64 + chunk.len() as u64 * count + suffix.len() as u64;
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    out
 }
 
 /// A raw tar header block (GNU format) for a regular file.
