@@ -31,6 +31,16 @@ for t in "${targets[@]}"; do
         *) max_len=262144 ;;
     esac
     echo "fuzzing $t for ${seconds}s"
-    cargo fuzz run -O --debug-assertions "$t" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -max_len="$max_len"
+    # libFuzzer prints a line per new input: keep it in a log, show the summary
+    # (and the whole log's tail when it finds something).
+    log="$here/artifacts/$t.log"
+    mkdir -p "$here/artifacts"
+    if cargo fuzz run -O --debug-assertions "$t" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -max_len="$max_len" >"$log" 2>&1; then
+        grep -E "^#[0-9]+ +DONE|Done [0-9]+ runs" "$log" || tail -n 2 "$log"
+    else
+        tail -n 60 "$log"
+        echo "fuzz target $t failed; the input is under fuzz/artifacts/$t/" >&2
+        exit 1
+    fi
 done

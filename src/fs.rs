@@ -326,12 +326,30 @@ impl Lock {
         on_wait: impl FnOnce(&Path),
         on_unsupported: impl FnOnce(&Path, &io::Error),
     ) -> Result<Lock> {
-        let file = fs::OpenOptions::new()
+        let file = match fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
-            .map_err(|e| Error::io("open the lock file", path, e))?;
+        {
+            Ok(f) => f,
+            // A reader (`verify`) of a registry it cannot write (a read-only
+            // mount, another user's files) goes on without the lock.
+            Err(e)
+                if shared
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                    ) =>
+            {
+                on_unsupported(path, &e);
+                return Ok(Lock {
+                    _file: None,
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(Error::io("open the lock file", path, e)),
+        };
         let attempt = if shared {
             file.try_lock_shared()
         } else {
