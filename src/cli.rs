@@ -281,6 +281,10 @@ pub struct InitArgs {
     #[arg(long, value_name = "URL")]
     pub url: String,
 
+    /// Another URL the same folder is served at (repeatable): crates whose dependencies name it are taken as depending on this registry
+    #[arg(long = "alias", value_name = "URL")]
+    pub aliases: Vec<String>,
+
     /// Require cargo to send a token with every request (config.json `auth-required`); the web server must check it
     #[arg(long)]
     pub auth_required: bool,
@@ -394,6 +398,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 &dir,
                 &ops::init::InitOptions {
                     url: a.url.clone(),
+                    aliases: a.aliases.clone(),
                     auth_required: a.auth_required,
                     mirror: a.mirror,
                     max_crate_size: a.max_crate_size,

@@ -10,6 +10,8 @@ use std::path::Path;
 pub struct InitOptions {
     /// Base URL the folder will be served at, e.g. `https://crates.example.com`.
     pub url: String,
+    /// Other URLs the folder is served at (see [`Settings::aliases`]).
+    pub aliases: Vec<String>,
     /// Cargo must send a token for every request (`auth-required` in config.json).
     pub auth_required: bool,
     /// The registry replaces crates.io through source replacement.
@@ -24,14 +26,19 @@ pub struct InitOptions {
 /// `opts.url`, and `.regtool/` with the settings.
 ///
 /// # Errors
-/// [`Error::Usage`] for a URL that is not a plain http(s) base URL;
+/// [`Error::Usage`] for a URL (or alias) that is not a plain http(s) base URL;
 /// [`Error::AlreadyExists`] if `root` already holds a registry; [`Error::Io`].
 pub fn init(root: &Path, opts: &InitOptions) -> Result<Registry> {
     let url = config::check_base_url(&opts.url).map_err(Error::Usage)?;
+    let aliases = opts
+        .aliases
+        .iter()
+        .map(|a| config::check_base_url(a).map_err(Error::Usage))
+        .collect::<Result<Vec<_>>>()?;
     let cfg = RegistryConfig::for_base_url(&url, opts.auth_required);
     let settings = Settings {
         url,
-        aliases: Vec::new(),
+        aliases,
         mirror: opts.mirror,
         max_crate_size: opts.max_crate_size,
         max_unpacked_size: opts.max_unpacked_size,

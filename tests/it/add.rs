@@ -919,3 +919,20 @@ fn json_error_document_lists_every_problem() {
         "{files:?}"
     );
 }
+
+#[test]
+fn a_dependency_naming_an_alias_url_is_on_this_registry() {
+    let reg = TestRegistry::init(&["--alias", "https://crates.internal.example/"]);
+    reg.publish(&CrateBuilder::new("base", "1.0.0"));
+    let app = CrateBuilder::new("app", "1.0.0").manifest_extra(
+        "[dependencies.base]\nversion = \"1\"\nregistry-index = \"sparse+https://crates.internal.example/\"\n",
+    );
+    reg.publish(&app);
+    let line = &read_index_lines(&reg.root, "app")[0];
+    assert!(line["deps"][0].get("registry").is_none(), "{line}");
+    let settings = fs::read_to_string(reg.root.join(".regtool/config.toml")).unwrap();
+    assert!(
+        settings.contains("https://crates.internal.example"),
+        "{settings}"
+    );
+}
