@@ -264,8 +264,18 @@ impl Registry {
                 removed += 1;
             }
         }
-        let tmp = self.tmp_dir();
-        if let Ok(entries) = std::fs::read_dir(&tmp) {
+        Ok(removed + self.clean_old_uploads(max_age)?)
+    }
+
+    /// Deletes files in `.regtool/tmp/` older than `max_age`: copies of `.crate`
+    /// files that a killed `add` was reading (they can be large). Cheap: one
+    /// folder is listed. Returns how many were removed.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a file cannot be removed.
+    pub fn clean_old_uploads(&self, max_age: std::time::Duration) -> Result<usize> {
+        let mut removed = 0;
+        if let Ok(entries) = std::fs::read_dir(self.tmp_dir()) {
             let now = std::time::SystemTime::now();
             for entry in entries.filter_map(|e| e.ok()) {
                 let old = entry

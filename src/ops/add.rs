@@ -290,6 +290,9 @@ pub fn add(
     }
 
     let _lock = super::lock(reg, shell)?;
+    // Copies a killed `add` left behind (a day old: no live run waits that long
+    // between reading its inputs and taking the lock).
+    reg.clean_old_uploads(std::time::Duration::from_secs(24 * 3600))?;
 
     // Check against the registry as it is now, under the lock.
     let mut plans = Vec::new();

@@ -72,7 +72,7 @@ struct Found {
 /// [`Error::Io`], [`Error::IndexFile`].
 pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<ReindexReport> {
     let _lock = super::lock(reg, shell)?;
-    let cleaned = reg.clean_stale_temp(std::time::Duration::from_secs(3600))?;
+    let cleaned = reg.clean_stale_temp(std::time::Duration::from_secs(24 * 3600))?;
     if cleaned > 0 {
         shell.status(
             "Cleaned",

@@ -936,3 +936,26 @@ fn a_dependency_naming_an_alias_url_is_on_this_registry() {
         "{settings}"
     );
 }
+
+#[test]
+fn add_removes_day_old_uploads_a_killed_add_left_in_regtool_tmp() {
+    let reg = TestRegistry::new();
+    let tmp = reg.root.join(".regtool/tmp");
+    let old = tmp.join("add-killed");
+    let fresh = tmp.join("add-running");
+    fs::write(&old, b"half a crate").unwrap();
+    fs::write(&fresh, b"another add is reading this").unwrap();
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    reg.publish(&CrateBuilder::new("one", "1.0.0"));
+    assert!(!old.exists(), "a two-day-old upload copy is removed");
+    assert!(
+        fresh.exists(),
+        "a recent one may belong to a live add and is kept"
+    );
+}
