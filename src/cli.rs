@@ -325,6 +325,11 @@ pub struct AddArgs {
 /// Parses a size: a number of bytes, or a number with `KB`, `MB`, `GB` (powers of
 /// 1000) or `KiB`, `MiB`, `GiB` (powers of 1024; `K`, `M`, `G` too).
 ///
+/// ```
+/// assert_eq!(regtool::cli::parse_size("10MiB"), Ok(10 * 1024 * 1024));
+/// assert_eq!(regtool::cli::parse_size("512"), Ok(512));
+/// ```
+///
 /// # Errors
 /// A sentence saying what is wrong.
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {

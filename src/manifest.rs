@@ -240,6 +240,17 @@ pub type FeatureMap = BTreeMap<String, Vec<String>>;
 /// Splits `[features]` as crates.io does: features whose values use `dep:` or
 /// `?/` go to `features2`, and so, repeatedly, does every feature that names one
 /// of those. Returns `(features, features2)`; `features2` is `None` when empty.
+///
+/// ```
+/// use regtool::manifest::{FeatureMap, split_features};
+/// let mut all = FeatureMap::new();
+/// all.insert("std".into(), vec!["memchr?/std".into()]);
+/// all.insert("default".into(), vec!["std".into()]);
+/// all.insert("alloc".into(), vec![]);
+/// let (features, features2) = split_features(all);
+/// assert_eq!(features.keys().collect::<Vec<_>>(), ["alloc"]);
+/// assert_eq!(features2.unwrap().keys().collect::<Vec<_>>(), ["default", "std"]);
+/// ```
 pub fn split_features(all: FeatureMap) -> (FeatureMap, Option<FeatureMap>) {
     let mut new_syntax: BTreeSet<String> = all
         .iter()

@@ -50,6 +50,13 @@ pub struct CrateName(String);
 impl CrateName {
     /// Checks `name` against the rules.
     ///
+    /// ```
+    /// use regtool::name::CrateName;
+    /// assert!(CrateName::new("serde_json").is_ok());
+    /// assert!(CrateName::new("1abc").is_err()); // must start with a letter
+    /// assert!(CrateName::new("nul").is_err()); // a Windows device name
+    /// ```
+    ///
     /// # Errors
     /// A sentence naming the rule `name` breaks.
     pub fn new(name: &str) -> Result<Self, String> {
@@ -102,6 +109,12 @@ impl CrateName {
     /// The index file's path relative to the registry root, with `/` separators:
     /// cargo's `make_dep_path` on the lowercased name (`1/a`, `2/ab`, `3/a/abc`,
     /// `se/rd/serde`).
+    ///
+    /// ```
+    /// use regtool::name::CrateName;
+    /// assert_eq!(CrateName::new("Serde_JSON").unwrap().index_path(), "se/rd/serde_json");
+    /// assert_eq!(CrateName::new("syn").unwrap().index_path(), "3/s/syn");
+    /// ```
     pub fn index_path(&self) -> String {
         index_path(&self.0)
     }
