@@ -156,6 +156,20 @@ Examples:
     regtool info foo 1.0.0")]
     Info(InfoArgs),
 
+    /// Show or change the registry's settings (URL, aliases, token requirement, size limits)
+    #[command(long_about = "\
+Show the registry's settings, or change them: the URL it is served at (rewrites
+config.json's download URL; the old URL stays known as an alias, so crates whose
+dependencies name it still count as depending on this registry), other URLs it is known
+by, whether cargo must send a token, and the size limits for `add`. Index lines are not
+changed.
+
+Examples:
+    regtool settings
+    regtool settings --url https://crates.new-host.example.com
+    regtool settings --max-crate-size 50MiB --format json")]
+    Settings(SettingsArgs),
+
     /// Print an nginx server block that serves the registry
     #[command(
         name = "nginx-config",
@@ -188,6 +202,26 @@ Examples:
     regtool completions zsh > ~/.zfunc/_regtool
     regtool completions fish > ~/.config/fish/completions/regtool.fish")]
     Completions(CompletionsArgs),
+}
+
+/// Arguments of `settings`.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Move the registry to this URL (config.json's download URL is rewritten; the old URL becomes an alias)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Add another URL the same folder is served at (repeatable)
+    #[arg(long = "alias", value_name = "URL")]
+    pub aliases: Vec<String>,
+    /// Whether cargo must send a token with every request (config.json `auth-required`)
+    #[arg(long, value_name = "BOOL")]
+    pub auth_required: Option<bool>,
+    /// Largest .crate file accepted by `add`, e.g. 10MiB
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_crate_size: Option<u64>,
+    /// Largest unpacked size of a .crate accepted by `add`
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_unpacked_size: Option<u64>,
 }
 
 /// Arguments of `nginx-config`.
@@ -539,6 +573,30 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                         c.name, c.latest, c.versions, c.yanked
                     ));
                 }
+            }
+            Ok(())
+        }
+        Command::Settings(a) => {
+            let reg = open(&cli.registry_dir())?;
+            let change = ops::settings::SettingsChange {
+                url: a.url.clone(),
+                add_aliases: a.aliases.clone(),
+                auth_required: a.auth_required,
+                max_crate_size: a.max_crate_size,
+                max_unpacked_size: a.max_unpacked_size,
+            };
+            let r = ops::settings::settings(&reg, &change, shell)?;
+            if shell.format == Format::Json {
+                shell.json(&r);
+            } else {
+                shell.data(format!("url:               {}", r.url));
+                shell.data(format!("index:             {}", r.index));
+                shell.data(format!("dl:                {}", r.dl));
+                shell.data(format!("aliases:           {}", r.aliases.join(", ")));
+                shell.data(format!("auth-required:     {}", r.auth_required));
+                shell.data(format!("mirror:            {}", r.mirror));
+                shell.data(format!("max-crate-size:    {} bytes", r.max_crate_size));
+                shell.data(format!("max-unpacked-size: {} bytes", r.max_unpacked_size));
             }
             Ok(())
         }

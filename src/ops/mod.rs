@@ -9,6 +9,7 @@ pub mod init;
 pub mod nginx;
 pub mod reindex;
 pub mod remove;
+pub mod settings;
 pub mod verify;
 pub mod yank;
 

@@ -676,3 +676,86 @@ fn info_of_unknown_crate_or_version_exits_1() {
         describe_output(&out)
     );
 }
+
+// ---------------------------------------------------------------------------
+// settings
+// ---------------------------------------------------------------------------
+
+#[test]
+fn settings_moves_the_registry_to_a_new_url_and_keeps_the_old_one_as_an_alias() {
+    let reg = TestRegistry::new();
+    let out = reg.ok(&[&"--format", &"json", &"settings"]);
+    let before = json(&out);
+    assert_eq!(before["url"], URL);
+    assert_eq!(before["changed"], false);
+
+    let new_url = "https://crates.new-host.example";
+    let out = reg.ok(&[
+        &"--format",
+        &"json",
+        &"settings",
+        &"--url",
+        &format!("{new_url}/"),
+    ]);
+    let after = json(&out);
+    assert_eq!(after["url"], new_url);
+    assert_eq!(after["index"], format!("sparse+{new_url}/"));
+    assert_eq!(after["aliases"], serde_json::json!([URL]));
+    assert_eq!(after["changed"], true);
+    let config: Value =
+        serde_json::from_str(&fs::read_to_string(reg.root.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["dl"],
+        format!("{new_url}/crates/{{crate}}/{{crate}}-{{version}}.crate")
+    );
+
+    // Crates packaged against either URL depend on this registry.
+    reg.publish(&CrateBuilder::new("base", "1.0.0"));
+    for (name, url) in [("old-app", URL), ("new-app", new_url)] {
+        reg.publish(&CrateBuilder::new(name, "1.0.0").manifest_extra(&format!(
+            "[dependencies.base]\nversion = \"1\"\nregistry-index = \"sparse+{url}/\"\n"
+        )));
+        let line = &read_index_lines(&reg.root, name)[0];
+        assert!(line["deps"][0].get("registry").is_none(), "{name}: {line}");
+    }
+    reg.assert_verify_clean();
+}
+
+#[test]
+fn settings_changes_size_limits_and_auth_required() {
+    let reg = TestRegistry::new();
+    reg.ok(&[
+        &"settings",
+        &"--max-crate-size",
+        &"1KiB",
+        &"--auth-required",
+        &"true",
+    ]);
+    let config: Value =
+        serde_json::from_str(&fs::read_to_string(reg.root.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["auth-required"], true);
+    // Hex digests: about 4 bits of entropy a byte, so the .crate stays over 1 KiB.
+    let noise: String = (0..100)
+        .map(|i: u32| sha256_hex(&i.to_le_bytes()))
+        .collect();
+    let big =
+        reg.krate(&CrateBuilder::new("big", "1.0.0").file("src/lib.rs", format!("// {noise}\n")));
+    let out = reg.add(&[&big]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe_output(&out));
+    assert!(
+        stderr(&out).contains("over the limit of 1024 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    // An unchanged run says so and writes nothing.
+    let before = tree(&reg.root);
+    let again = json(&reg.ok(&[
+        &"--format",
+        &"json",
+        &"settings",
+        &"--max-crate-size",
+        &"1KiB",
+    ]));
+    assert_eq!(again["changed"], false);
+    assert_tree_eq(&before, &tree(&reg.root), "settings without a change");
+}

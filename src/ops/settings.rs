@@ -1,0 +1,132 @@
+//! `regtool settings`: show or change a registry's settings after `init`.
+//!
+//! The URL lives in two places: `config.json`'s `dl` template (what cargo reads)
+//! and `.regtool/config.toml`. Moving the registry to a new URL rewrites both;
+//! the old URL becomes an alias, so crates that name it in their dependencies
+//! still count as depending on this registry. Index lines are not touched: a
+//! dependency on this registry carries no URL. Source:
+//! <https://doc.rust-lang.org/cargo/reference/registry-index.html#index-configuration>.
+
+use crate::config::{self, RegistryConfig, Settings};
+use crate::error::{Error, Result};
+use crate::fs as rfs;
+use crate::output::Shell;
+use crate::registry::{Registry, STATE_DIR};
+use serde::Serialize;
+
+/// Changes asked of `settings`; `None`/empty leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChange {
+    /// New base URL (no trailing `/` needed).
+    pub url: Option<String>,
+    /// URLs to add to the aliases.
+    pub add_aliases: Vec<String>,
+    /// New `auth-required` flag of `config.json`.
+    pub auth_required: Option<bool>,
+    /// New largest `.crate`, in bytes.
+    pub max_crate_size: Option<u64>,
+    /// New largest unpacked size, in bytes.
+    pub max_unpacked_size: Option<u64>,
+}
+
+/// The report of `settings` (its `--format json` schema): the settings after
+/// the change.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsReport {
+    /// Base URL the registry is served at.
+    pub url: String,
+    /// The index URL cargo uses (`sparse+{url}/`).
+    pub index: String,
+    /// `config.json`'s download template.
+    pub dl: String,
+    /// Other URLs the registry is known by.
+    pub aliases: Vec<String>,
+    /// Whether cargo must send a token.
+    pub auth_required: bool,
+    /// Whether the registry replaces crates.io.
+    pub mirror: bool,
+    /// Largest `.crate` accepted, in bytes.
+    pub max_crate_size: u64,
+    /// Largest unpacked size, in bytes.
+    pub max_unpacked_size: u64,
+    /// Whether this run changed anything.
+    pub changed: bool,
+}
+
+/// Applies `change` to `reg` (under the lock) and returns the settings.
+///
+/// # Errors
+/// [`Error::Usage`] for a URL that is not a plain http(s) base URL; [`Error::Io`]
+/// if `config.json` or `.regtool/config.toml` cannot be written.
+pub fn settings(reg: &Registry, change: &SettingsChange, shell: &Shell) -> Result<SettingsReport> {
+    let mut settings: Settings = reg.settings.clone();
+    let mut cfg: RegistryConfig = reg.config.clone();
+    let _lock = if is_empty(change) {
+        None
+    } else {
+        Some(super::lock(reg, shell)?)
+    };
+    if let Some(url) = &change.url {
+        let url = config::check_base_url(url).map_err(Error::Usage)?;
+        if url != settings.url {
+            let old = std::mem::replace(&mut settings.url, url.clone());
+            push_unique(&mut settings.aliases, old);
+            settings.aliases.retain(|a| *a != url);
+            cfg.dl = RegistryConfig::for_base_url(&url, cfg.auth_required).dl;
+        }
+    }
+    for alias in &change.add_aliases {
+        let alias = config::check_base_url(alias).map_err(Error::Usage)?;
+        if alias != settings.url {
+            push_unique(&mut settings.aliases, alias);
+        }
+    }
+    if let Some(a) = change.auth_required {
+        cfg.auth_required = a;
+    }
+    if let Some(n) = change.max_crate_size {
+        settings.max_crate_size = n;
+    }
+    if let Some(n) = change.max_unpacked_size {
+        settings.max_unpacked_size = n;
+    }
+    let changed = settings != reg.settings || cfg != reg.config;
+    if changed {
+        rfs::write_atomic(
+            &reg.root().join(STATE_DIR).join("config.toml"),
+            &settings.to_bytes(),
+        )?;
+        if cfg != reg.config {
+            rfs::write_atomic(&reg.root().join("config.json"), &cfg.to_bytes())?;
+        }
+        shell.status(
+            "Updated",
+            format!("the settings of `{}`", reg.root().display()),
+        );
+    }
+    Ok(SettingsReport {
+        index: format!("sparse+{}/", settings.url),
+        url: settings.url,
+        dl: cfg.dl,
+        aliases: settings.aliases,
+        auth_required: cfg.auth_required,
+        mirror: settings.mirror,
+        max_crate_size: settings.max_crate_size,
+        max_unpacked_size: settings.max_unpacked_size,
+        changed,
+    })
+}
+
+fn is_empty(c: &SettingsChange) -> bool {
+    c.url.is_none()
+        && c.add_aliases.is_empty()
+        && c.auth_required.is_none()
+        && c.max_crate_size.is_none()
+        && c.max_unpacked_size.is_none()
+}
+
+fn push_unique(list: &mut Vec<String>, item: String) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}
