@@ -10,11 +10,14 @@ use crate::registry::Registry;
 /// # Errors
 /// [`Error::NotFound`] for an unknown crate; see [`IndexFile::load`].
 pub fn load_existing(reg: &Registry, name: &str) -> Result<IndexFile> {
-    if crate::name::CrateName::new(name).is_err()
-        && !name
+    // Only names made of the characters crate names use can have an index file
+    // (an empty name has no index path at all). Reserved and otherwise invalid
+    // names still go through the lookup: they are simply not found.
+    let plausible = !name.is_empty()
+        && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !plausible {
         return Err(Error::NotFound {
             message: format!("crate `{name}` is not in the registry (not a valid crate name)"),
         });

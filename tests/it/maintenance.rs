@@ -759,3 +759,27 @@ fn settings_changes_size_limits_and_auth_required() {
     assert_eq!(again["changed"], false);
     assert_tree_eq(&before, &tree(&reg.root), "settings without a change");
 }
+
+#[test]
+fn yank_of_an_empty_or_invalid_name_is_not_found_without_a_panic() {
+    let reg = TestRegistry::with_foo_and_bar();
+    for spec in ["@1.0.0", "../x@1.0.0", "fo o@1.0.0"] {
+        let out = reg.run(&[&"yank", &spec]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{spec}: {}",
+            describe_output(&out)
+        );
+        assert!(
+            stderr(&out).contains("is not in the registry"),
+            "{spec}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{spec}: {}",
+            stderr(&out)
+        );
+    }
+}
