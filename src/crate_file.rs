@@ -155,17 +155,31 @@ pub fn read_crate(
         Ok(v) => v,
         Err(e) => return Err(classify(path, e, source.size, limits)),
     };
-    let digest = source.hasher.finalize();
-    let mut cksum = String::with_capacity(64);
-    for b in digest {
-        let _ = write!(cksum, "{b:02x}");
-    }
     Ok(CrateContents {
-        cksum,
+        cksum: hex(&source.hasher.finalize()),
         size: source.size,
         top,
         manifest,
     })
+}
+
+/// Lowercase hex of `bytes`, as index `cksum` fields are written.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Lowercase hex SHA-256 of the file at `path`, streamed (what `cksum` must be).
+///
+/// # Errors
+/// The I/O error.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
 }
 
 /// A failure inside the walk: a rule broken, or an I/O error from the stream.

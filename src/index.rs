@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// crates.io's index URL, the `registry` of crates.io dependencies in an
 /// alternative registry.
@@ -222,11 +222,6 @@ impl IndexFile {
         }
         out
     }
-}
-
-/// Location of an index file on disk, for error messages.
-pub fn index_file_path(root: &Path, rel: &str) -> PathBuf {
-    root.join(rel)
 }
 
 #[cfg(test)]

@@ -245,11 +245,7 @@ fn render(b: &Block<'_>) -> String {
 /// First 8 hex digits of the SHA-256 of `s`: a stable suffix that keeps the
 /// `map` variables of several registries on one nginx apart.
 fn short_hash(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crate_file::hex(&Sha256::digest(s.as_bytes())[..4])
 }
 
 /// `path` made absolute and free of `.`/`..` and symlinks (nginx resolves

@@ -173,7 +173,7 @@ fn reindex_one(
         if f.path != want {
             if want.exists() {
                 // Another file for this version is where cargo downloads from.
-                if super::verify::sha256_file(&want).is_ok_and(|sum| sum == f.entry.cksum) {
+                if crate::crate_file::sha256_file(&want).is_ok_and(|sum| sum == f.entry.cksum) {
                     rfs::remove_file(&f.path)?;
                     shell.status(
                         "Removed",

@@ -16,9 +16,7 @@ use crate::output::Shell;
 use crate::registry::{Registry, STATE_DIR};
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Options of `verify`.
@@ -286,7 +284,7 @@ fn check_crate(
             }
         };
     }
-    match sha256_file(&job.crate_path) {
+    match crate::crate_file::sha256_file(&job.crate_path) {
         Err(e) => vec![problem(
             &job.crate_path,
             "crate-unreadable",
@@ -326,22 +324,4 @@ fn differing_fields(line: &IndexPackage, derived: &IndexPackage) -> Vec<&'static
         v
     );
     out
-}
-
-/// Lowercase hex SHA-256 of a file, streamed.
-///
-/// # Errors
-/// The I/O error.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
