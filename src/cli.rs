@@ -118,6 +118,13 @@ Rebuild every index file from the .crate files under crates/, reading each manif
 publication time; new ones get the file's mtime. Lines whose .crate is missing are
 reported and kept, unless --prune. Running it twice changes nothing.
 
+Reindex never changes what it cannot justify: a .crate whose SHA-256 no longer matches
+its line (damaged or replaced after it was added), a .crate it cannot read, one crate
+under two spellings (foo and Foo, a-b and a_b), or two files for one version. It lists
+each, writes nothing and exits 1. --accept-changed takes the new bytes of changed
+.crate files (naming each); lockfiles that pin the old checksum then break. Files that
+are not index files (robots.txt, index.html, healthz) are never touched.
+
 Also the migration path: copy an Artifactory local repository's crates/ folder into a
 new registry (`regtool init`) and run reindex.
 
@@ -280,6 +287,9 @@ pub struct ReindexArgs {
     /// Drop index lines whose .crate file is missing
     #[arg(long)]
     pub prune: bool,
+    /// Take the new bytes of .crate files that changed since they were added (their cksum changes; lockfiles pinning the old one break)
+    #[arg(long)]
+    pub accept_changed: bool,
 }
 
 /// Arguments of `verify`.
@@ -507,7 +517,10 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             let reg = open(&a.dir.clone().unwrap_or_else(|| cli.registry_dir()))?;
             let report = ops::reindex::reindex(
                 &reg,
-                &ops::reindex::ReindexOptions { prune: a.prune },
+                &ops::reindex::ReindexOptions {
+                    prune: a.prune,
+                    accept_changed: a.accept_changed,
+                },
                 shell,
             )?;
             if shell.format == Format::Json {

@@ -45,14 +45,13 @@ impl RegistryConfig {
         }
     }
 
-    /// Reads and checks `config.json`.
+    /// Checks the bytes of `config.json`; `path` (where they were read) is only
+    /// used in errors.
     ///
     /// # Errors
-    /// [`Error::Io`] if unreadable; [`Error::Config`] if it is not JSON of this shape
-    /// or `dl` is not an http(s) URL.
-    pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-        let cfg: RegistryConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Config {
+    /// [`Error::Config`] if it is not JSON of this shape or `dl` is not an http(s) URL.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let cfg: RegistryConfig = serde_json::from_slice(bytes).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             message: format!("not a valid registry config.json: {e}"),
         })?;
@@ -112,13 +111,16 @@ fn default_max_unpacked() -> u64 {
 }
 
 impl Settings {
-    /// Reads `.regtool/config.toml`.
+    /// Reads the bytes of `.regtool/config.toml`; `path` is only used in errors.
     ///
     /// # Errors
-    /// [`Error::Io`] if unreadable, [`Error::Config`] if invalid.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config {
+    /// [`Error::Config`] if they are not UTF-8 or not valid settings.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let text = std::str::from_utf8(bytes).map_err(|_| Error::Config {
+            path: path.to_path_buf(),
+            message: "invalid regtool settings: not UTF-8".into(),
+        })?;
+        toml::from_str(text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             message: format!("invalid regtool settings: {e}"),
         })

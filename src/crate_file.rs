@@ -27,6 +27,19 @@ pub struct Limits {
 /// Default cap on `Cargo.toml`: 10 MiB (crates.io's manifests are far smaller).
 pub const DEFAULT_MAX_MANIFEST_SIZE: u64 = 10 * 1024 * 1024;
 
+impl Limits {
+    /// The limits for a `.crate` already in a registry: its bytes were accepted
+    /// (perhaps under a raised limit, or before the limit was lowered), so only
+    /// the manifest cap applies. Memory stays flat whatever the size.
+    pub fn stored() -> Limits {
+        Limits {
+            max_crate_size: u64::MAX,
+            max_unpacked_size: u64::MAX,
+            max_manifest_size: DEFAULT_MAX_MANIFEST_SIZE,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -127,6 +140,7 @@ impl<R: Read> Read for Capped<R> {
 /// [`CrateProblem::ManifestTooLarge`], [`CrateProblem::EntryOutside`],
 /// [`CrateProblem::BadEntryType`], [`CrateProblem::NonUtf8Path`];
 /// [`Error::Io`] if the file cannot be read or the copy cannot be written.
+#[allow(clippy::disallowed_methods)] // an input file, not the registry
 pub fn read_crate(
     path: &Path,
     limits: &Limits,
@@ -143,8 +157,22 @@ pub fn read_crate(
             },
         ));
     }
+    read_crate_from(file, path, limits, copy)
+}
+
+/// [`read_crate`] on bytes from any reader (a stored `.crate` in a registry's
+/// storage); `path` names it in errors.
+///
+/// # Errors
+/// As [`read_crate`].
+pub fn read_crate_from(
+    reader: impl Read,
+    path: &Path,
+    limits: &Limits,
+    copy: Option<&mut dyn Write>,
+) -> Result<CrateContents> {
     let mut source = Source {
-        inner: file,
+        inner: reader,
         hasher: Sha256::new(),
         size: 0,
         limit: limits.max_crate_size,
@@ -172,13 +200,14 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// Lowercase hex SHA-256 of the file at `path`, streamed (what `cksum` must be).
+/// Lowercase hex SHA-256 of everything `reader` yields, streamed (what `cksum`
+/// must be).
 ///
 /// # Errors
 /// The I/O error.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
+pub fn sha256(mut reader: impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    io::copy(&mut File::open(path)?, &mut hasher)?;
+    io::copy(&mut reader, &mut hasher)?;
     Ok(hex(&hasher.finalize()))
 }
 

@@ -229,6 +229,13 @@ pub enum Error {
         /// How many.
         count: usize,
     },
+    /// Another writer kept changing an object while this command tried to
+    /// change it (compare-and-swap failed too often).
+    #[error("`{}` was changed by another writer while this command was changing it; run the command again", path.display())]
+    Conflict {
+        /// The object.
+        path: PathBuf,
+    },
     /// Invalid command-line usage found by the library.
     #[error("{0}")]
     Usage(String),
@@ -246,7 +253,9 @@ impl Error {
             | Error::IndexFile { .. }
             | Error::NotARegistry { .. }
             | Error::AlreadyExists { .. } => EXIT_REJECTED,
-            Error::Io { .. } | Error::Config { .. } | Error::Usage(_) => EXIT_IO,
+            Error::Io { .. } | Error::Config { .. } | Error::Usage(_) | Error::Conflict { .. } => {
+                EXIT_IO
+            }
         }
     }
 
@@ -258,7 +267,8 @@ impl Error {
             | Error::AlreadyExists { path, .. }
             | Error::Config { path, .. }
             | Error::Crate { path, .. }
-            | Error::IndexFile { path, .. } => Some(path),
+            | Error::IndexFile { path, .. }
+            | Error::Conflict { path } => Some(path),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 //! File-system primitives that never leave a half-written file: atomic writes
 //! (temp file in the same folder, fsync, rename, fsync the folder, mode 0644)
-//! and the registry's exclusive lock.
+//! and the registry's exclusive lock. Used by [`crate::storage::local`] only.
+#![allow(clippy::disallowed_methods)] // the file-system layer itself
 
 use crate::error::{Error, Result};
 use std::fs::{self, File};
@@ -41,18 +42,6 @@ pub fn write_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::Nam
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
-    // Web servers derive ETags from mtime (in seconds) and size: a rewrite within
-    // the same second that keeps the size (yank one version, unyank another) must
-    // still change the mtime, or caches keep the old file.
-    if let Some(old) = fs::metadata(path).ok().and_then(|m| m.modified().ok()) {
-        let now = std::time::SystemTime::now();
-        let floor = old + std::time::Duration::from_secs(1);
-        if now < floor {
-            tmp.as_file()
-                .set_modified(floor)
-                .map_err(|e| Error::io("set the time of", tmp.path().to_path_buf(), e))?;
-        }
-    }
     if sync {
         finish_file(&tmp)?;
     } else {
@@ -401,13 +390,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a/b/file");
         write_atomic(&p, b"one").unwrap();
-        let first = fs::metadata(&p).unwrap().modified().unwrap();
         write_atomic(&p, b"two").unwrap();
-        let second = fs::metadata(&p).unwrap().modified().unwrap();
-        assert!(
-            second >= first + std::time::Duration::from_secs(1),
-            "mtime must move on"
-        );
         assert_eq!(fs::read(&p).unwrap(), b"two");
         #[cfg(unix)]
         {

@@ -139,19 +139,6 @@ pub struct IndexFile {
 }
 
 impl IndexFile {
-    /// Reads the index file at `path`; a missing file is an empty index.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if unreadable, [`Error::IndexFile`] naming the first line that
-    /// is not an index line.
-    pub fn load(path: &Path) -> Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) => Self::parse(path, &bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(Error::io("read", path, e)),
-        }
-    }
-
     /// Parses index file bytes; `path` is only used in errors. Blank lines are skipped.
     ///
     /// # Errors

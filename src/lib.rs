@@ -14,7 +14,10 @@
 //! (<https://doc.rust-lang.org/cargo/reference/registry-index.html#sparse-protocol>).
 //!
 //! # Modules
-//! - [`registry`]: opening/creating a registry, its lock, all paths in it.
+//! - [`registry`]: the only door to a registry: opening/creating it, its lock,
+//!   every key in it, the publish order.
+//! - [`storage`]: where the bytes live ([`storage::Storage`]; a folder today).
+//! - [`reader`]: the one crate reader (`.crate` bytes to index line).
 //! - [`index`]: index lines ([`index::IndexPackage`]) and index files.
 //! - [`config`]: `config.json` ([`config::RegistryConfig`]) and regtool's settings.
 //! - [`crate_file`]: reading a `.crate` in one streaming pass.
@@ -34,7 +37,9 @@ pub mod manifest;
 pub mod name;
 pub mod ops;
 pub mod output;
+pub mod reader;
 pub mod registry;
+pub mod storage;
 
 pub use error::{Error, Result};
 pub use registry::Registry;

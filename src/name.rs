@@ -131,15 +131,44 @@ pub fn canonical(name: &str) -> String {
     name.to_ascii_lowercase().replace('-', "_")
 }
 
-/// Index path of any name (see [`CrateName::index_path`]); `name` must be ASCII.
+/// Index path of any name (see [`CrateName::index_path`]). Counts characters, so
+/// a name that is not ASCII (never a valid crate name) still gets a path.
 pub fn index_path(name: &str) -> String {
-    let n = name.to_ascii_lowercase();
-    match n.len() {
+    let n = name.to_lowercase();
+    let chars: Vec<char> = n.chars().collect();
+    let part = |r: std::ops::Range<usize>| chars[r].iter().collect::<String>();
+    match chars.len() {
+        0 => String::new(),
         1 => format!("1/{n}"),
         2 => format!("2/{n}"),
-        3 => format!("3/{}/{n}", &n[..1]),
-        _ => format!("{}/{}/{n}", &n[..2], &n[2..4]),
+        3 => format!("3/{}/{n}", part(0..1)),
+        _ => format!("{}/{}/{n}", part(0..2), part(2..4)),
     }
+}
+
+/// The lowercased crate name an index-file key stands for, if `key` is shaped
+/// like one: the file name is made of the characters crate names use (lowercase),
+/// and the folders are the ones [`index_path`] gives it (`se/rd/serde`). Any other
+/// file in a registry (`robots.txt`, `healthz`, `index.html`) is not an index file
+/// and regtool never touches it.
+///
+/// ```
+/// use regtool::name::index_key_name;
+/// assert_eq!(index_key_name("se/rd/serde"), Some("serde"));
+/// assert_eq!(index_key_name("3/s/syn"), Some("syn"));
+/// assert_eq!(index_key_name("robots.txt"), None);
+/// assert_eq!(index_key_name("healthz"), None);
+/// assert_eq!(index_key_name("se/rd/Serde"), None);
+/// ```
+pub fn index_key_name(key: &str) -> Option<&str> {
+    let file = key.rsplit('/').next()?;
+    let shaped = !file.is_empty()
+        && file.len() <= MAX_NAME_LEN
+        && file.starts_with(|c: char| c.is_ascii_lowercase())
+        && file
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    (shaped && index_path(file) == key).then_some(file)
 }
 
 /// Every index folder that could hold a name whose canonical form equals `name`'s:
@@ -171,6 +200,30 @@ mod tests {
         assert_eq!(index_path("AB"), "2/ab");
         assert_eq!(index_path("Abc"), "3/a/abc");
         assert_eq!(index_path("Serde_json"), "se/rd/serde_json");
+        // Never panics, whatever the name.
+        assert_eq!(index_path("éa"), "2/éa");
+        assert_eq!(index_path("ééé"), "3/é/ééé");
+        assert_eq!(index_path(""), "");
+    }
+
+    #[test]
+    fn only_index_shaped_keys_are_index_files() {
+        for k in ["1/a", "2/ab", "3/a/abc", "ab/cd/abcd", "a-/b_/a-b_c"] {
+            assert!(index_key_name(k).is_some(), "{k}");
+        }
+        for k in [
+            "healthz",
+            "robots.txt",
+            "index.html",
+            "config.json",
+            "docs/notes.txt",
+            "ab/cd/abce/x",
+            "2/abc",
+            "ab/ce/abcd",
+            "1/1",
+        ] {
+            assert_eq!(index_key_name(k), None, "{k}");
+        }
     }
 
     #[test]

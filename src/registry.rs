@@ -1,92 +1,228 @@
-//! A registry folder: opening and creating it, its lock, and every path in it.
-//! This is the only module that builds paths inside a registry (`DESIGN.md` §1).
+//! A registry: the only door to its files.
+//!
+//! Every read and write of a command goes through [`Registry`], which builds every
+//! key (path) from a checked [`CrateName`] and keeps the registry's rules: a name
+//! given in any spelling (case, `-`/`_`) resolves to the stored crate in one place
+//! ([`Registry::find_crate`]); only index-shaped keys are index files
+//! ([`crate::name::index_key_name`]); and [`Registry::publish`] keeps the publish
+//! order (every `.crate` durable before the index line naming it, dependencies
+//! before dependents). Below it a [`Storage`] holds the bytes
+//! ([`LocalStorage`] for a folder). Source:
+//! <https://doc.rust-lang.org/cargo/reference/registry-index.html>.
 
 use crate::config::{RegistryConfig, Settings};
+use crate::crate_file::Limits;
 use crate::error::{Error, Result};
-use crate::fs::{self as rfs, Lock};
 use crate::index::IndexFile;
 use crate::name::{self, CrateName};
+use crate::reader::{self, Entry};
+use crate::storage::local::LocalStorage;
+use crate::storage::{
+    Durability, LockEvents, LockGuard, LockMode, Meta, ObjectKind, Outcome, Precondition, Revision,
+    Storage,
+};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Name of regtool's own folder inside a registry.
-pub const STATE_DIR: &str = ".regtool";
+pub use crate::storage::local::STATE_DIR;
 /// Folder of the `.crate` files.
 pub const CRATES_DIR: &str = "crates";
+/// Key of `config.json`.
+pub const CONFIG_KEY: &str = "config.json";
+/// Key of regtool's settings.
+pub const SETTINGS_KEY: &str = ".regtool/config.toml";
+/// How often a conditional write is retried after another writer changed the
+/// object first (object storage without a lock).
+const MAX_RETRIES: usize = 16;
 
 /// An opened registry.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    root: PathBuf,
+    store: Arc<dyn Storage>,
     /// `config.json`.
     pub config: RegistryConfig,
     /// `.regtool/config.toml`.
     pub settings: Settings,
 }
 
+/// A crate as stored: its published name, its index file and that file's
+/// revision (for a compare-and-swap write).
+#[derive(Debug, Clone)]
+pub struct StoredCrate {
+    /// The name as published (the spelling in the index lines).
+    pub name: CrateName,
+    /// The index file.
+    pub index: IndexFile,
+    /// The index file's revision when read; `None` if it does not exist.
+    pub revision: Option<Revision>,
+}
+
+/// What [`Registry::publish`] puts in for one crate.
+#[derive(Debug)]
+pub struct Publication {
+    /// The crate (its published name).
+    pub name: CrateName,
+    /// Its rank in the batch: 0 for crates that depend on no other crate of the
+    /// batch, else one more than the highest rank of those they depend on.
+    pub level: usize,
+    /// The index file to write (already holding the new lines); `None` to leave
+    /// it as it is (only `.crate` files to restore).
+    pub index: Option<IndexFile>,
+    /// The revision the index file had when read.
+    pub revision: Option<Revision>,
+    /// `.crate` files to store: version and finished staging file.
+    pub crates: Vec<(String, tempfile::NamedTempFile)>,
+}
+
 impl Registry {
-    /// Opens the registry at `root`.
+    /// Opens the registry in the folder `dir`.
     ///
     /// # Errors
-    /// [`Error::NotARegistry`] if `root` lacks `config.json` or `.regtool/config.toml`;
+    /// [`Error::NotARegistry`] if `dir` lacks `config.json` or `.regtool/config.toml`;
     /// [`Error::Config`]/[`Error::Io`] if they cannot be read.
-    pub fn open(root: &Path) -> Result<Registry> {
-        let cfg = root.join("config.json");
-        let settings = root.join(STATE_DIR).join("config.toml");
-        if !cfg.is_file() || !settings.is_file() {
-            return Err(Error::NotARegistry {
-                path: root.to_path_buf(),
-            });
-        }
-        Ok(Registry {
-            root: root.to_path_buf(),
-            config: RegistryConfig::load(&cfg)?,
-            settings: Settings::load(&settings)?,
-        })
+    pub fn open(dir: &Path) -> Result<Registry> {
+        Self::open_in(Arc::new(LocalStorage::new(dir)))
     }
 
-    /// Creates a registry at `root` (the folder may exist, but must not hold a
-    /// registry): `config.json`, `.regtool/config.toml`, `.regtool/tmp/`, `crates/`.
+    /// Opens the registry held by `store`.
     ///
     /// # Errors
-    /// [`Error::AlreadyExists`] if `config.json` or `.regtool/` is there;
+    /// As [`Registry::open`].
+    pub fn open_in(store: Arc<dyn Storage>) -> Result<Registry> {
+        let (reg, config_error) = Self::open_lenient_in(store)?;
+        match config_error {
+            Some(e) => Err(e),
+            None => Ok(reg),
+        }
+    }
+
+    /// Opens the registry in `dir` even when `config.json` is broken (for
+    /// `verify`, which reports it): the error comes back beside a registry with a
+    /// placeholder config.
+    ///
+    /// # Errors
+    /// [`Error::NotARegistry`]; [`Error::Config`] for broken settings;
+    /// [`Error::Io`].
+    pub fn open_lenient(dir: &Path) -> Result<(Registry, Option<Error>)> {
+        Self::open_lenient_in(Arc::new(LocalStorage::new(dir)))
+    }
+
+    fn open_lenient_in(store: Arc<dyn Storage>) -> Result<(Registry, Option<Error>)> {
+        let (Some(cfg), Some(settings)) = (store.get(CONFIG_KEY)?, store.get(SETTINGS_KEY)?) else {
+            return Err(Error::NotARegistry {
+                path: store.locate(""),
+            });
+        };
+        let settings = Settings::parse(&store.locate(SETTINGS_KEY), &settings.bytes)?;
+        let (config, error) = match RegistryConfig::parse(&store.locate(CONFIG_KEY), &cfg.bytes) {
+            Ok(c) => (c, None),
+            Err(e) => (RegistryConfig::for_base_url(&settings.url, false), Some(e)),
+        };
+        Ok((
+            Registry {
+                store,
+                config,
+                settings,
+            },
+            error,
+        ))
+    }
+
+    /// Creates a registry in the folder `dir` (which may exist, but must not hold
+    /// a registry): `.regtool/config.toml`, then `config.json`.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] if `config.json` or `.regtool/config.toml` is there;
     /// [`Error::Io`] if a file cannot be written.
-    pub fn create(root: &Path, config: RegistryConfig, settings: Settings) -> Result<Registry> {
-        for found in [root.join("config.json"), root.join(STATE_DIR)] {
-            if found.exists() {
+    pub fn create(dir: &Path, config: RegistryConfig, settings: Settings) -> Result<Registry> {
+        let store: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir));
+        for key in [CONFIG_KEY, SETTINGS_KEY] {
+            if store.stat(key)?.is_some() {
                 return Err(Error::AlreadyExists {
-                    path: root.to_path_buf(),
-                    found,
+                    path: store.locate(""),
+                    found: store.locate(key),
                 });
             }
         }
-        rfs::create_dirs(&root.join(STATE_DIR).join("tmp"))?;
-        rfs::create_dirs(&root.join(CRATES_DIR))?;
-        rfs::write_atomic(
-            &root.join(STATE_DIR).join("config.toml"),
-            &settings.to_bytes(),
-        )?;
-        // config.json last: its presence is what makes the folder a registry for cargo.
-        rfs::write_atomic(&root.join("config.json"), &config.to_bytes())?;
-        Ok(Registry {
-            root: root.to_path_buf(),
+        let reg = Registry {
+            store,
             config,
             settings,
-        })
+        };
+        // config.json last: its presence is what makes the folder a registry for cargo.
+        reg.save_settings(Precondition::Absent, Precondition::Absent)?;
+        Ok(reg)
     }
 
-    /// A registry from parts already read (used by `verify`, which goes on when
-    /// `config.json` is broken).
-    pub fn from_parts(root: &Path, config: RegistryConfig, settings: Settings) -> Registry {
-        Registry {
-            root: root.to_path_buf(),
-            config,
+    /// Writes `settings` and `config` as they are in `self` (settings first).
+    fn save_settings(&self, settings: Precondition, config: Precondition) -> Result<()> {
+        let put = |key, bytes: Vec<u8>, kind, pre| match self.store.put(
+            key,
+            &bytes,
+            kind,
+            &pre,
+            Durability::Now,
+        )? {
+            Outcome::Done => Ok(()),
+            Outcome::Conflict => Err(self.conflict(key)),
+        };
+        put(
+            SETTINGS_KEY,
+            self.settings.to_bytes(),
+            ObjectKind::State,
             settings,
+        )?;
+        put(
+            CONFIG_KEY,
+            self.config.to_bytes(),
+            ObjectKind::Config,
+            config,
+        )
+    }
+
+    /// Replaces the settings and `config.json` with `settings` and `config`
+    /// (only the files that change).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file that cannot be written.
+    pub fn update_settings(&mut self, settings: Settings, config: RegistryConfig) -> Result<()> {
+        if settings != self.settings {
+            self.settings = settings;
+            self.put(SETTINGS_KEY, &self.settings.to_bytes(), ObjectKind::State)?;
+        }
+        if config != self.config {
+            self.config = config;
+            self.put(CONFIG_KEY, &self.config.to_bytes(), ObjectKind::Config)?;
+        }
+        Ok(())
+    }
+
+    fn put(&self, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
+        let _ = self
+            .store
+            .put(key, bytes, kind, &Precondition::Any, Durability::Now)?;
+        Ok(())
+    }
+
+    fn conflict(&self, key: &str) -> Error {
+        Error::Conflict {
+            path: self.store.locate(key),
         }
     }
 
-    /// The registry folder.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Where the registry is (its folder, or its URL), for messages.
+    pub fn location(&self) -> PathBuf {
+        self.store.locate("")
+    }
+
+    /// Where the object at `key` is, for messages.
+    pub fn locate(&self, key: &str) -> PathBuf {
+        self.store.locate(key)
+    }
+
+    /// The registry's folder when it is a local one.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.store.local_root()
     }
 
     /// The index URL cargo uses: `sparse+{url}/`.
@@ -94,238 +230,322 @@ impl Registry {
         format!("sparse+{}/", self.settings.url)
     }
 
-    /// Takes the registry's lock (`.regtool/lock`): exclusive for commands that
-    /// change the registry, shared (`shared`) for `verify`, which must see it
-    /// between two changes. Waits if needed; `on_wait` is told the lock's path
-    /// first, `on_unsupported` is told once if the file system cannot lock.
+    /// Takes the registry's lock: exclusive for commands that change the
+    /// registry, shared for `verify`, which must see it between two changes.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the lock file.
-    pub fn lock(
-        &self,
-        shared: bool,
-        on_wait: impl FnOnce(&Path),
-        on_unsupported: impl FnOnce(&Path, &std::io::Error),
-    ) -> Result<Lock> {
-        Lock::acquire_as(
-            &self.root.join(STATE_DIR).join("lock"),
-            shared,
-            on_wait,
-            on_unsupported,
-        )
+    /// [`Error::Io`] naming the lock.
+    pub fn lock(&self, mode: LockMode, events: &dyn LockEvents) -> Result<Box<dyn LockGuard>> {
+        self.store.lock(mode, events)
     }
 
-    /// Folder for temporary files (same file system as the registry).
-    pub fn tmp_dir(&self) -> PathBuf {
-        self.root.join(STATE_DIR).join("tmp")
+    /// Key of the index file of `name`: cargo's prefix path of the lowercased name.
+    pub fn index_key(name: &CrateName) -> String {
+        name.index_path()
     }
 
-    /// Path of the index file of `name`.
-    pub fn index_path(&self, name: &str) -> PathBuf {
-        self.root.join(name::index_path(name))
+    /// Key of the `.crate` of `name` `vers`: `crates/{name}/{name}-{vers}.crate`,
+    /// the layout `config.json`'s `dl` template points at.
+    pub fn crate_key(name: &CrateName, vers: &str) -> String {
+        format!("{CRATES_DIR}/{name}/{name}-{vers}.crate")
     }
 
-    /// Path of the `.crate` of `name` `vers`: `crates/{name}/{name}-{vers}.crate`.
-    pub fn crate_path(&self, name: &str, vers: &str) -> PathBuf {
-        self.root
-            .join(CRATES_DIR)
-            .join(name)
-            .join(format!("{name}-{vers}.crate"))
-    }
-
-    /// Reads the index file of `name` (empty if none).
+    /// Reads the index file at `key` (`None` if there is none), with its revision.
     ///
     /// # Errors
-    /// See [`IndexFile::load`].
-    pub fn load_index(&self, name: &str) -> Result<IndexFile> {
-        IndexFile::load(&self.index_path(name))
-    }
-
-    /// Writes the index file of `name` atomically, or removes it when empty.
-    ///
-    /// # Errors
-    /// [`Error::Io`] naming the file.
-    pub fn store_index(&self, name: &str, file: &IndexFile) -> Result<()> {
-        let path = self.index_path(name);
-        if file.lines.is_empty() {
-            rfs::remove_file(&path)
-        } else {
-            rfs::write_atomic(&path, &file.to_bytes())
+    /// [`Error::Io`]; [`Error::IndexFile`] naming the first line that is not an
+    /// index line.
+    pub fn read_index_key(&self, key: &str) -> Result<Option<(IndexFile, Revision)>> {
+        match self.store.get(key)? {
+            None => Ok(None),
+            Some(o) => Ok(Some((
+                IndexFile::parse(&self.store.locate(key), &o.bytes)?,
+                o.revision,
+            ))),
         }
     }
 
-    /// The published names of the crates that are the same crate as `name`
-    /// (equal after lowercasing and `-`→`_`), looking only at the few index
-    /// folders that could hold them. Normally zero or one name.
+    /// The raw bytes of the index file at `key` (for `verify`).
     ///
     /// # Errors
-    /// [`Error::Io`] if a folder cannot be listed; see [`IndexFile::load`].
-    pub fn same_crate_names(&self, name: &str) -> Result<Vec<String>> {
-        let canonical = name::canonical(name);
+    /// [`Error::Io`].
+    pub fn read_raw(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.get(key)?.map(|o| o.bytes))
+    }
+
+    /// Finds the crate `name` in any spelling (case, `-`/`_`): the crate cargo
+    /// and crates.io take it to be. `None` if the registry has no such crate. If
+    /// the registry holds two spellings of one crate (a damaged registry;
+    /// `verify` reports it), the first in key order is taken.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::IndexFile`].
+    pub fn find_crate(&self, name: &CrateName) -> Result<Option<StoredCrate>> {
+        Ok(self.crates_named(name)?.into_iter().next())
+    }
+
+    /// Every stored crate that is the same crate as `name` (equal after
+    /// lowercasing and `-`→`_`): normally none or one. Only the few index folders
+    /// that could hold such a name are listed.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::IndexFile`].
+    pub fn crates_named(&self, name: &CrateName) -> Result<Vec<StoredCrate>> {
+        let canonical = name.canonical();
         let mut out = Vec::new();
-        for dir in name::sibling_index_dirs(name) {
-            let dir = self.root.join(dir);
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("list", dir, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
-                let file = entry.file_name();
-                let Some(file) = file.to_str() else { continue };
-                if file.starts_with('.') || name::canonical(file) != canonical {
+        for dir in name::sibling_index_dirs(name.as_str()) {
+            for key in self.store.list(&dir)? {
+                let Some(file) = name::index_key_name(&key) else {
+                    continue;
+                };
+                if name::canonical(file) != canonical || key[dir.len()..].matches('/').count() != 1
+                {
                     continue;
                 }
-                if let Some(first) = IndexFile::load(&entry.path())?.lines.first() {
-                    out.push(first.package.name.clone());
-                }
+                let Some((index, revision)) = self.read_index_key(&key)? else {
+                    continue;
+                };
+                let Some(first) = index.lines.first() else {
+                    continue;
+                };
+                let Ok(stored) = CrateName::new(&first.package.name) else {
+                    continue;
+                };
+                out.push(StoredCrate {
+                    name: stored,
+                    index,
+                    revision: Some(revision),
+                });
             }
         }
-        out.sort();
         Ok(out)
     }
 
-    /// The name of an existing crate that is the same crate as `name` under
-    /// another spelling (case, `-`/`_`).
+    /// Reads `name`'s index file, changes it with `change` and writes it back
+    /// (removing it when no line is left), as one compare-and-swap: if another
+    /// writer changed it meanwhile, it is read again and `change` runs again.
+    /// `change` gets the crate as stored (resolved from any spelling) and returns
+    /// `Ok(None)` to leave the file alone.
     ///
     /// # Errors
-    /// See [`Registry::same_crate_names`].
-    pub fn spelling_conflict(&self, name: &CrateName) -> Result<Option<String>> {
+    /// [`Error::NotFound`] when there is no such crate; what `change` returns;
+    /// [`Error::Io`], [`Error::IndexFile`]; [`Error::Conflict`] after too many retries.
+    pub fn modify_crate<T>(
+        &self,
+        name: &CrateName,
+        not_found: impl Fn() -> Error,
+        mut change: impl FnMut(&mut StoredCrate) -> Result<Option<T>>,
+    ) -> Result<Option<(CrateName, T)>> {
+        for _ in 0..MAX_RETRIES {
+            let Some(mut stored) = self.find_crate(name)? else {
+                return Err(not_found());
+            };
+            let Some(out) = change(&mut stored)? else {
+                return Ok(None);
+            };
+            let pre = Precondition::from_read(stored.revision.clone());
+            if self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?
+                == Outcome::Done
+            {
+                return Ok(Some((stored.name, out)));
+            }
+        }
+        Err(self.conflict(&Self::index_key(name)))
+    }
+
+    /// Writes `name`'s index file if `pre` holds, or deletes it when `file` has no
+    /// lines.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn write_index(
+        &self,
+        name: &CrateName,
+        file: &IndexFile,
+        pre: &Precondition,
+        durability: Durability,
+    ) -> Result<Outcome> {
+        let key = Self::index_key(name);
+        if file.lines.is_empty() {
+            self.store.delete(&key, pre)
+        } else {
+            self.store
+                .put(&key, &file.to_bytes(), ObjectKind::Index, pre, durability)
+        }
+    }
+
+    /// Publishes a batch (see the module docs for the order): every `.crate`
+    /// first, made durable; then the index files one level at a time, each
+    /// level durable before the next. `durability` [`Durability::Deferred`]
+    /// makes each step durable with one barrier instead of a sync per file.
+    /// Calls `on_published` for each crate whose index file is written.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file; [`Error::Conflict`] when an index file was
+    /// changed by another writer since it was read.
+    pub fn publish(
+        &self,
+        batch: Vec<Publication>,
+        durability: Durability,
+        mut on_published: impl FnMut(&CrateName),
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        let mut indexes = Vec::new();
+        for p in batch {
+            for (vers, file) in p.crates {
+                let key = Self::crate_key(&p.name, &vers);
+                // No line names this key yet (or it is a repair): whatever is
+                // there is an orphan a killed run left, and is replaced.
+                let done = self.store.put_file(
+                    &key,
+                    file,
+                    ObjectKind::Crate,
+                    &Precondition::Any,
+                    durability,
+                )?;
+                debug_assert_eq!(done, Outcome::Done);
+            }
+            if let Some(index) = p.index {
+                indexes.push((p.level, p.name, index, p.revision));
+            }
+        }
+        self.store.barrier()?;
+        let max_level = indexes.iter().map(|w| w.0).max().unwrap_or(0);
+        for level in 0..=max_level {
+            let this_level: Vec<_> = indexes.iter().filter(|w| w.0 == level).collect();
+            this_level
+                .par_iter()
+                .try_for_each(|(_, name, index, rev)| {
+                    let pre = Precondition::from_read(rev.clone());
+                    match self.write_index(name, index, &pre, durability)? {
+                        Outcome::Done => Ok(()),
+                        Outcome::Conflict => Err(self.conflict(&Self::index_key(name))),
+                    }
+                })?;
+            self.store.barrier()?;
+            for (_, name, _, _) in this_level {
+                on_published(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every index file's key, sorted: only index-shaped keys
+    /// ([`name::index_key_name`]); other files are not the registry's.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a folder cannot be listed.
+    pub fn index_keys(&self) -> Result<Vec<String>> {
         Ok(self
-            .same_crate_names(name.as_str())?
+            .store
+            .list("")?
             .into_iter()
-            .find(|n| n != name.as_str()))
-    }
-
-    /// Every index file under the registry, as paths relative to the root with
-    /// `/` separators, sorted.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if a folder cannot be listed.
-    pub fn index_files(&self) -> Result<Vec<String>> {
-        let skip_top = |n: &str| n == STATE_DIR || n == CRATES_DIR || n == "config.json";
-        let files = walk_files(&self.root, |depth, name| !(depth == 1 && skip_top(name)))?;
-        Ok(files
-            .into_iter()
-            .map(|p| {
-                p.strip_prefix(&self.root)
-                    .expect("under root")
-                    .to_string_lossy()
-                    .replace('\\', "/")
-            })
+            .filter(|k| !k.starts_with("crates/") && name::index_key_name(k).is_some())
             .collect())
     }
 
-    /// Every `*.crate` file under `crates/`, sorted.
+    /// Every `*.crate` key under `crates/`, sorted (links followed).
     ///
     /// # Errors
     /// [`Error::Io`] if a folder cannot be listed.
-    pub fn crate_files(&self) -> Result<Vec<PathBuf>> {
-        let files = walk_files(&self.root.join(CRATES_DIR), |_, _| true)?;
-        Ok(files
+    pub fn crate_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .list(CRATES_DIR)?
             .into_iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "crate"))
+            .filter(|k| k.ends_with(".crate"))
             .collect())
     }
 
-    /// Deletes temp files a killed regtool left behind: `.regtool-tmp-*` files and
-    /// folders next to index and `.crate` files (only ever written under the lock, so stale when
-    /// the caller holds it) and files in `.regtool/tmp/` older than `max_age`
-    /// (those are written before the lock is taken). Returns how many were removed.
-    /// Call only while holding the lock.
+    /// Size and time of the object at `key`.
     ///
     /// # Errors
-    /// [`Error::Io`] if a folder cannot be listed or a file removed.
-    pub fn clean_stale_temp(&self, max_age: std::time::Duration) -> Result<usize> {
-        let mut removed = 0;
-        let walker = walkdir::WalkDir::new(&self.root)
-            .min_depth(1)
-            .into_iter()
-            .filter_entry(|e| !(e.depth() == 1 && e.file_name() == STATE_DIR));
-        let mut stale_dirs = Vec::new();
-        for entry in walker.filter_map(|e| e.ok()) {
-            if !entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(rfs::TEMP_PREFIX)
-            {
-                continue;
-            }
-            if entry.file_type().is_dir() {
-                stale_dirs.push(entry.into_path());
-            } else {
-                rfs::remove_file(entry.path())?;
-                removed += 1;
-            }
-        }
-        for dir in stale_dirs.iter().rev() {
-            if std::fs::remove_dir_all(dir).is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed + self.clean_old_uploads(max_age)?)
+    /// [`Error::Io`].
+    pub fn stat(&self, key: &str) -> Result<Option<Meta>> {
+        self.store.stat(key)
     }
 
-    /// Deletes files in `.regtool/tmp/` older than `max_age`: copies of `.crate`
-    /// files that a killed `add` was reading (they can be large). Cheap: one
-    /// folder is listed. Returns how many were removed.
+    /// SHA-256 (lowercase hex) of the stored object at `key`, streamed; `None`
+    /// if there is none.
     ///
     /// # Errors
-    /// [`Error::Io`] if a file cannot be removed.
-    pub fn clean_old_uploads(&self, max_age: std::time::Duration) -> Result<usize> {
-        let mut removed = 0;
-        if let Ok(entries) = std::fs::read_dir(self.tmp_dir()) {
-            let now = std::time::SystemTime::now();
-            for entry in entries.filter_map(|e| e.ok()) {
-                let old = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > max_age);
-                if old {
-                    rfs::remove_file(&entry.path())?;
-                    removed += 1;
-                }
-            }
+    /// [`Error::Io`] naming the object.
+    pub fn sha256(&self, key: &str) -> Result<Option<String>> {
+        match self.store.open(key)? {
+            None => Ok(None),
+            Some(r) => crate::crate_file::sha256(r)
+                .map(Some)
+                .map_err(|e| Error::io("read", self.store.locate(key), e)),
         }
-        Ok(removed)
     }
-}
 
-/// The regular files below `root` (sorted), skipping dotfiles and dot-folders
-/// (temp files, `.regtool/`) and any entry `keep(depth, name)` refuses. Entries
-/// that vanish while the walk runs (another process renaming a temp file) are
-/// skipped; a missing `root` gives no files.
-fn walk_files(root: &Path, keep: impl Fn(usize, &str) -> bool) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let walker = walkdir::WalkDir::new(root)
-        .min_depth(1)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            let name = e.file_name().to_string_lossy();
-            !name.starts_with('.') && keep(e.depth(), &name)
-        });
-    for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e)
-                if e.io_error()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
-            {
-                continue;
-            }
-            Err(e) => {
-                let p = e
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| root.to_path_buf());
-                return Err(Error::io("list", p, e.into()));
-            }
+    /// Reads the stored `.crate` at `key` with the one crate reader. A stored
+    /// crate was accepted already, so it is read with [`Limits::stored`]
+    /// unless `limits` are given.
+    ///
+    /// # Errors
+    /// See [`reader::read_entry`]; [`Error::NotFound`] if there is no object.
+    pub fn read_stored_crate(&self, key: &str, limits: Option<&Limits>) -> Result<Entry> {
+        let path = self.store.locate(key);
+        let Some(source) = self.store.open(key)? else {
+            return Err(Error::NotFound {
+                message: format!("`{}` does not exist", path.display()),
+            });
         };
-        if entry.file_type().is_file() {
-            out.push(entry.into_path());
-        }
+        reader::read_entry(
+            source,
+            &path,
+            limits.unwrap_or(&Limits::stored()),
+            &self.settings,
+            None,
+        )
     }
-    Ok(out)
+
+    /// A staging file to copy an input `.crate` into while reading it (see
+    /// [`Publication::crates`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
+        self.store.staging_file()
+    }
+
+    /// Deletes the `.crate` at `key` (and its folder once empty).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn delete_crate(&self, key: &str) -> Result<()> {
+        let _ = self.store.delete(key, &Precondition::Any)?;
+        Ok(())
+    }
+
+    /// Moves a stored `.crate` from `from` to `to`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn move_crate(&self, from: &str, to: &str) -> Result<()> {
+        self.store.rename(from, to, ObjectKind::Crate)
+    }
+
+    /// Makes a `.crate` put there by hand fit to serve (mode 0644).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn fix_crate(&self, key: &str) -> Result<()> {
+        self.store.fix_published(key, ObjectKind::Crate)
+    }
+
+    /// Deletes temp files a killed regtool left behind: beside published files
+    /// (only while holding the exclusive lock) and, in any case, staging files
+    /// older than `max_age`. Returns how many were removed.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn clean_temp(
+        &self,
+        max_age: std::time::Duration,
+        beside_published: bool,
+    ) -> Result<usize> {
+        self.store.clean_temp(max_age, beside_published)
+    }
 }

@@ -6,14 +6,14 @@
 //! crate's `.crate` files are renamed into `crates/` and its index file is written
 //! once. See `DESIGN.md` §2–3.
 
-use crate::crate_file::{self, Limits};
+use crate::crate_file::Limits;
 use crate::error::{CrateProblem, Error, Result};
-use crate::fs as rfs;
 use crate::index::{IndexFile, IndexPackage, version_key};
-use crate::manifest::{self, DepContext};
 use crate::name::CrateName;
 use crate::output::Shell;
-use crate::registry::Registry;
+use crate::reader::{self, Entry};
+use crate::registry::{Publication, Registry};
+use crate::storage::{Durability, Revision};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -66,7 +66,7 @@ pub struct AddReport {
     pub warnings: Vec<String>,
 }
 
-/// An input read and checked, its bytes copied into the registry's temp folder.
+/// An input read and checked, its bytes copied into a staging file.
 struct Prepared {
     source: PathBuf,
     name: CrateName,
@@ -77,10 +77,11 @@ struct Prepared {
 }
 
 /// Expands `paths` into `.crate` files: a file is taken as is, a folder gives
-/// every `*.crate` below it (sorted).
+/// every `*.crate` below it (sorted; links to files and folders followed).
 ///
 /// # Errors
 /// One [`Error::Io`] per path that does not exist or cannot be listed.
+#[allow(clippy::disallowed_methods)] // the inputs, not the registry
 pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -88,7 +89,10 @@ pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => {
                 let mut found = Vec::new();
-                for e in walkdir::WalkDir::new(p).sort_by_file_name() {
+                for e in walkdir::WalkDir::new(p)
+                    .follow_links(true)
+                    .sort_by_file_name()
+                {
                     match e {
                         Ok(e)
                             if e.file_type().is_file()
@@ -122,97 +126,21 @@ pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
 /// file-system syncs (`syncfs`) instead of an fsync per file and folder.
 pub const BATCH_SYNC_MIN: usize = 8;
 
-/// Longest file name most file systems allow, in bytes: `{name}-{version}.crate`
-/// must fit.
-pub const MAX_FILE_NAME: usize = 255;
-
-/// Reads one `.crate` in one pass and derives its index line (without
-/// `pubtime`), checking the archive and the manifest; copies the bytes to `copy`.
-/// Returns the line and the file size in bytes.
-///
-/// # Errors
-/// [`Error::Crate`] for a broken rule, [`Error::Io`] if unreadable.
-pub fn read_entry(
-    reg: &Registry,
-    path: &Path,
-    limits: &Limits,
-    copy: Option<&mut dyn std::io::Write>,
-) -> Result<(IndexPackage, u64)> {
-    let contents = crate_file::read_crate(path, limits, copy)?;
-    let ctx = DepContext {
-        settings: &reg.settings,
-    };
-    let mut entry =
-        manifest::to_index_package(&contents.manifest, &ctx).map_err(|p| Error::krate(path, p))?;
-    let expected_top = format!("{}-{}", entry.name, entry.vers);
-    if contents.top != expected_top {
-        return Err(Error::krate(
-            path,
-            CrateProblem::FolderMismatch {
-                manifest: expected_top,
-                folder: contents.top,
-            },
-        ));
-    }
-    let file_name = expected_top.len() + ".crate".len();
-    if file_name > MAX_FILE_NAME {
-        return Err(Error::krate(
-            path,
-            CrateProblem::NameTooLong {
-                len: file_name,
-                limit: MAX_FILE_NAME,
-            },
-        ));
-    }
-    entry.cksum = contents.cksum;
-    Ok((entry, contents.size))
-}
-
-/// The registry's size limits, with per-run overrides.
-pub fn limits(
-    reg: &Registry,
-    max_crate_size: Option<u64>,
-    max_unpacked_size: Option<u64>,
-) -> Limits {
-    Limits {
-        max_crate_size: max_crate_size.unwrap_or(reg.settings.max_crate_size),
-        max_unpacked_size: max_unpacked_size.unwrap_or(reg.settings.max_unpacked_size),
-        ..Limits::default()
-    }
-}
-
 /// Reads and checks one `.crate` (see the module docs) against the registry's
-/// format rules, copying it into the registry's temp folder.
-fn prepare(reg: &Registry, path: &Path, limits: &Limits, batch: bool) -> Result<Prepared> {
-    let tmp_dir = reg.tmp_dir();
-    rfs::create_dirs(&tmp_dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix("add-")
-        .tempfile_in(&tmp_dir)
-        .map_err(|e| Error::io("create a temporary file in", &tmp_dir, e))?;
-    let (entry, size) = read_entry(reg, path, limits, Some(tmp.as_file_mut()))?;
-    if batch {
-        rfs::set_file_mode(&tmp)?; // made durable by one file-system sync later
-    } else {
-        rfs::finish_file(&tmp)?;
-    }
-    let name = CrateName::new(&entry.name).map_err(|reason| {
-        Error::krate(
-            path,
-            CrateProblem::InvalidName {
-                name: entry.name.clone(),
-                reason,
-            },
-        )
-    })?;
-    let version = entry
-        .version()
-        .map_err(|e| Error::krate(path, CrateProblem::InvalidManifest(e.to_string())))?;
+/// format rules, copying it into a staging file.
+fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
+    let mut tmp = reg.staging_file()?;
+    let Entry {
+        line,
+        name,
+        version,
+        size,
+    } = reader::read_entry_file(path, limits, &reg.settings, Some(tmp.as_file_mut()))?;
     Ok(Prepared {
         source: path.to_path_buf(),
         name,
         version,
-        entry,
+        entry: line,
         size,
         tmp,
     })
@@ -235,15 +163,19 @@ pub fn add(
     opts: &AddOptions,
     shell: &Shell,
 ) -> Result<AddReport> {
-    let limits = limits(reg, opts.max_crate_size, opts.max_unpacked_size);
+    let limits = reader::input_limits(&reg.settings, opts.max_crate_size, opts.max_unpacked_size);
     let (files, mut problems) = collect_inputs(paths);
     let bar = shell.bar(files.len() as u64, "Reading");
-    // Many files: one file-system sync per step instead of an fsync per file.
-    let batch = rfs::CAN_SYNC_FILESYSTEM && files.len() >= BATCH_SYNC_MIN;
+    // Many files: one barrier per step instead of a sync per file.
+    let durability = if files.len() >= BATCH_SYNC_MIN {
+        Durability::Deferred
+    } else {
+        Durability::Now
+    };
     let results: Vec<Result<Prepared>> = files
         .par_iter()
         .map(|f| {
-            let r = prepare(reg, f, &limits, batch);
+            let r = prepare(reg, f, &limits);
             bar.inc(1);
             r
         })
@@ -292,26 +224,30 @@ pub fn add(
     let _lock = super::lock(reg, shell)?;
     // Copies a killed `add` left behind (a day old: no live run waits that long
     // between reading its inputs and taking the lock).
-    reg.clean_old_uploads(std::time::Duration::from_secs(24 * 3600))?;
+    reg.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
 
     // Check against the registry as it is now, under the lock.
     let mut plans = Vec::new();
     for (_, mut group) in groups {
         group.sort_by(|a, b| a.version.cmp(&b.version));
         let name = group[0].name.clone();
-        if let Some(existing) = reg.spelling_conflict(&name)? {
+        let mut stored = reg.crates_named(&name)?;
+        if let Some(other) = stored.iter().find(|s| s.name != name) {
             for p in &group {
                 problems.push(Error::krate(
                     &p.source,
                     CrateProblem::NameConflict {
                         name: name.to_string(),
-                        existing: existing.clone(),
+                        existing: other.name.to_string(),
                     },
                 ));
             }
             continue;
         }
-        let index = reg.load_index(name.as_str())?;
+        let (index, revision) = match stored.pop() {
+            Some(s) => (s.index, s.revision),
+            None => (IndexFile::default(), None),
+        };
         let mut new = Vec::new();
         let mut present = Vec::new();
         for p in group {
@@ -331,6 +267,7 @@ pub fn add(
         plans.push(Plan {
             name,
             index,
+            revision,
             new,
             present,
         });
@@ -362,48 +299,39 @@ pub fn add(
 
     let pubtime = super::pubtime_now();
     let ordered = order_dependencies_first(plans);
-    // 1. Every .crate into place, then made durable (each folder fsynced once, or
-    //    one file-system sync): all of them before any index line names them.
-    let mut dirs = BTreeSet::new();
-    let mut writes = Vec::new();
-    let mut place = |tmp: tempfile::NamedTempFile, dest: &Path| -> Result<()> {
-        let dir = dest.parent().expect("crate path has a parent");
-        if batch {
-            rfs::create_dirs_unsynced(dir)?;
-        } else {
-            rfs::create_dirs(dir)?;
-        }
-        rfs::rename_into(tmp, dest)?;
-        dirs.insert(dir.to_path_buf());
-        Ok(())
-    };
+    let mut batch = Vec::new();
+    let mut added: HashMap<String, Vec<AddedCrate>> = HashMap::new();
     for (level, plan) in ordered {
         let Plan {
             name,
             mut index,
+            revision,
             new,
             present,
         } = plan;
+        let mut crates = Vec::new();
         for p in present {
-            let dest = reg.crate_path(name.as_str(), &p.entry.vers);
             // Repair a missing or damaged .crate behind an existing line.
-            let repaired = std::fs::metadata(&dest).map(|m| m.len()).ok() != Some(p.size);
+            let key = Registry::crate_key(&name, &p.entry.vers);
+            let repaired = reg.sha256(&key)?.as_deref() != Some(p.entry.cksum.as_str());
             if repaired {
-                place(p.tmp, &dest)?;
+                crates.push((p.entry.vers.clone(), p.tmp));
             }
-            report.crates.push(AddedCrate {
+            let c = AddedCrate {
                 name: p.entry.name,
                 vers: p.entry.vers,
                 cksum: p.entry.cksum,
                 size: p.size,
                 status: AddStatus::Skipped,
                 source: p.source,
-            });
-            let c = report.crates.last().expect("just pushed");
+            };
             if repaired {
                 shell.status(
                     "Restored",
-                    format!("{} v{} (its .crate file was missing)", c.name, c.vers),
+                    format!(
+                        "{} v{} (its .crate file was missing or damaged)",
+                        c.name, c.vers
+                    ),
                 );
             } else {
                 shell.status(
@@ -411,16 +339,13 @@ pub fn add(
                     format!("{} v{} (already present)", c.name, c.vers),
                 );
             }
+            report.crates.push(c);
         }
-        if new.is_empty() {
-            continue;
-        }
-        let mut added = Vec::new();
+        let changed = !new.is_empty();
         for mut p in new {
-            let dest = reg.crate_path(name.as_str(), &p.entry.vers);
-            place(p.tmp, &dest)?;
+            crates.push((p.entry.vers.clone(), p.tmp));
             p.entry.pubtime = Some(pubtime.clone());
-            added.push(AddedCrate {
+            added.entry(name.canonical()).or_default().push(AddedCrate {
                 name: p.entry.name.clone(),
                 vers: p.entry.vers.clone(),
                 cksum: p.entry.cksum.clone(),
@@ -430,41 +355,20 @@ pub fn add(
             });
             index.push(p.entry);
         }
-        writes.push((level, name, index, added));
+        batch.push(Publication {
+            name,
+            level,
+            index: changed.then_some(index),
+            revision,
+            crates,
+        });
     }
-    if batch {
-        rfs::sync_filesystem(reg.root())?;
-    } else {
-        dirs.par_iter().try_for_each(|d| rfs::sync_dir(d))?;
-    }
-    // 2. Index files, dependencies first: one level at a time, each level in
-    //    parallel, and durable before the next level is written.
-    let max_level = writes.iter().map(|w| w.0).max().unwrap_or(0);
-    for level in 0..=max_level {
-        let this_level = || writes.par_iter().filter(|w| w.0 == level);
-        if batch {
-            let staged: Vec<(tempfile::NamedTempFile, PathBuf)> = this_level()
-                .map(|(_, name, index, _)| {
-                    let path = reg.index_path(name.as_str());
-                    rfs::write_temp(&path, &index.to_bytes(), false).map(|t| (t, path))
-                })
-                .collect::<Result<_>>()?;
-            rfs::sync_filesystem(reg.root())?;
-            for (tmp, path) in staged {
-                rfs::rename_into(tmp, &path)?;
-            }
-            rfs::sync_filesystem(reg.root())?;
-        } else {
-            this_level()
-                .try_for_each(|(_, name, index, _)| reg.store_index(name.as_str(), index))?;
+    reg.publish(batch, durability, |name| {
+        for a in added.remove(&name.canonical()).unwrap_or_default() {
+            shell.status("Adding", format!("{} v{}", a.name, a.vers));
+            report.crates.push(a);
         }
-        for (_, _, _, added) in writes.iter_mut().filter(|w| w.0 == level) {
-            for a in added.drain(..) {
-                shell.status("Adding", format!("{} v{}", a.name, a.vers));
-                report.crates.push(a);
-            }
-        }
-    }
+    })?;
     Ok(report)
 }
 
@@ -472,6 +376,7 @@ pub fn add(
 struct Plan {
     name: CrateName,
     index: IndexFile,
+    revision: Option<Revision>,
     new: Vec<Prepared>,
     present: Vec<Prepared>,
 }
@@ -535,11 +440,15 @@ fn check_dependencies(reg: &Registry, plans: &[Plan]) -> Result<Vec<Unsatisfied>
             let dep_name = d.package.as_deref().unwrap_or(&d.name);
             let key = crate::name::canonical(dep_name);
             if !versions.contains_key(&key) {
-                let found = reg
-                    .load_index(dep_name)?
-                    .lines
+                // A name that breaks the rules (`"éa"`) is in no registry.
+                let stored = match CrateName::new(dep_name) {
+                    Ok(n) => reg.find_crate(&n)?,
+                    Err(_) => None,
+                };
+                let found = stored
                     .iter()
-                    .filter(|l| !l.package.yanked && crate::name::canonical(&l.package.name) == key)
+                    .flat_map(|s| s.index.lines.iter())
+                    .filter(|l| !l.package.yanked)
                     .filter_map(|l| l.package.version().ok())
                     .collect();
                 versions.insert(key.clone(), found);

@@ -2,39 +2,44 @@
 
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, version_key};
-use crate::registry::Registry;
+use crate::name::CrateName;
+use crate::registry::{Registry, StoredCrate};
 
-/// Loads `name`'s index file; an unknown crate is an error naming the nearest
-/// existing names.
+/// Parses a crate name the user typed; a name that breaks the naming rules is
+/// simply not in the registry.
 ///
 /// # Errors
-/// [`Error::NotFound`] for an unknown crate; see [`IndexFile::load`].
-pub fn load_existing(reg: &Registry, name: &str) -> Result<IndexFile> {
-    // Only names made of the characters crate names use can have an index file
-    // (an empty name has no index path at all). Reserved and otherwise invalid
-    // names still go through the lookup: they are simply not found.
-    let plausible = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !plausible {
-        return Err(Error::NotFound {
-            message: format!("crate `{name}` is not in the registry (not a valid crate name)"),
-        });
+/// [`Error::NotFound`] naming the rule.
+pub fn parse_name(name: &str) -> Result<CrateName> {
+    CrateName::new(name).map_err(|reason| Error::NotFound {
+        message: format!(
+            "crate `{name}` is not in the registry (not a valid crate name: {reason})"
+        ),
+    })
+}
+
+/// Finds the crate `name` (any spelling: `foo_bar` finds `Foo-Bar`, the same
+/// crate for cargo and crates.io); an unknown crate is an error naming the
+/// nearest existing names.
+///
+/// # Errors
+/// [`Error::NotFound`] for an unknown crate; [`Error::Io`], [`Error::IndexFile`].
+pub fn load_existing(reg: &Registry, name: &CrateName) -> Result<StoredCrate> {
+    reg.find_crate(name)?
+        .ok_or_else(|| not_found(reg, name.as_str()))
+}
+
+/// The error for an unknown crate `name`, with the nearest existing names.
+pub fn not_found(reg: &Registry, name: &str) -> Error {
+    Error::NotFound {
+        message: unknown_crate(reg, name),
     }
-    // `foo_bar` finds `Foo-Bar`: the same crate for cargo and crates.io.
-    let Some(published) = reg.same_crate_names(name)?.into_iter().next() else {
-        return Err(Error::NotFound {
-            message: unknown_crate(reg, name),
-        });
-    };
-    reg.load_index(&published)
 }
 
 fn unknown_crate(reg: &Registry, name: &str) -> String {
     let mut msg = format!(
         "crate `{name}` is not in the registry at `{}`",
-        reg.root().display()
+        reg.location().display()
     );
     let names: Vec<String> = super::info::list(reg)
         .unwrap_or_default()

@@ -1,6 +1,6 @@
 //! `regtool list` and `regtool info`: what the registry holds.
 
-use super::find::{find_version, load_existing};
+use super::find::{find_version, load_existing, parse_name};
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexPackage, RegistryDependency};
 use crate::registry::Registry;
@@ -27,8 +27,10 @@ pub struct CrateSummary {
 /// [`Error::Io`], [`Error::IndexFile`] for an unreadable index file.
 pub fn list(reg: &Registry) -> Result<Vec<CrateSummary>> {
     let mut out = Vec::new();
-    for rel in reg.index_files()? {
-        let index = IndexFile::load(&reg.root().join(&rel))?;
+    for key in reg.index_keys()? {
+        let Some((index, _)) = reg.read_index_key(&key)? else {
+            continue; // removed meanwhile
+        };
         let Some(first) = index.lines.first() else {
             continue;
         };
@@ -104,9 +106,10 @@ pub struct CrateInfo {
 /// [`Error::NotFound`] for an unknown crate or version; [`Error::Io`],
 /// [`Error::IndexFile`].
 pub fn info(reg: &Registry, name: &str, version: Option<&str>) -> Result<CrateInfo> {
-    let index = load_existing(reg, name)?;
+    let stored = load_existing(reg, &parse_name(name)?)?;
+    let index = &stored.index;
     let picked: Vec<&IndexPackage> = match version {
-        Some(v) => vec![&index.lines[find_version(&index, name, v)?].package],
+        Some(v) => vec![&index.lines[find_version(index, name, v)?].package],
         None => index.lines.iter().map(|l| &l.package).collect(),
     };
     let versions = picked
@@ -119,9 +122,11 @@ pub fn info(reg: &Registry, name: &str, version: Option<&str>) -> Result<CrateIn
                 yanked: p.yanked,
                 pubtime: p.pubtime.clone(),
                 cksum: p.cksum.clone(),
-                size: std::fs::metadata(reg.crate_path(&p.name, &p.vers))
+                size: reg
+                    .stat(&Registry::crate_key(&stored.name, &p.vers))
                     .ok()
-                    .map(|m| m.len()),
+                    .flatten()
+                    .map(|m| m.size),
                 rust_version: p.rust_version.clone(),
                 links: p.links.clone(),
                 deps: p.deps.clone(),
@@ -138,7 +143,7 @@ pub fn info(reg: &Registry, name: &str, version: Option<&str>) -> Result<CrateIn
         .package;
     Ok(CrateInfo {
         name: first.name.clone(),
-        index_file: crate::name::index_path(&first.name),
+        index_file: Registry::index_key(&stored.name),
         versions,
     })
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes an opened [`crate::Registry`] (or a
 //! folder) and a [`crate::output::Shell`], and returns a report that serializes
-//! to the command's `--format json` schema.
+//! to the command's `--format json` schema. No module here touches the file
+//! system: every read and write goes through [`crate::Registry`].
 
 pub mod add;
 pub mod find;
@@ -14,42 +15,46 @@ pub mod verify;
 pub mod yank;
 
 use crate::error::Result;
-use crate::fs::Lock;
 use crate::output::Shell;
 use crate::registry::Registry;
+use crate::storage::{LockEvents, LockGuard, LockMode};
+use std::path::Path;
+
+impl LockEvents for Shell {
+    fn waiting(&self, what: &Path) {
+        self.status(
+            "Blocking",
+            format!(
+                "waiting for file lock on `{}` (another regtool is changing this registry; `fuser {}` shows which process)",
+                what.display(),
+                what.display()
+            ),
+        )
+    }
+
+    fn unsupported(&self, what: &Path, e: &std::io::Error) {
+        self.warn(format!(
+            "cannot lock `{}` ({e}); going on without a lock",
+            what.display()
+        ))
+    }
+}
 
 /// Takes the registry lock, telling the user when it has to wait (with the lock's
-/// path) and when the file system cannot lock.
+/// path) and when the storage cannot lock.
 ///
 /// # Errors
 /// [`crate::Error::Io`] naming the lock file.
-pub fn lock(reg: &Registry, shell: &Shell) -> Result<Lock> {
-    lock_as(reg, false, shell)
+pub fn lock(reg: &Registry, shell: &Shell) -> Result<Box<dyn LockGuard>> {
+    reg.lock(LockMode::Exclusive, shell)
 }
 
 /// Takes the registry lock shared (for `verify`): waits while a writer holds it.
 ///
 /// # Errors
 /// [`crate::Error::Io`] naming the lock file.
-pub fn lock_shared(reg: &Registry, shell: &Shell) -> Result<Lock> {
-    lock_as(reg, true, shell)
-}
-
-fn lock_as(reg: &Registry, shared: bool, shell: &Shell) -> Result<Lock> {
-    reg.lock(
-        shared,
-        |path| {
-            shell.status(
-                "Blocking",
-                format!(
-                    "waiting for file lock on `{}` (another regtool is changing this registry; `fuser {}` shows which process)",
-                    path.display(),
-                    path.display()
-                ),
-            )
-        },
-        |path, e| shell.warn(format!("cannot lock `{}` ({e}); going on without a lock", path.display())),
-    )
+pub fn lock_shared(reg: &Registry, shell: &Shell) -> Result<Box<dyn LockGuard>> {
+    reg.lock(LockMode::Shared, shell)
 }
 
 /// The current time as an index `pubtime` (`YYYY-MM-DDTHH:MM:SSZ`, UTC). Honors

@@ -93,14 +93,20 @@ pub const CRATE_MAX_AGE: u64 = 31_536_000;
 pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
     check_value("--listen", &opts.listen)?;
     check_value("--server-name", &opts.server_name)?;
-    let root = absolute(reg.root())?;
+    let dir = reg.local_root().ok_or_else(|| {
+        Error::Usage(format!(
+            "`{}` is not a folder: nginx-config serves a registry folder",
+            reg.location().display()
+        ))
+    })?;
+    let root = absolute(dir)?;
     let root_str = path_for_nginx(&root)?;
     let token_file = if reg.config.auth_required {
         let path = match &opts.token_file {
             Some(p) => p.clone(),
-            None => default_token_file(reg.root()),
+            None => default_token_file(dir),
         };
-        check_token_file(&path, reg.root())?;
+        check_token_file(&path, dir)?;
         let abs = absolute(&path)?;
         Some(path_for_nginx(&abs)?)
     } else {
@@ -108,7 +114,7 @@ pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
             return Err(Error::Usage(format!(
                 "`--token-file {}` is only for registries that require a token, and `{}` does not (its config.json has no `auth-required`): cargo would send no token and every request would be refused",
                 p.display(),
-                reg.root().join("config.json").display()
+                reg.locate(crate::registry::CONFIG_KEY).display()
             )));
         }
         None
@@ -250,6 +256,7 @@ fn short_hash(s: &str) -> String {
 
 /// `path` made absolute and free of `.`/`..` and symlinks (nginx resolves
 /// relative paths against its own prefix, not the current folder).
+#[allow(clippy::disallowed_methods)] // the nginx config names real paths
 fn absolute(path: &Path) -> Result<PathBuf> {
     std::fs::canonicalize(path).map_err(|e| Error::io("resolve", path, e))
 }
@@ -322,6 +329,7 @@ fn how_to_add(path: &Path) -> String {
 /// [`Error::Config`] naming the file (and the line) for a missing file, a line
 /// of another shape, a token twice, or no token; [`Error::Io`] if it cannot be
 /// read.
+#[allow(clippy::disallowed_methods)] // `--token-file` may be anywhere
 fn check_token_file(path: &Path, registry: &Path) -> Result<usize> {
     let bad = |message: String| Error::Config {
         path: path.to_path_buf(),
@@ -400,6 +408,7 @@ pub fn default_token_file(root: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use crate::config::{RegistryConfig, Settings};

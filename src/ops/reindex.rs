@@ -1,24 +1,33 @@
 //! `regtool reindex`: rebuild every index file from the `.crate` files under
 //! `crates/`.
 //!
-//! Each `.crate` is read (in parallel) and its line derived from its manifest;
-//! file names are not trusted. Versions that already had a line keep their
-//! `yanked`, `pubtime`, unknown fields and place in the file; new ones are
-//! appended in version order with the file's mtime as `pubtime`. Lines without a
-//! `.crate` are reported and kept (dropped with `prune`). Only files whose bytes
-//! change are written, so a second run changes nothing. This is also the way to
-//! migrate: copy an Artifactory `crates/` folder in and run `reindex`.
+//! Each `.crate` is read (in parallel) with the one crate reader and its line
+//! derived from its manifest; file names are not trusted. Versions that already
+//! had a line keep their `yanked`, `pubtime`, unknown fields and place in the
+//! file; new ones are appended in version order with the file's mtime as
+//! `pubtime`. Lines without a `.crate` are reported and kept (dropped with
+//! `prune`). Only files whose bytes change are written, so a second run changes
+//! nothing. This is also the way to migrate: copy an Artifactory `crates/` folder
+//! in and run `reindex`.
+//!
+//! What reindex cannot justify it does not do: a stored `.crate` whose SHA-256 no
+//! longer matches its line (damaged or replaced), a `.crate` it cannot read, two
+//! spellings of one crate, two different files for one version: each is reported
+//! and the run writes nothing (exit 1). `accept_changed` takes the new bytes of
+//! changed `.crate` files, naming each. Stored crates are read without the size
+//! limits for new input (they were accepted already); files that are not
+//! index-shaped (`robots.txt`, `healthz`) are never touched.
 
-use super::add::{limits, read_entry};
 use crate::error::{Error, Result};
-use crate::fs as rfs;
-use crate::index::{IndexFile, IndexLine, IndexPackage, version_key};
-use crate::name;
+use crate::index::{IndexFile, IndexLine, version_key};
+use crate::name::{self, CrateName};
 use crate::output::Shell;
+use crate::reader::{self, Entry};
 use crate::registry::Registry;
+use crate::storage::{Durability, Outcome, Precondition, Revision};
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
 /// Options of `reindex`.
@@ -26,6 +35,9 @@ use std::path::PathBuf;
 pub struct ReindexOptions {
     /// Drop index lines whose `.crate` is missing.
     pub prune: bool,
+    /// Take the bytes of `.crate` files that changed since their line was
+    /// written (a new `cksum`; every `Cargo.lock` pinning the old one breaks).
+    pub accept_changed: bool,
 }
 
 /// The report of `reindex` (its `--format json` schema).
@@ -43,95 +55,214 @@ pub struct ReindexReport {
     pub missing_crates: Vec<String>,
     /// Whether missing lines were pruned.
     pub pruned: bool,
+    /// Lines whose `cksum` changed with `--accept-changed`, as `name@version`.
+    pub changed_cksums: Vec<String>,
     /// `.crate` files moved to the path cargo downloads them from.
     pub moved: Vec<PathBuf>,
-    /// `.crate` files that could not be indexed, with the reason.
+    /// What stopped the run, one item per problem (nothing was written when
+    /// this is not empty).
     pub rejected: Vec<Rejected>,
 }
 
-/// A `.crate` that `reindex` could not index.
+/// A problem that stopped `reindex`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rejected {
-    /// The file.
+    /// The file it is about.
     pub path: PathBuf,
-    /// Why.
+    /// What is wrong.
     pub error: String,
 }
 
+/// A `.crate` read from the registry.
 struct Found {
-    path: PathBuf,
-    entry: IndexPackage,
+    key: String,
+    entry: Entry,
 }
 
-/// Rebuilds the index of `reg` from its `.crate` files.
+/// One crate's index file as it is now.
+struct OldIndex {
+    key: String,
+    file: IndexFile,
+    revision: Revision,
+}
+
+/// What to do for one crate (one index file).
+#[derive(Default)]
+struct Group {
+    old: Vec<OldIndex>,
+    found: Vec<Found>,
+}
+
+/// A change to make once every crate has been checked.
+enum Write {
+    Move {
+        from: String,
+        to: String,
+    },
+    Delete(String),
+    /// A `.crate` put in by hand: make it fit to serve.
+    Fix(String),
+    Index {
+        name: CrateName,
+        file: IndexFile,
+        revision: Option<Revision>,
+    },
+}
+
+/// Rebuilds the index of `reg` from its `.crate` files (see the module docs).
 ///
-/// `.crate` files that cannot be indexed are reported (as errors on the shell and
-/// in [`ReindexReport::rejected`]); the others are indexed all the same.
+/// Returns the report; when [`ReindexReport::rejected`] is not empty nothing was
+/// written.
 ///
 /// # Errors
-/// [`Error::Io`], [`Error::IndexFile`].
+/// [`Error::Io`]; [`Error::IndexFile`] for an index file that cannot be read.
 pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<ReindexReport> {
     let _lock = super::lock(reg, shell)?;
-    let cleaned = reg.clean_stale_temp(std::time::Duration::from_secs(24 * 3600))?;
+    let mut report = ReindexReport {
+        pruned: opts.prune,
+        ..Default::default()
+    };
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let mut known_crates = HashSet::new();
+    for key in reg.index_keys()? {
+        let Some((file, revision)) = reg.read_index_key(&key)? else {
+            continue;
+        };
+        let canonical = name::canonical(name::index_key_name(&key).expect("index-shaped"));
+        for l in &file.lines {
+            if let Ok(n) = CrateName::new(&l.package.name) {
+                known_crates.insert(Registry::crate_key(&n, &l.package.vers));
+            }
+        }
+        groups.entry(canonical).or_default().old.push(OldIndex {
+            key,
+            file,
+            revision,
+        });
+    }
+    let keys = reg.crate_keys()?;
+    report.crates_read = keys.len();
+    // New input (a `.crate` no line names yet) is judged by today's limits;
+    // stored crates were accepted already.
+    let input_limits = reader::input_limits(&reg.settings, None, None);
+    let bar = shell.bar(keys.len() as u64, "Reindexing");
+    let read: Vec<(String, Result<Entry>)> = keys
+        .into_par_iter()
+        .map(|key| {
+            let limits = (!known_crates.contains(&key)).then_some(&input_limits);
+            let r = reg.read_stored_crate(&key, limits);
+            bar.inc(1);
+            (key, r)
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut problems: Vec<(PathBuf, String)> = Vec::new();
+    for (key, r) in read {
+        match r {
+            Ok(entry) => groups
+                .entry(entry.name.canonical())
+                .or_default()
+                .found
+                .push(Found { key, entry }),
+            Err(e) => {
+                let why = match &e {
+                    Error::Crate { problem, .. } => problem.to_string(),
+                    other => other.to_string(),
+                };
+                let what = if known_crates.contains(&key) {
+                    "the .crate of an indexed version cannot be read"
+                } else {
+                    "cannot be indexed"
+                };
+                problems.push((reg.locate(&key), format!("{what}: {why}")));
+            }
+        }
+    }
+
+    let mut writes = Vec::new();
+    for (_, group) in groups {
+        plan_group(
+            reg,
+            group,
+            opts,
+            shell,
+            &mut report,
+            &mut writes,
+            &mut problems,
+        )?;
+    }
+    if !problems.is_empty() {
+        for (path, error) in problems {
+            shell.error(format!("`{}`: {error}", path.display()));
+            report.rejected.push(Rejected { path, error });
+        }
+        shell.status(
+            "Refused",
+            format!(
+                "{} problem(s); nothing was written (see `regtool reindex --help`)",
+                report.rejected.len()
+            ),
+        );
+        return Ok(report);
+    }
+
+    let cleaned = reg.clean_temp(std::time::Duration::from_secs(24 * 3600), true)?;
     if cleaned > 0 {
         shell.status(
             "Cleaned",
             format!("{cleaned} temporary files left by an interrupted regtool"),
         );
     }
-    let files = reg.crate_files()?;
-    let limits = limits(reg, None, None);
-    let bar = shell.bar(files.len() as u64, "Reindexing");
-    let read: Vec<(PathBuf, Result<IndexPackage>)> = files
-        .par_iter()
-        .map(|p| {
-            let r = read_entry(reg, p, &limits, None).map(|(e, _)| e);
-            bar.inc(1);
-            (p.clone(), r)
-        })
-        .collect();
-    bar.finish_and_clear();
-    let mut report = ReindexReport {
-        crates_read: files.len(),
-        pruned: opts.prune,
-        ..Default::default()
-    };
-    let mut problems = Vec::new();
-    // Group by the index file each line belongs to.
-    let mut groups: BTreeMap<String, Vec<Found>> = BTreeMap::new();
-    for (path, r) in read {
-        match r {
-            Ok(entry) => groups
-                .entry(name::index_path(&entry.name))
-                .or_default()
-                .push(Found { path, entry }),
-            Err(e) => {
-                report.rejected.push(Rejected {
-                    path: path.clone(),
-                    error: e.to_string(),
-                });
-                problems.push(e);
+    // `.crate` files first (they must be where the dl template points before a
+    // line names them), then the index files, in parallel.
+    let mut index_writes = Vec::new();
+    for w in writes {
+        match w {
+            Write::Move { from, to } => {
+                reg.move_crate(&from, &to)?;
+                shell.status(
+                    "Moved",
+                    format!(
+                        "`{}` to `{}`",
+                        reg.locate(&from).display(),
+                        reg.locate(&to).display()
+                    ),
+                );
+                report.moved.push(reg.locate(&to));
             }
+            Write::Delete(key) => {
+                reg.delete_crate(&key)?;
+                shell.status(
+                    "Removed",
+                    format!("`{}` (a copy)", reg.locate(&key).display()),
+                );
+            }
+            Write::Fix(key) => reg.fix_crate(&key)?,
+            Write::Index {
+                name,
+                file,
+                revision,
+            } => index_writes.push((name, file, revision)),
         }
     }
-    // Index files with no .crate at all still get their lines checked.
-    for rel in reg.index_files()? {
-        groups.entry(rel).or_default();
-    }
-    // Each index file is independent: rebuild them in parallel.
-    let outcomes: Vec<Result<(ReindexReport, Vec<Error>)>> = groups
-        .into_par_iter()
-        .map(|(rel, found)| reindex_one(reg, rel, found, opts, shell))
-        .collect();
-    for outcome in outcomes {
-        let (r, p) = outcome?;
-        report.index_files_written.extend(r.index_files_written);
-        report.index_files_removed.extend(r.index_files_removed);
-        report.lines_added.extend(r.lines_added);
-        report.missing_crates.extend(r.missing_crates);
-        report.moved.extend(r.moved);
-        report.rejected.extend(r.rejected);
-        problems.extend(p);
+    index_writes
+        .par_iter()
+        .try_for_each(|(name, file, revision)| {
+            let pre = Precondition::from_read(revision.clone());
+            match reg.write_index(name, file, &pre, Durability::Now)? {
+                Outcome::Done => Ok(()),
+                Outcome::Conflict => Err(Error::Conflict {
+                    path: reg.locate(&Registry::index_key(name)),
+                }),
+            }
+        })?;
+    for (name, file, _) in index_writes {
+        let key = Registry::index_key(&name);
+        if file.lines.is_empty() {
+            report.index_files_removed.push(key);
+        } else {
+            report.index_files_written.push(key);
+        }
     }
     shell.status(
         "Reindexed",
@@ -142,103 +273,150 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
             report.lines_added.len()
         ),
     );
-    for p in &problems {
-        shell.error(p);
-    }
     Ok(report)
 }
 
-/// Rebuilds the index file `rel` from the `.crate` files `found` for it.
-/// Returns what it did (in the fields of a [`ReindexReport`]) and the problems.
-fn reindex_one(
+/// Works out one crate's new index file, the moves it needs, and its problems.
+#[allow(clippy::too_many_arguments)]
+fn plan_group(
     reg: &Registry,
-    rel: String,
-    mut found: Vec<Found>,
+    group: Group,
     opts: &ReindexOptions,
     shell: &Shell,
-) -> Result<(ReindexReport, Vec<Error>)> {
-    let mut report = ReindexReport::default();
-    let mut problems = Vec::new();
-    let path = reg.root().join(&rel);
-    let old = IndexFile::load(&path)?;
-    found.sort_by(|a, b| {
-        let va = a.entry.version().ok();
-        let vb = b.entry.version().ok();
-        va.cmp(&vb).then_with(|| a.path.cmp(&b.path))
-    });
-    // The .crate must sit where the dl template points.
-    let mut kept = Vec::new();
-    for mut f in found {
-        let want = reg.crate_path(&f.entry.name, &f.entry.vers);
-        if f.path != want {
-            if want.exists() {
-                // Another file for this version is where cargo downloads from.
-                if crate::crate_file::sha256_file(&want).is_ok_and(|sum| sum == f.entry.cksum) {
-                    rfs::remove_file(&f.path)?;
-                    shell.status(
-                        "Removed",
-                        format!("`{}` (a copy of `{}`)", f.path.display(), want.display()),
-                    );
-                } else {
-                    let message = format!(
-                        "`{}` holds {} v{} but `{}` holds other bytes for that version; remove one of them",
-                        f.path.display(),
-                        f.entry.name,
-                        f.entry.vers,
-                        want.display()
-                    );
-                    report.rejected.push(Rejected {
-                        path: f.path.clone(),
-                        error: message.clone(),
+    report: &mut ReindexReport,
+    writes: &mut Vec<Write>,
+    problems: &mut Vec<(PathBuf, String)>,
+) -> Result<()> {
+    let Group { mut old, mut found } = group;
+    // One crate, one spelling: in its index files and in its .crate files.
+    let spellings: BTreeSet<&str> = old
+        .iter()
+        .filter_map(|o| o.file.lines.first().map(|l| l.package.name.as_str()))
+        .chain(found.iter().map(|f| f.entry.line.name.as_str()))
+        .collect();
+    if old.len() > 1 || spellings.len() > 1 {
+        let list: Vec<String> = spellings.iter().map(|s| format!("`{s}`")).collect();
+        let path = old
+            .first()
+            .map(|o| reg.locate(&o.key))
+            .or_else(|| found.first().map(|f| reg.locate(&f.key)))
+            .unwrap_or_default();
+        problems.push((
+            path,
+            format!(
+                "the registry holds one crate under several names ({}; {} index files): names equal up to case and `-`/`_` are the same crate for cargo; keep one",
+                list.join(", "),
+                old.len()
+            ),
+        ));
+        return Ok(());
+    }
+    let old = old.pop();
+    // The published name: the index file's, else the crate's.
+    let name = match old.as_ref().and_then(|o| o.file.lines.first()) {
+        Some(l) => match CrateName::new(&l.package.name) {
+            Ok(n) => n,
+            Err(reason) => {
+                let o = old.as_ref().expect("some");
+                problems.push((
+                    reg.locate(&o.key),
+                    format!("invalid crate name `{}`: {reason}", l.package.name),
+                ));
+                return Ok(());
+            }
+        },
+        None => match found.first() {
+            Some(f) => f.entry.name.clone(),
+            None => {
+                // An empty index file: nothing to keep.
+                if let Some(o) = old
+                    && let Ok(n) = CrateName::new(name::index_key_name(&o.key).unwrap_or(""))
+                {
+                    writes.push(Write::Index {
+                        name: n,
+                        file: IndexFile::default(),
+                        revision: Some(o.revision),
                     });
-                    problems.push(Error::Usage(message));
                 }
-                continue;
+                return Ok(());
             }
-            rfs::create_dirs(want.parent().expect("crate path has a parent"))?;
-            std::fs::rename(&f.path, &want).map_err(|e| Error::io("move", &f.path, e))?;
-            rfs::sync_dir(want.parent().expect("parent"))?;
-            shell.status(
-                "Moved",
-                format!("`{}` to `{}`", f.path.display(), want.display()),
-            );
-            report.moved.push(want.clone());
-            f.path = want;
-        }
-        // Published files must be readable by the web server.
-        rfs::ensure_file_mode(&f.path)?;
-        kept.push(f);
-    }
+        },
+    };
+    found.sort_by(|a, b| {
+        (
+            &a.entry.version,
+            a.key != Registry::crate_key(&name, &a.entry.line.vers),
+        )
+            .cmp(&(
+                &b.entry.version,
+                b.key != Registry::crate_key(&name, &b.entry.line.vers),
+            ))
+    });
+    // One file per version, where the dl template points.
     let mut by_key: BTreeMap<_, Found> = BTreeMap::new();
-    for f in kept {
-        let Ok(v) = f.entry.version() else { continue };
-        match by_key.entry(version_key(&v)) {
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(f);
+    for f in found {
+        let want = Registry::crate_key(&name, &f.entry.line.vers);
+        match by_key.get(&version_key(&f.entry.version)) {
+            None => {
+                if f.key != want {
+                    if reg.stat(&want)?.is_some() {
+                        // `want` holds other bytes that were unreadable: reported there.
+                        continue;
+                    }
+                    writes.push(Write::Move {
+                        from: f.key.clone(),
+                        to: want.clone(),
+                    });
+                } else {
+                    writes.push(Write::Fix(f.key.clone()));
+                }
+                by_key.insert(version_key(&f.entry.version), Found { key: want, ..f });
             }
-            std::collections::btree_map::Entry::Occupied(e) => {
-                let message = format!(
-                    "`{}` ({} v{}) is the same version as `{}` (v{}): versions that differ only in build metadata collide; remove one of them",
-                    f.path.display(),
-                    f.entry.name,
-                    f.entry.vers,
-                    e.get().path.display(),
-                    e.get().entry.vers
-                );
-                report.rejected.push(Rejected {
-                    path: f.path.clone(),
-                    error: message.clone(),
-                });
-                problems.push(Error::Usage(message));
+            Some(first)
+                if first.entry.line.cksum == f.entry.line.cksum
+                    && first.entry.line.vers == f.entry.line.vers =>
+            {
+                writes.push(Write::Delete(f.key));
             }
+            Some(first) => problems.push((
+                reg.locate(&f.key),
+                format!(
+                    "holds {} v{} but `{}` holds other bytes for that version (versions that differ only in build metadata collide too); remove one of them",
+                    f.entry.line.name,
+                    f.entry.line.vers,
+                    reg.locate(&first.key).display()
+                ),
+            )),
         }
     }
+    let (old_file, revision) = match old {
+        Some(o) => (o.file, Some(o.revision)),
+        None => (IndexFile::default(), None),
+    };
     let mut lines: Vec<IndexLine> = Vec::new();
-    for l in &old.lines {
+    for l in &old_file.lines {
         let key = l.package.version().ok().map(|v| version_key(&v));
+        let id = format!("{}@{}", l.package.name, l.package.vers);
         match key.and_then(|k| by_key.remove(&k)) {
             Some(f) => {
-                let mut entry = f.entry;
+                let mut entry = f.entry.line;
+                if entry.cksum != l.package.cksum {
+                    if !opts.accept_changed {
+                        problems.push((
+                            reg.locate(&f.key),
+                            format!(
+                                "{id}: the .crate's SHA-256 is {} but its line says {}: the file was damaged or replaced after it was added; restore it (`regtool add` of the original file), or take the new bytes with `--accept-changed` (every Cargo.lock that pins {id} then breaks)",
+                                entry.cksum, l.package.cksum
+                            ),
+                        ));
+                        continue;
+                    }
+                    shell.warn(format!(
+                        "{id}: cksum changed from {} to {} (--accept-changed)",
+                        l.package.cksum, entry.cksum
+                    ));
+                    report.changed_cksums.push(id);
+                }
                 entry.yanked = l.package.yanked;
                 entry.pubtime = l.package.pubtime.clone();
                 entry.unknown = l.package.unknown.clone();
@@ -248,10 +426,10 @@ fn reindex_one(
                 });
             }
             None => {
-                let id = format!("{}@{}", l.package.name, l.package.vers);
                 if !opts.prune {
                     shell.warn(format!(
-                        "`{rel}`: {id} has no .crate file (kept; `--prune` drops it)"
+                        "`{}`: {id} has no .crate file (kept; `--prune` drops it)",
+                        reg.locate(&Registry::index_key(&name)).display()
                     ));
                     lines.push(l.clone());
                 } else {
@@ -262,10 +440,12 @@ fn reindex_one(
         }
     }
     for (_, f) in by_key {
-        let mut entry = f.entry;
-        let mtime = std::fs::metadata(&f.path)
-            .and_then(|m| m.modified())
+        let mut entry = f.entry.line;
+        let mtime = reg
+            .stat(&f.key)
             .ok()
+            .flatten()
+            .and_then(|m| m.modified)
             .and_then(|t| jiff::Timestamp::try_from(t).ok())
             .unwrap_or_else(jiff::Timestamp::now);
         entry.pubtime = Some(super::format_pubtime(mtime));
@@ -279,14 +459,12 @@ fn reindex_one(
         });
     }
     let new = IndexFile { lines };
-    if new.lines.is_empty() {
-        if path.exists() {
-            rfs::remove_file(&path)?;
-            report.index_files_removed.push(rel);
-        }
-    } else if new.to_bytes() != old.to_bytes() || !path.exists() {
-        rfs::write_atomic(&path, &new.to_bytes())?;
-        report.index_files_written.push(rel);
+    if new.to_bytes() != old_file.to_bytes() || (revision.is_none() && !new.lines.is_empty()) {
+        writes.push(Write::Index {
+            name,
+            file: new,
+            revision,
+        });
     }
-    Ok((report, problems))
+    Ok(())
 }

@@ -4,9 +4,8 @@
 //! version break; `yank` is the usual tool. The line goes first, then the file, so
 //! no line ever points at a missing `.crate`.
 
-use super::find::{find_version, load_existing};
+use super::find::{find_version, not_found, parse_name};
 use crate::error::Result;
-use crate::fs as rfs;
 use crate::output::Shell;
 use crate::registry::Registry;
 use serde::Serialize;
@@ -24,23 +23,26 @@ pub struct RemoveReport {
     pub index_file_removed: bool,
 }
 
-/// Removes `name` `version` from the registry.
+/// Removes `version` of the crate `name` (any spelling of it) from the registry.
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] for an unknown crate or version; [`crate::Error::Io`].
 pub fn remove(reg: &Registry, name: &str, version: &str, shell: &Shell) -> Result<RemoveReport> {
+    let typed = parse_name(name)?;
     let _lock = super::lock(reg, shell)?;
-    let mut index = load_existing(reg, name)?;
-    let i = find_version(&index, name, version)?;
-    let line = index.lines.remove(i);
-    reg.store_index(name, &index)?;
-    let crate_file = reg.crate_path(&line.package.name, &line.package.vers);
-    rfs::remove_file(&crate_file)?;
-    if let Some(dir) = crate_file.parent()
-        && std::fs::remove_dir(dir).is_ok()
-    {
-        rfs::sync_dir(dir.parent().unwrap_or(reg.root()))?;
-    }
+    let (stored, (line, last)) = reg
+        .modify_crate(
+            &typed,
+            || not_found(reg, name),
+            |stored| {
+                let i = find_version(&stored.index, name, version)?;
+                let line = stored.index.lines.remove(i);
+                Ok(Some((line, stored.index.lines.is_empty())))
+            },
+        )?
+        .expect("a removal always writes");
+    let key = Registry::crate_key(&stored, &line.package.vers);
+    reg.delete_crate(&key)?;
     shell.status(
         "Removed",
         format!("{} v{}", line.package.name, line.package.vers),
@@ -48,7 +50,7 @@ pub fn remove(reg: &Registry, name: &str, version: &str, shell: &Shell) -> Resul
     Ok(RemoveReport {
         name: line.package.name,
         vers: line.package.vers,
-        crate_file,
-        index_file_removed: index.lines.is_empty(),
+        crate_file: reg.locate(&key),
+        index_file_removed: last,
     })
 }

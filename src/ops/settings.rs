@@ -9,9 +9,8 @@
 
 use crate::config::{self, RegistryConfig, Settings};
 use crate::error::{Error, Result};
-use crate::fs as rfs;
 use crate::output::Shell;
-use crate::registry::{Registry, STATE_DIR};
+use crate::registry::Registry;
 use serde::Serialize;
 
 /// Changes asked of `settings`; `None`/empty leaves a setting as it is.
@@ -92,16 +91,10 @@ pub fn settings(reg: &Registry, change: &SettingsChange, shell: &Shell) -> Resul
     }
     let changed = settings != reg.settings || cfg != reg.config;
     if changed {
-        rfs::write_atomic(
-            &reg.root().join(STATE_DIR).join("config.toml"),
-            &settings.to_bytes(),
-        )?;
-        if cfg != reg.config {
-            rfs::write_atomic(&reg.root().join("config.json"), &cfg.to_bytes())?;
-        }
+        reg.clone().update_settings(settings.clone(), cfg.clone())?;
         shell.status(
             "Updated",
-            format!("the settings of `{}`", reg.root().display()),
+            format!("the settings of `{}`", reg.location().display()),
         );
     }
     Ok(SettingsReport {

@@ -7,13 +7,11 @@
 //! re-derives each line from its `.crate` and reports the fields that differ.
 //! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html>.
 
-use super::add::{limits, read_entry};
-use crate::config::{RegistryConfig, Settings};
 use crate::error::{Error, Result};
 use crate::index::{IndexPackage, version_key};
-use crate::name;
+use crate::name::{self, CrateName};
 use crate::output::Shell;
-use crate::registry::{Registry, STATE_DIR};
+use crate::registry::{CONFIG_KEY, Registry};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,8 +30,9 @@ pub struct Problem {
     /// The file the problem is about.
     pub path: PathBuf,
     /// A stable keyword: `config`, `index-unreadable`, `index-line`, `truncated`,
-    /// `wrong-path`, `mixed-names`, `duplicate-version`, `missing-crate`,
-    /// `cksum-mismatch`, `orphan-crate`, `crate-unreadable`, `differs`.
+    /// `wrong-path`, `mixed-names`, `name-conflict`, `duplicate-version`,
+    /// `missing-crate`, `cksum-mismatch`, `orphan-crate`, `crate-unreadable`,
+    /// `differs`.
     pub kind: &'static str,
     /// What is wrong, for people.
     pub message: String,
@@ -56,39 +55,27 @@ pub struct VerifyReport {
 
 struct Job {
     line_path: PathBuf,
-    crate_path: PathBuf,
+    crate_key: String,
     line: IndexPackage,
 }
 
-/// Checks the registry at `root` (see the module docs), holding the registry
-/// lock shared so that it sees the registry between two changes.
+/// Checks the registry in the folder `root` (see the module docs), holding the
+/// registry lock shared so that it sees the registry between two changes.
 ///
 /// # Errors
 /// [`Error::NotARegistry`] if `root` is not a registry; [`Error::Io`] if a folder
 /// cannot be listed. Problems in the registry are not errors: they are in the
 /// report.
 pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<VerifyReport> {
-    let settings_path = root.join(STATE_DIR).join("config.toml");
-    let config_path = root.join("config.json");
-    if !config_path.exists() || !settings_path.exists() {
-        return Err(Error::NotARegistry {
-            path: root.to_path_buf(),
+    let (reg, config_error) = Registry::open_lenient(root)?;
+    let mut problems = Vec::new();
+    if let Some(e) = config_error {
+        problems.push(Problem {
+            path: reg.locate(CONFIG_KEY),
+            kind: "config",
+            message: e.to_string(),
         });
     }
-    let mut problems = Vec::new();
-    let config = match RegistryConfig::load(&config_path) {
-        Ok(c) => c,
-        Err(e) => {
-            problems.push(Problem {
-                path: config_path.clone(),
-                kind: "config",
-                message: e.to_string(),
-            });
-            RegistryConfig::for_base_url("http://invalid", false)
-        }
-    };
-    let settings = Settings::load(&settings_path)?;
-    let reg = Registry::from_parts(root, config, settings);
     // See the registry between two changes, not in the middle of one.
     let _lock = super::lock_shared(&reg, shell)?;
     let mut report = VerifyReport {
@@ -98,9 +85,11 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
 
     let mut jobs = Vec::new();
     let mut expected_crates = BTreeSet::new();
-    for rel in reg.index_files()? {
+    // Index files per canonical name: two spellings of one crate are a problem.
+    let mut spellings: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for key in reg.index_keys()? {
         report.index_files += 1;
-        let path = root.join(&rel);
+        let path = reg.locate(&key);
         let mut problem = |kind, message: String| {
             problems.push(Problem {
                 path: path.clone(),
@@ -108,10 +97,11 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
                 message,
             })
         };
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+        let bytes = match reg.read_raw(&key) {
+            Ok(Some(b)) => b,
+            Ok(None) => continue, // removed meanwhile (no lock on a read-only registry)
             Err(e) => {
-                problem("index-unreadable", format!("cannot read: {e}"));
+                problem("index-unreadable", format!("cannot read: {}", cause(&e)));
                 continue;
             }
         };
@@ -154,13 +144,16 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
                     format!("line {n} cannot be read by cargo: {e}"),
                 );
             }
-            if let Err(reason) = name::CrateName::new(&line.name) {
-                problem(
-                    "index-line",
-                    format!("line {n}: invalid crate name `{}`: {reason}", line.name),
-                );
-                continue;
-            }
+            let crate_name = match CrateName::new(&line.name) {
+                Ok(c) => c,
+                Err(reason) => {
+                    problem(
+                        "index-line",
+                        format!("line {n}: invalid crate name `{}`: {reason}", line.name),
+                    );
+                    continue;
+                }
+            };
             let Ok(version) = line.version() else {
                 problem(
                     "index-line",
@@ -170,7 +163,11 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
             };
             match &first_name {
                 None => {
-                    if name::index_path(&line.name) != rel {
+                    spellings
+                        .entry(crate_name.canonical())
+                        .or_default()
+                        .push(line.name.clone());
+                    if name::index_path(&line.name) != key {
                         problem(
                             "wrong-path",
                             format!(
@@ -202,22 +199,33 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
                     ),
                 );
             }
-            let crate_path = reg.crate_path(&line.name, &line.vers);
-            expected_crates.insert(crate_path.clone());
+            let crate_key = Registry::crate_key(&crate_name, &line.vers);
+            expected_crates.insert(crate_key.clone());
             jobs.push(Job {
                 line_path: path.clone(),
-                crate_path,
+                crate_key,
                 line,
             });
         }
     }
 
-    let limits = limits(&reg, None, None);
+    for names in spellings.values().filter(|n| n.len() > 1) {
+        for n in names {
+            problems.push(Problem {
+                path: reg.locate(&name::index_path(n)),
+                kind: "name-conflict",
+                message: format!(
+                    "crate `{n}` is the same crate as {} for cargo (names equal up to case and `-`/`_`); remove one of them",
+                    quoted_others(names, n)
+                ),
+            });
+        }
+    }
     let bar = shell.bar(jobs.len() as u64, "Verifying");
     let found: Vec<Vec<Problem>> = jobs
         .par_iter()
         .map(|job| {
-            let r = check_crate(&reg, job, opts.deep, &limits);
+            let r = check_crate(&reg, job, opts.deep);
             bar.inc(1);
             r
         })
@@ -225,12 +233,35 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
     bar.finish_and_clear();
     problems.extend(found.into_iter().flatten());
 
-    let files = reg.crate_files()?;
+    let files = reg.crate_keys()?;
     report.crate_files = files.len();
-    for file in files {
-        if !expected_crates.contains(&file) {
+    // `crates/foo` beside `crates/Foo`: two folders for one crate.
+    let mut folders: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for key in &files {
+        if let Some(folder) = key.split('/').nth(1) {
+            folders
+                .entry(name::canonical(folder))
+                .or_default()
+                .insert(folder);
+        }
+    }
+    for set in folders.values().filter(|s| s.len() > 1) {
+        let names: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+        for n in &names {
             problems.push(Problem {
-                path: file,
+                path: reg.locate(&format!("{}/{n}", crate::registry::CRATES_DIR)),
+                kind: "name-conflict",
+                message: format!(
+                    "the folder of crate `{n}` sits beside {} (the same crate for cargo); keep one",
+                    quoted_others(&names, n)
+                ),
+            });
+        }
+    }
+    for key in files {
+        if !expected_crates.contains(&key) {
+            problems.push(Problem {
+                path: reg.locate(&key),
                 kind: "orphan-crate",
                 message: "no index line points at this .crate (`regtool reindex` indexes it)"
                     .into(),
@@ -242,32 +273,48 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
     Ok(report)
 }
 
-fn check_crate(
-    reg: &Registry,
-    job: &Job,
-    deep: bool,
-    limits: &crate::crate_file::Limits,
-) -> Vec<Problem> {
+fn quoted_others(names: &[String], me: &str) -> String {
+    names
+        .iter()
+        .filter(|o| *o != me)
+        .map(|o| format!("`{o}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An error's message without the path the problem already names.
+fn cause(e: &Error) -> String {
+    match e {
+        Error::Crate { problem, .. } => problem.to_string(),
+        Error::Io { action, source, .. } => format!("failed to {action}: {source}"),
+        other => other.to_string(),
+    }
+}
+
+fn check_crate(reg: &Registry, job: &Job, deep: bool) -> Vec<Problem> {
     let id = format!("{} v{}", job.line.name, job.line.vers);
+    let crate_path = reg.locate(&job.crate_key);
     let problem = |path: &Path, kind, message: String| Problem {
         path: path.to_path_buf(),
         kind,
         message,
     };
-    if !job.crate_path.is_file() {
+    if !matches!(reg.stat(&job.crate_key), Ok(Some(_))) {
         return vec![problem(
             &job.line_path,
             "missing-crate",
-            format!("{id} has no .crate file at `{}`", job.crate_path.display()),
+            format!("{id} has no .crate file at `{}`", crate_path.display()),
         )];
     }
     if deep {
-        return match read_entry(reg, &job.crate_path, limits, None) {
-            Err(e) => vec![problem(&job.crate_path, "crate-unreadable", e.to_string())],
-            Ok((derived, _)) => {
+        // Read with the limits the crate was accepted under (none re-applied).
+        return match reg.read_stored_crate(&job.crate_key, None) {
+            Err(e) => vec![problem(&crate_path, "crate-unreadable", cause(&e))],
+            Ok(derived) => {
+                let derived = derived.line;
                 let mut out = Vec::new();
                 if derived.cksum != job.line.cksum {
-                    out.push(cksum_problem(job, &derived.cksum));
+                    out.push(cksum_problem(job, &crate_path, &derived.cksum));
                 }
                 let fields = differing_fields(&job.line, &derived);
                 if !fields.is_empty() {
@@ -284,20 +331,16 @@ fn check_crate(
             }
         };
     }
-    match crate::crate_file::sha256_file(&job.crate_path) {
-        Err(e) => vec![problem(
-            &job.crate_path,
-            "crate-unreadable",
-            format!("cannot read: {e}"),
-        )],
-        Ok(sum) if sum != job.line.cksum => vec![cksum_problem(job, &sum)],
+    match reg.sha256(&job.crate_key) {
+        Err(e) => vec![problem(&crate_path, "crate-unreadable", cause(&e))],
+        Ok(Some(sum)) if sum != job.line.cksum => vec![cksum_problem(job, &crate_path, &sum)],
         Ok(_) => Vec::new(),
     }
 }
 
-fn cksum_problem(job: &Job, actual: &str) -> Problem {
+fn cksum_problem(job: &Job, path: &Path, actual: &str) -> Problem {
     Problem {
-        path: job.crate_path.clone(),
+        path: path.to_path_buf(),
         kind: "cksum-mismatch",
         message: format!(
             "SHA-256 is {actual} but the index line of {} v{} says {}",

@@ -5,7 +5,7 @@
 //! `yanked` changes; every other byte of the index file stays the same. Source:
 //! <https://doc.rust-lang.org/cargo/commands/cargo-yank.html>.
 
-use super::find::{find_version, load_existing};
+use super::find::{find_version, not_found, parse_name};
 use crate::error::Result;
 use crate::output::Shell;
 use crate::registry::Registry;
@@ -24,7 +24,8 @@ pub struct YankReport {
     pub changed: bool,
 }
 
-/// Sets `yanked` to `!undo` on `name`'s line for `version`.
+/// Sets `yanked` to `!undo` on the line for `version` of the crate `name` (any
+/// spelling of it).
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] (with the nearest names or the versions there are)
@@ -36,20 +37,28 @@ pub fn yank(
     undo: bool,
     shell: &Shell,
 ) -> Result<YankReport> {
+    let typed = parse_name(name)?;
     let _lock = super::lock(reg, shell)?;
-    let mut index = load_existing(reg, name)?;
-    let i = find_version(&index, name, version)?;
     let want = !undo;
-    let changed = index.set_yanked(i, want);
-    let pkg = &index.lines[i].package;
-    let report = YankReport {
-        name: pkg.name.clone(),
-        vers: pkg.vers.clone(),
-        yanked: want,
-        changed,
-    };
-    if changed {
-        reg.store_index(name, &index)?;
+    let mut report = None;
+    reg.modify_crate(
+        &typed,
+        || not_found(reg, name),
+        |stored| {
+            let i = find_version(&stored.index, name, version)?;
+            let changed = stored.index.set_yanked(i, want);
+            let pkg = &stored.index.lines[i].package;
+            report = Some(YankReport {
+                name: pkg.name.clone(),
+                vers: pkg.vers.clone(),
+                yanked: want,
+                changed,
+            });
+            Ok(changed.then_some(()))
+        },
+    )?;
+    let report = report.expect("set by the change");
+    if report.changed {
         shell.status(
             if undo { "Unyank" } else { "Yank" },
             format!("{}@{}", report.name, report.vers),

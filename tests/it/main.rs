@@ -2,6 +2,9 @@
 //! each runs the real `regtool` binary on registries it builds, and the
 //! end-to-end modules let real `cargo` (and nginx) judge the result.
 
+// Tests look at the registry's files directly, as cargo and nginx do.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 mod add;

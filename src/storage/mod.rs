@@ -1,0 +1,231 @@
+//! Where a registry's files live: a small storage trait behind [`crate::Registry`].
+//!
+//! Every byte regtool reads from or writes to a registry goes through a
+//! [`Storage`]: objects addressed by *keys* (relative paths with `/` separators:
+//! `config.json`, `se/rd/serde`, `crates/serde/serde-1.0.219.crate`,
+//! `.regtool/config.toml`). The trait offers what both a folder and an object
+//! store can do safely: read with a revision, atomic put, put-if-unchanged
+//! (compare-and-swap on the revision), create-only put, list by prefix, delete,
+//! and a lock that an implementation may make a no-op when it relies on
+//! compare-and-swap instead. [`local::LocalStorage`] is the folder
+//! implementation (flock, fsync, `syncfs` batches, modes and mtime rules live there).
+
+pub mod local;
+
+use crate::error::Result;
+use std::fmt::Debug;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// What an object is: decides its file mode or its HTTP metadata
+/// (`Content-Type`, `Cache-Control`) in backends that serve it directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A sparse-index file (`text/plain`, revalidated by caches).
+    Index,
+    /// A `.crate` file (`application/gzip`, immutable).
+    Crate,
+    /// `config.json` (`application/json`, revalidated).
+    Config,
+    /// regtool's own state under `.regtool/` (never served to cargo).
+    State,
+}
+
+/// An opaque revision of a stored object: an `ETag` in object storage; the
+/// inode, size and modification time in a folder. Two reads that return the same
+/// revision saw the same bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Revision(pub String);
+
+/// The condition under which a put or delete may happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Always (atomic replace).
+    Any,
+    /// Only if no object is at the key (create-only; `If-None-Match: *`).
+    Absent,
+    /// Only if the object still has this revision (compare-and-swap; `If-Match`).
+    Unchanged(Revision),
+}
+
+impl Precondition {
+    /// `Unchanged(rev)` for an object that was read with `rev`, `Absent` for one
+    /// that was not there.
+    pub fn from_read(rev: Option<Revision>) -> Precondition {
+        match rev {
+            Some(r) => Precondition::Unchanged(r),
+            None => Precondition::Absent,
+        }
+    }
+}
+
+/// Whether a conditional write happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Outcome {
+    /// The write (or delete) took place.
+    Done,
+    /// The precondition failed: someone else changed the object first.
+    Conflict,
+}
+
+/// When a write must be durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Durable when the call returns.
+    Now,
+    /// Durable after the next [`Storage::barrier`] (lets a folder sync a batch
+    /// of writes with one `syncfs`).
+    Deferred,
+}
+
+/// An object as read: its bytes and revision.
+#[derive(Clone, Debug)]
+pub struct Object {
+    /// The whole content.
+    pub bytes: Vec<u8>,
+    /// Its revision, for a later [`Precondition::Unchanged`].
+    pub revision: Revision,
+}
+
+/// Size and time of a stored object.
+#[derive(Clone, Copy, Debug)]
+pub struct Meta {
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time, where the backend knows it.
+    pub modified: Option<SystemTime>,
+}
+
+/// Told what happens while taking a lock.
+pub trait LockEvents {
+    /// Another process holds the lock; about to wait. `what` names the lock.
+    fn waiting(&self, what: &Path);
+    /// The storage cannot lock (some NFS setups); going on without.
+    fn unsupported(&self, what: &Path, error: &std::io::Error);
+}
+
+/// A held lock; released on drop.
+pub trait LockGuard: Debug + Send {}
+
+/// Whether a lock excludes every other holder or only writers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    /// For commands that change the registry.
+    Exclusive,
+    /// For readers (`verify`) that must see the registry between two changes.
+    Shared,
+}
+
+/// A registry's storage. Keys are relative, `/`-separated, never start with `/`
+/// and never hold `.` or `..` components (callers build them through
+/// [`crate::Registry`]). Every method names the failing object in its error.
+pub trait Storage: Send + Sync + Debug {
+    /// Where the object at `key` is, for messages: a path or a URL.
+    fn locate(&self, key: &str) -> PathBuf;
+
+    /// The folder the registry lives in, for a local registry (`nginx-config`
+    /// prints it); `None` for object storage.
+    fn local_root(&self) -> Option<&Path>;
+
+    /// Reads the whole object at `key`; `None` if there is none.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn get(&self, key: &str) -> Result<Option<Object>>;
+
+    /// Opens the object at `key` for streaming; `None` if there is none.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn open(&self, key: &str) -> Result<Option<Box<dyn Read + Send>>>;
+
+    /// Size and time of the object at `key`; `None` if there is none.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn stat(&self, key: &str) -> Result<Option<Meta>>;
+
+    /// Writes `bytes` at `key` atomically (readers see the old or the new object,
+    /// never a part) if `pre` holds.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn put(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        kind: ObjectKind,
+        pre: &Precondition,
+        durability: Durability,
+    ) -> Result<Outcome>;
+
+    /// A temp file to fill before [`Storage::put_file`] (for a folder, on the
+    /// same file system, so that the put is a rename).
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the temp folder.
+    fn staging_file(&self) -> Result<tempfile::NamedTempFile>;
+
+    /// Like [`Storage::put`] with the content of a finished staging file.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn put_file(
+        &self,
+        key: &str,
+        file: tempfile::NamedTempFile,
+        kind: ObjectKind,
+        pre: &Precondition,
+        durability: Durability,
+    ) -> Result<Outcome>;
+
+    /// Deletes the object at `key` if `pre` holds (a missing object is deleted
+    /// already). Folders a delete leaves empty go too.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn delete(&self, key: &str, pre: &Precondition) -> Result<Outcome>;
+
+    /// Moves an object (`reindex` puts a misplaced `.crate` where cargo downloads it).
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn rename(&self, from: &str, to: &str, kind: ObjectKind) -> Result<()>;
+
+    /// Every key under `prefix` (a folder, `""` for all), sorted; entries whose
+    /// name starts with `.` (temp files, `.regtool/`) are left out, links are
+    /// followed.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the folder that cannot be listed.
+    fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// Makes every [`Durability::Deferred`] write so far durable.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`].
+    fn barrier(&self) -> Result<()>;
+
+    /// Takes the registry's lock; waits while another process holds it.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the lock.
+    fn lock(&self, mode: LockMode, events: &dyn LockEvents) -> Result<Box<dyn LockGuard>>;
+
+    /// Deletes what an interrupted regtool left behind: temp objects beside
+    /// published ones (only while holding the exclusive lock) and staging files
+    /// older than `max_age`. Returns how many were removed.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`].
+    fn clean_temp(&self, max_age: std::time::Duration, beside_published: bool) -> Result<usize>;
+
+    /// Makes an object put there by other means fit to serve (a `.crate` copied
+    /// in by hand gets mode 0644).
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn fix_published(&self, key: &str, kind: ObjectKind) -> Result<()>;
+}
