@@ -171,6 +171,29 @@ pub fn index_key_name(key: &str) -> Option<&str> {
     (shaped && index_path(file) == key).then_some(file)
 }
 
+/// Whether `key` is laid out like an index file of some name (the folder
+/// *structure* of [`index_path`], as `3/x/foo`), even if its folders do not
+/// match the name: `verify` reports such files as misplaced, and nothing else
+/// touches them.
+pub fn looks_like_index_key(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('/').collect();
+    let Some(file) = parts.last() else {
+        return false;
+    };
+    let n = file.chars().count();
+    let shape = match (parts.as_slice(), n) {
+        ([d, _], 1) => *d == "1",
+        ([d, _], 2) => *d == "2",
+        ([d, c, _], 3) => *d == "3" && c.chars().count() == 1,
+        ([a, b, _], n) if n >= 4 => a.chars().count() == 2 && b.chars().count() == 2,
+        _ => false,
+    };
+    shape
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// Every index folder that could hold a name whose canonical form equals `name`'s:
 /// the folder part of [`index_path`] with each `-`/`_` in it swapped both ways.
 pub fn sibling_index_dirs(name: &str) -> Vec<String> {

@@ -144,6 +144,7 @@ impl Registry {
                 });
             }
         }
+        store.init()?;
         let reg = Registry {
             store,
             config,
@@ -441,6 +442,25 @@ impl Registry {
             .list("")?
             .into_iter()
             .filter(|k| !k.starts_with("crates/") && name::index_key_name(k).is_some())
+            .collect())
+    }
+
+    /// Keys laid out like index files but not at the path of the name they hold
+    /// (`3/x/foo`): misplaced, for `verify` to report. Never read or written
+    /// otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a folder cannot be listed.
+    pub fn misplaced_index_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .list("")?
+            .into_iter()
+            .filter(|k| {
+                !k.starts_with("crates/")
+                    && name::index_key_name(k).is_none()
+                    && name::looks_like_index_key(k)
+            })
             .collect())
     }
 

@@ -209,6 +209,17 @@ pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<Verify
         }
     }
 
+    for key in reg.misplaced_index_keys()? {
+        let file = key.rsplit('/').next().unwrap_or_default();
+        problems.push(Problem {
+            path: reg.locate(&key),
+            kind: "wrong-path",
+            message: format!(
+                "looks like the index file of crate `{file}`, whose index file is `{}`; cargo never asks for it",
+                name::index_path(file)
+            ),
+        });
+    }
     for names in spellings.values().filter(|n| n.len() > 1) {
         for n in names {
             problems.push(Problem {

@@ -153,7 +153,16 @@ impl LockGuard for FileLock {}
 
 impl Storage for LocalStorage {
     fn locate(&self, key: &str) -> PathBuf {
-        self.path(key)
+        if key.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(key)
+        }
+    }
+
+    fn init(&self) -> Result<()> {
+        rfs::create_dirs(&self.tmp_dir())?;
+        rfs::create_dirs(&self.root.join(crate::registry::CRATES_DIR))
     }
 
     fn local_root(&self) -> Option<&Path> {
@@ -282,6 +291,7 @@ impl Storage for LocalStorage {
         let (from, to) = (self.path(from), self.path(to));
         self.make_parent(&to, true)?;
         std::fs::rename(&from, &to).map_err(|e| Error::io("move", &from, e))?;
+        rfs::ensure_file_mode(&to)?;
         rfs::sync_dir(to.parent().unwrap_or(&self.root))?;
         rfs::sync_dir(from.parent().unwrap_or(&self.root))
     }

@@ -122,8 +122,16 @@ pub enum LockMode {
 /// and never hold `.` or `..` components (callers build them through
 /// [`crate::Registry`]). Every method names the failing object in its error.
 pub trait Storage: Send + Sync + Debug {
-    /// Where the object at `key` is, for messages: a path or a URL.
+    /// Where the object at `key` is, for messages: a path or a URL (`""`: the
+    /// registry itself).
     fn locate(&self, key: &str) -> PathBuf;
+
+    /// Prepares new, empty storage for a registry (a folder makes its
+    /// `crates/` and `.regtool/tmp/` folders).
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`].
+    fn init(&self) -> Result<()>;
 
     /// The folder the registry lives in, for a local registry (`nginx-config`
     /// prints it); `None` for object storage.

@@ -11,6 +11,7 @@ mod add;
 mod ci_recipe;
 mod e2e_cargo;
 mod hostile;
+mod integrity;
 mod maintenance;
 mod man;
 mod nginx;
