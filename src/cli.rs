@@ -435,162 +435,66 @@ pub fn report_error(shell: &Shell, e: &Error) {
     }
 }
 
-/// Runs a parsed command line, printing to `shell`.
+/// Runs a parsed command line: builds the operation's options, runs it, and
+/// hands its report to the one printer ([`crate::report::print`]).
 ///
 /// # Errors
 /// Whatever the operation fails with; see each `ops` module.
 pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
+    use crate::report::print;
+    let registry = || open(&cli.registry_dir());
     match &cli.command {
         Command::Init(a) => {
             let dir = a.dir.clone().unwrap_or_else(|| cli.registry_dir());
-            let reg = ops::init::init(
-                &dir,
-                &ops::init::InitOptions {
-                    url: a.url.clone(),
-                    aliases: a.aliases.clone(),
-                    auth_required: a.auth_required,
-                    mirror: a.mirror,
-                    max_crate_size: a.max_crate_size,
-                    max_unpacked_size: a.max_unpacked_size,
-                },
-            )?;
-            shell.status("Created", format!("registry in `{}`", dir.display()));
-            if shell.format == Format::Json {
-                shell.json(&serde_json::json!({
-                    "registry": dir,
-                    "index": reg.index_url(),
-                    "dl": reg.config.dl,
-                    "auth_required": reg.config.auth_required,
-                    "mirror": reg.settings.mirror,
-                }));
-            } else {
-                let snippet = if reg.settings.mirror {
-                    format!(
-                        "[source.crates-io]\nreplace-with = \"regtool-mirror\"\n\n[source.regtool-mirror]\nregistry = \"{}\"",
-                        reg.index_url()
-                    )
-                } else {
-                    format!("[registries.NAME]\nindex = \"{}\"", reg.index_url())
-                };
-                shell.status(
-                    "Note",
-                    format!(
-                        "serve the folder at {}/ and add to .cargo/config.toml:\n\n{snippet}\n",
-                        reg.settings.url
-                    ),
-                );
-            }
-            Ok(())
+            let opts = ops::init::InitOptions {
+                url: a.url.clone(),
+                aliases: a.aliases.clone(),
+                auth_required: a.auth_required,
+                mirror: a.mirror,
+                max_crate_size: a.max_crate_size,
+                max_unpacked_size: a.max_unpacked_size,
+            };
+            print(shell, &ops::init::init(&dir, &opts, shell)?)
         }
         Command::Add(a) => {
-            let reg = open(&cli.registry_dir())?;
             let opts = ops::add::AddOptions {
                 strict: a.strict,
                 max_crate_size: a.max_crate_size,
                 max_unpacked_size: a.max_unpacked_size,
             };
-            let report = ops::add::add(&reg, &a.paths, &opts, shell)?;
-            if shell.format == Format::Json {
-                shell.json(&report);
-            }
-            Ok(())
+            print(shell, &ops::add::add(&registry()?, &a.paths, &opts, shell)?)
         }
         Command::Yank(a) => {
-            let reg = open(&cli.registry_dir())?;
             let (name, version) = ops::find::split_spec(&a.spec, a.version.as_deref())?;
-            let report = ops::yank::yank(&reg, &name, &version, a.undo, shell)?;
-            if shell.format == Format::Json {
-                shell.json(&report);
-            }
-            Ok(())
+            let report = ops::yank::yank(&registry()?, &name, &version, a.undo, shell)?;
+            print(shell, &report)
         }
         Command::Remove(a) => {
-            let reg = open(&cli.registry_dir())?;
             let (name, version) = ops::find::split_spec(&a.spec, a.version.as_deref())?;
-            let report = ops::remove::remove(&reg, &name, &version, shell)?;
-            if shell.format == Format::Json {
-                shell.json(&report);
-            }
-            Ok(())
+            print(
+                shell,
+                &ops::remove::remove(&registry()?, &name, &version, shell)?,
+            )
         }
         Command::Reindex(a) => {
             let reg = open(&a.dir.clone().unwrap_or_else(|| cli.registry_dir()))?;
-            let report = ops::reindex::reindex(
-                &reg,
-                &ops::reindex::ReindexOptions {
-                    prune: a.prune,
-                    accept_changed: a.accept_changed,
-                },
-                shell,
-            )?;
-            if shell.format == Format::Json {
-                shell.json(&report);
-            }
-            if report.rejected.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::ProblemsFound {
-                    count: report.rejected.len(),
-                })
-            }
+            let opts = ops::reindex::ReindexOptions {
+                prune: a.prune,
+                accept_changed: a.accept_changed,
+            };
+            print(shell, &ops::reindex::reindex(&reg, &opts, shell)?)
         }
         Command::Verify(a) => {
             let dir = a.dir.clone().unwrap_or_else(|| cli.registry_dir());
-            let report =
-                ops::verify::verify(&dir, &ops::verify::VerifyOptions { deep: a.deep }, shell)?;
-            if shell.format == Format::Json {
-                shell.json(&report);
-            } else {
-                for p in &report.problems {
-                    shell.data(format!("{}: `{}`: {}", p.kind, p.path.display(), p.message));
-                }
-                shell.status(
-                    "Verified",
-                    format!(
-                        "{} index files, {} versions, {} .crate files{}: {} problem(s)",
-                        report.index_files,
-                        report.versions,
-                        report.crate_files,
-                        if report.deep { " (deep)" } else { "" },
-                        report.problems.len()
-                    ),
-                );
-            }
-            if report.problems.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::ProblemsFound {
-                    count: report.problems.len(),
-                })
-            }
+            let opts = ops::verify::VerifyOptions { deep: a.deep };
+            print(shell, &ops::verify::verify(&dir, &opts, shell)?)
         }
-        Command::List => {
-            let reg = open(&cli.registry_dir())?;
-            let crates = ops::info::list(&reg)?;
-            if shell.format == Format::Json {
-                shell.json(&crates);
-            } else {
-                let w = crates
-                    .iter()
-                    .map(|c| c.name.len())
-                    .max()
-                    .unwrap_or(4)
-                    .max(4);
-                shell.data(format!(
-                    "{:w$}  {:<16} {:>8} {:>6}",
-                    "NAME", "LATEST", "VERSIONS", "YANKED"
-                ));
-                for c in &crates {
-                    shell.data(format!(
-                        "{:w$}  {:<16} {:>8} {:>6}",
-                        c.name, c.latest, c.versions, c.yanked
-                    ));
-                }
-            }
-            Ok(())
+        Command::List => print(shell, &ops::info::list(&registry()?)?),
+        Command::Info(a) => {
+            let report = ops::info::info(&registry()?, &a.name, a.version.as_deref())?;
+            print(shell, &report)
         }
         Command::Settings(a) => {
-            let reg = open(&cli.registry_dir())?;
             let change = ops::settings::SettingsChange {
                 url: a.url.clone(),
                 add_aliases: a.aliases.clone(),
@@ -598,29 +502,18 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 max_crate_size: a.max_crate_size,
                 max_unpacked_size: a.max_unpacked_size,
             };
-            let r = ops::settings::settings(&reg, &change, shell)?;
-            if shell.format == Format::Json {
-                shell.json(&r);
-            } else {
-                shell.data(format!("url:               {}", r.url));
-                shell.data(format!("index:             {}", r.index));
-                shell.data(format!("dl:                {}", r.dl));
-                shell.data(format!("aliases:           {}", r.aliases.join(", ")));
-                shell.data(format!("auth-required:     {}", r.auth_required));
-                shell.data(format!("mirror:            {}", r.mirror));
-                shell.data(format!("max-crate-size:    {} bytes", r.max_crate_size));
-                shell.data(format!("max-unpacked-size: {} bytes", r.max_unpacked_size));
-            }
-            Ok(())
+            print(
+                shell,
+                &ops::settings::settings(&registry()?, &change, shell)?,
+            )
         }
         Command::NginxConfig(a) => {
-            let reg = open(&cli.registry_dir())?;
             let opts = ops::nginx::NginxOptions {
                 listen: a.listen.clone(),
                 server_name: a.server_name.clone(),
                 token_file: a.token_file.clone(),
             };
-            shell.data(ops::nginx::server_block(&reg, &opts)?);
+            shell.data(ops::nginx::server_block(&registry()?, &opts)?);
             Ok(())
         }
         Command::Completions(a) => {
@@ -632,72 +525,6 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 &mut std::io::stdout(),
             );
             Ok(())
-        }
-        Command::Info(a) => {
-            let reg = open(&cli.registry_dir())?;
-            let info = ops::info::info(&reg, &a.name, a.version.as_deref())?;
-            if shell.format == Format::Json {
-                shell.json(&info);
-            } else {
-                print_info(shell, &info, a.version.is_some());
-            }
-            Ok(())
-        }
-    }
-}
-
-fn print_info(shell: &Shell, info: &ops::info::CrateInfo, detailed: bool) {
-    shell.data(format!("{} ({})", info.name, info.index_file));
-    for v in &info.versions {
-        let size = v
-            .size
-            .map(|s| format!("{s} bytes"))
-            .unwrap_or_else(|| "missing .crate".into());
-        shell.data(format!(
-            "  {}{}  {}  {}",
-            v.vers,
-            if v.yanked { " (yanked)" } else { "" },
-            v.pubtime.as_deref().unwrap_or("-"),
-            size
-        ));
-        if !detailed {
-            continue;
-        }
-        shell.data(format!("    cksum: {}", v.cksum));
-        if let Some(r) = &v.rust_version {
-            shell.data(format!("    rust-version: {r}"));
-        }
-        if let Some(l) = &v.links {
-            shell.data(format!("    links: {l}"));
-        }
-        shell.data(format!("    dependencies ({}):", v.deps.len()));
-        for d in &v.deps {
-            let mut extra = Vec::new();
-            if d.kind != "normal" {
-                extra.push(d.kind.clone());
-            }
-            if d.optional {
-                extra.push("optional".into());
-            }
-            if let Some(t) = &d.target {
-                extra.push(format!("target {t}"));
-            }
-            if let Some(p) = &d.package {
-                extra.push(format!("package {p}"));
-            }
-            if let Some(r) = &d.registry {
-                extra.push(format!("registry {r}"));
-            }
-            let extra = if extra.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", extra.join(", "))
-            };
-            shell.data(format!("      {} {}{extra}", d.name, d.req));
-        }
-        shell.data(format!("    features ({}):", v.features.len()));
-        for (f, vals) in &v.features {
-            shell.data(format!("      {f} = [{}]", vals.join(", ")));
         }
     }
 }

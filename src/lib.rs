@@ -25,7 +25,8 @@
 //! - [`name`]: crate-name rules and index paths.
 //! - [`fs`]: atomic writes and the lock.
 //! - [`ops`]: one module per subcommand.
-//! - [`cli`], [`output`], [`error`]: the command line, printing, errors.
+//! - [`cli`], [`report`], [`output`], [`error`]: the command line, the one
+//!   printer of reports, output streams, errors.
 
 pub mod cli;
 pub mod config;
@@ -39,6 +40,7 @@ pub mod ops;
 pub mod output;
 pub mod reader;
 pub mod registry;
+pub mod report;
 pub mod storage;
 
 pub use error::{Error, Result};

@@ -42,6 +42,7 @@ fn unknown_crate(reg: &Registry, name: &str) -> String {
         reg.location().display()
     );
     let names: Vec<String> = super::info::list(reg)
+        .map(|l| l.0)
         .unwrap_or_default()
         .into_iter()
         .map(|c| c.name)

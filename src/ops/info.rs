@@ -21,11 +21,17 @@ pub struct CrateSummary {
     pub yanked: usize,
 }
 
+/// The report of `list` (its `--format json` schema: an array of
+/// [`CrateSummary`]).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct CrateList(pub Vec<CrateSummary>);
+
 /// Lists every crate in the registry, sorted by name.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::IndexFile`] for an unreadable index file.
-pub fn list(reg: &Registry) -> Result<Vec<CrateSummary>> {
+pub fn list(reg: &Registry) -> Result<CrateList> {
     let mut out = Vec::new();
     for key in reg.index_keys()? {
         let Some((index, _)) = reg.read_index_key(&key)? else {
@@ -45,7 +51,7 @@ pub fn list(reg: &Registry) -> Result<Vec<CrateSummary>> {
     out.sort_by(|a, b| {
         (a.name.to_ascii_lowercase(), &a.name).cmp(&(b.name.to_ascii_lowercase(), &b.name))
     });
-    Ok(out)
+    Ok(CrateList(out))
 }
 
 /// The latest version as crates.io shows it: the highest release that is not
@@ -98,6 +104,9 @@ pub struct CrateInfo {
     pub index_file: String,
     /// The versions shown: all, or the one asked for.
     pub versions: Vec<VersionInfo>,
+    /// Whether one version was asked for (its details are shown as text).
+    #[serde(skip)]
+    pub detailed: bool,
 }
 
 /// Details of crate `name`, all versions or just `version`.
@@ -145,5 +154,6 @@ pub fn info(reg: &Registry, name: &str, version: Option<&str>) -> Result<CrateIn
         name: first.name.clone(),
         index_file: Registry::index_key(&stored.name),
         versions,
+        detailed: version.is_some(),
     })
 }

@@ -2,8 +2,10 @@
 
 use crate::config::{self, RegistryConfig, Settings};
 use crate::error::{Error, Result};
+use crate::output::Shell;
 use crate::registry::Registry;
-use std::path::Path;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// What `init` needs.
 #[derive(Debug, Clone)]
@@ -22,13 +24,31 @@ pub struct InitOptions {
     pub max_unpacked_size: u64,
 }
 
+/// The report of `init` (its `--format json` schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    /// The registry folder.
+    pub registry: PathBuf,
+    /// The index URL cargo uses (`sparse+{url}/`).
+    pub index: String,
+    /// `config.json`'s download template.
+    pub dl: String,
+    /// Whether cargo must send a token.
+    pub auth_required: bool,
+    /// Whether the registry replaces crates.io.
+    pub mirror: bool,
+    /// The URL the registry is served at.
+    #[serde(skip)]
+    pub url: String,
+}
+
 /// Creates the registry at `root`: `config.json` with the dl template for
 /// `opts.url`, and `.regtool/` with the settings.
 ///
 /// # Errors
 /// [`Error::Usage`] for a URL (or alias) that is not a plain http(s) base URL;
 /// [`Error::AlreadyExists`] if `root` already holds a registry; [`Error::Io`].
-pub fn init(root: &Path, opts: &InitOptions) -> Result<Registry> {
+pub fn init(root: &Path, opts: &InitOptions, shell: &Shell) -> Result<InitReport> {
     let url = config::check_base_url(&opts.url).map_err(Error::Usage)?;
     let aliases = opts
         .aliases
@@ -43,5 +63,14 @@ pub fn init(root: &Path, opts: &InitOptions) -> Result<Registry> {
         max_crate_size: opts.max_crate_size,
         max_unpacked_size: opts.max_unpacked_size,
     };
-    Registry::create(root, cfg, settings)
+    let reg = Registry::create(root, cfg, settings)?;
+    shell.status("Created", format!("registry in `{}`", root.display()));
+    Ok(InitReport {
+        registry: root.to_path_buf(),
+        index: reg.index_url(),
+        dl: reg.config.dl.clone(),
+        auth_required: reg.config.auth_required,
+        mirror: reg.settings.mirror,
+        url: reg.settings.url.clone(),
+    })
 }

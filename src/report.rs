@@ -1,0 +1,204 @@
+//! The one printer: every command returns a report, and [`print`] draws it as
+//! JSON (`--format json`, the report's serde form) or as text for people
+//! (`DESIGN.md` §5: data on stdout, status on stderr).
+
+use crate::error::{Error, Result};
+use crate::ops;
+use crate::output::{Format, Shell};
+use serde::Serialize;
+
+/// A command's report.
+pub trait Report: Serialize {
+    /// Draws the report as text on `shell`.
+    fn text(&self, shell: &Shell);
+
+    /// How the command ends: [`Error::ProblemsFound`] when the report lists
+    /// problems (exit code 1), else `Ok`.
+    ///
+    /// # Errors
+    /// [`Error::ProblemsFound`].
+    fn outcome(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Prints `report` in the shell's format and returns how the command ends.
+///
+/// # Errors
+/// See [`Report::outcome`].
+pub fn print(shell: &Shell, report: &impl Report) -> Result<()> {
+    match shell.format {
+        Format::Json => shell.json(report),
+        Format::Text => report.text(shell),
+    }
+    report.outcome()
+}
+
+fn problems(count: usize) -> Result<()> {
+    if count == 0 {
+        Ok(())
+    } else {
+        Err(Error::ProblemsFound { count })
+    }
+}
+
+impl Report for ops::init::InitReport {
+    fn text(&self, shell: &Shell) {
+        let snippet = if self.mirror {
+            format!(
+                "[source.crates-io]\nreplace-with = \"regtool-mirror\"\n\n[source.regtool-mirror]\nregistry = \"{}\"",
+                self.index
+            )
+        } else {
+            format!("[registries.NAME]\nindex = \"{}\"", self.index)
+        };
+        shell.status(
+            "Note",
+            format!(
+                "serve the folder at {}/ and add to .cargo/config.toml:\n\n{snippet}\n",
+                self.url
+            ),
+        );
+    }
+}
+
+/// Status lines were printed while the command ran; the text form has nothing more.
+macro_rules! status_only {
+    ($($t:ty),*) => {$(
+        impl Report for $t {
+            fn text(&self, _shell: &Shell) {}
+        }
+    )*};
+}
+status_only!(
+    ops::add::AddReport,
+    ops::yank::YankReport,
+    ops::remove::RemoveReport
+);
+
+impl Report for ops::reindex::ReindexReport {
+    fn text(&self, _shell: &Shell) {}
+
+    fn outcome(&self) -> Result<()> {
+        problems(self.rejected.len())
+    }
+}
+
+impl Report for ops::verify::VerifyReport {
+    fn text(&self, shell: &Shell) {
+        for p in &self.problems {
+            shell.data(format!("{}: `{}`: {}", p.kind, p.path.display(), p.message));
+        }
+        shell.status(
+            "Verified",
+            format!(
+                "{} index files, {} versions, {} .crate files{}: {} problem(s)",
+                self.index_files,
+                self.versions,
+                self.crate_files,
+                if self.deep { " (deep)" } else { "" },
+                self.problems.len()
+            ),
+        );
+    }
+
+    fn outcome(&self) -> Result<()> {
+        problems(self.problems.len())
+    }
+}
+
+impl Report for ops::info::CrateList {
+    fn text(&self, shell: &Shell) {
+        let crates = &self.0;
+        let w = crates
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        shell.data(format!(
+            "{:w$}  {:<16} {:>8} {:>6}",
+            "NAME", "LATEST", "VERSIONS", "YANKED"
+        ));
+        for c in crates {
+            shell.data(format!(
+                "{:w$}  {:<16} {:>8} {:>6}",
+                c.name, c.latest, c.versions, c.yanked
+            ));
+        }
+    }
+}
+
+impl Report for ops::settings::SettingsReport {
+    fn text(&self, shell: &Shell) {
+        shell.data(format!("url:               {}", self.url));
+        shell.data(format!("index:             {}", self.index));
+        shell.data(format!("dl:                {}", self.dl));
+        shell.data(format!("aliases:           {}", self.aliases.join(", ")));
+        shell.data(format!("auth-required:     {}", self.auth_required));
+        shell.data(format!("mirror:            {}", self.mirror));
+        shell.data(format!("max-crate-size:    {} bytes", self.max_crate_size));
+        shell.data(format!(
+            "max-unpacked-size: {} bytes",
+            self.max_unpacked_size
+        ));
+    }
+}
+
+impl Report for ops::info::CrateInfo {
+    fn text(&self, shell: &Shell) {
+        shell.data(format!("{} ({})", self.name, self.index_file));
+        for v in &self.versions {
+            let size = v
+                .size
+                .map(|s| format!("{s} bytes"))
+                .unwrap_or_else(|| "missing .crate".into());
+            shell.data(format!(
+                "  {}{}  {}  {}",
+                v.vers,
+                if v.yanked { " (yanked)" } else { "" },
+                v.pubtime.as_deref().unwrap_or("-"),
+                size
+            ));
+            if !self.detailed {
+                continue;
+            }
+            shell.data(format!("    cksum: {}", v.cksum));
+            if let Some(r) = &v.rust_version {
+                shell.data(format!("    rust-version: {r}"));
+            }
+            if let Some(l) = &v.links {
+                shell.data(format!("    links: {l}"));
+            }
+            shell.data(format!("    dependencies ({}):", v.deps.len()));
+            for d in &v.deps {
+                let mut extra = Vec::new();
+                if d.kind != "normal" {
+                    extra.push(d.kind.to_string());
+                }
+                if d.optional {
+                    extra.push("optional".into());
+                }
+                if let Some(t) = &d.target {
+                    extra.push(format!("target {t}"));
+                }
+                if let Some(p) = &d.package {
+                    extra.push(format!("package {p}"));
+                }
+                if let Some(r) = &d.registry {
+                    extra.push(format!("registry {r}"));
+                }
+                let extra = if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", extra.join(", "))
+                };
+                shell.data(format!("      {} {}{extra}", d.name, d.req));
+            }
+            shell.data(format!("    features ({}):", v.features.len()));
+            for (f, vals) in &v.features {
+                shell.data(format!("      {f} = [{}]", vals.join(", ")));
+            }
+        }
+    }
+}
