@@ -438,11 +438,27 @@ impl Registry {
     /// [`Error::Io`] if a folder cannot be listed.
     pub fn index_keys(&self) -> Result<Vec<String>> {
         Ok(self
-            .store
-            .list("")?
+            .index_like_keys()?
             .into_iter()
-            .filter(|k| !k.starts_with("crates/") && name::index_key_name(k).is_some())
+            .filter(|k| name::index_key_name(k).is_some())
             .collect())
+    }
+
+    /// Every key outside `crates/` and `.regtool/` that is laid out like an
+    /// index file ([`name::looks_like_index_key`]), sorted.
+    fn index_like_keys(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for top in self.store.folders("")? {
+            if top != CRATES_DIR && matches!(top.chars().count(), 1 | 2) {
+                out.extend(
+                    self.store
+                        .list(&top)?
+                        .into_iter()
+                        .filter(|k| name::looks_like_index_key(k)),
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Keys laid out like index files but not at the path of the name they hold
@@ -453,14 +469,9 @@ impl Registry {
     /// [`Error::Io`] if a folder cannot be listed.
     pub fn misplaced_index_keys(&self) -> Result<Vec<String>> {
         Ok(self
-            .store
-            .list("")?
+            .index_like_keys()?
             .into_iter()
-            .filter(|k| {
-                !k.starts_with("crates/")
-                    && name::index_key_name(k).is_none()
-                    && name::looks_like_index_key(k)
-            })
+            .filter(|k| name::index_key_name(k).is_none())
             .collect())
     }
 

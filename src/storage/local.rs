@@ -333,6 +333,26 @@ impl Storage for LocalStorage {
         Ok(out)
     }
 
+    fn folders(&self, prefix: &str) -> Result<Vec<String>> {
+        let dir = self.locate(prefix.trim_end_matches('/'));
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("list", dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Links to folders count (followed like every listing here).
+            if !name.starts_with('.') && entry.path().is_dir() {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn barrier(&self) -> Result<()> {
         if self.deferred.swap(false, Ordering::Relaxed) {
             rfs::sync_filesystem(&self.root)?;

@@ -210,6 +210,13 @@ pub trait Storage: Send + Sync + Debug {
     /// [`crate::Error::Io`] naming the folder that cannot be listed.
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
 
+    /// The names of the folders (common prefixes) right under `prefix` (`""`
+    /// for the top), sorted, leaving out those whose name starts with `.`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the folder that cannot be listed.
+    fn folders(&self, prefix: &str) -> Result<Vec<String>>;
+
     /// Makes every [`Durability::Deferred`] write so far durable.
     ///
     /// # Errors
