@@ -465,12 +465,12 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             print(shell, &ops::add::add(&registry()?, &a.paths, &opts, shell)?)
         }
         Command::Yank(a) => {
-            let (name, version) = ops::find::split_spec(&a.spec, a.version.as_deref())?;
+            let (name, version) = ops::find::parse_spec(&a.spec, a.version.as_deref())?;
             let report = ops::yank::yank(&registry()?, &name, &version, a.undo, shell)?;
             print(shell, &report)
         }
         Command::Remove(a) => {
-            let (name, version) = ops::find::split_spec(&a.spec, a.version.as_deref())?;
+            let (name, version) = ops::find::parse_spec(&a.spec, a.version.as_deref())?;
             print(
                 shell,
                 &ops::remove::remove(&registry()?, &name, &version, shell)?,
@@ -491,7 +491,9 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
         }
         Command::List => print(shell, &ops::info::list(&registry()?)?),
         Command::Info(a) => {
-            let report = ops::info::info(&registry()?, &a.name, a.version.as_deref())?;
+            let name = ops::find::parse_name(&a.name)?;
+            let version = a.version.as_deref().map(ops::find::parse_version);
+            let report = ops::info::info(&registry()?, &name, version.transpose()?.as_ref())?;
             print(shell, &report)
         }
         Command::Settings(a) => {

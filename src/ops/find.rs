@@ -71,34 +71,35 @@ fn unknown_crate(reg: &Registry, name: &str) -> String {
     msg
 }
 
-/// Finds the line of `version` (exact, or equal but for build metadata when
-/// that is unique).
+/// Finds the line of `version`: the same version (build metadata included), or
+/// else the one version equal but for build metadata.
 ///
 /// # Errors
 /// [`Error::NotFound`] listing the versions there are.
-pub fn find_version(index: &IndexFile, name: &str, version: &str) -> Result<usize> {
-    let version = version
-        .trim()
-        .trim_start_matches('v')
-        .trim_start_matches('=');
-    if let Some(i) = index.find(version) {
+pub fn find_version(
+    index: &IndexFile,
+    name: &CrateName,
+    version: &semver::Version,
+) -> Result<usize> {
+    let parsed: Vec<Option<semver::Version>> = index
+        .lines
+        .iter()
+        .map(|l| l.package.version().ok())
+        .collect();
+    if let Some(i) = parsed.iter().position(|v| v.as_ref() == Some(version)) {
         return Ok(i);
     }
-    if let Ok(v) = semver::Version::parse(version) {
-        let hits: Vec<usize> = index
-            .lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| {
-                l.package
-                    .version()
-                    .is_ok_and(|w| version_key(&w) == version_key(&v))
-            })
-            .map(|(i, _)| i)
-            .collect();
-        if hits.len() == 1 {
-            return Ok(hits[0]);
-        }
+    let hits: Vec<usize> = parsed
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| {
+            v.as_ref()
+                .is_some_and(|v| version_key(v) == version_key(version))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if let [one] = hits[..] {
+        return Ok(one);
     }
     let there: Vec<&str> = index
         .lines
@@ -113,20 +114,44 @@ pub fn find_version(index: &IndexFile, name: &str, version: &str) -> Result<usiz
     })
 }
 
-/// Splits `NAME@VERSION` / `NAME VERSION` as cargo does.
+/// Parses a version the user typed (`1.2.3`, also `v1.2.3` and `=1.2.3`).
 ///
 /// # Errors
-/// [`Error::Usage`] when no version is given, or it is given twice.
-pub fn split_spec(spec: &str, version: Option<&str>) -> Result<(String, String)> {
-    match (spec.split_once('@'), version) {
-        (Some((n, v)), None) => Ok((n.to_string(), v.to_string())),
-        (None, Some(v)) => Ok((spec.to_string(), v.to_string())),
-        (Some(_), Some(_)) => Err(Error::Usage(format!(
-            "the version is given twice: `{spec}` and `{}`",
-            version.unwrap_or("")
-        ))),
-        (None, None) => Err(Error::Usage(format!(
-            "no version given: use `{spec}@VERSION` or `{spec} VERSION`"
-        ))),
-    }
+/// [`Error::Usage`] naming the semver rule it breaks.
+pub fn parse_version(version: &str) -> Result<semver::Version> {
+    let v = version
+        .trim()
+        .trim_start_matches('v')
+        .trim_start_matches('=');
+    semver::Version::parse(v).map_err(|e| {
+        Error::Usage(format!(
+            "`{version}` is not a version (semver such as `1.2.3`): {e}"
+        ))
+    })
+}
+
+/// Parses `NAME@VERSION` / `NAME VERSION` as cargo does, into a crate name and
+/// a version (both checked once, here at the edge).
+///
+/// # Errors
+/// [`Error::Usage`] when no version is given, it is given twice, or it is not a
+/// version; [`Error::NotFound`] for a name that breaks the naming rules.
+pub fn parse_spec(spec: &str, version: Option<&str>) -> Result<(CrateName, semver::Version)> {
+    let (name, version) = match (spec.split_once('@'), version) {
+        (Some((n, v)), None) => (n, v),
+        (None, Some(v)) => (spec, v),
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(format!(
+                "the version is given twice: `{spec}` and `{}`",
+                version.unwrap_or("")
+            )));
+        }
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "no version given: use `{spec}@VERSION` or `{spec} VERSION`"
+            )));
+        }
+    };
+    let name = parse_name(name)?;
+    Ok((name, parse_version(version)?))
 }

@@ -1,8 +1,9 @@
 //! `regtool list` and `regtool info`: what the registry holds.
 
-use super::find::{find_version, load_existing, parse_name};
+use super::find::{find_version, load_existing};
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexPackage, RegistryDependency};
+use crate::name::CrateName;
 use crate::registry::Registry;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -114,8 +115,12 @@ pub struct CrateInfo {
 /// # Errors
 /// [`Error::NotFound`] for an unknown crate or version; [`Error::Io`],
 /// [`Error::IndexFile`].
-pub fn info(reg: &Registry, name: &str, version: Option<&str>) -> Result<CrateInfo> {
-    let stored = load_existing(reg, &parse_name(name)?)?;
+pub fn info(
+    reg: &Registry,
+    name: &CrateName,
+    version: Option<&semver::Version>,
+) -> Result<CrateInfo> {
+    let stored = load_existing(reg, name)?;
     let index = &stored.index;
     let picked: Vec<&IndexPackage> = match version {
         Some(v) => vec![&index.lines[find_version(index, name, v)?].package],

@@ -4,8 +4,9 @@
 //! version break; `yank` is the usual tool. The line goes first, then the file, so
 //! no line ever points at a missing `.crate`.
 
-use super::find::{find_version, not_found, parse_name};
+use super::find::{find_version, not_found};
 use crate::error::Result;
+use crate::name::CrateName;
 use crate::output::Shell;
 use crate::registry::Registry;
 use serde::Serialize;
@@ -27,13 +28,17 @@ pub struct RemoveReport {
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] for an unknown crate or version; [`crate::Error::Io`].
-pub fn remove(reg: &Registry, name: &str, version: &str, shell: &Shell) -> Result<RemoveReport> {
-    let typed = parse_name(name)?;
+pub fn remove(
+    reg: &Registry,
+    name: &CrateName,
+    version: &semver::Version,
+    shell: &Shell,
+) -> Result<RemoveReport> {
     let _lock = super::lock(reg, shell)?;
     let (stored, (line, last)) = reg
         .modify_crate(
-            &typed,
-            || not_found(reg, name),
+            name,
+            || not_found(reg, name.as_str()),
             |stored| {
                 let i = find_version(&stored.index, name, version)?;
                 let line = stored.index.lines.remove(i);

@@ -5,8 +5,9 @@
 //! `yanked` changes; every other byte of the index file stays the same. Source:
 //! <https://doc.rust-lang.org/cargo/commands/cargo-yank.html>.
 
-use super::find::{find_version, not_found, parse_name};
+use super::find::{find_version, not_found};
 use crate::error::Result;
+use crate::name::CrateName;
 use crate::output::Shell;
 use crate::registry::Registry;
 use serde::Serialize;
@@ -32,18 +33,17 @@ pub struct YankReport {
 /// for an unknown crate or version; [`crate::Error::Io`], [`crate::Error::IndexFile`].
 pub fn yank(
     reg: &Registry,
-    name: &str,
-    version: &str,
+    name: &CrateName,
+    version: &semver::Version,
     undo: bool,
     shell: &Shell,
 ) -> Result<YankReport> {
-    let typed = parse_name(name)?;
     let _lock = super::lock(reg, shell)?;
     let want = !undo;
     let mut report = None;
     reg.modify_crate(
-        &typed,
-        || not_found(reg, name),
+        name,
+        || not_found(reg, name.as_str()),
         |stored| {
             let i = find_version(&stored.index, name, version)?;
             let changed = stored.index.set_yanked(i, want);
