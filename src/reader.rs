@@ -10,7 +10,7 @@ use crate::error::{CrateProblem, Error, Result};
 use crate::index::IndexPackage;
 use crate::manifest::{self, DepContext};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Longest file name most file systems allow, in bytes: `{name}-{version}.crate`
 /// must fit.
@@ -127,4 +127,50 @@ pub fn input_limits(
         max_unpacked_size: max_unpacked_size.unwrap_or(settings.max_unpacked_size),
         ..Limits::default()
     }
+}
+
+/// Expands `paths` into `.crate` files: a file is taken as is, a folder gives
+/// every `*.crate` below it (sorted; links to files and folders followed).
+///
+/// # Errors
+/// One [`Error::Io`] per path that does not exist or cannot be listed.
+#[allow(clippy::disallowed_methods)] // the inputs, not the registry
+pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let mut found = Vec::new();
+                for e in walkdir::WalkDir::new(p)
+                    .follow_links(true)
+                    .sort_by_file_name()
+                {
+                    match e {
+                        Ok(e)
+                            if e.file_type().is_file()
+                                && e.path().extension().is_some_and(|x| x == "crate") =>
+                        {
+                            found.push(e.into_path())
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let at = e.path().map(Path::to_path_buf).unwrap_or_else(|| p.clone());
+                            errors.push(Error::io("list", at, e.into()));
+                        }
+                    }
+                }
+                if found.is_empty() {
+                    errors.push(Error::Usage(format!(
+                        "`{}` holds no `.crate` files",
+                        p.display()
+                    )));
+                }
+                files.extend(found);
+            }
+            Ok(_) => files.push(p.clone()),
+            Err(e) => errors.push(Error::io("read", p, e)),
+        }
+    }
+    (files, errors)
 }

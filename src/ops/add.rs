@@ -76,52 +76,6 @@ struct Prepared {
     tmp: tempfile::NamedTempFile,
 }
 
-/// Expands `paths` into `.crate` files: a file is taken as is, a folder gives
-/// every `*.crate` below it (sorted; links to files and folders followed).
-///
-/// # Errors
-/// One [`Error::Io`] per path that does not exist or cannot be listed.
-#[allow(clippy::disallowed_methods)] // the inputs, not the registry
-pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
-    let mut files = Vec::new();
-    let mut errors = Vec::new();
-    for p in paths {
-        match std::fs::metadata(p) {
-            Ok(m) if m.is_dir() => {
-                let mut found = Vec::new();
-                for e in walkdir::WalkDir::new(p)
-                    .follow_links(true)
-                    .sort_by_file_name()
-                {
-                    match e {
-                        Ok(e)
-                            if e.file_type().is_file()
-                                && e.path().extension().is_some_and(|x| x == "crate") =>
-                        {
-                            found.push(e.into_path())
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            let at = e.path().map(Path::to_path_buf).unwrap_or_else(|| p.clone());
-                            errors.push(Error::io("list", at, e.into()));
-                        }
-                    }
-                }
-                if found.is_empty() {
-                    errors.push(Error::Usage(format!(
-                        "`{}` holds no `.crate` files",
-                        p.display()
-                    )));
-                }
-                files.extend(found);
-            }
-            Ok(_) => files.push(p.clone()),
-            Err(e) => errors.push(Error::io("read", p, e)),
-        }
-    }
-    (files, errors)
-}
-
 /// From this many input files on, `add` makes its writes durable with a few
 /// file-system syncs (`syncfs`) instead of an fsync per file and folder.
 pub const BATCH_SYNC_MIN: usize = 8;
@@ -164,7 +118,7 @@ pub fn add(
     shell: &Shell,
 ) -> Result<AddReport> {
     let limits = reader::input_limits(&reg.settings, opts.max_crate_size, opts.max_unpacked_size);
-    let (files, mut problems) = collect_inputs(paths);
+    let (files, mut problems) = reader::collect_inputs(paths);
     let bar = shell.bar(files.len() as u64, "Reading");
     // Many files: one barrier per step instead of a sync per file.
     let durability = if files.len() >= BATCH_SYNC_MIN {
