@@ -1,6 +1,7 @@
 //! Reading a `.crate` file in one streaming pass: the SHA-256 `cksum` of the
 //! whole file, a safe walk over every tar entry (the whole gzip stream is inflated
-//! and checked), the packaged `Cargo.toml`, and optionally a copy of the bytes.
+//! and checked; the file is one gzip member and ends with it), the packaged
+//! `Cargo.toml`, and optionally a copy of the bytes.
 //!
 //! Memory stays flat whatever the crate size: only `Cargo.toml` is kept.
 //! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html> (`cksum`)
@@ -138,7 +139,9 @@ impl<R: Read> Read for Capped<R> {
 /// [`CrateProblem::Corrupt`], [`CrateProblem::TooLarge`],
 /// [`CrateProblem::UnpackedTooLarge`], [`CrateProblem::NoManifest`],
 /// [`CrateProblem::ManifestTooLarge`], [`CrateProblem::EntryOutside`],
-/// [`CrateProblem::BadEntryType`], [`CrateProblem::NonUtf8Path`];
+/// [`CrateProblem::BadEntryType`], [`CrateProblem::NonUtf8Path`],
+/// [`CrateProblem::RootFile`], [`CrateProblem::DuplicateManifest`],
+/// [`CrateProblem::TrailingData`];
 /// [`Error::Io`] if the file cannot be read or the copy cannot be written.
 #[allow(clippy::disallowed_methods)] // an input file, not the registry
 pub fn read_crate(
@@ -324,6 +327,15 @@ fn walk<R: Read>(
             }
         }
         let parts = check_path(&path)?;
+        // Old (pre-POSIX) headers mark a folder by a trailing `/` on a regular
+        // entry; tar-rs, and so cargo, unpacks it as a folder.
+        let is_folder = kind == tar::EntryType::Directory
+            || (path.ends_with('/') && entry.header().as_ustar().is_none());
+        if parts.len() == 1 && !is_folder {
+            // cargo unpacks into `{name}-{version}/`: a file there (or anywhere at
+            // the root) leaves no folder to unpack into.
+            return Err(WalkError::Problem(CrateProblem::RootFile(path)));
+        }
         let first = parts[0];
         match &top {
             None => top = Some(first.to_string()),
@@ -332,12 +344,7 @@ fn walk<R: Read>(
             }
             Some(_) => {}
         }
-        if kind == tar::EntryType::Regular && parts.len() == 2 && parts[1] == "Cargo.toml" {
-            if manifest.is_some() {
-                // cargo unpacks entry by entry, so the last copy would win on disk
-                // while the index line came from the first: refuse the ambiguity.
-                return Err(WalkError::Problem(CrateProblem::DuplicateManifest(path)));
-            }
+        if !is_folder && parts.len() == 2 && parts[1] == "Cargo.toml" {
             let size = entry.header().size().unwrap_or(u64::MAX);
             if size > limits.max_manifest_size {
                 return Err(WalkError::Problem(CrateProblem::ManifestTooLarge {
@@ -349,15 +356,26 @@ fn walk<R: Read>(
             (&mut entry)
                 .take(limits.max_manifest_size + 1)
                 .read_to_end(&mut buf)?;
-            manifest = Some(buf);
+            match &manifest {
+                None => manifest = Some(buf),
+                // cargo of 2015 packaged `Cargo.toml` twice, byte for byte:
+                // whichever copy cargo unpacks last, it is the one read.
+                Some(first) if *first == buf => {}
+                // cargo unpacks entry by entry, so the last copy would win on
+                // disk while the index line came from the first.
+                Some(_) => return Err(WalkError::Problem(CrateProblem::DuplicateManifest(path))),
+            }
         }
     }
-    // Inflate to the end of the gzip member (checks its CRC and length), then
-    // hash whatever follows it in the file.
+    // Inflate to the end of the gzip member (checks its CRC and length). The
+    // file must end there: cargo reads one member, while `tar -xzf` and Python
+    // read on into a second one and would unpack other files.
     let mut capped = archive.into_inner();
     io::copy(&mut capped, &mut io::sink())?;
     let mut rest = capped.inner.into_inner();
-    io::copy(&mut rest, &mut io::sink())?;
+    if !rest.fill_buf()?.is_empty() {
+        return Err(WalkError::Problem(CrateProblem::TrailingData));
+    }
     let Some(manifest) = manifest else {
         return Err(WalkError::Problem(CrateProblem::NoManifest(top)));
     };

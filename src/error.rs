@@ -40,11 +40,22 @@ pub enum CrateProblem {
         /// The limit in bytes.
         limit: usize,
     },
-    /// The archive holds `Cargo.toml` twice.
+    /// The archive holds `Cargo.toml` twice, and the copies differ (byte-identical
+    /// copies, as cargo of 2015 packaged them, are accepted).
     #[error(
-        "the archive holds `{0}` twice; cargo would unpack the last copy, the index would describe the first"
+        "the archive holds `{0}` twice and the copies differ; cargo would unpack the last copy, the index would describe the first"
     )]
     DuplicateManifest(String),
+    /// A file sits at the archive's root instead of under `{name}-{version}/`.
+    #[error(
+        "archive entry `{0}` is a file at the archive's root; everything in a .crate sits under one folder `{{name}}-{{version}}/`"
+    )]
+    RootFile(String),
+    /// Bytes follow the end of the gzip member (a second member, or junk).
+    #[error(
+        "data after the end of the gzip stream (a second gzip member?): cargo would read only the first"
+    )]
+    TrailingData,
     /// The manifest's name/version do not match the archive's top folder.
     #[error("the manifest says `{manifest}` but the archive's top folder is `{folder}/`")]
     FolderMismatch {

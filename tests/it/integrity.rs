@@ -240,6 +240,148 @@ fn index_files_for_a_b_and_a_underscore_b_are_refused_by_reindex_and_reported_by
 }
 
 // ---------------------------------------------------------------------------
+// 3. Archives: what cargo unpacks is what the index line describes
+// ---------------------------------------------------------------------------
+
+/// `add` of `input` is refused (exit 1) with one error naming the file and
+/// saying `phrase`, and the registry is left exactly as it was.
+#[track_caller]
+fn refused(reg: &TestRegistry, input: &Path, phrase: &str) -> String {
+    let before = tree(&reg.root);
+    let out = reg.add(&[input]);
+    assert_exit_code(&out, 1, "add");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("`{}`", input.display())) && err.contains(phrase),
+        "the error should name the file and say {phrase:?}\n{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "a refused add");
+    err
+}
+
+#[test]
+fn a_second_gzip_member_is_refused_as_cargo_would_read_only_the_first() {
+    let reg = TestRegistry::seeded();
+    // `tar` and Python read on into the second member; cargo stops after the
+    // first, so the two would unpack different files.
+    let mut bytes = CrateBuilder::new("foo", "1.0.0").build();
+    bytes.extend(gzip(
+        &RawTarBuilder::new()
+            .file("foo-1.0.0/src/extra.rs", "pub fn hidden() {}\n")
+            .build_tar(),
+    ));
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    refused(&reg, &input, "data after the end of the gzip stream");
+    // Anything at all after the member: a few stray bytes too.
+    let mut bytes = CrateBuilder::new("foo", "1.0.0").build();
+    bytes.extend_from_slice(b"\0\0\0\0");
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    refused(&reg, &input, "data after the end of the gzip stream");
+}
+
+#[test]
+fn real_crates_io_crates_end_with_their_gzip_member_and_still_add() {
+    let reg = TestRegistry::new();
+    reg.add_ok(&[&fixtures()]);
+    reg.assert_verify_clean();
+    let out = reg.verify(&["--deep"]);
+    assert_success(&out, "verify --deep of crates.io's own .crate files");
+}
+
+#[test]
+fn a_file_at_the_archive_root_is_refused() {
+    let reg = TestRegistry::seeded();
+    // A regular file named like the top folder: cargo cannot unpack beneath it.
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0", "not a folder\n")
+        .file("foo-1.0.0/Cargo.toml", default_manifest("foo", "1.0.0"))
+        .file("foo-1.0.0/src/lib.rs", "")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    let err = refused(
+        &reg,
+        &input,
+        "archive entry `foo-1.0.0` is a file at the archive's root",
+    );
+    assert!(err.contains("`{name}-{version}/`"), "{err}");
+    // Any other name, before or after the folder.
+    for (first, last) in [(true, false), (false, true)] {
+        let mut b = RawTarBuilder::new();
+        if first {
+            b = b.file("README.md", "hi\n");
+        }
+        b = b
+            .file("foo-1.0.0/Cargo.toml", default_manifest("foo", "1.0.0"))
+            .file("foo-1.0.0/src/lib.rs", "");
+        if last {
+            b = b.file("README.md", "hi\n");
+        }
+        let input = reg.input("foo-1.0.0.crate", &b.build());
+        refused(
+            &reg,
+            &input,
+            "archive entry `README.md` is a file at the archive's root",
+        );
+    }
+}
+
+#[test]
+fn a_cargo_toml_at_the_archive_root_is_refused_naming_the_one_folder_rule() {
+    let reg = TestRegistry::seeded();
+    let bytes = RawTarBuilder::new()
+        .file("Cargo.toml", default_manifest("foo", "1.0.0"))
+        .file("src/lib.rs", "")
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    let err = refused(
+        &reg,
+        &input,
+        "archive entry `Cargo.toml` is a file at the archive's root; everything in a .crate sits under one folder `{name}-{version}/`",
+    );
+    assert!(!err.contains("Cargo.toml/"), "{err}");
+}
+
+/// cargo of 2015 packaged `Cargo.toml` twice, byte for byte (crates.io still
+/// serves such crates): both copies unpack to the same file.
+#[test]
+fn identical_copies_of_cargo_toml_are_accepted() {
+    let reg = TestRegistry::new();
+    let manifest = default_manifest("old", "0.1.0");
+    let bytes = RawTarBuilder::new()
+        .file("old-0.1.0/Cargo.toml", &manifest)
+        .file("old-0.1.0/src/lib.rs", "")
+        .file("old-0.1.0/Cargo.toml", &manifest)
+        .build();
+    let input = reg.input("old-0.1.0.crate", &bytes);
+    reg.add_ok(&[&input]);
+    assert_eq!(
+        lines(&reg.root, "old"),
+        [("0.1.0".to_owned(), false, sha256_hex(&bytes))]
+    );
+    let out = reg.verify(&["--deep"]);
+    assert_success(&out, "verify --deep");
+}
+
+#[test]
+fn differing_copies_of_cargo_toml_are_refused_and_said_to_differ() {
+    let reg = TestRegistry::seeded();
+    let manifest = default_manifest("foo", "1.0.0");
+    let evil = format!("{manifest}\n[dependencies.evil]\nversion = \"1\"\n");
+    let bytes = RawTarBuilder::new()
+        .file("foo-1.0.0/Cargo.toml", &manifest)
+        .file("foo-1.0.0/src/lib.rs", "")
+        .file("foo-1.0.0/Cargo.toml", evil)
+        .build();
+    let input = reg.input("foo-1.0.0.crate", &bytes);
+    refused(
+        &reg,
+        &input,
+        "the archive holds `foo-1.0.0/Cargo.toml` twice and the copies differ",
+    );
+}
+
+// ---------------------------------------------------------------------------
 // 4. No panic on a same-registry dependency whose name is not ASCII
 // ---------------------------------------------------------------------------
 
