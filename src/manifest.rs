@@ -45,6 +45,10 @@ pub struct DepContext<'a> {
 pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPackage, CrateProblem> {
     let invalid = |m: String| CrateProblem::InvalidManifest(m);
     let text = std::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into()))?;
+    // Names first, on the plain TOML: cargo's schema would refuse them in its own
+    // words (Unicode XID rules, "invalid type: map") before ours could speak.
+    let table: toml::Table = toml::from_str(text).map_err(|e| invalid(toml_error(text, &e)))?;
+    check_names(&table)?;
     let manifest: TomlManifest = toml::from_str(text).map_err(|e| invalid(toml_error(text, &e)))?;
     let package = manifest
         .package
@@ -67,7 +71,7 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
         .as_value()
         .ok_or_else(|| {
             invalid(
-                "`package.version` inherits from a workspace; the manifest is not normalized"
+                "`package.version` inherits from a workspace; the manifest is not normalized (`cargo package` resolves workspace inheritance: use the file it writes)"
                     .into(),
             )
         })?;
@@ -160,6 +164,77 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
         pubtime: None,
         unknown: Default::default(),
     })
+}
+
+/// The dependency tables of a manifest, as cargo spells them (the `_` forms are
+/// older spellings cargo still reads).
+const DEP_TABLES: [&str; 5] = [
+    "dependencies",
+    "build-dependencies",
+    "build_dependencies",
+    "dev-dependencies",
+    "dev_dependencies",
+];
+
+/// Checks the names in a parsed manifest before cargo's schema reads it:
+/// `package.name` follows the registry's rule ([`CrateName::new`]) and is not
+/// inherited from a workspace; dependency names and `package` renames follow
+/// cargo's rule ([`PackageName::new`]; a dependency may live in another
+/// registry, whose names need not be crates.io's), each error naming the table.
+fn check_names(table: &toml::Table) -> Result<(), CrateProblem> {
+    let package = ["package", "project"]
+        .iter()
+        .find_map(|k| table.get(*k).and_then(toml::Value::as_table));
+    match package.and_then(|p| p.get("name")) {
+        Some(toml::Value::String(name)) => {
+            CrateName::new(name).map_err(|reason| CrateProblem::InvalidName {
+                name: name.clone(),
+                reason,
+            })?;
+        }
+        Some(toml::Value::Table(t)) if t.contains_key("workspace") => {
+            return Err(CrateProblem::InvalidManifest(
+                "`package.name` inherits from a workspace; the manifest is not normalized (`cargo package` resolves workspace inheritance: use the file it writes)".into(),
+            ));
+        }
+        _ => {} // missing or of another type: the schema says so
+    }
+    fn collect<'a>(prefix: &str, t: &'a toml::Table, out: &mut Vec<(String, &'a toml::Table)>) {
+        for name in DEP_TABLES {
+            if let Some(deps) = t.get(name).and_then(toml::Value::as_table) {
+                out.push((format!("{prefix}{name}"), deps));
+            }
+        }
+    }
+    let mut tables = Vec::new();
+    collect("", table, &mut tables);
+    for (platform, t) in table
+        .get("target")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = t.as_table() {
+            collect(&format!("target.'{platform}'."), t, &mut tables);
+        }
+    }
+    for (where_, deps) in tables {
+        for (key, dep) in deps {
+            if let Err(e) = PackageName::new(key.as_str()) {
+                return Err(CrateProblem::InvalidManifest(format!(
+                    "invalid dependency name `{key}` in `[{where_}]`: {e}"
+                )));
+            }
+            if let Some(package) = dep.get("package").and_then(toml::Value::as_str)
+                && let Err(e) = PackageName::new(package)
+            {
+                return Err(CrateProblem::InvalidManifest(format!(
+                    "invalid `package` name `{package}` of dependency `{key}` in `[{where_}]`: {e}"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn push_deps(

@@ -421,6 +421,73 @@ fn add_of_a_folder_follows_symlinked_crate_files() {
 }
 
 #[test]
+fn workspace_inheritance_of_name_or_version_says_the_manifest_is_not_normalized() {
+    let reg = TestRegistry::seeded();
+    let name_inherited = CrateBuilder::new("foo", "1.0.0")
+        .manifest("[package]\nname.workspace = true\nversion = \"1.0.0\"\n");
+    let input = reg.krate(&name_inherited);
+    let err = refused(
+        &reg,
+        &input,
+        "`package.name` inherits from a workspace; the manifest is not normalized",
+    );
+    assert!(!err.contains("invalid type"), "{err}");
+    let version_inherited = CrateBuilder::new("foo", "1.0.0")
+        .manifest("[package]\nname = \"foo\"\nversion = { workspace = true }\n");
+    let input = reg.krate(&version_inherited);
+    refused(
+        &reg,
+        &input,
+        "`package.version` inherits from a workspace; the manifest is not normalized",
+    );
+}
+
+#[test]
+fn bad_names_in_a_manifest_get_the_registry_rule_not_cargos_unicode_wording() {
+    let reg = TestRegistry::seeded();
+    for (name, rule) in [
+        (
+            "-ab",
+            "invalid crate name `-ab`: the first character must be an ASCII letter, not `-`",
+        ),
+        (
+            "1abc",
+            "invalid crate name `1abc`: the first character must be an ASCII letter, not `1`",
+        ),
+        (
+            "ab!",
+            "invalid crate name `ab!`: `!` is not allowed (only ASCII letters, digits, `-` and `_`)",
+        ),
+    ] {
+        let input = reg.krate(&CrateBuilder::new(name, "1.0.0"));
+        let err = refused(&reg, &input, rule);
+        assert!(!err.contains("XID"), "{err}");
+    }
+}
+
+#[test]
+fn bad_dependency_names_say_which_dependency_and_which_rule() {
+    let reg = TestRegistry::seeded();
+    for (extra, said) in [
+        (
+            "[dependencies.\"-x\"]\nversion = \"1\"\n",
+            "invalid dependency name `-x` in `[dependencies]`",
+        ),
+        (
+            "[dependencies.x]\nversion = \"1\"\npackage = \"1x\"\n",
+            "invalid `package` name `1x` of dependency `x` in `[dependencies]`",
+        ),
+        (
+            "[target.'cfg(unix)'.build-dependencies.\"a!\"]\nversion = \"1\"\n",
+            "invalid dependency name `a!` in `[target.'cfg(unix)'.build-dependencies]`",
+        ),
+    ] {
+        let input = reg.krate(&CrateBuilder::new("app", "1.0.0").manifest_extra(extra));
+        refused(&reg, &input, said);
+    }
+}
+
+#[test]
 fn quick_rewrites_keep_index_mtimes_within_a_second_of_the_clock() {
     let reg = TestRegistry::new();
     reg.publish(&CrateBuilder::new("foo", "1.0.0"));
