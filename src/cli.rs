@@ -223,7 +223,7 @@ pub struct SettingsArgs {
     /// Whether cargo must send a token with every request (config.json `auth-required`)
     #[arg(long, value_name = "BOOL")]
     pub auth_required: Option<bool>,
-    /// Largest .crate file accepted by `add`, e.g. 10MiB
+    /// Largest .crate file accepted by `add`, e.g. 10MiB, or `none`
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_crate_size: Option<u64>,
     /// Largest unpacked size of a .crate accepted by `add`
@@ -337,9 +337,9 @@ pub struct InitArgs {
     #[arg(long)]
     pub mirror: bool,
 
-    /// Largest .crate file accepted, e.g. 10MiB, 50MB or a number of bytes
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "10MiB")]
-    pub max_crate_size: u64,
+    /// Largest .crate file accepted, e.g. 10MiB, 50MB, a number of bytes or `none` [default: 10MiB, like crates.io; none with --mirror, as crates.io serves larger crates by exception]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_crate_size: Option<u64>,
 
     /// Largest unpacked size of a .crate (guards against gzip bombs)
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512MiB")]
@@ -367,22 +367,27 @@ pub struct AddArgs {
 }
 
 /// Parses a size: a number of bytes, or a number with `KB`, `MB`, `GB` (powers of
-/// 1000) or `KiB`, `MiB`, `GiB` (powers of 1024; `K`, `M`, `G` too).
+/// 1000) or `KiB`, `MiB`, `GiB` (powers of 1024; `K`, `M`, `G` too); `none` is
+/// no limit ([`crate::config::NO_SIZE_LIMIT`]).
 ///
 /// ```
 /// assert_eq!(regtool::cli::parse_size("10MiB"), Ok(10 * 1024 * 1024));
 /// assert_eq!(regtool::cli::parse_size("512"), Ok(512));
+/// assert_eq!(regtool::cli::parse_size("none"), Ok(u64::MAX));
 /// ```
 ///
 /// # Errors
 /// A sentence saying what is wrong.
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
+    if t.eq_ignore_ascii_case("none") {
+        return Ok(crate::config::NO_SIZE_LIMIT);
+    }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("`{s}` is not a size (try 10MiB or 10485760)"))?;
+        .map_err(|_| format!("`{s}` is not a size (try 10MiB, 10485760 or none)"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" => 1000,

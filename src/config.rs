@@ -77,6 +77,10 @@ impl RegistryConfig {
 
 /// Default `--max-crate-size`: 10 MiB, as crates.io.
 pub const DEFAULT_MAX_CRATE_SIZE: u64 = 10 * 1024 * 1024;
+/// A size limit that is none (`--max-crate-size none`): the default of a
+/// `--mirror` registry, which must take every crate crates.io serves, including
+/// those it let past its 10 MB limit by exception (windows 0.34.0 is 14 MB).
+pub const NO_SIZE_LIMIT: u64 = u64::MAX;
 /// Default `--max-unpacked-size`: 512 MiB, as crates.io.
 pub const DEFAULT_MAX_UNPACKED_SIZE: u64 = 512 * 1024 * 1024;
 

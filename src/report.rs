@@ -129,6 +129,15 @@ impl Report for ops::info::CrateList {
     }
 }
 
+/// A size limit as `settings` shows it: bytes, or `no limit`.
+fn size(limit: u64) -> String {
+    if limit == crate::config::NO_SIZE_LIMIT {
+        "no limit".into()
+    } else {
+        format!("{limit} bytes")
+    }
+}
+
 impl Report for ops::settings::SettingsReport {
     fn text(&self, shell: &Shell) {
         shell.data(format!("url:               {}", self.url));
@@ -137,10 +146,10 @@ impl Report for ops::settings::SettingsReport {
         shell.data(format!("aliases:           {}", self.aliases.join(", ")));
         shell.data(format!("auth-required:     {}", self.auth_required));
         shell.data(format!("mirror:            {}", self.mirror));
-        shell.data(format!("max-crate-size:    {} bytes", self.max_crate_size));
+        shell.data(format!("max-crate-size:    {}", size(self.max_crate_size)));
         shell.data(format!(
-            "max-unpacked-size: {} bytes",
-            self.max_unpacked_size
+            "max-unpacked-size: {}",
+            size(self.max_unpacked_size)
         ));
     }
 }

@@ -18,8 +18,9 @@ pub struct InitOptions {
     pub auth_required: bool,
     /// The registry replaces crates.io through source replacement.
     pub mirror: bool,
-    /// Largest `.crate` accepted, in bytes.
-    pub max_crate_size: u64,
+    /// Largest `.crate` accepted, in bytes; `None`: [`config::DEFAULT_MAX_CRATE_SIZE`],
+    /// or no limit ([`config::NO_SIZE_LIMIT`]) for a mirror.
+    pub max_crate_size: Option<u64>,
     /// Largest unpacked size of a `.crate`, in bytes.
     pub max_unpacked_size: u64,
 }
@@ -60,7 +61,11 @@ pub fn init(root: &Path, opts: &InitOptions, shell: &Shell) -> Result<InitReport
         url,
         aliases,
         mirror: opts.mirror,
-        max_crate_size: opts.max_crate_size,
+        max_crate_size: opts.max_crate_size.unwrap_or(if opts.mirror {
+            config::NO_SIZE_LIMIT
+        } else {
+            config::DEFAULT_MAX_CRATE_SIZE
+        }),
         max_unpacked_size: opts.max_unpacked_size,
     };
     let reg = Registry::create(root, cfg, settings)?;

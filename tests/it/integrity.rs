@@ -487,6 +487,43 @@ fn bad_dependency_names_say_which_dependency_and_which_rule() {
     }
 }
 
+/// crates.io serves crates past its 10 MB limit by exception (windows 0.34.0
+/// is 14 MB): a mirror must take them.
+#[test]
+fn a_mirror_has_no_default_max_crate_size() {
+    let reg = TestRegistry::mirror();
+    let settings = json(&reg.ok(&[&"--format", &"json", &"settings"]));
+    assert!(
+        settings["max_crate_size"].as_u64().unwrap() > 1 << 60,
+        "{settings}"
+    );
+    assert!(
+        stdout(&reg.ok(&[&"settings"])).contains("max-crate-size:    no limit"),
+        "the text says so"
+    );
+    // An 11 MiB .crate (stored, not compressed: quick to build).
+    let tar = CrateBuilder::new("huge", "1.0.0")
+        .file("data.bin", vec![0u8; 11 * 1024 * 1024])
+        .build_tar();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    std::io::Write::write_all(&mut enc, &tar).unwrap();
+    let bytes = enc.finish().unwrap();
+    assert!(bytes.len() > 11 * 1024 * 1024);
+    let input = reg.input("huge-1.0.0.crate", &bytes);
+    reg.add_ok(&[&input]);
+    // A registry that is not a mirror keeps crates.io's 10 MiB, and an explicit
+    // limit on a mirror is kept.
+    let plain = TestRegistry::new();
+    let out = plain.add(&[&input]);
+    assert_exit_code(&out, 1, "add of 11 MiB to a plain registry");
+    let limited = TestRegistry::init(&["--mirror", "--max-crate-size", "10MiB"]);
+    assert_exit_code(
+        &limited.add(&[&input]),
+        1,
+        "add to a mirror limited to 10 MiB",
+    );
+}
+
 #[test]
 fn quick_rewrites_keep_index_mtimes_within_a_second_of_the_clock() {
     let reg = TestRegistry::new();
