@@ -421,6 +421,121 @@ fn add_of_a_folder_follows_symlinked_crate_files() {
 }
 
 #[test]
+fn re_add_compares_bytes_not_sizes() {
+    let reg = TestRegistry::new();
+    let p = reg.publish(&CrateBuilder::new("foo", "1.0.0"));
+    let stored = reg.crate_file("foo", "1.0.0");
+    let original = fs::read(&p).unwrap();
+    damage(&stored);
+    assert_eq!(fs::metadata(&stored).unwrap().len(), original.len() as u64);
+    // Other bytes for the version are refused, even with the stored copy damaged.
+    let other = reg.input(
+        "other/foo-1.0.0.crate",
+        &CrateBuilder::new("foo", "1.0.0")
+            .file("src/lib.rs", "// other")
+            .build(),
+    );
+    let before = tree(&reg.root);
+    let out = reg.add(&[&other]);
+    assert_exit_code(&out, 1, "add of other bytes");
+    assert!(
+        stderr(&out).contains("already in the registry with a different checksum"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "a refused add");
+    // The original bytes (the line's cksum) restore the damaged file.
+    let out = reg.ok(&[&"add", &p]);
+    assert!(
+        stderr(&out).contains("Restored foo v1.0.0") && !stderr(&out).contains("already present"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_eq!(fs::read(&stored).unwrap(), original);
+    // Now intact: a third add is a no-op.
+    let before = tree(&reg.root);
+    let out = reg.ok(&[&"add", &p]);
+    assert!(
+        stderr(&out).contains("Skipped foo v1.0.0 (already present)"),
+        "{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "a second add of the same bytes");
+    reg.assert_verify_clean();
+}
+
+/// The link's name is what counts (its target need not end in `.crate`); a
+/// dangling link is an error, never skipped; linked folders are searched.
+#[cfg(unix)]
+#[test]
+fn add_of_a_folder_takes_every_crate_link_and_reports_a_dangling_one() {
+    use std::os::unix::fs::symlink;
+    let reg = TestRegistry::new();
+    let store = reg.temp_dir().join("blobs");
+    fs::create_dir_all(&store).unwrap();
+    fs::write(
+        store.join("blob-a"),
+        CrateBuilder::new("a", "1.0.0").build(),
+    )
+    .unwrap();
+    let sub = CrateBuilder::new("b", "1.0.0").write_to(&reg.temp_dir().join("sub"));
+    let dir = reg.inputs().join("dist");
+    fs::create_dir_all(&dir).unwrap();
+    symlink(store.join("blob-a"), dir.join("a-1.0.0.crate")).unwrap();
+    symlink(sub.parent().unwrap(), dir.join("more")).unwrap();
+    symlink(store.join("missing"), dir.join("gone-1.0.0.crate")).unwrap();
+    let before = tree(&reg.root);
+    let out = reg.add(&[&dir]);
+    assert_ne!(out.status.code(), Some(0), "{}", describe_output(&out));
+    assert!(
+        stderr(&out).contains("gone-1.0.0.crate"),
+        "the dangling link is named\n{}",
+        describe_output(&out)
+    );
+    assert_tree_eq(&before, &tree(&reg.root), "a refused add");
+    fs::remove_file(dir.join("gone-1.0.0.crate")).unwrap();
+    let out = reg.add_ok(&[&dir]);
+    assert!(
+        stderr(&out).contains("Adding a v1.0.0") && stderr(&out).contains("Adding b v1.0.0"),
+        "{}",
+        describe_output(&out)
+    );
+    reg.assert_verify_clean();
+}
+
+#[test]
+fn verify_deep_names_each_path_once_and_reads_stored_crates_without_input_limits() {
+    let reg = TestRegistry::init(&["--max-crate-size", "2KiB"]);
+    let big = reg.krate(&big_crate("big", "1.0.0", 8 * 1024));
+    reg.ok(&[&"add", &"--max-crate-size", &"1MiB", &big]);
+    reg.publish(&CrateBuilder::new("foo", "1.0.0"));
+    reg.publish(&CrateBuilder::new("junk", "1.0.0"));
+    // foo's line promises a feature its .crate does not have.
+    let text = reg
+        .index_text("foo")
+        .replace(r#""features":{}"#, r#""features":{"x":[]}"#);
+    fs::write(reg.index_file("foo"), text).unwrap();
+    fs::write(reg.crate_file("junk", "1.0.0"), "not a crate").unwrap();
+    let out = reg.verify(&["--deep"]);
+    assert_exit_code(&out, 1, "verify --deep");
+    let root = reg.root.display().to_string();
+    let shown = stdout(&out).replace(&root, "REG");
+    assert_eq!(
+        shown,
+        "differs: `REG/3/f/foo`: foo v1.0.0: fields differ from what its .crate gives: features\n\
+         crate-unreadable: `REG/crates/junk/junk-1.0.0.crate`: not a gzip file (a .crate is a gzip-compressed tar archive)\n",
+        "{}",
+        describe_output(&out)
+    );
+    let problems =
+        json(&reg.run(&[&"--format", &"json", &"verify", &"--deep"]))["problems"].clone();
+    for p in problems.as_array().unwrap() {
+        let message = p["message"].as_str().unwrap();
+        assert!(!message.contains(&root), "the path is in `path` only: {p}");
+    }
+}
+
+#[test]
 fn workspace_inheritance_of_name_or_version_says_the_manifest_is_not_normalized() {
     let reg = TestRegistry::seeded();
     let name_inherited = CrateBuilder::new("foo", "1.0.0")
