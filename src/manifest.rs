@@ -104,18 +104,34 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
             "dev",
         ),
     ];
+    let era = CargoEra::of(text, package);
     for (target, table, kind) in tables {
-        push_deps(&mut deps, target, table, kind, ctx)?;
+        push_deps(&mut deps, target, table, kind, era, ctx)?;
     }
     for (platform, t) in manifest.target.iter().flatten() {
-        // Checked with cargo's own parser, but written as the manifest spells it:
-        // crates.io keeps `cfg(target_os="hermit")` unspaced (errno 0.3.14).
-        cargo_platform::Platform::from_str(platform)
-            .map_err(|e| invalid(format!("invalid target `{platform}`: {e}")))?;
-        let target = Some(platform.as_str());
-        push_deps(&mut deps, target, t.dependencies.as_ref(), "normal", ctx)?;
-        push_deps(&mut deps, target, t.build_dependencies(), "build", ctx)?;
-        push_deps(&mut deps, target, t.dev_dependencies(), "dev", ctx)?;
+        // Written as cargo-platform renders it (`cfg(target_os = "hermit")`), not
+        // as the manifest spells it: see `docs/conformance.md` ("target strings").
+        // Cargo has always sent `dep.platform().to_string()` in the publish
+        // request, which crates.io wrote until it began reading dependencies from
+        // the packaged Cargo.toml (crates.io PR #7238, October 2023); its lines
+        // from then until 2025 keep the manifest's spelling (errno 0.3.5 to
+        // 0.3.14), and its newest lines are rendered again (errno 0.3.15, whose
+        // packaged Cargo.toml is byte-identical to 0.3.14's but for the version).
+        // No field of the manifest tells those publish dates apart.
+        let rendered = cargo_platform::Platform::from_str(platform)
+            .map_err(|e| invalid(format!("invalid target `{platform}`: {e}")))?
+            .to_string();
+        let target = Some(rendered.as_str());
+        push_deps(
+            &mut deps,
+            target,
+            t.dependencies.as_ref(),
+            "normal",
+            era,
+            ctx,
+        )?;
+        push_deps(&mut deps, target, t.build_dependencies(), "build", era, ctx)?;
+        push_deps(&mut deps, target, t.dev_dependencies(), "dev", era, ctx)?;
     }
     if deps.len() > MAX_DEPENDENCIES {
         return Err(CrateProblem::OverLimit {
@@ -242,6 +258,7 @@ fn push_deps(
     target: Option<&str>,
     table: Option<&BTreeMap<PackageName, InheritableDependency>>,
     kind: &str,
+    era: CargoEra,
     ctx: &DepContext<'_>,
 ) -> Result<(), CrateProblem> {
     for (key, dep) in table.into_iter().flatten() {
@@ -257,16 +274,24 @@ fn push_deps(
             TomlDependency::Simple(req) => (req.as_str(), None),
             TomlDependency::Detailed(d) => match &d.version {
                 Some(req) => (req.as_str(), Some(d)),
-                None => continue, // path/git-only: not part of the published crate
+                // path- or git-only: `cargo package` keeps such a dependency only
+                // as a dev-dependency it could not publish; not part of the crate.
+                None if d.path.is_some() || d.git.is_some() => continue,
+                // No source at all (`foo = {}`, an empty `[dependencies.foo]`):
+                // cargo reads it as any version, and crates.io writes `*`.
+                None => ("*", Some(d)),
             },
         };
-        let req = semver::VersionReq::parse(req.trim())
-            .map_err(|e| {
-                CrateProblem::InvalidManifest(format!(
-                    "dependency `{key}` has an invalid version requirement `{req}`: {e}"
-                ))
-            })?
-            .to_string();
+        let parsed = semver::VersionReq::parse(req.trim()).map_err(|e| {
+            CrateProblem::InvalidManifest(format!(
+                "dependency `{key}` has an invalid version requirement `{req}`: {e}"
+            ))
+        })?;
+        let req = match era {
+            CargoEra::Semver0 => semver0_wildcards(req.trim()),
+            CargoEra::Semver1 => None,
+        }
+        .unwrap_or_else(|| parsed.to_string());
         let registry_index = detail.and_then(|d| d.registry_index.as_deref());
         if registry_index.is_none() && detail.and_then(|d| d.registry.as_ref()).is_some() {
             return Err(CrateProblem::InvalidManifest(format!(
@@ -289,6 +314,76 @@ fn push_deps(
         });
     }
     Ok(())
+}
+
+/// Which `semver` crate rendered a dependency's requirement for crates.io: the
+/// one of the cargo that packaged the crate, which sent `version_req.to_string()`
+/// in the publish request. Told from the packaged `Cargo.toml` itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CargoEra {
+    /// cargo before 1.54 (semver 0.x; cargo moved to semver 1.0 in PR #9508,
+    /// May 2021): a wildcard requirement is written as spelled (`1.*.*`), and an
+    /// operator before a wildcard is dropped (`^0.*` is `0.*`).
+    Semver0,
+    /// cargo 1.54 and later, and any manifest not recognizably older.
+    Semver1,
+}
+
+impl CargoEra {
+    /// `cargo package` has normalized the manifest and put a header on it since
+    /// 2017. Until cargo 1.53 the header asked readers to file an issue ("If you
+    /// believe there's an error in this file ..."); from cargo 1.54 it points to
+    /// `Cargo.toml.orig` instead (first seen on crates.io the day 1.54 shipped).
+    /// A manifest with no header and no `edition` (stable since cargo 1.31) is
+    /// the raw file of a cargo from before the normalization (2015 to 2017).
+    fn of(text: &str, package: &cargo_util_schemas::manifest::TomlPackage) -> CargoEra {
+        const GENERATED: &str = "# THIS FILE IS AUTOMATICALLY GENERATED BY CARGO";
+        const OLD_HEADER: &str = "# If you believe there's an error in this file please file an";
+        let header: Vec<&str> = text
+            .lines()
+            .take_while(|l| l.starts_with('#') || l.trim().is_empty())
+            .collect();
+        let generated = header.iter().any(|l| l.trim_end() == GENERATED);
+        let old_header = header.iter().any(|l| l.trim_end() == OLD_HEADER);
+        if (generated && old_header) || (!generated && package.edition.is_none()) {
+            CargoEra::Semver0
+        } else {
+            CargoEra::Semver1
+        }
+    }
+}
+
+/// A requirement with a wildcard as cargo's semver 0.x wrote it, or `None` when
+/// it has no wildcard (then it reads the same in both eras, but for the space
+/// semver 0.9 put after `=`, `>=`, ... which readers ignore). Each comma-separated
+/// part with a wildcard keeps its written positions: `*`, `1.*`, `1.*.*`,
+/// `1.2.*`, any operator before it dropped; the other parts are rendered by
+/// semver 1 (valid: the whole requirement parsed).
+fn semver0_wildcards(req: &str) -> Option<String> {
+    let is_wild = |c: &str| matches!(c, "*" | "x" | "X");
+    let parts: Vec<&str> = req.split(',').map(str::trim).collect();
+    let mut any_wild = false;
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        let bare = part.trim_start_matches(|c: char| "=<>~^".contains(c) || c.is_whitespace());
+        let comps: Vec<&str> = bare.split('.').collect();
+        match comps.iter().position(|c| is_wild(c)) {
+            Some(0) => out.push("*".to_string()),
+            Some(first) => {
+                let mut s = comps[..first].join(".");
+                for _ in first..comps.len() {
+                    s.push_str(".*");
+                }
+                out.push(s);
+            }
+            None => {
+                out.push(semver::VersionReq::parse(part).ok()?.to_string());
+                continue;
+            }
+        }
+        any_wild = true;
+    }
+    any_wild.then(|| out.join(", "))
 }
 
 fn is_crates_io(url: &str) -> bool {
@@ -382,6 +477,19 @@ const MAX_MESSAGE: usize = 300;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn semver0_keeps_wildcards_as_written_and_drops_their_operator() {
+        let old = |r: &str| semver0_wildcards(r);
+        assert_eq!(old("^0.*").as_deref(), Some("0.*"));
+        assert_eq!(old("1.*.*").as_deref(), Some("1.*.*"));
+        assert_eq!(old("0.10.*").as_deref(), Some("0.10.*"));
+        assert_eq!(old("~1.x").as_deref(), Some("1.*"));
+        assert_eq!(old("*").as_deref(), Some("*"));
+        assert_eq!(old(">= 1.2, 1.*").as_deref(), Some(">=1.2, 1.*"));
+        assert_eq!(old(">= 1.2, < 2"), None);
+        assert_eq!(old("0.3"), None);
+    }
 
     #[test]
     fn features_naming_new_syntax_move_to_features2() {

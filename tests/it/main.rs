@@ -15,4 +15,5 @@ mod integrity;
 mod maintenance;
 mod man;
 mod nginx;
+mod old_manifests;
 mod reliability;
