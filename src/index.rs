@@ -71,9 +71,9 @@ pub struct RegistryDependency {
     /// Platform (`cfg(...)` or a target triple) or `None` for all.
     #[serde(default)]
     pub target: Option<String>,
-    /// `normal`, `build` or `dev`.
-    #[serde(default = "normal")]
-    pub kind: String,
+    /// `normal`, `build` or `dev` (`normal` when absent, as cargo reads it).
+    #[serde(default)]
+    pub kind: DepKind,
     /// Index URL of the dependency's registry; `None` means this registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
@@ -88,17 +88,41 @@ pub struct RegistryDependency {
 fn yes() -> bool {
     true
 }
-fn normal() -> String {
-    "normal".into()
+
+/// The kind of a dependency: which manifest table it comes from.
+///
+/// Ordered as crates.io sorts the `deps` of a line (`normal` < `build` <
+/// `dev`); written in lowercase. A line with another `kind` is not a valid
+/// index line. Source:
+/// <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DepKind {
+    /// `[dependencies]`.
+    #[default]
+    Normal,
+    /// `[build-dependencies]`.
+    Build,
+    /// `[dev-dependencies]`.
+    Dev,
 }
 
-/// Sort rank of a dependency kind, as crates.io orders them.
-pub fn kind_rank(kind: &str) -> u8 {
-    match kind {
-        "normal" => 0,
-        "build" => 1,
-        "dev" => 2,
-        _ => 3,
+impl DepKind {
+    /// The name written in index lines: `normal`, `build` or `dev`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepKind::Normal => "normal",
+            DepKind::Build => "build",
+            DepKind::Dev => "dev",
+        }
+    }
+}
+
+impl std::fmt::Display for DepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -226,7 +250,7 @@ mod tests {
                 optional: false,
                 default_features: true,
                 target: None,
-                kind: "normal".into(),
+                kind: DepKind::Normal,
                 registry: Some(CRATES_IO_INDEX.into()),
                 package: None,
                 unknown: Map::new(),
@@ -241,6 +265,17 @@ mod tests {
             v: None,
             unknown: Map::new(),
         }
+    }
+
+    #[test]
+    fn dependency_kinds_sort_as_crates_io_and_default_to_normal() {
+        assert!(DepKind::Normal < DepKind::Build && DepKind::Build < DepKind::Dev);
+        let line = r#"{"name":"a","vers":"1.0.0","deps":[{"name":"b","req":"^1","features":[],"optional":false,"default_features":true,"target":null}],"cksum":"00","features":{},"yanked":false}"#;
+        let file = IndexFile::parse(Path::new("1/a"), line.as_bytes()).unwrap();
+        assert_eq!(file.lines[0].package.deps[0].kind, DepKind::Normal);
+        let bad = line.replace(r#""target":null"#, r#""target":null,"kind":"peer""#);
+        let err = IndexFile::parse(Path::new("1/a"), bad.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("peer"), "{err}");
     }
 
     #[test]

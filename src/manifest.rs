@@ -9,7 +9,7 @@
 
 use crate::config::{Settings, normalize_url};
 use crate::error::CrateProblem;
-use crate::index::{CRATES_IO_INDEX, IndexPackage, RegistryDependency, kind_rank};
+use crate::index::{CRATES_IO_INDEX, DepKind, IndexPackage, RegistryDependency};
 use crate::name::CrateName;
 use cargo_util_schemas::manifest::{
     InheritableDependency, PackageName, TomlDependency, TomlManifest,
@@ -86,14 +86,14 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
 
     let mut deps = Vec::new();
     let tables = [
-        (None, manifest.dependencies.as_ref(), "normal"),
+        (None, manifest.dependencies.as_ref(), DepKind::Normal),
         (
             None,
             manifest
                 .build_dependencies
                 .as_ref()
                 .or(manifest.build_dependencies2.as_ref()),
-            "build",
+            DepKind::Build,
         ),
         (
             None,
@@ -101,7 +101,7 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
                 .dev_dependencies
                 .as_ref()
                 .or(manifest.dev_dependencies2.as_ref()),
-            "dev",
+            DepKind::Dev,
         ),
     ];
     let era = CargoEra::of(text, package);
@@ -126,12 +126,26 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
             &mut deps,
             target,
             t.dependencies.as_ref(),
-            "normal",
+            DepKind::Normal,
             era,
             ctx,
         )?;
-        push_deps(&mut deps, target, t.build_dependencies(), "build", era, ctx)?;
-        push_deps(&mut deps, target, t.dev_dependencies(), "dev", era, ctx)?;
+        push_deps(
+            &mut deps,
+            target,
+            t.build_dependencies(),
+            DepKind::Build,
+            era,
+            ctx,
+        )?;
+        push_deps(
+            &mut deps,
+            target,
+            t.dev_dependencies(),
+            DepKind::Dev,
+            era,
+            ctx,
+        )?;
     }
     if deps.len() > MAX_DEPENDENCIES {
         return Err(CrateProblem::OverLimit {
@@ -140,9 +154,7 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
             limit: MAX_DEPENDENCIES,
         });
     }
-    deps.sort_by(|a, b| {
-        (&a.name, kind_rank(&a.kind), &a.req).cmp(&(&b.name, kind_rank(&b.kind), &b.req))
-    });
+    deps.sort_by(|a, b| (&a.name, a.kind, &a.req).cmp(&(&b.name, b.kind, &b.req)));
 
     let all: BTreeMap<String, Vec<String>> = manifest
         .features
@@ -257,7 +269,7 @@ fn push_deps(
     out: &mut Vec<RegistryDependency>,
     target: Option<&str>,
     table: Option<&BTreeMap<PackageName, InheritableDependency>>,
-    kind: &str,
+    kind: DepKind,
     era: CargoEra,
     ctx: &DepContext<'_>,
 ) -> Result<(), CrateProblem> {
@@ -305,7 +317,7 @@ fn push_deps(
             optional: dep.is_optional(),
             default_features: dep.default_features().unwrap_or(true),
             target: target.map(str::to_string),
-            kind: kind.to_string(),
+            kind,
             registry: registry_for(registry_index, ctx),
             package: detail
                 .and_then(|d| d.package.as_ref())

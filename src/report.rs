@@ -3,6 +3,7 @@
 //! (`DESIGN.md` §5: data on stdout, status on stderr).
 
 use crate::error::{Error, Result};
+use crate::index::DepKind;
 use crate::ops;
 use crate::output::{Format, Shell};
 use serde::Serialize;
@@ -182,7 +183,7 @@ impl Report for ops::info::CrateInfo {
             shell.data(format!("    dependencies ({}):", v.deps.len()));
             for d in &v.deps {
                 let mut extra = Vec::new();
-                if d.kind != "normal" {
+                if d.kind != DepKind::Normal {
                     extra.push(d.kind.to_string());
                 }
                 if d.optional {

@@ -8,7 +8,7 @@
 
 use crate::crate_file::Limits;
 use crate::error::{CrateProblem, Error, Result};
-use crate::index::{IndexFile, IndexPackage, version_key};
+use crate::index::{DepKind, IndexFile, IndexPackage, version_key};
 use crate::name::CrateName;
 use crate::output::Shell;
 use crate::reader::{self, Entry};
@@ -388,7 +388,7 @@ fn check_dependencies(reg: &Registry, plans: &[Plan]) -> Result<Vec<Unsatisfied>
     let mut out = Vec::new();
     for p in plans.iter().flat_map(|plan| plan.new.iter()) {
         for d in &p.entry.deps {
-            if d.registry.is_some() || d.kind == "dev" {
+            if d.registry.is_some() || d.kind == DepKind::Dev {
                 continue;
             }
             let dep_name = d.package.as_deref().unwrap_or(&d.name);
@@ -435,7 +435,7 @@ fn order_dependencies_first(plans: Vec<Plan>) -> Vec<(usize, Plan)> {
                 .entry
                 .deps
                 .iter()
-                .filter(|d| d.registry.is_none() && d.kind != "dev")
+                .filter(|d| d.registry.is_none() && d.kind != DepKind::Dev)
             {
                 let key = crate::name::canonical(d.package.as_deref().unwrap_or(&d.name));
                 if names.contains(&key) && key != p.name.canonical() {
