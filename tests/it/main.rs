@@ -16,3 +16,4 @@ mod maintenance;
 mod man;
 mod nginx;
 mod reliability;
+mod s3;
