@@ -2,6 +2,7 @@
 //! operations in [`crate::ops`].
 
 use crate::error::{Error, Result};
+use crate::location::RegistryLocation;
 use crate::ops;
 use crate::output::{Format, Shell};
 use crate::registry::Registry;
@@ -28,7 +29,7 @@ and in ~/.cargo/config.toml:
 #[derive(Debug, Parser)]
 #[command(name = "regtool", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
-    /// The registry folder to work on [default: the current folder]
+    /// The registry to work on: a folder, or s3://BUCKET/PREFIX (AWS settings from the environment) [default: the current folder]
     #[arg(long, global = true, env = "REGTOOL_REGISTRY", value_name = "DIR")]
     pub registry: Option<PathBuf>,
 
@@ -70,8 +71,14 @@ must not already hold a registry.
 The URL is where the folder will be served; cargo users then configure
 `index = \"sparse+URL/\"`.
 
-Example:
-    regtool init ./registry --url https://crates.example.com")]
+A registry can also live in an S3 bucket (any S3-protocol store): give
+s3://BUCKET/PREFIX instead of a folder, here and to --registry. Credentials, region and
+endpoint come from the standard AWS environment (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP).
+
+Examples:
+    regtool init ./registry --url https://crates.example.com
+    regtool init s3://acme-crates/registry --url https://crates.acme.example")]
     Init(InitArgs),
 
     /// Add .crate files (from `cargo package`) to the registry
@@ -281,7 +288,7 @@ pub struct RemoveArgs {
 /// Arguments of `reindex`.
 #[derive(Debug, Args)]
 pub struct ReindexArgs {
-    /// The registry folder [default: --registry, else the current folder]
+    /// The registry folder, or s3://BUCKET/PREFIX [default: --registry, else the current folder]
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Drop index lines whose .crate file is missing
@@ -295,7 +302,7 @@ pub struct ReindexArgs {
 /// Arguments of `verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The registry folder [default: --registry, else the current folder]
+    /// The registry folder, or s3://BUCKET/PREFIX [default: --registry, else the current folder]
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Also re-derive every index line from its .crate and compare
@@ -317,7 +324,7 @@ pub struct InfoArgs {
 /// Arguments of `init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Folder to create the registry in [default: --registry, else the current folder]
+    /// Folder to create the registry in, or s3://BUCKET/PREFIX [default: --registry, else the current folder]
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
@@ -421,8 +428,16 @@ pub fn shell_for(cli: &Cli) -> Shell {
     Shell::new(format, cli.quiet, cli.no_progress)
 }
 
+/// Where `arg` (a folder, or `s3://bucket/prefix`) is: parsed once, here.
+fn location(arg: &Path) -> Result<RegistryLocation> {
+    RegistryLocation::parse(arg)
+}
+
 fn open(dir: &Path) -> Result<Registry> {
-    Registry::open(dir)
+    match location(dir)? {
+        RegistryLocation::Local(dir) => Registry::open(&dir),
+        s3 => Registry::open_in(s3.storage()?),
+    }
 }
 
 /// Prints a failed command's error: `error:` lines on stderr (one per problem),
@@ -459,7 +474,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 max_crate_size: a.max_crate_size,
                 max_unpacked_size: a.max_unpacked_size,
             };
-            print(shell, &ops::init::init(&dir, &opts, shell)?)
+            print(shell, &ops::init::init_at(&location(&dir)?, &opts, shell)?)
         }
         Command::Add(a) => {
             let opts = ops::add::AddOptions {
@@ -492,7 +507,10 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
         Command::Verify(a) => {
             let dir = a.dir.clone().unwrap_or_else(|| cli.registry_dir());
             let opts = ops::verify::VerifyOptions { deep: a.deep };
-            print(shell, &ops::verify::verify(&dir, &opts, shell)?)
+            print(
+                shell,
+                &ops::verify::verify_at(&location(&dir)?, &opts, shell)?,
+            )
         }
         Command::List => print(shell, &ops::info::list(&registry()?)?),
         Command::Info(a) => {

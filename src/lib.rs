@@ -34,6 +34,7 @@ pub mod crate_file;
 pub mod error;
 pub mod fs;
 pub mod index;
+pub mod location;
 pub mod manifest;
 pub mod name;
 pub mod ops;

@@ -33,7 +33,30 @@ pub const CONFIG_KEY: &str = "config.json";
 pub const SETTINGS_KEY: &str = ".regtool/config.toml";
 /// How often a conditional write is retried after another writer changed the
 /// object first (object storage without a lock).
-const MAX_RETRIES: usize = 16;
+const MAX_RETRIES: usize = 24;
+/// Without a lock, a `.crate` no line names and whose bytes differ from the
+/// ones being added is replaced only when it is older than this (a killed
+/// run's orphan); younger, another `add` of that version may be under way.
+pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Waits before retry `attempt` (from 0) of a write that lost a race: about
+/// 10 ms doubling up to about 1 s, with jitter so that racing writers spread out.
+fn backoff(attempt: usize) {
+    let base = 10u64 << attempt.min(7);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
+        ^ u64::from(std::process::id()).wrapping_mul(0x9e37_79b9);
+    std::thread::sleep(std::time::Duration::from_millis(base / 2 + nanos % base));
+}
+
+/// Whether two index lines are for the same version (build metadata aside).
+fn same_version(a: &crate::index::IndexLine, b: &crate::index::IndexLine) -> bool {
+    match (a.package.version(), b.package.version()) {
+        (Ok(x), Ok(y)) => crate::index::version_key(&x) == crate::index::version_key(&y),
+        _ => a.package.vers == b.package.vers,
+    }
+}
 
 /// An opened registry.
 #[derive(Debug, Clone)]
@@ -107,7 +130,11 @@ impl Registry {
         Self::open_lenient_in(Arc::new(LocalStorage::new(dir)))
     }
 
-    fn open_lenient_in(store: Arc<dyn Storage>) -> Result<(Registry, Option<Error>)> {
+    /// Like [`Registry::open_lenient`] for the registry held by `store`.
+    ///
+    /// # Errors
+    /// As [`Registry::open_lenient`].
+    pub fn open_lenient_in(store: Arc<dyn Storage>) -> Result<(Registry, Option<Error>)> {
         let (Some(cfg), Some(settings)) = (store.get(CONFIG_KEY)?, store.get(SETTINGS_KEY)?) else {
             return Err(Error::NotARegistry {
                 path: store.locate(""),
@@ -135,7 +162,19 @@ impl Registry {
     /// [`Error::AlreadyExists`] if `config.json` or `.regtool/config.toml` is there;
     /// [`Error::Io`] if a file cannot be written.
     pub fn create(dir: &Path, config: RegistryConfig, settings: Settings) -> Result<Registry> {
-        let store: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir));
+        Self::create_in(Arc::new(LocalStorage::new(dir)), config, settings)
+    }
+
+    /// Creates a registry in `store` (a folder, or a bucket prefix): as
+    /// [`Registry::create`].
+    ///
+    /// # Errors
+    /// As [`Registry::create`].
+    pub fn create_in(
+        store: Arc<dyn Storage>,
+        config: RegistryConfig,
+        settings: Settings,
+    ) -> Result<Registry> {
         for key in [CONFIG_KEY, SETTINGS_KEY] {
             if store.stat(key)?.is_some() {
                 return Err(Error::AlreadyExists {
@@ -294,6 +333,15 @@ impl Registry {
     pub fn crates_named(&self, name: &CrateName) -> Result<Vec<StoredCrate>> {
         let canonical = name.canonical();
         let mut out = Vec::new();
+        if let Some(keys) = self.spelling_keys(name) {
+            // Object storage: a few GETs instead of LISTs of the folders.
+            for key in keys {
+                if let Some(stored) = self.stored_at(&key)? {
+                    out.push(stored);
+                }
+            }
+            return Ok(out);
+        }
         for dir in name::sibling_index_dirs(name.as_str()) {
             for key in self.store.list(&dir)? {
                 let Some(file) = name::index_key_name(&key) else {
@@ -303,23 +351,52 @@ impl Registry {
                 {
                     continue;
                 }
-                let Some((index, revision)) = self.read_index_key(&key)? else {
-                    continue;
-                };
-                let Some(first) = index.lines.first() else {
-                    continue;
-                };
-                let Ok(stored) = CrateName::new(&first.package.name) else {
-                    continue;
-                };
-                out.push(StoredCrate {
-                    name: stored,
-                    index,
-                    revision: Some(revision),
-                });
+                if let Some(stored) = self.stored_at(&key)? {
+                    out.push(stored);
+                }
             }
         }
         Ok(out)
+    }
+
+    /// The crate whose index file is at `key`, if there is one with a line.
+    fn stored_at(&self, key: &str) -> Result<Option<StoredCrate>> {
+        let Some((index, revision)) = self.read_index_key(key)? else {
+            return Ok(None);
+        };
+        let Some(first) = index.lines.first() else {
+            return Ok(None);
+        };
+        let Ok(stored) = CrateName::new(&first.package.name) else {
+            return Ok(None);
+        };
+        Ok(Some(StoredCrate {
+            name: stored,
+            index,
+            revision: Some(revision),
+        }))
+    }
+
+    /// Every index key a spelling of `name` can have (each `-`/`_` both ways),
+    /// when the storage's listings are costly and there are at most 8 such
+    /// keys; `None` to list the folders instead.
+    fn spelling_keys(&self, name: &CrateName) -> Option<Vec<String>> {
+        let lower = name.as_str().to_ascii_lowercase();
+        if self.store.cheap_listing() || lower.matches(['-', '_']).count() > 3 {
+            return None;
+        }
+        let mut spellings = vec![String::new()];
+        for c in lower.chars() {
+            let options: &[char] = match c {
+                '-' | '_' => &['-', '_'],
+                _ => &[c],
+            };
+            spellings = spellings
+                .iter()
+                .flat_map(|p| options.iter().map(move |o| format!("{p}{o}")))
+                .collect();
+        }
+        Some(spellings.iter().map(|s| name::index_path(s)).collect())
     }
 
     /// Reads `name`'s index file, changes it with `change` and writes it back
@@ -337,7 +414,10 @@ impl Registry {
         not_found: impl Fn() -> Error,
         mut change: impl FnMut(&mut StoredCrate) -> Result<Option<T>>,
     ) -> Result<Option<(CrateName, T)>> {
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                backoff(attempt - 1);
+            }
             let Some(mut stored) = self.find_crate(name)? else {
                 return Err(not_found());
             };
@@ -380,34 +460,54 @@ impl Registry {
     /// level durable before the next. `durability` [`Durability::Deferred`]
     /// makes each step durable with one barrier instead of a sync per file.
     /// Calls `on_published` for each crate whose index file is written.
+    /// Returns the key of every object written, in the order written
+    /// (`.crate` files, then index files level by level).
+    ///
+    /// Storage without a lock ([`Storage::locks`] false: object storage) gets
+    /// conditional writes instead: a `.crate` is created only where there is
+    /// none (an object already there with the same bytes counts as written; one
+    /// with other bytes is replaced only when it is a repair or an orphan older
+    /// than [`ORPHAN_AGE`]); an index file that another writer changed since it
+    /// was read is read again and this batch's versions are put into it again,
+    /// with bounded retries and backoff.
     ///
     /// # Errors
     /// [`Error::Io`] naming the file; [`Error::Conflict`] when an index file was
-    /// changed by another writer since it was read.
+    /// changed by another writer since it was read (storage with a lock) or kept
+    /// changing, or when another writer holds other bytes for a version of the
+    /// batch.
     pub fn publish(
         &self,
         batch: Vec<Publication>,
         durability: Durability,
         mut on_published: impl FnMut(&CrateName),
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         use rayon::prelude::*;
+        let mut written = Vec::new();
         let mut indexes = Vec::new();
         for p in batch {
+            let versions: Vec<String> = p.crates.iter().map(|(v, _)| v.clone()).collect();
             for (vers, file) in p.crates {
                 let key = Self::crate_key(&p.name, &vers);
-                // No line names this key yet (or it is a repair): whatever is
-                // there is an orphan a killed run left, and is replaced.
-                let done = self.store.put_file(
-                    &key,
-                    file,
-                    ObjectKind::Crate,
-                    &Precondition::Any,
-                    durability,
-                )?;
-                debug_assert_eq!(done, Outcome::Done);
+                if self.store.locks() {
+                    // Under the lock no line names this key yet (or it is a
+                    // repair): whatever is there is an orphan a killed run
+                    // left, and is replaced.
+                    let done = self.store.put_file(
+                        &key,
+                        file,
+                        ObjectKind::Crate,
+                        &Precondition::Any,
+                        durability,
+                    )?;
+                    debug_assert_eq!(done, Outcome::Done);
+                } else {
+                    self.create_crate(&p.name, &vers, &key, &file)?;
+                }
+                written.push(key);
             }
             if let Some(index) = p.index {
-                indexes.push((p.level, p.name, index, p.revision));
+                indexes.push((p.level, p.name, index, p.revision, versions));
             }
         }
         self.store.barrier()?;
@@ -416,19 +516,125 @@ impl Registry {
             let this_level: Vec<_> = indexes.iter().filter(|w| w.0 == level).collect();
             this_level
                 .par_iter()
-                .try_for_each(|(_, name, index, rev)| {
-                    let pre = Precondition::from_read(rev.clone());
-                    match self.write_index(name, index, &pre, durability)? {
-                        Outcome::Done => Ok(()),
-                        Outcome::Conflict => Err(self.conflict(&Self::index_key(name))),
-                    }
+                .try_for_each(|(_, name, index, rev, versions)| {
+                    self.write_batch_index(name, index, rev.clone(), versions, durability)
                 })?;
             self.store.barrier()?;
-            for (_, name, _, _) in this_level {
+            for (_, name, _, _, _) in this_level {
+                written.push(Self::index_key(name));
                 on_published(name);
             }
         }
-        Ok(())
+        Ok(written)
+    }
+
+    /// Writes the index file of a batch (see [`Registry::publish`]): on a
+    /// conflict, without a lock, re-reads it and puts the lines of `versions`
+    /// (the versions whose `.crate` the batch stored) into the fresh file.
+    fn write_batch_index(
+        &self,
+        name: &CrateName,
+        index: &IndexFile,
+        mut rev: Option<Revision>,
+        versions: &[String],
+        durability: Durability,
+    ) -> Result<()> {
+        let ours: Vec<_> = index
+            .lines
+            .iter()
+            .filter(|l| versions.contains(&l.package.vers))
+            .cloned()
+            .collect();
+        let mut file = index.clone();
+        for attempt in 0..MAX_RETRIES {
+            let pre = Precondition::from_read(rev.clone());
+            if self.write_index(name, &file, &pre, durability)? == Outcome::Done {
+                return Ok(());
+            }
+            if self.store.locks() || ours.is_empty() {
+                break;
+            }
+            backoff(attempt);
+            let (mut fresh, fresh_rev) = match self.find_crate(name)? {
+                Some(s) if s.name == *name => (s.index, s.revision),
+                Some(_) => break, // another spelling appeared meanwhile
+                None => (IndexFile::default(), None),
+            };
+            for line in &ours {
+                match fresh.lines.iter().find(|l| same_version(l, line)) {
+                    None => fresh.lines.push(line.clone()),
+                    Some(l) if l.package.cksum == line.package.cksum => {}
+                    // Another writer published this version with other bytes.
+                    Some(_) => return Err(self.conflict(&Self::index_key(name))),
+                }
+            }
+            file = fresh;
+            rev = fresh_rev;
+        }
+        Err(self.conflict(&Self::index_key(name)))
+    }
+
+    /// Stores a `.crate` without a lock (see [`Registry::publish`]).
+    fn create_crate(
+        &self,
+        name: &CrateName,
+        vers: &str,
+        key: &str,
+        file: &tempfile::NamedTempFile,
+    ) -> Result<()> {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut file
+                .reopen()
+                .map_err(|e| Error::io("read", file.path(), e))?,
+            &mut bytes,
+        )
+        .map_err(|e| Error::io("read", file.path(), e))?;
+        let ours = crate::crate_file::sha256(bytes.as_slice())
+            .map_err(|e| Error::io("read", file.path(), e))?;
+        let mut pre = Precondition::Absent;
+        for attempt in 0..MAX_RETRIES {
+            let put = self
+                .store
+                .put(key, &bytes, ObjectKind::Crate, &pre, Durability::Now)?;
+            if put == Outcome::Done {
+                return Ok(());
+            }
+            backoff(attempt);
+            let Some(existing) = self.store.get(key)? else {
+                pre = Precondition::Absent; // deleted meanwhile
+                continue;
+            };
+            let theirs = crate::crate_file::sha256(existing.bytes.as_slice())
+                .map_err(|e| Error::io("read", self.store.locate(key), e))?;
+            if theirs == ours {
+                return Ok(()); // the same bytes: a killed run's orphan, or a twin add
+            }
+            let line_cksum = self.find_crate(name)?.and_then(|s| {
+                s.index
+                    .lines
+                    .iter()
+                    .find(|l| l.package.vers == vers)
+                    .map(|l| l.package.cksum.clone())
+            });
+            let old_orphan = || -> Result<bool> {
+                Ok(self
+                    .store
+                    .stat(key)?
+                    .and_then(|m| m.modified)
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > ORPHAN_AGE))
+            };
+            let replace = match line_cksum {
+                Some(c) => c == ours, // a repair of a damaged copy
+                None => old_orphan()?,
+            };
+            if !replace {
+                return Err(self.conflict(key));
+            }
+            pre = Precondition::Unchanged(existing.revision);
+        }
+        Err(self.conflict(key))
     }
 
     /// Every index file's key, sorted: only index-shaped keys

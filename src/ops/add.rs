@@ -64,6 +64,10 @@ pub struct AddReport {
     pub crates: Vec<AddedCrate>,
     /// Warnings (unsatisfied dependencies without `--strict`).
     pub warnings: Vec<String>,
+    /// The key of every object written (relative to the registry), in the
+    /// order written: the `.crate` files, then the index files, dependencies
+    /// before dependents. Empty when nothing changed.
+    pub written: Vec<String>,
 }
 
 /// An input read and checked, its bytes copied into a staging file.
@@ -317,12 +321,13 @@ pub fn add(
             crates,
         });
     }
-    reg.publish(batch, durability, |name| {
+    let written = reg.publish(batch, durability, |name| {
         for a in added.remove(&name.canonical()).unwrap_or_default() {
             shell.status("Adding", format!("{} v{}", a.name, a.vers));
             report.crates.push(a);
         }
     })?;
+    report.written = written;
     Ok(report)
 }
 

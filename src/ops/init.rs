@@ -2,6 +2,7 @@
 
 use crate::config::{self, RegistryConfig, Settings};
 use crate::error::{Error, Result};
+use crate::location::RegistryLocation;
 use crate::output::Shell;
 use crate::registry::Registry;
 use serde::Serialize;
@@ -50,6 +51,19 @@ pub struct InitReport {
 /// [`Error::Usage`] for a URL (or alias) that is not a plain http(s) base URL;
 /// [`Error::AlreadyExists`] if `root` already holds a registry; [`Error::Io`].
 pub fn init(root: &Path, opts: &InitOptions, shell: &Shell) -> Result<InitReport> {
+    init_at(&RegistryLocation::Local(root.to_path_buf()), opts, shell)
+}
+
+/// Creates the registry at `location` (a folder or `s3://bucket/prefix`), as
+/// [`init`] does.
+///
+/// # Errors
+/// As [`init`]; [`Error::Config`] when the S3 client cannot be set up.
+pub fn init_at(
+    location: &RegistryLocation,
+    opts: &InitOptions,
+    shell: &Shell,
+) -> Result<InitReport> {
     let url = config::check_base_url(&opts.url).map_err(Error::Usage)?;
     let aliases = opts
         .aliases
@@ -68,10 +82,10 @@ pub fn init(root: &Path, opts: &InitOptions, shell: &Shell) -> Result<InitReport
         }),
         max_unpacked_size: opts.max_unpacked_size,
     };
-    let reg = Registry::create(root, cfg, settings)?;
-    shell.status("Created", format!("registry in `{}`", root.display()));
+    let reg = Registry::create_in(location.storage()?, cfg, settings)?;
+    shell.status("Created", format!("registry in `{location}`"));
     Ok(InitReport {
-        registry: root.to_path_buf(),
+        registry: reg.location(),
         index: reg.index_url(),
         dl: reg.config.dl.clone(),
         auth_required: reg.config.auth_required,

@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::index::{IndexPackage, version_key};
+use crate::location::RegistryLocation;
 use crate::name::{self, CrateName};
 use crate::output::Shell;
 use crate::registry::{CONFIG_KEY, Registry};
@@ -67,7 +68,22 @@ struct Job {
 /// cannot be listed. Problems in the registry are not errors: they are in the
 /// report.
 pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<VerifyReport> {
-    let (reg, config_error) = Registry::open_lenient(root)?;
+    verify_at(&RegistryLocation::Local(root.to_path_buf()), opts, shell)
+}
+
+/// Checks the registry at `location` (a folder or `s3://bucket/prefix`), as
+/// [`verify`] does. Object storage has no lock: `verify` then sees each object
+/// as it is when read.
+///
+/// # Errors
+/// As [`verify`]; [`Error::Config`](crate::Error::Config) when the S3 client
+/// cannot be set up.
+pub fn verify_at(
+    location: &RegistryLocation,
+    opts: &VerifyOptions,
+    shell: &Shell,
+) -> Result<VerifyReport> {
+    let (reg, config_error) = Registry::open_lenient_in(location.storage()?)?;
     let mut problems = Vec::new();
     if let Some(e) = config_error {
         problems.push(Problem {

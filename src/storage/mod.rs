@@ -8,9 +8,12 @@
 //! (compare-and-swap on the revision), create-only put, list by prefix, delete,
 //! and a lock that an implementation may make a no-op when it relies on
 //! compare-and-swap instead. [`local::LocalStorage`] is the folder
-//! implementation (flock, fsync, `syncfs` batches, modes and mtime rules live there).
+//! implementation (flock, fsync, `syncfs` batches, modes and mtime rules live there);
+//! [`s3::S3Storage`] keeps a registry in an S3 bucket (no lock, conditional
+//! requests, HTTP metadata on every object).
 
 pub mod local;
+pub mod s3;
 
 use crate::error::Result;
 use std::fmt::Debug;
@@ -243,4 +246,20 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// [`crate::Error::Io`] naming the object.
     fn fix_published(&self, key: &str, kind: ObjectKind) -> Result<()>;
+
+    /// Whether listing a folder costs about as little as reading one object
+    /// (a local folder: yes; object storage: no, a `LIST` request per page).
+    /// [`crate::Registry`] then reads the few keys a name can have instead of
+    /// listing their folders.
+    fn cheap_listing(&self) -> bool {
+        true
+    }
+
+    /// Whether [`Storage::lock`] keeps other writers out (a folder: yes;
+    /// object storage: no, its lock is a no-op and writers rely on
+    /// conditional puts). [`crate::Registry::publish`] then creates `.crate`
+    /// files create-only and re-applies a batch to index files changed meanwhile.
+    fn locks(&self) -> bool {
+        true
+    }
 }

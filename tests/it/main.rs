@@ -17,3 +17,4 @@ mod man;
 mod nginx;
 mod old_manifests;
 mod reliability;
+mod s3;

@@ -1,0 +1,105 @@
+//! Where a registry is: a folder, or `s3://bucket/prefix`. Parsed once, at the
+//! command line's edge ([`RegistryLocation::parse`]), then turned into the
+//! [`Storage`] that holds it ([`RegistryLocation::storage`]).
+
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use crate::storage::local::LocalStorage;
+use crate::storage::s3::S3Storage;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A registry's location.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryLocation {
+    /// A folder on this machine.
+    Local(PathBuf),
+    /// A prefix in an S3 bucket (any S3-protocol store; connection settings
+    /// from the standard AWS environment, see [`crate::storage::s3`]).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix, without leading or trailing `/` (may be empty).
+        prefix: String,
+    },
+}
+
+impl RegistryLocation {
+    /// Parses a `--registry` / `REGTOOL_REGISTRY` / `DIR` argument:
+    /// `s3://bucket[/prefix]` is a bucket, anything else a folder (write
+    /// `./s3:/…` for a folder that happens to be named so).
+    ///
+    /// ```
+    /// use regtool::location::RegistryLocation;
+    /// use std::path::Path;
+    /// assert_eq!(
+    ///     RegistryLocation::parse(Path::new("s3://acme-crates/registry")).unwrap(),
+    ///     RegistryLocation::S3 { bucket: "acme-crates".into(), prefix: "registry".into() },
+    /// );
+    /// assert!(matches!(RegistryLocation::parse(Path::new("./reg")), Ok(RegistryLocation::Local(_))));
+    /// assert!(RegistryLocation::parse(Path::new("s3:///registry")).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for an `s3://` URL without a bucket name, with a bucket
+    /// name S3 does not allow, or with empty, `.` or `..` components in the prefix.
+    pub fn parse(arg: &Path) -> Result<RegistryLocation> {
+        let Some(rest) = arg.to_str().and_then(|s| s.strip_prefix("s3://")) else {
+            return Ok(RegistryLocation::Local(arg.to_path_buf()));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_end_matches('/');
+        let bad = |why: &str| Error::Usage(format!("`{}`: {why}", arg.display()));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if bucket.is_empty() {
+            return Err(bad("no bucket name (write s3://BUCKET/PREFIX)"));
+        }
+        if !bucket_ok {
+            return Err(bad(
+                "not a valid S3 bucket name (3 to 63 lowercase letters, digits, `-` and `.`)",
+            ));
+        }
+        if !prefix.is_empty()
+            && prefix
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == ".." || c.starts_with('.'))
+        {
+            return Err(bad("the prefix has an empty, `.`/`..` or hidden component"));
+        }
+        Ok(RegistryLocation::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// The storage at this location. A folder needs nothing; a bucket gets an
+    /// S3 client configured from the environment (no request is made yet).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the AWS environment does not make a valid client.
+    pub fn storage(&self) -> Result<Arc<dyn Storage>> {
+        Ok(match self {
+            RegistryLocation::Local(dir) => Arc::new(LocalStorage::new(dir)),
+            RegistryLocation::S3 { bucket, prefix } => {
+                Arc::new(S3Storage::from_env(bucket, prefix)?)
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for RegistryLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryLocation::Local(dir) => write!(f, "{}", dir.display()),
+            RegistryLocation::S3 { bucket, prefix } if prefix.is_empty() => {
+                write!(f, "s3://{bucket}")
+            }
+            RegistryLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}

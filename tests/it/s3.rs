@@ -1,0 +1,651 @@
+//! A registry in an S3 bucket (`s3://bucket/prefix`), against a real
+//! S3-protocol server on 127.0.0.1: moto's standalone server (`moto_server`,
+//! from PyPI's `moto[server]`; `.ci/run` installs it). The harness starts one
+//! server for the whole test binary on a free port, with its request log in a
+//! file, and gives each test its own bucket (anonymous `GetObject` allowed, so
+//! that cargo and the tests can read it over plain HTTP, path-style:
+//! `http://127.0.0.1:PORT/bucket/key`).
+//!
+//! Without `moto_server` (`$MOTO_SERVER`, else on `PATH`) each test says so and
+//! passes, except with `CI=true`, where it fails.
+
+use crate::common::{
+    self, CargoEnv, CrateBuilder, EPOCH, REGTOOL_TIMEOUT, describe_output, run_with_timeout,
+};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The running moto server.
+struct Moto {
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    /// A shell that kills moto when our end of its stdin closes (this test
+    /// process exits), so no server outlives the tests.
+    _keeper: Child,
+}
+
+static MOTO: OnceLock<Result<Moto, String>> = OnceLock::new();
+static BUCKETS: AtomicUsize = AtomicUsize::new(0);
+
+fn moto_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("moto_server"))
+        .find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+fn start_moto() -> Result<Moto, String> {
+    let bin = moto_binary().ok_or(
+        "moto_server not found (set MOTO_SERVER or put it on PATH; `pip install 'moto[server]'`)",
+    )?;
+    let dir = common::tempdir();
+    let log = dir.path().join("moto.log");
+    let port = free_port();
+    let script = r#""$1" -H 127.0.0.1 -p "$2" >"$3" 2>&1 & pid=$!; cat >/dev/null; kill "$pid""#;
+    let keeper = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(&bin)
+        .arg(port.to_string())
+        .arg(&log)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("moto_server did not listen on {port}: {text}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(Moto {
+        port,
+        log,
+        _dir: dir,
+        _keeper: keeper,
+    })
+}
+
+/// The server, or `None` (after saying why) when there is none outside CI.
+fn moto() -> Option<&'static Moto> {
+    match MOTO.get_or_init(start_moto) {
+        Ok(m) => Some(m),
+        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but no S3 server: {why}")
+        }
+        Err(why) => {
+            eprintln!("note: S3 test skipped: {why}");
+            None
+        }
+    }
+}
+
+/// A raw HTTP/1.1 response.
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One unsigned HTTP request (anonymous, like cargo's).
+fn http(port: u16, method: &str, path: &str, body: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to moto");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("set timeout");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send request");
+    stream.write_all(body).expect("send body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
+    let text = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// A bucket of its own for one test, readable anonymously.
+struct Bucket {
+    moto: &'static Moto,
+    name: String,
+}
+
+impl Bucket {
+    fn new(moto: &'static Moto) -> Bucket {
+        let name = format!(
+            "regtool-{}-{}",
+            std::process::id(),
+            BUCKETS.fetch_add(1, Ordering::SeqCst)
+        );
+        let r = http(moto.port, "PUT", &format!("/{name}"), b"");
+        assert_eq!(r.status, 200, "create bucket {name}");
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{name}/*"}}]}}"#
+        );
+        let r = http(
+            moto.port,
+            "PUT",
+            &format!("/{name}?policy"),
+            policy.as_bytes(),
+        );
+        assert!(
+            r.status < 300,
+            "bucket policy: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        Bucket { moto, name }
+    }
+
+    /// `s3://bucket/prefix`.
+    fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.name)
+    }
+
+    /// Where cargo reads the registry under `prefix`.
+    fn http_url(&self, prefix: &str) -> String {
+        format!("http://127.0.0.1:{}/{}/{prefix}", self.moto.port, self.name)
+    }
+
+    /// An anonymous GET of `prefix/key`.
+    fn get(&self, key: &str) -> Response {
+        http(self.moto.port, "GET", &format!("/{}/{key}", self.name), b"")
+    }
+
+    /// `regtool ARGS` with the AWS environment pointing at moto.
+    fn command(&self) -> Command {
+        let mut cmd = common::regtool();
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.moto.port),
+            )
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("SOURCE_DATE_EPOCH", EPOCH);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        run_with_timeout(cmd, REGTOOL_TIMEOUT)
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "regtool {} failed\n{}",
+            args.join(" "),
+            describe_output(&out)
+        );
+        out
+    }
+
+    /// The moto request log lines about this bucket so far: `METHOD /path STATUS`.
+    fn requests(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.moto.log).unwrap_or_default();
+        let me = format!("/{}", self.name);
+        text.lines()
+            .filter_map(|l| {
+                let quoted = l.split('"').nth(1)?;
+                let status = l.split('"').nth(2)?.split_whitespace().next()?;
+                let mut parts = quoted.split(' ');
+                let (method, path) = (parts.next()?, parts.next()?);
+                (path == me
+                    || path.starts_with(&format!("{me}/"))
+                    || path.starts_with(&format!("{me}?")))
+                .then(|| format!("{method} {path} {status}"))
+            })
+            .collect()
+    }
+
+    /// An `object_store` client of this bucket, for the protocol checks.
+    fn client(&self) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&self.name)
+            .with_region("us-east-1")
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing")
+            .with_endpoint(format!("http://127.0.0.1:{}", self.moto.port))
+            .with_allow_http(true)
+            .build()
+            .expect("S3 client")
+    }
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", describe_output(out)))
+}
+
+/// The precondition requests regtool relies on: moto must refuse a stale
+/// `If-Match` and an `If-None-Match: *` on an existing key with 412, and
+/// accept a current `If-Match`.
+#[test]
+fn server_refuses_stale_conditional_puts_with_412() {
+    use object_store::{ObjectStore, PutMode, PutOptions, UpdateVersion, path::Path as P};
+    let Some(moto) = moto() else { return };
+    let bucket = Bucket::new(moto);
+    let s3 = bucket.client();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = P::from("probe/object");
+    let first = rt
+        .block_on(s3.put_opts(&key, b"one".to_vec().into(), PutMode::Create.into()))
+        .expect("create-only put of a new key");
+    let create_again =
+        rt.block_on(s3.put_opts(&key, b"two".to_vec().into(), PutMode::Create.into()));
+    assert!(
+        matches!(create_again, Err(object_store::Error::AlreadyExists { .. })),
+        "If-None-Match: * on an existing key must fail: {create_again:?}"
+    );
+    let stale = PutMode::Update(UpdateVersion {
+        e_tag: Some("\"0123456789abcdef0123456789abcdef\"".into()),
+        version: None,
+    });
+    let stale_put =
+        rt.block_on(s3.put_opts(&key, b"three".to_vec().into(), PutOptions::from(stale)));
+    assert!(
+        matches!(stale_put, Err(object_store::Error::Precondition { .. })),
+        "a stale If-Match must fail: {stale_put:?}"
+    );
+    let current = PutMode::Update(UpdateVersion::from(first));
+    rt.block_on(s3.put_opts(&key, b"four".to_vec().into(), current.into()))
+        .expect("a current If-Match succeeds");
+    assert_eq!(bucket.get("probe/object").body, b"four");
+    // The HTTP status behind both refusals is 412.
+    let puts: Vec<_> = bucket
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("PUT /") && r.contains("/probe/object "))
+        .collect();
+    let statuses: Vec<_> = puts.iter().map(|r| r.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(statuses, ["200", "412", "412", "200"], "{puts:?}");
+}
+
+/// init, add, yank, reindex, verify through `s3://`, with each object's HTTP
+/// metadata, the JSON report of what was written, and `REGTOOL_REGISTRY`.
+#[test]
+fn commands_work_on_a_bucket() {
+    let Some(moto) = moto() else { return };
+    let bucket = Bucket::new(moto);
+    let reg = bucket.url("registry");
+    let dir = common::tempdir();
+    bucket.ok(&["init", &reg, "--url", &bucket.http_url("registry")]);
+    let base = CrateBuilder::new("base", "1.0.0").write_to(dir.path());
+    let app = CrateBuilder::new("app", "0.1.0")
+        .manifest_extra(&format!(
+            "[dependencies.base]\nversion = \"1\"\nregistry-index = \"sparse+{}/\"\n",
+            bucket.http_url("registry")
+        ))
+        .write_to(dir.path());
+    let out = bucket.ok(&[
+        "--registry",
+        &reg,
+        "--format",
+        "json",
+        "add",
+        app.to_str().unwrap(),
+        base.to_str().unwrap(),
+    ]);
+    let report = json_of(&out);
+    assert_eq!(
+        report["written"],
+        serde_json::json!([
+            "crates/base/base-1.0.0.crate",
+            "crates/app/app-0.1.0.crate",
+            "ba/se/base",
+            "3/a/app"
+        ]),
+        "every object written, dependencies first, .crate before its line"
+    );
+    // Metadata a CDN or cargo needs, on every kind of object.
+    let config = bucket.get("registry/config.json");
+    assert_eq!(config.status, 200);
+    assert_eq!(config.header("content-type"), Some("application/json"));
+    assert_eq!(config.header("cache-control"), Some("no-cache"));
+    let index = bucket.get("registry/ba/se/base");
+    assert_eq!(index.header("content-type"), Some("text/plain"));
+    assert_eq!(index.header("cache-control"), Some("no-cache"));
+    let krate = bucket.get("registry/crates/base/base-1.0.0.crate");
+    assert_eq!(krate.header("content-type"), Some("application/gzip"));
+    assert_eq!(
+        krate.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(krate.body, std::fs::read(&base).unwrap());
+    // State under the same prefix.
+    assert!(
+        bucket
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("PUT /") && r.contains("/registry/.regtool/config.toml "))
+    );
+
+    // REGTOOL_REGISTRY takes the URL too.
+    let mut cmd = bucket.command();
+    cmd.env("REGTOOL_REGISTRY", &reg)
+        .args(["yank", "base", "1.0.0"]);
+    let out = run_with_timeout(cmd, REGTOOL_TIMEOUT);
+    assert!(out.status.success(), "{}", describe_output(&out));
+    let line: Value = serde_json::from_slice(&bucket.get("registry/ba/se/base").body).unwrap();
+    assert_eq!(line["yanked"], true);
+
+    bucket.ok(&["reindex", &reg]);
+    let verify = json_of(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
+    assert_eq!(verify["problems"], serde_json::json!([]));
+    assert_eq!(verify["versions"], 2);
+    let list = json_of(&bucket.ok(&["--registry", &reg, "--format", "json", "list"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+
+    // A bad URL is one clear error and nothing is made.
+    let out = bucket.run(&["init", "s3:///registry", "--url", "https://x.example"]);
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("no bucket name"),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+/// One `add` into a bucket that already holds many crates costs a handful of
+/// requests, and no listing.
+#[test]
+fn one_add_makes_a_handful_of_requests() {
+    let Some(moto) = moto() else { return };
+    let bucket = Bucket::new(moto);
+    let reg = bucket.url("big");
+    bucket.ok(&["init", &reg, "--url", "https://crates.example.com"]);
+    let dir = common::tempdir();
+    let many: Vec<PathBuf> = (0..40)
+        .map(|i| CrateBuilder::new(&format!("filler{i}"), "1.0.0").write_to(dir.path()))
+        .collect();
+    let mut args = vec!["--registry".to_string(), reg.clone(), "add".into()];
+    args.extend(many.iter().map(|p| p.to_string_lossy().into_owned()));
+    bucket.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let one = CrateBuilder::new("newcomer", "2.0.0").write_to(dir.path());
+    let before = bucket.requests().len();
+    bucket.ok(&["--registry", &reg, "add", one.to_str().unwrap()]);
+    let during: Vec<String> = bucket.requests().split_off(before);
+    assert!(
+        during.len() <= 6,
+        "one add made {} requests: {during:#?}",
+        during.len()
+    );
+    assert!(
+        !during
+            .iter()
+            .any(|r| r.contains("list-type") || r.contains("delimiter") || r.contains("prefix=")),
+        "one add listed the bucket: {during:#?}"
+    );
+    let puts: Vec<_> = during.iter().filter(|r| r.starts_with("PUT ")).collect();
+    assert_eq!(puts.len(), 2, "one .crate and one index file: {during:#?}");
+    assert!(puts[0].contains("/big/crates/newcomer/newcomer-2.0.0.crate "));
+    assert!(puts[1].contains("/big/ne/wc/newcomer "));
+}
+
+/// Real cargo resolves, downloads and builds from the bucket, served by the
+/// S3 server itself.
+#[test]
+fn cargo_builds_from_a_bucket() {
+    let Some(moto) = moto() else { return };
+    let bucket = Bucket::new(moto);
+    let reg = bucket.url("cargo/reg");
+    let url = bucket.http_url("cargo/reg");
+    bucket.ok(&["init", &reg, "--url", &url]);
+    let index = format!("sparse+{url}/");
+    let dir = common::tempdir();
+    let base = CrateBuilder::new("s3-base", "1.2.0")
+        .file("src/lib.rs", "pub fn value() -> u32 { 40 }\n")
+        .write_to(dir.path());
+    let app = CrateBuilder::new("s3-app", "0.3.0")
+        .manifest_extra(&format!(
+            "[dependencies.s3-base]\nversion = \"1\"\nregistry-index = \"{index}\"\n"
+        ))
+        .file(
+            "src/lib.rs",
+            "pub fn answer() -> u32 { s3_base::value() + 2 }\n",
+        )
+        .write_to(dir.path());
+    bucket.ok(&[
+        "--registry",
+        &reg,
+        "add",
+        base.to_str().unwrap(),
+        app.to_str().unwrap(),
+    ]);
+    let env = CargoEnv::new().with_registry("bucket", &index);
+    let project = env.project_with_main(
+        "s3-app = { version = \"0.3\", registry = \"bucket\" }",
+        "fn main() { assert_eq!(s3_app::answer(), 42); }\n",
+    );
+    env.cargo_ok(&project, &["generate-lockfile"]);
+    env.cargo_ok(&project, &["run"]);
+    let lock = std::fs::read_to_string(project.join("Cargo.lock")).unwrap();
+    assert!(lock.contains(&common::sha256_hex(&std::fs::read(&base).unwrap())));
+}
+
+/// 8 processes × 25 adds at once into one crate's index, with no lock: every
+/// version lands exactly once and the registry verifies clean.
+#[test]
+fn concurrent_adds_without_a_lock() {
+    const PROCS: usize = 8;
+    const EACH: usize = 25;
+    let Some(moto) = moto() else { return };
+    let bucket = std::sync::Arc::new(Bucket::new(moto));
+    let reg = bucket.url("race");
+    bucket.ok(&["init", &reg, "--url", "https://crates.example.com"]);
+    let dir = common::tempdir();
+    let files: Vec<Vec<PathBuf>> = (0..PROCS)
+        .map(|p| {
+            (0..EACH)
+                .map(|i| CrateBuilder::new("hammer", &format!("{p}.{i}.0")).write_to(dir.path()))
+                .collect()
+        })
+        .collect();
+    let workers: Vec<_> = files
+        .into_iter()
+        .map(|mine| {
+            let bucket = bucket.clone();
+            let reg = reg.clone();
+            std::thread::spawn(move || {
+                for f in mine {
+                    bucket.ok(&["-q", "--registry", &reg, "add", f.to_str().unwrap()]);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("a worker failed");
+    }
+    let body = bucket.get("race/ha/mm/hammer").body;
+    let mut versions: Vec<String> = String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["vers"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(versions.len(), PROCS * EACH, "every add left its line");
+    versions.sort();
+    versions.dedup();
+    assert_eq!(versions.len(), PROCS * EACH, "no line twice");
+    let verify = json_of(&bucket.ok(&["--format", "json", "verify", &reg]));
+    assert_eq!(verify["problems"], serde_json::json!([]));
+    assert_eq!(verify["crate_files"], PROCS * EACH);
+    let refused = bucket
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.ends_with(" 412"))
+        .count();
+    eprintln!("{refused} index writes lost a race and were re-applied");
+}
+
+/// SIGKILL in the middle of an add: never a line without its `.crate`; at most
+/// orphan `.crate` files, which the next add of those crates repairs.
+#[test]
+fn killed_add_leaves_at_most_orphans() {
+    let Some(moto) = moto() else { return };
+    let bucket = Bucket::new(moto);
+    let reg = bucket.url("kill");
+    bucket.ok(&["init", &reg, "--url", "https://crates.example.com"]);
+    let dir = common::tempdir();
+    let files: Vec<String> = (0..60)
+        .map(|i| {
+            CrateBuilder::new(&format!("victim{i}"), "1.0.0")
+                .file("src/lib.rs", "x".repeat(20_000 + i))
+                .write_to(dir.path())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut cmd = bucket.command();
+    cmd.args(["--registry", &reg, "add"])
+        .args(&files)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let before = bucket.requests().len();
+    let mut child = cmd.spawn().expect("start add");
+    // Kill once some .crate files are in, before every index file is.
+    let start = Instant::now();
+    loop {
+        let puts = bucket.requests()[before..]
+            .iter()
+            .filter(|r| r.starts_with("PUT ") && r.contains(".crate "))
+            .count();
+        if puts >= 5 || start.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let out = bucket.run(&["--format", "json", "verify", &reg]);
+    let report = json_of(&out);
+    let kinds: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        !kinds.is_empty(),
+        "the add was killed before it finished, leaving orphans: {}",
+        describe_output(&out)
+    );
+    assert!(
+        kinds.iter().all(|k| *k == "orphan-crate"),
+        "only orphan .crate files after a kill: {}",
+        describe_output(&out)
+    );
+    // The same add again repairs it all.
+    let mut args = vec!["--registry", reg.as_str(), "add"];
+    args.extend(files.iter().map(String::as_str));
+    bucket.ok(&args);
+    let report = json_of(&bucket.ok(&["--format", "json", "verify", &reg]));
+    assert_eq!(report["problems"], serde_json::json!([]));
+    assert_eq!(report["versions"], 60);
+}
+
+/// The fixtures corpus (21 real crates) gives the same index bytes in a
+/// bucket as in a folder (same `SOURCE_DATE_EPOCH`).
+#[test]
+fn fixtures_give_the_same_index_bytes_as_a_folder() {
+    let Some(moto) = moto() else { return };
+    let bucket = Bucket::new(moto);
+    let reg = bucket.url("corpus");
+    let fixtures = common::fixtures();
+    let crates: Vec<String> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crate"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(crates.len(), 21);
+    let folder = common::tempdir();
+    let root = folder.path().join("registry");
+    let root_s = root.to_string_lossy().into_owned();
+    for r in [&reg, &root_s] {
+        bucket.ok(&["init", r, "--url", "https://crates.example.com"]);
+        let mut args = vec!["--registry", r.as_str(), "add"];
+        args.extend(crates.iter().map(String::as_str));
+        bucket.ok(&args);
+    }
+    let keys = common::index_files(&root);
+    assert_eq!(keys.len(), 20);
+    for key in &keys {
+        let local = std::fs::read(root.join(key)).unwrap();
+        let remote = bucket.get(&format!("corpus/{key}"));
+        assert_eq!(remote.status, 200, "{key}");
+        assert_eq!(
+            String::from_utf8_lossy(&remote.body),
+            String::from_utf8_lossy(&local),
+            "{key}"
+        );
+    }
+    let config = bucket.get("corpus/config.json").body;
+    assert_eq!(config, std::fs::read(root.join("config.json")).unwrap());
+}
