@@ -14,5 +14,6 @@ mod hostile;
 mod integrity;
 mod maintenance;
 mod man;
+mod mirror;
 mod nginx;
 mod reliability;
