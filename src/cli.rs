@@ -210,10 +210,12 @@ registries are listed and skipped.
 
 For each version, upstream's index line is taken as it is (yanked flag and all,
 byte for byte) and its .crate downloaded and checked against that line's cksum and
-the lockfile's checksum; the .crate is stored before its line. Versions already in
-the mirror are skipped without a request, so a run can be repeated (or resumed after
-it was killed). A version upstream lacks, or whose checksums disagree, is refused and
-named, nothing of it is written, and the exit code is 1.
+the lockfile's checksum; the .crate is stored before its line. Each crate lands as
+soon as its downloads and the crates it depends on have landed, so a run killed
+midway keeps what it finished; versions already in the mirror are skipped without a
+request, so a run can be repeated or resumed. A version upstream lacks, whose
+checksums disagree, or whose .crate is over the registry's max-crate-size, is
+refused and named, nothing of it is written, and the exit code is 1.
 
 --refresh takes upstream's current line for every mirrored version (crates yanked
 since they were mirrored show as yanked). Proxies come from HTTPS_PROXY, HTTP_PROXY,

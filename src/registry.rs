@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 mod verbatim;
 pub use verbatim::{VerbatimOutcome, VerbatimResult, VerbatimVersion};
+pub(crate) use verbatim::{dependency_names, levels};
 
 pub use crate::storage::local::STATE_DIR;
 /// Folder of the `.crate` files.

@@ -23,8 +23,6 @@ pub const CRATES_IO_SPARSE: &str = "sparse+https://index.crates.io/";
 
 /// The largest index file read (crates with thousands of versions have a few MiB).
 const MAX_INDEX_FILE: u64 = 256 << 20;
-/// The largest `.crate` downloaded.
-const MAX_CRATE: u64 = 4 << 30;
 
 /// How requests are retried.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +64,16 @@ pub enum FetchError {
         /// The status code.
         status: u16,
     },
+    /// The `.crate` is larger than the limit given to [`Upstream::download`]
+    /// (said by `Content-Length`, or found while reading); not retried.
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
+        /// The size `Content-Length` announced, if it did.
+        announced: Option<u64>,
+    },
     /// Any other failure, after the retries.
     Failed {
         /// The URL.
@@ -80,6 +88,14 @@ impl std::fmt::Display for FetchError {
         match self {
             FetchError::NotFound { url, status } => write!(f, "`{url}` answered {status}"),
             FetchError::Failed { url, message } => write!(f, "`{url}`: {message}"),
+            FetchError::TooLarge {
+                url,
+                limit,
+                announced: Some(n),
+            } => write!(f, "`{url}` is {n} bytes, over the limit of {limit} bytes"),
+            FetchError::TooLarge { url, limit, .. } => {
+                write!(f, "`{url}` is over the limit of {limit} bytes")
+            }
         }
     }
 }
@@ -88,7 +104,9 @@ impl FetchError {
     /// As a library error: [`Error::Io`] naming the URL.
     pub fn into_error(self) -> Error {
         let url = match &self {
-            FetchError::NotFound { url, .. } | FetchError::Failed { url, .. } => url.clone(),
+            FetchError::NotFound { url, .. }
+            | FetchError::Failed { url, .. }
+            | FetchError::TooLarge { url, .. } => url.clone(),
         };
         Error::io(
             "download",
@@ -101,6 +119,8 @@ impl FetchError {
 /// One try's failure: whether it is worth trying again.
 enum Try {
     NotFound(u16),
+    /// Over the limit (the limit, the announced size).
+    TooLarge(u64, Option<u64>),
     Retry(String, Option<Duration>),
     Fatal(String),
 }
@@ -206,27 +226,35 @@ impl Upstream {
     }
 
     /// Downloads `url` into `file` (truncated first on each try), hashing the
-    /// bytes as they arrive. `auth` sends the token.
+    /// bytes as they arrive; at most `limit` bytes are taken (`u64::MAX`: no
+    /// limit). `auth` sends the token.
     ///
     /// # Errors
+    /// [`FetchError::TooLarge`] as soon as `Content-Length` or the bytes read
+    /// pass `limit` (the file then holds no more than `limit` bytes);
     /// [`FetchError`] after the retries.
     pub fn download(
         &self,
         url: &str,
         auth: bool,
+        limit: u64,
         file: &mut std::fs::File,
     ) -> std::result::Result<Downloaded, FetchError> {
         self.with_retries(
             url,
             |resp| {
                 use std::io::Seek;
+                let announced = resp
+                    .headers()
+                    .get("content-length")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if announced.is_some_and(|n| n > limit) {
+                    return Err(Try::TooLarge(limit, announced));
+                }
                 file.set_len(0).map_err(|e| Try::Fatal(e.to_string()))?;
                 file.rewind().map_err(|e| Try::Fatal(e.to_string()))?;
-                let mut reader = resp
-                    .into_body()
-                    .into_with_config()
-                    .limit(MAX_CRATE)
-                    .reader();
+                let mut reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
                 let mut hasher = Sha256::new();
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut size = 0u64;
@@ -236,6 +264,9 @@ impl Upstream {
                         .map_err(|e| Try::Retry(format!("reading the body: {e}"), None))?;
                     if n == 0 {
                         break;
+                    }
+                    if size + n as u64 > limit {
+                        return Err(Try::TooLarge(limit, None));
                     }
                     hasher.update(&buf[..n]);
                     file.write_all(&buf[..n])
@@ -296,6 +327,13 @@ impl Upstream {
                     return Err(FetchError::NotFound {
                         url: url.to_string(),
                         status,
+                    });
+                }
+                Err(Try::TooLarge(limit, announced)) => {
+                    return Err(FetchError::TooLarge {
+                        url: url.to_string(),
+                        limit,
+                        announced,
                     });
                 }
                 Err(Try::Fatal(m)) => {

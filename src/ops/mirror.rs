@@ -7,7 +7,11 @@
 //! downloaded from `config.json`'s `dl` template and its SHA-256 checked against
 //! the line's `cksum` and the lockfile's `checksum` while it arrives; then
 //! [`Registry::publish_verbatim`] stores it and the line (`.crate` durable
-//! first). Versions already mirrored are skipped without a request. Sources:
+//! first). A crate is published as soon as its downloads and the crates of the
+//! run it depends on have landed (see [`Landing`]), so a killed run keeps what
+//! it finished. A `.crate` over the registry's `max-crate-size` is refused
+//! before more than that is read. No `.crate` is inflated: upstream's line is
+//! used as it is. Versions already mirrored are skipped without a request. Sources:
 //! <https://doc.rust-lang.org/cargo/reference/registry-index.html>,
 //! <https://doc.rust-lang.org/cargo/reference/source-replacement.html>.
 
@@ -21,9 +25,10 @@ use crate::storage::Durability;
 use crate::upstream::{self, FetchError, RetryPolicy, Upstream};
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 
 /// Options of `mirror`.
 #[derive(Debug, Clone)]
@@ -415,148 +420,324 @@ pub fn mirror(
         return Ok(report);
     }
 
-    // Downloads, `jobs` at once.
+    // Downloads, `jobs` at once, each crate published as soon as it may be.
     let to_download = jobs.iter().filter(|j| !j.adopted).count();
-    let mut downloads: Vec<Option<tempfile::NamedTempFile>> = Vec::new();
-    if to_download > 0 {
-        let config = upstream.config()?;
-        let bar = shell.bar(to_download as u64, "Downloading");
-        let results: Vec<std::result::Result<Option<tempfile::NamedTempFile>, String>> = pool
-            .install(|| {
-                jobs.par_iter()
-                    .map(|j| {
-                        if j.adopted {
-                            return Ok(None);
-                        }
-                        let r = download(reg, &upstream, &config, j).map(Some);
-                        bar.inc(1);
-                        r
-                    })
-                    .collect()
-            });
-        bar.finish_and_clear();
-        let mut kept = Vec::new();
-        for (j, r) in jobs.into_iter().zip(results) {
-            match r {
-                Ok(f) => {
-                    kept.push(j);
-                    downloads.push(f);
-                }
-                Err(msg) => {
-                    let w = Want {
-                        name: j.name.clone(),
-                        vers: j.line.package.vers.clone(),
-                        checksum: None,
-                        from: j.from.clone(),
-                    };
-                    refuse(
-                        shell,
-                        &mut report,
-                        &w,
-                        Some(j.line.package.cksum.clone()),
-                        msg,
-                    );
-                }
-            }
-        }
-        jobs = kept;
+    let config = if to_download > 0 {
+        Some(upstream.config()?)
     } else {
-        downloads.resize_with(jobs.len(), || None);
-    }
-    report.downloaded_bytes = upstream.downloaded_bytes();
-
-    // Publish: every .crate durable, then the lines, dependencies first.
-    let mut info: HashMap<(String, String), (u64, bool, String)> = HashMap::new();
-    let mut versions = Vec::new();
-    for (j, file) in jobs.into_iter().zip(downloads) {
-        let size = file
-            .as_ref()
-            .and_then(|f| f.as_file().metadata().ok())
-            .map_or(0, |m| m.len());
-        info.insert(
-            (j.name.canonical(), j.line.package.vers.clone()),
-            (size, j.restore, j.from.clone()),
-        );
-        versions.push(VerbatimVersion {
-            name: j.name,
-            line: j.line,
-            upstream_order: j.order,
-            file,
-        });
-    }
-    let lines: HashMap<(String, String), IndexLine> = versions
-        .iter()
-        .map(|v| {
-            (
-                (v.name.canonical(), v.line.package.vers.clone()),
-                v.line.clone(),
-            )
-        })
-        .collect();
-    let durability = if versions.len() >= super::add::BATCH_SYNC_MIN {
-        Durability::Deferred
-    } else {
-        Durability::Now
+        None
     };
-    let mut index_written = Vec::new();
-    let results = reg.publish_verbatim(versions, durability, |name| {
-        index_written.push(Registry::index_key(name));
-    })?;
-    for r in results {
-        let key = (r.name.canonical(), r.vers.clone());
-        let (size, restore, from) = info.remove(&key).unwrap_or_default();
-        let pkg = &lines[&key].package;
-        match r.outcome {
-            Ok(outcome) => {
-                let status = match outcome {
-                    VerbatimOutcome::Published => VersionStatus::Mirrored,
-                    VerbatimOutcome::Present if restore => VersionStatus::Restored,
-                    VerbatimOutcome::Present => VersionStatus::Skipped,
-                };
-                if status != VersionStatus::Skipped
-                    && (size > 0 || status == VersionStatus::Mirrored)
-                {
-                    report.written.push(Registry::crate_key(&r.name, &r.vers));
-                }
-                shell.status(
-                    match status {
-                        VersionStatus::Restored => "Restored",
-                        VersionStatus::Skipped => "Skipped",
-                        _ => "Mirrored",
-                    },
-                    format!(
-                        "{} v{}{}",
-                        pkg.name,
-                        pkg.vers,
-                        if pkg.yanked { " (yanked upstream)" } else { "" }
-                    ),
-                );
-                report.versions.push(MirroredVersion {
-                    name: pkg.name.clone(),
-                    vers: pkg.vers.clone(),
-                    status,
-                    cksum: Some(pkg.cksum.clone()),
-                    yanked: Some(pkg.yanked),
-                    downloaded: size,
-                    reason: None,
-                    from,
-                });
-            }
-            Err(e) => {
-                let w = Want {
-                    name: r.name,
-                    vers: r.vers,
-                    checksum: None,
-                    from,
-                };
-                let msg = crate::error::Report(&e).to_string();
-                refuse(shell, &mut report, &w, Some(pkg.cksum.clone()), msg);
+    let mut landing = Landing::new(&jobs);
+    let order = landing.download_order(&jobs);
+    let bar = shell.bar(to_download as u64, "Downloading");
+    let next = AtomicUsize::new(0);
+    let cancel = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(usize, Downloads)>();
+    let limit = reg.settings.max_crate_size;
+    let landed = std::thread::scope(|scope| -> Result<()> {
+        if let Some(config) = &config {
+            for i in 0..opts.jobs.max(1).min(order.len()) {
+                let tx = tx.clone();
+                let (order, next, cancel, jobs, upstream, bar) =
+                    (&order, &next, &cancel, &jobs, &upstream, &bar);
+                std::thread::Builder::new()
+                    .name(format!("regtool-mirror-{i}"))
+                    .spawn_scoped(scope, move || {
+                        while !cancel.load(Ordering::Relaxed) {
+                            let Some(&j) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                                break;
+                            };
+                            let r = download(reg, upstream, config, limit, &jobs[j]);
+                            bar.inc(1);
+                            if tx.send((j, r)).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map_err(|e| {
+                        cancel.store(true, Ordering::Relaxed);
+                        Error::Usage(format!("cannot start a download thread: {e}"))
+                    })?;
             }
         }
-    }
-    report.written.extend(index_written);
+        drop(tx);
+        let r = (|| {
+            // Adopted orphans need no download: they may land at once.
+            landing.land_ready(reg, &jobs, shell, &mut report)?;
+            while let Ok(first) = rx.recv() {
+                // Whatever else has arrived meanwhile joins the same batch.
+                for (j, result) in std::iter::once(first).chain(rx.try_iter()) {
+                    match result {
+                        Ok(file) => landing.downloaded(j, Some(file)),
+                        Err(msg) => {
+                            refuse(shell, &mut report, &jobs[j].want(), jobs[j].cksum(), msg);
+                            landing.failed(j);
+                        }
+                    }
+                }
+                landing.land_ready(reg, &jobs, shell, &mut report)?;
+            }
+            debug_assert!(landing.all_settled(), "every crate is published or refused");
+            Ok(())
+        })();
+        if r.is_err() {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        r
+    });
+    bar.finish_and_clear();
+    report.downloaded_bytes = upstream.downloaded_bytes();
+    landed?;
     report.requests = upstream.requests();
     Ok(report)
+}
+
+/// One download's result: the staging file and its size, or why it failed.
+type Downloads = std::result::Result<(tempfile::NamedTempFile, u64), String>;
+
+impl Job {
+    fn want(&self) -> Want {
+        Want {
+            name: self.name.clone(),
+            vers: self.line.package.vers.clone(),
+            checksum: None,
+            from: self.from.clone(),
+        }
+    }
+
+    fn cksum(&self) -> Option<String> {
+        Some(self.line.package.cksum.clone())
+    }
+}
+
+/// One crate of a run on its way into the mirror.
+struct CrateLanding {
+    /// Its jobs (indices into the run's jobs).
+    jobs: Vec<usize>,
+    /// Its jobs not yet downloaded (or failed).
+    pending: usize,
+    /// Its dependency level among the run's crates (see [`crate::registry::levels`]).
+    level: usize,
+    /// The run's crates of a lower level it depends on: it is published only
+    /// once each of them is settled.
+    waits_for: Vec<String>,
+    /// Its jobs ready to publish, with their file (`None`: adopted).
+    ready: Vec<(usize, Option<(tempfile::NamedTempFile, u64)>)>,
+    /// Published (or every version refused).
+    settled: bool,
+}
+
+/// Which crates of a run may be published now.
+///
+/// A crate's index file is written once, when all its versions of the run are
+/// downloaded and every crate of the run it depends on (normal and build
+/// dependencies, by lower level) has been published or refused, so that the
+/// mirror never serves a line whose dependencies' lines are still on their way
+/// when the run completes them: a run killed at any point leaves a mirror
+/// whose every line is resolvable from lines already there (as far as the run
+/// got), and its `.crate` files durable before the lines that name them
+/// ([`Registry::publish_verbatim`]). A dependency cycle (not possible on
+/// crates.io for normal dependencies) is cut at its highest level, as in
+/// `add`.
+struct Landing {
+    crates: BTreeMap<String, CrateLanding>,
+    /// Each job's crate (canonical name).
+    job_crate: Vec<String>,
+}
+
+impl Landing {
+    fn new(jobs: &[Job]) -> Landing {
+        let mut crates: BTreeMap<String, CrateLanding> = BTreeMap::new();
+        let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (i, j) in jobs.iter().enumerate() {
+            let c = crates
+                .entry(j.name.canonical())
+                .or_insert_with(|| CrateLanding {
+                    jobs: Vec::new(),
+                    pending: 0,
+                    level: 0,
+                    waits_for: Vec::new(),
+                    ready: Vec::new(),
+                    settled: false,
+                });
+            c.jobs.push(i);
+            if j.adopted {
+                c.ready.push((i, None));
+            } else {
+                c.pending += 1;
+            }
+            deps.entry(j.name.canonical())
+                .or_default()
+                .extend(crate::registry::dependency_names(&j.line.package));
+        }
+        for (name, ds) in &mut deps {
+            ds.retain(|d| d != name && crates.contains_key(d));
+        }
+        let levels = crate::registry::levels(&deps);
+        for (name, c) in &mut crates {
+            c.level = levels.get(name).copied().unwrap_or(0);
+            c.waits_for = deps[name]
+                .iter()
+                .filter(|d| levels.get(*d).copied().unwrap_or(0) < c.level)
+                .cloned()
+                .collect();
+        }
+        let job_crate = jobs.iter().map(|j| j.name.canonical()).collect();
+        Landing { crates, job_crate }
+    }
+
+    /// The jobs to download, dependencies first (lowest level first), so that
+    /// dependents can follow them in early.
+    fn download_order(&self, jobs: &[Job]) -> Vec<usize> {
+        let mut order: Vec<(usize, usize)> = self
+            .crates
+            .values()
+            .flat_map(|c| c.jobs.iter().map(|&j| (c.level, j)))
+            .filter(|&(_, j)| !jobs[j].adopted)
+            .collect();
+        order.sort_unstable();
+        order.into_iter().map(|(_, j)| j).collect()
+    }
+
+    /// Job `j` is downloaded (`None`: adopted).
+    fn downloaded(&mut self, j: usize, file: Option<(tempfile::NamedTempFile, u64)>) {
+        let c = self.of_job(j);
+        c.pending -= 1;
+        c.ready.push((j, file));
+    }
+
+    /// Job `j` was refused.
+    fn failed(&mut self, j: usize) {
+        self.of_job(j).pending -= 1;
+    }
+
+    fn of_job(&mut self, j: usize) -> &mut CrateLanding {
+        self.crates
+            .get_mut(&self.job_crate[j])
+            .expect("every job's crate is planned")
+    }
+
+    fn all_settled(&self) -> bool {
+        self.crates.values().all(|c| c.settled)
+    }
+
+    /// Publishes every crate that may be now, in one batch.
+    fn land_ready(
+        &mut self,
+        reg: &Registry,
+        jobs: &[Job],
+        shell: &Shell,
+        report: &mut MirrorReport,
+    ) -> Result<()> {
+        let mut by_level: Vec<(usize, String)> = self
+            .crates
+            .iter()
+            .filter(|(_, c)| !c.settled && c.pending == 0)
+            .map(|(n, c)| (c.level, n.clone()))
+            .collect();
+        by_level.sort_unstable();
+        // In level order, a crate's dependencies are decided before it.
+        let mut chosen: BTreeSet<String> = BTreeSet::new();
+        for (_, name) in by_level {
+            let c = &self.crates[&name];
+            if c.waits_for
+                .iter()
+                .all(|d| self.crates[d].settled || chosen.contains(d))
+            {
+                chosen.insert(name);
+            }
+        }
+        let mut versions = Vec::new();
+        let mut info: HashMap<(String, String), (u64, usize)> = HashMap::new();
+        for name in &chosen {
+            let c = self.crates.get_mut(name).expect("chosen from the plan");
+            c.settled = true;
+            for (j, file) in c.ready.drain(..) {
+                let job = &jobs[j];
+                let (file, size) = match file {
+                    Some((f, size)) => (Some(f), size),
+                    None => (None, 0),
+                };
+                info.insert((name.clone(), job.line.package.vers.clone()), (size, j));
+                versions.push(VerbatimVersion {
+                    name: job.name.clone(),
+                    line: job.line.clone(),
+                    upstream_order: job.order.clone(),
+                    file,
+                });
+            }
+        }
+        if versions.is_empty() {
+            return Ok(());
+        }
+        let durability = if versions.len() >= super::add::BATCH_SYNC_MIN {
+            Durability::Deferred
+        } else {
+            Durability::Now
+        };
+        let mut index_written = Vec::new();
+        let results = reg.publish_verbatim(versions, durability, |name| {
+            index_written.push(Registry::index_key(name));
+        })?;
+        for r in results {
+            let (size, j) = info[&(r.name.canonical(), r.vers.clone())];
+            record(shell, report, &jobs[j], size, r.outcome);
+        }
+        report.written.extend(index_written);
+        Ok(())
+    }
+}
+
+/// Puts one version's publication in the report.
+fn record(
+    shell: &Shell,
+    report: &mut MirrorReport,
+    job: &Job,
+    size: u64,
+    outcome: Result<VerbatimOutcome>,
+) {
+    let pkg = &job.line.package;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let msg = crate::error::Report(&e).to_string();
+            refuse(shell, report, &job.want(), job.cksum(), msg);
+            return;
+        }
+    };
+    let status = match outcome {
+        VerbatimOutcome::Published => VersionStatus::Mirrored,
+        VerbatimOutcome::Present if job.restore => VersionStatus::Restored,
+        VerbatimOutcome::Present => VersionStatus::Skipped,
+    };
+    if status != VersionStatus::Skipped && (size > 0 || status == VersionStatus::Mirrored) {
+        report
+            .written
+            .push(Registry::crate_key(&job.name, &pkg.vers));
+    }
+    shell.status(
+        match status {
+            VersionStatus::Restored => "Restored",
+            VersionStatus::Skipped => "Skipped",
+            _ => "Mirrored",
+        },
+        format!(
+            "{} v{}{}",
+            pkg.name,
+            pkg.vers,
+            if pkg.yanked { " (yanked upstream)" } else { "" }
+        ),
+    );
+    report.versions.push(MirroredVersion {
+        name: pkg.name.clone(),
+        vers: pkg.vers.clone(),
+        status,
+        cksum: Some(pkg.cksum.clone()),
+        yanked: Some(pkg.yanked),
+        downloaded: size,
+        reason: None,
+        from: job.from.clone(),
+    });
 }
 
 /// Whether the version `a` (from an index line) is `b` (from a lockfile or the
@@ -690,33 +871,38 @@ fn fetch_index(
         Ok(Some(bytes)) => IndexFile::parse(&PathBuf::from(upstream.index_file_url(&key)), &bytes)
             .map(Some)
             .map_err(|e| e.to_string()),
-        Err(e @ FetchError::NotFound { .. }) | Err(e @ FetchError::Failed { .. }) => {
-            Err(format!("cannot fetch upstream's index file: {e}"))
-        }
+        Err(e) => Err(format!("cannot fetch upstream's index file: {e}")),
     }
 }
 
 /// Downloads a job's `.crate` into a staging file, checking its SHA-256
-/// against the line's `cksum`.
+/// against the line's `cksum` and its size against `limit` (the registry's
+/// `max-crate-size`).
 fn download(
     reg: &Registry,
     upstream: &Upstream,
     config: &crate::config::RegistryConfig,
+    limit: u64,
     job: &Job,
-) -> std::result::Result<tempfile::NamedTempFile, String> {
+) -> Downloads {
     let pkg = &job.line.package;
     let url = upstream::dl_url(&config.dl, &pkg.name, &pkg.vers, &pkg.cksum);
     let mut tmp = reg.staging_file().map_err(|e| e.to_string())?;
     let got = upstream
-        .download(&url, config.auth_required, tmp.as_file_mut())
-        .map_err(|e| format!("cannot download the .crate: {e}"))?;
+        .download(&url, config.auth_required, limit, tmp.as_file_mut())
+        .map_err(|e| match e {
+            FetchError::TooLarge { .. } => format!(
+                "the .crate is over the registry's max-crate-size: {e} (`regtool settings --max-crate-size` raises it)"
+            ),
+            e => format!("cannot download the .crate: {e}"),
+        })?;
     if got.sha256 != pkg.cksum {
         return Err(format!(
             "checksum mismatch: `{url}` gave {} bytes with SHA-256 {}, upstream's line says {}",
             got.size, got.sha256, pkg.cksum
         ));
     }
-    Ok(tmp)
+    Ok((tmp, got.size))
 }
 
 /// `--refresh`: replaces each mirrored line by upstream's current line for that

@@ -157,16 +157,9 @@ impl Registry {
                         continue;
                     }
                 }
-                let set = deps.entry(canonical.clone()).or_default();
-                for d in pkg
-                    .deps
-                    .iter()
-                    .filter(|d| d.registry.is_none() && d.kind != "dev")
-                {
-                    set.insert(crate::name::canonical(
-                        d.package.as_deref().unwrap_or(&d.name),
-                    ));
-                }
+                deps.entry(canonical.clone())
+                    .or_default()
+                    .extend(dependency_names(pkg));
                 insert_in_upstream_order(&mut index, v.line.clone(), &v.upstream_order);
                 changed = true;
                 results.push(VerbatimResult {
@@ -216,9 +209,21 @@ fn insert_in_upstream_order(index: &mut IndexFile, line: IndexLine, order: &[Str
     }
 }
 
+/// The canonical names of the crates of this registry that a line needs to be
+/// resolved: its normal and build dependencies (dev-dependencies are not
+/// resolved for a dependent; `registry` ones live elsewhere).
+pub(crate) fn dependency_names(
+    pkg: &crate::index::IndexPackage,
+) -> impl Iterator<Item = String> + '_ {
+    pkg.deps
+        .iter()
+        .filter(|d| d.registry.is_none() && d.kind != "dev")
+        .map(|d| crate::name::canonical(d.package.as_deref().unwrap_or(&d.name)))
+}
+
 /// Each crate's level: 0 when it depends on no other crate of the batch, else
 /// one more than the highest level of those (cycles are cut at the batch size).
-fn levels(deps: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, usize> {
+pub(crate) fn levels(deps: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, usize> {
     let mut level: BTreeMap<String, usize> = deps.keys().map(|k| (k.clone(), 0)).collect();
     for _ in 0..deps.len() {
         let mut changed = false;

@@ -644,3 +644,244 @@ fn real_crates_io_lockfile() {
     assert_eq!(line, expected, "the line differs from crates.io's");
     reg.assert_verify_clean();
 }
+
+/// `regtool --registry ROOT --format json mirror ARGS...`, to be spawned.
+fn mirror_command(root: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = regtool();
+    cmd.env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env_remove("REGTOOL_UPSTREAM")
+        .arg("--registry")
+        .arg(root)
+        .args(["--format", "json", "mirror"])
+        .args(args);
+    cmd
+}
+
+/// A child process killed (SIGKILL) if the test ends before it does.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The kinds of problem `verify` reports.
+fn verify_problem_kinds(reg: &TestRegistry) -> Vec<String> {
+    let out = common::run_regtool([
+        "--format".as_ref(),
+        "json".as_ref(),
+        "verify".as_ref(),
+        reg.root.as_os_str(),
+    ]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify report is not JSON ({e}):\n{}",
+            describe_output(&out)
+        )
+    });
+    r["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_killed_run_keeps_what_landed_and_the_next_run_fetches_only_the_rest() {
+    // alpha's download stalls; beta depends on alpha; delta on gamma.
+    let upstream = TestRegistry::mirror();
+    upstream.publish(&CrateBuilder::new("alpha", "1.0.0"));
+    upstream.publish(
+        &CrateBuilder::new("beta", "0.2.0").manifest_extra("[dependencies]\nalpha = \"1\"\n"),
+    );
+    upstream.publish(&CrateBuilder::new("gamma", "0.1.0"));
+    upstream.publish(&CrateBuilder::new("gamma", "0.2.0"));
+    upstream.publish(
+        &CrateBuilder::new("delta", "3.0.0").manifest_extra("[dependencies]\ngamma = \"0.2\"\n"),
+    );
+    let server = FaultServer::start(&upstream.root);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    upstream.ok(&[&"settings", &"--url", &url]);
+    let mirror_reg = TestRegistry::mirror();
+    let krate = |name: &str, vers: &str| format!("/crates/{name}/{name}-{vers}.crate");
+    server.fail(
+        &krate("alpha", "1.0.0"),
+        &[Fault::Delay(Duration::from_secs(120))],
+    );
+    let wanted = [
+        "alpha@1.0.0",
+        "beta@0.2.0",
+        "gamma@0.1.0",
+        "gamma@0.2.0",
+        "delta@3.0.0",
+    ];
+    let index_url = server.index_url();
+    let mut args = vec!["--upstream", &index_url, "--timeout", "300", "--jobs", "2"];
+    args.extend(wanted);
+    let mut cmd = mirror_command(&mirror_reg.root, &args);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    let child = &mut child.0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(mirror_reg.index_file("delta").is_file() && server.count(&krate("beta", "0.2.0")) == 1)
+    {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("mirror ended ({status}) while alpha's download was stalled");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gamma and delta did not land while alpha's download stalled"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Time for beta (downloaded) to land too, were it not waiting for alpha.
+    thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    for name in ["gamma", "delta"] {
+        assert_eq!(
+            fs::read(mirror_reg.index_file(name)).unwrap(),
+            fs::read(upstream.index_file(name)).unwrap(),
+            "{name} landed whole before the kill"
+        );
+    }
+    assert!(
+        !mirror_reg.index_file("beta").exists(),
+        "beta's line may not land before its dependency alpha's"
+    );
+    assert!(!mirror_reg.index_file("alpha").exists());
+    let kinds = verify_problem_kinds(&mirror_reg);
+    assert!(
+        kinds.iter().all(|k| k == "orphan-crate"),
+        "after the kill, verify may find orphan .crate files only: {kinds:?}"
+    );
+
+    // The next run fetches alpha and beta only: no index file nor download
+    // for what landed.
+    let out = mirror(&mirror_reg.root, &args);
+    common::assert_success(&out, "mirror after the kill");
+    let r = report(&out);
+    for (name, vers, status) in [
+        ("alpha", "1.0.0", "mirrored"),
+        ("beta", "0.2.0", "mirrored"),
+        ("gamma", "0.1.0", "skipped"),
+        ("gamma", "0.2.0", "skipped"),
+        ("delta", "3.0.0", "skipped"),
+    ] {
+        assert_eq!(
+            entry(&r, name, vers)["status"],
+            status,
+            "{name} {vers}: {r:#}"
+        );
+    }
+    for (name, vers, downloads) in [
+        ("alpha", "1.0.0", 2),
+        ("beta", "0.2.0", 2),
+        ("gamma", "0.1.0", 1),
+        ("gamma", "0.2.0", 1),
+        ("delta", "3.0.0", 1),
+    ] {
+        assert_eq!(server.count(&krate(name, vers)), downloads, "{name} {vers}");
+    }
+    assert_eq!(server.count("/ga/mm/gamma"), 1);
+    assert_eq!(server.count("/de/lt/delta"), 1);
+
+    // The mirror now equals upstream.
+    let up_index = index_files(&upstream.root);
+    assert_eq!(index_files(&mirror_reg.root), up_index);
+    for key in &up_index {
+        assert_eq!(
+            fs::read(mirror_reg.root.join(key)).unwrap(),
+            fs::read(upstream.root.join(key)).unwrap(),
+            "{key}"
+        );
+    }
+    for v in wanted {
+        let (name, vers) = v.split_once('@').unwrap();
+        assert_eq!(
+            fs::read(mirror_reg.crate_file(name, vers)).unwrap(),
+            fs::read(upstream.crate_file(name, vers)).unwrap(),
+            "{v}"
+        );
+    }
+    mirror_reg.assert_verify_clean();
+}
+
+#[test]
+fn downloads_over_the_max_crate_size_are_refused_by_name() {
+    let s = setup();
+    // Bytes that do not compress: the .crate is bigger than alpha's.
+    let mut x: u32 = 0x2545_f491;
+    let noise: Vec<u8> = (0..40_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    s.upstream
+        .publish(&CrateBuilder::new("huge", "1.0.0").file("data.bin", noise));
+    // The limit is alpha's size exactly: alpha is taken, huge is not.
+    let limit = fs::metadata(s.upstream.crate_file("alpha", "1.0.0"))
+        .unwrap()
+        .len();
+    assert!(
+        fs::metadata(s.upstream.crate_file("huge", "1.0.0"))
+            .unwrap()
+            .len()
+            > limit
+    );
+    s.mirror
+        .ok(&[&"settings", &"--max-crate-size", &limit.to_string()]);
+    let out = mirror(
+        &s.mirror.root,
+        &[
+            "--upstream",
+            &s.server.index_url(),
+            "alpha@1.0.0",
+            "huge@1.0.0",
+        ],
+    );
+    common::assert_exit_code(&out, 1, "mirror of a crate over the limit");
+    let r = report(&out);
+    let huge = entry(&r, "huge", "1.0.0");
+    assert_eq!(huge["status"], "refused", "{r:#}");
+    let reason = huge["reason"].as_str().unwrap();
+    assert!(reason.contains("max-crate-size"), "{reason}");
+    assert!(
+        reason.contains(&format!("over the limit of {limit} bytes")),
+        "{reason}"
+    );
+    assert!(common::stderr(&out).contains("refused huge v1.0.0"));
+    assert_eq!(
+        s.server.count("/crates/huge/huge-1.0.0.crate"),
+        1,
+        "not retried"
+    );
+    assert_eq!(entry(&r, "alpha", "1.0.0")["status"], "mirrored");
+    // Nothing of huge: no line, no .crate, no staging file left.
+    assert!(!s.mirror.index_file("huge").exists());
+    assert!(!s.mirror.crate_file("huge", "1.0.0").exists());
+    let written: Vec<&str> = r["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(written, ["crates/alpha/alpha-1.0.0.crate", "al/ph/alpha"]);
+    let staged: Vec<_> = walkdir::WalkDir::new(s.mirror.root.join(".regtool"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file() && e.file_name().to_string_lossy().starts_with("add-"))
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    assert!(staged.is_empty(), "staging files left: {staged:?}");
+    s.mirror.assert_verify_clean();
+}
