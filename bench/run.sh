@@ -2,7 +2,7 @@
 # regtool's benchmarks, run on purpose (not in CI): prints each figure next to
 # the floor for the same bytes. See BENCHMARKS.md for the figures and how to read them.
 #
-# usage: bench/run.sh [WORKDIR]      (default: target/bench)
+# usage: bench/run.sh [WORKDIR]      (default: target/bench; ends with bench/mirror.sh)
 #   SYNTH_CRATES=10000 SYNTH_VERSIONS=10   size of the synthetic registry
 #   RUNS=5                                  hyperfine runs per command
 set -euo pipefail
@@ -83,3 +83,6 @@ cat "$work/results.md"
 echo
 echo "peak memory, 1 GB .crate:"
 python3 "$here/big-crate.py" "$rt"
+echo
+echo "mirror (bench/mirror.sh):"
+"$here/mirror.sh" "$work"

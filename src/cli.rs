@@ -207,6 +207,35 @@ Example:
     )]
     NginxConfig(NginxArgs),
 
+    /// Copy crates.io versions (from Cargo.lock files or NAME@VERSION) into a --mirror registry
+    #[command(long_about = "\
+Copy the exact crates.io versions a project needs into a registry made with
+`regtool init --mirror`, for building where crates.io cannot be reached: every
+package of the given Cargo.lock files (or folders holding one) that comes from
+crates.io, or versions named as NAME@VERSION. Packages from path, git or other
+registries are listed and skipped.
+
+For each version, upstream's index line is taken as it is (yanked flag and all,
+byte for byte) and its .crate downloaded and checked against that line's cksum and
+the lockfile's checksum; the .crate is stored before its line. Each crate lands as
+soon as its downloads and the crates it depends on have landed, so a run killed
+midway keeps what it finished; versions already in the mirror are skipped without a
+request, so a run can be repeated or resumed. A version upstream lacks, whose
+checksums disagree, or whose .crate is over the registry's max-crate-size, is
+refused and named, nothing of it is written, and the exit code is 1.
+
+--refresh takes upstream's current line for every mirrored version (crates yanked
+since they were mirrored show as yanked). Proxies come from HTTPS_PROXY, HTTP_PROXY,
+ALL_PROXY and NO_PROXY; REGTOOL_UPSTREAM_TOKEN is sent to an upstream that needs a
+token.
+
+Examples:
+    regtool init ./mirror --url https://crates.internal.example --mirror
+    regtool --registry ./mirror mirror Cargo.lock ../other/Cargo.lock
+    regtool --registry ./mirror mirror serde@1.0.219 --dry-run
+    regtool --registry ./mirror mirror --refresh")]
+    Mirror(MirrorArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(long_about = "\
 Print a shell completion script on stdout.
@@ -250,6 +279,35 @@ pub struct NginxArgs {
     /// Token file of an --auth-required registry: one "~^TOKEN$" 1; line per accepted token (letters, digits, -, _) [default: REGISTRY/.regtool/nginx-tokens.map]
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+}
+
+/// Arguments of `mirror`.
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// Cargo.lock files (or folders holding one), or NAME@VERSION
+    #[arg(
+        value_name = "LOCKFILE|NAME@VERSION",
+        required_unless_present = "refresh"
+    )]
+    pub inputs: Vec<String>,
+    /// Take upstream's current line (its yanked flag) for every mirrored version
+    #[arg(long)]
+    pub refresh: bool,
+    /// The sparse registry to copy from
+    #[arg(long, value_name = "URL", env = "REGTOOL_UPSTREAM", default_value = crate::upstream::CRATES_IO_SPARSE)]
+    pub upstream: String,
+    /// Most downloads at once
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Retries of a request that failed with 429, 5xx, a timeout or a broken connection
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub retries: u32,
+    /// Seconds to wait for connecting and for each read from upstream
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Find out what would be mirrored (fetches index files only); write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `completions`.
@@ -413,6 +471,22 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// A `mirror` input: `NAME@VERSION` when it has that shape (a crate name and a
+/// semver version), otherwise a lockfile path (write `./foo@1.0.0` for a file
+/// of that name).
+///
+/// # Errors
+/// [`Error::Usage`] for `NAME@VERSION` whose version is not semver.
+pub fn mirror_input(input: &str) -> Result<ops::mirror::MirrorInput> {
+    if let Some((name, version)) = input.split_once('@')
+        && let Ok(name) = crate::name::CrateName::new(name)
+    {
+        let version = ops::find::parse_version(version)?;
+        return Ok(ops::mirror::MirrorInput::Version(name, version));
+    }
+    Ok(ops::mirror::MirrorInput::Lockfile(PathBuf::from(input)))
+}
+
 impl Cli {
     fn registry_dir(&self) -> PathBuf {
         self.registry.clone().unwrap_or_else(|| PathBuf::from("."))
@@ -540,6 +614,29 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             };
             shell.data(ops::nginx::server_block(&registry()?, &opts)?);
             Ok(())
+        }
+        Command::Mirror(a) => {
+            let inputs = a
+                .inputs
+                .iter()
+                .map(|i| mirror_input(i))
+                .collect::<Result<Vec<_>>>()?;
+            let opts = ops::mirror::MirrorOptions {
+                upstream: a.upstream.clone(),
+                token: std::env::var("REGTOOL_UPSTREAM_TOKEN").ok(),
+                jobs: a.jobs.into(),
+                retry: crate::upstream::RetryPolicy {
+                    retries: a.retries,
+                    timeout: std::time::Duration::from_secs(a.timeout),
+                    ..Default::default()
+                },
+                dry_run: a.dry_run,
+                refresh: a.refresh,
+            };
+            print(
+                shell,
+                &ops::mirror::mirror(&registry()?, &inputs, &opts, shell)?,
+            )
         }
         Command::Completions(a) => {
             use clap::CommandFactory;

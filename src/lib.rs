@@ -23,6 +23,8 @@
 //! - [`crate_file`]: reading a `.crate` in one streaming pass.
 //! - [`manifest`]: packaged `Cargo.toml` to index line.
 //! - [`name`]: crate-name rules and index paths.
+//! - [`lockfile`], [`upstream`]: `Cargo.lock` files and a sparse registry over
+//!   HTTP, for `regtool mirror`.
 //! - [`fs`]: atomic writes and the lock.
 //! - [`ops`]: one module per subcommand.
 //! - [`cli`], [`report`], [`output`], [`error`]: the command line, the one
@@ -35,6 +37,7 @@ pub mod error;
 pub mod fs;
 pub mod index;
 pub mod location;
+pub mod lockfile;
 pub mod manifest;
 pub mod name;
 pub mod ops;
@@ -43,6 +46,7 @@ pub mod reader;
 pub mod registry;
 pub mod report;
 pub mod storage;
+pub mod upstream;
 
 pub use error::{Error, Result};
 pub use registry::Registry;

@@ -24,6 +24,10 @@ use crate::storage::{
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod verbatim;
+pub use verbatim::{VerbatimOutcome, VerbatimResult, VerbatimVersion};
+pub(crate) use verbatim::{dependency_names, levels};
+
 pub use crate::storage::local::STATE_DIR;
 /// Folder of the `.crate` files.
 pub const CRATES_DIR: &str = "crates";

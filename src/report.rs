@@ -77,6 +77,19 @@ status_only!(
     ops::remove::RemoveReport
 );
 
+impl Report for ops::mirror::MirrorReport {
+    fn text(&self, shell: &Shell) {
+        shell.status(
+            if self.dry_run { "Dry run" } else { "Finished" },
+            self.summary(),
+        );
+    }
+
+    fn outcome(&self) -> Result<()> {
+        problems(self.refused())
+    }
+}
+
 impl Report for ops::reindex::ReindexReport {
     fn text(&self, _shell: &Shell) {}
 

@@ -7,6 +7,7 @@ pub mod add;
 pub mod find;
 pub mod info;
 pub mod init;
+pub mod mirror;
 pub mod nginx;
 pub mod reindex;
 pub mod remove;

@@ -14,6 +14,7 @@ mod hostile;
 mod integrity;
 mod maintenance;
 mod man;
+mod mirror;
 mod nginx;
 mod old_manifests;
 mod reliability;

@@ -1,0 +1,145 @@
+//! `Cargo.lock` files read for `regtool mirror`: each package's name, version,
+//! source and checksum (lockfile versions 1 to 4; version 1 keeps checksums in
+//! `[metadata]`). Source:
+//! <https://doc.rust-lang.org/cargo/guide/cargo-toml-vs-cargo-lock.html>,
+//! cargo's `EncodableResolve`.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// crates.io's source in lockfiles written through the git index (every lockfile
+/// version, and the one cargo keeps when crates.io is replaced).
+pub const CRATES_IO_REGISTRY: &str = "registry+https://github.com/rust-lang/crates.io-index";
+/// crates.io's source when reached through `sparse+https://index.crates.io/`.
+pub const CRATES_IO_SPARSE: &str = "sparse+https://index.crates.io/";
+
+/// One `[[package]]` of a lockfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedPackage {
+    /// `name`.
+    pub name: String,
+    /// `version`.
+    pub version: String,
+    /// `source` (`registry+URL`, `sparse+URL`, `git+URL`); `None` for path
+    /// and workspace packages.
+    pub source: Option<String>,
+    /// `checksum` (SHA-256 of the `.crate`) when the lockfile records one.
+    pub checksum: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawLock {
+    #[serde(default)]
+    package: Vec<RawPackage>,
+    #[serde(default)]
+    metadata: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawPackage {
+    name: String,
+    version: String,
+    source: Option<String>,
+    checksum: Option<String>,
+}
+
+/// Reads the lockfile at `path`, or `path/Cargo.lock` when `path` is a folder.
+///
+/// # Errors
+/// [`Error::Io`] naming the file if it cannot be read; [`Error::Config`]
+/// naming it if it is not a lockfile.
+#[allow(clippy::disallowed_methods)] // the user's lockfile, not the registry
+pub fn read(path: &Path) -> Result<(PathBuf, Vec<LockedPackage>)> {
+    let file = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => path.join("Cargo.lock"),
+        _ => path.to_path_buf(),
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| Error::io("read", &file, e))?;
+    let packages = parse(&file, &text)?;
+    Ok((file, packages))
+}
+
+/// Parses lockfile text; `path` is only used in errors.
+///
+/// # Errors
+/// [`Error::Config`] if it is not TOML shaped like a lockfile.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<LockedPackage>> {
+    let raw: RawLock = toml::from_str(text).map_err(|e| Error::Config {
+        path: path.to_path_buf(),
+        message: format!("not a Cargo.lock: {e}"),
+    })?;
+    // Version 1: `"checksum NAME VERSION (SOURCE)" = "HASH"` in [metadata].
+    let mut v1 = BTreeMap::new();
+    for (k, v) in &raw.metadata {
+        if let (Some(rest), Some(hash)) = (k.strip_prefix("checksum "), v.as_str()) {
+            let mut parts = rest.splitn(3, ' ');
+            if let (Some(n), Some(ver)) = (parts.next(), parts.next()) {
+                v1.insert((n.to_string(), ver.to_string()), hash.to_string());
+            }
+        }
+    }
+    Ok(raw
+        .package
+        .into_iter()
+        .map(|p| {
+            let checksum = p
+                .checksum
+                .or_else(|| v1.get(&(p.name.clone(), p.version.clone())).cloned())
+                .filter(|c| c != "<none>");
+            LockedPackage {
+                name: p.name,
+                version: p.version,
+                source: p.source,
+                checksum,
+            }
+        })
+        .collect())
+}
+
+/// Whether `source` is crates.io (through its git or its sparse index).
+pub fn is_crates_io(source: &str) -> bool {
+    source == CRATES_IO_REGISTRY || source == CRATES_IO_SPARSE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_v4_and_v1() {
+        let v4 = r#"
+version = 4
+
+[[package]]
+name = "app"
+version = "0.1.0"
+dependencies = ["itoa"]
+
+[[package]]
+name = "itoa"
+version = "1.0.18"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "abc"
+"#;
+        let p = parse(Path::new("Cargo.lock"), v4).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].source, None);
+        assert_eq!(p[1].checksum.as_deref(), Some("abc"));
+        assert!(is_crates_io(p[1].source.as_deref().unwrap()));
+
+        let v1 = r#"
+[[package]]
+name = "itoa"
+version = "0.4.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[metadata]
+"checksum itoa 0.4.0 (registry+https://github.com/rust-lang/crates.io-index)" = "def"
+"#;
+        let p = parse(Path::new("Cargo.lock"), v1).unwrap();
+        assert_eq!(p[0].checksum.as_deref(), Some("def"));
+        assert!(parse(Path::new("x"), "package = 3").is_err());
+    }
+}

@@ -1,0 +1,1052 @@
+//! `regtool mirror`: copy the exact crates.io versions a project needs (from its
+//! `Cargo.lock` files, or `NAME@VERSION`) into a `--mirror` registry, with
+//! upstream's index lines written byte for byte; `--refresh` takes upstream's
+//! yanked flags for every mirrored version.
+//!
+//! For each version: upstream's index file gives its line; the `.crate` is
+//! downloaded from `config.json`'s `dl` template and its SHA-256 checked against
+//! the line's `cksum` and the lockfile's `checksum` while it arrives; then
+//! [`Registry::publish_verbatim`] stores it and the line (`.crate` durable
+//! first). A crate is published as soon as its downloads and the crates of the
+//! run it depends on have landed (see [`Landing`]), so a killed run keeps what
+//! it finished. A `.crate` over the registry's `max-crate-size` is refused
+//! before more than that is read. No `.crate` is inflated: upstream's line is
+//! used as it is. Versions already mirrored are skipped without a request. Sources:
+//! <https://doc.rust-lang.org/cargo/reference/registry-index.html>,
+//! <https://doc.rust-lang.org/cargo/reference/source-replacement.html>.
+
+use crate::error::{Error, Result};
+use crate::index::{IndexFile, IndexLine};
+use crate::lockfile;
+use crate::name::CrateName;
+use crate::output::Shell;
+use crate::registry::{Registry, SETTINGS_KEY, VerbatimOutcome, VerbatimVersion};
+use crate::storage::Durability;
+use crate::upstream::{self, FetchError, RetryPolicy, Upstream};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+
+/// Options of `mirror`.
+#[derive(Debug, Clone)]
+pub struct MirrorOptions {
+    /// The upstream sparse index (`sparse+https://index.crates.io/`).
+    pub upstream: String,
+    /// Sent as `Authorization` to upstream (`REGTOOL_UPSTREAM_TOKEN`).
+    pub token: Option<String>,
+    /// Most downloads at once.
+    pub jobs: usize,
+    /// Retries, backoff and timeouts.
+    pub retry: RetryPolicy,
+    /// Find out what would be done; download and write nothing.
+    pub dry_run: bool,
+    /// Take upstream's current line (its yanked flag) for every mirrored version.
+    pub refresh: bool,
+}
+
+impl Default for MirrorOptions {
+    fn default() -> Self {
+        MirrorOptions {
+            upstream: upstream::CRATES_IO_SPARSE.into(),
+            token: None,
+            jobs: 8,
+            retry: RetryPolicy::default(),
+            dry_run: false,
+            refresh: false,
+        }
+    }
+}
+
+/// What to mirror.
+#[derive(Debug, Clone)]
+pub enum MirrorInput {
+    /// A `Cargo.lock` (or a folder holding one): its packages from upstream.
+    Lockfile(PathBuf),
+    /// One version.
+    Version(CrateName, semver::Version),
+}
+
+/// What happened to one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VersionStatus {
+    /// Downloaded and published.
+    Mirrored,
+    /// `--dry-run`: would be mirrored (or refreshed).
+    Planned,
+    /// Already in the mirror; nothing fetched.
+    Skipped,
+    /// Its line was there but its `.crate` was missing: downloaded again.
+    Restored,
+    /// Refused (see `reason`); nothing of it was written.
+    Refused,
+    /// `--refresh`: the line was replaced by upstream's (yanked changed).
+    Refreshed,
+    /// `--refresh`: the line already equals upstream's (or upstream has none).
+    Unchanged,
+}
+
+/// One version in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct MirroredVersion {
+    /// Crate name.
+    pub name: String,
+    /// Version.
+    pub vers: String,
+    /// What happened.
+    pub status: VersionStatus,
+    /// SHA-256 of the `.crate`, when known.
+    pub cksum: Option<String>,
+    /// Whether upstream's line says yanked, when known.
+    pub yanked: Option<bool>,
+    /// Bytes downloaded for it (0 when nothing was downloaded).
+    pub downloaded: u64,
+    /// Why it was refused, or a note.
+    pub reason: Option<String>,
+    /// Where it was asked for: the lockfile, `command line` or `refresh`.
+    pub from: String,
+}
+
+/// A lockfile package that is not taken from upstream (path, git or another
+/// registry).
+#[derive(Debug, Clone, Serialize)]
+pub struct IgnoredPackage {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub vers: String,
+    /// Its `source` (`None` for path and workspace packages).
+    pub source: Option<String>,
+    /// The lockfile.
+    pub from: PathBuf,
+}
+
+/// The report of `mirror` (its `--format json` schema, see `docs/json.md`).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct MirrorReport {
+    /// The upstream index URL.
+    pub upstream: String,
+    /// Whether this was a `--dry-run`.
+    pub dry_run: bool,
+    /// Every version asked for (and with `--refresh`, every mirrored one).
+    pub versions: Vec<MirroredVersion>,
+    /// Lockfile packages not taken from upstream.
+    pub ignored: Vec<IgnoredPackage>,
+    /// Keys of the objects written (`.crate` files and index files), in order.
+    pub written: Vec<String>,
+    /// Bytes of `.crate` files downloaded.
+    pub downloaded_bytes: u64,
+    /// HTTP requests sent to upstream (retries included).
+    pub requests: u64,
+}
+
+impl MirrorReport {
+    /// How many versions were refused.
+    pub fn refused(&self) -> usize {
+        self.versions
+            .iter()
+            .filter(|v| v.status == VersionStatus::Refused)
+            .count()
+    }
+
+    fn count(&self, status: VersionStatus) -> usize {
+        self.versions.iter().filter(|v| v.status == status).count()
+    }
+
+    /// One line for people: how many were mirrored, skipped, refused.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        for (s, word) in [
+            (VersionStatus::Mirrored, "mirrored"),
+            (VersionStatus::Restored, "restored"),
+            (VersionStatus::Planned, "planned (dry run)"),
+            (VersionStatus::Skipped, "already there"),
+            (VersionStatus::Refreshed, "refreshed"),
+            (VersionStatus::Unchanged, "unchanged"),
+            (VersionStatus::Refused, "refused"),
+        ] {
+            let n = self.count(s);
+            if n > 0 {
+                parts.push(format!("{n} {word}"));
+            }
+        }
+        if parts.is_empty() {
+            parts.push("nothing to do".into());
+        }
+        format!(
+            "{} ({} bytes downloaded, {} requests to {})",
+            parts.join(", "),
+            self.downloaded_bytes,
+            self.requests,
+            self.upstream
+        )
+    }
+}
+
+/// A version asked for.
+#[derive(Debug, Clone)]
+struct Want {
+    name: CrateName,
+    vers: String,
+    checksum: Option<String>,
+    from: String,
+}
+
+/// A version to fetch from upstream, its line found.
+struct Job {
+    name: CrateName,
+    line: IndexLine,
+    order: Arc<Vec<String>>,
+    restore: bool,
+    from: String,
+    /// Already stored with the right bytes (a killed run's orphan).
+    adopted: bool,
+}
+
+/// Mirrors `inputs` (and with `opts.refresh` refreshes every mirrored version)
+/// from `opts.upstream` into `reg`, which must be a `--mirror` registry.
+///
+/// A version refused (upstream lacks it, checksums disagree, the mirror holds
+/// other bytes for it, the download fails after its retries) is named in the
+/// report and nothing of it is written; the others still land, and the
+/// report's outcome is then exit code 1.
+///
+/// # Errors
+/// [`Error::Config`] if `reg` is not a mirror registry or a lockfile cannot be
+/// parsed; [`Error::Usage`] for a bad upstream URL; [`Error::Io`] naming the
+/// lockfile, the registry file, or upstream's `config.json` URL when it cannot
+/// be fetched.
+pub fn mirror(
+    reg: &Registry,
+    inputs: &[MirrorInput],
+    opts: &MirrorOptions,
+    shell: &Shell,
+) -> Result<MirrorReport> {
+    if !reg.settings.mirror {
+        return Err(Error::Config {
+            path: reg.locate(SETTINGS_KEY),
+            message: "`regtool mirror` needs a registry made with `regtool init --mirror`: crates.io's index lines name their crates.io dependencies as same-registry ones, which is right only in a registry that replaces crates.io".into(),
+        });
+    }
+    let upstream = Upstream::new(&opts.upstream, opts.token.clone(), opts.retry)?;
+    let mut report = MirrorReport {
+        upstream: opts.upstream.clone(),
+        dry_run: opts.dry_run,
+        ..MirrorReport::default()
+    };
+    let wants = collect(inputs, &opts.upstream, &mut report)?;
+    for i in &report.ignored {
+        shell.status(
+            "Ignoring",
+            format!(
+                "{} v{} ({}; not from the upstream)",
+                i.name,
+                i.vers,
+                i.source.as_deref().unwrap_or("a path or workspace package")
+            ),
+        );
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .thread_name(|i| format!("regtool-mirror-{i}"))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {} download threads: {e}", opts.jobs)))?;
+
+    let _lock = super::lock(reg, shell)?;
+    reg.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
+    if opts.refresh {
+        refresh(reg, &upstream, &pool, opts.dry_run, shell, &mut report)?;
+    }
+
+    // What is there already (no request for it).
+    let mut stored_lines: HashMap<String, Option<(CrateName, IndexFile)>> = HashMap::new();
+    let mut need: Vec<(Want, bool)> = Vec::new();
+    for w in wants {
+        let canonical = w.name.canonical();
+        if !stored_lines.contains_key(&canonical) {
+            let found = reg.find_crate(&w.name)?.map(|s| (s.name, s.index));
+            stored_lines.insert(canonical.clone(), found);
+        }
+        let Some((stored_name, index)) = &stored_lines[&canonical] else {
+            need.push((w, false));
+            continue;
+        };
+        let Some(line) = index
+            .lines
+            .iter()
+            .find(|l| same_version(&l.package.vers, &w.vers))
+        else {
+            need.push((w, false));
+            continue;
+        };
+        let pkg = &line.package;
+        if let Some(c) = &w.checksum
+            && c != &pkg.cksum
+        {
+            refuse(
+                shell,
+                &mut report,
+                &w,
+                Some(pkg.cksum.clone()),
+                format!(
+                    "the mirror holds {} v{} with cksum {}, but {} says {c}",
+                    pkg.name, pkg.vers, pkg.cksum, w.from
+                ),
+            );
+            continue;
+        }
+        if reg
+            .stat(&Registry::crate_key(stored_name, &pkg.vers))?
+            .is_none()
+        {
+            need.push((w, true));
+            continue;
+        }
+        report.versions.push(MirroredVersion {
+            name: pkg.name.clone(),
+            vers: pkg.vers.clone(),
+            status: VersionStatus::Skipped,
+            cksum: Some(pkg.cksum.clone()),
+            yanked: Some(pkg.yanked),
+            downloaded: 0,
+            reason: None,
+            from: w.from,
+        });
+    }
+
+    // Upstream's index files, one request per crate.
+    let mut names: BTreeMap<String, CrateName> = BTreeMap::new();
+    for (w, _) in &need {
+        names
+            .entry(w.name.canonical())
+            .or_insert_with(|| w.name.clone());
+    }
+    let names: Vec<CrateName> = names.into_values().collect();
+    let bar = shell.bar(names.len() as u64, "Index");
+    let fetched: Vec<(String, std::result::Result<Option<IndexFile>, String>)> =
+        pool.install(|| {
+            names
+                .par_iter()
+                .map(|n| {
+                    let r = fetch_index(&upstream, n);
+                    bar.inc(1);
+                    (n.canonical(), r)
+                })
+                .collect()
+        });
+    bar.finish_and_clear();
+    let fetched: HashMap<_, _> = fetched.into_iter().collect();
+
+    let mut jobs = Vec::new();
+    for (w, restore) in need {
+        let file = match &fetched[&w.name.canonical()] {
+            Err(e) => {
+                refuse(shell, &mut report, &w, None, e.clone());
+                continue;
+            }
+            Ok(None) => {
+                let msg = format!("upstream has no crate `{}`", w.name);
+                refuse(shell, &mut report, &w, None, msg);
+                continue;
+            }
+            Ok(Some(f)) => f,
+        };
+        let Some(line) = file
+            .lines
+            .iter()
+            .find(|l| same_version(&l.package.vers, &w.vers))
+        else {
+            let msg = format!("upstream has no version {} of `{}`", w.vers, w.name);
+            refuse(shell, &mut report, &w, None, msg);
+            continue;
+        };
+        let pkg = &line.package;
+        let name = match CrateName::new(&pkg.name) {
+            Ok(n) if n.canonical() == w.name.canonical() => n,
+            _ => {
+                let msg = format!(
+                    "upstream's line for {} v{} names the crate `{}`",
+                    w.name, w.vers, pkg.name
+                );
+                refuse(shell, &mut report, &w, None, msg);
+                continue;
+            }
+        };
+        if let Some(c) = &w.checksum
+            && c != &pkg.cksum
+        {
+            let msg = format!(
+                "checksum mismatch: upstream's line for {} v{} has cksum {}, {} says {c}",
+                pkg.name, pkg.vers, pkg.cksum, w.from
+            );
+            refuse(shell, &mut report, &w, Some(pkg.cksum.clone()), msg);
+            continue;
+        }
+        let order = Arc::new(file.lines.iter().map(|l| l.package.vers.clone()).collect());
+        let adopted = !restore
+            && reg.stat(&Registry::crate_key(&name, &pkg.vers))?.is_some()
+            && reg
+                .sha256(&Registry::crate_key(&name, &pkg.vers))?
+                .as_deref()
+                == Some(pkg.cksum.as_str());
+        jobs.push(Job {
+            name,
+            line: line.clone(),
+            order,
+            restore,
+            from: w.from,
+            adopted,
+        });
+    }
+
+    if opts.dry_run {
+        for j in jobs {
+            let p = j.line.package;
+            report.versions.push(MirroredVersion {
+                name: p.name,
+                vers: p.vers,
+                status: VersionStatus::Planned,
+                cksum: Some(p.cksum),
+                yanked: Some(p.yanked),
+                downloaded: 0,
+                reason: None,
+                from: j.from,
+            });
+        }
+        report.requests = upstream.requests();
+        return Ok(report);
+    }
+
+    // Downloads, `jobs` at once, each crate published as soon as it may be.
+    let to_download = jobs.iter().filter(|j| !j.adopted).count();
+    let config = if to_download > 0 {
+        Some(upstream.config()?)
+    } else {
+        None
+    };
+    let mut landing = Landing::new(&jobs);
+    let order = landing.download_order(&jobs);
+    let bar = shell.bar(to_download as u64, "Downloading");
+    let next = AtomicUsize::new(0);
+    let cancel = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(usize, Downloads)>();
+    let limit = reg.settings.max_crate_size;
+    let landed = std::thread::scope(|scope| -> Result<()> {
+        if let Some(config) = &config {
+            for i in 0..opts.jobs.max(1).min(order.len()) {
+                let tx = tx.clone();
+                let (order, next, cancel, jobs, upstream, bar) =
+                    (&order, &next, &cancel, &jobs, &upstream, &bar);
+                std::thread::Builder::new()
+                    .name(format!("regtool-mirror-{i}"))
+                    .spawn_scoped(scope, move || {
+                        while !cancel.load(Ordering::Relaxed) {
+                            let Some(&j) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                                break;
+                            };
+                            let r = download(reg, upstream, config, limit, &jobs[j]);
+                            bar.inc(1);
+                            if tx.send((j, r)).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map_err(|e| {
+                        cancel.store(true, Ordering::Relaxed);
+                        Error::Usage(format!("cannot start a download thread: {e}"))
+                    })?;
+            }
+        }
+        drop(tx);
+        let r = (|| {
+            // Adopted orphans need no download: they may land at once.
+            landing.land_ready(reg, &jobs, shell, &mut report)?;
+            while let Ok(first) = rx.recv() {
+                // Whatever else has arrived meanwhile joins the same batch.
+                for (j, result) in std::iter::once(first).chain(rx.try_iter()) {
+                    match result {
+                        Ok(file) => landing.downloaded(j, Some(file)),
+                        Err(msg) => {
+                            refuse(shell, &mut report, &jobs[j].want(), jobs[j].cksum(), msg);
+                            landing.failed(j);
+                        }
+                    }
+                }
+                landing.land_ready(reg, &jobs, shell, &mut report)?;
+            }
+            debug_assert!(landing.all_settled(), "every crate is published or refused");
+            Ok(())
+        })();
+        if r.is_err() {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        r
+    });
+    bar.finish_and_clear();
+    report.downloaded_bytes = upstream.downloaded_bytes();
+    landed?;
+    report.requests = upstream.requests();
+    Ok(report)
+}
+
+/// One download's result: the staging file and its size, or why it failed.
+type Downloads = std::result::Result<(tempfile::NamedTempFile, u64), String>;
+
+impl Job {
+    fn want(&self) -> Want {
+        Want {
+            name: self.name.clone(),
+            vers: self.line.package.vers.clone(),
+            checksum: None,
+            from: self.from.clone(),
+        }
+    }
+
+    fn cksum(&self) -> Option<String> {
+        Some(self.line.package.cksum.clone())
+    }
+}
+
+/// One crate of a run on its way into the mirror.
+struct CrateLanding {
+    /// Its jobs (indices into the run's jobs).
+    jobs: Vec<usize>,
+    /// Its jobs not yet downloaded (or failed).
+    pending: usize,
+    /// Its dependency level among the run's crates (see [`crate::registry::levels`]).
+    level: usize,
+    /// The run's crates of a lower level it depends on: it is published only
+    /// once each of them is settled.
+    waits_for: Vec<String>,
+    /// Its jobs ready to publish, with their file (`None`: adopted).
+    ready: Vec<(usize, Option<(tempfile::NamedTempFile, u64)>)>,
+    /// Published (or every version refused).
+    settled: bool,
+}
+
+/// Which crates of a run may be published now.
+///
+/// A crate's index file is written once, when all its versions of the run are
+/// downloaded and every crate of the run it depends on (normal and build
+/// dependencies, by lower level) has been published or refused, so that the
+/// mirror never serves a line whose dependencies' lines are still on their way
+/// when the run completes them: a run killed at any point leaves a mirror
+/// whose every line is resolvable from lines already there (as far as the run
+/// got), and its `.crate` files durable before the lines that name them
+/// ([`Registry::publish_verbatim`]). A dependency cycle (not possible on
+/// crates.io for normal dependencies) is cut at its highest level, as in
+/// `add`.
+struct Landing {
+    crates: BTreeMap<String, CrateLanding>,
+    /// Each job's crate (canonical name).
+    job_crate: Vec<String>,
+}
+
+impl Landing {
+    fn new(jobs: &[Job]) -> Landing {
+        let mut crates: BTreeMap<String, CrateLanding> = BTreeMap::new();
+        let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (i, j) in jobs.iter().enumerate() {
+            let c = crates
+                .entry(j.name.canonical())
+                .or_insert_with(|| CrateLanding {
+                    jobs: Vec::new(),
+                    pending: 0,
+                    level: 0,
+                    waits_for: Vec::new(),
+                    ready: Vec::new(),
+                    settled: false,
+                });
+            c.jobs.push(i);
+            if j.adopted {
+                c.ready.push((i, None));
+            } else {
+                c.pending += 1;
+            }
+            deps.entry(j.name.canonical())
+                .or_default()
+                .extend(crate::registry::dependency_names(&j.line.package));
+        }
+        for (name, ds) in &mut deps {
+            ds.retain(|d| d != name && crates.contains_key(d));
+        }
+        let levels = crate::registry::levels(&deps);
+        for (name, c) in &mut crates {
+            c.level = levels.get(name).copied().unwrap_or(0);
+            c.waits_for = deps[name]
+                .iter()
+                .filter(|d| levels.get(*d).copied().unwrap_or(0) < c.level)
+                .cloned()
+                .collect();
+        }
+        let job_crate = jobs.iter().map(|j| j.name.canonical()).collect();
+        Landing { crates, job_crate }
+    }
+
+    /// The jobs to download, dependencies first (lowest level first), so that
+    /// dependents can follow them in early.
+    fn download_order(&self, jobs: &[Job]) -> Vec<usize> {
+        let mut order: Vec<(usize, usize)> = self
+            .crates
+            .values()
+            .flat_map(|c| c.jobs.iter().map(|&j| (c.level, j)))
+            .filter(|&(_, j)| !jobs[j].adopted)
+            .collect();
+        order.sort_unstable();
+        order.into_iter().map(|(_, j)| j).collect()
+    }
+
+    /// Job `j` is downloaded (`None`: adopted).
+    fn downloaded(&mut self, j: usize, file: Option<(tempfile::NamedTempFile, u64)>) {
+        let c = self.of_job(j);
+        c.pending -= 1;
+        c.ready.push((j, file));
+    }
+
+    /// Job `j` was refused.
+    fn failed(&mut self, j: usize) {
+        self.of_job(j).pending -= 1;
+    }
+
+    fn of_job(&mut self, j: usize) -> &mut CrateLanding {
+        self.crates
+            .get_mut(&self.job_crate[j])
+            .expect("every job's crate is planned")
+    }
+
+    fn all_settled(&self) -> bool {
+        self.crates.values().all(|c| c.settled)
+    }
+
+    /// Publishes every crate that may be now, in one batch.
+    fn land_ready(
+        &mut self,
+        reg: &Registry,
+        jobs: &[Job],
+        shell: &Shell,
+        report: &mut MirrorReport,
+    ) -> Result<()> {
+        let mut by_level: Vec<(usize, String)> = self
+            .crates
+            .iter()
+            .filter(|(_, c)| !c.settled && c.pending == 0)
+            .map(|(n, c)| (c.level, n.clone()))
+            .collect();
+        by_level.sort_unstable();
+        // In level order, a crate's dependencies are decided before it.
+        let mut chosen: BTreeSet<String> = BTreeSet::new();
+        for (_, name) in by_level {
+            let c = &self.crates[&name];
+            if c.waits_for
+                .iter()
+                .all(|d| self.crates[d].settled || chosen.contains(d))
+            {
+                chosen.insert(name);
+            }
+        }
+        let mut versions = Vec::new();
+        let mut info: HashMap<(String, String), (u64, usize)> = HashMap::new();
+        for name in &chosen {
+            let c = self.crates.get_mut(name).expect("chosen from the plan");
+            c.settled = true;
+            for (j, file) in c.ready.drain(..) {
+                let job = &jobs[j];
+                let (file, size) = match file {
+                    Some((f, size)) => (Some(f), size),
+                    None => (None, 0),
+                };
+                info.insert((name.clone(), job.line.package.vers.clone()), (size, j));
+                versions.push(VerbatimVersion {
+                    name: job.name.clone(),
+                    line: job.line.clone(),
+                    upstream_order: job.order.clone(),
+                    file,
+                });
+            }
+        }
+        if versions.is_empty() {
+            return Ok(());
+        }
+        let durability = if versions.len() >= super::add::BATCH_SYNC_MIN {
+            Durability::Deferred
+        } else {
+            Durability::Now
+        };
+        let mut index_written = Vec::new();
+        let results = reg.publish_verbatim(versions, durability, |name| {
+            index_written.push(Registry::index_key(name));
+        })?;
+        for r in results {
+            let (size, j) = info[&(r.name.canonical(), r.vers.clone())];
+            record(shell, report, &jobs[j], size, r.outcome);
+        }
+        report.written.extend(index_written);
+        Ok(())
+    }
+}
+
+/// Puts one version's publication in the report.
+fn record(
+    shell: &Shell,
+    report: &mut MirrorReport,
+    job: &Job,
+    size: u64,
+    outcome: Result<VerbatimOutcome>,
+) {
+    let pkg = &job.line.package;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let msg = crate::error::Report(&e).to_string();
+            refuse(shell, report, &job.want(), job.cksum(), msg);
+            return;
+        }
+    };
+    let status = match outcome {
+        VerbatimOutcome::Published => VersionStatus::Mirrored,
+        VerbatimOutcome::Present if job.restore => VersionStatus::Restored,
+        VerbatimOutcome::Present => VersionStatus::Skipped,
+    };
+    if status != VersionStatus::Skipped && (size > 0 || status == VersionStatus::Mirrored) {
+        report
+            .written
+            .push(Registry::crate_key(&job.name, &pkg.vers));
+    }
+    shell.status(
+        match status {
+            VersionStatus::Restored => "Restored",
+            VersionStatus::Skipped => "Skipped",
+            _ => "Mirrored",
+        },
+        format!(
+            "{} v{}{}",
+            pkg.name,
+            pkg.vers,
+            if pkg.yanked { " (yanked upstream)" } else { "" }
+        ),
+    );
+    report.versions.push(MirroredVersion {
+        name: pkg.name.clone(),
+        vers: pkg.vers.clone(),
+        status,
+        cksum: Some(pkg.cksum.clone()),
+        yanked: Some(pkg.yanked),
+        downloaded: size,
+        reason: None,
+        from: job.from.clone(),
+    });
+}
+
+/// Whether the version `a` (from an index line) is `b` (from a lockfile or the
+/// command line): the same text, or equal as semver.
+fn same_version(a: &str, b: &str) -> bool {
+    a == b
+        || matches!(
+            (semver::Version::parse(a), semver::Version::parse(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
+fn refuse(
+    shell: &Shell,
+    report: &mut MirrorReport,
+    w: &Want,
+    cksum: Option<String>,
+    reason: String,
+) {
+    shell.error(format!("refused {} v{}: {reason}", w.name, w.vers));
+    report.versions.push(MirroredVersion {
+        name: w.name.to_string(),
+        vers: w.vers.clone(),
+        status: VersionStatus::Refused,
+        cksum,
+        yanked: None,
+        downloaded: 0,
+        reason: Some(reason),
+        from: w.from.clone(),
+    });
+}
+
+/// The versions asked for, once each; lockfile packages not from upstream go
+/// to `report.ignored`.
+fn collect(
+    inputs: &[MirrorInput],
+    upstream_url: &str,
+    report: &mut MirrorReport,
+) -> Result<Vec<Want>> {
+    let upstream_is = |source: &str| {
+        lockfile::is_crates_io(source)
+            || crate::config::normalize_url(source) == crate::config::normalize_url(upstream_url)
+    };
+    let mut out: Vec<Want> = Vec::new();
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut push = |w: Want, out: &mut Vec<Want>| {
+        let key = (w.name.canonical(), w.vers.clone());
+        match seen.get(&key) {
+            Some(&i) => {
+                if out[i].checksum.is_none() {
+                    out[i].checksum = w.checksum;
+                } else if w.checksum.is_some() && w.checksum != out[i].checksum {
+                    return Err(Error::Config {
+                        path: PathBuf::from(&w.from),
+                        message: format!(
+                            "{} v{} has checksum {} here but {} in {}",
+                            w.name,
+                            w.vers,
+                            w.checksum.as_deref().unwrap_or(""),
+                            out[i].checksum.as_deref().unwrap_or(""),
+                            out[i].from
+                        ),
+                    });
+                }
+            }
+            None => {
+                seen.insert(key, out.len());
+                out.push(w);
+            }
+        }
+        Ok(())
+    };
+    for input in inputs {
+        match input {
+            MirrorInput::Version(name, version) => push(
+                Want {
+                    name: name.clone(),
+                    vers: version.to_string(),
+                    checksum: None,
+                    from: "command line".into(),
+                },
+                &mut out,
+            )?,
+            MirrorInput::Lockfile(path) => {
+                let (file, packages) = lockfile::read(path)?;
+                for p in packages {
+                    let from_upstream = p.source.as_deref().is_some_and(upstream_is);
+                    let name = match CrateName::new(&p.name) {
+                        Ok(n) if from_upstream => n,
+                        Ok(_) => {
+                            report.ignored.push(IgnoredPackage {
+                                name: p.name,
+                                vers: p.version,
+                                source: p.source,
+                                from: file.clone(),
+                            });
+                            continue;
+                        }
+                        Err(why) => {
+                            return Err(Error::Config {
+                                path: file.clone(),
+                                message: format!("package `{}`: {why}", p.name),
+                            });
+                        }
+                    };
+                    push(
+                        Want {
+                            name,
+                            vers: p.version,
+                            checksum: p.checksum,
+                            from: file.display().to_string(),
+                        },
+                        &mut out,
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Upstream's index file of `name`: `Ok(None)` when it has no such crate; a
+/// message when it cannot be fetched or read.
+fn fetch_index(
+    upstream: &Upstream,
+    name: &CrateName,
+) -> std::result::Result<Option<IndexFile>, String> {
+    let key = name.index_path();
+    match upstream.index_file(&key) {
+        Ok(None) => Ok(None),
+        Ok(Some(bytes)) => IndexFile::parse(&PathBuf::from(upstream.index_file_url(&key)), &bytes)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("cannot fetch upstream's index file: {e}")),
+    }
+}
+
+/// Downloads a job's `.crate` into a staging file, checking its SHA-256
+/// against the line's `cksum` and its size against `limit` (the registry's
+/// `max-crate-size`).
+fn download(
+    reg: &Registry,
+    upstream: &Upstream,
+    config: &crate::config::RegistryConfig,
+    limit: u64,
+    job: &Job,
+) -> Downloads {
+    let pkg = &job.line.package;
+    let url = upstream::dl_url(&config.dl, &pkg.name, &pkg.vers, &pkg.cksum);
+    let mut tmp = reg.staging_file().map_err(|e| e.to_string())?;
+    let got = upstream
+        .download(&url, config.auth_required, limit, tmp.as_file_mut())
+        .map_err(|e| match e {
+            FetchError::TooLarge { .. } => format!(
+                "the .crate is over the registry's max-crate-size: {e} (`regtool settings --max-crate-size` raises it)"
+            ),
+            e => format!("cannot download the .crate: {e}"),
+        })?;
+    if got.sha256 != pkg.cksum {
+        return Err(format!(
+            "checksum mismatch: `{url}` gave {} bytes with SHA-256 {}, upstream's line says {}",
+            got.size, got.sha256, pkg.cksum
+        ));
+    }
+    Ok((tmp, got.size))
+}
+
+/// `--refresh`: replaces each mirrored line by upstream's current line for that
+/// version when they differ and upstream's `cksum` is the same.
+fn refresh(
+    reg: &Registry,
+    upstream: &Upstream,
+    pool: &rayon::ThreadPool,
+    dry_run: bool,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<()> {
+    let mut crates = Vec::new();
+    for key in reg.index_keys()? {
+        let Some((index, _)) = reg.read_index_key(&key)? else {
+            continue;
+        };
+        let Some(name) = index
+            .lines
+            .first()
+            .and_then(|l| CrateName::new(&l.package.name).ok())
+        else {
+            continue;
+        };
+        crates.push((name, index));
+    }
+    let bar = shell.bar(crates.len() as u64, "Refreshing");
+    let fetched: Vec<_> = pool.install(|| {
+        crates
+            .par_iter()
+            .map(|(n, _)| {
+                let r = fetch_index(upstream, n);
+                bar.inc(1);
+                r
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    for ((name, local), up) in crates.into_iter().zip(fetched) {
+        let mut replace: HashMap<String, IndexLine> = HashMap::new();
+        for l in &local.lines {
+            let pkg = &l.package;
+            let entry = |status, reason: Option<String>| MirroredVersion {
+                name: pkg.name.clone(),
+                vers: pkg.vers.clone(),
+                status,
+                cksum: Some(pkg.cksum.clone()),
+                yanked: Some(pkg.yanked),
+                downloaded: 0,
+                reason,
+                from: "refresh".into(),
+            };
+            let theirs = match &up {
+                Err(e) => {
+                    let w = Want {
+                        name: name.clone(),
+                        vers: pkg.vers.clone(),
+                        checksum: None,
+                        from: "refresh".into(),
+                    };
+                    refuse(shell, report, &w, Some(pkg.cksum.clone()), e.clone());
+                    continue;
+                }
+                Ok(f) => f
+                    .as_ref()
+                    .and_then(|f| f.lines.iter().find(|u| u.package.vers == pkg.vers)),
+            };
+            match theirs {
+                None => {
+                    let note = format!("upstream has no {} v{}; kept as it is", pkg.name, pkg.vers);
+                    shell.warn(&note);
+                    report
+                        .versions
+                        .push(entry(VersionStatus::Unchanged, Some(note)));
+                }
+                Some(u) if u.raw == l.raw => {
+                    report.versions.push(entry(VersionStatus::Unchanged, None))
+                }
+                Some(u) if u.package.cksum != pkg.cksum => {
+                    let w = Want {
+                        name: name.clone(),
+                        vers: pkg.vers.clone(),
+                        checksum: None,
+                        from: "refresh".into(),
+                    };
+                    let msg = format!(
+                        "upstream's line now has cksum {}, the mirror's {}; kept the mirror's",
+                        u.package.cksum, pkg.cksum
+                    );
+                    refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
+                }
+                Some(u) => {
+                    let mut e = entry(
+                        if dry_run {
+                            VersionStatus::Planned
+                        } else {
+                            VersionStatus::Refreshed
+                        },
+                        None,
+                    );
+                    e.yanked = Some(u.package.yanked);
+                    report.versions.push(e);
+                    shell.status(
+                        "Refreshed",
+                        format!(
+                            "{} v{}{}",
+                            pkg.name,
+                            pkg.vers,
+                            if u.package.yanked {
+                                " (yanked upstream)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                    replace.insert(pkg.vers.clone(), u.clone());
+                }
+            }
+        }
+        if replace.is_empty() || dry_run {
+            continue;
+        }
+        let written = reg.modify_crate(
+            &name,
+            || Error::NotFound {
+                message: format!("`{name}` was removed from the mirror during the refresh"),
+            },
+            |stored| {
+                let mut changed = false;
+                for l in &mut stored.index.lines {
+                    if let Some(u) = replace.get(&l.package.vers)
+                        && u.package.cksum == l.package.cksum
+                        && u.raw != l.raw
+                    {
+                        *l = u.clone();
+                        changed = true;
+                    }
+                }
+                Ok(changed.then_some(()))
+            },
+        )?;
+        if written.is_some() {
+            report.written.push(Registry::index_key(&name));
+        }
+    }
+    Ok(())
+}
