@@ -14,5 +14,7 @@ mod hostile;
 mod integrity;
 mod maintenance;
 mod man;
+#[cfg(unix)]
+mod model;
 mod nginx;
 mod reliability;
