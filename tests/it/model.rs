@@ -996,7 +996,7 @@ impl StateMachineTest for RegistryTest {
                 let folder = sut.root().join("crates").join(c);
                 let target = sut.elsewhere.join(c);
                 if folder.exists() {
-                    fs::rename(&folder, &target).unwrap();
+                    move_dir(&folder, &target);
                 } else {
                     fs::create_dir_all(&target).unwrap();
                 }
@@ -1113,6 +1113,20 @@ impl StateMachineTest for RegistryTest {
             "config.json\nsteps:\n  {history}"
         );
     }
+}
+
+/// Moves a folder of files, across file systems too.
+fn move_dir(from: &Path, to: &Path) {
+    if fs::rename(from, to).is_ok() {
+        return;
+    }
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        assert!(e.file_type().unwrap().is_file(), "{:?}", e.path());
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    fs::remove_dir_all(from).unwrap();
 }
 
 /// A temp dir in `/dev/shm` if that is another file system than `dir`'s.
