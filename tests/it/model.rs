@@ -19,7 +19,8 @@
 //!
 //! The bounded run (`cargo test --test it model`) tries 32 sequences of up to
 //! 24 steps from a fixed seed; the long run is documented in README.md
-//! (`PROPTEST_CASES`, `PROPTEST_RNG_SEED`, `REGTOOL_MODEL_STEPS`).
+//! (`PROPTEST_CASES`, `PROPTEST_RNG_SEED`, `REGTOOL_MODEL_STEPS`);
+//! `REGTOOL_MODEL_LOG=1` prints every sequence it runs.
 
 use crate::common::*;
 use proptest::prelude::*;
