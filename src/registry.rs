@@ -760,6 +760,15 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether the keys `a` and `b` reach one stored file (through a linked
+    /// folder): then neither is a copy of the other.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn same_object(&self, a: &str, b: &str) -> Result<bool> {
+        self.store.same_object(a, b)
+    }
+
     /// Moves a stored `.crate` from `from` to `to`.
     ///
     /// # Errors

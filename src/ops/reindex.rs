@@ -354,6 +354,8 @@ fn plan_group(
     });
     // One file per version, where the dl template points.
     let mut by_key: BTreeMap<_, Found> = BTreeMap::new();
+    // Where the file kept for each version was found (before a move).
+    let mut found_at: BTreeMap<_, String> = BTreeMap::new();
     for f in found {
         let want = Registry::crate_key(&name, &f.entry.line.vers);
         match by_key.get(&version_key(&f.entry.version)) {
@@ -370,13 +372,18 @@ fn plan_group(
                 } else {
                     writes.push(Write::Fix(f.key.clone()));
                 }
+                found_at.insert(version_key(&f.entry.version), f.key.clone());
                 by_key.insert(version_key(&f.entry.version), Found { key: want, ..f });
             }
             Some(first)
                 if first.entry.line.cksum == f.entry.line.cksum
                     && first.entry.line.vers == f.entry.line.vers =>
             {
-                writes.push(Write::Delete(f.key));
+                // The same file seen through a linked folder is not a copy:
+                // deleting it would delete the one that is kept.
+                if !reg.same_object(&f.key, &found_at[&version_key(&f.entry.version)])? {
+                    writes.push(Write::Delete(f.key));
+                }
             }
             Some(first) => problems.push((
                 reg.locate(&f.key),
@@ -439,10 +446,11 @@ fn plan_group(
             }
         }
     }
-    for (_, f) in by_key {
+    for (version, f) in by_key {
         let mut entry = f.entry.line;
+        // The file where it was found (a move comes later).
         let mtime = reg
-            .stat(&f.key)
+            .stat(&found_at[&version])
             .ok()
             .flatten()
             .and_then(|m| m.modified)

@@ -290,10 +290,38 @@ impl Storage for LocalStorage {
     fn rename(&self, from: &str, to: &str, _kind: ObjectKind) -> Result<()> {
         let (from, to) = (self.path(from), self.path(to));
         self.make_parent(&to, true)?;
-        std::fs::rename(&from, &to).map_err(|e| Error::io("move", &from, e))?;
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            // One side in a linked folder on another file system: copy into a
+            // temp file beside the target, rename that, then delete the original.
+            Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+                let mut src =
+                    std::fs::File::open(&from).map_err(|e| Error::io("read", &from, e))?;
+                let dir = to.parent().unwrap_or(&self.root);
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(rfs::TEMP_PREFIX)
+                    .tempfile_in(dir)
+                    .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+                std::io::copy(&mut src, tmp.as_file_mut())
+                    .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+                rfs::finish_file(&tmp)?;
+                rfs::rename_into(tmp, &to)?;
+                rfs::sync_dir(dir)?;
+                rfs::remove_file(&from)?;
+            }
+            Err(e) => return Err(Error::io("move", &from, e)),
+        }
         rfs::ensure_file_mode(&to)?;
         rfs::sync_dir(to.parent().unwrap_or(&self.root))?;
         rfs::sync_dir(from.parent().unwrap_or(&self.root))
+    }
+
+    fn same_object(&self, a: &str, b: &str) -> Result<bool> {
+        let real = |key: &str| {
+            let path = self.path(key);
+            std::fs::canonicalize(&path).map_err(|e| Error::io("read", path, e))
+        };
+        Ok(real(a)? == real(b)?)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {

@@ -205,6 +205,17 @@ pub trait Storage: Send + Sync + Debug {
     /// [`crate::Error::Io`] naming the object.
     fn rename(&self, from: &str, to: &str, kind: ObjectKind) -> Result<()>;
 
+    /// Whether the keys `a` and `b` reach one object (a folder link makes one
+    /// file show under two keys): deleting either would lose both. Stores
+    /// without links have no such pairs.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn same_object(&self, a: &str, b: &str) -> Result<bool> {
+        let _ = (a, b);
+        Ok(false)
+    }
+
     /// Every key under `prefix` (a folder, `""` for all), sorted; entries whose
     /// name starts with `.` (temp files, `.regtool/`) are left out, links are
     /// followed.

@@ -116,6 +116,8 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
     let out_reader = thread::spawn(move || read_all(stdout));
     let err_reader = thread::spawn(move || read_all(stderr));
     let start = Instant::now();
+    // Poll often at first (most runs end within milliseconds), then every 20 ms.
+    let mut pause = Duration::from_millis(1);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -133,7 +135,8 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
                 String::from_utf8_lossy(&stderr)
             );
         }
-        thread::sleep(Duration::from_millis(20));
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     };
     Output {
         status,

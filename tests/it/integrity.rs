@@ -667,3 +667,82 @@ fn quick_rewrites_keep_index_mtimes_within_a_second_of_the_clock() {
         last = m;
     }
 }
+
+// ---------------------------------------------------------------------------
+// 6. Found by the model test (tests/it/model.rs) and its neighbours
+// ---------------------------------------------------------------------------
+
+/// `crates/mirror` a link to `crates/foo`: one file under two keys. Reindex
+/// took the second for a copy of the first and deleted it, which deleted the
+/// only `.crate` of `foo 1.0.0` (its line then pointed at nothing).
+#[cfg(unix)]
+#[test]
+fn reindex_keeps_a_crate_seen_twice_through_a_linked_folder() {
+    let reg = TestRegistry::new();
+    let p = reg.publish(&CrateBuilder::new("foo", "1.0.0"));
+    std::os::unix::fs::symlink("foo", reg.root.join("crates/mirror")).unwrap();
+    let before = tree(&reg.root);
+    let out = reg.ok(&[&"reindex", &"--prune"]);
+    assert_tree_eq(
+        &before,
+        &tree(&reg.root),
+        &format!(
+            "reindex with a folder linked to another\n{}",
+            describe_output(&out)
+        ),
+    );
+    assert_eq!(
+        fs::read(reg.crate_file("foo", "1.0.0")).unwrap(),
+        fs::read(&p).unwrap(),
+        "the .crate is still there"
+    );
+    assert_eq!(lines(&reg.root, "foo").len(), 1);
+}
+
+/// A `.crate` copied into the wrong folder is moved to where cargo downloads
+/// it; its line's `pubtime` is the file's time, as for any `.crate` reindex
+/// finds (it was "now": the time was read where the file was going to be).
+#[test]
+fn reindex_gives_a_moved_crate_its_file_time_as_pubtime() {
+    let reg = TestRegistry::new();
+    let p = CrateBuilder::new("foo", "1.0.0").write_to(&reg.root.join("crates/upload"));
+    let jan_2020 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_577_836_800);
+    fs::File::options()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_modified(jan_2020)
+        .unwrap();
+    let out = reg.ok(&[&"reindex"]);
+    assert!(!p.exists(), "moved\n{}", describe_output(&out));
+    assert!(reg.crate_file("foo", "1.0.0").exists());
+    let line = &read_index_lines(&reg.root, "foo")[0];
+    assert_eq!(line["pubtime"], "2020-01-01T00:00:00Z", "{line}");
+    reg.assert_verify_clean();
+}
+
+/// `crates/upload` a link to a folder on another file system (`/dev/shm`):
+/// moving its `.crate` to `crates/foo/` failed with "Invalid cross-device
+/// link" (exit 2), leaving an empty `crates/foo/` behind.
+#[cfg(target_os = "linux")]
+#[test]
+fn reindex_moves_a_crate_out_of_a_linked_folder_on_another_file_system() {
+    use std::os::unix::fs::MetadataExt;
+    let reg = TestRegistry::new();
+    let Ok(other) = tempfile::tempdir_in("/dev/shm") else {
+        eprintln!("note: no /dev/shm; skipped");
+        return;
+    };
+    if fs::metadata(other.path()).unwrap().dev() == fs::metadata(&reg.root).unwrap().dev() {
+        eprintln!("note: /dev/shm is on the registry's file system; skipped");
+        return;
+    }
+    let p = CrateBuilder::new("foo", "1.0.0").write_to(other.path());
+    let bytes = fs::read(&p).unwrap();
+    std::os::unix::fs::symlink(other.path(), reg.root.join("crates/upload")).unwrap();
+    let out = reg.ok(&[&"reindex"]);
+    assert!(!p.exists(), "moved\n{}", describe_output(&out));
+    assert_eq!(fs::read(reg.crate_file("foo", "1.0.0")).unwrap(), bytes);
+    assert_eq!(lines(&reg.root, "foo").len(), 1);
+    reg.assert_verify_clean();
+}

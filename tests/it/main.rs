@@ -15,6 +15,8 @@ mod integrity;
 mod maintenance;
 mod man;
 mod mirror;
+#[cfg(unix)]
+mod model;
 mod nginx;
 mod old_manifests;
 mod reliability;
