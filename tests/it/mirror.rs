@@ -46,13 +46,14 @@ fn mirror(root: &Path, args: &[&str]) -> Output {
     run_with_timeout(cmd, common::REGTOOL_TIMEOUT)
 }
 
-fn report(out: &Output) -> Value {
+/// The JSON report of `mirror` on stdout.
+pub(crate) fn report(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("mirror report is not JSON ({e}):\n{}", describe_output(out)))
 }
 
 /// The report's entry for `name` `vers`.
-fn entry<'a>(report: &'a Value, name: &str, vers: &str) -> &'a Value {
+pub(crate) fn entry<'a>(report: &'a Value, name: &str, vers: &str) -> &'a Value {
     report["versions"]
         .as_array()
         .unwrap()

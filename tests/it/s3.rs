@@ -10,8 +10,10 @@
 //! passes, except with `CI=true`, where it fails.
 
 use crate::common::{
-    self, CargoEnv, CrateBuilder, EPOCH, REGTOOL_TIMEOUT, describe_output, run_with_timeout,
+    self, CargoEnv, CrateBuilder, EPOCH, REGTOOL_TIMEOUT, ServedRegistry, describe_output,
+    run_with_timeout,
 };
+use crate::mirror::{entry, report};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -216,7 +218,11 @@ impl Bucket {
                 format!("http://127.0.0.1:{}", self.moto.port),
             )
             .env("AWS_ALLOW_HTTP", "true")
-            .env("SOURCE_DATE_EPOCH", EPOCH);
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            // moto and the tests' upstreams are local: no proxy.
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env_remove("REGTOOL_UPSTREAM");
         cmd
     }
 
@@ -648,4 +654,155 @@ fn fixtures_give_the_same_index_bytes_as_a_folder() {
     }
     let config = bucket.get("corpus/config.json").body;
     assert_eq!(config, std::fs::read(root.join("config.json")).unwrap());
+}
+
+/// `regtool mirror` into a `--mirror` registry in a bucket, from a regtool
+/// upstream on 127.0.0.1, of a lockfile: upstream's index files and `.crate`
+/// bytes land as they are, with their HTTP metadata; the bucket verifies
+/// clean; a second run sends no request and writes nothing.
+#[test]
+fn mirror_of_a_lockfile_into_a_bucket() {
+    let Some(moto) = moto() else { return };
+    let upstream = ServedRegistry::new(&["--mirror"]);
+    let mut published = Vec::new();
+    for krate in [
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("beta", "0.2.0").manifest_extra("[dependencies]\nalpha = \"1\"\n"),
+        CrateBuilder::new("gamma", "0.1.0"),
+        CrateBuilder::new("gamma", "0.2.0"),
+    ] {
+        let path = upstream.publish(&krate);
+        published.push((krate.name().to_string(), krate.version().to_string(), path));
+    }
+    // Upstream has more than the lockfile asks for.
+    upstream.publish(&CrateBuilder::new("delta", "1.0.0"));
+
+    // A lockfile as cargo writes it against crates.io, plus a path package.
+    let dir = common::tempdir();
+    let mut lock =
+        String::from("version = 4\n\n[[package]]\nname = \"consumer\"\nversion = \"0.1.0\"\n");
+    for (name, vers, path) in &published {
+        let cksum = common::sha256_hex(&std::fs::read(path).unwrap());
+        lock.push_str(&format!(
+            "\n[[package]]\nname = \"{name}\"\nversion = \"{vers}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"{cksum}\"\n"
+        ));
+    }
+    let lockfile = dir.path().join("Cargo.lock");
+    std::fs::write(&lockfile, lock).unwrap();
+
+    let bucket = Bucket::new(moto);
+    let reg = bucket.url("mirror");
+    bucket.ok(&[
+        "init",
+        &reg,
+        "--url",
+        &bucket.http_url("mirror"),
+        "--mirror",
+    ]);
+    let upstream_url = upstream.sparse_index_url();
+    let args = [
+        "--registry",
+        &reg,
+        "--format",
+        "json",
+        "mirror",
+        "--upstream",
+        &upstream_url,
+        lockfile.to_str().unwrap(),
+    ];
+    let out = bucket.ok(&args);
+    let r = report(&out);
+    for (name, vers, _) in &published {
+        assert_eq!(entry(&r, name, vers)["status"], "mirrored", "{r:#}");
+    }
+    assert_eq!(r["versions"].as_array().unwrap().len(), 4, "{r:#}");
+    assert_eq!(r["ignored"][0]["name"], "consumer", "{r:#}");
+    // 4 .crate objects and 3 index objects, no more; each .crate before its
+    // line, and beta's line after that of alpha, its dependency.
+    let written: Vec<&str> = r["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(written.len(), 7, "{r:#}");
+    let at = |key: &str| {
+        written
+            .iter()
+            .position(|w| *w == key)
+            .unwrap_or_else(|| panic!("{key} not written: {written:?}"))
+    };
+    for (name, vers, _) in &published {
+        assert!(
+            at(&format!("crates/{name}/{name}-{vers}.crate")) < at(&common::index_path(name)),
+            "{written:?}"
+        );
+    }
+    assert!(at("al/ph/alpha") < at("be/ta/beta"), "{written:?}");
+    let bytes: u64 = published
+        .iter()
+        .map(|(_, _, p)| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert_eq!(r["downloaded_bytes"], bytes, "{r:#}");
+
+    // Every index object is byte-identical to upstream's index file.
+    let keys: Vec<String> = common::index_files(&upstream.root())
+        .into_iter()
+        .filter(|k| !k.ends_with("/delta"))
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    for key in &keys {
+        let object = bucket.get(&format!("mirror/{key}"));
+        assert_eq!(object.status, 200, "{key}");
+        assert_eq!(
+            String::from_utf8_lossy(&object.body),
+            String::from_utf8_lossy(&std::fs::read(upstream.root().join(key)).unwrap()),
+            "{key} differs from upstream"
+        );
+        assert_eq!(object.header("content-type"), Some("text/plain"), "{key}");
+        assert_eq!(object.header("cache-control"), Some("no-cache"), "{key}");
+    }
+    assert_ne!(
+        bucket.get("mirror/de/lt/delta").status,
+        200,
+        "delta was not asked for"
+    );
+    // Every .crate object is upstream's bytes, immutable.
+    for (name, vers, path) in &published {
+        let key = format!("mirror/crates/{name}/{name}-{vers}.crate");
+        let object = bucket.get(&key);
+        assert_eq!(object.status, 200, "{key}");
+        assert!(object.body == std::fs::read(path).unwrap(), "{key} differs");
+        assert_eq!(
+            object.header("content-type"),
+            Some("application/gzip"),
+            "{key}"
+        );
+        assert_eq!(
+            object.header("cache-control"),
+            Some("public, max-age=31536000, immutable"),
+            "{key}"
+        );
+    }
+    let verify = json_of(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
+    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+    assert_eq!(verify["versions"], 4, "{verify:#}");
+
+    // Incremental: nothing asked of upstream, nothing written to the bucket.
+    let before = upstream.server.total_requests();
+    let requests_before = bucket.requests().len();
+    let out = bucket.ok(&args);
+    let r = report(&out);
+    for (name, vers, _) in &published {
+        assert_eq!(entry(&r, name, vers)["status"], "skipped", "{r:#}");
+    }
+    assert_eq!(r["written"], serde_json::json!([]), "{r:#}");
+    assert_eq!(r["requests"], 0, "{r:#}");
+    assert_eq!(r["downloaded_bytes"], 0, "{r:#}");
+    assert_eq!(upstream.server.total_requests(), before);
+    let during = bucket.requests().split_off(requests_before);
+    assert!(
+        !during.iter().any(|r| r.starts_with("PUT ")),
+        "the second run wrote to the bucket: {during:#?}"
+    );
 }
