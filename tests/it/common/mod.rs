@@ -1,0 +1,52 @@
+//! Shared support for the integration tests, one module per concern (all
+//! re-exported here, so a test module needs only `use crate::common::*`):
+//! - [`process`]: running the `regtool` binary with a timeout, describing and
+//!   asserting its output;
+//! - [`util`]: hashes, index paths, temp folders, reading index files;
+//! - [`crates`]: building `.crate` files ([`CrateBuilder`]) and hostile
+//!   archives ([`RawTarBuilder`]);
+//! - [`http`]: a tiny static HTTP server that plays the registry's web host;
+//! - [`served`]: a registry served over HTTP;
+//! - [`cargo`]: a sandboxed `cargo` with its own `CARGO_HOME`;
+//! - [`registry`]: the one registry harness, [`TestRegistry`] (a registry on
+//!   disk and the commands run on it);
+//! - [`tree`]: byte-exact snapshots of a file tree;
+//! - [`conformance`]: the check against crates.io's own index lines.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+mod cargo;
+mod conformance;
+mod crates;
+mod http;
+mod process;
+mod registry;
+mod served;
+mod tree;
+mod util;
+
+pub use cargo::*;
+pub use conformance::*;
+pub use crates::*;
+pub use http::*;
+pub use process::*;
+pub use registry::*;
+pub use served::*;
+pub use tree::*;
+pub use util::*;
