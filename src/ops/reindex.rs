@@ -407,6 +407,18 @@ fn plan_group(
         match key.and_then(|k| by_key.remove(&k)) {
             Some(f) => {
                 let mut entry = f.entry.line;
+                if entry.vers != l.package.vers {
+                    // `1.1.0+b` for a line `1.1.0+a`: one version to cargo, but
+                    // another version string; not a change --accept-changed takes.
+                    problems.push((
+                        reg.locate(&f.key),
+                        format!(
+                            "{id}: the .crate holds v{} (versions that differ only in build metadata collide): it is not the file of {id}; restore the original (`regtool add` of it) or remove the line first (`regtool remove {id}`)",
+                            entry.vers
+                        ),
+                    ));
+                    continue;
+                }
                 if entry.cksum != l.package.cksum {
                     if !opts.accept_changed {
                         problems.push((

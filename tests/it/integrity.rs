@@ -746,3 +746,31 @@ fn reindex_moves_a_crate_out_of_a_linked_folder_on_another_file_system() {
     assert_eq!(lines(&reg.root, "foo").len(), 1);
     reg.assert_verify_clean();
 }
+
+#[test]
+fn reindex_accept_changed_does_not_swap_a_version_for_other_build_metadata() {
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("foo", "1.1.0"));
+    fs::remove_file(reg.crate_file("foo", "1.1.0")).unwrap();
+    let other = CrateBuilder::new("foo", "1.1.0+meta");
+    fs::write(reg.crate_file("foo", "1.1.0+meta"), other.build()).unwrap();
+    let before = tree(&reg.root);
+    for args in [
+        &[&"reindex" as &dyn AsRef<std::ffi::OsStr>][..],
+        &[&"reindex", &"--accept-changed"],
+    ] {
+        let out = reg.run(args);
+        assert_exit_code(&out, 1, "reindex with a .crate of other build metadata");
+        assert!(
+            stderr(&out).contains("differ only in build metadata"),
+            "{}",
+            describe_output(&out)
+        );
+        assert_tree_eq(
+            &before,
+            &tree(&reg.root),
+            "a refused reindex writes nothing",
+        );
+    }
+    assert_eq!(lines(&reg.root, "foo")[0].0, "1.1.0");
+}

@@ -422,6 +422,10 @@ impl Model {
             for l in old.map(|o| o.lines.as_slice()).unwrap_or_default() {
                 match by_version.remove(version_key(l.vers)) {
                     Some(item) if item.cksum() == l.cksum => lines.push(l.clone()),
+                    Some(item) if item.vers() != l.vers => {
+                        // Other build metadata: another version, never a change.
+                        return Expect::Refused;
+                    }
                     Some(item) => {
                         if !accept_changed {
                             return Expect::Refused; // damaged or replaced
