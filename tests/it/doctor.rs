@@ -278,3 +278,240 @@ fn doctor_reports_a_server_that_is_not_there() {
         common::describe_output(&out)
     );
 }
+
+// ---------------------------------------------------------------------------
+// Servers that get one thing wrong
+// ---------------------------------------------------------------------------
+
+/// What a [`FnServer`] answers: status, headers, body.
+type Reply = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
+/// An HTTP server on 127.0.0.1 whose every answer comes from a function of the
+/// request path and headers (names lowercased): the misconfigured hosts
+/// below. One connection at a time, `Connection: close`; stops when dropped.
+struct FnServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FnServer {
+    fn start(
+        answer: impl Fn(&str, &std::collections::HashMap<String, String>) -> Reply + Send + 'static,
+    ) -> FnServer {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = conn else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let mut headers = std::collections::HashMap::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                    }
+                }
+                let (status, extra, body) = answer(&path, &headers);
+                let mut head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                for (k, v) in extra {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        FnServer { port, stop }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FnServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// A registry folder made for `url`, holding the mixed-case crate.
+fn registry_for(url: &str, init_args: &[&str]) -> tempfile::TempDir {
+    let dir = common::tempdir();
+    let root = dir.path().join("registry");
+    let mut args = vec!["init", root.to_str().unwrap(), "--url", url];
+    args.extend(init_args);
+    common::regtool_ok(&args);
+    let krate = mixed_case().write_to(&dir.path().join("scratch"));
+    common::regtool_ok([
+        "--registry",
+        root.to_str().unwrap(),
+        "add",
+        krate.to_str().unwrap(),
+    ]);
+    dir
+}
+
+/// The file under `root` at URL path `path`, if there is one.
+fn file_at(root: &Path, path: &str) -> Option<Vec<u8>> {
+    let rel = path.trim_start_matches('/');
+    if rel.split('/').any(|s| s == "..") {
+        return None;
+    }
+    fs::read(root.join(rel))
+        .ok()
+        .filter(|_| root.join(rel).is_file())
+}
+
+/// Starts a server over a registry made for its own URL; `answer` gets the
+/// registry folder, the path and the headers.
+fn misconfigured(
+    init_args: &[&str],
+    answer: impl Fn(&Path, &str, &std::collections::HashMap<String, String>) -> Reply
+    + Send
+    + Sync
+    + 'static,
+) -> (FnServer, tempfile::TempDir) {
+    // The port is known only once the server listens, and the registry's URL
+    // needs it: the server reads the folder through a slot filled afterwards.
+    let slot: std::sync::Arc<std::sync::OnceLock<std::path::PathBuf>> = Default::default();
+    let seen = slot.clone();
+    let server = FnServer::start(move |path, headers| match seen.get() {
+        Some(root) => answer(root, path, headers),
+        None => (503, vec![], vec![]),
+    });
+    let dir = registry_for(&server.url(), init_args);
+    slot.set(dir.path().join("registry")).unwrap();
+    (server, dir)
+}
+
+#[test]
+fn doctor_fails_403_for_missing_files_as_from_a_bucket_without_list_rights() {
+    // S3 without s3:ListBucket: 403 for a missing key, and a generic content
+    // type for files without an extension.
+    let (server, dir) = misconfigured(&[], |root, path, _| match file_at(root, path) {
+        Some(body) => (
+            200,
+            vec![("Content-Type", "application/octet-stream".into())],
+            body,
+        ),
+        None => (
+            403,
+            vec![("Content-Type", "application/xml".into())],
+            b"<Error/>".to_vec(),
+        ),
+    });
+    let root = dir.path().join("registry");
+    let out = doctor(Some(&root), &["--format", "json"]);
+    common::assert_exit_code(&out, 1, "doctor against a 403 host");
+    assert_eq!(
+        statuses(&out),
+        [
+            "config.json=ok",
+            "auth=ok",
+            "index-file=ok",
+            "unknown-crate=fail",
+            "revalidation=warn",
+            "download=ok",
+            "content-type=warn",
+            "cache-control=warn",
+            "private-files=fail",
+        ]
+    );
+    let text = stdout(&doctor(Some(&root), &[]));
+    assert!(
+        text.contains("fail  unknown-crate  `/re/gt/regtool-doctor-no-such-crate` (no such crate) answered 403"),
+        "{text}"
+    );
+    assert!(
+        text.contains("config.json is served as application/octet-stream"),
+        "{text}"
+    );
+    drop(server);
+}
+
+#[test]
+fn doctor_fails_a_fallback_page_for_every_missing_path() {
+    // A single-page-app host: every missing path is index.html with 200.
+    let (_server, dir) = misconfigured(&[], |root, path, _| match file_at(root, path) {
+        Some(body) if !path.starts_with("/.regtool") => (200, vec![], body),
+        _ => (
+            200,
+            vec![("Content-Type", "text/html".into())],
+            b"<!doctype html><title>app</title>".to_vec(),
+        ),
+    });
+    let root = dir.path().join("registry");
+    let out = doctor(Some(&root), &["--format", "json"]);
+    common::assert_exit_code(&out, 1, "doctor against a fallback host");
+    let got = statuses(&out);
+    assert_eq!(got[3], "unknown-crate=fail", "{got:?}");
+    assert_eq!(got[8], "private-files=fail", "{got:?}");
+    assert_eq!(got[2], "index-file=ok", "{got:?}");
+
+    // config.json itself replaced by the page: nothing else can be checked.
+    let (_server, dir) = misconfigured(&[], |_, _, _| {
+        (
+            200,
+            vec![("Content-Type", "text/html".into())],
+            b"<html></html>".to_vec(),
+        )
+    });
+    let out = doctor(Some(&dir.path().join("registry")), &[]);
+    common::assert_exit_code(&out, 1, "doctor against a page for config.json");
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("fail  config.json    200, but not cargo's config.json"),
+        "{text}"
+    );
+    assert_eq!(text.matches("skip  ").count(), 8, "{text}");
+}
+
+#[test]
+fn doctor_fails_a_token_check_that_config_json_does_not_announce() {
+    // The host wants a token, sends no WWW-Authenticate, and config.json lacks
+    // auth-required: cargo would send no token for index files and downloads.
+    let (_server, dir) = misconfigured(&[], |root, path, headers| {
+        if headers.get("authorization").map(String::as_str) != Some("s3cret") {
+            return (401, vec![], vec![]);
+        }
+        match file_at(root, path) {
+            Some(body) => (200, vec![], body),
+            None => (404, vec![], vec![]),
+        }
+    });
+    let root = dir.path().join("registry");
+    let out = doctor(Some(&root), &["--token", "s3cret"]);
+    common::assert_exit_code(&out, 1, "doctor against an unannounced token check");
+    let text = stdout(&out);
+    let auth = text
+        .lines()
+        .find(|l| l.contains("  auth  "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(auth.starts_with("fail"), "{auth}");
+    assert!(
+        auth.contains("config.json has no `auth-required`")
+            && auth.contains("without `WWW-Authenticate`")
+            && auth.contains("regtool settings --auth-required true"),
+        "{auth}"
+    );
+}
