@@ -485,6 +485,12 @@ pub fn doctor(
             "auth",
             "no token needed (config.json answered 200 without one, no auth-required)",
         );
+        if probe.token.is_some() {
+            f.ok(
+                "auth",
+                "the --token given was not sent (cargo sends none here)",
+            );
+        }
     }
     let auth = probe.send_token;
 
