@@ -236,6 +236,30 @@ Examples:
     regtool --registry ./mirror mirror --refresh")]
     Mirror(MirrorArgs),
 
+    /// Probe a deployed registry over HTTP as cargo does, and report what is wrong
+    #[command(long_about = "\
+Probe a deployed registry over HTTP as cargo reads it, one line per check (ok, warn,
+fail or skip, what was seen, how to fix it); exit code 1 if any check fails (warnings
+do not fail). Nothing is written.
+
+Checks: config.json (200, or 401 with `WWW-Authenticate: Cargo` for a registry that
+needs a token; then with --token, sent as cargo sends it: the raw Authorization value,
+only after the 401), a crate's index file at its lowercased path, 404 for a crate that
+does not exist, a 304 answer when revalidating the index file (ETag/Last-Modified), a
+.crate through config.json's dl template whose SHA-256 is the index line's cksum,
+content types, Cache-Control, and that .regtool/ is not served.
+
+The crate probed is --crate, else one from the local registry (--registry, or the
+current folder when it is a registry), preferring a name with uppercase letters; with
+neither, the checks that need a crate are skipped. URL defaults to the local
+registry's URL.
+
+Examples:
+    regtool doctor https://crates.example.com --crate my-crate
+    regtool --registry /srv/registry doctor
+    REGTOOL_TOKEN=... regtool doctor sparse+https://crates.example.com/ --format json")]
+    Doctor(DoctorArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(long_about = "\
 Print a shell completion script on stdout.
@@ -308,6 +332,28 @@ pub struct MirrorArgs {
     /// Find out what would be mirrored (fetches index files only); write nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Arguments of `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The registry's URL, or cargo's index URL (sparse+URL/) [default: the local registry's URL]
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// The token cargo would send (sent only after a 401, as the raw Authorization value)
+    #[arg(
+        long,
+        env = "REGTOOL_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// The crate to probe [default: one from the local registry]
+    #[arg(long = "crate", value_name = "NAME")]
+    pub krate: Option<String>,
+    /// Seconds to wait for connecting and for each read
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 /// Arguments of `completions`.
@@ -637,6 +683,47 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 shell,
                 &ops::mirror::mirror(&registry()?, &inputs, &opts, shell)?,
             )
+        }
+        Command::Doctor(a) => {
+            let local = match &cli.registry {
+                Some(dir) => Some(open(dir)?),
+                // The current folder, when it is a registry.
+                None => match Registry::open(Path::new(".")) {
+                    Ok(reg) => Some(reg),
+                    Err(Error::NotARegistry { .. }) => None,
+                    Err(e) => {
+                        shell.warn(format!(
+                            "not using the current folder's registry: {}",
+                            crate::error::Report(&e)
+                        ));
+                        None
+                    }
+                },
+            };
+            let url = match (&a.url, &local) {
+                (Some(u), _) => u.clone(),
+                (None, Some(reg)) => reg.settings.url.clone(),
+                (None, None) => {
+                    return Err(Error::Usage(
+                        "give the registry's URL (or --registry DIR to take its URL)".into(),
+                    ));
+                }
+            };
+            let opts = ops::doctor::DoctorOptions {
+                url,
+                token: a.token.clone(),
+                crate_name: a
+                    .krate
+                    .as_deref()
+                    .map(|n| {
+                        crate::name::CrateName::new(n).map_err(|r| {
+                            Error::Usage(format!("`--crate {n}` is not a crate name: {r}"))
+                        })
+                    })
+                    .transpose()?,
+                timeout: std::time::Duration::from_secs(a.timeout),
+            };
+            print(shell, &ops::doctor::doctor(local.as_ref(), &opts, shell)?)
         }
         Command::Completions(a) => {
             use clap::CommandFactory;

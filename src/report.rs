@@ -225,3 +225,37 @@ impl Report for ops::info::CrateInfo {
         }
     }
 }
+
+impl Report for ops::doctor::DoctorReport {
+    fn text(&self, shell: &Shell) {
+        use ops::doctor::Status;
+        let w = self.checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
+        for c in &self.checks {
+            let fix = c
+                .fix
+                .as_deref()
+                .map(|f| format!("; fix: {f}"))
+                .unwrap_or_default();
+            shell.data(format!(
+                "{:<4}  {:w$}  {}{fix}",
+                c.status.as_str(),
+                c.check,
+                c.detail
+            ));
+        }
+        shell.status(
+            "Checked",
+            format!(
+                "{} ok, {} warning(s), {} failed, {} skipped",
+                self.count(Status::Ok),
+                self.count(Status::Warn),
+                self.count(Status::Fail),
+                self.count(Status::Skip)
+            ),
+        );
+    }
+
+    fn outcome(&self) -> Result<()> {
+        problems(self.failures())
+    }
+}

@@ -159,20 +159,7 @@ impl Upstream {
                 "the upstream `{index_url}` is not a plain sparse+http(s):// URL"
             )));
         }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            // The system's trust store (and `SSL_CERT_FILE`), as cargo: sites
-            // behind a TLS-inspecting proxy add its root there.
-            .tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                    .build(),
-            )
-            .timeout_connect(Some(retry.timeout))
-            .timeout_per_read(Some(retry.timeout))
-            .user_agent(concat!("regtool/", env!("CARGO_PKG_VERSION"), " (mirror)"))
-            .build()
-            .new_agent();
+        let agent = agent(retry.timeout, "mirror");
         Ok(Upstream {
             index_url: index_url.to_string(),
             base: rest.trim_end_matches('/').to_string(),
@@ -393,6 +380,27 @@ impl Upstream {
             _ => Err(Try::Fatal(format!("the server answered {status}"))),
         }
     }
+}
+
+/// The HTTP client regtool reads registries with (`mirror`'s upstream,
+/// `doctor`'s probes): HTTP error statuses are answers, not errors; TLS checked
+/// against the system's trust store (and `SSL_CERT_FILE`), as cargo does, so a
+/// TLS-inspecting proxy's root added there is trusted; proxies from the standard
+/// environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`); `timeout`
+/// for connecting and for each read; `User-Agent: regtool/VERSION (purpose)`.
+pub fn agent(timeout: Duration, purpose: &str) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
+        .timeout_connect(Some(timeout))
+        .timeout_per_read(Some(timeout))
+        .user_agent(format!("regtool/{} ({purpose})", env!("CARGO_PKG_VERSION")))
+        .build()
+        .new_agent()
 }
 
 /// The download URL of `name` `vers` from a `dl` template: cargo's markers

@@ -4,6 +4,7 @@
 //! system: every read and write goes through [`crate::Registry`].
 
 pub mod add;
+pub mod doctor;
 pub mod find;
 pub mod info;
 pub mod init;

@@ -9,6 +9,7 @@ mod common;
 
 mod add;
 mod ci_recipe;
+mod doctor;
 mod e2e_cargo;
 mod hostile;
 mod integrity;

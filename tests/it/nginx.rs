@@ -54,7 +54,7 @@ fn find_nginx() -> Option<PathBuf> {
 /// The nginx binary, installing it with apt-get when missing and root. `None`
 /// (after printing that the test is skipped) when there is none and cannot be
 /// one; panics instead under CI, where the nginx tests must run.
-fn nginx(test: &str) -> Option<PathBuf> {
+pub(crate) fn nginx(test: &str) -> Option<PathBuf> {
     static NGINX: OnceLock<Option<PathBuf>> = OnceLock::new();
     let found = NGINX.get_or_init(|| {
         if let Some(p) = find_nginx() {
@@ -94,13 +94,13 @@ fn nginx(test: &str) -> Option<PathBuf> {
 // ---------------------------------------------------------------------------
 
 /// A token in the shape `openssl rand -hex 32` prints.
-const TOKEN: &str = "3c1e0f5a9b7d42e6a8c0d1f2e3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f70";
+pub(crate) const TOKEN: &str = "3c1e0f5a9b7d42e6a8c0d1f2e3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f70";
 
 /// A registry in a temp folder, served by an nginx started with regtool's
 /// server block; nginx is killed when this is dropped.
-struct NginxRegistry {
+pub(crate) struct NginxRegistry {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -122,7 +122,7 @@ impl NginxRegistry {
     /// `regtool init` (with `init_args`), the token file for an auth registry,
     /// `regtool nginx-config --listen 127.0.0.1:PORT`, and nginx started on it.
     /// Retries on another port if the one picked was taken meanwhile.
-    fn start(nginx: &Path, init_args: &[&str]) -> NginxRegistry {
+    pub(crate) fn start(nginx: &Path, init_args: &[&str]) -> NginxRegistry {
         let mut last = String::new();
         for _ in 0..5 {
             match Self::try_start(nginx, init_args) {
@@ -216,15 +216,15 @@ impl NginxRegistry {
         }
     }
 
-    fn root(&self) -> PathBuf {
+    pub(crate) fn root(&self) -> PathBuf {
         self.dir.path().join("registry")
     }
 
-    fn index_url(&self) -> String {
+    pub(crate) fn index_url(&self) -> String {
         format!("sparse+http://127.0.0.1:{}/", self.port)
     }
 
-    fn publish(&self, krate: &CrateBuilder) -> PathBuf {
+    pub(crate) fn publish(&self, krate: &CrateBuilder) -> PathBuf {
         let path = krate.write_to(&self.dir.path().join("scratch"));
         regtool_ok([
             "--registry".as_ref(),
@@ -236,7 +236,7 @@ impl NginxRegistry {
     }
 
     /// nginx's access log: one `STATUS METHOD URI` line per request.
-    fn access_log(&self) -> String {
+    pub(crate) fn access_log(&self) -> String {
         fs::read_to_string(self.dir.path().join("nginx/logs/access.log")).unwrap_or_default()
     }
 
