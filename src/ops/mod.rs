@@ -12,6 +12,7 @@ pub mod nginx;
 pub mod reindex;
 pub mod remove;
 pub mod settings;
+pub mod token;
 pub mod verify;
 pub mod yank;
 
