@@ -194,12 +194,10 @@ ETag and a short cache lifetime, .crate files as immutable, 404 for unknown crat
 
 For a registry made with --auth-required, the block checks cargo's Authorization
 header against a token file nginx reads and answers 401 without a valid token (default
-.regtool/nginx-tokens.map in the registry, never served): one line per token,
-an exact case-sensitive match, e.g.
-    \"~^3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f$\" 1;
-Add one with:
-    t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> REGISTRY/.regtool/nginx-tokens.map; echo \"$t\"
-then reload nginx.
+.regtool/nginx-tokens.map in the registry, never served). `regtool token add NAME`
+writes it (nginx's built-in secure_link module checks each token's MD5 digest, so the
+file holds no token); raw tokens added by hand, one \"~^TOKEN$\" 1; line each, are
+accepted too. Reload nginx after a change.
 
 Example:
     regtool --registry /srv/registry nginx-config --listen 80 --server-name crates.example.com \\
@@ -298,7 +296,7 @@ pub struct NginxArgs {
     /// The server_name of the block
     #[arg(long, default_value = "_", value_name = "NAME")]
     pub server_name: String,
-    /// Token file of an --auth-required registry: one "~^TOKEN$" 1; line per accepted token (letters, digits, -, _) [default: REGISTRY/.regtool/nginx-tokens.map]
+    /// Token file of an --auth-required registry, as `regtool token add` writes it or with one "~^TOKEN$" 1; line per token (letters, digits, -, _) [default: REGISTRY/.regtool/nginx-tokens.map]
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 }
