@@ -110,10 +110,22 @@ pub(crate) struct NginxRegistry {
 impl Drop for NginxRegistry {
     fn drop(&mut self) {
         if self.master {
-            // A killed master would leave its worker behind: ask it to stop.
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
+            // A killed master would leave its worker behind: ask it to stop
+            // (`nginx -s stop` sends SIGTERM to the pid in its pid file).
+            let ngx = self.dir.path().join("nginx");
+            let stopped = Command::new(&self.nginx)
+                .arg("-p")
+                .arg(&ngx)
+                .arg("-c")
+                .arg(ngx.join("nginx.conf"))
+                .arg("-e")
+                .arg(ngx.join("logs/error.log"))
+                .args(["-s", "stop"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !stopped {
+                let _ = self.child.kill();
+            }
         } else {
             let _ = self.child.kill();
         }
