@@ -194,18 +194,38 @@ ETag and a short cache lifetime, .crate files as immutable, 404 for unknown crat
 
 For a registry made with --auth-required, the block checks cargo's Authorization
 header against a token file nginx reads and answers 401 without a valid token (default
-.regtool/nginx-tokens.map in the registry, never served): one line per token,
-an exact case-sensitive match, e.g.
-    \"~^3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f$\" 1;
-Add one with:
-    t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> REGISTRY/.regtool/nginx-tokens.map; echo \"$t\"
-then reload nginx.
+.regtool/nginx-tokens.map in the registry, never served). `regtool token add NAME`
+writes it (nginx's built-in secure_link module checks each token's MD5 digest, so the
+file holds no token); raw tokens added by hand, one \"~^TOKEN$\" 1; line each, are
+accepted too. Reload nginx after a change.
 
 Example:
     regtool --registry /srv/registry nginx-config --listen 80 --server-name crates.example.com \\
         > /etc/nginx/conf.d/registry.conf"
     )]
     NginxConfig(NginxArgs),
+
+    /// Add, list or revoke the tokens nginx accepts for an --auth-required registry
+    #[command(long_about = "\
+Manage the tokens nginx accepts for a registry made with --auth-required: the token
+file .regtool/nginx-tokens.map in the registry (never served, mode 0600), which the
+`nginx-config` block includes. nginx reads it when it starts or reloads: run
+`nginx -s reload` after a change.
+
+`token add NAME` makes a random token (rgt_ + 16 hex digits of ID + _ + 64 hex digits
+of secret, from the operating system's random source), prints it once on stdout and
+stores only its MD5 digest, which nginx's built-in secure_link module checks. It is
+not shown again: `token list` shows names, IDs and dates, never tokens.
+
+Every token can only read: nginx serves the registry's files and publishing is
+`regtool add` on the registry's machine, so --read-only only marks a token as a
+consumer's in `token list`; nothing enforces a difference.
+
+Examples:
+    regtool --registry /srv/registry token add ci-build --read-only
+    regtool --registry /srv/registry token list --format json
+    regtool --registry /srv/registry token revoke ci-build && sudo nginx -s reload")]
+    Token(TokenArgs),
 
     /// Copy crates.io versions (from Cargo.lock files or NAME@VERSION) into a --mirror registry
     #[command(long_about = "\
@@ -300,9 +320,40 @@ pub struct NginxArgs {
     /// The server_name of the block
     #[arg(long, default_value = "_", value_name = "NAME")]
     pub server_name: String,
-    /// Token file of an --auth-required registry: one "~^TOKEN$" 1; line per accepted token (letters, digits, -, _) [default: REGISTRY/.regtool/nginx-tokens.map]
+    /// Token file of an --auth-required registry, as `regtool token add` writes it or with one "~^TOKEN$" 1; line per token (letters, digits, -, _) [default: REGISTRY/.regtool/nginx-tokens.map]
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+}
+
+/// Arguments of `token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// What to do
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token, print it once, and let nginx accept it (after a reload)
+    Add {
+        /// The token's name (letters, digits, -, _), for `list` and `revoke`
+        name: String,
+        /// Mark the token as a consumer's (a label in `list`: every token can only read)
+        #[arg(long)]
+        read_only: bool,
+        /// The registry's name on cargo's side, for the printed `cargo login` line [default: from the URL's host, e.g. `example` for https://crates.example.com]
+        #[arg(long, value_name = "NAME")]
+        registry_name: Option<String>,
+    },
+    /// List the tokens (names, IDs, dates; never the tokens)
+    List,
+    /// Remove a token from the token file (nginx refuses it after a reload)
+    Revoke {
+        /// The token's name
+        name: String,
+    },
 }
 
 /// Arguments of `mirror`.
@@ -661,6 +712,23 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             shell.data(ops::nginx::server_block(&registry()?, &opts)?);
             Ok(())
         }
+        Command::Token(a) => match &a.command {
+            TokenCommand::Add {
+                name,
+                read_only,
+                registry_name,
+            } => {
+                let opts = ops::token::AddOptions {
+                    read_only: *read_only,
+                    registry_name: registry_name.clone(),
+                };
+                print(shell, &ops::token::add(&registry()?, name, &opts, shell)?)
+            }
+            TokenCommand::List => print(shell, &ops::token::list(&registry()?)?),
+            TokenCommand::Revoke { name } => {
+                print(shell, &ops::token::revoke(&registry()?, name, shell)?)
+            }
+        },
         Command::Mirror(a) => {
             let inputs = a
                 .inputs

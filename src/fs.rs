@@ -50,6 +50,59 @@ pub fn write_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::Nam
     Ok(tmp)
 }
 
+/// Mode of a secret regtool writes (the token file): its owner's only.
+pub const SECRET_MODE: u32 = 0o600;
+/// Mode of a secret whose group may read it (the web server's group).
+pub const SECRET_GROUP_MODE: u32 = 0o640;
+
+/// Like [`write_temp`] for a secret: the temp file is mode [`SECRET_MODE`] from
+/// its creation on (before any byte is written), or [`SECRET_GROUP_MODE`] with
+/// the group of the file now at `path` when that file is group-readable (an
+/// admin gave it to the web server's group with `chgrp www-data` and
+/// `chmod 640`; a rewrite keeps that). Never readable by others. When the
+/// group cannot be kept (the user is not in it), the new file is mode 0600.
+///
+/// # Errors
+/// [`Error::Io`] naming the file or folder that failed.
+pub fn write_secret_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::NamedTempFile> {
+    let dir = parent(path);
+    make_dirs(dir, sync)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(SECRET_MODE));
+    }
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // The umask may have narrowed the mode; set it exactly.
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(SECRET_MODE))
+            .map_err(|e| Error::io("set permissions of", tmp.path().to_path_buf(), e))?;
+        if let Ok(old) = fs::metadata(path)
+            && old.mode() & 0o040 != 0
+            && std::os::unix::fs::fchown(tmp.as_file(), None, Some(old.gid())).is_ok()
+        {
+            tmp.as_file()
+                .set_permissions(fs::Permissions::from_mode(SECRET_GROUP_MODE))
+                .map_err(|e| Error::io("set permissions of", tmp.path().to_path_buf(), e))?;
+        }
+    }
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+    if sync {
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))?;
+    }
+    Ok(tmp)
+}
+
 /// Whether [`sync_filesystem`] is available: bulk operations then make a batch
 /// durable with one file-system sync instead of an fsync per file and folder.
 pub const CAN_SYNC_FILESYSTEM: bool = cfg!(target_os = "linux");

@@ -317,6 +317,39 @@ impl Registry {
         Ok(self.store.get(key)?.map(|o| o.bytes))
     }
 
+    /// regtool's own object at `key` (a key under `.regtool/`, e.g. the token
+    /// file) with its revision, for a later [`Registry::put_secret`]; `None` if
+    /// there is none.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn read_state(&self, key: &str) -> Result<Option<(Vec<u8>, Revision)>> {
+        debug_assert!(key.starts_with(&format!("{STATE_DIR}/")));
+        Ok(self.store.get(key)?.map(|o| (o.bytes, o.revision)))
+    }
+
+    /// Writes the secret `bytes` at `key` (under `.regtool/`) atomically and
+    /// durably, as [`ObjectKind::Secret`] (mode 0600 in a folder), if the object
+    /// is still as [`Registry::read_state`] saw it (`read`: its revision, `None`
+    /// when it was absent).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] naming the file if another writer changed it since;
+    /// [`Error::Io`] naming the file.
+    pub fn put_secret(&self, key: &str, bytes: &[u8], read: Option<Revision>) -> Result<()> {
+        debug_assert!(key.starts_with(&format!("{STATE_DIR}/")));
+        match self.store.put(
+            key,
+            bytes,
+            ObjectKind::Secret,
+            &Precondition::from_read(read),
+            Durability::Now,
+        )? {
+            Outcome::Done => Ok(()),
+            Outcome::Conflict => Err(self.conflict(key)),
+        }
+    }
+
     /// Finds the crate `name` in any spelling (case, `-`/`_`): the crate cargo
     /// and crates.io take it to be. `None` if the registry has no such crate. If
     /// the registry holds two spellings of one crate (a damaged registry;

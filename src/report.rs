@@ -259,3 +259,96 @@ impl Report for ops::doctor::DoctorReport {
         problems(self.failures())
     }
 }
+
+impl Report for ops::token::TokenAdded {
+    fn text(&self, shell: &Shell) {
+        shell.data(&self.token);
+        shell.status(
+            "Added",
+            format!(
+                "token `{}` ({}…{}) to `{}`; it is shown only now: the file keeps its MD5 digest, not the token",
+                self.info.name,
+                self.info.id,
+                if self.info.read_only { ", read-only" } else { "" },
+                self.token_file.display()
+            ),
+        );
+        shell.status(
+            "Note",
+            "nginx reads the token file when it starts or reloads: run `sudo nginx -s reload`",
+        );
+        shell.status(
+            "Note",
+            format!(
+                "give the token to cargo with `{}` (it reads the token from stdin), or in CI set {}",
+                self.cargo_login, self.env_var
+            ),
+        );
+    }
+}
+
+impl Report for ops::token::TokenList {
+    fn text(&self, shell: &Shell) {
+        if self.tokens.is_empty() {
+            shell.status(
+                "Note",
+                format!(
+                    "no token made by regtool in `{}`; add one with `regtool token add NAME`",
+                    self.token_file.display()
+                ),
+            );
+        } else {
+            let w = self
+                .tokens
+                .iter()
+                .map(|t| t.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            let idw = self
+                .tokens
+                .iter()
+                .map(|t| t.id.len() + 1)
+                .max()
+                .unwrap_or(2);
+            shell.data(format!(
+                "{:w$}  {:idw$}  {:<20}  READ-ONLY",
+                "NAME", "ID", "CREATED"
+            ));
+            for t in &self.tokens {
+                shell.data(format!(
+                    "{:w$}  {:idw$}  {:<20}  {}",
+                    t.name,
+                    format!("{}…", t.id),
+                    t.created,
+                    if t.read_only { "yes" } else { "no" }
+                ));
+            }
+        }
+        if self.raw_tokens > 0 {
+            shell.status(
+                "Note",
+                format!(
+                    "`{}` also holds {} raw token(s) added by hand (`\"~^TOKEN$\" 1;` lines): regtool cannot name or revoke them; delete their lines by hand",
+                    self.token_file.display(),
+                    self.raw_tokens
+                ),
+            );
+        }
+    }
+}
+
+impl Report for ops::token::TokenRevoked {
+    fn text(&self, shell: &Shell) {
+        shell.status(
+            "Revoked",
+            format!(
+                "token `{}` ({}…) from `{}` ({} token(s) left); nginx refuses it once it reloads: run `sudo nginx -s reload`",
+                self.info.name,
+                self.info.id,
+                self.token_file.display(),
+                self.remaining
+            ),
+        );
+    }
+}

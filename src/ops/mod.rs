@@ -13,6 +13,7 @@ pub mod nginx;
 pub mod reindex;
 pub mod remove;
 pub mod settings;
+pub mod token;
 pub mod verify;
 pub mod yank;
 

@@ -17,25 +17,28 @@
 //!
 //! For a registry made with `--auth-required`, cargo sends its token as the raw
 //! value of the `Authorization` header on every request, and asks for
-//! `config.json` with the token only after a `401` without it. The block compares
-//! the header with the tokens of a *token file* that nginx reads itself, as the
-//! include file of a `map`, one line per accepted token:
+//! `config.json` with the token only after a `401` without it. The block checks
+//! the header against a *token file* that nginx reads itself, as the include
+//! file of a `map`. `regtool token add` writes it (see [`crate::ops::token`]):
+//! per token, a comment and an entry that maps the token's ID to the MD5 digest
+//! of the whole token, which nginx's built-in `secure_link` module compares with
+//! the digest of the header, so the file holds no token:
 //!
 //! ```text
-//! # CI publisher, added 2025-01-10
-//! "~^3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f3f9c0d1e6b7a4c2d8e5f1a0b9c8d7e6f$" 1;
+//! # regtool-token name=ci created=2025-01-10T12:00:00Z read-only=no
+//! "~^rgt_0123456789abcdef_[0-9a-f]{64}$" "nc3mh4HecljehxZAk5vr8g";
 //! ```
 //!
-//! Each key is a regular expression that matches exactly one token (`~` starts
-//! a case-sensitive regex, `^...$` anchors it), rather than the plain `"TOKEN" 1;`
-//! strings a `map` also takes, because nginx compares plain keys ignoring case
-//! and keeps them in a hash whose buckets (64 bytes unless `map_hash_bucket_size`
-//! is raised, an `http`-wide setting that can only be set once) are too small for a
-//! 64-character token. A token is therefore made of letters, digits, `-` and `_`
-//! (hex, or base64url), which need no escaping in a regex. The file's default
-//! place is [`DEFAULT_TOKEN_FILE`] inside the registry, which the block never
-//! serves; nginx reads it when it starts or reloads (`nginx -s reload` after a
-//! change).
+//! A raw token added by hand, `"~^TOKEN$" 1;`, is accepted too. Each key is a
+//! regular expression (`~` starts a case-sensitive regex, `^...$` anchors it),
+//! rather than the plain `"TOKEN" 1;` strings a `map` also takes, because nginx
+//! compares plain keys ignoring case and keeps them in a hash whose buckets (64
+//! bytes unless `map_hash_bucket_size` is raised, an `http`-wide setting that can
+//! only be set once) are too small for a long token. A token is therefore made of
+//! letters, digits, `-` and `_` (hex, or base64url), which need no escaping in a
+//! regex. The file's default place is [`DEFAULT_TOKEN_FILE`] inside the
+//! registry, which the block never serves; nginx reads it when it starts or
+//! reloads (`nginx -s reload` after a change).
 
 use crate::error::{Error, Result};
 use crate::registry::Registry;
@@ -73,8 +76,10 @@ pub const CRATE_MAX_AGE: u64 = 31_536_000;
 /// `config.json` `auth-required` flag, and `opts`: `listen` and `server_name` are
 /// copied into the block; `token_file` (default [`DEFAULT_TOKEN_FILE`] inside the
 /// registry) is used only by `auth-required` registries, and is read once to check
-/// that nginx will accept it: blank lines, `#` comments, and one `"~^TOKEN$" 1;`
-/// line per accepted token, a token being letters, digits, `-` and `_`.
+/// that nginx will accept it: blank lines, `#` comments, and per accepted token
+/// a line `regtool token add` wrote or a raw `"~^TOKEN$" 1;`, a token being
+/// letters, digits, `-` and `_`. The block uses nginx's `secure_link` module,
+/// part of stock nginx builds (Debian's included).
 ///
 /// Cargo's side of the token exchange:
 /// <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>.
@@ -86,8 +91,8 @@ pub const CRATE_MAX_AGE: u64 = 31_536_000;
 ///   would send no token, so every request would fail).
 /// - [`Error::Config`] naming the registry folder if its path cannot be written in
 ///   an nginx config (not UTF-8, or holding `"`, `\`, `$` or a control character);
-///   naming the token file if it is missing, has a line that is not
-///   `"~^TOKEN$" 1;` with a valid token, a token twice, or no token.
+///   naming the token file if it is missing, has a line of another shape, a
+///   token twice, or no token.
 /// - [`Error::Io`] if the registry folder cannot be made absolute or the token file
 ///   cannot be read.
 pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
@@ -162,19 +167,28 @@ fn render(b: &Block<'_>) -> String {
         url = b.index_url
     );
     let var = b.token_file.map(|tf| {
-        let var = format!("$regtool_token_ok_{}", short_hash(b.root));
+        let suffix = short_hash(b.root);
+        let expect = format!("$regtool_token_{suffix}");
+        let var = format!("$regtool_token_ok_{suffix}");
         let _ = writeln!(
             w,
             "\n\
              # The registry requires a token (config.json `auth-required`): cargo sends it as the\n\
-             # raw value of the Authorization header. Accepted tokens, one `\"~^TOKEN$\" 1;` line each\n\
-             # (an exact, case-sensitive match); nginx reads the file when it starts or reloads:\n\
-             map $http_authorization {var} {{\n    \
-                 default 0;\n    \
+             # raw value of the Authorization header. The token file (`regtool token add/list/revoke`;\n\
+             # nginx reads it when it starts or reloads) maps each token regtool made, by its ID, to\n\
+             # the MD5 digest of the whole token, which secure_link (below) compares with the digest\n\
+             # of the header; a raw `\"~^TOKEN$\" 1;` line (added by hand) maps its token to 1.\n\
+             map $http_authorization {expect} {{\n    \
+                 default \"\";\n    \
                  include \"{tf}\";\n\
+             }}\n\
+             map \"{expect}:$secure_link\" {var} {{\n    \
+                 default 0;\n    \
+                 \"1:\" 1;\n    \
+                 \"~:1$\" 1;\n\
              }}"
         );
-        var
+        (expect, var)
     });
     let _ = writeln!(
         w,
@@ -189,10 +203,14 @@ fn render(b: &Block<'_>) -> String {
         name = b.server_name,
         root = b.root
     );
-    if let Some(var) = &var {
+    if let Some((expect, var)) = &var {
         let _ = writeln!(
             w,
             "\n    \
+                 # $secure_link is 1 when the MD5 digest of the header is the one the token file gave.\n    \
+                 secure_link {expect};\n    \
+                 secure_link_md5 \"$http_authorization\";\n\
+             \n    \
                  # No valid token: 401, which is also what makes cargo retry with its token.\n    \
                  if ({var} = 0) {{\n        \
                      return 401;\n    \
@@ -312,18 +330,27 @@ fn describe_char(c: char) -> String {
 }
 
 /// How to add a token to `path`, for error messages.
-fn how_to_add(path: &Path) -> String {
-    format!(
-        "add one with: t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> {}; echo \"$t\"",
-        path.display()
-    )
+fn how_to_add(path: &Path, registry: &Path) -> String {
+    if path == default_token_file(registry) {
+        format!(
+            "add one with `regtool --registry {} token add NAME`",
+            registry.display()
+        )
+    } else {
+        format!(
+            "add one with `regtool token add NAME` (which writes `{DEFAULT_TOKEN_FILE}` in the registry), or by hand: t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> {}; echo \"$t\"",
+            path.display()
+        )
+    }
 }
 
 /// Reads the token file as nginx will and returns how many tokens it accepts.
 ///
-/// Format: blank lines and `#` comments are ignored; every other line is
-/// `"~^TOKEN$" 1;`, TOKEN being one or more ASCII letters, digits, `-` and `_`
-/// (so the regex matches exactly that token, case included).
+/// Format: blank lines and `#` comments are ignored; every other line is a
+/// token of `regtool token add` (`"~^rgt_ID_[0-9a-f]{64}$" "DIGEST";`, see
+/// [`crate::ops::token`]) or a raw token added by hand, `"~^TOKEN$" 1;`, TOKEN
+/// being one or more ASCII letters, digits, `-` and `_` (so the regex matches
+/// exactly that token, case included).
 ///
 /// # Errors
 /// [`Error::Config`] naming the file (and the line) for a missing file, a line
@@ -341,27 +368,34 @@ fn check_token_file(path: &Path, registry: &Path) -> Result<usize> {
             return Err(bad(format!(
                 "the token file does not exist: the registry `{}` requires a token, so nginx needs the file of accepted tokens, one `\"~^TOKEN$\" 1;` line each (its default place is `{DEFAULT_TOKEN_FILE}` in the registry; `--token-file FILE` names another); {}",
                 registry.display(),
-                how_to_add(path)
+                how_to_add(path, registry)
             )));
         }
         Err(e) => return Err(Error::io("read", path, e)),
     };
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    // Keys: (whether it is a token ID of `regtool token add`, the ID or raw token).
+    let mut seen: HashMap<(bool, &str), usize> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let token = parse_token_line(line).map_err(|why| bad(format!("line {n}: {why}")))?;
-        if let Some(first) = seen.insert(token, n) {
+        let key = match crate::ops::token::parse_hashed_line(line) {
+            Some((id, _digest)) => (true, id),
+            None => (
+                false,
+                parse_token_line(line).map_err(|why| bad(format!("line {n}: {why}")))?,
+            ),
+        };
+        if let Some(first) = seen.insert(key, n) {
             return Err(bad(format!("line {n}: the same token as line {first}")));
         }
     }
     if seen.is_empty() {
         return Err(bad(format!(
             "the token file has no token, so nginx would refuse every request; {}",
-            how_to_add(path)
+            how_to_add(path, registry)
         )));
     }
     Ok(seen.len())
@@ -370,7 +404,7 @@ fn check_token_file(path: &Path, registry: &Path) -> Result<usize> {
 /// The token of one non-blank, non-comment line `"~^TOKEN$" 1;`, or why the
 /// line is not one.
 fn parse_token_line(line: &str) -> std::result::Result<&str, String> {
-    const SHAPE: &str = "expected `\"~^TOKEN$\" 1;`";
+    const SHAPE: &str = "expected a line `regtool token add` wrote or `\"~^TOKEN$\" 1;`";
     let Some(rest) = line.strip_prefix('"') else {
         return Err(format!("{SHAPE}, found `{line}`"));
     };

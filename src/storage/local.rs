@@ -228,8 +228,14 @@ impl Storage for LocalStorage {
             return Ok(Outcome::Conflict);
         }
         let sync = self.sync_now(durability);
-        let tmp = rfs::write_temp(&path, bytes, sync)?;
-        if kind != ObjectKind::Crate {
+        let tmp = if kind == ObjectKind::Secret {
+            rfs::write_secret_temp(&path, bytes, sync)?
+        } else {
+            rfs::write_temp(&path, bytes, sync)?
+        };
+        // Served files get an mtime that moves on (web servers' ETags);
+        // `.crate` files are never rewritten, and secrets are never served.
+        if !matches!(kind, ObjectKind::Crate | ObjectKind::Secret) {
             set_next_mtime(&tmp, &path)?;
         }
         self.finish(tmp, &path, pre, sync)

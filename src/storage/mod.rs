@@ -33,6 +33,10 @@ pub enum ObjectKind {
     Config,
     /// regtool's own state under `.regtool/` (never served to cargo).
     State,
+    /// State that must not be readable by others (the token file under
+    /// `.regtool/`): in a folder, mode 0600, or 0640 keeping the group of the
+    /// file it replaces when that one was group-readable (the web server's group).
+    Secret,
 }
 
 /// An opaque revision of a stored object: an `ETag` in object storage; the

@@ -67,7 +67,7 @@ pub fn http_metadata(kind: ObjectKind) -> (&'static str, &'static str) {
         ObjectKind::Index => ("text/plain", INDEX_CACHE_CONTROL),
         ObjectKind::Config => ("application/json", INDEX_CACHE_CONTROL),
         ObjectKind::Crate => ("application/gzip", CRATE_CACHE_CONTROL),
-        ObjectKind::State => ("text/plain", "no-store"),
+        ObjectKind::State | ObjectKind::Secret => ("text/plain", "no-store"),
     }
 }
 

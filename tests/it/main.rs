@@ -22,3 +22,5 @@ mod nginx;
 mod old_manifests;
 mod reliability;
 mod s3;
+#[cfg(unix)]
+mod tokens;

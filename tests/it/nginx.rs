@@ -23,7 +23,7 @@ use common::{CargoEnv, CrateBuilder, regtool, regtool_ok, run_with_timeout};
 // Finding (or installing) nginx
 // ---------------------------------------------------------------------------
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -102,11 +102,33 @@ pub(crate) struct NginxRegistry {
     child: Child,
     pub(crate) port: u16,
     dir: tempfile::TempDir,
+    nginx: PathBuf,
+    /// Whether nginx runs as a master and a worker (which `nginx -s reload` needs).
+    master: bool,
 }
 
 impl Drop for NginxRegistry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if self.master {
+            // A killed master would leave its worker behind: ask it to stop
+            // (`nginx -s stop` sends SIGTERM to the pid in its pid file).
+            let ngx = self.dir.path().join("nginx");
+            let stopped = Command::new(&self.nginx)
+                .arg("-p")
+                .arg(&ngx)
+                .arg("-c")
+                .arg(ngx.join("nginx.conf"))
+                .arg("-e")
+                .arg(ngx.join("logs/error.log"))
+                .args(["-s", "stop"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !stopped {
+                let _ = self.child.kill();
+            }
+        } else {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -123,9 +145,31 @@ impl NginxRegistry {
     /// `regtool nginx-config --listen 127.0.0.1:PORT`, and nginx started on it.
     /// Retries on another port if the one picked was taken meanwhile.
     pub(crate) fn start(nginx: &Path, init_args: &[&str]) -> NginxRegistry {
+        Self::start_with(nginx, init_args, false, &|root: &Path| {
+            if init_args.contains(&"--auth-required") {
+                fs::write(
+                    root.join(".regtool/nginx-tokens.map"),
+                    format!("# the CI token\n\"~^{TOKEN}$\" 1;\n"),
+                )
+                .expect("write token file");
+            }
+        })
+    }
+
+    /// Like [`NginxRegistry::start`], with `tokens` called on the registry
+    /// folder after `init` and before `nginx-config` (to write the token file),
+    /// and with `master` a master process and a worker, as nginx runs when
+    /// installed, so that [`NginxRegistry::reload`] works (a single nginx
+    /// process, `master_process off`, does not reload reliably).
+    pub(crate) fn start_with(
+        nginx: &Path,
+        init_args: &[&str],
+        master: bool,
+        tokens: &dyn Fn(&Path),
+    ) -> NginxRegistry {
         let mut last = String::new();
         for _ in 0..5 {
-            match Self::try_start(nginx, init_args) {
+            match Self::try_start(nginx, init_args, master, tokens) {
                 Ok(reg) => return reg,
                 Err(e) => last = e,
             }
@@ -133,7 +177,12 @@ impl NginxRegistry {
         panic!("nginx did not start:\n{last}");
     }
 
-    fn try_start(nginx: &Path, init_args: &[&str]) -> Result<NginxRegistry, String> {
+    fn try_start(
+        nginx: &Path,
+        init_args: &[&str],
+        master: bool,
+        tokens: &dyn Fn(&Path),
+    ) -> Result<NginxRegistry, String> {
         let dir = common::tempdir();
         let port = free_port();
         let root = dir.path().join("registry");
@@ -145,13 +194,7 @@ impl NginxRegistry {
         ];
         args.extend(init_args.iter().map(Into::into));
         regtool_ok(&args);
-        if init_args.contains(&"--auth-required") {
-            fs::write(
-                root.join(".regtool/nginx-tokens.map"),
-                format!("# the CI token\n\"~^{TOKEN}$\" 1;\n"),
-            )
-            .expect("write token file");
-        }
+        tokens(&root);
         let out = regtool_ok([
             "--registry".as_ref(),
             root.as_os_str(),
@@ -172,7 +215,7 @@ impl NginxRegistry {
         };
         let n = ngx.display();
         let conf = format!(
-            "{user}daemon off;\nmaster_process off;\npid {n}/nginx.pid;\nerror_log {n}/logs/error.log info;\n\
+            "{user}daemon off;\nmaster_process {master};\nworker_processes 1;\npid {n}/nginx.pid;\nerror_log {n}/logs/error.log info;\n\
              events {{ worker_connections 64; }}\n\
              http {{\n    {types}\n    default_type application/octet-stream;\n    \
              log_format regtool '$status $request_method $uri';\n    \
@@ -182,6 +225,7 @@ impl NginxRegistry {
              scgi_temp_path {n}/tmp/scgi;\n    \
              include {n}/registry.conf;\n}}\n",
             user = if is_root() { "user root;\n" } else { "" },
+            master = if master { "on" } else { "off" },
         );
         fs::write(ngx.join("nginx.conf"), conf).expect("write nginx.conf");
         let mut child = Command::new(nginx)
@@ -205,7 +249,13 @@ impl NginxRegistry {
                 ));
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(NginxRegistry { child, port, dir });
+                return Ok(NginxRegistry {
+                    child,
+                    port,
+                    dir,
+                    nginx: nginx.to_path_buf(),
+                    master,
+                });
             }
             if start.elapsed() > Duration::from_secs(20) {
                 let _ = child.kill();
@@ -241,7 +291,7 @@ impl NginxRegistry {
     }
 
     #[track_caller]
-    fn assert_logged(&self, line: &str) {
+    pub(crate) fn assert_logged(&self, line: &str) {
         let log = self.access_log();
         assert!(
             log.lines().any(|l| l == line),
@@ -249,12 +299,33 @@ impl NginxRegistry {
         );
     }
 
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+    pub(crate) fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         request(self.port, "GET", path, headers)
     }
 
     fn head(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         request(self.port, "HEAD", path, headers)
+    }
+
+    /// `nginx -s reload`, as an admin runs it after a change of the token
+    /// file: nginx rereads its configuration and the files it includes.
+    pub(crate) fn reload(&self) {
+        let ngx = self.dir.path().join("nginx");
+        let mut cmd = Command::new(&self.nginx);
+        cmd.arg("-p")
+            .arg(&ngx)
+            .arg("-c")
+            .arg(ngx.join("nginx.conf"))
+            .arg("-e")
+            .arg(ngx.join("logs/error.log"))
+            .args(["-s", "reload"]);
+        let out = run_with_timeout(cmd, Duration::from_secs(30));
+        common::assert_success(&out, "nginx -s reload");
+    }
+
+    /// nginx's error log, for messages.
+    pub(crate) fn error_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("nginx/logs/error.log")).unwrap_or_default()
     }
 }
 
@@ -262,9 +333,9 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Res
     common::http_request(port, method, path, headers, b"")
 }
 
-type Response = common::HttpResponse;
+pub(crate) type Response = common::HttpResponse;
 
-fn two_crates(index_url: &str) -> (CrateBuilder, CrateBuilder) {
+pub(crate) fn two_crates(index_url: &str) -> (CrateBuilder, CrateBuilder) {
     let base =
         CrateBuilder::new("base-lib", "1.0.0").file("src/lib.rs", "pub fn base() -> u32 { 40 }\n");
     let app = CrateBuilder::new("app-lib", "1.1.0")
@@ -279,7 +350,7 @@ fn two_crates(index_url: &str) -> (CrateBuilder, CrateBuilder) {
 }
 
 #[track_caller]
-fn assert_status(resp: &Response, status: u16, what: &str) {
+pub(crate) fn assert_status(resp: &Response, status: u16, what: &str) {
     assert_eq!(
         resp.status,
         status,

@@ -1,0 +1,552 @@
+//! `regtool token add/list/revoke`: the tokens nginx accepts for a registry made
+//! with `--auth-required` (cargo's side:
+//! <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>).
+//!
+//! A token is `rgt_` + a 16-hex-digit *ID* + `_` + 64 hex digits of *secret*
+//! (8 and 32 bytes from the operating system's random source), 85 characters
+//! of letters, digits and `_`. The token itself is printed once, by `token add`,
+//! and stored nowhere: the token file ([`DEFAULT_TOKEN_FILE`], mode 0600, which
+//! `nginx-config` includes in its `map`) keeps, per token, a comment line with
+//! its name, creation time and read-only mark, then one `map` entry:
+//!
+//! ```text
+//! # regtool-token name=ci created=2025-01-10T12:00:00Z read-only=no
+//! "~^rgt_0123456789abcdef_[0-9a-f]{64}$" "nc3mh4HecljehxZAk5vr8g";
+//! ```
+//!
+//! The key matches every token of that ID; the value is the MD5 digest of the
+//! whole token (base64url, no padding). nginx's `secure_link` module, built into
+//! stock nginx (Debian's `nginx` package included), computes the MD5 digest of
+//! the `Authorization` header and compares it with that value
+//! (<https://nginx.org/en/docs/http/ngx_http_secure_link_module.html>); MD5 is
+//! the only digest stock nginx can compute. It is enough here: the secret is 256
+//! random bits, so the digest gives nothing to guess from, and MD5's known
+//! weakness (collisions between two inputs an attacker picks) does not help to
+//! find a token for a given digest.
+//!
+//! Lines of the older by-hand shape `"~^TOKEN$" 1;` (a raw token) stay valid and
+//! are kept as they are; `token list` counts them but cannot name or revoke them.
+//!
+//! "Read-only" is a mark for people (a consumer's token rather than a CI
+//! publisher's): nginx only serves reads, and publishing is `regtool add` on
+//! the registry's own file system, so every token can read and none can publish
+//! over HTTP; nothing tells the two kinds apart.
+
+use crate::error::{Error, Result};
+use crate::ops::nginx::DEFAULT_TOKEN_FILE;
+use crate::output::Shell;
+use crate::registry::Registry;
+use base64::Engine as _;
+use md5::Digest as _;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// What every token regtool makes starts with.
+pub const TOKEN_PREFIX: &str = "rgt_";
+/// Hex digits of a token's ID (8 random bytes).
+pub const ID_HEX: usize = 16;
+/// Hex digits of a token's secret (32 random bytes).
+pub const SECRET_HEX: usize = 64;
+/// Characters of a token's digest in the token file: MD5, base64url, no padding.
+pub const DIGEST_LEN: usize = 22;
+/// How a token's comment line in the token file starts.
+const META: &str = "# regtool-token ";
+/// Longest token name.
+const MAX_NAME: usize = 64;
+
+/// The head of a token file regtool creates.
+const HEADER: &str = "\
+# Tokens nginx accepts for this registry, read when nginx starts or reloads.
+# Managed with `regtool token add/list/revoke`: per token, a `# regtool-token` line,
+# then its ID and the MD5 digest of the whole token (base64url), which nginx's
+# secure_link module checks. Raw tokens added by hand, one \"~^TOKEN$\" 1; line each,
+# are accepted too.
+";
+
+/// A token as `token list` shows it: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// The name given to `token add`: letters, digits, `-`, `_`.
+    pub name: String,
+    /// The token's public part, `rgt_` + 16 hex digits + `_`: every token starts
+    /// with it, so a token seen somewhere can be told apart.
+    pub id: String,
+    /// When it was added (`YYYY-MM-DDTHH:MM:SSZ`, UTC).
+    pub created: String,
+    /// Marked as a consumer's token (a label only; see the module docs).
+    pub read_only: bool,
+}
+
+/// One line (or pair of lines) of a token file.
+#[derive(Debug, Clone)]
+enum Line {
+    /// A token regtool added: its comment line and its entry.
+    Managed { info: TokenInfo, digest: String },
+    /// Anything else, kept as it is.
+    Other(String),
+}
+
+/// The entry of a token regtool added, `"~^rgt_ID_[0-9a-f]{64}$" "DIGEST";`,
+/// as `(ID, DIGEST)`; `None` for a line of another shape.
+pub fn parse_hashed_line(line: &str) -> Option<(&str, &str)> {
+    let rest = line.trim().strip_prefix("\"~^")?;
+    let rest = rest.strip_prefix(TOKEN_PREFIX)?;
+    let (id, rest) = rest.split_at_checked(ID_HEX)?;
+    let rest = rest.strip_prefix(&format!("_[0-9a-f]{{{SECRET_HEX}}}$\""))?;
+    let rest = rest.trim_start().strip_prefix('"')?;
+    let (digest, rest) = rest.split_at_checked(DIGEST_LEN)?;
+    let rest = rest.strip_prefix('"')?.trim_start().strip_prefix(';')?;
+    let hex = |s: &str| s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let b64 = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (rest.trim().is_empty() && hex(id) && b64(digest)).then_some((id, digest))
+}
+
+fn entry_line(id: &str, digest: &str) -> String {
+    format!("\"~^{TOKEN_PREFIX}{id}_[0-9a-f]{{{SECRET_HEX}}}$\" \"{digest}\";")
+}
+
+fn meta_line(info: &TokenInfo) -> String {
+    format!(
+        "{META}name={} created={} read-only={}",
+        info.name,
+        info.created,
+        if info.read_only { "yes" } else { "no" }
+    )
+}
+
+/// The name, time and mark of a `# regtool-token` line.
+fn parse_meta(line: &str) -> Option<(String, String, bool)> {
+    let rest = line.strip_prefix(META)?;
+    let (mut name, mut created, mut read_only) = (None, None, None);
+    for field in rest.split_whitespace() {
+        match field.split_once('=')? {
+            ("name", v) if check_name(v).is_ok() => name = Some(v.to_owned()),
+            ("created", v) => created = Some(v.to_owned()),
+            ("read-only", "yes") => read_only = Some(true),
+            ("read-only", "no") => read_only = Some(false),
+            _ => return None,
+        }
+    }
+    Some((name?, created?, read_only?))
+}
+
+/// The MD5 digest of `token`, base64url without padding, as nginx's
+/// `secure_link` module expects it.
+pub fn digest(token: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(md5::Md5::digest(token.as_bytes()))
+}
+
+fn parse_file(text: &str) -> Vec<Line> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some((name, created, read_only)) = parse_meta(line)
+            && let Some((id, digest)) = lines.peek().and_then(|l| parse_hashed_line(l))
+        {
+            out.push(Line::Managed {
+                info: TokenInfo {
+                    name,
+                    id: format!("{TOKEN_PREFIX}{id}_"),
+                    created,
+                    read_only,
+                },
+                digest: digest.to_owned(),
+            });
+            lines.next();
+            continue;
+        }
+        out.push(Line::Other(line.to_owned()));
+    }
+    out
+}
+
+fn render_file(lines: &[Line]) -> String {
+    let mut s = String::new();
+    for line in lines {
+        match line {
+            Line::Managed { info, digest } => {
+                s.push_str(&meta_line(info));
+                s.push('\n');
+                let id = &info.id[TOKEN_PREFIX.len()..info.id.len() - 1];
+                s.push_str(&entry_line(id, digest));
+            }
+            Line::Other(l) => s.push_str(l),
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// How many raw (by-hand) token entries `lines` hold.
+fn raw_tokens(lines: &[Line]) -> usize {
+    lines
+        .iter()
+        .filter(|l| matches!(l, Line::Other(t) if t.trim().starts_with('"') && parse_hashed_line(t).is_none()))
+        .count()
+}
+
+fn managed(lines: &[Line]) -> impl Iterator<Item = &TokenInfo> {
+    lines.iter().filter_map(|l| match l {
+        Line::Managed { info, .. } => Some(info),
+        Line::Other(_) => None,
+    })
+}
+
+/// Checks a token name: 1 to 64 ASCII letters, digits, `-` and `_`.
+///
+/// # Errors
+/// [`Error::Usage`] naming the rule.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_NAME {
+        return Err(Error::Usage(format!(
+            "token name `{name}`: a name is 1 to {MAX_NAME} letters, digits, `-` and `_`"
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(Error::Usage(format!(
+            "token name `{name}` contains `{}`: a name is letters, digits, `-` and `_`",
+            c.escape_default()
+        )));
+    }
+    Ok(())
+}
+
+/// The token file of a folder registry, read: its lines and revision.
+fn read(reg: &Registry) -> Result<(Vec<Line>, Option<crate::storage::Revision>)> {
+    if reg.local_root().is_none() {
+        return Err(Error::Usage(format!(
+            "`{}` is not a folder: tokens are for a registry folder that nginx serves (`regtool nginx-config`); a registry in a bucket is served by the bucket's own access rules",
+            reg.location().display()
+        )));
+    }
+    Ok(match reg.read_state(DEFAULT_TOKEN_FILE)? {
+        Some((bytes, rev)) => {
+            let text = String::from_utf8(bytes).map_err(|_| Error::Config {
+                path: reg.locate(DEFAULT_TOKEN_FILE),
+                message: "the token file is not UTF-8 text".into(),
+            })?;
+            (parse_file(&text), Some(rev))
+        }
+        None => (Vec::new(), None),
+    })
+}
+
+/// What `token add` did; the only place the token is ever shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenAdded {
+    /// The new token's name, ID, time and mark.
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// The token: give it to cargo; it is not stored and not shown again.
+    pub token: String,
+    /// The file nginx reads the tokens from.
+    pub token_file: PathBuf,
+    /// The registry's name on cargo's side (`[registries.NAME]`).
+    pub registry_name: String,
+    /// The command that gives cargo the token (it reads it from stdin).
+    pub cargo_login: String,
+    /// The environment variable that gives cargo the token instead (CI).
+    pub env_var: String,
+}
+
+/// Options of `token add`.
+#[derive(Debug, Clone)]
+pub struct AddOptions {
+    /// Mark the token as a consumer's.
+    pub read_only: bool,
+    /// The registry's name on cargo's side; `None`: from the URL's host.
+    pub registry_name: Option<String>,
+}
+
+/// The registry's name on cargo's side when none is given: the first label of
+/// the URL's host that is not a generic one (`crates`, `registry`, `cargo`,
+/// `www`), e.g. `example` for `https://crates.example.com`; `private` when the
+/// host gives none (an IP address, `localhost`).
+pub fn default_registry_name(url: &str) -> String {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, r)| r)
+        .split(['/', ':', '@'])
+        .next()
+        .unwrap_or("");
+    host.split('.')
+        .filter(|l| !matches!(*l, "crates" | "registry" | "cargo" | "www"))
+        .map(str::to_ascii_lowercase)
+        .find(|l| {
+            l.starts_with(|c: char| c.is_ascii_lowercase())
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && l != "localhost"
+        })
+        .unwrap_or_else(|| "private".into())
+}
+
+/// The environment variable cargo reads the token of registry `name` from:
+/// `CARGO_REGISTRIES_{NAME}_TOKEN`, upper-cased, `-` as `_`
+/// (<https://doc.rust-lang.org/cargo/reference/config.html#registriesnametoken>).
+pub fn env_var(registry_name: &str) -> String {
+    format!(
+        "CARGO_REGISTRIES_{}_TOKEN",
+        registry_name.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// A new random token: `(ID, whole token)`.
+///
+/// # Errors
+/// [`Error::Io`] if the operating system gives no random bytes.
+fn new_token() -> Result<(String, String)> {
+    let mut bytes = [0u8; ID_HEX / 2 + SECRET_HEX / 2];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Error::io(
+            "read random bytes from",
+            "the operating system's random source",
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    let id = crate::crate_file::hex(&bytes[..ID_HEX / 2]);
+    let secret = crate::crate_file::hex(&bytes[ID_HEX / 2..]);
+    let token = format!("{TOKEN_PREFIX}{id}_{secret}");
+    Ok((id, token))
+}
+
+/// Adds a token named `name` to the registry's token file (created, mode 0600,
+/// if missing) and returns it: the only time it is shown.
+///
+/// # Errors
+/// [`Error::Usage`] for a bad name or registry name, a name already used, or a
+/// registry that is not a folder; [`Error::Config`] if the token file is not
+/// text; [`Error::Io`]/[`Error::Conflict`] naming the token file.
+pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Result<TokenAdded> {
+    check_name(name)?;
+    let registry_name = match &opts.registry_name {
+        Some(n) => {
+            check_name(n).map_err(|_| {
+                Error::Usage(format!(
+                    "`--registry-name {n}`: a cargo registry name is letters, digits, `-` and `_`"
+                ))
+            })?;
+            n.clone()
+        }
+        None => default_registry_name(&reg.settings.url),
+    };
+    let _lock = super::lock(reg, shell)?;
+    let (mut lines, rev) = read(reg)?;
+    if let Some(t) = managed(&lines).find(|t| t.name == name) {
+        return Err(Error::Usage(format!(
+            "a token named `{name}` exists already ({}, added {}); pick another name, or `regtool token revoke {name}` first",
+            t.id, t.created
+        )));
+    }
+    let (id, token) = loop {
+        let (id, token) = new_token()?;
+        let prefix = format!("{TOKEN_PREFIX}{id}_");
+        if !managed(&lines).any(|t| t.id == prefix) {
+            break (id, token);
+        }
+    };
+    let info = TokenInfo {
+        name: name.to_owned(),
+        id: format!("{TOKEN_PREFIX}{id}_"),
+        created: super::pubtime_now(),
+        read_only: opts.read_only,
+    };
+    if lines.is_empty() {
+        lines.extend(HEADER.lines().map(|l| Line::Other(l.to_owned())));
+    }
+    lines.push(Line::Managed {
+        info: info.clone(),
+        digest: digest(&token),
+    });
+    reg.put_secret(DEFAULT_TOKEN_FILE, render_file(&lines).as_bytes(), rev)?;
+    if !reg.config.auth_required {
+        shell.warn(format!(
+            "`{}` does not require a token (config.json has no `auth-required`), so cargo sends none and nginx checks none; `regtool settings --auth-required true` turns it on",
+            reg.location().display()
+        ));
+    }
+    Ok(TokenAdded {
+        info,
+        token,
+        token_file: reg.locate(DEFAULT_TOKEN_FILE),
+        cargo_login: format!("cargo login --registry {registry_name}"),
+        env_var: env_var(&registry_name),
+        registry_name,
+    })
+}
+
+/// The tokens of `token list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenList {
+    /// The file nginx reads the tokens from.
+    pub token_file: PathBuf,
+    /// The tokens regtool added, in the file's order.
+    pub tokens: Vec<TokenInfo>,
+    /// How many raw tokens (`"~^TOKEN$" 1;` lines added by hand) the file also holds.
+    pub raw_tokens: usize,
+}
+
+/// The tokens in the registry's token file (none if it has none).
+///
+/// # Errors
+/// [`Error::Usage`] for a registry that is not a folder; [`Error::Config`] if
+/// the token file is not text; [`Error::Io`] naming it.
+pub fn list(reg: &Registry) -> Result<TokenList> {
+    let (lines, _) = read(reg)?;
+    Ok(TokenList {
+        token_file: reg.locate(DEFAULT_TOKEN_FILE),
+        tokens: managed(&lines).cloned().collect(),
+        raw_tokens: raw_tokens(&lines),
+    })
+}
+
+/// What `token revoke` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRevoked {
+    /// The token that nginx accepts no more (after a reload).
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// The file nginx reads the tokens from.
+    pub token_file: PathBuf,
+    /// How many tokens the file still accepts (regtool's and raw ones).
+    pub remaining: usize,
+}
+
+/// Removes the token named `name` from the token file.
+///
+/// # Errors
+/// [`Error::NotFound`] naming the token (and listing the names there are);
+/// [`Error::Usage`] for a bad name or a registry that is not a folder;
+/// [`Error::Io`]/[`Error::Conflict`] naming the token file.
+pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked> {
+    check_name(name)?;
+    let _lock = super::lock(reg, shell)?;
+    let (mut lines, rev) = read(reg)?;
+    let Some(pos) = lines
+        .iter()
+        .position(|l| matches!(l, Line::Managed { info, .. } if info.name == name))
+    else {
+        let names: Vec<&str> = managed(&lines).map(|t| t.name.as_str()).collect();
+        return Err(Error::NotFound {
+            message: format!(
+                "no token named `{name}` in `{}`; {}",
+                reg.locate(DEFAULT_TOKEN_FILE).display(),
+                if names.is_empty() {
+                    "it has none".to_owned()
+                } else {
+                    format!("its tokens: {}", names.join(", "))
+                }
+            ),
+        });
+    };
+    let Line::Managed { info, .. } = lines.remove(pos) else {
+        unreachable!("found as a managed line")
+    };
+    reg.put_secret(DEFAULT_TOKEN_FILE, render_file(&lines).as_bytes(), rev)?;
+    let remaining = managed(&lines).count() + raw_tokens(&lines);
+    if remaining == 0 && reg.config.auth_required {
+        shell.warn(
+            "the token file holds no token now: after a reload nginx refuses every request, and `regtool nginx-config` refuses to print a block until a token is added",
+        );
+    }
+    Ok(TokenRevoked {
+        info,
+        token_file: reg.locate(DEFAULT_TOKEN_FILE),
+        remaining,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_have_their_shape_and_differ() {
+        let (id, t) = new_token().unwrap();
+        let (_, t2) = new_token().unwrap();
+        assert_ne!(t, t2);
+        assert_eq!(t.len(), TOKEN_PREFIX.len() + ID_HEX + 1 + SECRET_HEX);
+        assert!(t.starts_with(&format!("{TOKEN_PREFIX}{id}_")));
+        assert!(
+            t.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn digest_is_md5_base64url() {
+        // MD5("abc") = 900150983cd24fb0d6963f7d28e17f72.
+        assert_eq!(digest("abc"), "kAFQmDzST7DWlj99KOF_cg");
+        assert_eq!(digest("x").len(), DIGEST_LEN);
+    }
+
+    #[test]
+    fn entry_lines_round_trip() {
+        let line = entry_line("0123456789abcdef", "kAFQmDzST7DWlj99KOF_cg");
+        assert_eq!(
+            line,
+            "\"~^rgt_0123456789abcdef_[0-9a-f]{64}$\" \"kAFQmDzST7DWlj99KOF_cg\";"
+        );
+        assert_eq!(
+            parse_hashed_line(&line),
+            Some(("0123456789abcdef", "kAFQmDzST7DWlj99KOF_cg"))
+        );
+        for bad in [
+            "\"~^rgt_0123456789abcdeF_[0-9a-f]{64}$\" \"kAFQmDzST7DWlj99KOF_cg\";",
+            "\"~^rgt_0123456789abcde_[0-9a-f]{64}$\" \"kAFQmDzST7DWlj99KOF_cg\";",
+            "\"~^rgt_0123456789abcdef_[0-9a-f]{63}$\" \"kAFQmDzST7DWlj99KOF_cg\";",
+            "\"~^rgt_0123456789abcdef_[0-9a-f]{64}$\" \"kAFQmDzST7DWlj99KOF_c\";",
+            "\"~^rgt_0123456789abcdef_[0-9a-f]{64}$\" \"kAFQmDzST7DWlj99KOF+cg\";",
+            "\"~^rgt_0123456789abcdef_[0-9a-f]{64}$\" \"kAFQmDzST7DWlj99KOF_cg\"",
+            "\"~^rgt_0123456789abcdef_[0-9a-f]{64}$\" \"kAFQmDzST7DWlj99KOF_cg\"; x",
+            "\"~^abc$\" 1;",
+        ] {
+            assert_eq!(parse_hashed_line(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn files_keep_what_regtool_did_not_write() {
+        let text = "# mine\n\"~^handmade$\" 1;\n# regtool-token name=ci created=2025-01-10T12:00:00Z read-only=yes\n\"~^rgt_0123456789abcdef_[0-9a-f]{64}$\" \"kAFQmDzST7DWlj99KOF_cg\";\n\n";
+        let lines = parse_file(text);
+        assert_eq!(render_file(&lines), text);
+        assert_eq!(raw_tokens(&lines), 1);
+        let infos: Vec<_> = managed(&lines).collect();
+        assert_eq!(
+            infos,
+            [&TokenInfo {
+                name: "ci".into(),
+                id: "rgt_0123456789abcdef_".into(),
+                created: "2025-01-10T12:00:00Z".into(),
+                read_only: true,
+            }]
+        );
+    }
+
+    #[test]
+    fn registry_names_come_from_the_host() {
+        assert_eq!(
+            default_registry_name("https://crates.example.com"),
+            "example"
+        );
+        assert_eq!(default_registry_name("https://acme.dev/crates/"), "acme");
+        assert_eq!(default_registry_name("http://127.0.0.1:8080"), "private");
+        assert_eq!(default_registry_name("http://localhost:8080"), "private");
+        assert_eq!(env_var("my-reg"), "CARGO_REGISTRIES_MY_REG_TOKEN");
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("ci-publisher_2").is_ok());
+        for bad in ["", "a b", "a=b", "é", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}
