@@ -5,6 +5,7 @@
 
 pub mod add;
 pub mod find;
+pub mod foreign;
 pub mod info;
 pub mod init;
 pub mod mirror;
