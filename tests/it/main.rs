@@ -10,6 +10,7 @@ mod common;
 mod add;
 mod ci_recipe;
 mod e2e_cargo;
+mod first_hour;
 mod hostile;
 mod integrity;
 mod maintenance;
