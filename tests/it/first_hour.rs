@@ -59,7 +59,10 @@ fn add_dry_run_names_what_it_would_write_and_writes_nothing() {
     let seed = reg.krate(&CrateBuilder::new("seed", "1.0.0"));
     let (err, report) = dry_run(&reg, &[&"add", &foo, &seed], 0);
     assert!(err.contains("Would add foo v1.0.0"), "{err}");
-    assert!(err.contains("Skipped seed v1.0.0 (already present)"), "{err}");
+    assert!(
+        err.contains("Skipped seed v1.0.0 (already present)"),
+        "{err}"
+    );
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(report["dry_run"], true);
     assert_eq!(
@@ -140,7 +143,10 @@ fn reindex_dry_run_reports_what_a_real_run_writes() {
     assert_eq!(report["dry_run"], true);
     assert_eq!(strings(&report["lines_added"]), ["baz@0.1.0"]);
     assert_eq!(strings(&report["missing_crates"]), ["foo@2.0.0"]);
-    assert_eq!(strings(&report["index_files_written"]), ["3/b/baz", "3/f/foo"]);
+    assert_eq!(
+        strings(&report["index_files_written"]),
+        ["3/b/baz", "3/f/foo"]
+    );
     let real = json(&reg.ok(&[&"reindex", &"--prune", &"--format", &"json"]));
     for field in [
         "lines_added",
@@ -175,7 +181,10 @@ fn example_crates_served_elsewhere_get_a_warning_and_the_fix_works() {
     let out = reg.ok(&[&"add", &example_crates(), &"--format", &"json"]);
     let err = stderr(&out);
     assert!(
-        err.contains("warning: ") && err.contains("dependency `hello-util` names the registry `sparse+http://127.0.0.1:8000/`"),
+        err.contains("warning: ")
+            && err.contains(
+                "dependency `hello-util` names the registry `sparse+http://127.0.0.1:8000/`"
+            ),
         "{err}"
     );
     assert!(
@@ -183,10 +192,18 @@ fn example_crates_served_elsewhere_get_a_warning_and_the_fix_works() {
         "{err}"
     );
     let json_add = json(&out);
-    assert_eq!(json_add["warnings"].as_array().unwrap().len(), 1, "{json_add}");
+    assert_eq!(
+        json_add["warnings"].as_array().unwrap().len(),
+        1,
+        "{json_add}"
+    );
     // Adding them again (skipped) does not warn again: only new lines are judged.
     let again = reg.add_ok(&[&example_crates()]);
-    assert!(!stderr(&again).contains("warning"), "{}", describe_output(&again));
+    assert!(
+        !stderr(&again).contains("warning"),
+        "{}",
+        describe_output(&again)
+    );
     assert_eq!(hello_util_registry(&reg), "sparse+http://127.0.0.1:8000/");
 
     // verify: a warning, not a problem (exit 0).
@@ -206,7 +223,11 @@ fn example_crates_served_elsewhere_get_a_warning_and_the_fix_works() {
     // The fix: the alias, then reindex derives the line again.
     reg.ok(&[&"settings", &"--alias", &"http://127.0.0.1:8000"]);
     let out = reg.ok(&[&"reindex"]);
-    assert!(stderr(&out).contains("1 index files written"), "{}", describe_output(&out));
+    assert!(
+        stderr(&out).contains("1 index files written"),
+        "{}",
+        describe_output(&out)
+    );
     assert_eq!(hello_util_registry(&reg), Value::Null);
     let v = json(&reg.verify(&["--format", "json"]));
     assert_eq!(v["warnings"], serde_json::json!([]));
@@ -221,7 +242,11 @@ fn a_dependency_on_another_registry_gets_no_warning() {
         "[dependencies.seed]\nversion = \"^2\"\nregistry-index = \"sparse+https://other.example.org/\"\n\n[dependencies.other]\nversion = \"1\"\nregistry-index = \"sparse+https://crates.example.com:8443/elsewhere/\"\n",
     );
     let out = reg.add_ok(&[&reg.krate(&app)]);
-    assert!(!stderr(&out).contains("warning"), "{}", describe_output(&out));
+    assert!(
+        !stderr(&out).contains("warning"),
+        "{}",
+        describe_output(&out)
+    );
     reg.assert_verify_clean();
     let v = json(&reg.verify(&["--format", "json"]));
     assert_eq!(v["warnings"], serde_json::json!([]));
