@@ -427,6 +427,9 @@ pub struct YankArgs {
     /// Undo a yank: make the version available to new lockfiles again
     #[arg(long)]
     pub undo: bool,
+    /// Print what would change; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `remove`.
@@ -438,6 +441,9 @@ pub struct RemoveArgs {
     /// The version (when not given as NAME@VERSION)
     #[arg(value_name = "VERSION")]
     pub version: Option<String>,
+    /// Print what would be removed; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `reindex`.
@@ -452,6 +458,9 @@ pub struct ReindexArgs {
     /// Take the new bytes of .crate files that changed since they were added (their cksum changes; lockfiles pinning the old one break)
     #[arg(long)]
     pub accept_changed: bool,
+    /// Check everything and print what would be written, moved and removed; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Arguments of `verify`.
@@ -526,6 +535,10 @@ pub struct AddArgs {
     /// Accept .crate files that unpack up to this size for this run (default: the registry's setting)
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_unpacked_size: Option<u64>,
+
+    /// Check everything and print what would be published; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Parses a size: a number of bytes, or a number with `KB`, `MB`, `GB` (powers of
@@ -652,19 +665,20 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 strict: a.strict,
                 max_crate_size: a.max_crate_size,
                 max_unpacked_size: a.max_unpacked_size,
+                dry_run: a.dry_run,
             };
             print(shell, &ops::add::add(&registry()?, &a.paths, &opts, shell)?)
         }
         Command::Yank(a) => {
             let (name, version) = ops::find::parse_spec(&a.spec, a.version.as_deref())?;
-            let report = ops::yank::yank(&registry()?, &name, &version, a.undo, shell)?;
+            let report = ops::yank::yank(&registry()?, &name, &version, a.undo, a.dry_run, shell)?;
             print(shell, &report)
         }
         Command::Remove(a) => {
             let (name, version) = ops::find::parse_spec(&a.spec, a.version.as_deref())?;
             print(
                 shell,
-                &ops::remove::remove(&registry()?, &name, &version, shell)?,
+                &ops::remove::remove(&registry()?, &name, &version, a.dry_run, shell)?,
             )
         }
         Command::Reindex(a) => {
@@ -672,6 +686,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             let opts = ops::reindex::ReindexOptions {
                 prune: a.prune,
                 accept_changed: a.accept_changed,
+                dry_run: a.dry_run,
             };
             print(shell, &ops::reindex::reindex(&reg, &opts, shell)?)
         }

@@ -56,10 +56,16 @@ impl Report for ops::init::InitReport {
         shell.status(
             "Note",
             format!(
-                "serve the folder at {}/ and add to .cargo/config.toml:\n\n{snippet}\n",
+                "serve the folder at {}/ (but not its .regtool/: `regtool nginx-config` prints an nginx configuration that serves only what cargo asks for) and add to .cargo/config.toml:\n\n{snippet}\n",
                 self.url
             ),
         );
+        if !self.mirror {
+            shell.status(
+                "Note",
+                "the registry has no web API, so `cargo publish` and `cargo yank` answer \"registry does not support API commands\": publish with `cargo package` then `regtool add target/package/NAME-VERSION.crate`, and yank with `regtool yank NAME@VERSION`",
+            );
+        }
     }
 }
 
@@ -103,15 +109,23 @@ impl Report for ops::verify::VerifyReport {
         for p in &self.problems {
             shell.data(format!("{}: `{}`: {}", p.kind, p.path.display(), p.message));
         }
+        for w in &self.warnings {
+            shell.warn(format!("{}: `{}`: {}", w.kind, w.path.display(), w.message));
+        }
         shell.status(
             "Verified",
             format!(
-                "{} index files, {} versions, {} .crate files{}: {} problem(s)",
+                "{} index files, {} versions, {} .crate files{}: {} problem(s){}",
                 self.index_files,
                 self.versions,
                 self.crate_files,
                 if self.deep { " (deep)" } else { "" },
-                self.problems.len()
+                self.problems.len(),
+                if self.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} warning(s)", self.warnings.len())
+                }
             ),
         );
     }

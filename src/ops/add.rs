@@ -28,6 +28,9 @@ pub struct AddOptions {
     pub max_crate_size: Option<u64>,
     /// Override the registry's `max-unpacked-size` (bytes).
     pub max_unpacked_size: Option<u64>,
+    /// Check everything and report what would be published, but write nothing
+    /// (`--dry-run`).
+    pub dry_run: bool,
 }
 
 /// What happened to one input.
@@ -66,8 +69,13 @@ pub struct AddReport {
     pub warnings: Vec<String>,
     /// The key of every object written (relative to the registry), in the
     /// order written: the `.crate` files, then the index files, dependencies
-    /// before dependents. Empty when nothing changed.
+    /// before dependents. Empty when nothing changed. With `--dry-run`, what a
+    /// real run would write.
     pub written: Vec<String>,
+    /// Present (and `true`) with `--dry-run`: nothing was written; `crates`
+    /// and `written` say what a real run would do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// An input read and checked, its bytes copied into a staging file.
@@ -182,7 +190,9 @@ pub fn add(
     let _lock = super::lock(reg, shell)?;
     // Copies a killed `add` left behind (a day old: no live run waits that long
     // between reading its inputs and taking the lock).
-    reg.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
+    if !opts.dry_run {
+        reg.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
+    }
 
     // Check against the registry as it is now, under the lock.
     let mut plans = Vec::new();
@@ -231,6 +241,10 @@ pub fn add(
         });
     }
     let warnings = check_dependencies(reg, &plans)?;
+    for m in misdirected(reg, &plans)? {
+        shell.warn(&m);
+        report.warnings.push(m);
+    }
     for w in &warnings {
         if opts.strict {
             problems.push(Error::krate(
@@ -285,7 +299,11 @@ pub fn add(
             };
             if repaired {
                 shell.status(
-                    "Restored",
+                    if opts.dry_run {
+                        "Would restore"
+                    } else {
+                        "Restored"
+                    },
                     format!(
                         "{} v{} (its .crate file was missing or damaged)",
                         c.name, c.vers
@@ -321,6 +339,24 @@ pub fn add(
             crates,
         });
     }
+    if opts.dry_run {
+        report.dry_run = true;
+        report.written = planned_writes(&batch);
+        for p in &batch {
+            for a in added.remove(&p.name.canonical()).unwrap_or_default() {
+                shell.status("Would add", format!("{} v{}", a.name, a.vers));
+                report.crates.push(a);
+            }
+        }
+        shell.status(
+            "Dry run",
+            format!(
+                "{} object(s) would be written; nothing was written",
+                report.written.len()
+            ),
+        );
+        return Ok(report);
+    }
     let written = reg.publish(batch, durability, |name| {
         for a in added.remove(&name.canonical()).unwrap_or_default() {
             shell.status("Adding", format!("{} v{}", a.name, a.vers));
@@ -329,6 +365,50 @@ pub fn add(
     })?;
     report.written = written;
     Ok(report)
+}
+
+/// The keys [`Registry::publish`] would write for `batch`, in its order: the
+/// `.crate` files, then the index files level by level.
+fn planned_writes(batch: &[Publication]) -> Vec<String> {
+    let mut out: Vec<String> = batch
+        .iter()
+        .flat_map(|p| {
+            p.crates
+                .iter()
+                .map(|(v, _)| Registry::crate_key(&p.name, v))
+        })
+        .collect();
+    let mut indexes: Vec<(usize, String)> = batch
+        .iter()
+        .filter(|p| p.index.is_some())
+        .map(|p| (p.level, Registry::index_key(&p.name)))
+        .collect();
+    indexes.sort_by_key(|(level, _)| *level);
+    out.extend(indexes.into_iter().map(|(_, k)| k));
+    out
+}
+
+/// Warnings for dependencies of the new versions that name another registry
+/// whose URL looks like this one's ([`super::foreign`]).
+fn misdirected(reg: &Registry, plans: &[Plan]) -> Result<Vec<String>> {
+    if reg.settings.mirror {
+        return Ok(Vec::new()); // crates.io crates depend on crates.io only
+    }
+    let mut batch: HashMap<String, Vec<semver::Version>> = HashMap::new();
+    for plan in plans {
+        batch
+            .entry(plan.name.canonical())
+            .or_default()
+            .extend(plan.new.iter().map(|p| p.version.clone()));
+    }
+    let mut lookup = super::foreign::VersionLookup::new(reg, batch);
+    let mut out = Vec::new();
+    for p in plans.iter().flat_map(|plan| plan.new.iter()) {
+        for m in super::foreign::misdirected(&reg.settings, &p.entry.deps, |n| lookup.get(n))? {
+            out.push(m.message(&p.source.display().to_string(), &reg.settings));
+        }
+    }
+    Ok(out)
 }
 
 /// The versions of one crate to publish, with its index file as it is now.

@@ -6,6 +6,7 @@
 pub mod add;
 pub mod doctor;
 pub mod find;
+pub mod foreign;
 pub mod info;
 pub mod init;
 pub mod mirror;

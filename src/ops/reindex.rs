@@ -38,6 +38,8 @@ pub struct ReindexOptions {
     /// Take the bytes of `.crate` files that changed since their line was
     /// written (a new `cksum`; every `Cargo.lock` pinning the old one breaks).
     pub accept_changed: bool,
+    /// Work everything out and report it, but write nothing (`--dry-run`).
+    pub dry_run: bool,
 }
 
 /// The report of `reindex` (its `--format json` schema).
@@ -62,6 +64,10 @@ pub struct ReindexReport {
     /// What stopped the run, one item per problem (nothing was written when
     /// this is not empty).
     pub rejected: Vec<Rejected>,
+    /// Present (and `true`) with `--dry-run`: nothing was written; the lists
+    /// above say what a real run would write, move and remove.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// A problem that stopped `reindex`.
@@ -120,6 +126,7 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
     let _lock = super::lock(reg, shell)?;
     let mut report = ReindexReport {
         pruned: opts.prune,
+        dry_run: opts.dry_run,
         ..Default::default()
     };
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
@@ -205,6 +212,10 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
         );
         return Ok(report);
     }
+    if opts.dry_run {
+        dry_run_report(reg, writes, shell, &mut report);
+        return Ok(report);
+    }
 
     let cleaned = reg.clean_temp(std::time::Duration::from_secs(24 * 3600), true)?;
     if cleaned > 0 {
@@ -274,6 +285,49 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
         ),
     );
     Ok(report)
+}
+
+/// Fills `report` with what `writes` would do, naming each on the shell.
+fn dry_run_report(reg: &Registry, writes: Vec<Write>, shell: &Shell, report: &mut ReindexReport) {
+    for w in writes {
+        match w {
+            Write::Move { from, to } => {
+                shell.status(
+                    "Would move",
+                    format!(
+                        "`{}` to `{}`",
+                        reg.locate(&from).display(),
+                        reg.locate(&to).display()
+                    ),
+                );
+                report.moved.push(reg.locate(&to));
+            }
+            Write::Delete(key) => shell.status(
+                "Would remove",
+                format!("`{}` (a copy)", reg.locate(&key).display()),
+            ),
+            Write::Fix(_) => {}
+            Write::Index { name, file, .. } => {
+                let key = Registry::index_key(&name);
+                if file.lines.is_empty() {
+                    shell.status("Would remove", format!("`{}`", reg.locate(&key).display()));
+                    report.index_files_removed.push(key);
+                } else {
+                    shell.status("Would write", format!("`{}`", reg.locate(&key).display()));
+                    report.index_files_written.push(key);
+                }
+            }
+        }
+    }
+    shell.status(
+        "Dry run",
+        format!(
+            "{} .crate files; {} index files would be written, {} lines added; nothing was written",
+            report.crates_read,
+            report.index_files_written.len(),
+            report.lines_added.len()
+        ),
+    );
 }
 
 /// Works out one crate's new index file, the moves it needs, and its problems.
@@ -452,7 +506,14 @@ fn plan_group(
                     ));
                     lines.push(l.clone());
                 } else {
-                    shell.status("Pruned", &id);
+                    shell.status(
+                        if opts.dry_run {
+                            "Would prune"
+                        } else {
+                            "Pruned"
+                        },
+                        &id,
+                    );
                 }
                 report.missing_crates.push(id);
             }
@@ -472,7 +533,14 @@ fn plan_group(
         report
             .lines_added
             .push(format!("{}@{}", entry.name, entry.vers));
-        shell.status("Indexed", format!("{} v{}", entry.name, entry.vers));
+        shell.status(
+            if opts.dry_run {
+                "Would index"
+            } else {
+                "Indexed"
+            },
+            format!("{} v{}", entry.name, entry.vers),
+        );
         lines.push(IndexLine {
             raw: entry.to_line(),
             package: entry,

@@ -22,9 +22,14 @@ pub struct RemoveReport {
     pub crate_file: std::path::PathBuf,
     /// Whether the index file was removed (it was the last version).
     pub index_file_removed: bool,
+    /// Present (and `true`) with `--dry-run`: nothing was removed; the report
+    /// says what a real run would remove.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// Removes `version` of the crate `name` (any spelling of it) from the registry.
+/// With `dry_run`, finds the line and file and reports them, removing nothing.
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] for an unknown crate or version; [`crate::Error::Io`].
@@ -32,30 +37,51 @@ pub fn remove(
     reg: &Registry,
     name: &CrateName,
     version: &semver::Version,
+    dry_run: bool,
     shell: &Shell,
 ) -> Result<RemoveReport> {
     let _lock = super::lock(reg, shell)?;
-    let (stored, (line, last)) = reg
-        .modify_crate(
-            name,
-            || not_found(reg, name.as_str()),
-            |stored| {
-                let i = find_version(&stored.index, name, version)?;
-                let line = stored.index.lines.remove(i);
-                Ok(Some((line, stored.index.lines.is_empty())))
-            },
-        )?
-        .expect("a removal always writes");
+    let mut found = None;
+    reg.modify_crate(
+        name,
+        || not_found(reg, name.as_str()),
+        |stored| {
+            let i = find_version(&stored.index, name, version)?;
+            let line = stored.index.lines.remove(i);
+            found = Some((stored.name.clone(), line, stored.index.lines.is_empty()));
+            Ok((!dry_run).then_some(()))
+        },
+    )?;
+    let (stored, line, last) = found.expect("set by the change");
     let key = Registry::crate_key(&stored, &line.package.vers);
-    reg.delete_crate(&key)?;
-    shell.status(
-        "Removed",
-        format!("{} v{}", line.package.name, line.package.vers),
-    );
+    if dry_run {
+        shell.status(
+            "Would remove",
+            format!(
+                "{} v{}: its line in `{}`{} and `{}` (dry run: nothing was written)",
+                line.package.name,
+                line.package.vers,
+                reg.locate(&Registry::index_key(&stored)).display(),
+                if last {
+                    " (the whole file: its last line)"
+                } else {
+                    ""
+                },
+                reg.locate(&key).display()
+            ),
+        );
+    } else {
+        reg.delete_crate(&key)?;
+        shell.status(
+            "Removed",
+            format!("{} v{}", line.package.name, line.package.vers),
+        );
+    }
     Ok(RemoveReport {
         name: line.package.name,
         vers: line.package.vers,
         crate_file: reg.locate(&key),
         index_file_removed: last,
+        dry_run,
     })
 }

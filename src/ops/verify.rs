@@ -52,6 +52,11 @@ pub struct VerifyReport {
     pub deep: bool,
     /// Every problem, sorted by path.
     pub problems: Vec<Problem>,
+    /// Things that are not wrong but look like a mistake, sorted by path
+    /// (they do not change the exit code): `misdirected-dependency`, a
+    /// dependency naming another registry whose URL looks like this one's
+    /// (see `regtool::ops::foreign`).
+    pub warnings: Vec<Problem>,
 }
 
 struct Job {
@@ -248,6 +253,7 @@ pub fn verify_at(
             });
         }
     }
+    report.warnings = misdirected(&reg, &jobs)?;
     let bar = shell.bar(jobs.len() as u64, "Verifying");
     let found: Vec<Vec<Problem>> = jobs
         .par_iter()
@@ -298,6 +304,41 @@ pub fn verify_at(
     problems.sort();
     report.problems = problems;
     Ok(report)
+}
+
+/// `misdirected-dependency` warnings for the lines of `jobs`, judged against
+/// the versions those lines hold.
+fn misdirected(reg: &Registry, jobs: &[Job]) -> Result<Vec<Problem>> {
+    if reg.settings.mirror {
+        return Ok(Vec::new()); // crates.io crates depend on crates.io only
+    }
+    let mut versions: BTreeMap<String, Vec<semver::Version>> = BTreeMap::new();
+    for j in jobs.iter().filter(|j| !j.line.yanked) {
+        if let Ok(v) = j.line.version() {
+            versions
+                .entry(name::canonical(&j.line.name))
+                .or_default()
+                .push(v);
+        }
+    }
+    let mut out = Vec::new();
+    for j in jobs {
+        let found = super::foreign::misdirected(&reg.settings, &j.line.deps, |n| {
+            Ok(versions
+                .get(&name::canonical(n))
+                .cloned()
+                .unwrap_or_default())
+        })?;
+        for m in found {
+            out.push(Problem {
+                path: j.line_path.clone(),
+                kind: "misdirected-dependency",
+                message: m.message(&format!("{} v{}", j.line.name, j.line.vers), &reg.settings),
+            });
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn quoted_others(names: &[String], me: &str) -> String {

@@ -22,11 +22,16 @@ pub struct YankReport {
     /// Whether the version is yanked now.
     pub yanked: bool,
     /// Whether this run changed anything (false if it already was in that state).
+    /// With `--dry-run`: whether a real run would change it.
     pub changed: bool,
+    /// Present (and `true`) with `--dry-run`: nothing was written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// Sets `yanked` to `!undo` on the line for `version` of the crate `name` (any
-/// spelling of it).
+/// spelling of it). With `dry_run`, works out the same report and writes
+/// nothing.
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] (with the nearest names or the versions there are)
@@ -36,6 +41,7 @@ pub fn yank(
     name: &CrateName,
     version: &semver::Version,
     undo: bool,
+    dry_run: bool,
     shell: &Shell,
 ) -> Result<YankReport> {
     let _lock = super::lock(reg, shell)?;
@@ -53,12 +59,21 @@ pub fn yank(
                 vers: pkg.vers.clone(),
                 yanked: want,
                 changed,
+                dry_run,
             });
-            Ok(changed.then_some(()))
+            Ok((changed && !dry_run).then_some(()))
         },
     )?;
     let report = report.expect("set by the change");
-    if report.changed {
+    if report.changed && dry_run {
+        shell.status(
+            if undo { "Would unyank" } else { "Would yank" },
+            format!(
+                "{}@{} (dry run: nothing was written)",
+                report.name, report.vers
+            ),
+        );
+    } else if report.changed {
         shell.status(
             if undo { "Unyank" } else { "Yank" },
             format!("{}@{}", report.name, report.vers),

@@ -329,3 +329,33 @@ fn gitlab_job_publishes_into_the_registry() {
         assert!(listing.contains(index_rel), "{listing}");
     }
 }
+
+/// regtool is in no registry: every `cargo install` of it in README.md installs
+/// from a git repository or a checkout, and the CI recipes define the
+/// repository variable they use.
+#[test]
+fn readme_installs_regtool_from_its_repository() {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md");
+    let installs: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.contains("cargo install") && l.contains("--locked"))
+        .filter(|l| l.contains("regtool") || l.contains("--path ."))
+        .collect();
+    assert!(installs.len() >= 5, "{installs:?}");
+    for l in &installs {
+        assert!(
+            l.contains("--git ") || l.contains("--path "),
+            "installs regtool from a registry, which has none:\n{l}"
+        );
+    }
+    for name in ["gitlab", "github"] {
+        let r = recipe(name);
+        if r.contains("$REGTOOL_GIT") {
+            assert!(
+                r.lines().any(|l| l.trim().starts_with("REGTOOL_GIT: ")),
+                "the {name} recipe uses $REGTOOL_GIT without defining it"
+            );
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod add;
 mod ci_recipe;
 mod doctor;
 mod e2e_cargo;
+mod first_hour;
 mod hostile;
 mod integrity;
 mod maintenance;

@@ -2,10 +2,10 @@
 //! cargo: regtool writes a registry and the server block, nginx serves it from a
 //! temp folder on 127.0.0.1, and cargo resolves and downloads through it.
 //!
-//! nginx is looked up on PATH and in the usual sbin folders; when it is missing
-//! and we are root it is installed with apt-get (`.ci/run` does the same first).
-//! Without nginx and without root the nginx tests print that they were skipped;
-//! with `CI` set they fail instead.
+//! nginx is looked up on PATH and in the usual sbin folders; the tests never
+//! install it (`.ci/run` does, with apt-get). Without nginx the nginx tests
+//! print that they were skipped and how to install it; with `CI` set they fail
+//! instead.
 
 use crate::common;
 
@@ -51,39 +51,21 @@ fn find_nginx() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The nginx binary, installing it with apt-get when missing and root. `None`
-/// (after printing that the test is skipped) when there is none and cannot be
-/// one; panics instead under CI, where the nginx tests must run.
+/// The nginx binary. `None` (after printing that the test is skipped and how
+/// to install nginx) when there is none; panics instead under CI, where the
+/// nginx tests must run. Tests never install anything: `.ci/run` installs
+/// nginx before running them.
 pub(crate) fn nginx(test: &str) -> Option<PathBuf> {
     static NGINX: OnceLock<Option<PathBuf>> = OnceLock::new();
-    let found = NGINX.get_or_init(|| {
-        if let Some(p) = find_nginx() {
-            return Some(p);
-        }
-        if is_root() {
-            let mut cmd = Command::new("sh");
-            cmd.arg("-c")
-                .arg("apt-get update -qq && apt-get install -y -qq nginx")
-                .env("DEBIAN_FRONTEND", "noninteractive");
-            let out = run_with_timeout(cmd, Duration::from_secs(600));
-            if !out.status.success() {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "installing nginx failed:\n{}",
-                    common::describe_output(&out)
-                );
-            }
-        }
-        find_nginx()
-    });
+    let found = NGINX.get_or_init(find_nginx);
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "{test}: nginx is not installed and could not be installed; CI must run the nginx tests (see .ci/run)"
+            "{test}: nginx is not installed; CI must run the nginx tests (.ci/run installs it with apt-get)"
         );
         let _ = writeln!(
             std::io::stderr(),
-            "{test}: skipped: nginx is not installed and cannot be installed here (not root)"
+            "{test}: skipped: nginx is not installed (on Debian or Ubuntu: `sudo apt-get install nginx`; `.ci/run` installs it)"
         );
     }
     found.clone()
