@@ -294,7 +294,11 @@ fn cargo_fetches_with_an_added_token_until_it_is_revoked() {
     // Revoke, reload: the token gets 401, and cargo is refused.
     ok(&reg.root(), &["token", "revoke", "consumer"]);
     let reloads = || reg.error_log().matches("reconfiguring").count();
+    // The old worker keeps accepting connections until it has shut down: wait
+    // for nginx's "worker process N exited" too, or cargo may still reach it.
+    let exits = || reg.error_log().matches("exited with code").count();
     let before = reloads();
+    let exits_before = exits();
     reg.reload();
     let start = Instant::now();
     loop {
@@ -308,12 +312,12 @@ fn cargo_fetches_with_an_added_token_until_it_is_revoked() {
         } else {
             0
         };
-        if status == 401 {
+        if status == 401 && exits() > exits_before {
             break;
         }
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "nginx still answers {status} for a revoked token after a reload\n{}",
+            "nginx still answers {status} for a revoked token after a reload (or its old worker is still running)\n{}",
             reg.error_log()
         );
         std::thread::sleep(Duration::from_millis(100));
