@@ -62,7 +62,7 @@ pub enum FormatArg {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new registry in a folder
+    /// Create a new registry in a folder or an S3 bucket
     #[command(long_about = "\
 Create a new registry in a folder: config.json (what cargo reads first, with the download
 URL template) and .regtool/ (regtool's own settings and lock). The folder may exist, but
