@@ -99,6 +99,9 @@ pub struct Publication {
     pub revision: Option<Revision>,
     /// `.crate` files to store: version and finished staging file.
     pub crates: Vec<(String, tempfile::NamedTempFile)>,
+    /// The versions whose line is new in `index`, with their catalogue
+    /// metadata when it is at hand (else the catalogue reads the `.crate`).
+    pub added: Vec<(String, Option<crate::catalogue::VersionMeta>)>,
 }
 
 impl Registry {
@@ -239,6 +242,12 @@ impl Registry {
             self.put(CONFIG_KEY, &self.config.to_bytes(), ObjectKind::Config)?;
         }
         Ok(())
+    }
+
+    /// The storage below, for the catalogue (`crate::catalogue`), which
+    /// writes only its own keys.
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.store.as_ref()
     }
 
     fn put(&self, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
@@ -425,6 +434,12 @@ impl Registry {
             let Some(mut stored) = self.find_crate(name)? else {
                 return Err(not_found());
             };
+            let before: Vec<String> = stored
+                .index
+                .lines
+                .iter()
+                .map(|l| l.package.vers.clone())
+                .collect();
             let Some(out) = change(&mut stored)? else {
                 return Ok(None);
             };
@@ -432,6 +447,20 @@ impl Registry {
             if self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?
                 == Outcome::Done
             {
+                let has = |v: &String| stored.index.lines.iter().any(|l| l.package.vers == *v);
+                let change = crate::catalogue::Change {
+                    name: &stored.name,
+                    index: &stored.index,
+                    added: stored
+                        .index
+                        .lines
+                        .iter()
+                        .filter(|l| !before.contains(&l.package.vers))
+                        .map(|l| (l.package.vers.clone(), None))
+                        .collect(),
+                    removed: before.iter().filter(|v| !has(v)).cloned().collect(),
+                };
+                crate::catalogue::update(self, &[change])?;
                 return Ok(Some((stored.name, out)));
             }
         }
@@ -489,7 +518,9 @@ impl Registry {
         use rayon::prelude::*;
         let mut written = Vec::new();
         let mut indexes = Vec::new();
+        let mut added = std::collections::HashMap::new();
         for p in batch {
+            added.insert(p.name.canonical(), p.added);
             let versions: Vec<String> = p.crates.iter().map(|(v, _)| v.clone()).collect();
             for (vers, file) in p.crates {
                 let key = Self::crate_key(&p.name, &vers);
@@ -529,6 +560,16 @@ impl Registry {
                 on_published(name);
             }
         }
+        let changes: Vec<crate::catalogue::Change<'_>> = indexes
+            .iter()
+            .map(|(_, name, index, _, _)| crate::catalogue::Change {
+                name,
+                index,
+                added: added.remove(&name.canonical()).unwrap_or_default(),
+                removed: Vec::new(),
+            })
+            .collect();
+        crate::catalogue::update(self, &changes)?;
         Ok(written)
     }
 

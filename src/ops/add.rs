@@ -77,6 +77,7 @@ struct Prepared {
     version: semver::Version,
     entry: IndexPackage,
     size: u64,
+    meta: crate::catalogue::VersionMeta,
     tmp: tempfile::NamedTempFile,
 }
 
@@ -93,6 +94,7 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
         name,
         version,
         size,
+        meta,
     } = reader::read_entry_file(path, limits, &reg.settings, Some(tmp.as_file_mut()))?;
     Ok(Prepared {
         source: path.to_path_buf(),
@@ -100,6 +102,7 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
         version,
         entry: line,
         size,
+        meta,
         tmp,
     })
 }
@@ -300,7 +303,9 @@ pub fn add(
             report.crates.push(c);
         }
         let changed = !new.is_empty();
+        let mut new_versions = Vec::new();
         for mut p in new {
+            new_versions.push((p.entry.vers.clone(), Some(std::mem::take(&mut p.meta))));
             crates.push((p.entry.vers.clone(), p.tmp));
             p.entry.pubtime = Some(pubtime.clone());
             added.entry(name.canonical()).or_default().push(AddedCrate {
@@ -319,6 +324,7 @@ pub fn add(
             index: changed.then_some(index),
             revision,
             crates,
+            added: new_versions,
         });
     }
     let written = reg.publish(batch, durability, |name| {

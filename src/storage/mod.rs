@@ -33,6 +33,14 @@ pub enum ObjectKind {
     Config,
     /// regtool's own state under `.regtool/` (never served to cargo).
     State,
+    /// A catalogue page (`text/html; charset=utf-8`, revalidated).
+    Html,
+    /// A catalogue script (`text/javascript`, revalidated).
+    Script,
+    /// The catalogue's style sheet (`text/css`, revalidated).
+    Style,
+    /// The catalogue's Atom feed (`application/atom+xml`, revalidated).
+    Feed,
 }
 
 /// An opaque revision of a stored object: an `ETag` in object storage; the

@@ -1,0 +1,424 @@
+//! The browsable catalogue: static HTML pages regtool writes into the registry
+//! beside the index, so that people can look at the crates before they depend
+//! on them (`regtool init --no-html` or `regtool settings --html false` turn it
+//! off).
+//!
+//! Keys (none can be an index file: those live in 1- or 2-character top
+//! folders, see [`crate::name::looks_like_index_key`], and `crates/` holds the
+//! `.crate` files):
+//! - [`INDEX_KEY`] `index.html`: a search box over every crate;
+//! - [`SEARCH_KEY`] `catalogue/search-index.js`: the search data (a script, so
+//!   that the page works from `file://` too), [`SCRIPT_KEY`], [`STYLE_KEY`];
+//! - `catalogue/crates/{name}.html`: one page per crate;
+//! - [`FEED_KEY`] `feed.atom`: the newest [`FEED_LEN`] versions (RFC 4287);
+//! - [`STATE_KEY`] `.regtool/catalogue.json`: the compact state every change
+//!   updates (name, latest version, description per crate; the feed), so that
+//!   a change reads neither every index file nor every `.crate`;
+//! - `.regtool/meta/{name}/{version}.json`: each version's [`VersionMeta`]
+//!   (description, license, README...), stored when the version is added.
+//!
+//! A change ([`Registry::publish`], [`Registry::modify_crate`]) calls
+//! [`update`], which rewrites only the changed crates' pages, the search data
+//! and the feed. `reindex` (and turning the catalogue on) calls [`rebuild`].
+
+pub mod meta;
+pub mod render;
+
+use crate::error::Result;
+use crate::index::IndexFile;
+use crate::name::CrateName;
+use crate::registry::Registry;
+use crate::storage::{Durability, ObjectKind, Outcome, Precondition, Storage};
+pub use meta::VersionMeta;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Key of the catalogue's start page.
+pub const INDEX_KEY: &str = "index.html";
+/// Key of the Atom feed of new versions.
+pub const FEED_KEY: &str = "feed.atom";
+/// Folder of the catalogue's other files.
+pub const DIR: &str = "catalogue";
+/// Key of the search data.
+pub const SEARCH_KEY: &str = "catalogue/search-index.js";
+/// Key of the search script.
+pub const SCRIPT_KEY: &str = "catalogue/search.js";
+/// Key of the style sheet.
+pub const STYLE_KEY: &str = "catalogue/style.css";
+/// Key of the catalogue's state.
+pub const STATE_KEY: &str = ".regtool/catalogue.json";
+/// Versions in the feed.
+pub const FEED_LEN: usize = 50;
+/// How often the state is written again after another writer changed it first.
+const MAX_RETRIES: usize = 24;
+
+const SEARCH_JS: &str = include_str!("search.js");
+const STYLE_CSS: &str = include_str!("style.css");
+
+/// Key of the page of the crate `name` (as published).
+pub fn page_key(name: &str) -> String {
+    format!("{DIR}/crates/{name}.html")
+}
+
+/// Key of the stored metadata of `name` `vers`.
+pub fn meta_key(name: &str, vers: &str) -> String {
+    format!(".regtool/meta/{name}/{vers}.json")
+}
+
+/// The catalogue's state ([`STATE_KEY`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Every crate, by canonical name ([`crate::name::canonical`]).
+    pub crates: BTreeMap<String, CrateSummary>,
+    /// The newest versions, newest first.
+    pub feed: Vec<FeedEntry>,
+    /// When the catalogue last changed (RFC 3339).
+    #[serde(default)]
+    pub updated: String,
+}
+
+/// One crate in the search data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrateSummary {
+    /// Name as published.
+    pub name: String,
+    /// The version its page shows (see [`render::shown_version`]).
+    pub latest: String,
+    /// That version's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One version in the feed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedEntry {
+    /// Crate name as published.
+    pub name: String,
+    /// Version.
+    pub vers: String,
+    /// Its `pubtime` (or when it was added), RFC 3339.
+    pub time: String,
+    /// Its description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// What changed for one crate.
+#[derive(Debug)]
+pub struct Change<'a> {
+    /// The crate (as published).
+    pub name: &'a CrateName,
+    /// Its index file now (no lines: the crate is gone).
+    pub index: &'a IndexFile,
+    /// Versions whose line is new, with their metadata when it is at hand.
+    pub added: Vec<(String, Option<VersionMeta>)>,
+    /// Versions whose line was removed.
+    pub removed: Vec<String>,
+}
+
+fn store(reg: &Registry) -> &dyn Storage {
+    reg.storage()
+}
+
+fn put(reg: &Registry, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
+    let _ = store(reg).put(key, bytes, kind, &Precondition::Any, Durability::Deferred)?;
+    Ok(())
+}
+
+/// Writes `bytes` at `key` unless it holds them already.
+fn put_if_changed(reg: &Registry, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<bool> {
+    if store(reg).get(key)?.is_some_and(|o| o.bytes == bytes) {
+        return Ok(false);
+    }
+    put(reg, key, bytes, kind)?;
+    Ok(true)
+}
+
+fn read_state(reg: &Registry) -> Result<Option<(State, crate::storage::Revision)>> {
+    let Some(o) = store(reg).get(STATE_KEY)? else {
+        return Ok(None);
+    };
+    // A state that cannot be read is rebuilt, as a missing one.
+    Ok(serde_json::from_slice(&o.bytes).ok().map(|s| (s, o.revision)))
+}
+
+/// The metadata of `name` `vers`: `known`, else the stored file, else read
+/// from the stored `.crate` (and stored for next time).
+fn version_meta(reg: &Registry, name: &CrateName, vers: &str) -> Result<VersionMeta> {
+    let key = meta_key(name.as_str(), vers);
+    if let Some(o) = store(reg).get(&key)?
+        && let Ok(m) = serde_json::from_slice(&o.bytes)
+    {
+        return Ok(m);
+    }
+    let crate_key = Registry::crate_key(name, vers);
+    let meta = match reg.read_stored_crate(&crate_key, None) {
+        Ok(e) => e.meta,
+        Err(crate::Error::NotFound { .. }) => return Ok(VersionMeta::default()),
+        Err(e) => return Err(e),
+    };
+    put(reg, &key, &meta_bytes(&meta), ObjectKind::State)?;
+    Ok(meta)
+}
+
+fn meta_bytes(m: &VersionMeta) -> Vec<u8> {
+    serde_json::to_vec(m).expect("metadata serializes")
+}
+
+/// Writes the files every catalogue has (start page, script, style sheet).
+fn write_static(reg: &Registry) -> Result<()> {
+    put_if_changed(
+        reg,
+        INDEX_KEY,
+        render::index_page(&reg.settings).as_bytes(),
+        ObjectKind::Html,
+    )?;
+    put_if_changed(reg, SCRIPT_KEY, SEARCH_JS.as_bytes(), ObjectKind::Script)?;
+    put_if_changed(reg, STYLE_KEY, STYLE_CSS.as_bytes(), ObjectKind::Style)?;
+    Ok(())
+}
+
+fn summary(index: &IndexFile, meta: &VersionMeta) -> Option<CrateSummary> {
+    render::shown_version(index).map(|p| CrateSummary {
+        name: p.name.clone(),
+        latest: p.vers.clone(),
+        description: meta.description.clone(),
+    })
+}
+
+/// Brings the catalogue up to date after `changes` (see the module docs):
+/// stores the metadata of added versions, deletes that of removed ones,
+/// updates the state (compare-and-swap, retried when another writer changed
+/// it first) and rewrites the changed crates' pages, the search data and the
+/// feed. Without a state (a registry made before the catalogue, or whose
+/// state was lost) it rebuilds everything once. Does nothing when the
+/// registry's `html` setting is off.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the file; errors reading a stored `.crate`
+/// whose metadata is not stored.
+pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
+    if !reg.settings.html || changes.is_empty() {
+        return Ok(());
+    }
+    let now = crate::ops::pubtime_now();
+    // Metadata first: the pages are made from it.
+    let mut metas: HashMap<String, VersionMeta> = HashMap::new();
+    for c in changes {
+        for (vers, m) in &c.added {
+            if let Some(m) = m {
+                put(reg, &meta_key(c.name.as_str(), vers), &meta_bytes(m), ObjectKind::State)?;
+            }
+        }
+        for vers in &c.removed {
+            let _ = store(reg).delete(&meta_key(c.name.as_str(), vers), &Precondition::Any)?;
+        }
+        if let Some(p) = render::shown_version(c.index) {
+            let m = match c.added.iter().find(|(v, _)| *v == p.vers) {
+                Some((_, Some(m))) => m.clone(),
+                _ => version_meta(reg, c.name, &p.vers)?,
+            };
+            metas.insert(c.name.canonical(), m);
+        }
+    }
+    let mut state = None;
+    for attempt in 0..MAX_RETRIES {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(10 << attempt.min(6)));
+        }
+        let Some((mut s, rev)) = read_state(reg)? else {
+            store(reg).barrier()?;
+            return rebuild(reg).map(|_| ());
+        };
+        apply(&mut s, changes, &metas, &now);
+        let bytes = serde_json::to_vec(&s).expect("state serializes");
+        let pre = Precondition::Unchanged(rev);
+        if store(reg).put(STATE_KEY, &bytes, ObjectKind::State, &pre, Durability::Deferred)?
+            == Outcome::Done
+        {
+            state = Some(s);
+            break;
+        }
+    }
+    let Some(state) = state else {
+        return Err(crate::Error::Conflict {
+            path: reg.locate(STATE_KEY),
+        });
+    };
+    for c in changes {
+        let key = page_key(c.name.as_str());
+        match metas.get(&c.name.canonical()) {
+            Some(m) => put(
+                reg,
+                &key,
+                render::crate_page(c.index, m, &state, &reg.settings).as_bytes(),
+                ObjectKind::Html,
+            )?,
+            None => {
+                let _ = store(reg).delete(&key, &Precondition::Any)?;
+            }
+        }
+    }
+    put(reg, SEARCH_KEY, render::search_index(&state).as_bytes(), ObjectKind::Script)?;
+    put(reg, FEED_KEY, render::feed(&state, &reg.settings, &now).as_bytes(), ObjectKind::Feed)?;
+    if store(reg).stat(INDEX_KEY)?.is_none() {
+        write_static(reg)?;
+    }
+    store(reg).barrier()
+}
+
+/// Applies `changes` to the state `s`.
+fn apply(s: &mut State, changes: &[Change<'_>], metas: &HashMap<String, VersionMeta>, now: &str) {
+    for c in changes {
+        let canonical = c.name.canonical();
+        match metas.get(&canonical).and_then(|m| summary(c.index, m)) {
+            Some(sum) => {
+                s.crates.insert(canonical.clone(), sum);
+            }
+            None => {
+                s.crates.remove(&canonical);
+            }
+        }
+        s.feed
+            .retain(|e| !(e.name == c.name.as_str() && c.removed.contains(&e.vers)));
+        for (vers, _) in &c.added {
+            let Some(line) = c.index.lines.iter().find(|l| l.package.vers == *vers) else {
+                continue;
+            };
+            s.feed.retain(|e| !(e.name == c.name.as_str() && e.vers == *vers));
+            s.feed.insert(
+                0,
+                FeedEntry {
+                    name: c.name.to_string(),
+                    vers: vers.clone(),
+                    time: line.package.pubtime.clone().unwrap_or_else(|| now.to_string()),
+                    description: metas
+                        .get(&canonical)
+                        .and_then(|m| m.description.clone()),
+                },
+            );
+        }
+    }
+    s.feed.sort_by(|a, b| b.time.cmp(&a.time));
+    s.feed.truncate(FEED_LEN);
+    s.updated = now.to_string();
+}
+
+/// Writes the whole catalogue from the index files (`reindex`; turning it on;
+/// a change to a registry without a state): every page, the search data, the
+/// feed (the newest versions by `pubtime`), the state, the static files; and
+/// deletes pages of crates that are gone. Only files whose bytes change are
+/// written. Metadata not stored yet is read from the `.crate` files (and
+/// stored). Returns the number of crates. Does nothing when `html` is off.
+///
+/// # Errors
+/// [`crate::Error::Io`], [`crate::Error::IndexFile`] naming the file.
+pub fn rebuild(reg: &Registry) -> Result<usize> {
+    use rayon::prelude::*;
+    if !reg.settings.html {
+        return Ok(0);
+    }
+    let now = crate::ops::pubtime_now();
+    let keys = reg.index_keys()?;
+    let read: Vec<Result<Option<(CrateName, IndexFile, VersionMeta)>>> = keys
+        .par_iter()
+        .map(|key| {
+            let Some((index, _)) = reg.read_index_key(key)? else {
+                return Ok(None);
+            };
+            let Some(p) = render::shown_version(&index) else {
+                return Ok(None);
+            };
+            let Ok(name) = CrateName::new(&p.name) else {
+                return Ok(None);
+            };
+            let vers = p.vers.clone();
+            let meta = version_meta(reg, &name, &vers)?;
+            Ok(Some((name, index, meta)))
+        })
+        .collect();
+    let mut crates = Vec::new();
+    for r in read {
+        if let Some(c) = r? {
+            crates.push(c);
+        }
+    }
+    let old = read_state(reg)?.map(|(s, _)| s);
+    let mut state = State {
+        updated: old.map_or(now.clone(), |s| s.updated),
+        ..State::default()
+    };
+    let mut feed = Vec::new();
+    for (name, index, meta) in &crates {
+        if let Some(sum) = summary(index, meta) {
+            state.crates.insert(name.canonical(), sum);
+        }
+        for l in &index.lines {
+            if let Some(t) = &l.package.pubtime {
+                feed.push((t.clone(), name, l.package.vers.clone(), index));
+            }
+        }
+    }
+    feed.sort_by(|a, b| b.0.cmp(&a.0));
+    feed.truncate(FEED_LEN);
+    state.feed = feed
+        .into_iter()
+        .map(|(time, name, vers, _)| FeedEntry {
+            name: name.to_string(),
+            description: state
+                .crates
+                .get(&name.canonical())
+                .and_then(|c| c.description.clone()),
+            vers,
+            time,
+        })
+        .collect();
+    let mut pages = std::collections::HashSet::new();
+    crates.par_iter().try_for_each(|(name, index, meta)| {
+        let key = page_key(name.as_str());
+        put_if_changed(
+            reg,
+            &key,
+            render::crate_page(index, meta, &state, &reg.settings).as_bytes(),
+            ObjectKind::Html,
+        )
+        .map(|_| ())
+    })?;
+    pages.extend(crates.iter().map(|(n, _, _)| page_key(n.as_str())));
+    for key in store(reg).list(&format!("{DIR}/crates"))? {
+        if key.ends_with(".html") && !pages.contains(&key) {
+            let _ = store(reg).delete(&key, &Precondition::Any)?;
+        }
+    }
+    write_static(reg)?;
+    put_if_changed(reg, SEARCH_KEY, render::search_index(&state).as_bytes(), ObjectKind::Script)?;
+    put_if_changed(
+        reg,
+        FEED_KEY,
+        render::feed(&state, &reg.settings, &state.updated).as_bytes(),
+        ObjectKind::Feed,
+    )?;
+    put_if_changed(
+        reg,
+        STATE_KEY,
+        &serde_json::to_vec(&state).expect("state serializes"),
+        ObjectKind::State,
+    )?;
+    store(reg).barrier()?;
+    Ok(crates.len())
+}
+
+/// Deletes the catalogue's served files and its state (turning it off); the
+/// stored metadata under `.regtool/meta/` stays (it is never served).
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the file.
+pub fn remove_all(reg: &Registry) -> Result<()> {
+    let s = store(reg);
+    let mut keys = s.list(DIR)?;
+    keys.extend([INDEX_KEY, FEED_KEY, STATE_KEY].map(String::from));
+    for key in keys {
+        let _ = s.delete(&key, &Precondition::Any)?;
+    }
+    Ok(())
+}
