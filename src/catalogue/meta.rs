@@ -87,11 +87,13 @@ pub fn extract(manifest: &[u8], readmes: &[(String, Vec<u8>)]) -> VersionMeta {
             let path = path.trim_start_matches("./");
             readmes.iter().find(|(p, _)| p == path)
         }
-        _ => ["readme.md", "readme.txt", "readme"].iter().find_map(|want| {
-            readmes
-                .iter()
-                .find(|(p, _)| p.to_ascii_lowercase() == *want)
-        }),
+        _ => ["readme.md", "readme.txt", "readme"]
+            .iter()
+            .find_map(|want| {
+                readmes
+                    .iter()
+                    .find(|(p, _)| p.to_ascii_lowercase() == *want)
+            }),
     };
     let keywords = match p.keywords {
         Some(toml::Value::Array(a)) => a

@@ -139,7 +139,9 @@ fn read_state(reg: &Registry) -> Result<Option<(State, crate::storage::Revision)
         return Ok(None);
     };
     // A state that cannot be read is rebuilt, as a missing one.
-    Ok(serde_json::from_slice(&o.bytes).ok().map(|s| (s, o.revision)))
+    Ok(serde_json::from_slice(&o.bytes)
+        .ok()
+        .map(|s| (s, o.revision)))
 }
 
 /// The metadata of `name` `vers`: `known`, else the stored file, else read
@@ -207,7 +209,12 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
     for c in changes {
         for (vers, m) in &c.added {
             if let Some(m) = m {
-                put(reg, &meta_key(c.name.as_str(), vers), &meta_bytes(m), ObjectKind::State)?;
+                put(
+                    reg,
+                    &meta_key(c.name.as_str(), vers),
+                    &meta_bytes(m),
+                    ObjectKind::State,
+                )?;
             }
         }
         for vers in &c.removed {
@@ -233,8 +240,13 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
         apply(&mut s, changes, &metas, &now);
         let bytes = serde_json::to_vec(&s).expect("state serializes");
         let pre = Precondition::Unchanged(rev);
-        if store(reg).put(STATE_KEY, &bytes, ObjectKind::State, &pre, Durability::Deferred)?
-            == Outcome::Done
+        if store(reg).put(
+            STATE_KEY,
+            &bytes,
+            ObjectKind::State,
+            &pre,
+            Durability::Deferred,
+        )? == Outcome::Done
         {
             state = Some(s);
             break;
@@ -259,8 +271,18 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
             }
         }
     }
-    put(reg, SEARCH_KEY, render::search_index(&state).as_bytes(), ObjectKind::Script)?;
-    put(reg, FEED_KEY, render::feed(&state, &reg.settings, &now).as_bytes(), ObjectKind::Feed)?;
+    put(
+        reg,
+        SEARCH_KEY,
+        render::search_index(&state).as_bytes(),
+        ObjectKind::Script,
+    )?;
+    put(
+        reg,
+        FEED_KEY,
+        render::feed(&state, &reg.settings, &now).as_bytes(),
+        ObjectKind::Feed,
+    )?;
     if store(reg).stat(INDEX_KEY)?.is_none() {
         write_static(reg)?;
     }
@@ -285,16 +307,19 @@ fn apply(s: &mut State, changes: &[Change<'_>], metas: &HashMap<String, VersionM
             let Some(line) = c.index.lines.iter().find(|l| l.package.vers == *vers) else {
                 continue;
             };
-            s.feed.retain(|e| !(e.name == c.name.as_str() && e.vers == *vers));
+            s.feed
+                .retain(|e| !(e.name == c.name.as_str() && e.vers == *vers));
             s.feed.insert(
                 0,
                 FeedEntry {
                     name: c.name.to_string(),
                     vers: vers.clone(),
-                    time: line.package.pubtime.clone().unwrap_or_else(|| now.to_string()),
-                    description: metas
-                        .get(&canonical)
-                        .and_then(|m| m.description.clone()),
+                    time: line
+                        .package
+                        .pubtime
+                        .clone()
+                        .unwrap_or_else(|| now.to_string()),
+                    description: metas.get(&canonical).and_then(|m| m.description.clone()),
                 },
             );
         }
@@ -391,7 +416,12 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
         }
     }
     write_static(reg)?;
-    put_if_changed(reg, SEARCH_KEY, render::search_index(&state).as_bytes(), ObjectKind::Script)?;
+    put_if_changed(
+        reg,
+        SEARCH_KEY,
+        render::search_index(&state).as_bytes(),
+        ObjectKind::Script,
+    )?;
     put_if_changed(
         reg,
         FEED_KEY,

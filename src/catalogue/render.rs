@@ -130,14 +130,26 @@ pub fn shown_version(index: &IndexFile) -> Option<&IndexPackage> {
 /// The page of one crate (`catalogue/crates/{name}.html`): `index` is its
 /// index file, `meta` the metadata of the version shown, `state` the
 /// catalogue (to link dependencies in this registry).
-pub fn crate_page(index: &IndexFile, meta: &VersionMeta, state: &State, settings: &Settings) -> String {
+pub fn crate_page(
+    index: &IndexFile,
+    meta: &VersionMeta,
+    state: &State,
+    settings: &Settings,
+) -> String {
     let Some(pkg) = shown_version(index) else {
-        return page("No versions", "../../", "<p>This crate has no versions.</p>");
+        return page(
+            "No versions",
+            "../../",
+            "<p>This crate has no versions.</p>",
+        );
     };
     let mut b = String::new();
     let name = esc(&pkg.name);
     let vers = esc(&pkg.vers);
-    let _ = writeln!(b, "<header><h1>{name} <span class=\"vers\">{vers}</span></h1>");
+    let _ = writeln!(
+        b,
+        "<header><h1>{name} <span class=\"vers\">{vers}</span></h1>"
+    );
     if let Some(d) = &meta.description {
         let _ = writeln!(b, "<p class=\"desc\">{}</p>", esc(d));
     }
@@ -324,4 +336,179 @@ pub fn feed(state: &State, settings: &Settings, now: &str) -> String {
     }
     f.push_str("</feed>\n");
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::CrateSummary;
+
+    fn settings() -> Settings {
+        Settings {
+            url: "http://h:1/reg".into(),
+            aliases: vec![],
+            mirror: false,
+            max_crate_size: 1,
+            max_unpacked_size: 1,
+            html: true,
+        }
+    }
+
+    fn index(lines: &[&str]) -> IndexFile {
+        IndexFile::parse(std::path::Path::new("x"), lines.join("\n").as_bytes()).unwrap()
+    }
+
+    const A1: &str = r#"{"name":"a<b","vers":"1.0.0","deps":[{"name":"dep","req":"^1","features":[],"optional":false,"default_features":true,"target":null,"kind":"normal"},{"name":"other","req":"^2","features":[],"optional":true,"default_features":true,"target":null,"kind":"normal"}],"cksum":"00","features":{"x":["dep/y"]},"yanked":false,"pubtime":"2026-01-01T00:00:00Z"}"#;
+    const A2: &str =
+        r#"{"name":"a<b","vers":"2.0.0","deps":[],"cksum":"01","features":{},"yanked":true}"#;
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            esc("<a href=\"x\">&</a>\u{0}"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn readme_is_rendered_and_sanitized() {
+        let html = readme_html(
+            "# Title\n\n*em* [rel](docs/x.md) [js](javascript:alert(1)) [ok](https://e.org)\n\n\
+<script>alert('x')</script>\n<img src=\"https://e.org/i.png\" onerror=\"alert(2)\">\n\n| a |\n|---|\n| b |\n",
+            "README.md",
+        );
+        assert!(html.contains("<h1>Title</h1>"), "{html}");
+        assert!(html.contains("<em>em</em>"), "{html}");
+        assert!(html.contains("<table>"), "{html}");
+        assert!(html.contains("href=\"https://e.org\""), "{html}");
+        for bad in [
+            "<script",
+            "alert('x')",
+            "javascript:",
+            "onerror",
+            "docs/x.md",
+        ] {
+            assert!(!html.contains(bad), "{bad} in {html}");
+        }
+        assert_eq!(
+            readme_html("<b>x</b>", "README.txt"),
+            "<pre>&lt;b&gt;x&lt;/b&gt;</pre>"
+        );
+    }
+
+    #[test]
+    fn crate_page_shows_versions_deps_and_escapes() {
+        let idx = index(&[A1, A2]);
+        assert_eq!(
+            shown_version(&idx).unwrap().vers,
+            "1.0.0",
+            "not the yanked 2.0.0"
+        );
+        let mut state = State::default();
+        state.crates.insert(
+            "dep".into(),
+            CrateSummary {
+                name: "Dep".into(),
+                latest: "1.0.0".into(),
+                description: None,
+            },
+        );
+        let meta = VersionMeta {
+            description: Some("An <a>".into()),
+            repository: Some("javascript:alert(1)".into()),
+            homepage: Some("https://e.org/?a=1&b=2".into()),
+            ..Default::default()
+        };
+        let html = crate_page(&idx, &meta, &state, &settings());
+        assert!(
+            html.contains("<h1>a&lt;b <span class=\"vers\">1.0.0</span></h1>"),
+            "{html}"
+        );
+        assert!(html.contains("An &lt;a&gt;"));
+        assert!(!html.contains("href=\"javascript"), "{html}");
+        assert!(html.contains("href=\"https://e.org/?a=1&amp;b=2\""));
+        assert!(
+            html.contains("<a href=\"Dep.html\">dep</a> <code>^1</code>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<li>other <code>^2</code> <span class=\"note\">(optional)</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<tr id=\"v2.0.0\" class=\"yanked\">"),
+            "{html}"
+        );
+        assert!(html.contains("<time datetime=\"2026-01-01T00:00:00Z\">"));
+        assert!(html.contains("<code>x</code> = <code>dep/y</code>"));
+    }
+
+    #[test]
+    fn feed_is_valid_atom() {
+        let mut state = State::default();
+        state.feed.push(FeedEntry {
+            name: "a".into(),
+            vers: "1.0.0".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+            description: Some("x < y & \"z\"\u{1}".into()),
+        });
+        let xml = feed(&state, &settings(), "2026-02-01T00:00:00Z");
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let mut path = Vec::new();
+        let mut seen = Vec::new();
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                quick_xml::events::Event::Start(e) => path.push(e.name().as_ref().to_string()),
+                quick_xml::events::Event::End(_) => {
+                    path.pop();
+                }
+                quick_xml::events::Event::Text(t) => {
+                    seen.push((path.join("/"), AsRef::<str>::as_ref(&t).to_string()))
+                }
+                quick_xml::events::Event::GeneralRef(r) => {
+                    seen.push((path.join("/"), format!("&{};", AsRef::<str>::as_ref(&r))))
+                }
+                quick_xml::events::Event::Eof => break,
+                _ => {}
+            }
+        }
+        let text = |p: &str| -> String {
+            seen.iter()
+                .filter(|(k, _)| k == p)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(text("feed/id"), "http://h:1/reg/feed.atom");
+        assert_eq!(text("feed/updated"), "2026-01-01T00:00:00Z");
+        assert_eq!(text("feed/entry/title"), "a 1.0.0");
+        assert_eq!(
+            text("feed/entry/id"),
+            "http://h:1/reg/catalogue/crates/a.html#v1.0.0"
+        );
+        assert_eq!(text("feed/entry/summary"), "x &lt; y &amp; &quot;z&quot;");
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">"));
+    }
+
+    #[test]
+    fn search_index_is_a_script_with_json() {
+        let mut state = State::default();
+        state.crates.insert(
+            "a".into(),
+            CrateSummary {
+                name: "a".into(),
+                latest: "1.0.0".into(),
+                description: Some("</script>\"".into()),
+            },
+        );
+        let js = search_index(&state);
+        let json = js
+            .strip_prefix("window.REGTOOL_CATALOGUE = ")
+            .and_then(|s| s.strip_suffix(";\n"))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            v["crates"][0],
+            serde_json::json!(["a", "1.0.0", "</script>\""])
+        );
+    }
 }
