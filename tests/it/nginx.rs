@@ -417,7 +417,6 @@ fn cargo_resolves_and_fetches_through_nginx() {
         "/ap/p-/.app-lib.tmp",
         "/3/x/xyz",
         "/un/kn/unknown-crate",
-        "/",
         "/ap/",
         "/ap/p-/",
         "/crates/",
