@@ -69,6 +69,9 @@ pub struct CrateContents {
     pub readmes: Vec<(String, Vec<u8>)>,
 }
 
+/// README candidates: path inside the package and bytes.
+type Readmes = Vec<(String, Vec<u8>)>;
+
 /// Largest README kept for the catalogue, in bytes (512 KiB).
 pub const MAX_README_SIZE: u64 = 512 * 1024;
 /// Most README candidates kept from one `.crate`.
@@ -308,7 +311,7 @@ fn classify(path: &Path, e: WalkError, size: u64, limits: &Limits) -> Error {
 fn walk<R: Read>(
     source: &mut Source<'_, R>,
     limits: &Limits,
-) -> std::result::Result<(String, Vec<u8>, Vec<(String, Vec<u8>)>), WalkError> {
+) -> std::result::Result<(String, Vec<u8>, Readmes), WalkError> {
     let mut buffered = BufReader::with_capacity(256 * 1024, source);
     let head = buffered.fill_buf()?;
     if head.len() < 2 || head[0] != 0x1f || head[1] != 0x8b {
@@ -394,6 +397,9 @@ fn walk<R: Read>(
             && readmes.len() < MAX_READMES
             && readme_candidate(&parts)
             && entry.header().size().is_ok_and(|s| s <= MAX_README_SIZE)
+            // Other `.md` files only while they leave room for a `readme*`.
+            && (parts[parts.len() - 1].to_ascii_lowercase().starts_with("readme")
+                || readmes.len() < MAX_READMES / 2)
         {
             let mut buf = Vec::new();
             (&mut entry).take(MAX_README_SIZE).read_to_end(&mut buf)?;

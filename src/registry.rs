@@ -416,7 +416,8 @@ impl Registry {
     /// (removing it when no line is left), as one compare-and-swap: if another
     /// writer changed it meanwhile, it is read again and `change` runs again.
     /// `change` gets the crate as stored (resolved from any spelling) and returns
-    /// `Ok(None)` to leave the file alone.
+    /// `Ok(None)` to leave the file alone. After a write the catalogue is
+    /// brought up to date ([`crate::catalogue::update`]).
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is no such crate; what `change` returns;
@@ -444,6 +445,7 @@ impl Registry {
                 return Ok(None);
             };
             let pre = Precondition::from_read(stored.revision.clone());
+            crate::catalogue::mark_pending(self, [&stored.name], Durability::Now)?;
             if self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?
                 == Outcome::Done
             {
@@ -504,11 +506,14 @@ impl Registry {
     /// was read is read again and this batch's versions are put into it again,
     /// with bounded retries and backoff.
     ///
+    /// Then the catalogue is brought up to date ([`crate::catalogue::update`]).
+    ///
     /// # Errors
     /// [`Error::Io`] naming the file; [`Error::Conflict`] when an index file was
     /// changed by another writer since it was read (storage with a lock) or kept
     /// changing, or when another writer holds other bytes for a version of the
-    /// batch.
+    /// batch. An error writing the catalogue comes after the index was
+    /// written (`reindex` rebuilds the catalogue).
     pub fn publish(
         &self,
         batch: Vec<Publication>,
@@ -545,6 +550,7 @@ impl Registry {
                 indexes.push((p.level, p.name, index, p.revision, versions));
             }
         }
+        crate::catalogue::mark_pending(self, indexes.iter().map(|w| &w.1), durability)?;
         self.store.barrier()?;
         let max_level = indexes.iter().map(|w| w.0).max().unwrap_or(0);
         for level in 0..=max_level {

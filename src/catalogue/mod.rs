@@ -47,8 +47,17 @@ pub const SCRIPT_KEY: &str = "catalogue/search.js";
 pub const STYLE_KEY: &str = "catalogue/style.css";
 /// Key of the catalogue's state.
 pub const STATE_KEY: &str = ".regtool/catalogue.json";
+/// Folder of the markers of crates whose catalogue update is under way: one
+/// is written (durably) before a crate's index file, and deleted once its
+/// page is written, so that the next change finishes what a killed run left.
+pub const PENDING_DIR: &str = ".regtool/catalogue-pending";
 /// Versions in the feed.
 pub const FEED_LEN: usize = 50;
+/// What every page regtool writes holds: an `index.html` or `feed.atom`
+/// without it is someone else's and is never overwritten or deleted.
+pub const HTML_MARK: &str = "<meta name=\"generator\" content=\"regtool\">";
+/// The feed's mark (see [`HTML_MARK`]).
+pub const FEED_MARK: &str = "<generator>regtool</generator>";
 /// How often the state is written again after another writer changed it first.
 const MAX_RETRIES: usize = 24;
 
@@ -75,6 +84,10 @@ pub struct State {
     /// When the catalogue last changed (RFC 3339).
     #[serde(default)]
     pub updated: String,
+    /// `feed.atom` is someone else's (found so by the last [`rebuild`]): not
+    /// written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub foreign_feed: bool,
 }
 
 /// One crate in the search data.
@@ -167,14 +180,34 @@ fn meta_bytes(m: &VersionMeta) -> Vec<u8> {
     serde_json::to_vec(m).expect("metadata serializes")
 }
 
-/// Writes the files every catalogue has (start page, script, style sheet).
+/// Whether the object at `key` is regtool's to write: absent, or holding
+/// `mark`.
+fn ours(reg: &Registry, key: &str, mark: &str) -> Result<bool> {
+    Ok(store(reg)
+        .get(key)?
+        .is_none_or(|o| std::str::from_utf8(&o.bytes).is_ok_and(|t| t.contains(mark))))
+}
+
+/// Writes the feed unless `feed.atom` is someone else's.
+fn write_feed(reg: &Registry, state: &State, now: &str) -> Result<()> {
+    if !state.foreign_feed {
+        let feed = render::feed(state, &reg.settings, now);
+        put(reg, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
+    }
+    Ok(())
+}
+
+/// Writes the files every catalogue has (start page, script, style sheet);
+/// an `index.html` regtool did not write is left alone.
 fn write_static(reg: &Registry) -> Result<()> {
-    put_if_changed(
-        reg,
-        INDEX_KEY,
-        render::index_page(&reg.settings).as_bytes(),
-        ObjectKind::Html,
-    )?;
+    if ours(reg, INDEX_KEY, HTML_MARK)? {
+        put_if_changed(
+            reg,
+            INDEX_KEY,
+            render::index_page(&reg.settings).as_bytes(),
+            ObjectKind::Html,
+        )?;
+    }
     put_if_changed(reg, SCRIPT_KEY, SEARCH_JS.as_bytes(), ObjectKind::Script)?;
     put_if_changed(reg, STYLE_KEY, STYLE_CSS.as_bytes(), ObjectKind::Style)?;
     Ok(())
@@ -203,6 +236,52 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
     if !reg.settings.html || changes.is_empty() {
         return Ok(());
     }
+    // Crates a killed run left marked: their pages as their index files are now.
+    let pending = if store(reg).cheap_listing() {
+        store(reg).list(PENDING_DIR)?
+    } else {
+        Vec::new()
+    };
+    let mut left: Vec<(CrateName, IndexFile)> = Vec::new();
+    for key in &pending {
+        let canonical = &key[PENDING_DIR.len() + 1..];
+        if changes.iter().any(|c| c.name.canonical() == canonical) {
+            continue;
+        }
+        // The marker holds the name as published (its page's name).
+        let Some(name) = store(reg)
+            .get(key)?
+            .and_then(|o| String::from_utf8(o.bytes).ok())
+            .and_then(|n| CrateName::new(&n).ok())
+        else {
+            continue;
+        };
+        match reg.find_crate(&name)? {
+            Some(s) => left.push((s.name, s.index)),
+            None => left.push((name, IndexFile::default())),
+        }
+    }
+    let all: Vec<Change<'_>>;
+    let changes = if left.is_empty() {
+        changes
+    } else {
+        all = changes
+            .iter()
+            .map(|c| Change {
+                name: c.name,
+                index: c.index,
+                added: c.added.clone(),
+                removed: c.removed.clone(),
+            })
+            .chain(left.iter().map(|(name, index)| Change {
+                name,
+                index,
+                added: Vec::new(),
+                removed: Vec::new(),
+            }))
+            .collect();
+        &all
+    };
     let now = crate::ops::pubtime_now();
     // Metadata first: the pages are made from it.
     let mut metas: HashMap<String, VersionMeta> = HashMap::new();
@@ -277,16 +356,46 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
         render::search_index(&state).as_bytes(),
         ObjectKind::Script,
     )?;
-    put(
-        reg,
-        FEED_KEY,
-        render::feed(&state, &reg.settings, &now).as_bytes(),
-        ObjectKind::Feed,
-    )?;
-    if store(reg).stat(INDEX_KEY)?.is_none() {
-        write_static(reg)?;
+    write_feed(reg, &state, &now)?;
+    store(reg).barrier()?;
+    if store(reg).cheap_listing() {
+        for c in changes {
+            let _ = store(reg).delete(&pending_key(c.name), &Precondition::Any)?;
+        }
     }
-    store(reg).barrier()
+    Ok(())
+}
+
+fn pending_key(name: &CrateName) -> String {
+    format!("{PENDING_DIR}/{}", name.canonical())
+}
+
+/// Marks `names` as being changed (see [`PENDING_DIR`]), before their index
+/// files are written; durable after the storage's next barrier when
+/// `durability` is [`Durability::Deferred`]. Nothing when `html` is off.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the marker.
+pub fn mark_pending<'a>(
+    reg: &Registry,
+    names: impl IntoIterator<Item = &'a CrateName>,
+    durability: Durability,
+) -> Result<()> {
+    // Object storage: no markers (finding them would list the bucket on every
+    // change); a killed run's pages wait for the crate's next change or `reindex`.
+    if !reg.settings.html || !store(reg).cheap_listing() {
+        return Ok(());
+    }
+    for name in names {
+        let _ = store(reg).put(
+            &pending_key(name),
+            name.as_str().as_bytes(),
+            ObjectKind::State,
+            &Precondition::Any,
+            durability,
+        )?;
+    }
+    Ok(())
 }
 
 /// Applies `changes` to the state `s`.
@@ -324,9 +433,25 @@ fn apply(s: &mut State, changes: &[Change<'_>], metas: &HashMap<String, VersionM
             );
         }
     }
-    s.feed.sort_by(|a, b| b.time.cmp(&a.time));
+    for e in &mut s.feed {
+        if let Some(c) = s.crates.get(&crate::name::canonical(&e.name)) {
+            e.description = c.description.clone();
+        }
+    }
+    sort_feed(&mut s.feed);
     s.feed.truncate(FEED_LEN);
     s.updated = now.to_string();
+}
+
+/// The feed's order: newest first, then by name and version (so that a
+/// rebuild gives what the changes one by one gave).
+fn sort_feed(feed: &mut [FeedEntry]) {
+    feed.sort_by(|a, b| {
+        b.time
+            .cmp(&a.time)
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.vers.cmp(&b.vers))
+    });
 }
 
 /// Writes the whole catalogue from the index files (`reindex`; turning it on;
@@ -371,6 +496,7 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
     let old = read_state(reg)?.map(|(s, _)| s);
     let mut state = State {
         updated: old.map_or(now.clone(), |s| s.updated),
+        foreign_feed: !ours(reg, FEED_KEY, FEED_MARK)?,
         ..State::default()
     };
     let mut feed = Vec::new();
@@ -380,15 +506,13 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
         }
         for l in &index.lines {
             if let Some(t) = &l.package.pubtime {
-                feed.push((t.clone(), name, l.package.vers.clone(), index));
+                feed.push((t.clone(), name, l.package.vers.clone()));
             }
         }
     }
-    feed.sort_by(|a, b| b.0.cmp(&a.0));
-    feed.truncate(FEED_LEN);
-    state.feed = feed
+    let mut entries: Vec<FeedEntry> = feed
         .into_iter()
-        .map(|(time, name, vers, _)| FeedEntry {
+        .map(|(time, name, vers)| FeedEntry {
             name: name.to_string(),
             description: state
                 .crates
@@ -398,6 +522,9 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
             time,
         })
         .collect();
+    sort_feed(&mut entries);
+    entries.truncate(FEED_LEN);
+    state.feed = entries;
     let mut pages = std::collections::HashSet::new();
     crates.par_iter().try_for_each(|(name, index, meta)| {
         let key = page_key(name.as_str());
@@ -422,12 +549,10 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
         render::search_index(&state).as_bytes(),
         ObjectKind::Script,
     )?;
-    put_if_changed(
-        reg,
-        FEED_KEY,
-        render::feed(&state, &reg.settings, &state.updated).as_bytes(),
-        ObjectKind::Feed,
-    )?;
+    if !state.foreign_feed {
+        let feed = render::feed(&state, &reg.settings, &state.updated);
+        put_if_changed(reg, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
+    }
     put_if_changed(
         reg,
         STATE_KEY,
@@ -435,18 +560,31 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
         ObjectKind::State,
     )?;
     store(reg).barrier()?;
+    if store(reg).cheap_listing() {
+        for key in store(reg).list(PENDING_DIR)? {
+            let _ = store(reg).delete(&key, &Precondition::Any)?;
+        }
+    }
     Ok(crates.len())
 }
 
 /// Deletes the catalogue's served files and its state (turning it off); the
-/// stored metadata under `.regtool/meta/` stays (it is never served).
+/// stored metadata under `.regtool/meta/` stays (it is never served), and so do
+/// an `index.html` or `feed.atom` regtool did not write.
 ///
 /// # Errors
 /// [`crate::Error::Io`] naming the file.
 pub fn remove_all(reg: &Registry) -> Result<()> {
     let s = store(reg);
     let mut keys = s.list(DIR)?;
-    keys.extend([INDEX_KEY, FEED_KEY, STATE_KEY].map(String::from));
+    keys.extend(s.list(PENDING_DIR)?);
+    keys.push(STATE_KEY.into());
+    if ours(reg, INDEX_KEY, HTML_MARK)? {
+        keys.push(INDEX_KEY.into());
+    }
+    if ours(reg, FEED_KEY, FEED_MARK)? {
+        keys.push(FEED_KEY.into());
+    }
     for key in keys {
         let _ = s.delete(&key, &Precondition::Any)?;
     }

@@ -66,12 +66,13 @@ pub fn readme_html(text: &str, path: &str) -> String {
 fn page(title: &str, root: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n{mark}\n\
 <title>{title}</title>\n<link rel=\"stylesheet\" href=\"{root}catalogue/style.css\">\n\
 <link rel=\"alternate\" type=\"application/atom+xml\" title=\"New versions\" href=\"{root}feed.atom\">\n\
 </head>\n<body>\n{body}\n<footer><a href=\"{root}index.html\">All crates</a> · \
 <a href=\"{root}feed.atom\">New versions (Atom)</a> · made by regtool</footer>\n</body>\n</html>\n",
         title = esc(title),
+        mark = super::HTML_MARK,
     )
 }
 
@@ -310,8 +311,9 @@ pub fn feed(state: &State, settings: &Settings, now: &str) -> String {
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
 <title>New crate versions at {url}</title>\n<id>{url}/feed.atom</id>\n\
 <link rel=\"self\" href=\"{url}/feed.atom\"/>\n<link rel=\"alternate\" href=\"{url}/index.html\"/>\n\
-<author><name>{url}</name></author>\n<generator>regtool</generator>\n<updated>{}</updated>\n",
-        esc(updated)
+<author><name>{url}</name></author>\n{mark}\n<updated>{}</updated>\n",
+        esc(updated),
+        mark = super::FEED_MARK,
     );
     for FeedEntry {
         name,

@@ -3,7 +3,7 @@
 //! and, in a real headless Chromium, that the search box filters and its
 //! links lead to the crate pages (served over HTTP and from `file://`).
 
-use crate::common::{self, CrateBuilder, StaticServer, TestRegistry, run_with_timeout, tree};
+use crate::common::{self, CrateBuilder, StaticServer, TestRegistry, run_with_timeout, tree_all};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,9 +96,9 @@ fn pages_follow_every_change() {
         common::stderr(&out)
     );
     reg.ok(&[&"reindex"]);
-    let before = tree(root);
+    let before = tree_all(root);
     reg.ok(&[&"reindex"]);
-    assert_eq!(tree(root), before, "a second reindex changes nothing");
+    assert_eq!(tree_all(root), before, "a second reindex changes nothing");
 
     // remove: the page, the search entry and the stored metadata go.
     reg.ok(&[&"remove", &"other-tool@0.1.0"]);
