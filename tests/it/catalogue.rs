@@ -131,6 +131,26 @@ fn pages_follow_every_change() {
 }
 
 #[test]
+fn the_next_change_finishes_what_a_killed_run_left() {
+    // A run killed between an index write and the catalogue update leaves
+    // the crate's marker (written before the index file); the next change, of
+    // any crate, writes that crate's page and removes the marker.
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("foo", "1.0.0"));
+    let page = reg.root.join("catalogue/crates/foo.html");
+    let before = read(&page);
+    fs::remove_file(&page).unwrap();
+    let marker = reg.root.join(".regtool/catalogue-pending/foo");
+    fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    fs::write(&marker, "foo").unwrap();
+    reg.publish(&CrateBuilder::new("bar", "1.0.0"));
+    assert_eq!(read(&page), before);
+    assert!(!marker.exists());
+    let pending = reg.root.join(".regtool/catalogue-pending");
+    assert!(!pending.exists() || pending.read_dir().unwrap().next().is_none());
+}
+
+#[test]
 fn no_html_registry_and_registry_from_before_the_catalogue() {
     let reg = TestRegistry::init(&["--no-html"]);
     reg.publish(&CrateBuilder::new("foo", "1.0.0"));
