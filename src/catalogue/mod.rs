@@ -11,9 +11,10 @@
 //!   that the page works from `file://` too), [`SCRIPT_KEY`], [`STYLE_KEY`];
 //! - `catalogue/crates/{name}.html`: one page per crate;
 //! - [`FEED_KEY`] `feed.atom`: the newest [`FEED_LEN`] versions (RFC 4287);
-//! - [`STATE_KEY`] `.regtool/catalogue.json`: the compact state every change
-//!   updates (name, latest version, description per crate; the feed), so that
-//!   a change reads neither every index file nor every `.crate`;
+//! - [`STATE_KEY`] `.regtool/catalogue.json`: with the search data, the
+//!   compact state every change updates (name, latest version, description
+//!   per crate in the search data; the feed here), so that a change reads
+//!   neither every index file nor every `.crate`;
 //! - `.regtool/meta/{name}/{version}.json`: each version's [`VersionMeta`]
 //!   (description, license, README...), stored when the version is added.
 //!
@@ -74,10 +75,13 @@ pub fn meta_key(name: &str, vers: &str) -> String {
     format!(".regtool/meta/{name}/{vers}.json")
 }
 
-/// The catalogue's state ([`STATE_KEY`]).
+/// The catalogue's state: the crates as in the search data ([`SEARCH_KEY`],
+/// read back on each change: the one large file, written once), the rest in
+/// [`STATE_KEY`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     /// Every crate, by canonical name ([`crate::name::canonical`]).
+    #[serde(skip)]
     pub crates: BTreeMap<String, CrateSummary>,
     /// The newest versions, newest first.
     pub feed: Vec<FeedEntry>,
@@ -147,14 +151,48 @@ fn put_if_changed(reg: &Registry, key: &str, bytes: &[u8], kind: ObjectKind) -> 
     Ok(true)
 }
 
+/// The search data as [`render::search_index`] writes it.
+#[derive(Deserialize)]
+struct SearchFile {
+    crates: Vec<(String, String, String)>,
+}
+
+/// Reads the state (see [`State`]) and the search data's revision; `None`
+/// when either file is missing or cannot be read (then it is rebuilt).
 fn read_state(reg: &Registry) -> Result<Option<(State, crate::storage::Revision)>> {
-    let Some(o) = store(reg).get(STATE_KEY)? else {
+    let (Some(search), Some(rest)) = (store(reg).get(SEARCH_KEY)?, store(reg).get(STATE_KEY)?)
+    else {
         return Ok(None);
     };
-    // A state that cannot be read is rebuilt, as a missing one.
-    Ok(serde_json::from_slice(&o.bytes)
+    let Ok(mut state) = serde_json::from_slice::<State>(&rest.bytes) else {
+        return Ok(None);
+    };
+    let json = std::str::from_utf8(&search.bytes)
         .ok()
-        .map(|s| (s, o.revision)))
+        .and_then(|t| t.strip_prefix(render::SEARCH_PREFIX))
+        .and_then(|t| t.strip_suffix(render::SEARCH_SUFFIX));
+    let Some(file) = json.and_then(|j| serde_json::from_str::<SearchFile>(j).ok()) else {
+        return Ok(None);
+    };
+    state.crates = file
+        .crates
+        .into_iter()
+        .map(|(name, latest, description)| {
+            (
+                crate::name::canonical(&name),
+                CrateSummary {
+                    name,
+                    latest,
+                    description: (!description.is_empty()).then_some(description),
+                },
+            )
+        })
+        .collect();
+    Ok(Some((state, search.revision)))
+}
+
+fn state_bytes(state: &State) -> Vec<u8> {
+    serde_json::to_vec(state).expect("state serializes")
 }
 
 /// The metadata of `name` `vers`: `known`, else the stored file, else read
@@ -317,23 +355,26 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
             return rebuild(reg).map(|_| ());
         };
         apply(&mut s, changes, &metas, &now);
-        let bytes = serde_json::to_vec(&s).expect("state serializes");
+        // The search data is the guard: written only if no other writer
+        // changed it since it was read.
+        let search = render::search_index(&s);
         let pre = Precondition::Unchanged(rev);
         if store(reg).put(
-            STATE_KEY,
-            &bytes,
-            ObjectKind::State,
+            SEARCH_KEY,
+            search.as_bytes(),
+            ObjectKind::Script,
             &pre,
             Durability::Deferred,
         )? == Outcome::Done
         {
+            put(reg, STATE_KEY, &state_bytes(&s), ObjectKind::State)?;
             state = Some(s);
             break;
         }
     }
     let Some(state) = state else {
         return Err(crate::Error::Conflict {
-            path: reg.locate(STATE_KEY),
+            path: reg.locate(SEARCH_KEY),
         });
     };
     for c in changes {
@@ -350,12 +391,6 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
             }
         }
     }
-    put(
-        reg,
-        SEARCH_KEY,
-        render::search_index(&state).as_bytes(),
-        ObjectKind::Script,
-    )?;
     write_feed(reg, &state, &now)?;
     store(reg).barrier()?;
     if store(reg).cheap_listing() {
@@ -553,12 +588,7 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
         let feed = render::feed(&state, &reg.settings, &state.updated);
         put_if_changed(reg, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
     }
-    put_if_changed(
-        reg,
-        STATE_KEY,
-        &serde_json::to_vec(&state).expect("state serializes"),
-        ObjectKind::State,
-    )?;
+    put_if_changed(reg, STATE_KEY, &state_bytes(&state), ObjectKind::State)?;
     store(reg).barrier()?;
     if store(reg).cheap_listing() {
         for key in store(reg).list(PENDING_DIR)? {

@@ -93,8 +93,14 @@ aria-label=\"Search crates\" autocomplete=\"off\">\n</form>\n\
     page("Crates", "", &body)
 }
 
+/// What the search data starts with (then JSON, then [`SEARCH_SUFFIX`]).
+pub const SEARCH_PREFIX: &str = "window.REGTOOL_CATALOGUE = ";
+/// What the search data ends with.
+pub const SEARCH_SUFFIX: &str = ";\n";
+
 /// The search data: `window.REGTOOL_CATALOGUE = {"crates": [[name, latest
-/// version, description], ...]};` sorted by name.
+/// version, description], ...]};` sorted by canonical name (description `""`
+/// when there is none).
 pub fn search_index(state: &State) -> String {
     let rows: Vec<[&str; 3]> = state
         .crates
@@ -107,8 +113,12 @@ pub fn search_index(state: &State) -> String {
             ]
         })
         .collect();
-    let json = serde_json::json!({ "crates": rows });
-    format!("window.REGTOOL_CATALOGUE = {json};\n")
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        crates: Vec<[&'a str; 3]>,
+    }
+    let json = serde_json::to_string(&Out { crates: rows }).expect("search data serializes");
+    format!("{SEARCH_PREFIX}{json}{SEARCH_SUFFIX}")
 }
 
 /// The version a crate page shows: the highest that is not yanked, else the

@@ -66,7 +66,8 @@ pub struct AddReport {
     pub warnings: Vec<String>,
     /// The key of every object written (relative to the registry), in the
     /// order written: the `.crate` files, then the index files, dependencies
-    /// before dependents. Empty when nothing changed.
+    /// before dependents. Empty when nothing changed. The catalogue's files
+    /// ([`crate::catalogue`]) are not listed.
     pub written: Vec<String>,
 }
 

@@ -229,7 +229,12 @@ impl Storage for LocalStorage {
         }
         let sync = self.sync_now(durability);
         let tmp = rfs::write_temp(&path, bytes, sync)?;
-        if kind != ObjectKind::Crate {
+        // What cargo revalidates by `Last-Modified`/`ETag` (whole seconds) must
+        // show every rewrite; a catalogue file rewritten within the second
+        // keeps its natural time (waiting here would make every quick second
+        // change wait a second for the shared search data and feed; its size
+        // almost always changes the `ETag` anyway, and the next change fixes it).
+        if matches!(kind, ObjectKind::Index | ObjectKind::Config) {
             set_next_mtime(&tmp, &path)?;
         }
         self.finish(tmp, &path, pre, sync)
