@@ -309,6 +309,9 @@ pub struct SettingsArgs {
     /// Largest unpacked size of a .crate accepted by `add`
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_unpacked_size: Option<u64>,
+    /// Write the browsable catalogue (index.html, a page per crate, feed.atom) on every change: `true` writes it now, `false` deletes it
+    #[arg(long, value_name = "BOOL")]
+    pub html: Option<bool>,
 }
 
 /// Arguments of `nginx-config`.
@@ -515,6 +518,10 @@ pub struct InitArgs {
     /// Largest unpacked size of a .crate (guards against gzip bombs)
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512MiB")]
     pub max_unpacked_size: u64,
+
+    /// Do not write the browsable catalogue (index.html, a page per crate, feed.atom); `settings --html true` turns it on later
+    #[arg(long)]
+    pub no_html: bool,
 }
 
 /// Arguments of `add`.
@@ -657,6 +664,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 mirror: a.mirror,
                 max_crate_size: a.max_crate_size,
                 max_unpacked_size: a.max_unpacked_size,
+                html: !a.no_html,
             };
             print(shell, &ops::init::init_at(&location(&dir)?, &opts, shell)?)
         }
@@ -712,6 +720,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 auth_required: a.auth_required,
                 max_crate_size: a.max_crate_size,
                 max_unpacked_size: a.max_unpacked_size,
+                html: a.html,
             };
             print(
                 shell,

@@ -105,6 +105,15 @@ pub struct Settings {
     /// Largest total unpacked size of a `.crate`, in bytes.
     #[serde(default = "default_max_unpacked")]
     pub max_unpacked_size: u64,
+    /// Whether regtool writes the browsable catalogue (`index.html`, a page per
+    /// crate, `feed.atom`; see [`crate::catalogue`]). Registries whose settings
+    /// lack the key (made before the catalogue) have it on.
+    #[serde(default = "default_html")]
+    pub html: bool,
+}
+
+fn default_html() -> bool {
+    true
 }
 
 fn default_max_crate() -> u64 {
@@ -186,6 +195,7 @@ mod tests {
             mirror: false,
             max_crate_size: 1,
             max_unpacked_size: 1,
+            html: true,
         };
         for u in [
             "http://h:1/reg",

@@ -62,6 +62,32 @@ pub struct CrateContents {
     pub top: String,
     /// The bytes of `{top}/Cargo.toml`.
     pub manifest: Vec<u8>,
+    /// Files that may be the crate's README, for the catalogue: path inside
+    /// `{top}/` and bytes. Only files named `readme*` (any case, at most
+    /// [`README_DEPTH`] folders deep) or `*.md` at the top, each at most
+    /// [`MAX_README_SIZE`] bytes, at most [`MAX_READMES`] of them.
+    pub readmes: Vec<(String, Vec<u8>)>,
+}
+
+/// README candidates: path inside the package and bytes.
+type Readmes = Vec<(String, Vec<u8>)>;
+
+/// Largest README kept for the catalogue, in bytes (512 KiB).
+pub const MAX_README_SIZE: u64 = 512 * 1024;
+/// Most README candidates kept from one `.crate`.
+pub const MAX_READMES: usize = 8;
+/// Deepest folder (below the top one) a README candidate is taken from.
+pub const README_DEPTH: usize = 2;
+
+/// Whether the file at `parts` (the entry path split at `/`, the top folder
+/// first) may be a README (see [`CrateContents::readmes`]).
+fn readme_candidate(parts: &[&str]) -> bool {
+    let Some(file) = parts.last() else {
+        return false;
+    };
+    let lower = file.to_ascii_lowercase();
+    (lower.starts_with("readme") && parts.len() <= README_DEPTH + 2)
+        || (parts.len() == 2 && lower.ends_with(".md"))
 }
 
 /// Marker carried inside `io::Error`s raised by our reader wrappers, so the walk
@@ -182,7 +208,7 @@ pub fn read_crate_from(
         copy,
     };
     let walked = walk(&mut source, limits);
-    let (top, manifest) = match walked {
+    let (top, manifest, readmes) = match walked {
         Ok(v) => v,
         Err(e) => return Err(classify(path, e, source.size, limits)),
     };
@@ -191,6 +217,7 @@ pub fn read_crate_from(
         size: source.size,
         top,
         manifest,
+        readmes,
     })
 }
 
@@ -284,7 +311,7 @@ fn classify(path: &Path, e: WalkError, size: u64, limits: &Limits) -> Error {
 fn walk<R: Read>(
     source: &mut Source<'_, R>,
     limits: &Limits,
-) -> std::result::Result<(String, Vec<u8>), WalkError> {
+) -> std::result::Result<(String, Vec<u8>, Readmes), WalkError> {
     let mut buffered = BufReader::with_capacity(256 * 1024, source);
     let head = buffered.fill_buf()?;
     if head.len() < 2 || head[0] != 0x1f || head[1] != 0x8b {
@@ -299,6 +326,7 @@ fn walk<R: Read>(
     let mut archive = tar::Archive::new(capped);
     let mut top: Option<String> = None;
     let mut manifest: Option<Vec<u8>> = None;
+    let mut readmes = Vec::new();
     for entry in archive.entries()? {
         let mut entry = entry?;
         let raw_path = entry.path_bytes().into_owned();
@@ -365,6 +393,17 @@ fn walk<R: Read>(
                 // disk while the index line came from the first.
                 Some(_) => return Err(WalkError::Problem(CrateProblem::DuplicateManifest(path))),
             }
+        } else if !is_folder
+            && readmes.len() < MAX_READMES
+            && readme_candidate(&parts)
+            && entry.header().size().is_ok_and(|s| s <= MAX_README_SIZE)
+            // Other `.md` files only while they leave room for a `readme*`.
+            && (parts[parts.len() - 1].to_ascii_lowercase().starts_with("readme")
+                || readmes.len() < MAX_READMES / 2)
+        {
+            let mut buf = Vec::new();
+            (&mut entry).take(MAX_README_SIZE).read_to_end(&mut buf)?;
+            readmes.push((parts[1..].join("/"), buf));
         }
     }
     // Inflate to the end of the gzip member (checks its CRC and length). The
@@ -379,7 +418,7 @@ fn walk<R: Read>(
     let Some(manifest) = manifest else {
         return Err(WalkError::Problem(CrateProblem::NoManifest(top)));
     };
-    Ok((top.unwrap_or_default(), manifest))
+    Ok((top.unwrap_or_default(), manifest, readmes))
 }
 
 /// Splits an entry path into components, refusing absolute paths, `..`, `.` and

@@ -8,6 +8,7 @@
 //!   1/a  2/ab  3/a/abc  se/rd/serde   index files: one JSON line per version (lowercased path)
 //!   crates/serde/serde-1.0.219.crate  the .crate files, exactly the bytes that were added
 //!   .regtool/                         regtool's settings, lock and temp files (not for cargo)
+//!   index.html feed.atom catalogue/   the browsable catalogue (for people; `--no-html` turns it off)
 //! ```
 //!
 //! Any static server can serve `REGISTRY/` to cargo as a sparse registry
@@ -27,9 +28,11 @@
 //!   HTTP, for `regtool mirror`.
 //! - [`fs`]: atomic writes and the lock.
 //! - [`ops`]: one module per subcommand.
+//! - [`catalogue`]: the static HTML catalogue written beside the index.
 //! - [`cli`], [`report`], [`output`], [`error`]: the command line, the one
 //!   printer of reports, output streams, errors.
 
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod crate_file;

@@ -28,6 +28,9 @@ pub struct Entry {
     pub version: semver::Version,
     /// Size of the `.crate` in bytes.
     pub size: u64,
+    /// What the catalogue shows of this version (empty when the registry's
+    /// `html` setting is off).
+    pub meta: crate::catalogue::VersionMeta,
 }
 
 /// Reads one `.crate` from `source` in one pass and derives its index line,
@@ -82,11 +85,17 @@ pub fn read_entry(
         .version()
         .map_err(|e| Error::krate(path, CrateProblem::InvalidManifest(e.to_string())))?;
     line.cksum = contents.cksum;
+    let meta = if settings.html {
+        crate::catalogue::meta::extract(&contents.manifest, &contents.readmes)
+    } else {
+        crate::catalogue::VersionMeta::default()
+    };
     Ok(Entry {
         line,
         name,
         version,
         size: contents.size,
+        meta,
     })
 }
 

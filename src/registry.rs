@@ -99,6 +99,9 @@ pub struct Publication {
     pub revision: Option<Revision>,
     /// `.crate` files to store: version and finished staging file.
     pub crates: Vec<(String, tempfile::NamedTempFile)>,
+    /// The versions whose line is new in `index`, with their catalogue
+    /// metadata when it is at hand (else the catalogue reads the `.crate`).
+    pub added: Vec<(String, Option<crate::catalogue::VersionMeta>)>,
 }
 
 impl Registry {
@@ -239,6 +242,12 @@ impl Registry {
             self.put(CONFIG_KEY, &self.config.to_bytes(), ObjectKind::Config)?;
         }
         Ok(())
+    }
+
+    /// The storage below, for the catalogue (`crate::catalogue`), which
+    /// writes only its own keys.
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.store.as_ref()
     }
 
     fn put(&self, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
@@ -440,7 +449,8 @@ impl Registry {
     /// (removing it when no line is left), as one compare-and-swap: if another
     /// writer changed it meanwhile, it is read again and `change` runs again.
     /// `change` gets the crate as stored (resolved from any spelling) and returns
-    /// `Ok(None)` to leave the file alone.
+    /// `Ok(None)` to leave the file alone. After a write the catalogue is
+    /// brought up to date ([`crate::catalogue::update`]).
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is no such crate; what `change` returns;
@@ -458,13 +468,34 @@ impl Registry {
             let Some(mut stored) = self.find_crate(name)? else {
                 return Err(not_found());
             };
+            let before: Vec<String> = stored
+                .index
+                .lines
+                .iter()
+                .map(|l| l.package.vers.clone())
+                .collect();
             let Some(out) = change(&mut stored)? else {
                 return Ok(None);
             };
             let pre = Precondition::from_read(stored.revision.clone());
+            crate::catalogue::mark_pending(self, [&stored.name], Durability::Now)?;
             if self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?
                 == Outcome::Done
             {
+                let has = |v: &String| stored.index.lines.iter().any(|l| l.package.vers == *v);
+                let change = crate::catalogue::Change {
+                    name: &stored.name,
+                    index: &stored.index,
+                    added: stored
+                        .index
+                        .lines
+                        .iter()
+                        .filter(|l| !before.contains(&l.package.vers))
+                        .map(|l| (l.package.vers.clone(), None))
+                        .collect(),
+                    removed: before.iter().filter(|v| !has(v)).cloned().collect(),
+                };
+                crate::catalogue::update(self, &[change])?;
                 return Ok(Some((stored.name, out)));
             }
         }
@@ -508,11 +539,14 @@ impl Registry {
     /// was read is read again and this batch's versions are put into it again,
     /// with bounded retries and backoff.
     ///
+    /// Then the catalogue is brought up to date ([`crate::catalogue::update`]).
+    ///
     /// # Errors
     /// [`Error::Io`] naming the file; [`Error::Conflict`] when an index file was
     /// changed by another writer since it was read (storage with a lock) or kept
     /// changing, or when another writer holds other bytes for a version of the
-    /// batch.
+    /// batch. An error writing the catalogue comes after the index was
+    /// written (`reindex` rebuilds the catalogue).
     pub fn publish(
         &self,
         batch: Vec<Publication>,
@@ -522,7 +556,9 @@ impl Registry {
         use rayon::prelude::*;
         let mut written = Vec::new();
         let mut indexes = Vec::new();
+        let mut added = std::collections::HashMap::new();
         for p in batch {
+            added.insert(p.name.canonical(), p.added);
             let versions: Vec<String> = p.crates.iter().map(|(v, _)| v.clone()).collect();
             for (vers, file) in p.crates {
                 let key = Self::crate_key(&p.name, &vers);
@@ -547,6 +583,7 @@ impl Registry {
                 indexes.push((p.level, p.name, index, p.revision, versions));
             }
         }
+        crate::catalogue::mark_pending(self, indexes.iter().map(|w| &w.1), durability)?;
         self.store.barrier()?;
         let max_level = indexes.iter().map(|w| w.0).max().unwrap_or(0);
         for level in 0..=max_level {
@@ -562,6 +599,16 @@ impl Registry {
                 on_published(name);
             }
         }
+        let changes: Vec<crate::catalogue::Change<'_>> = indexes
+            .iter()
+            .map(|(_, name, index, _, _)| crate::catalogue::Change {
+                name,
+                index,
+                added: added.remove(&name.canonical()).unwrap_or_default(),
+                removed: Vec::new(),
+            })
+            .collect();
+        crate::catalogue::update(self, &changes)?;
         Ok(written)
     }
 

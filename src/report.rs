@@ -179,6 +179,7 @@ impl Report for ops::settings::SettingsReport {
             "max-unpacked-size: {}",
             size(self.max_unpacked_size)
         ));
+        shell.data(format!("html:              {}", self.html));
     }
 }
 

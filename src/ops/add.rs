@@ -70,7 +70,8 @@ pub struct AddReport {
     /// The key of every object written (relative to the registry), in the
     /// order written: the `.crate` files, then the index files, dependencies
     /// before dependents. Empty when nothing changed. With `--dry-run`, what a
-    /// real run would write.
+    /// real run would write. The catalogue's files ([`crate::catalogue`]) are
+    /// not listed.
     pub written: Vec<String>,
     /// Present (and `true`) with `--dry-run`: nothing was written; `crates`
     /// and `written` say what a real run would do.
@@ -85,6 +86,7 @@ struct Prepared {
     version: semver::Version,
     entry: IndexPackage,
     size: u64,
+    meta: crate::catalogue::VersionMeta,
     tmp: tempfile::NamedTempFile,
 }
 
@@ -101,6 +103,7 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
         name,
         version,
         size,
+        meta,
     } = reader::read_entry_file(path, limits, &reg.settings, Some(tmp.as_file_mut()))?;
     Ok(Prepared {
         source: path.to_path_buf(),
@@ -108,6 +111,7 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
         version,
         entry: line,
         size,
+        meta,
         tmp,
     })
 }
@@ -318,7 +322,9 @@ pub fn add(
             report.crates.push(c);
         }
         let changed = !new.is_empty();
+        let mut new_versions = Vec::new();
         for mut p in new {
+            new_versions.push((p.entry.vers.clone(), Some(std::mem::take(&mut p.meta))));
             crates.push((p.entry.vers.clone(), p.tmp));
             p.entry.pubtime = Some(pubtime.clone());
             added.entry(name.canonical()).or_default().push(AddedCrate {
@@ -337,6 +343,7 @@ pub fn add(
             index: changed.then_some(index),
             revision,
             crates,
+            added: new_versions,
         });
     }
     if opts.dry_run {

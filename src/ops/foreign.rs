@@ -192,6 +192,7 @@ mod tests {
             mirror: false,
             max_crate_size: 1,
             max_unpacked_size: 1,
+            html: false,
         }
     }
 

@@ -24,6 +24,8 @@ pub struct InitOptions {
     pub max_crate_size: Option<u64>,
     /// Largest unpacked size of a `.crate`, in bytes.
     pub max_unpacked_size: u64,
+    /// Write the browsable catalogue (`index.html`...; see [`crate::catalogue`]).
+    pub html: bool,
 }
 
 /// The report of `init` (its `--format json` schema).
@@ -81,8 +83,10 @@ pub fn init_at(
             config::DEFAULT_MAX_CRATE_SIZE
         }),
         max_unpacked_size: opts.max_unpacked_size,
+        html: opts.html,
     };
     let reg = Registry::create_in(location.storage()?, cfg, settings)?;
+    crate::catalogue::rebuild(&reg)?;
     shell.status("Created", format!("registry in `{location}`"));
     Ok(InitReport {
         registry: reg.location(),

@@ -12,8 +12,11 @@
 //!   no-cache`), so a publish is seen at once and an unchanged file costs a `304`;
 //! - `.crate` files under `/crates/` as immutable (a published version's bytes
 //!   never change);
-//! - `404` for everything else: no directory listings, no `index.html`, and never
-//!   `.regtool/` or any other dotfile.
+//! - the catalogue (`/` and `/index.html`, `/catalogue/...`, `/feed.atom`; see
+//!   [`crate::catalogue`]) as HTML, JavaScript, CSS and Atom, revalidated (a
+//!   `404` when the registry has it off);
+//! - `404` for everything else: no directory listings, and never `.regtool/` or
+//!   any other dotfile.
 //!
 //! For a registry made with `--auth-required`, cargo sends its token as the raw
 //! value of the `Authorization` header on every request, and asks for
@@ -256,7 +259,46 @@ fn render(b: &Block<'_>) -> String {
                  try_files $uri =404;\n    \
              }}\n\
          \n    \
-             # Anything else: no directory listings, no index.html.\n    \
+             # The browsable catalogue (`regtool settings --html`): the start page, a page\n    \
+             # per crate, its script, style sheet and search data, the Atom feed of new versions.\n    \
+             location = / {{\n        \
+                 types {{ }}\n        \
+                 default_type text/html;\n        \
+                 charset utf-8;\n        \
+                 add_header Cache-Control \"{scope}no-cache\";\n        \
+                 try_files /index.html =404;\n    \
+             }}\n    \
+             location ~ ^/(index\\.html|catalogue/crates/[A-Za-z0-9_-]+\\.html)$ {{\n        \
+                 types {{ }}\n        \
+                 default_type text/html;\n        \
+                 charset utf-8;\n        \
+                 add_header Cache-Control \"{scope}no-cache\";\n        \
+                 try_files $uri =404;\n    \
+             }}\n    \
+             location ~ ^/catalogue/(search|search-index)\\.js$ {{\n        \
+                 types {{ }}\n        \
+                 default_type text/javascript;\n        \
+                 charset utf-8;\n        \
+                 charset_types text/javascript;\n        \
+                 add_header Cache-Control \"{scope}no-cache\";\n        \
+                 try_files $uri =404;\n    \
+             }}\n    \
+             location = /catalogue/style.css {{\n        \
+                 types {{ }}\n        \
+                 default_type text/css;\n        \
+                 charset utf-8;\n        \
+                 charset_types text/css;\n        \
+                 add_header Cache-Control \"{scope}no-cache\";\n        \
+                 try_files $uri =404;\n    \
+             }}\n    \
+             location = /feed.atom {{\n        \
+                 types {{ }}\n        \
+                 default_type application/atom+xml;\n        \
+                 add_header Cache-Control \"{scope}no-cache\";\n        \
+                 try_files $uri =404;\n    \
+             }}\n\
+         \n    \
+             # Anything else: no directory listings.\n    \
              location / {{\n        \
                  return 404;\n    \
              }}\n\

@@ -16,7 +16,8 @@
 //! and the run writes nothing (exit 1). `accept_changed` takes the new bytes of
 //! changed `.crate` files, naming each. Stored crates are read without the size
 //! limits for new input (they were accepted already); files that are not
-//! index-shaped (`robots.txt`, `healthz`) are never touched.
+//! index-shaped (`robots.txt`, `healthz`) are never touched. The catalogue
+//! ([`crate::catalogue`]) is rebuilt from the new index.
 
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexLine, version_key};
@@ -275,6 +276,8 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
             report.index_files_written.push(key);
         }
     }
+    // The catalogue from the index as it is now (only changed pages are written).
+    crate::catalogue::rebuild(reg)?;
     shell.status(
         "Reindexed",
         format!(

@@ -26,6 +26,9 @@ pub struct SettingsChange {
     pub max_crate_size: Option<u64>,
     /// New largest unpacked size, in bytes.
     pub max_unpacked_size: Option<u64>,
+    /// Turn the browsable catalogue on or off (off deletes its files; on
+    /// writes it whole).
+    pub html: Option<bool>,
 }
 
 /// The report of `settings` (its `--format json` schema): the settings after
@@ -48,6 +51,8 @@ pub struct SettingsReport {
     pub max_crate_size: u64,
     /// Largest unpacked size, in bytes.
     pub max_unpacked_size: u64,
+    /// Whether regtool writes the browsable catalogue.
+    pub html: bool,
     /// Whether this run changed anything.
     pub changed: bool,
 }
@@ -89,9 +94,20 @@ pub fn settings(reg: &Registry, change: &SettingsChange, shell: &Shell) -> Resul
     if let Some(n) = change.max_unpacked_size {
         settings.max_unpacked_size = n;
     }
+    if let Some(h) = change.html {
+        settings.html = h;
+    }
     let changed = settings != reg.settings || cfg != reg.config;
     if changed {
-        reg.clone().update_settings(settings.clone(), cfg.clone())?;
+        let mut updated = reg.clone();
+        updated.update_settings(settings.clone(), cfg.clone())?;
+        if settings.html && (!reg.settings.html || settings.url != reg.settings.url) {
+            let n = crate::catalogue::rebuild(&updated)?;
+            shell.status("Catalogue", format!("written for {n} crates"));
+        } else if !settings.html && reg.settings.html {
+            crate::catalogue::remove_all(&updated)?;
+            shell.status("Catalogue", "removed");
+        }
         shell.status(
             "Updated",
             format!("the settings of `{}`", reg.location().display()),
@@ -106,6 +122,7 @@ pub fn settings(reg: &Registry, change: &SettingsChange, shell: &Shell) -> Resul
         mirror: settings.mirror,
         max_crate_size: settings.max_crate_size,
         max_unpacked_size: settings.max_unpacked_size,
+        html: settings.html,
         changed,
     })
 }
@@ -116,6 +133,7 @@ fn is_empty(c: &SettingsChange) -> bool {
         && c.auth_required.is_none()
         && c.max_crate_size.is_none()
         && c.max_unpacked_size.is_none()
+        && c.html.is_none()
 }
 
 fn push_unique(list: &mut Vec<String>, item: String) {

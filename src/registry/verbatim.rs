@@ -95,6 +95,7 @@ impl Registry {
                 None => (IndexFile::default(), None),
             };
             let mut crates = Vec::new();
+            let mut added = Vec::new();
             let mut changed = false;
             for v in group {
                 let pkg = &v.line.package;
@@ -161,6 +162,7 @@ impl Registry {
                     .or_default()
                     .extend(dependency_names(pkg));
                 insert_in_upstream_order(&mut index, v.line.clone(), &v.upstream_order);
+                added.push((pkg.vers.clone(), None));
                 changed = true;
                 results.push(VerbatimResult {
                     name: v.name,
@@ -174,6 +176,7 @@ impl Registry {
                 index: changed.then_some(index),
                 revision,
                 crates,
+                added,
             });
         }
         let levels = levels(&deps);

@@ -233,9 +233,13 @@ impl Storage for LocalStorage {
         } else {
             rfs::write_temp(&path, bytes, sync)?
         };
-        // Served files get an mtime that moves on (web servers' ETags);
+        // What cargo revalidates by `Last-Modified`/`ETag` (whole seconds) must
+        // show every rewrite; a catalogue file rewritten within the second
+        // keeps its natural time (waiting here would make every quick second
+        // change wait a second for the shared search data and feed; its size
+        // almost always changes the `ETag` anyway, and the next change fixes it).
         // `.crate` files are never rewritten, and secrets are never served.
-        if !matches!(kind, ObjectKind::Crate | ObjectKind::Secret) {
+        if matches!(kind, ObjectKind::Index | ObjectKind::Config) {
             set_next_mtime(&tmp, &path)?;
         }
         self.finish(tmp, &path, pre, sync)

@@ -37,6 +37,14 @@ pub enum ObjectKind {
     /// `.regtool/`): in a folder, mode 0600, or 0640 keeping the group of the
     /// file it replaces when that one was group-readable (the web server's group).
     Secret,
+    /// A catalogue page (`text/html; charset=utf-8`, revalidated).
+    Html,
+    /// A catalogue script (`text/javascript`, revalidated).
+    Script,
+    /// The catalogue's style sheet (`text/css`, revalidated).
+    Style,
+    /// The catalogue's Atom feed (`application/atom+xml`, revalidated).
+    Feed,
 }
 
 /// An opaque revision of a stored object: an `ETag` in object storage; the

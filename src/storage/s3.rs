@@ -68,6 +68,10 @@ pub fn http_metadata(kind: ObjectKind) -> (&'static str, &'static str) {
         ObjectKind::Config => ("application/json", INDEX_CACHE_CONTROL),
         ObjectKind::Crate => ("application/gzip", CRATE_CACHE_CONTROL),
         ObjectKind::State | ObjectKind::Secret => ("text/plain", "no-store"),
+        ObjectKind::Html => ("text/html; charset=utf-8", INDEX_CACHE_CONTROL),
+        ObjectKind::Script => ("text/javascript; charset=utf-8", INDEX_CACHE_CONTROL),
+        ObjectKind::Style => ("text/css; charset=utf-8", INDEX_CACHE_CONTROL),
+        ObjectKind::Feed => ("application/atom+xml", INDEX_CACHE_CONTROL),
     }
 }
 

@@ -8,6 +8,7 @@
 mod common;
 
 mod add;
+mod catalogue;
 mod ci_recipe;
 mod doctor;
 mod e2e_cargo;

@@ -418,8 +418,47 @@ fn cargo_resolves_and_fetches_through_nginx() {
         "{krate:?}"
     );
 
+    // The catalogue: `/` is index.html; pages, scripts, style sheet and feed
+    // with their types, revalidated.
+    for (path, file, ty) in [
+        ("/", "index.html", "text/html; charset=utf-8"),
+        ("/index.html", "index.html", "text/html; charset=utf-8"),
+        (
+            "/catalogue/crates/app-lib.html",
+            "catalogue/crates/app-lib.html",
+            "text/html; charset=utf-8",
+        ),
+        (
+            "/catalogue/search-index.js",
+            "catalogue/search-index.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/catalogue/search.js",
+            "catalogue/search.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/catalogue/style.css",
+            "catalogue/style.css",
+            "text/css; charset=utf-8",
+        ),
+        ("/feed.atom", "feed.atom", "application/atom+xml"),
+    ] {
+        let resp = reg.get(path, &[]);
+        assert_status(&resp, 200, &format!("GET {path}"));
+        assert_eq!(
+            resp.body,
+            fs::read(reg.root().join(file)).unwrap(),
+            "{path}"
+        );
+        assert_eq!(resp.header("content-type"), Some(ty), "{path}: {resp:?}");
+        assert_eq!(resp.header("cache-control"), Some("no-cache"), "{path}");
+    }
+    fs::write(reg.root().join("catalogue/notes.txt"), "private").unwrap();
+
     // Never served: regtool's folder (GET and HEAD), dotfiles, unknown crates,
-    // folders (no listings, no index.html), files that are not the registry's.
+    // folders (no listings), files that are not the registry's.
     fs::write(reg.root().join("ap/p-/.app-lib.tmp"), "half-written").unwrap();
     fs::write(reg.root().join("crates/app-lib/notes.txt"), "private").unwrap();
     fs::write(reg.root().join("README.md"), "private").unwrap();
@@ -431,7 +470,6 @@ fn cargo_resolves_and_fetches_through_nginx() {
         "/ap/p-/.app-lib.tmp",
         "/3/x/xyz",
         "/un/kn/unknown-crate",
-        "/",
         "/ap/",
         "/ap/p-/",
         "/crates/",
@@ -439,7 +477,12 @@ fn cargo_resolves_and_fetches_through_nginx() {
         "/crates/app-lib/notes.txt",
         "/crates/nope/nope-1.0.0.crate",
         "/README.md",
-        "/index.html",
+        "/catalogue/",
+        "/catalogue/crates/",
+        "/catalogue/notes.txt",
+        "/catalogue/crates/nope.html",
+        "/.regtool/catalogue.json",
+        "/.regtool/meta/app-lib/1.1.0.json",
     ] {
         assert_status(&reg.get(path, &[]), 404, &format!("GET {path}"));
     }
@@ -462,6 +505,32 @@ fn cargo_resolves_and_fetches_through_nginx() {
         "If-None-Match with the ETag from before the yank",
     );
     assert!(String::from_utf8_lossy(&after.body).contains("\"yanked\":true"));
+    let page = reg.get("/catalogue/crates/app-lib.html", &[]);
+    assert!(
+        String::from_utf8_lossy(&page.body).contains("<tr id=\"v1.1.0\" class=\"yanked\">"),
+        "the yank shows on the crate page"
+    );
+
+    // Turned off, the catalogue is gone: `/` is a 404 again.
+    regtool_ok([
+        "--registry".as_ref(),
+        reg.root().as_os_str(),
+        "settings".as_ref(),
+        "--html".as_ref(),
+        "false".as_ref(),
+    ]);
+    for path in [
+        "/",
+        "/index.html",
+        "/catalogue/crates/app-lib.html",
+        "/feed.atom",
+    ] {
+        assert_status(
+            &reg.get(path, &[]),
+            404,
+            &format!("GET {path} with --html false"),
+        );
+    }
 }
 
 #[test]

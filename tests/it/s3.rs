@@ -368,13 +368,19 @@ fn commands_work_on_a_bucket() {
 }
 
 /// One `add` into a bucket that already holds many crates costs a handful of
-/// requests, and no listing.
+/// requests, and no listing (without the catalogue; with it, below).
 #[test]
 fn one_add_makes_a_handful_of_requests() {
     let Some(moto) = moto() else { return };
     let bucket = Bucket::new(moto);
     let reg = bucket.url("big");
-    bucket.ok(&["init", &reg, "--url", "https://crates.example.com"]);
+    bucket.ok(&[
+        "init",
+        &reg,
+        "--url",
+        "https://crates.example.com",
+        "--no-html",
+    ]);
     let dir = common::tempdir();
     let many: Vec<PathBuf> = (0..40)
         .map(|i| CrateBuilder::new(&format!("filler{i}"), "1.0.0").write_to(dir.path()))
@@ -401,6 +407,71 @@ fn one_add_makes_a_handful_of_requests() {
     assert_eq!(puts.len(), 2, "one .crate and one index file: {during:#?}");
     assert!(puts[0].contains("/big/crates/newcomer/newcomer-2.0.0.crate "));
     assert!(puts[1].contains("/big/ne/wc/newcomer "));
+}
+
+/// With the catalogue, one `add` also writes its metadata, the search data
+/// (if unchanged since read), the rest of the state, its page and the feed
+/// (one request each, after reading the search data and the state), still
+/// without listing the bucket; the objects carry their HTTP types.
+#[test]
+fn one_add_with_the_catalogue_writes_only_its_files() {
+    let Some(moto) = moto() else { return };
+    let bucket = Bucket::new(moto);
+    let reg = bucket.url("cat");
+    bucket.ok(&["init", &reg, "--url", "https://crates.example.com"]);
+    let dir = common::tempdir();
+    let many: Vec<PathBuf> = (0..10)
+        .map(|i| CrateBuilder::new(&format!("filler{i}"), "1.0.0").write_to(dir.path()))
+        .collect();
+    let mut args = vec!["--registry".to_string(), reg.clone(), "add".into()];
+    args.extend(many.iter().map(|p| p.to_string_lossy().into_owned()));
+    bucket.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let one = CrateBuilder::new("newcomer", "2.0.0").write_to(dir.path());
+    let before = bucket.requests().len();
+    bucket.ok(&["--registry", &reg, "add", one.to_str().unwrap()]);
+    let during: Vec<String> = bucket.requests().split_off(before);
+    assert!(
+        !during
+            .iter()
+            .any(|r| r.contains("list-type") || r.contains("delimiter") || r.contains("prefix=")),
+        "one add listed the bucket: {during:#?}"
+    );
+    let puts: Vec<&String> = during.iter().filter(|r| r.starts_with("PUT ")).collect();
+    let want = [
+        "/cat/crates/newcomer/newcomer-2.0.0.crate ",
+        "/cat/ne/wc/newcomer ",
+        "/cat/.regtool/meta/newcomer/2.0.0.json ",
+        "/cat/catalogue/search-index.js ",
+        "/cat/.regtool/catalogue.json ",
+        "/cat/catalogue/crates/newcomer.html ",
+        "/cat/feed.atom ",
+    ];
+    assert_eq!(puts.len(), want.len(), "{during:#?}");
+    for (put, want) in puts.iter().zip(want) {
+        assert!(put.contains(want), "{put} is not {want}: {during:#?}");
+    }
+    assert!(during.len() <= 6 + 6, "{during:#?}");
+    for (key, ty) in [
+        ("cat/index.html", "text/html; charset=utf-8"),
+        (
+            "cat/catalogue/crates/newcomer.html",
+            "text/html; charset=utf-8",
+        ),
+        (
+            "cat/catalogue/search-index.js",
+            "text/javascript; charset=utf-8",
+        ),
+        ("cat/catalogue/style.css", "text/css; charset=utf-8"),
+        ("cat/feed.atom", "application/atom+xml"),
+    ] {
+        let o = bucket.get(key);
+        assert_eq!(o.status, 200, "{key}");
+        assert_eq!(o.header("content-type"), Some(ty), "{key}");
+    }
+    assert!(
+        String::from_utf8_lossy(&bucket.get("cat/catalogue/search-index.js").body)
+            .contains("\"newcomer\"")
+    );
 }
 
 /// Real cargo resolves, downloads and builds from the bucket, served by the

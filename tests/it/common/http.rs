@@ -267,6 +267,10 @@ fn content_type_for(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => "application/json",
         Some("crate") => "application/gzip",
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("atom") => "application/atom+xml",
         _ => "text/plain; charset=utf-8",
     }
 }

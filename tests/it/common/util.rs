@@ -42,6 +42,16 @@ pub fn read_index_lines(dir: &Path, name: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Whether `path` (at the registry's top) is the catalogue's `index.html` or
+/// `feed.atom`: written by regtool (it carries regtool's generator mark).
+pub fn is_catalogue_file(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default();
+    (name == "index.html" || name == "feed.atom")
+        && fs::read_to_string(path).is_ok_and(|t| {
+            t.contains(regtool::catalogue::HTML_MARK) || t.contains(regtool::catalogue::FEED_MARK)
+        })
+}
+
 /// A fresh temporary directory (removed when dropped).
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -77,7 +87,12 @@ pub fn index_files(root: &Path) -> Vec<String> {
         .into_iter()
         .filter_entry(|e| {
             let n = e.file_name().to_string_lossy();
-            !(e.depth() == 1 && (n == ".regtool" || n == "crates" || n == "config.json"))
+            !(e.depth() == 1
+                && (n == ".regtool"
+                    || n == "crates"
+                    || n == "config.json"
+                    || n == "catalogue"
+                    || is_catalogue_file(e.path())))
         })
     {
         let e = e.expect("walk the registry");
