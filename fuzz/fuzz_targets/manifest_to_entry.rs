@@ -20,6 +20,7 @@ fn settings(mirror: bool) -> &'static Settings {
         mirror,
         max_crate_size: 10 * 1024 * 1024,
         max_unpacked_size: 512 * 1024 * 1024,
+        html: false,
     };
     if mirror {
         MIRROR.get_or_init(make)

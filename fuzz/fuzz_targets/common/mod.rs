@@ -44,6 +44,7 @@ pub fn to_index_entry(manifest: &[u8], aliases: &[&str]) {
         mirror: false,
         max_crate_size: LIMITS.max_crate_size,
         max_unpacked_size: LIMITS.max_unpacked_size,
+        html: false,
     });
     let ctx = DepContext { settings };
     let _ = to_index_package(manifest, &ctx);
