@@ -124,6 +124,21 @@ fn default_max_unpacked() -> u64 {
 }
 
 impl Settings {
+    /// The settings of a new registry served at `url` (a base URL, as
+    /// [`check_base_url`] returns it): no aliases, not a mirror, the default
+    /// size limits (bytes) and the catalogue on. Callers that want other
+    /// values set those fields (`Settings { mirror: true, ..Settings::new(url) }`).
+    pub fn new(url: String) -> Settings {
+        Settings {
+            url,
+            aliases: Vec::new(),
+            mirror: false,
+            max_crate_size: DEFAULT_MAX_CRATE_SIZE,
+            max_unpacked_size: DEFAULT_MAX_UNPACKED_SIZE,
+            html: true,
+        }
+    }
+
     /// Reads the bytes of `.regtool/config.toml`; `path` is only used in errors.
     ///
     /// # Errors
@@ -189,14 +204,7 @@ mod tests {
 
     #[test]
     fn own_index_matches_all_spellings() {
-        let s = Settings {
-            url: "http://h:1/reg".into(),
-            aliases: vec![],
-            mirror: false,
-            max_crate_size: 1,
-            max_unpacked_size: 1,
-            html: true,
-        };
+        let s = Settings::new("http://h:1/reg".into());
         for u in [
             "http://h:1/reg",
             "http://h:1/reg/",

@@ -15,12 +15,10 @@ fn settings(mirror: bool) -> &'static Settings {
     static PLAIN: OnceLock<Settings> = OnceLock::new();
     static MIRROR: OnceLock<Settings> = OnceLock::new();
     let make = || Settings {
-        url: "https://crates.example.com".into(),
         aliases: vec!["https://mirror.example.com/index".into()],
         mirror,
-        max_crate_size: 10 * 1024 * 1024,
-        max_unpacked_size: 512 * 1024 * 1024,
         html: false,
+        ..Settings::new("https://crates.example.com".into())
     };
     if mirror {
         MIRROR.get_or_init(make)

@@ -356,14 +356,7 @@ mod tests {
     use crate::catalogue::CrateSummary;
 
     fn settings() -> Settings {
-        Settings {
-            url: "http://h:1/reg".into(),
-            aliases: vec![],
-            mirror: false,
-            max_crate_size: 1,
-            max_unpacked_size: 1,
-            html: true,
-        }
+        Settings::new("http://h:1/reg".into())
     }
 
     fn index(lines: &[&str]) -> IndexFile {

@@ -187,12 +187,9 @@ mod tests {
 
     fn settings(url: &str, aliases: &[&str]) -> Settings {
         Settings {
-            url: url.into(),
             aliases: aliases.iter().map(|a| a.to_string()).collect(),
-            mirror: false,
-            max_crate_size: 1,
-            max_unpacked_size: 1,
             html: false,
+            ..Settings::new(url.into())
         }
     }
 

@@ -39,12 +39,11 @@ pub fn input_path() -> &'static PathBuf {
 pub fn to_index_entry(manifest: &[u8], aliases: &[&str]) {
     static SETTINGS: OnceLock<Settings> = OnceLock::new();
     let settings = SETTINGS.get_or_init(|| Settings {
-        url: "https://crates.example.com".into(),
         aliases: aliases.iter().map(|a| a.to_string()).collect(),
-        mirror: false,
         max_crate_size: LIMITS.max_crate_size,
         max_unpacked_size: LIMITS.max_unpacked_size,
         html: false,
+        ..Settings::new("https://crates.example.com".into())
     });
     let ctx = DepContext { settings };
     let _ = to_index_package(manifest, &ctx);
