@@ -331,6 +331,20 @@ pub(crate) fn two_crates(index_url: &str) -> (CrateBuilder, CrateBuilder) {
     (base, app)
 }
 
+/// Publishes [`two_crates`] into `reg` and makes a cargo consumer of `app-lib`
+/// from it: a registry `local` that needs a token (through cargo's
+/// `cargo:token` credential provider), none given yet.
+pub(crate) fn publish_two_crates_for_a_token_consumer(reg: &NginxRegistry) -> (CargoEnv, PathBuf) {
+    let (base, app) = two_crates(&reg.index_url());
+    reg.publish(&base);
+    reg.publish(&app);
+    let env = CargoEnv::new()
+        .with_registry("local", &reg.index_url())
+        .with_config("[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
+    let project = env.project("app-lib = { version = \"1\", registry = \"local\" }\n");
+    (env, project)
+}
+
 #[track_caller]
 pub(crate) fn assert_status(resp: &Response, status: u16, what: &str) {
     assert_eq!(
@@ -539,14 +553,7 @@ fn auth_registry_needs_a_token_through_nginx() {
         return;
     };
     let reg = NginxRegistry::start(&bin, &["--auth-required"]);
-    let (base, app) = two_crates(&reg.index_url());
-    reg.publish(&base);
-    reg.publish(&app);
-
-    let env = CargoEnv::new()
-        .with_registry("local", &reg.index_url())
-        .with_config("[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
-    let project = env.project("app-lib = { version = \"1\", registry = \"local\" }\n");
+    let (env, project) = publish_two_crates_for_a_token_consumer(&reg);
 
     // Without a token: cargo is refused, and nginx logged the 401.
     let out = env.cargo(&project, &["generate-lockfile"]);

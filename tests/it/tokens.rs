@@ -5,7 +5,9 @@
 //! `nginx -s reload` it gets 401.
 
 use crate::common;
-use crate::nginx::{NginxRegistry, TOKEN, assert_status, nginx, two_crates};
+use crate::nginx::{
+    NginxRegistry, TOKEN, assert_status, nginx, publish_two_crates_for_a_token_consumer,
+};
 
 use std::cell::RefCell;
 use std::fs;
@@ -15,7 +17,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{CargoEnv, regtool, regtool_ok, run_with_timeout};
+use common::{regtool, regtool_ok, run_with_timeout};
 
 const MAP: &str = ".regtool/nginx-tokens.map";
 
@@ -235,14 +237,7 @@ fn cargo_fetches_with_an_added_token_until_it_is_revoked() {
     });
     let token = token.into_inner();
     assert_token_shape(&token);
-    let (base, app) = two_crates(&reg.index_url());
-    reg.publish(&base);
-    reg.publish(&app);
-
-    let env = CargoEnv::new()
-        .with_registry("local", &reg.index_url())
-        .with_config("[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
-    let project = env.project("app-lib = { version = \"1\", registry = \"local\" }\n");
+    let (env, project) = publish_two_crates_for_a_token_consumer(&reg);
 
     // Without the token: refused.
     let out = env.cargo(&project, &["generate-lockfile"]);
