@@ -5,27 +5,23 @@
 # usage: bench/mirror.sh [WORKDIR]   (default: target/bench; run.sh calls it)
 #   RUNS=5       hyperfine runs per command
 #   PORT=8731    where the upstream is served on 127.0.0.1
-# The upstream is a `--mirror` regtool registry holding every crate of the graph
-# of ../shared/conformance/dev-deps.toml + bench/app-deps.toml (corpus.sh),
-# served by nginx (python3 -m http.server when nginx is missing).
+#   REGTOOL=/path/to/regtool   that binary (default: a release build of this checkout)
+# The lockfile is bench/app-deps.lock (the graph of bench/app-deps.toml); the
+# upstream is a `--mirror` regtool registry holding every crate of it (fetched by
+# bench/corpus.sh into WORKDIR/app), served by nginx (python3 -m http.server
+# when nginx is missing). Both registries have their catalogue off (`--no-html`),
+# so that the figures are those of the index and the .crate files alone.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
-work="$(mkdir -p "${1:-$repo/target/bench}" && cd "${1:-$repo/target/bench}" && pwd)"
+source "$(dirname "$0")/lib.sh"
+bench_init "${1:-}"
 runs="${RUNS:-5}"
 port="${PORT:-8731}"
 url="http://127.0.0.1:$port"
+build_regtool
 
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
-cargo build --release --locked --manifest-path "$repo/Cargo.toml" -q
-rt="$repo/target/release/regtool"
-
-app="$work/app-corpus"
-if [ ! -f "$app/expected.jsonl" ]; then
-  cat "$repo/../shared/conformance/dev-deps.toml" "$here/app-deps.toml" > "$work/app-deps.toml"
-  "$repo/../shared/conformance/corpus.sh" "$app" "$work/app-deps.toml"
-fi
-lock="$app/project/Cargo.lock"
+fetch_corpus app
+app="$work/app"
+lock="$app/Cargo.lock"
 n=$(ls "$app"/crates/*.crate | wc -l)
 mb=$(du -sm "$app/crates" | cut -f1)
 echo "application graph: $n crates, $mb MB, $(grep -c '^\[\[package\]\]' "$lock") lockfile packages"
@@ -33,7 +29,7 @@ echo "application graph: $n crates, $mb MB, $(grep -c '^\[\[package\]\]' "$lock"
 up="$work/mirror-upstream"
 if [ ! -f "$up.done" ]; then
   rm -rf "$up"
-  "$rt" -q init "$up" --mirror --url "$url" --max-crate-size 1GiB
+  "$rt" -q init "$up" --mirror --url "$url" --max-crate-size 1GiB --no-html
   "$rt" -q --registry "$up" add "$app/crates"
   touch "$up.done"
 fi
@@ -78,7 +74,7 @@ echo "upstream served by $server at $url"
 fresh="$work/mirror-fresh"
 export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
 # One checked run first: every crate mirrored, and the mirror equals upstream.
-rm -rf "$fresh" && "$rt" -q init "$fresh" --mirror --url "$url" --max-crate-size 1GiB
+rm -rf "$fresh" && "$rt" -q init "$fresh" --mirror --url "$url" --max-crate-size 1GiB --no-html
 "$rt" --registry "$fresh" --format json mirror --upstream "sparse+$url/" "$lock" > "$work/mirror-report.json" 2> "$work/mirror-run.log"
 python3 - "$work/mirror-report.json" "$n" <<'PY'
 import json, sys
@@ -89,26 +85,16 @@ print(f"checked run: {len(st)} mirrored, {r['downloaded_bytes']} bytes, {r['requ
 PY
 diff -r -q -x .regtool -x config.json "$up" "$fresh"
 
-: > "$work/mirror-results.md"
-bench() { # bench NAME PREPARE COMMAND
-  hyperfine --runs "$runs" --warmup 1 --style basic --export-markdown "$work/one.md" -n "$1" --prepare "$2" "$3"
-  if [ -s "$work/mirror-results.md" ]; then tail -n +3 "$work/one.md" >> "$work/mirror-results.md"; else cat "$work/one.md" >> "$work/mirror-results.md"; fi
-}
-init="rm -rf $fresh && $rt -q init $fresh --mirror --url $url --max-crate-size 1GiB"
-bench "mirror of the lockfile ($n crates, $mb MB) from $server on 127.0.0.1" \
+results="$work/mirror-results.md"
+: > "$results"
+init="rm -rf $fresh && $rt -q init $fresh --mirror --url $url --max-crate-size 1GiB --no-html"
+bench_one "$results" "mirror of the lockfile ($n crates, $mb MB) from $server on 127.0.0.1" \
   "$init && cat $up/crates/*/*.crate > /dev/null" \
   "$rt -q --registry $fresh mirror --upstream sparse+$url/ $lock"
-bench "add of the same $n .crate files" \
+bench_one "$results" "add of the same $n .crate files" \
   "$init && cat $app/crates/*.crate > /dev/null" \
   "$rt -q --registry $fresh add $app/crates"
-bench "mirror again (everything there: no request)" "true" \
+bench_one "$results" "mirror again (everything there: no request)" "true" \
   "$rt -q --registry $fresh mirror --upstream sparse+$url/ $lock"
-if command -v margo >/dev/null && margo --help 2>&1 | grep -q -- --registry; then
-  bench "margo add of the same $n .crate files" \
-    "rm -rf $work/margo-fresh && mkdir -p $work/margo-fresh && cat $app/crates/*.crate > /dev/null" \
-    "margo add --registry $work/margo-fresh $app/crates/*.crate"
-else
-  echo "note: no margo with \`add --registry\` on PATH: compared with regtool add only"
-fi
 echo
-cat "$work/mirror-results.md"
+cat "$results"

@@ -1,88 +1,70 @@
 #!/usr/bin/env bash
-# regtool's benchmarks, run on purpose (not in CI): prints each figure next to
-# the floor for the same bytes. See BENCHMARKS.md for the figures and how to read them.
+# regtool's own benchmarks, run on purpose (never in CI): each figure next to the
+# floor for the same bytes (bench/floor). See BENCHMARKS.md for the figures and
+# how to read them; bench/compare.sh makes the table against margo.
 #
 # usage: bench/run.sh [WORKDIR]      (default: target/bench; ends with bench/mirror.sh)
-#   SYNTH_CRATES=10000 SYNTH_VERSIONS=10   size of the synthetic registry
 #   RUNS=5                                  hyperfine runs per command
+#   REGTOOL=/path/to/regtool                that binary (default: a release build of this checkout)
+#   SYNTH_CRATES=10000 SYNTH_VERSIONS=10    size of the synthetic registry
+#   SKIP_BIG=1 SKIP_MIRROR=1                leave out the 1 GB crate / bench/mirror.sh
+# The registries have their catalogue off (`init --no-html`), as in the figures
+# before the catalogue existed; compare.sh measures what the catalogue costs.
+# Downloads (once, through cargo, kept in WORKDIR/corpus/cargo-home and
+# WORKDIR/app/cargo-home): the development corpus (bench/corpus-deps.toml, 242
+# crates, 57 MB) and, for mirror.sh, the application's graph (443 crates, 60 MB).
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
-work="$(mkdir -p "${1:-$repo/target/bench}" && cd "${1:-$repo/target/bench}" && pwd)"
-crates="${SYNTH_CRATES:-10000}"
-versions="${SYNTH_VERSIONS:-10}"
-runs="${RUNS:-5}"
-url="http://127.0.0.1:8000"
+source "$(dirname "$0")/lib.sh"
+bench_init "${1:-}"
+build_regtool
+build_floor
 
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
-cargo build --release --locked --manifest-path "$repo/Cargo.toml" -q
-rt="$repo/target/release/regtool"
+# 1. The development corpus: ~240 real crates with varied manifests.
+fetch_corpus corpus
+corpus="$work/corpus/crates"
+n=$(find "$corpus" -name '*.crate' | wc -l)
+mb=$(du -smL "$corpus" | cut -f1)
 
-# 1. The conformance corpus: ~250 real crates (~60 MB of .crate files).
-corpus="$work/corpus"
-if [ ! -f "$corpus/expected.jsonl" ]; then
-  "$repo/../shared/conformance/corpus.sh" "$corpus"
-fi
-n=$(ls "$corpus"/crates/*.crate | wc -l)
-mb=$(du -sm "$corpus/crates" | cut -f1)
-echo "corpus: $n crates, $mb MB"
+# 2. The synthetic registry, catalogue off.
+synth="$(synth_registry off)"
+versions=$(find "$synth/crates" -name '*.crate' | wc -l)
+echo "synthetic registry: $versions versions"
 
-# 2. The synthetic registry: CRATES x VERSIONS versions, indexed by reindex.
-synth="$work/synth-$crates-$versions"
-if [ ! -f "$synth/.done" ]; then
-  rm -rf "$synth"
-  "$rt" -q init "$synth" --url "$url"
-  python3 "$here/gen.py" "$synth" "$crates" "$versions" "$url"
-  /usr/bin/time -f "first reindex (builds the index): %e s, %M KB peak" "$rt" -q reindex "$synth"
-  touch "$synth/.done"
-fi
-echo "synthetic registry: $(find "$synth/crates" -name '*.crate' | wc -l) versions"
-
-# One new crate to add into the big registry and into an empty one.
 one="$work/one"
-rm -rf "$one" && mkdir -p "$one"
-python3 - "$one" <<'PY'
-import gzip, io, sys, tarfile
-top = "bench-one-1.0.0"
-m = b'[package]\nedition = "2021"\nname = "bench-one"\nversion = "1.0.0"\n'
-raw = io.BytesIO()
-with tarfile.open(fileobj=raw, mode="w") as t:
-    for p, d in ((f"{top}/Cargo.toml", m), (f"{top}/src/lib.rs", b"pub fn f() {}\n")):
-        i = tarfile.TarInfo(p); i.size = len(d); t.addfile(i, io.BytesIO(d))
-open(f"{sys.argv[1]}/bench-one-1.0.0.crate", "wb").write(gzip.compress(raw.getvalue(), mtime=0))
-PY
+make_one_crate "$one"
 empty="$work/empty"
-rm -rf "$empty" && "$rt" -q init "$empty" --url "$url"
+rm -rf "$empty" && "$rt" -q init "$empty" --url "$url" --no-html
 
 fresh="$work/fresh"
-: > "$work/results.md"
-bench() { # bench NAME PREPARE COMMAND
-  hyperfine --runs "$runs" --warmup 1 --style basic --export-markdown "$work/one.md" -n "$1" --prepare "$2" "$3"
-  if [ -s "$work/results.md" ]; then tail -n +3 "$work/one.md" >> "$work/results.md"; else cat "$work/one.md" >> "$work/results.md"; fi
-}
-bench "add corpus ($n crates, $mb MB) into a fresh registry" \
-  "rm -rf $fresh && $rt -q init $fresh --url $url && cat $corpus/crates/*.crate > /dev/null" \
-  "$rt -q --registry $fresh add $corpus/crates"
-bench "add 1 crate into the $((crates * versions))-version registry" \
-  "$rt -q --registry $synth remove bench-one@1.0.0 2>/dev/null || true" \
+results="$work/results.md"
+: > "$results"
+bench_one "$results" "add corpus ($n crates, $mb MB) into a fresh registry" \
+  "rm -rf $fresh && $rt -q init $fresh --url $url --no-html && cat $corpus/*.crate > /dev/null && sync" \
+  "$rt -q --registry $fresh add $corpus"
+bench_one "$results" "add 1 crate into the $versions-version registry" \
+  "$rt -q --registry $synth remove bench-one@1.0.0 2>/dev/null; sync" \
   "$rt -q --registry $synth add $one/bench-one-1.0.0.crate"
-bench "add 1 crate into an empty registry" \
-  "$rt -q --registry $empty remove bench-one@1.0.0 2>/dev/null || true" \
+bench_one "$results" "add 1 crate into an empty registry" \
+  "$rt -q --registry $empty remove bench-one@1.0.0 2>/dev/null; sync" \
   "$rt -q --registry $empty add $one/bench-one-1.0.0.crate"
-bench "reindex the corpus registry" "true" "$rt -q reindex $fresh"
-bench "verify the corpus registry" "true" "$rt -q verify $fresh"
-bench "reindex the $((crates * versions))-version registry" "true" "$rt -q reindex $synth"
-bench "verify the $((crates * versions))-version registry" "true" "$rt -q verify $synth"
-bench "floor, 1 core: floor.py (OpenSSL SHA-256 + C zlib)" "true" "python3 $repo/../shared/bench/floor.py $corpus/crates"
-bench "floor, 1 core: sha256sum + gzip -dc" "true" \
-  "sh -c 'sha256sum $corpus/crates/*.crate >/dev/null && for f in $corpus/crates/*.crate; do gzip -dc \$f; done >/dev/null'"
-bench "floor, $(nproc) cores: sha256sum + gzip -dc" "true" \
-  "sh -c 'ls $corpus/crates/*.crate | xargs -P$(nproc) -n 16 sha256sum >/dev/null && ls $corpus/crates/*.crate | xargs -P$(nproc) -n 1 gzip -dc >/dev/null'"
+bench_one "$results" "reindex the corpus registry" "sync" "$rt -q reindex $fresh"
+bench_one "$results" "verify the corpus registry" "true" "$rt -q verify $fresh"
+bench_one "$results" "reindex the $versions-version registry" \
+  "$rt -q --registry $synth remove bench-one@1.0.0 2>/dev/null; sync" "$rt -q reindex $synth"
+bench_one "$results" "verify the $versions-version registry" "true" "$rt -q verify $synth"
+bench_one "$results" "floor, 1 core: read + SHA-256 + inflate the corpus" "true" "$floor --threads 1 $corpus"
+bench_one "$results" "floor, 2 cores: the same" "true" "$floor --threads 2 $corpus"
 echo
-cat "$work/results.md"
+echo "floor, per step: $("$floor" --threads 1 "$corpus")"
 echo
-echo "peak memory, 1 GB .crate:"
-python3 "$here/big-crate.py" "$rt"
-echo
-echo "mirror (bench/mirror.sh):"
-"$here/mirror.sh" "$work"
+cat "$results"
+if [ -z "${SKIP_BIG:-}" ]; then
+  echo
+  echo "peak memory, 1 GB .crate:"
+  python3 "$here/big-crate.py" "$rt"
+fi
+if [ -z "${SKIP_MIRROR:-}" ]; then
+  echo
+  echo "mirror (bench/mirror.sh):"
+  REGTOOL="$rt" "$here/mirror.sh" "$work"
+fi
