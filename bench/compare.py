@@ -7,14 +7,22 @@ command once (hyperfine -N --runs 1, its --prepare first and untimed), in an
 order that rotates from round to round, after one warm-up round that is not
 counted. Commands of one round ran seconds apart under the same load, so the
 ratio and the difference of two commands are taken within each round and their
-median reported ("paired"). The 1-minute load average is read before every run.
+median reported ("paired"). The 1-minute load average and the kernel's CPU and
+I/O pressure (/proc/pressure, "some" over 10 s) are read before every run.
+
+Every bulk add writes a new registry folder (WORK/compare-runs/N), deleted only
+after the last round: on a file system mounted with online discard, deleting a
+large tree slows the file creations that follow for seconds, which would be
+charged to whichever command ran next.
 
 usage: compare.py --regtool BIN --floor BIN --corpus DIR --one FILE
                   --synth-on DIR --synth-off DIR --work DIR [--margo BIN]
-                  [--runs N] [--skip-synth]
+                  [--runs N] [--skip-synth] [--wait-load L]
+--wait-load L: before each round, wait (up to 10 minutes) until the 1-minute
+load average is at most L.
 Writes WORK/compare.md (the tables) and WORK/compare.json (every time).
 """
-import argparse, datetime, json, os, platform, shlex, statistics, subprocess, sys, tempfile
+import argparse, datetime, json, os, platform, shlex, statistics, subprocess, sys, tempfile, time
 
 URL = "http://127.0.0.1:8000"
 
@@ -28,10 +36,13 @@ def q(path):
     return shlex.quote(str(path))
 
 
+FRESH = "@FRESH@"  # in a command or prepare: replaced by a new folder per run
+
+
 class Row:
     def __init__(self, name, command, prepare="true", refs=()):
         self.name, self.command, self.prepare, self.refs = name, command, prepare, list(refs)
-        self.times, self.cpu, self.loads = [], [], []
+        self.times, self.cpu, self.loads, self.cpu_psi, self.io_psi = [], [], [], [], []
 
 
 def load1():
@@ -39,31 +50,59 @@ def load1():
         return float(f.read().split()[0])
 
 
-def run_once(row, record):
+def pressure(kind):
+    """The share of the last 10 s in which some task waited for `kind` (%)."""
+    try:
+        with open(f"/proc/pressure/{kind}") as f:
+            return float(f.readline().split()[1].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def run_once(row, record, fresh):
+    command = row.command.replace(FRESH, fresh)
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        load = load1()
+        load, cpu_psi, io_psi = load1(), pressure("cpu"), pressure("io")
         subprocess.run(
             ["hyperfine", "-N", "--runs", "1", "--style", "none", "--export-json", out.name,
-             "--prepare", sh(row.prepare), "-n", row.name, row.command],
+             "--prepare", sh(row.prepare.replace(FRESH, fresh)), "-n", row.name, command],
             check=True, stdout=subprocess.DEVNULL,
         )
         r = json.load(open(out.name))["results"][0]
     if any(c != 0 for c in r["exit_codes"]):
-        sys.exit(f"compare.py: `{row.command}` failed")
+        sys.exit(f"compare.py: `{command}` failed")
     if record:
         row.times.append(r["times"][0])
         row.cpu.append(r["user"] + r["system"])
         row.loads.append(load)
+        row.cpu_psi.append(cpu_psi)
+        row.io_psi.append(io_psi)
 
 
-def measure(rows, runs, label):
+def settle(folder):
+    """Deletes `folder` and gives the file system a few seconds to finish it."""
+    subprocess.run(["rm", "-rf", folder], check=True)
+    subprocess.run(["sync"], check=True)
+    time.sleep(5)
+
+
+def measure(rows, runs, label, runs_dir, wait_load):
     print(f"{label}: 1 warm-up round + {runs} paired rounds of {len(rows)} commands", file=sys.stderr)
+    settle(runs_dir)
+    os.makedirs(runs_dir)
+    n = 0
     for rnd in range(runs + 1):
+        if wait_load is not None:
+            deadline = time.monotonic() + 600
+            while load1() > wait_load and time.monotonic() < deadline:
+                time.sleep(5)
         k = rnd % len(rows)
         for row in rows[k:] + rows[:k]:
-            run_once(row, record=rnd > 0)
+            n += 1
+            run_once(row, rnd > 0, os.path.join(runs_dir, str(n)))
         if rnd:
             print(f"  round {rnd}/{runs} done (load {load1():.2f})", file=sys.stderr)
+    settle(runs_dir)
 
 
 def ms(s):
@@ -73,8 +112,9 @@ def ms(s):
 def table(rows):
     by_name = {r.name: r for r in rows}
     out = [
-        "| what | min | median | mean ± σ | CPU (user+sys), median | paired, median over rounds | load (1 min) |",
-        "| --- | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| what | min | median | mean ± σ | CPU (user+sys), median | paired, median over rounds "
+        "| load (1 min) | CPU / I/O pressure, max % |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for r in rows:
         t = r.times
@@ -88,7 +128,8 @@ def table(rows):
         out.append(
             f"| {r.name} | {ms(min(t))} | **{ms(statistics.median(t))}** | "
             f"{ms(statistics.mean(t))} ± {ms(sd)} | {ms(statistics.median(r.cpu))} | "
-            f"{'; '.join(paired) or ''} | {min(r.loads):.2f}–{max(r.loads):.2f} |"
+            f"{'; '.join(paired) or ''} | {min(r.loads):.2f}–{max(r.loads):.2f} "
+            f"| {max(r.cpu_psi):.0f} / {max(r.io_psi):.0f} |"
         )
     return "\n".join(out)
 
@@ -107,6 +148,7 @@ def main():
     ap.add_argument("--margo", default="")
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--skip-synth", action="store_true")
+    ap.add_argument("--wait-load", type=float)
     a = ap.parse_args()
     rt, floor, corpus, work = a.regtool, a.floor, a.corpus, a.work
 
@@ -114,8 +156,9 @@ def main():
     inputs = " ".join(q(os.path.join(corpus, f)) for f in files)
     info = subprocess.run([floor, corpus], capture_output=True, text=True, check=True).stdout
     facts = dict(kv.split("=", 1) for kv in info.split())
-    fresh = os.path.join(work, "compare-fresh")
-    warm = f"rm -rf {q(fresh)} && cat {inputs} > /dev/null && sync"
+    runs_dir = os.path.join(work, "compare-runs")
+    fresh = FRESH
+    warm = f"cat {inputs} > /dev/null && sync"
 
     head = [
         f"Measured {datetime.datetime.now().astimezone().isoformat(timespec='minutes')} on "
@@ -144,13 +187,13 @@ def main():
                         ["margo, HTML off"]))
         rows[2].refs.insert(0, "margo, HTML off")
         rows[3].refs.insert(0, "margo, HTML on")
-    measure(rows, a.runs, "bulk add")
+    measure(rows, a.runs, "bulk add", runs_dir, a.wait_load)
     bulk = rows
     tables.append(
         f"### Bulk add of {len(files)} .crate files ({int(facts['read_bytes']):,} bytes, "
         f"{int(facts['inflated_bytes']):,} inflated) into a fresh registry\n\n"
-        "Whole-process wall time, `init` included; page cache warm (`cat` of the inputs and "
-        "`sync` before each run, untimed).\n\n" + table(rows)
+        "Whole-process wall time, `init` included, each run into a new folder; page cache "
+        "warm (`cat` of the inputs and `sync` before each run, untimed).\n\n" + table(rows)
     )
     if not a.margo:
         tables.append("margo: not measured (give MARGO=/path/to/margo; see BENCHMARKS.md for how to build it).")
@@ -177,7 +220,7 @@ def main():
                 f"{q(rt)} -q --registry {q(son)} settings --html true",
                 f"{q(rt)} -q --registry {q(son)} settings --html false && sync"),
         ]
-        measure(rows, a.runs, "synthetic registry")
+        measure(rows, a.runs, "synthetic registry", runs_dir, a.wait_load)
         synth = rows
         tables.append(
             f"### The synthetic registry: {versions:,} versions (bench/gen.py)\n\n" + table(rows)
@@ -188,7 +231,8 @@ def main():
         f.write(md)
     with open(os.path.join(work, "compare.json"), "w") as f:
         json.dump(
-            {r.name: {"command": r.command, "times": r.times, "cpu": r.cpu, "load1": r.loads}
+            {r.name: {"command": r.command, "times": r.times, "cpu": r.cpu, "load1": r.loads,
+                      "cpu_pressure": r.cpu_psi, "io_pressure": r.io_psi}
              for r in bulk + synth},
             f, indent=1,
         )
