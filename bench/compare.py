@@ -17,9 +17,9 @@ charged to whichever command ran next.
 
 usage: compare.py --regtool BIN --floor BIN --corpus DIR --one FILE
                   --synth-on DIR --synth-off DIR --work DIR [--margo BIN]
-                  [--runs N] [--skip-synth] [--wait-load L]
---wait-load L: before each round, wait (up to 10 minutes) until the 1-minute
-load average is at most L.
+                  [--runs N] [--skip-synth] [--wait-load L [--wait-max S]]
+--wait-load L: before each round, wait (at most --wait-max seconds, default
+120) until the 1-minute load average is at most L.
 Writes WORK/compare.md (the tables) and WORK/compare.json (every time).
 """
 import argparse, datetime, json, os, platform, shlex, statistics, subprocess, sys, tempfile, time
@@ -86,14 +86,14 @@ def settle(folder):
     time.sleep(5)
 
 
-def measure(rows, runs, label, runs_dir, wait_load):
+def measure(rows, runs, label, runs_dir, wait_load, wait_max):
     print(f"{label}: 1 warm-up round + {runs} paired rounds of {len(rows)} commands", file=sys.stderr)
     settle(runs_dir)
     os.makedirs(runs_dir)
     n = 0
     for rnd in range(runs + 1):
         if wait_load is not None:
-            deadline = time.monotonic() + 600
+            deadline = time.monotonic() + wait_max
             while load1() > wait_load and time.monotonic() < deadline:
                 time.sleep(5)
         k = rnd % len(rows)
@@ -149,6 +149,7 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--skip-synth", action="store_true")
     ap.add_argument("--wait-load", type=float)
+    ap.add_argument("--wait-max", type=float, default=120)
     a = ap.parse_args()
     rt, floor, corpus, work = a.regtool, a.floor, a.corpus, a.work
 
@@ -187,7 +188,7 @@ def main():
                         ["margo, HTML off"]))
         rows[2].refs.insert(0, "margo, HTML off")
         rows[3].refs.insert(0, "margo, HTML on")
-    measure(rows, a.runs, "bulk add", runs_dir, a.wait_load)
+    measure(rows, a.runs, "bulk add", runs_dir, a.wait_load, a.wait_max)
     bulk = rows
     tables.append(
         f"### Bulk add of {len(files)} .crate files ({int(facts['read_bytes']):,} bytes, "
@@ -220,7 +221,7 @@ def main():
                 f"{q(rt)} -q --registry {q(son)} settings --html true",
                 f"{q(rt)} -q --registry {q(son)} settings --html false && sync"),
         ]
-        measure(rows, a.runs, "synthetic registry", runs_dir, a.wait_load)
+        measure(rows, a.runs, "synthetic registry", runs_dir, a.wait_load, a.wait_max)
         synth = rows
         tables.append(
             f"### The synthetic registry: {versions:,} versions (bench/gen.py)\n\n" + table(rows)

@@ -12,8 +12,8 @@
 #                            BENCHMARKS.md); without it, margo is skipped with a note
 #   REGTOOL=/path/to/regtool measure that binary (default: a release build of this checkout)
 #   SKIP_SYNTH=1             only the bulk add table
-#   WAIT_LOAD=1.5            before each round, wait (10 minutes at most) for the
-#                            1-minute load average to fall to that
+#   WAIT_LOAD=1.5            before each round, wait (WAIT_MAX seconds at most,
+#   WAIT_MAX=120             default 120) for the 1-minute load average to fall to that
 #   SYNTH_CRATES=10000 SYNTH_VERSIONS=10   size of the synthetic registry
 # Run it on an otherwise idle machine if you can (e.g. `nice -n -5 bench/compare.sh`
 # as root); the load average before every run is reported next to each figure.
@@ -30,14 +30,15 @@ if [ -n "$margo" ]; then
   [ -x "$margo" ] || { echo "compare.sh: MARGO=$margo is not an executable" >&2; exit 1; }
 fi
 extra=()
-[ -z "${WAIT_LOAD:-}" ] || extra+=(--wait-load "$WAIT_LOAD")
+[ -z "${WAIT_LOAD:-}" ] || extra+=(--wait-load "$WAIT_LOAD" --wait-max "${WAIT_MAX:-120}")
 if [ -n "${SKIP_SYNTH:-}" ]; then
   extra+=(--skip-synth)
   on=/nonexistent off=/nonexistent
 else
   off="$(synth_registry off)"
   on="$(synth_registry on)"
-  "$rt" -q --registry "$on" settings --html true   # back on if an earlier run stopped half-way
+  # Back on if an earlier run stopped half-way (prints the settings).
+  "$rt" -q --registry "$on" settings --html true > /dev/null
 fi
 make_one_crate "$work/one"
 python3 "$here/compare.py" --regtool "$rt" --floor "$floor" --margo "$margo" \
