@@ -113,6 +113,22 @@ print(f"{label}: {wall:.2f} s wall, {r.ru_utime:.2f} s user, {r.ru_stime:.2f} s 
 PY
 }
 
+# to_trash DIR: prints a shell snippet (for a --prepare) that moves DIR, if it
+# exists, into $work/trash instead of deleting it. Deleting a large tree just
+# before a timed run slowed that run's file creations about 2x on the machine
+# of BENCHMARKS.md (ext4 mounted with online discard); empty_trash deletes it
+# all between the measurements.
+to_trash() {
+  echo "mkdir -p $work/trash && { [ ! -e $1 ] || mv $1 $work/trash/\$(date +%s%N); }"
+}
+
+# empty_trash: deletes $work/trash, syncs, and waits 3 seconds (untimed).
+empty_trash() {
+  rm -rf "$work/trash"
+  sync
+  sleep 3
+}
+
 # bench_one RESULTS NAME PREPARE COMMAND: hyperfine, RUNS runs (default 5)
 # after one warm-up, its markdown row appended to RESULTS.
 bench_one() {

@@ -84,10 +84,11 @@ assert st.count("mirrored") == int(sys.argv[2]) == len(st), (len(st), set(st))
 print(f"checked run: {len(st)} mirrored, {r['downloaded_bytes']} bytes, {r['requests']} requests")
 PY
 diff -r -q -x .regtool -x config.json "$up" "$fresh"
+empty_trash
 
 results="$work/mirror-results.md"
 : > "$results"
-init="rm -rf $fresh && $rt -q init $fresh --mirror --url $url --max-crate-size 1GiB --no-html"
+init="$(to_trash "$fresh") && $rt -q init $fresh --mirror --url $url --max-crate-size 1GiB --no-html"
 bench_one "$results" "mirror of the lockfile ($n crates, $mb MB) from $server on 127.0.0.1" \
   "$init && cat $up/crates/*/*.crate > /dev/null" \
   "$rt -q --registry $fresh mirror --upstream sparse+$url/ $lock"
@@ -96,5 +97,6 @@ bench_one "$results" "add of the same $n .crate files" \
   "$rt -q --registry $fresh add $app/crates"
 bench_one "$results" "mirror again (everything there: no request)" "true" \
   "$rt -q --registry $fresh mirror --upstream sparse+$url/ $lock"
+empty_trash
 echo
 cat "$results"

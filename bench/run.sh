@@ -34,13 +34,15 @@ one="$work/one"
 make_one_crate "$one"
 empty="$work/empty"
 rm -rf "$empty" && "$rt" -q init "$empty" --url "$url" --no-html
+empty_trash
 
 fresh="$work/fresh"
 results="$work/results.md"
 : > "$results"
 bench_one "$results" "add corpus ($n crates, $mb MB) into a fresh registry" \
-  "rm -rf $fresh && $rt -q init $fresh --url $url --no-html && cat $corpus/*.crate > /dev/null && sync" \
+  "$(to_trash "$fresh") && $rt -q init $fresh --url $url --no-html && cat $corpus/*.crate > /dev/null && sync" \
   "$rt -q --registry $fresh add $corpus"
+empty_trash
 bench_one "$results" "add 1 crate into the $versions-version registry" \
   "$rt -q --registry $synth remove bench-one@1.0.0 2>/dev/null; sync" \
   "$rt -q --registry $synth add $one/bench-one-1.0.0.crate"
@@ -62,6 +64,7 @@ if [ -z "${SKIP_BIG:-}" ]; then
   echo
   echo "peak memory, 1 GB .crate:"
   python3 "$here/big-crate.py" "$rt"
+  empty_trash
 fi
 if [ -z "${SKIP_MIRROR:-}" ]; then
   echo
