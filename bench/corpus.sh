@@ -9,8 +9,9 @@
 #                                target (hard links into the cache below)
 #     Cargo.lock                 the graph (bench/mirror.sh mirrors it)
 #     cargo-home/                the CARGO_HOME the download used: its index
-#                                cache and registry/cache/*/*.crate stay, so a
-#                                second run downloads nothing
+#                                cache and registry/cache/*/*.crate stay (the
+#                                unpacked sources are deleted), so a second run
+#                                downloads nothing
 #
 # If a lockfile sits beside DEPS_TOML (same name, `.lock` for `.toml`), the
 # graph is exactly that lockfile (`cargo fetch --locked`), so the corpus is the
@@ -47,6 +48,9 @@ else
   # Without --target, cargo fetch downloads the packages of every platform.
   cargo fetch --quiet "${locked[@]}" --manifest-path "$proj/Cargo.toml"
   cp "$proj/Cargo.lock" "$out/Cargo.lock"
+  # cargo fetch also unpacks every package (~450 MB for the application); only
+  # the .crate files are needed.
+  rm -rf "$CARGO_HOME/registry/src"
 
   # Exactly the lockfile's crates.io packages, whatever else the cache holds.
   rm -rf "$out/crates" && mkdir -p "$out/crates"
