@@ -625,10 +625,7 @@ fn location(arg: &Path) -> Result<RegistryLocation> {
 }
 
 fn open(dir: &Path) -> Result<Registry> {
-    match location(dir)? {
-        RegistryLocation::Local(dir) => Registry::open(&dir),
-        s3 => Registry::open_in(s3.storage()?),
-    }
+    crate::location::open(dir)
 }
 
 /// Prints a failed command's error: `error:` lines on stderr (one per problem),
@@ -706,7 +703,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
                 &ops::verify::verify_at(&location(&dir)?, &opts, shell)?,
             )
         }
-        Command::List => print(shell, &ops::info::list(&registry()?)?),
+        Command::List => print(shell, &ops::list::list(&registry()?)?),
         Command::Info(a) => {
             let name = ops::find::parse_name(&a.name)?;
             let version = a.version.as_deref().map(ops::find::parse_version);
@@ -780,7 +777,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             let local = match &cli.registry {
                 Some(dir) => Some(open(dir)?),
                 // The current folder, when it is a registry.
-                None => match Registry::open(Path::new(".")) {
+                None => match RegistryLocation::Local(PathBuf::from(".")).open() {
                     Ok(reg) => Some(reg),
                     Err(Error::NotARegistry { .. }) => None,
                     Err(e) => {

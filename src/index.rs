@@ -1,4 +1,5 @@
-//! Index lines (`IndexPackage`, `RegistryDependency`) and index files.
+//! Index lines (`IndexPackage`, `RegistryDependency`), their `pubtime`, and
+//! index files. Floor 0 (`core`): imports only [`crate::error`].
 //!
 //! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>.
 //! Fields are written in the order crates.io writes them, and lines written by
@@ -50,6 +51,24 @@ pub struct IndexPackage {
     /// Fields this version of regtool does not know; kept as they were.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
+}
+
+/// The current time as an index `pubtime` (`YYYY-MM-DDTHH:MM:SSZ`, UTC).
+/// Honors `SOURCE_DATE_EPOCH` (seconds since 1970) for reproducible
+/// registries and tests.
+pub fn pubtime_now() -> String {
+    let ts = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .unwrap_or_else(jiff::Timestamp::now);
+    format_pubtime(ts)
+}
+
+/// A timestamp as an index `pubtime` (`YYYY-MM-DDTHH:MM:SSZ`, UTC, whole
+/// seconds), the form crates.io writes.
+pub fn format_pubtime(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// One dependency in an index line.

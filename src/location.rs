@@ -1,13 +1,30 @@
-//! Where a registry is: a folder, or `s3://bucket/prefix`. Parsed once, at the
-//! command line's edge ([`RegistryLocation::parse`]), then turned into the
-//! [`Storage`] that holds it ([`RegistryLocation::storage`]).
+//! The opener: where a registry is (a folder, or `s3://bucket/prefix`), and
+//! opening it. Floor 5 (with the commands): the one place that picks a
+//! storage backend and installs the catalogue as the registry's change hook,
+//! so that the registry itself never names either.
+//!
+//! A location is parsed once, at the command line's edge
+//! ([`RegistryLocation::parse`]), then opened ([`RegistryLocation::open`]) or
+//! created ([`RegistryLocation::create`]).
 
+use crate::catalogue::Catalogue;
+use crate::config::{RegistryConfig, Settings};
 use crate::error::{Error, Result};
-use crate::storage::Storage;
+use crate::registry::{ChangeHook, Registry, Writer};
 use crate::storage::local::LocalStorage;
 use crate::storage::s3::S3Storage;
+use crate::storage::{LockEvents, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Opens the registry at `arg` (a folder, or `s3://bucket/prefix`): see
+/// [`RegistryLocation::parse`] and [`RegistryLocation::open`].
+///
+/// # Errors
+/// As those two.
+pub fn open(arg: &Path) -> Result<Registry> {
+    RegistryLocation::parse(arg)?.open()
+}
 
 /// A registry's location.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,12 +94,44 @@ impl RegistryLocation {
         })
     }
 
-    /// The storage at this location. A folder needs nothing; a bucket gets an
-    /// S3 client configured from the environment (no request is made yet).
+    /// Opens the registry here, with the catalogue as its change hook.
     ///
     /// # Errors
-    /// [`Error::Config`] when the AWS environment does not make a valid client.
-    pub fn storage(&self) -> Result<Arc<dyn Storage>> {
+    /// [`Error::NotARegistry`] when there is none; [`Error::Config`] for a
+    /// broken `config.json` or settings, or an S3 client that cannot be set
+    /// up; [`Error::Io`] naming the file that cannot be read.
+    pub fn open(&self) -> Result<Registry> {
+        Registry::open(self.storage()?, hook())
+    }
+
+    /// Opens the registry here even when its `config.json` is broken (for
+    /// `verify`): see [`Registry::open_lenient`].
+    ///
+    /// # Errors
+    /// As [`RegistryLocation::open`], but for a broken `config.json`, which
+    /// comes back beside the registry.
+    pub fn open_lenient(&self) -> Result<(Registry, Option<Error>)> {
+        Registry::open_lenient(self.storage()?, hook())
+    }
+
+    /// Creates a registry here (see [`Registry::create`]), with the catalogue
+    /// as its change hook; returns its writer.
+    ///
+    /// # Errors
+    /// As [`Registry::create`]; [`Error::Config`] when the S3 client cannot
+    /// be set up.
+    pub fn create(
+        &self,
+        config: RegistryConfig,
+        settings: Settings,
+        events: &dyn LockEvents,
+    ) -> Result<Writer> {
+        Registry::create(self.storage()?, hook(), config, settings, events)
+    }
+
+    /// The storage at this location. A folder needs nothing; a bucket gets an
+    /// S3 client configured from the environment (no request is made yet).
+    fn storage(&self) -> Result<Arc<dyn Storage>> {
         Ok(match self {
             RegistryLocation::Local(dir) => Arc::new(LocalStorage::new(dir)),
             RegistryLocation::S3 { bucket, prefix } => {
@@ -90,6 +139,11 @@ impl RegistryLocation {
             }
         })
     }
+}
+
+/// The change hook every registry regtool opens gets.
+fn hook() -> Arc<dyn ChangeHook> {
+    Arc::new(Catalogue)
 }
 
 impl std::fmt::Display for RegistryLocation {

@@ -30,7 +30,7 @@ pub struct Entry {
     pub size: u64,
     /// What the catalogue shows of this version (empty when the registry's
     /// `html` setting is off).
-    pub meta: crate::catalogue::VersionMeta,
+    pub meta: crate::meta::VersionMeta,
 }
 
 /// Reads one `.crate` from `source` in one pass and derives its index line,
@@ -86,9 +86,9 @@ pub fn read_entry(
         .map_err(|e| Error::krate(path, CrateProblem::InvalidManifest(e.to_string())))?;
     line.cksum = contents.cksum;
     let meta = if settings.html {
-        crate::catalogue::meta::extract(&contents.manifest, &contents.readmes)
+        crate::meta::extract(&contents.manifest, &contents.readmes)
     } else {
-        crate::catalogue::VersionMeta::default()
+        crate::meta::VersionMeta::default()
     };
     Ok(Entry {
         line,

@@ -135,7 +135,7 @@ impl Report for ops::verify::VerifyReport {
     }
 }
 
-impl Report for ops::info::CrateList {
+impl Report for ops::list::CrateList {
     fn text(&self, shell: &Shell) {
         let crates = &self.0;
         let w = crates

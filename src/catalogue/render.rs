@@ -7,7 +7,7 @@
 //! registry is served (any path prefix) and from a folder.
 
 use super::{FeedEntry, State};
-use crate::catalogue::meta::VersionMeta;
+use crate::meta::VersionMeta;
 use crate::config::Settings;
 use crate::index::{DepKind, IndexFile, IndexPackage};
 use std::fmt::Write as _;

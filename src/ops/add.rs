@@ -12,8 +12,9 @@ use crate::index::{DepKind, IndexFile, IndexPackage, version_key};
 use crate::name::CrateName;
 use crate::output::Shell;
 use crate::reader::{self, Entry};
-use crate::registry::{Publication, Registry};
-use crate::storage::{Durability, Revision};
+use crate::layout;
+use crate::registry::{self, Publication, Registry};
+use crate::storage::Revision;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -86,13 +87,9 @@ struct Prepared {
     version: semver::Version,
     entry: IndexPackage,
     size: u64,
-    meta: crate::catalogue::VersionMeta,
+    meta: crate::meta::VersionMeta,
     tmp: tempfile::NamedTempFile,
 }
-
-/// From this many input files on, `add` makes its writes durable with a few
-/// file-system syncs (`syncfs`) instead of an fsync per file and folder.
-pub const BATCH_SYNC_MIN: usize = 8;
 
 /// Reads and checks one `.crate` (see the module docs) against the registry's
 /// format rules, copying it into a staging file.
@@ -137,11 +134,7 @@ pub fn add(
     let (files, mut problems) = reader::collect_inputs(paths);
     let bar = shell.bar(files.len() as u64, "Reading");
     // Many files: one barrier per step instead of a sync per file.
-    let durability = if files.len() >= BATCH_SYNC_MIN {
-        Durability::Deferred
-    } else {
-        Durability::Now
-    };
+    let durability = registry::batch_durability(files.len());
     let results: Vec<Result<Prepared>> = files
         .par_iter()
         .map(|f| {
@@ -191,11 +184,12 @@ pub fn add(
         return Err(rejected(problems));
     }
 
-    let _lock = super::lock(reg, shell)?;
+    let writer = reg.writer(shell)?;
+    let reg = &*writer;
     // Copies a killed `add` left behind (a day old: no live run waits that long
     // between reading its inputs and taking the lock).
     if !opts.dry_run {
-        reg.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
+        writer.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
     }
 
     // Check against the registry as it is now, under the lock.
@@ -273,7 +267,7 @@ pub fn add(
         return Err(rejected(problems));
     }
 
-    let pubtime = super::pubtime_now();
+    let pubtime = crate::index::pubtime_now();
     let ordered = order_dependencies_first(plans);
     let mut batch = Vec::new();
     let mut added: HashMap<String, Vec<AddedCrate>> = HashMap::new();
@@ -288,7 +282,7 @@ pub fn add(
         let mut crates = Vec::new();
         for p in present {
             // Repair a missing or damaged .crate behind an existing line.
-            let key = Registry::crate_key(&name, &p.entry.vers);
+            let key = layout::crate_key(&name, &p.entry.vers);
             let repaired = reg.sha256(&key)?.as_deref() != Some(p.entry.cksum.as_str());
             if repaired {
                 crates.push((p.entry.vers.clone(), p.tmp));
@@ -364,7 +358,7 @@ pub fn add(
         );
         return Ok(report);
     }
-    let written = reg.publish(batch, durability, |name| {
+    let written = writer.publish(batch, durability, |name| {
         for a in added.remove(&name.canonical()).unwrap_or_default() {
             shell.status("Adding", format!("{} v{}", a.name, a.vers));
             report.crates.push(a);
@@ -374,7 +368,7 @@ pub fn add(
     Ok(report)
 }
 
-/// The keys [`Registry::publish`] would write for `batch`, in its order: the
+/// The keys [`registry::Writer::publish`] would write for `batch`, in its order: the
 /// `.crate` files, then the index files level by level.
 fn planned_writes(batch: &[Publication]) -> Vec<String> {
     let mut out: Vec<String> = batch
@@ -382,13 +376,13 @@ fn planned_writes(batch: &[Publication]) -> Vec<String> {
         .flat_map(|p| {
             p.crates
                 .iter()
-                .map(|(v, _)| Registry::crate_key(&p.name, v))
+                .map(|(v, _)| layout::crate_key(&p.name, v))
         })
         .collect();
     let mut indexes: Vec<(usize, String)> = batch
         .iter()
         .filter(|p| p.index.is_some())
-        .map(|p| (p.level, Registry::index_key(&p.name)))
+        .map(|p| (p.level, layout::index_key(&p.name)))
         .collect();
     indexes.sort_by_key(|(level, _)| *level);
     out.extend(indexes.into_iter().map(|(_, k)| k));

@@ -449,7 +449,7 @@ pub fn doctor(
             "config.json",
             format!(
                 "it is not the local registry's config.json (`{}`): dl `{}` there",
-                reg.locate(crate::registry::CONFIG_KEY).display(),
+                reg.locate(crate::layout::CONFIG_KEY).display(),
                 reg.config.dl
             ),
             "check that the URL serves this registry, and that no cache holds an old config.json",
@@ -499,7 +499,7 @@ pub fn doctor(
     let mut index_answer: Option<Answer> = None;
     let mut index_url = String::new();
     if let Some(s) = &subject {
-        let path = s.name.index_path();
+        let path = crate::layout::index_key(&s.name);
         index_url = probe.url(&path);
         let lower = if s.name.as_str().chars().any(|c| c.is_ascii_uppercase()) {
             format!(" (cargo asks for `{}` at its lowercased path)", s.name)
@@ -559,7 +559,7 @@ pub fn doctor(
     }
 
     // 3. A crate that does not exist: 404.
-    let missing_path = crate::name::index_path(MISSING_CRATE);
+    let missing_path = crate::layout::index_path(MISSING_CRATE);
     match probe.get(&probe.url(&missing_path), None, &[]) {
         Err(e) => f.fail("unknown-crate", format!("no answer: {e}"), "check the server"),
         Ok(a) if matches!(a.status, 404 | 410 | 451) => {
@@ -846,7 +846,7 @@ fn subject(local: Option<&Registry>, named: Option<&CrateName>) -> Result<Option
         }));
     };
     let keys = match named {
-        Some(n) => vec![Registry::index_key(n)],
+        Some(n) => vec![crate::layout::index_key(n)],
         None => reg.index_keys()?,
     };
     let mut best: Option<(CrateName, String)> = None;
@@ -881,7 +881,7 @@ fn subject(local: Option<&Registry>, named: Option<&CrateName>) -> Result<Option
     if let Some((file, _)) = reg.read_index_key(&key)? {
         for line in file.lines.iter().rev() {
             if reg
-                .stat(&Registry::crate_key(&name, &line.package.vers))?
+                .stat(&crate::layout::crate_key(&name, &line.package.vers))?
                 .is_some()
             {
                 local_version = Some((line.package.vers.clone(), line.package.cksum.clone()));

@@ -41,7 +41,7 @@ fn unknown_crate(reg: &Registry, name: &str) -> String {
         "crate `{name}` is not in the registry at `{}`",
         reg.location().display()
     );
-    let names: Vec<String> = super::info::list(reg)
+    let names: Vec<String> = super::list::list(reg)
         .map(|l| l.0)
         .unwrap_or_default()
         .into_iter()

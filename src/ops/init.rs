@@ -4,7 +4,6 @@ use crate::config::{self, RegistryConfig, Settings};
 use crate::error::{Error, Result};
 use crate::location::RegistryLocation;
 use crate::output::Shell;
-use crate::registry::Registry;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -85,8 +84,8 @@ pub fn init_at(
         max_unpacked_size: opts.max_unpacked_size,
         html: opts.html,
     };
-    let reg = Registry::create_in(location.storage()?, cfg, settings)?;
-    crate::catalogue::rebuild(&reg)?;
+    let writer = location.create(cfg, settings, shell)?;
+    let reg = writer.registry();
     shell.status("Created", format!("registry in `{location}`"));
     Ok(InitReport {
         registry: reg.location(),

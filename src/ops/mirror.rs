@@ -6,7 +6,7 @@
 //! For each version: upstream's index file gives its line; the `.crate` is
 //! downloaded from `config.json`'s `dl` template and its SHA-256 checked against
 //! the line's `cksum` and the lockfile's `checksum` while it arrives; then
-//! [`Registry::publish_verbatim`] stores it and the line (`.crate` durable
+//! [`Writer::publish_verbatim`] stores it and the line (`.crate` durable
 //! first). A crate is published as soon as its downloads and the crates of the
 //! run it depends on have landed (see [`Landing`]), so a killed run keeps what
 //! it finished. A `.crate` over the registry's `max-crate-size` is refused
@@ -20,8 +20,8 @@ use crate::index::{IndexFile, IndexLine};
 use crate::lockfile;
 use crate::name::CrateName;
 use crate::output::Shell;
-use crate::registry::{Registry, SETTINGS_KEY, VerbatimOutcome, VerbatimVersion};
-use crate::storage::Durability;
+use crate::layout::{self, SETTINGS_KEY};
+use crate::registry::{self, Registry, VerbatimOutcome, VerbatimVersion, Writer};
 use crate::upstream::{self, FetchError, RetryPolicy, Upstream};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -255,10 +255,10 @@ pub fn mirror(
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {} download threads: {e}", opts.jobs)))?;
 
-    let _lock = super::lock(reg, shell)?;
-    reg.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
+    let writer = reg.writer(shell)?;
+    writer.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
     if opts.refresh {
-        refresh(reg, &upstream, &pool, opts.dry_run, shell, &mut report)?;
+        refresh(&writer, &upstream, &pool, opts.dry_run, shell, &mut report)?;
     }
 
     // What is there already (no request for it).
@@ -299,7 +299,7 @@ pub fn mirror(
             continue;
         }
         if reg
-            .stat(&Registry::crate_key(stored_name, &pkg.vers))?
+            .stat(&layout::crate_key(stored_name, &pkg.vers))?
             .is_none()
         {
             need.push((w, true));
@@ -387,9 +387,9 @@ pub fn mirror(
         }
         let order = Arc::new(file.lines.iter().map(|l| l.package.vers.clone()).collect());
         let adopted = !restore
-            && reg.stat(&Registry::crate_key(&name, &pkg.vers))?.is_some()
+            && reg.stat(&layout::crate_key(&name, &pkg.vers))?.is_some()
             && reg
-                .sha256(&Registry::crate_key(&name, &pkg.vers))?
+                .sha256(&layout::crate_key(&name, &pkg.vers))?
                 .as_deref()
                 == Some(pkg.cksum.as_str());
         jobs.push(Job {
@@ -463,7 +463,7 @@ pub fn mirror(
         drop(tx);
         let r = (|| {
             // Adopted orphans need no download: they may land at once.
-            landing.land_ready(reg, &jobs, shell, &mut report)?;
+            landing.land_ready(&writer, &jobs, shell, &mut report)?;
             while let Ok(first) = rx.recv() {
                 // Whatever else has arrived meanwhile joins the same batch.
                 for (j, result) in std::iter::once(first).chain(rx.try_iter()) {
@@ -475,7 +475,7 @@ pub fn mirror(
                         }
                     }
                 }
-                landing.land_ready(reg, &jobs, shell, &mut report)?;
+                landing.land_ready(&writer, &jobs, shell, &mut report)?;
             }
             debug_assert!(landing.all_settled(), "every crate is published or refused");
             Ok(())
@@ -536,7 +536,7 @@ struct CrateLanding {
 /// when the run completes them: a run killed at any point leaves a mirror
 /// whose every line is resolvable from lines already there (as far as the run
 /// got), and its `.crate` files durable before the lines that name them
-/// ([`Registry::publish_verbatim`]). A dependency cycle (not possible on
+/// ([`Writer::publish_verbatim`]). A dependency cycle (not possible on
 /// crates.io for normal dependencies) is cut at its highest level, as in
 /// `add`.
 struct Landing {
@@ -624,7 +624,7 @@ impl Landing {
     /// Publishes every crate that may be now, in one batch.
     fn land_ready(
         &mut self,
-        reg: &Registry,
+        writer: &Writer,
         jobs: &[Job],
         shell: &Shell,
         report: &mut MirrorReport,
@@ -670,14 +670,10 @@ impl Landing {
         if versions.is_empty() {
             return Ok(());
         }
-        let durability = if versions.len() >= super::add::BATCH_SYNC_MIN {
-            Durability::Deferred
-        } else {
-            Durability::Now
-        };
+        let durability = registry::batch_durability(versions.len());
         let mut index_written = Vec::new();
-        let results = reg.publish_verbatim(versions, durability, |name| {
-            index_written.push(Registry::index_key(name));
+        let results = writer.publish_verbatim(versions, durability, |name| {
+            index_written.push(layout::index_key(name));
         })?;
         for r in results {
             let (size, j) = info[&(r.name.canonical(), r.vers.clone())];
@@ -713,7 +709,7 @@ fn record(
     if status != VersionStatus::Skipped && (size > 0 || status == VersionStatus::Mirrored) {
         report
             .written
-            .push(Registry::crate_key(&job.name, &pkg.vers));
+            .push(layout::crate_key(&job.name, &pkg.vers));
     }
     shell.status(
         match status {
@@ -865,7 +861,7 @@ fn fetch_index(
     upstream: &Upstream,
     name: &CrateName,
 ) -> std::result::Result<Option<IndexFile>, String> {
-    let key = name.index_path();
+    let key = layout::index_key(name);
     match upstream.index_file(&key) {
         Ok(None) => Ok(None),
         Ok(Some(bytes)) => IndexFile::parse(&PathBuf::from(upstream.index_file_url(&key)), &bytes)
@@ -908,7 +904,7 @@ fn download(
 /// `--refresh`: replaces each mirrored line by upstream's current line for that
 /// version when they differ and upstream's `cksum` is the same.
 fn refresh(
-    reg: &Registry,
+    writer: &Writer,
     upstream: &Upstream,
     pool: &rayon::ThreadPool,
     dry_run: bool,
@@ -916,8 +912,8 @@ fn refresh(
     report: &mut MirrorReport,
 ) -> Result<()> {
     let mut crates = Vec::new();
-    for key in reg.index_keys()? {
-        let Some((index, _)) = reg.read_index_key(&key)? else {
+    for key in writer.index_keys()? {
+        let Some((index, _)) = writer.read_index_key(&key)? else {
             continue;
         };
         let Some(name) = index
@@ -1025,7 +1021,7 @@ fn refresh(
         if replace.is_empty() || dry_run {
             continue;
         }
-        let written = reg.modify_crate(
+        let written = writer.modify_crate(
             &name,
             || Error::NotFound {
                 message: format!("`{name}` was removed from the mirror during the refresh"),
@@ -1045,7 +1041,7 @@ fn refresh(
             },
         )?;
         if written.is_some() {
-            report.written.push(Registry::index_key(&name));
+            report.written.push(layout::index_key(&name));
         }
     }
     Ok(())

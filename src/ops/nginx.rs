@@ -39,11 +39,12 @@
 //! bytes unless `map_hash_bucket_size` is raised, an `http`-wide setting that can
 //! only be set once) are too small for a long token. A token is therefore made of
 //! letters, digits, `-` and `_` (hex, or base64url), which need no escaping in a
-//! regex. The file's default place is [`DEFAULT_TOKEN_FILE`] inside the
+//! regex. The file's default place is [`TOKEN_FILE_KEY`] inside the
 //! registry, which the block never serves; nginx reads it when it starts or
 //! reloads (`nginx -s reload` after a change).
 
 use crate::error::{Error, Result};
+use crate::layout::TOKEN_FILE_KEY;
 use crate::registry::Registry;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -61,10 +62,6 @@ pub struct NginxOptions {
     pub token_file: Option<PathBuf>,
 }
 
-/// Where the token file is when `--token-file` is not given, relative to the
-/// registry folder. `.regtool/` is never served, so the tokens stay private.
-pub const DEFAULT_TOKEN_FILE: &str = ".regtool/nginx-tokens.map";
-
 /// Seconds a `.crate` may be cached: one year, the longest value HTTP caches
 /// are asked to honour.
 pub const CRATE_MAX_AGE: u64 = 31_536_000;
@@ -77,7 +74,7 @@ pub const CRATE_MAX_AGE: u64 = 31_536_000;
 ///
 /// Inputs: the registry folder (made absolute, as nginx needs), its
 /// `config.json` `auth-required` flag, and `opts`: `listen` and `server_name` are
-/// copied into the block; `token_file` (default [`DEFAULT_TOKEN_FILE`] inside the
+/// copied into the block; `token_file` (default [`TOKEN_FILE_KEY`] inside the
 /// registry) is used only by `auth-required` registries, and is read once to check
 /// that nginx will accept it: blank lines, `#` comments, and per accepted token
 /// a line `regtool token add` wrote or a raw `"~^TOKEN$" 1;`, a token being
@@ -122,7 +119,7 @@ pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
             return Err(Error::Usage(format!(
                 "`--token-file {}` is only for registries that require a token, and `{}` does not (its config.json has no `auth-required`): cargo would send no token and every request would be refused",
                 p.display(),
-                reg.locate(crate::registry::CONFIG_KEY).display()
+                reg.locate(crate::layout::CONFIG_KEY).display()
             )));
         }
         None
@@ -380,7 +377,7 @@ fn how_to_add(path: &Path, registry: &Path) -> String {
         )
     } else {
         format!(
-            "add one with `regtool token add NAME` (which writes `{DEFAULT_TOKEN_FILE}` in the registry), or by hand: t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> {}; echo \"$t\"",
+            "add one with `regtool token add NAME` (which writes `{TOKEN_FILE_KEY}` in the registry), or by hand: t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> {}; echo \"$t\"",
             path.display()
         )
     }
@@ -408,7 +405,7 @@ fn check_token_file(path: &Path, registry: &Path) -> Result<usize> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(bad(format!(
-                "the token file does not exist: the registry `{}` requires a token, so nginx needs the file of accepted tokens, one `\"~^TOKEN$\" 1;` line each (its default place is `{DEFAULT_TOKEN_FILE}` in the registry; `--token-file FILE` names another); {}",
+                "the token file does not exist: the registry `{}` requires a token, so nginx needs the file of accepted tokens, one `\"~^TOKEN$\" 1;` line each (its default place is `{TOKEN_FILE_KEY}` in the registry; `--token-file FILE` names another); {}",
                 registry.display(),
                 how_to_add(path, registry)
             )));
@@ -480,7 +477,7 @@ fn parse_token_line(line: &str) -> std::result::Result<&str, String> {
 
 /// The default token file of a registry folder.
 pub fn default_token_file(root: &Path) -> PathBuf {
-    root.join(DEFAULT_TOKEN_FILE)
+    root.join(TOKEN_FILE_KEY)
 }
 
 #[cfg(test)]
@@ -501,8 +498,8 @@ mod tests {
 
     #[test]
     fn default_token_file_is_never_served() {
-        let state = format!("{}/", crate::registry::STATE_DIR);
-        assert!(DEFAULT_TOKEN_FILE.starts_with(&state));
+        let state = format!("{}/", crate::layout::STATE_DIR);
+        assert!(TOKEN_FILE_KEY.starts_with(&state));
     }
 
     #[test]
@@ -519,12 +516,12 @@ mod tests {
 
     fn registry(dir: &Path, auth: bool) -> Registry {
         let settings: Settings = toml::from_str("url = \"https://crates.example.com\"").unwrap();
-        Registry::create(
-            dir,
-            RegistryConfig::for_base_url("https://crates.example.com", auth),
-            settings,
-        )
-        .unwrap()
+        let location = crate::location::RegistryLocation::Local(dir.to_path_buf());
+        let config = RegistryConfig::for_base_url("https://crates.example.com", auth);
+        let writer = location
+            .create(config, settings, &crate::output::Shell::silent())
+            .unwrap();
+        writer.registry().clone()
     }
 
     fn opts(token_file: Option<PathBuf>) -> NginxOptions {

@@ -16,11 +16,12 @@
 //! and the run writes nothing (exit 1). `accept_changed` takes the new bytes of
 //! changed `.crate` files, naming each. Stored crates are read without the size
 //! limits for new input (they were accepted already); files that are not
-//! index-shaped (`robots.txt`, `healthz`) are never touched. The catalogue
-//! ([`crate::catalogue`]) is rebuilt from the new index.
+//! index-shaped (`robots.txt`, `healthz`) are never touched. What is derived
+//! from the index (the catalogue) is rebuilt from the new index.
 
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexLine, version_key};
+use crate::layout;
 use crate::name::{self, CrateName};
 use crate::output::Shell;
 use crate::reader::{self, Entry};
@@ -124,7 +125,7 @@ enum Write {
 /// # Errors
 /// [`Error::Io`]; [`Error::IndexFile`] for an index file that cannot be read.
 pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<ReindexReport> {
-    let _lock = super::lock(reg, shell)?;
+    let writer = reg.writer(shell)?;
     let mut report = ReindexReport {
         pruned: opts.prune,
         dry_run: opts.dry_run,
@@ -136,10 +137,10 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
         let Some((file, revision)) = reg.read_index_key(&key)? else {
             continue;
         };
-        let canonical = name::canonical(name::index_key_name(&key).expect("index-shaped"));
+        let canonical = name::canonical(layout::index_key_name(&key).expect("index-shaped"));
         for l in &file.lines {
             if let Ok(n) = CrateName::new(&l.package.name) {
-                known_crates.insert(Registry::crate_key(&n, &l.package.vers));
+                known_crates.insert(layout::crate_key(&n, &l.package.vers));
             }
         }
         groups.entry(canonical).or_default().old.push(OldIndex {
@@ -218,7 +219,7 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
         return Ok(report);
     }
 
-    let cleaned = reg.clean_temp(std::time::Duration::from_secs(24 * 3600), true)?;
+    let cleaned = writer.clean_temp(std::time::Duration::from_secs(24 * 3600), true)?;
     if cleaned > 0 {
         shell.status(
             "Cleaned",
@@ -231,7 +232,7 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
     for w in writes {
         match w {
             Write::Move { from, to } => {
-                reg.move_crate(&from, &to)?;
+                writer.move_crate(&from, &to)?;
                 shell.status(
                     "Moved",
                     format!(
@@ -243,13 +244,13 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
                 report.moved.push(reg.locate(&to));
             }
             Write::Delete(key) => {
-                reg.delete_crate(&key)?;
+                writer.delete_crate(&key)?;
                 shell.status(
                     "Removed",
                     format!("`{}` (a copy)", reg.locate(&key).display()),
                 );
             }
-            Write::Fix(key) => reg.fix_crate(&key)?,
+            Write::Fix(key) => writer.fix_crate(&key)?,
             Write::Index {
                 name,
                 file,
@@ -261,23 +262,23 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
         .par_iter()
         .try_for_each(|(name, file, revision)| {
             let pre = Precondition::from_read(revision.clone());
-            match reg.write_index(name, file, &pre, Durability::Now)? {
+            match writer.write_index(name, file, &pre, Durability::Now)? {
                 Outcome::Done => Ok(()),
                 Outcome::Conflict => Err(Error::Conflict {
-                    path: reg.locate(&Registry::index_key(name)),
+                    path: reg.locate(&layout::index_key(name)),
                 }),
             }
         })?;
     for (name, file, _) in index_writes {
-        let key = Registry::index_key(&name);
+        let key = layout::index_key(&name);
         if file.lines.is_empty() {
             report.index_files_removed.push(key);
         } else {
             report.index_files_written.push(key);
         }
     }
-    // The catalogue from the index as it is now (only changed pages are written).
-    crate::catalogue::rebuild(reg)?;
+    // What is derived from the index (the catalogue), as the index is now.
+    writer.rebuild_derived()?;
     shell.status(
         "Reindexed",
         format!(
@@ -311,7 +312,7 @@ fn dry_run_report(reg: &Registry, writes: Vec<Write>, shell: &Shell, report: &mu
             ),
             Write::Fix(_) => {}
             Write::Index { name, file, .. } => {
-                let key = Registry::index_key(&name);
+                let key = layout::index_key(&name);
                 if file.lines.is_empty() {
                     shell.status("Would remove", format!("`{}`", reg.locate(&key).display()));
                     report.index_files_removed.push(key);
@@ -387,7 +388,7 @@ fn plan_group(
             None => {
                 // An empty index file: nothing to keep.
                 if let Some(o) = old
-                    && let Ok(n) = CrateName::new(name::index_key_name(&o.key).unwrap_or(""))
+                    && let Ok(n) = CrateName::new(layout::index_key_name(&o.key).unwrap_or(""))
                 {
                     writes.push(Write::Index {
                         name: n,
@@ -402,11 +403,11 @@ fn plan_group(
     found.sort_by(|a, b| {
         (
             &a.entry.version,
-            a.key != Registry::crate_key(&name, &a.entry.line.vers),
+            a.key != layout::crate_key(&name, &a.entry.line.vers),
         )
             .cmp(&(
                 &b.entry.version,
-                b.key != Registry::crate_key(&name, &b.entry.line.vers),
+                b.key != layout::crate_key(&name, &b.entry.line.vers),
             ))
     });
     // One file per version, where the dl template points.
@@ -414,7 +415,7 @@ fn plan_group(
     // Where the file kept for each version was found (before a move).
     let mut found_at: BTreeMap<_, String> = BTreeMap::new();
     for f in found {
-        let want = Registry::crate_key(&name, &f.entry.line.vers);
+        let want = layout::crate_key(&name, &f.entry.line.vers);
         match by_key.get(&version_key(&f.entry.version)) {
             None => {
                 if f.key != want {
@@ -505,7 +506,7 @@ fn plan_group(
                 if !opts.prune {
                     shell.warn(format!(
                         "`{}`: {id} has no .crate file (kept; `--prune` drops it)",
-                        reg.locate(&Registry::index_key(&name)).display()
+                        reg.locate(&layout::index_key(&name)).display()
                     ));
                     lines.push(l.clone());
                 } else {
@@ -532,7 +533,7 @@ fn plan_group(
             .and_then(|m| m.modified)
             .and_then(|t| jiff::Timestamp::try_from(t).ok())
             .unwrap_or_else(jiff::Timestamp::now);
-        entry.pubtime = Some(super::format_pubtime(mtime));
+        entry.pubtime = Some(crate::index::format_pubtime(mtime));
         report
             .lines_added
             .push(format!("{}@{}", entry.name, entry.vers));

@@ -40,9 +40,9 @@ pub fn remove(
     dry_run: bool,
     shell: &Shell,
 ) -> Result<RemoveReport> {
-    let _lock = super::lock(reg, shell)?;
+    let writer = reg.writer(shell)?;
     let mut found = None;
-    reg.modify_crate(
+    writer.modify_crate(
         name,
         || not_found(reg, name.as_str()),
         |stored| {
@@ -53,7 +53,7 @@ pub fn remove(
         },
     )?;
     let (stored, line, last) = found.expect("set by the change");
-    let key = Registry::crate_key(&stored, &line.package.vers);
+    let key = crate::layout::crate_key(&stored, &line.package.vers);
     if dry_run {
         shell.status(
             "Would remove",
@@ -61,7 +61,7 @@ pub fn remove(
                 "{} v{}: its line in `{}`{} and `{}` (dry run: nothing was written)",
                 line.package.name,
                 line.package.vers,
-                reg.locate(&Registry::index_key(&stored)).display(),
+                reg.locate(&crate::layout::index_key(&stored)).display(),
                 if last {
                     " (the whole file: its last line)"
                 } else {
@@ -71,7 +71,7 @@ pub fn remove(
             ),
         );
     } else {
-        reg.delete_crate(&key)?;
+        writer.delete_crate(&key)?;
         shell.status(
             "Removed",
             format!("{} v{}", line.package.name, line.package.vers),

@@ -10,7 +10,7 @@
 use crate::config::{self, RegistryConfig, Settings};
 use crate::error::{Error, Result};
 use crate::output::Shell;
-use crate::registry::Registry;
+use crate::registry::{Derived, Registry};
 use serde::Serialize;
 
 /// Changes asked of `settings`; `None`/empty leaves a setting as it is.
@@ -65,10 +65,10 @@ pub struct SettingsReport {
 pub fn settings(reg: &Registry, change: &SettingsChange, shell: &Shell) -> Result<SettingsReport> {
     let mut settings: Settings = reg.settings.clone();
     let mut cfg: RegistryConfig = reg.config.clone();
-    let _lock = if is_empty(change) {
+    let writer = if is_empty(change) {
         None
     } else {
-        Some(super::lock(reg, shell)?)
+        Some(reg.writer(shell)?)
     };
     if let Some(url) = &change.url {
         let url = config::check_base_url(url).map_err(Error::Usage)?;
@@ -98,15 +98,13 @@ pub fn settings(reg: &Registry, change: &SettingsChange, shell: &Shell) -> Resul
         settings.html = h;
     }
     let changed = settings != reg.settings || cfg != reg.config;
-    if changed {
-        let mut updated = reg.clone();
-        updated.update_settings(settings.clone(), cfg.clone())?;
-        if settings.html && (!reg.settings.html || settings.url != reg.settings.url) {
-            let n = crate::catalogue::rebuild(&updated)?;
-            shell.status("Catalogue", format!("written for {n} crates"));
-        } else if !settings.html && reg.settings.html {
-            crate::catalogue::remove_all(&updated)?;
-            shell.status("Catalogue", "removed");
+    if let Some(mut writer) = writer.filter(|_| changed) {
+        match writer.update_settings(settings.clone(), cfg.clone())? {
+            Derived::Written { crates } => {
+                shell.status("Catalogue", format!("written for {crates} crates"));
+            }
+            Derived::Removed => shell.status("Catalogue", "removed"),
+            Derived::Unchanged => {}
         }
         shell.status(
             "Updated",

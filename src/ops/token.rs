@@ -5,7 +5,7 @@
 //! A token is `rgt_` + a 16-hex-digit *ID* + `_` + 64 hex digits of *secret*
 //! (8 and 32 bytes from the operating system's random source), 85 characters
 //! of letters, digits and `_`. The token itself is printed once, by `token add`,
-//! and stored nowhere: the token file ([`DEFAULT_TOKEN_FILE`], mode 0600, which
+//! and stored nowhere: the token file ([`TOKEN_FILE_KEY`], mode 0600, which
 //! `nginx-config` includes in its `map`) keeps, per token, a comment line with
 //! its name, creation time and read-only mark, then one `map` entry:
 //!
@@ -33,7 +33,7 @@
 //! over HTTP; nothing tells the two kinds apart.
 
 use crate::error::{Error, Result};
-use crate::ops::nginx::DEFAULT_TOKEN_FILE;
+use crate::layout::TOKEN_FILE_KEY;
 use crate::output::Shell;
 use crate::registry::Registry;
 use base64::Engine as _;
@@ -225,10 +225,10 @@ fn read(reg: &Registry) -> Result<(Vec<Line>, Option<crate::storage::Revision>)>
             reg.location().display()
         )));
     }
-    Ok(match reg.read_state(DEFAULT_TOKEN_FILE)? {
+    Ok(match reg.read_state(TOKEN_FILE_KEY)? {
         Some((bytes, rev)) => {
             let text = String::from_utf8(bytes).map_err(|_| Error::Config {
-                path: reg.locate(DEFAULT_TOKEN_FILE),
+                path: reg.locate(TOKEN_FILE_KEY),
                 message: "the token file is not UTF-8 text".into(),
             })?;
             (parse_file(&text), Some(rev))
@@ -336,7 +336,7 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
         }
         None => default_registry_name(&reg.settings.url),
     };
-    let _lock = super::lock(reg, shell)?;
+    let writer = reg.writer(shell)?;
     let (mut lines, rev) = read(reg)?;
     if let Some(t) = managed(&lines).find(|t| t.name == name) {
         return Err(Error::Usage(format!(
@@ -354,7 +354,7 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
     let info = TokenInfo {
         name: name.to_owned(),
         id: format!("{TOKEN_PREFIX}{id}_"),
-        created: super::pubtime_now(),
+        created: crate::index::pubtime_now(),
         read_only: opts.read_only,
     };
     if lines.is_empty() {
@@ -364,7 +364,7 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
         info: info.clone(),
         digest: digest(&token),
     });
-    reg.put_secret(DEFAULT_TOKEN_FILE, render_file(&lines).as_bytes(), rev)?;
+    writer.put_secret(TOKEN_FILE_KEY, render_file(&lines).as_bytes(), rev)?;
     if !reg.config.auth_required {
         shell.warn(format!(
             "`{}` does not require a token (config.json has no `auth-required`), so cargo sends none and nginx checks none; `regtool settings --auth-required true` turns it on",
@@ -374,7 +374,7 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
     Ok(TokenAdded {
         info,
         token,
-        token_file: reg.locate(DEFAULT_TOKEN_FILE),
+        token_file: reg.locate(TOKEN_FILE_KEY),
         cargo_login: format!("cargo login --registry {registry_name}"),
         env_var: env_var(&registry_name),
         registry_name,
@@ -400,7 +400,7 @@ pub struct TokenList {
 pub fn list(reg: &Registry) -> Result<TokenList> {
     let (lines, _) = read(reg)?;
     Ok(TokenList {
-        token_file: reg.locate(DEFAULT_TOKEN_FILE),
+        token_file: reg.locate(TOKEN_FILE_KEY),
         tokens: managed(&lines).cloned().collect(),
         raw_tokens: raw_tokens(&lines),
     })
@@ -426,7 +426,7 @@ pub struct TokenRevoked {
 /// [`Error::Io`]/[`Error::Conflict`] naming the token file.
 pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked> {
     check_name(name)?;
-    let _lock = super::lock(reg, shell)?;
+    let writer = reg.writer(shell)?;
     let (mut lines, rev) = read(reg)?;
     let Some(pos) = lines
         .iter()
@@ -436,7 +436,7 @@ pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked>
         return Err(Error::NotFound {
             message: format!(
                 "no token named `{name}` in `{}`; {}",
-                reg.locate(DEFAULT_TOKEN_FILE).display(),
+                reg.locate(TOKEN_FILE_KEY).display(),
                 if names.is_empty() {
                     "it has none".to_owned()
                 } else {
@@ -448,7 +448,7 @@ pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked>
     let Line::Managed { info, .. } = lines.remove(pos) else {
         unreachable!("found as a managed line")
     };
-    reg.put_secret(DEFAULT_TOKEN_FILE, render_file(&lines).as_bytes(), rev)?;
+    writer.put_secret(TOKEN_FILE_KEY, render_file(&lines).as_bytes(), rev)?;
     let remaining = managed(&lines).count() + raw_tokens(&lines);
     if remaining == 0 && reg.config.auth_required {
         shell.warn(
@@ -457,7 +457,7 @@ pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked>
     }
     Ok(TokenRevoked {
         info,
-        token_file: reg.locate(DEFAULT_TOKEN_FILE),
+        token_file: reg.locate(TOKEN_FILE_KEY),
         remaining,
     })
 }

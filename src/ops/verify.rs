@@ -12,7 +12,8 @@ use crate::index::{IndexPackage, version_key};
 use crate::location::RegistryLocation;
 use crate::name::{self, CrateName};
 use crate::output::Shell;
-use crate::registry::{CONFIG_KEY, Registry};
+use crate::layout::{self, CONFIG_KEY};
+use crate::registry::Registry;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,7 +89,7 @@ pub fn verify_at(
     opts: &VerifyOptions,
     shell: &Shell,
 ) -> Result<VerifyReport> {
-    let (reg, config_error) = Registry::open_lenient_in(location.storage()?)?;
+    let (reg, config_error) = location.open_lenient()?;
     let mut problems = Vec::new();
     if let Some(e) = config_error {
         problems.push(Problem {
@@ -98,7 +99,7 @@ pub fn verify_at(
         });
     }
     // See the registry between two changes, not in the middle of one.
-    let _lock = super::lock_shared(&reg, shell)?;
+    let _lock = reg.shared_lock(shell)?;
     let mut report = VerifyReport {
         deep: opts.deep,
         ..Default::default()
@@ -188,13 +189,13 @@ pub fn verify_at(
                         .entry(crate_name.canonical())
                         .or_default()
                         .push(line.name.clone());
-                    if name::index_path(&line.name) != key {
+                    if layout::index_path(&line.name) != key {
                         problem(
                             "wrong-path",
                             format!(
                                 "holds crate `{}`, whose index file is `{}`",
                                 line.name,
-                                name::index_path(&line.name)
+                                layout::index_path(&line.name)
                             ),
                         );
                     }
@@ -220,7 +221,7 @@ pub fn verify_at(
                     ),
                 );
             }
-            let crate_key = Registry::crate_key(&crate_name, &line.vers);
+            let crate_key = layout::crate_key(&crate_name, &line.vers);
             expected_crates.insert(crate_key.clone());
             jobs.push(Job {
                 line_path: path.clone(),
@@ -237,14 +238,14 @@ pub fn verify_at(
             kind: "wrong-path",
             message: format!(
                 "looks like the index file of crate `{file}`, whose index file is `{}`; cargo never asks for it",
-                name::index_path(file)
+                layout::index_path(file)
             ),
         });
     }
     for names in spellings.values().filter(|n| n.len() > 1) {
         for n in names {
             problems.push(Problem {
-                path: reg.locate(&name::index_path(n)),
+                path: reg.locate(&layout::index_path(n)),
                 kind: "name-conflict",
                 message: format!(
                     "crate `{n}` is the same crate as {} for cargo (names equal up to case and `-`/`_`); remove one of them",
@@ -282,7 +283,7 @@ pub fn verify_at(
         let names: Vec<String> = set.iter().map(|s| s.to_string()).collect();
         for n in &names {
             problems.push(Problem {
-                path: reg.locate(&format!("{}/{n}", crate::registry::CRATES_DIR)),
+                path: reg.locate(&format!("{}/{n}", layout::CRATES_DIR)),
                 kind: "name-conflict",
                 message: format!(
                     "the folder of crate `{n}` sits beside {} (the same crate for cargo); keep one",

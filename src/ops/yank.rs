@@ -44,10 +44,10 @@ pub fn yank(
     dry_run: bool,
     shell: &Shell,
 ) -> Result<YankReport> {
-    let _lock = super::lock(reg, shell)?;
+    let writer = reg.writer(shell)?;
     let want = !undo;
     let mut report = None;
-    reg.modify_crate(
+    writer.modify_crate(
         name,
         || not_found(reg, name.as_str()),
         |stored| {

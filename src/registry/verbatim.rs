@@ -1,7 +1,7 @@
 //! Publishing index lines another registry wrote, byte for byte (`regtool
-//! mirror`): [`Registry::publish_verbatim`].
+//! mirror`): [`Writer::publish_verbatim`]. Floor 3 (`registry`).
 
-use super::{Publication, Registry};
+use super::{Publication, Writer};
 use crate::error::{CrateProblem, Error, Result};
 use crate::index::{IndexFile, IndexLine, version_key};
 use crate::name::CrateName;
@@ -25,7 +25,7 @@ pub struct VerbatimVersion {
     pub file: Option<tempfile::NamedTempFile>,
 }
 
-/// What [`Registry::publish_verbatim`] did with one version.
+/// What [`Writer::publish_verbatim`] did with one version.
 #[derive(Debug)]
 pub enum VerbatimOutcome {
     /// The line was written (with its `.crate`).
@@ -46,9 +46,9 @@ pub struct VerbatimResult {
     pub outcome: Result<VerbatimOutcome>,
 }
 
-impl Registry {
+impl Writer {
     /// Publishes lines written by another registry verbatim, each with its
-    /// `.crate`, through [`Registry::publish`] (every `.crate` durable before
+    /// `.crate`, through [`Writer::publish`] (every `.crate` durable before
     /// the line naming it; dependencies' index files before dependents').
     /// The caller holds the registry lock. A version already present with the
     /// same bytes is left alone; one present with other bytes (or under another
@@ -68,6 +68,7 @@ impl Registry {
         durability: Durability,
         on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<VerbatimResult>> {
+        self.check()?;
         let mut groups: BTreeMap<String, Vec<VerbatimVersion>> = BTreeMap::new();
         for v in versions {
             groups.entry(v.name.canonical()).or_default().push(v);
@@ -81,7 +82,7 @@ impl Registry {
             if let Some(other) = stored.iter().find(|s| s.name != name) {
                 for v in group {
                     let existing = other.name.to_string();
-                    results.push(refused(&v, &self.locate(&Self::index_key(&v.name)), {
+                    results.push(refused(&v, &self.locate(&crate::layout::index_key(&v.name)), {
                         CrateProblem::NameConflict {
                             name: v.name.to_string(),
                             existing,
@@ -99,7 +100,7 @@ impl Registry {
             let mut changed = false;
             for v in group {
                 let pkg = &v.line.package;
-                let key = Self::crate_key(&name, &pkg.vers);
+                let key = crate::layout::crate_key(&name, &pkg.vers);
                 let new_key = pkg.version().ok().map(|x| version_key(&x));
                 let hit = index.lines.iter().find(|l| {
                     l.package.vers == pkg.vers
@@ -135,7 +136,7 @@ impl Registry {
                                 existing: l.package.vers.clone(),
                             }
                         };
-                        results.push(refused(&v, &self.locate(&Self::index_key(&name)), problem));
+                        results.push(refused(&v, &self.locate(&crate::layout::index_key(&name)), problem));
                         continue;
                     }
                     None => {}

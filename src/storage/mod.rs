@@ -1,4 +1,7 @@
-//! Where a registry's files live: a small storage trait behind [`crate::Registry`].
+//! Where a registry's files live: a small storage trait behind the registry
+//! (`crate::registry`). Floor 2 (`storage`): imports the core only; its
+//! backends are the folder ([`local`], with the file-system primitives) and
+//! S3 ([`s3`]).
 //!
 //! Every byte regtool reads from or writes to a registry goes through a
 //! [`Storage`]: objects addressed by *keys* (relative paths with `/` separators:
@@ -122,7 +125,18 @@ pub trait LockEvents {
 }
 
 /// A held lock; released on drop.
-pub trait LockGuard: Debug + Send {}
+pub trait LockGuard: Debug + Send + Sync {
+    /// Whether the lock is still held: `Ok` while it is, an error once it is
+    /// lost, after which nothing may be written under it. An OS lock on a
+    /// file is never lost while its process lives; a lease kept in object
+    /// storage is lost when it runs out before it is renewed.
+    ///
+    /// # Errors
+    /// The error naming the lock, once it is lost.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// Whether a lock excludes every other holder or only writers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,7 +294,7 @@ pub trait Storage: Send + Sync + Debug {
 
     /// Whether [`Storage::lock`] keeps other writers out (a folder: yes;
     /// object storage: no, its lock is a no-op and writers rely on
-    /// conditional puts). [`crate::Registry::publish`] then creates `.crate`
+    /// conditional puts). [`crate::registry::Writer::publish`] then creates `.crate`
     /// files create-only and re-applies a batch to index files changed meanwhile.
     fn locks(&self) -> bool {
         true

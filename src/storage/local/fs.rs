@@ -1,7 +1,10 @@
 //! File-system primitives that never leave a half-written file: atomic writes
 //! (temp file in the same folder, fsync, rename, fsync the folder, mode 0644)
-//! and the registry's exclusive lock. Used by [`crate::storage::local`] only.
-#![allow(clippy::disallowed_methods)] // the file-system layer itself
+//! and the registry's exclusive lock. Floor 2 (`storage`): the folder
+//! backend's own primitives, used by [`super`] only.
+
+// The file-system layer itself.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use crate::error::{Error, Result};
 use std::fs::{self, File};

@@ -1,6 +1,7 @@
-//! What a crate page shows that the index line lacks: the packaged
-//! `Cargo.toml`'s `[package]` text fields and the README, read once when a
-//! `.crate` is read (see [`crate::crate_file::CrateContents::readmes`]).
+//! A version's metadata beyond its index line: the packaged `Cargo.toml`'s
+//! `[package]` text fields and the README, read once when a `.crate` is read
+//! (see [`crate::crate_file::CrateContents::readmes`]), for the catalogue's
+//! pages. Floor 1 (`input`): parses input, imports nothing of the crate.
 //!
 //! Source: <https://doc.rust-lang.org/cargo/reference/manifest.html> (`description`,
 //! `license`, `license-file`, `repository`, `homepage`, `documentation`,
