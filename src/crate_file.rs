@@ -3,9 +3,12 @@
 //! and checked; the file is one gzip member and ends with it), the packaged
 //! `Cargo.toml`, and optionally a copy of the bytes.
 //!
-//! Memory stays flat whatever the crate size: only `Cargo.toml` is kept.
-//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html> (`cksum`)
-//! and `DESIGN.md` §3 (tarball rules).
+//! Memory stays flat whatever the crate size: only `Cargo.toml` (and small
+//! READMEs) are kept. The tarball rules crates.io keeps: only regular files
+//! and folders, all under `{name}-{version}/`, no `..` or absolute path, sizes
+//! capped ([`Limits`]); the manifest's name and version must match the folder
+//! (checked by [`crate::reader`]). Floor 1 (`input`): imports the core only.
+//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html> (`cksum`).
 
 use crate::error::{CrateProblem, Error, Result};
 use sha2::{Digest, Sha256};

@@ -1,7 +1,9 @@
 //! The library's error type and the exit codes it maps to.
 //!
-//! Every error names the file it is about. Exit codes follow cargo's habits and
-//! `DESIGN.md` §5: `0` ok, `1` input rejected or problems found, `2` usage or I/O.
+//! Every error names the file it is about. Exit codes: `0` ok, `1` input
+//! rejected or problems found, `2` usage or I/O. Messages read like cargo's:
+//! lowercase, the path in backticks, the cause chain below. Floor 0 (`core`):
+//! imports nothing of the crate.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,9 +15,11 @@ pub const EXIT_IO: i32 = 2;
 
 /// Why a `.crate` file (or the version it carries) cannot go into the registry.
 ///
-/// Each variant is one rule of the registry format; see
+/// Each variant is one rule of the registry format or of crates.io's
+/// publishing rules (a valid name, one spelling per crate, a version once
+/// whatever its build metadata, a safe archive); see
 /// <https://doc.rust-lang.org/cargo/reference/registry-index.html> and
-/// crates.io's publishing rules (`DESIGN.md` §3).
+/// <https://doc.rust-lang.org/cargo/reference/manifest.html#the-name-field>.
 #[derive(Debug, thiserror::Error)]
 pub enum CrateProblem {
     /// The file does not start with the gzip magic bytes.

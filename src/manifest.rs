@@ -3,9 +3,11 @@
 //!
 //! The manifest is read with cargo's own schema (`cargo_util_schemas::manifest::
 //! TomlManifest`) and targets are rendered with `cargo_platform`, so regtool sees
-//! what cargo sees. Source:
-//! <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema> and
-//! `DESIGN.md` §2.
+//! what cargo sees. Fields and dependencies come out as crates.io writes them:
+//! dependencies sorted by (name, kind, req), `features2` for features using
+//! `dep:` or `?/`, a dependency's `registry` omitted when it is this registry
+//! (or crates.io for a mirror). Floor 1 (`input`): imports the core only.
+//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>.
 
 use crate::config::{Settings, normalize_url};
 use crate::error::CrateProblem;

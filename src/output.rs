@@ -1,6 +1,8 @@
 //! What goes where: data and JSON reports to stdout, status lines, warnings and
-//! progress to stderr (`DESIGN.md` §5). Status lines look like cargo's: a verb
-//! right-aligned in 12 columns, then the message.
+//! progress to stderr, so that a script can read stdout whatever regtool says
+//! meanwhile; progress bars only on a terminal. Status lines look like
+//! cargo's: a verb right-aligned in 12 columns, then the message. Floor 0
+//! (`core`): imports nothing of the crate.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;

@@ -1,8 +1,11 @@
 //! The one crate reader `add`, `reindex` and `verify` share: from the bytes of a
-//! `.crate` to the index line crates.io would write for it.
+//! `.crate` to the index line crates.io would write for it, checking the
+//! archive ([`crate::crate_file`]), the manifest ([`crate::manifest`]), that
+//! the archive's top folder is `{name}-{version}` of its manifest, and the
+//! name and version rules (a valid crate name, a semver version). Floor 1
+//! (`input`): imports the core and the other readers.
 //!
-//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>
-//! and `DESIGN.md` §2–3.
+//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>.
 
 use crate::config::Settings;
 use crate::crate_file::{self, Limits};

@@ -4,7 +4,10 @@
 //! registry's temp folder, in parallel); all inputs and the registry's rules are
 //! checked before anything is published; then, under the registry lock, each
 //! crate's `.crate` files are renamed into `crates/` and its index file is written
-//! once. See `DESIGN.md` §2–3.
+//! once. The rules checked are crates.io's: names equal after lowercasing and
+//! `-` to `_` are one crate (a second spelling is refused, naming the first); a
+//! version appears once, ignoring build metadata; the same bytes again are a
+//! no-op, other bytes under an existing version an error.
 
 use crate::crate_file::Limits;
 use crate::error::{CrateProblem, Error, Result};
