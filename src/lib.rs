@@ -38,12 +38,12 @@
 //!
 //! `src/main.rs` sits on top: it parses, runs, and maps errors to exit codes.
 
+pub mod config;
 pub mod error;
 pub mod index;
 pub mod layout;
 pub mod name;
 pub mod output;
-pub mod config;
 
 pub mod crate_file;
 pub mod lockfile;

@@ -7,9 +7,9 @@
 //! registry is served (any path prefix) and from a folder.
 
 use super::{FeedEntry, State};
-use crate::meta::VersionMeta;
 use crate::config::Settings;
 use crate::index::{DepKind, IndexFile, IndexPackage};
+use crate::meta::VersionMeta;
 use std::fmt::Write as _;
 
 /// `s` escaped for HTML text and double-quoted attribute values (also valid

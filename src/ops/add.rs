@@ -12,10 +12,10 @@
 use crate::crate_file::Limits;
 use crate::error::{CrateProblem, Error, Result};
 use crate::index::{DepKind, IndexFile, IndexPackage, version_key};
+use crate::layout;
 use crate::name::CrateName;
 use crate::output::Shell;
 use crate::reader::{self, Entry};
-use crate::layout;
 use crate::registry::{self, Publication, Registry};
 use crate::storage::Revision;
 use rayon::prelude::*;
@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 /// Options of `add`.
 #[derive(Debug, Clone, Default)]
 pub struct AddOptions {
+    /// `.crate` files, or folders to search for them.
+    pub paths: Vec<PathBuf>,
     /// Turn unsatisfied same-registry dependencies into errors.
     pub strict: bool,
     /// Override the registry's `max-crate-size` (bytes).
@@ -116,7 +118,7 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
     })
 }
 
-/// Adds the `.crate` files at `paths` (files or folders) to `reg`.
+/// Adds the `.crate` files at `opts.paths` (files or folders) to `reg`.
 ///
 /// Nothing is written unless every input passes; then each crate's files are
 /// published dependencies-first, `.crate` before index line.
@@ -127,14 +129,9 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
 /// [`CrateProblem`]), names that collide with existing crates, versions already
 /// present with other bytes or other build metadata, and (with `strict`)
 /// unsatisfied dependencies. [`Error::Io`] if publishing fails.
-pub fn add(
-    reg: &Registry,
-    paths: &[PathBuf],
-    opts: &AddOptions,
-    shell: &Shell,
-) -> Result<AddReport> {
+pub fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport> {
     let limits = reader::input_limits(&reg.settings, opts.max_crate_size, opts.max_unpacked_size);
-    let (files, mut problems) = reader::collect_inputs(paths);
+    let (files, mut problems) = reader::collect_inputs(&opts.paths);
     let bar = shell.bar(files.len() as u64, "Reading");
     // Many files: one barrier per step instead of a sync per file.
     let durability = registry::batch_durability(files.len());
@@ -376,11 +373,7 @@ pub fn add(
 fn planned_writes(batch: &[Publication]) -> Vec<String> {
     let mut out: Vec<String> = batch
         .iter()
-        .flat_map(|p| {
-            p.crates
-                .iter()
-                .map(|(v, _)| layout::crate_key(&p.name, v))
-        })
+        .flat_map(|p| p.crates.iter().map(|(v, _)| layout::crate_key(&p.name, v)))
         .collect();
     let mut indexes: Vec<(usize, String)> = batch
         .iter()

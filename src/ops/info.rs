@@ -45,16 +45,22 @@ pub struct CrateInfo {
     pub detailed: bool,
 }
 
-/// Details of crate `name`, all versions or just `version`.
+/// What `info` is asked for.
+#[derive(Debug, Clone)]
+pub struct InfoOptions {
+    /// The crate (any spelling of it).
+    pub name: CrateName,
+    /// Only this version, with its dependencies and features.
+    pub version: Option<semver::Version>,
+}
+
+/// Details of crate `opts.name`, all versions or just `opts.version`.
 ///
 /// # Errors
 /// [`Error::NotFound`] for an unknown crate or version; [`Error::Io`],
 /// [`Error::IndexFile`].
-pub fn info(
-    reg: &Registry,
-    name: &CrateName,
-    version: Option<&semver::Version>,
-) -> Result<CrateInfo> {
+pub fn info(reg: &Registry, opts: &InfoOptions) -> Result<CrateInfo> {
+    let (name, version) = (&opts.name, opts.version.as_ref());
     let stored = load_existing(reg, name)?;
     let index = &stored.index;
     let picked: Vec<&IndexPackage> = match version {

@@ -69,4 +69,3 @@ fn latest(index: &IndexFile) -> Option<&IndexPackage> {
         .or_else(|| best(&|p, _| !p.yanked))
         .or_else(|| best(&|_, _| true))
 }
-

@@ -17,10 +17,10 @@
 
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexLine};
+use crate::layout::{self, SETTINGS_KEY};
 use crate::lockfile;
 use crate::name::CrateName;
 use crate::output::Shell;
-use crate::layout::{self, SETTINGS_KEY};
 use crate::registry::{self, Registry, VerbatimOutcome, VerbatimVersion, Writer};
 use crate::upstream::{self, FetchError, RetryPolicy, Upstream};
 use rayon::prelude::*;
@@ -33,6 +33,8 @@ use std::sync::{Arc, mpsc};
 /// Options of `mirror`.
 #[derive(Debug, Clone)]
 pub struct MirrorOptions {
+    /// What to mirror: lockfiles and single versions.
+    pub inputs: Vec<MirrorInput>,
     /// The upstream sparse index (`sparse+https://index.crates.io/`).
     pub upstream: String,
     /// Sent as `Authorization` to upstream (`REGTOOL_UPSTREAM_TOKEN`).
@@ -50,6 +52,7 @@ pub struct MirrorOptions {
 impl Default for MirrorOptions {
     fn default() -> Self {
         MirrorOptions {
+            inputs: Vec::new(),
             upstream: upstream::CRATES_IO_SPARSE.into(),
             token: None,
             jobs: 8,
@@ -206,7 +209,7 @@ struct Job {
     adopted: bool,
 }
 
-/// Mirrors `inputs` (and with `opts.refresh` refreshes every mirrored version)
+/// Mirrors `opts.inputs` (and with `opts.refresh` refreshes every mirrored version)
 /// from `opts.upstream` into `reg`, which must be a `--mirror` registry.
 ///
 /// A version refused (upstream lacks it, checksums disagree, the mirror holds
@@ -219,12 +222,7 @@ struct Job {
 /// parsed; [`Error::Usage`] for a bad upstream URL; [`Error::Io`] naming the
 /// lockfile, the registry file, or upstream's `config.json` URL when it cannot
 /// be fetched.
-pub fn mirror(
-    reg: &Registry,
-    inputs: &[MirrorInput],
-    opts: &MirrorOptions,
-    shell: &Shell,
-) -> Result<MirrorReport> {
+pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<MirrorReport> {
     if !reg.settings.mirror {
         return Err(Error::Config {
             path: reg.locate(SETTINGS_KEY),
@@ -237,7 +235,7 @@ pub fn mirror(
         dry_run: opts.dry_run,
         ..MirrorReport::default()
     };
-    let wants = collect(inputs, &opts.upstream, &mut report)?;
+    let wants = collect(&opts.inputs, &opts.upstream, &mut report)?;
     for i in &report.ignored {
         shell.status(
             "Ignoring",
@@ -388,9 +386,7 @@ pub fn mirror(
         let order = Arc::new(file.lines.iter().map(|l| l.package.vers.clone()).collect());
         let adopted = !restore
             && reg.stat(&layout::crate_key(&name, &pkg.vers))?.is_some()
-            && reg
-                .sha256(&layout::crate_key(&name, &pkg.vers))?
-                .as_deref()
+            && reg.sha256(&layout::crate_key(&name, &pkg.vers))?.as_deref()
                 == Some(pkg.cksum.as_str());
         jobs.push(Job {
             name,
@@ -707,9 +703,7 @@ fn record(
         VerbatimOutcome::Present => VersionStatus::Skipped,
     };
     if status != VersionStatus::Skipped && (size > 0 || status == VersionStatus::Mirrored) {
-        report
-            .written
-            .push(layout::crate_key(&job.name, &pkg.vers));
+        report.written.push(layout::crate_key(&job.name, &pkg.vers));
     }
     shell.status(
         match status {

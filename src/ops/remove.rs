@@ -11,6 +11,17 @@ use crate::output::Shell;
 use crate::registry::Registry;
 use serde::Serialize;
 
+/// What `remove` is asked to do.
+#[derive(Debug, Clone)]
+pub struct RemoveOptions {
+    /// The crate (any spelling of it).
+    pub name: CrateName,
+    /// The version.
+    pub version: semver::Version,
+    /// Find the line and file, report them, remove nothing (`--dry-run`).
+    pub dry_run: bool,
+}
+
 /// The report of `remove` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize)]
 pub struct RemoveReport {
@@ -28,18 +39,19 @@ pub struct RemoveReport {
     pub dry_run: bool,
 }
 
-/// Removes `version` of the crate `name` (any spelling of it) from the registry.
-/// With `dry_run`, finds the line and file and reports them, removing nothing.
+/// Removes `opts.version` of the crate `opts.name` (any spelling of it) from
+/// the registry. With `dry_run`, finds the line and file and reports them,
+/// removing nothing.
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] for an unknown crate or version; [`crate::Error::Io`].
-pub fn remove(
-    reg: &Registry,
-    name: &CrateName,
-    version: &semver::Version,
-    dry_run: bool,
-    shell: &Shell,
-) -> Result<RemoveReport> {
+pub fn remove(reg: &Registry, opts: &RemoveOptions, shell: &Shell) -> Result<RemoveReport> {
+    let RemoveOptions {
+        name,
+        version,
+        dry_run,
+    } = opts;
+    let dry_run = *dry_run;
     let writer = reg.writer(shell)?;
     let mut found = None;
     writer.modify_crate(

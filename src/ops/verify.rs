@@ -9,10 +9,10 @@
 
 use crate::error::{Error, Result};
 use crate::index::{IndexPackage, version_key};
+use crate::layout::{self, CONFIG_KEY};
 use crate::location::RegistryLocation;
 use crate::name::{self, CrateName};
 use crate::output::Shell;
-use crate::layout::{self, CONFIG_KEY};
 use crate::registry::Registry;
 use rayon::prelude::*;
 use serde::Serialize;

@@ -12,6 +12,19 @@ use crate::output::Shell;
 use crate::registry::Registry;
 use serde::Serialize;
 
+/// What `yank` is asked to do.
+#[derive(Debug, Clone)]
+pub struct YankOptions {
+    /// The crate (any spelling of it).
+    pub name: CrateName,
+    /// The version.
+    pub version: semver::Version,
+    /// Unyank instead (`--undo`).
+    pub undo: bool,
+    /// Work out the report and write nothing (`--dry-run`).
+    pub dry_run: bool,
+}
+
 /// The report of `yank` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize)]
 pub struct YankReport {
@@ -29,21 +42,21 @@ pub struct YankReport {
     pub dry_run: bool,
 }
 
-/// Sets `yanked` to `!undo` on the line for `version` of the crate `name` (any
-/// spelling of it). With `dry_run`, works out the same report and writes
-/// nothing.
+/// Sets `yanked` to `!undo` on the line of `opts.version` of the crate
+/// `opts.name` (any spelling of it). With `dry_run`, works out the same
+/// report and writes nothing.
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] (with the nearest names or the versions there are)
 /// for an unknown crate or version; [`crate::Error::Io`], [`crate::Error::IndexFile`].
-pub fn yank(
-    reg: &Registry,
-    name: &CrateName,
-    version: &semver::Version,
-    undo: bool,
-    dry_run: bool,
-    shell: &Shell,
-) -> Result<YankReport> {
+pub fn yank(reg: &Registry, opts: &YankOptions, shell: &Shell) -> Result<YankReport> {
+    let YankOptions {
+        name,
+        version,
+        undo,
+        dry_run,
+    } = opts;
+    let (undo, dry_run) = (*undo, *dry_run);
     let writer = reg.writer(shell)?;
     let want = !undo;
     let mut report = None;

@@ -82,12 +82,16 @@ impl Writer {
             if let Some(other) = stored.iter().find(|s| s.name != name) {
                 for v in group {
                     let existing = other.name.to_string();
-                    results.push(refused(&v, &self.locate(&crate::layout::index_key(&v.name)), {
-                        CrateProblem::NameConflict {
-                            name: v.name.to_string(),
-                            existing,
-                        }
-                    }));
+                    results.push(refused(
+                        &v,
+                        &self.locate(&crate::layout::index_key(&v.name)),
+                        {
+                            CrateProblem::NameConflict {
+                                name: v.name.to_string(),
+                                existing,
+                            }
+                        },
+                    ));
                 }
                 continue;
             }
@@ -136,7 +140,11 @@ impl Writer {
                                 existing: l.package.vers.clone(),
                             }
                         };
-                        results.push(refused(&v, &self.locate(&crate::layout::index_key(&name)), problem));
+                        results.push(refused(
+                            &v,
+                            &self.locate(&crate::layout::index_key(&name)),
+                            problem,
+                        ));
                         continue;
                     }
                     None => {}

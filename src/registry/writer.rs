@@ -21,9 +21,7 @@ use crate::index::IndexFile;
 use crate::layout::{self, CONFIG_KEY, SETTINGS_KEY, STATE_DIR};
 use crate::meta::VersionMeta;
 use crate::name::CrateName;
-use crate::storage::{
-    Durability, LockGuard, ObjectKind, Outcome, Precondition, Revision,
-};
+use crate::storage::{Durability, LockGuard, ObjectKind, Outcome, Precondition, Revision};
 use std::ops::Deref;
 
 /// How often a conditional write is retried after another writer changed the
@@ -124,11 +122,20 @@ impl Writer {
     pub(super) fn create_files(&self) -> Result<()> {
         self.check()?;
         for (key, bytes, kind) in [
-            (SETTINGS_KEY, self.reg.settings.to_bytes(), ObjectKind::State),
+            (
+                SETTINGS_KEY,
+                self.reg.settings.to_bytes(),
+                ObjectKind::State,
+            ),
             (CONFIG_KEY, self.reg.config.to_bytes(), ObjectKind::Config),
         ] {
             let pre = Precondition::Absent;
-            if self.reg.store.put(key, &bytes, kind, &pre, Durability::Now)? == Outcome::Conflict {
+            if self
+                .reg
+                .store
+                .put(key, &bytes, kind, &pre, Durability::Now)?
+                == Outcome::Conflict
+            {
                 return Err(self.reg.conflict(key));
             }
         }
@@ -238,7 +245,6 @@ impl Writer {
             Outcome::Conflict => Err(self.reg.conflict(key)),
         }
     }
-
 
     /// Reads `name`'s index file, changes it with `change` and writes it back
     /// (removing it when no line is left), as one compare-and-swap: if another

@@ -9,25 +9,12 @@
 use crate::error::{Error, Result};
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Mode of every file regtool publishes: readable by the web server whatever the umask.
 pub const FILE_MODE: u32 = 0o644;
 /// Mode of every folder regtool creates.
 pub const DIR_MODE: u32 = 0o755;
-
-/// Writes `bytes` to `path` atomically: readers see the old file or the new one,
-/// never a partial one, even if the process is killed.
-///
-/// Creates missing parent folders (mode 0755).
-///
-/// # Errors
-/// [`Error::Io`] naming the file or folder that failed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = write_temp(path, bytes, true)?;
-    rename_into(tmp, path)?;
-    sync_dir(parent(path))
-}
 
 /// Writes `bytes` to a finished temp file beside `path` (mode 0644, fsynced if
 /// `sync`), ready for [`rename_into`]. Creates missing parent folders; with
@@ -128,18 +115,6 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
         path,
         io::ErrorKind::Unsupported.into(),
     ))
-}
-
-/// Makes `tmp` the file at `path`: sets mode 0644, fsyncs it, renames it over
-/// `path` and fsyncs the folder. `tmp` should be on the same file system (if it
-/// is not, its bytes are copied into a temp file beside `path` first).
-///
-/// # Errors
-/// [`Error::Io`] naming the file.
-pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
-    finish_file(&tmp)?;
-    rename_into(tmp, path)?;
-    sync_dir(parent(path))
 }
 
 /// Sets mode 0644 on a temp file and fsyncs it, ready for [`rename_into`].
@@ -340,32 +315,21 @@ fn parent(path: &Path) -> &Path {
 #[derive(Debug)]
 pub struct Lock {
     _file: Option<File>,
-    path: PathBuf,
 }
 
 impl Lock {
-    /// Takes the exclusive lock on `path` (created if missing), waiting for it if
-    /// another process holds it. `on_wait` is called once before waiting. Where the
-    /// file system cannot lock (some NFS setups), `on_unsupported` is called once
-    /// and the lock is skipped.
+    /// Takes the lock on `path` (created if missing), waiting for it if
+    /// another process holds it: exclusive, or shared when `shared` is true
+    /// (any number of readers hold it together, and none while a writer holds
+    /// the exclusive lock, so `verify` sees the registry between two changes).
+    /// `on_wait` is called once before waiting. Where the file system cannot
+    /// lock (some NFS setups), or a reader cannot open the lock file (a
+    /// read-only registry), `on_unsupported` is called once and the lock is
+    /// skipped.
     ///
     /// # Errors
     /// [`Error::Io`] naming the lock file.
     pub fn acquire(
-        path: &Path,
-        on_wait: impl FnOnce(&Path),
-        on_unsupported: impl FnOnce(&Path, &io::Error),
-    ) -> Result<Lock> {
-        Self::acquire_as(path, false, on_wait, on_unsupported)
-    }
-
-    /// Like [`Lock::acquire`], but the lock is shared when `shared` is true: any
-    /// number of readers hold it together, and none while a writer holds the
-    /// exclusive lock (so `verify` sees the registry between two changes).
-    ///
-    /// # Errors
-    /// [`Error::Io`] naming the lock file.
-    pub fn acquire_as(
         path: &Path,
         shared: bool,
         on_wait: impl FnOnce(&Path),
@@ -388,10 +352,7 @@ impl Lock {
                     ) =>
             {
                 on_unsupported(path, &e);
-                return Ok(Lock {
-                    _file: None,
-                    path: path.to_path_buf(),
-                });
+                return Ok(Lock { _file: None });
             }
             Err(e) => return Err(Error::io("open the lock file", path, e)),
         };
@@ -413,22 +374,11 @@ impl Lock {
             }
             Err(fs::TryLockError::Error(e)) if is_unsupported(&e) => {
                 on_unsupported(path, &e);
-                return Ok(Lock {
-                    _file: None,
-                    path: path.to_path_buf(),
-                });
+                return Ok(Lock { _file: None });
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
         }
-        Ok(Lock {
-            _file: Some(file),
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Lock { _file: Some(file) })
     }
 }
 
@@ -440,6 +390,13 @@ fn is_unsupported(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes `bytes` to `path` atomically, as the folder backend does.
+    fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp = write_temp(path, bytes, true)?;
+        rename_into(tmp, path)?;
+        sync_dir(parent(path))
+    }
 
     #[test]
     fn atomic_write_sets_mode_and_replaces() {

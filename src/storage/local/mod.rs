@@ -404,7 +404,7 @@ impl Storage for LocalStorage {
     }
 
     fn lock(&self, mode: LockMode, events: &dyn LockEvents) -> Result<Box<dyn LockGuard>> {
-        let lock = Lock::acquire_as(
+        let lock = Lock::acquire(
             &self.root.join(LOCK_KEY),
             mode == LockMode::Shared,
             |p| events.waiting(p),
