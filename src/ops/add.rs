@@ -130,11 +130,45 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
 /// present with other bytes or other build metadata, and (with `strict`)
 /// unsatisfied dependencies. [`Error::Io`] if publishing fails.
 pub fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport> {
+    let (prepared, mut problems) = read_inputs(reg, opts, shell);
+    // Many files: one barrier per step instead of a sync per file.
+    let durability = registry::batch_durability(prepared.len());
+    let groups = group_batch(prepared, &mut problems);
+    if !problems.is_empty() {
+        return Err(rejected(problems));
+    }
+    let writer = reg.writer(shell)?;
+    // Copies a killed `add` left behind (a day old: no live run waits that long
+    // between reading its inputs and taking the lock).
+    if !opts.dry_run {
+        writer.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
+    }
+    let mut report = AddReport::default();
+    let plans = plan_against_registry(&writer, groups, &mut problems)?;
+    check_dependencies(&writer, &plans, opts, shell, &mut report, &mut problems)?;
+    if !problems.is_empty() {
+        return Err(rejected(problems));
+    }
+    let (batch, mut added) = build_batch(&writer, plans, opts, shell, &mut report)?;
+    if opts.dry_run {
+        dry_run_report(&batch, added, shell, &mut report);
+        return Ok(report);
+    }
+    report.written = writer.publish(batch, durability, |name| {
+        for a in added.remove(&name.canonical()).unwrap_or_default() {
+            shell.status("Adding", format!("{} v{}", a.name, a.vers));
+            report.crates.push(a);
+        }
+    })?;
+    Ok(report)
+}
+
+/// Reads and checks every input (in parallel), each copied into a staging
+/// file; the inputs that fail come back as problems.
+fn read_inputs(reg: &Registry, opts: &AddOptions, shell: &Shell) -> (Vec<Prepared>, Vec<Error>) {
     let limits = reader::input_limits(&reg.settings, opts.max_crate_size, opts.max_unpacked_size);
     let (files, mut problems) = reader::collect_inputs(&opts.paths);
     let bar = shell.bar(files.len() as u64, "Reading");
-    // Many files: one barrier per step instead of a sync per file.
-    let durability = registry::batch_durability(files.len());
     let results: Vec<Result<Prepared>> = files
         .par_iter()
         .map(|f| {
@@ -151,9 +185,16 @@ pub fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport
             Err(e) => problems.push(e),
         }
     }
-    // Group by crate, checking the batch against itself.
+    (prepared, problems)
+}
+
+/// Groups the batch by crate, checking it against itself: one spelling per
+/// crate, one file per version (the same file given twice counts once).
+fn group_batch(
+    prepared: Vec<Prepared>,
+    problems: &mut Vec<Error>,
+) -> BTreeMap<String, Vec<Prepared>> {
     let mut groups: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
-    let mut report = AddReport::default();
     for p in prepared {
         let group = groups.entry(p.name.canonical()).or_default();
         if let Some(first) = group.first()
@@ -180,19 +221,17 @@ pub fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport
         }
         group.push(p);
     }
-    if !problems.is_empty() {
-        return Err(rejected(problems));
-    }
+    groups
+}
 
-    let writer = reg.writer(shell)?;
-    let reg = &*writer;
-    // Copies a killed `add` left behind (a day old: no live run waits that long
-    // between reading its inputs and taking the lock).
-    if !opts.dry_run {
-        writer.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
-    }
-
-    // Check against the registry as it is now, under the lock.
+/// Checks each crate of the batch against the registry as it is now (under
+/// the lock): its spelling, and each version new, present with the same
+/// bytes, or colliding.
+fn plan_against_registry(
+    reg: &Registry,
+    groups: BTreeMap<String, Vec<Prepared>>,
+    problems: &mut Vec<Error>,
+) -> Result<Vec<Plan>> {
     let mut plans = Vec::new();
     for (_, mut group) in groups {
         group.sort_by(|a, b| a.version.cmp(&b.version));
@@ -238,18 +277,31 @@ pub fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport
             present,
         });
     }
-    let warnings = check_dependencies(reg, &plans)?;
-    for m in misdirected(reg, &plans)? {
+    Ok(plans)
+}
+
+/// The dependencies of the new versions: misdirected ones (a warning), and
+/// unsatisfied ones on this registry (a warning, a problem with `strict`).
+fn check_dependencies(
+    reg: &Registry,
+    plans: &[Plan],
+    opts: &AddOptions,
+    shell: &Shell,
+    report: &mut AddReport,
+    problems: &mut Vec<Error>,
+) -> Result<()> {
+    let unsatisfied = unsatisfied_dependencies(reg, plans)?;
+    for m in misdirected(reg, plans)? {
         shell.warn(&m);
         report.warnings.push(m);
     }
-    for w in &warnings {
+    for w in unsatisfied {
         if opts.strict {
             problems.push(Error::krate(
                 &w.source,
                 CrateProblem::UnsatisfiedDependency {
-                    dep: w.dep.clone(),
-                    req: w.req.clone(),
+                    dep: w.dep,
+                    req: w.req,
                 },
             ));
         } else {
@@ -263,15 +315,28 @@ pub fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport
             report.warnings.push(msg);
         }
     }
-    if !problems.is_empty() {
-        return Err(rejected(problems));
-    }
+    Ok(())
+}
 
+/// The versions of the batch reported once their crate is published.
+type Added = HashMap<String, Vec<AddedCrate>>;
+
+/// Turns the plans into the batch to publish, dependencies first: the new
+/// versions (with this run's `pubtime`) and the `.crate` files of present
+/// versions whose file is missing or damaged (a repair). Present versions
+/// go to the report at once; new ones come back, by crate, for when their
+/// crate is published.
+fn build_batch(
+    reg: &Registry,
+    plans: Vec<Plan>,
+    opts: &AddOptions,
+    shell: &Shell,
+    report: &mut AddReport,
+) -> Result<(Vec<Publication>, Added)> {
     let pubtime = crate::index::pubtime_now();
-    let ordered = order_dependencies_first(plans);
     let mut batch = Vec::new();
-    let mut added: HashMap<String, Vec<AddedCrate>> = HashMap::new();
-    for (level, plan) in ordered {
+    let mut added: Added = HashMap::new();
+    for (level, plan) in order_dependencies_first(plans) {
         let Plan {
             name,
             mut index,
@@ -281,39 +346,9 @@ pub fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport
         } = plan;
         let mut crates = Vec::new();
         for p in present {
-            // Repair a missing or damaged .crate behind an existing line.
-            let key = layout::crate_key(&name, &p.entry.vers);
-            let repaired = reg.sha256(&key)?.as_deref() != Some(p.entry.cksum.as_str());
-            if repaired {
-                crates.push((p.entry.vers.clone(), p.tmp));
+            if let Some(repair) = present_version(reg, &name, p, opts, shell, report)? {
+                crates.push(repair);
             }
-            let c = AddedCrate {
-                name: p.entry.name,
-                vers: p.entry.vers,
-                cksum: p.entry.cksum,
-                size: p.size,
-                status: AddStatus::Skipped,
-                source: p.source,
-            };
-            if repaired {
-                shell.status(
-                    if opts.dry_run {
-                        "Would restore"
-                    } else {
-                        "Restored"
-                    },
-                    format!(
-                        "{} v{} (its .crate file was missing or damaged)",
-                        c.name, c.vers
-                    ),
-                );
-            } else {
-                shell.status(
-                    "Skipped",
-                    format!("{} v{} (already present)", c.name, c.vers),
-                );
-            }
-            report.crates.push(c);
         }
         let changed = !new.is_empty();
         let mut new_versions = Vec::new();
@@ -340,32 +375,65 @@ pub fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport
             added: new_versions,
         });
     }
-    if opts.dry_run {
-        report.dry_run = true;
-        report.written = planned_writes(&batch);
-        for p in &batch {
-            for a in added.remove(&p.name.canonical()).unwrap_or_default() {
-                shell.status("Would add", format!("{} v{}", a.name, a.vers));
-                report.crates.push(a);
-            }
-        }
+    Ok((batch, added))
+}
+
+/// A version already present with the same bytes: skipped, or its `.crate`
+/// restored when the stored one is missing or damaged (returned then, to
+/// publish). Reported at once.
+fn present_version(
+    reg: &Registry,
+    name: &CrateName,
+    p: Prepared,
+    opts: &AddOptions,
+    shell: &Shell,
+    report: &mut AddReport,
+) -> Result<Option<(String, tempfile::NamedTempFile)>> {
+    let key = layout::crate_key(name, &p.entry.vers);
+    let repaired = reg.sha256(&key)?.as_deref() != Some(p.entry.cksum.as_str());
+    let c = AddedCrate {
+        name: p.entry.name,
+        vers: p.entry.vers.clone(),
+        cksum: p.entry.cksum,
+        size: p.size,
+        status: AddStatus::Skipped,
+        source: p.source,
+    };
+    if repaired {
+        let verb = if opts.dry_run {
+            "Would restore"
+        } else {
+            "Restored"
+        };
+        let why = "its .crate file was missing or damaged";
+        shell.status(verb, format!("{} v{} ({why})", c.name, c.vers));
+    } else {
         shell.status(
-            "Dry run",
-            format!(
-                "{} object(s) would be written; nothing was written",
-                report.written.len()
-            ),
+            "Skipped",
+            format!("{} v{} (already present)", c.name, c.vers),
         );
-        return Ok(report);
     }
-    let written = writer.publish(batch, durability, |name| {
-        for a in added.remove(&name.canonical()).unwrap_or_default() {
-            shell.status("Adding", format!("{} v{}", a.name, a.vers));
+    report.crates.push(c);
+    Ok(repaired.then_some((p.entry.vers, p.tmp)))
+}
+
+/// `--dry-run`: what a real run would write and add, in its order.
+fn dry_run_report(batch: &[Publication], mut added: Added, shell: &Shell, report: &mut AddReport) {
+    report.dry_run = true;
+    report.written = planned_writes(batch);
+    for p in batch {
+        for a in added.remove(&p.name.canonical()).unwrap_or_default() {
+            shell.status("Would add", format!("{} v{}", a.name, a.vers));
             report.crates.push(a);
         }
-    })?;
-    report.written = written;
-    Ok(report)
+    }
+    shell.status(
+        "Dry run",
+        format!(
+            "{} object(s) would be written; nothing was written",
+            report.written.len()
+        ),
+    );
 }
 
 /// The keys [`registry::Writer::publish`] would write for `batch`, in its order: the
@@ -451,7 +519,7 @@ struct Unsatisfied {
 
 /// Dependencies on this registry (normal and build; not crates.io, not dev) whose
 /// requirement no non-yanked version in the registry or in the batch satisfies.
-fn check_dependencies(reg: &Registry, plans: &[Plan]) -> Result<Vec<Unsatisfied>> {
+fn unsatisfied_dependencies(reg: &Registry, plans: &[Plan]) -> Result<Vec<Unsatisfied>> {
     if reg.settings.mirror {
         return Ok(Vec::new()); // a mirror's crates.io dependencies are not checked
     }
