@@ -104,147 +104,221 @@ pub fn verify_at(
         deep: opts.deep,
         ..Default::default()
     };
-
-    let mut jobs = Vec::new();
-    let mut expected_crates = BTreeSet::new();
-    // Index files per canonical name: two spellings of one crate are a problem.
-    let mut spellings: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut lines = Lines::default();
     for key in reg.index_keys()? {
         report.index_files += 1;
-        let path = reg.locate(&key);
-        let mut problem = |kind, message: String| {
-            problems.push(Problem {
-                path: path.clone(),
-                kind,
-                message,
-            })
-        };
-        let bytes = match reg.read_raw(&key) {
-            Ok(Some(b)) => b,
-            Ok(None) => continue, // removed meanwhile (no lock on a read-only registry)
-            Err(e) => {
-                problem("index-unreadable", format!("cannot read: {}", cause(&e)));
-                continue;
-            }
-        };
-        if bytes.is_empty() {
-            problem("truncated", "the index file is empty".into());
+        check_index_file(&reg, &key, &mut lines, &mut report, &mut problems);
+    }
+    problems.extend(misplaced_index_files(&reg)?);
+    problems.extend(spelling_conflicts(&reg, &lines.spellings));
+    report.warnings = misdirected(&reg, &lines.jobs)?;
+    problems.extend(check_crates(&reg, &lines.jobs, opts.deep, shell));
+    problems.extend(check_crate_files(
+        &reg,
+        &lines.expected_crates,
+        &mut report,
+    )?);
+    problems.sort();
+    report.problems = problems;
+    Ok(report)
+}
+
+/// What the index files say, for the checks that span files.
+#[derive(Default)]
+struct Lines {
+    /// Every line, with the `.crate` it names.
+    jobs: Vec<Job>,
+    /// The key of every `.crate` a line names.
+    expected_crates: BTreeSet<String>,
+    /// Index files' crate names per canonical name: two spellings of one
+    /// crate are a problem.
+    spellings: BTreeMap<String, Vec<String>>,
+}
+
+/// Checks the index file at `key`: readable, ends in a newline, every line
+/// an index line (regtool's and cargo's), of one crate, at its path, each
+/// version once. Its lines go to `lines`.
+fn check_index_file(
+    reg: &Registry,
+    key: &str,
+    lines: &mut Lines,
+    report: &mut VerifyReport,
+    problems: &mut Vec<Problem>,
+) {
+    let path = reg.locate(key);
+    let mut problem = |kind, message: String| {
+        problems.push(Problem {
+            path: path.clone(),
+            kind,
+            message,
+        })
+    };
+    let Some(text) = read_index_text(reg, key, &mut problem) else {
+        return;
+    };
+    let mut first_name: Option<String> = None;
+    let mut seen: BTreeMap<(u64, u64, u64, String), String> = BTreeMap::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        if raw.trim().is_empty() {
             continue;
         }
-        if !bytes.ends_with(b"\n") {
-            problem(
-                "truncated",
-                "the last line does not end in a newline (a truncated write?)".into(),
-            );
-        }
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            problem("index-unreadable", "not UTF-8".into());
+        report.versions += 1;
+        let Some((line, crate_name, version)) = parse_line(raw, i + 1, &mut problem) else {
             continue;
         };
-        let mut first_name: Option<String> = None;
-        let mut seen: BTreeMap<(u64, u64, u64, String), String> = BTreeMap::new();
-        for (i, raw) in text.split('\n').enumerate() {
-            if raw.trim().is_empty() {
-                continue;
-            }
-            report.versions += 1;
-            let n = i + 1;
-            let line: IndexPackage = match serde_json::from_str(raw) {
-                Ok(l) => l,
-                Err(e) => {
+        let n = i + 1;
+        match &first_name {
+            None => {
+                lines
+                    .spellings
+                    .entry(crate_name.canonical())
+                    .or_default()
+                    .push(line.name.clone());
+                if layout::index_key(&crate_name) != key {
                     problem(
-                        "index-line",
-                        format!("line {n} is not a valid index line: {e}"),
-                    );
-                    continue;
-                }
-            };
-            if let Err(e) = serde_json::from_str::<cargo_util_schemas::index::IndexPackage<'_>>(raw)
-            {
-                problem(
-                    "index-line",
-                    format!("line {n} cannot be read by cargo: {e}"),
-                );
-            }
-            let crate_name = match CrateName::new(&line.name) {
-                Ok(c) => c,
-                Err(reason) => {
-                    problem(
-                        "index-line",
-                        format!("line {n}: invalid crate name `{}`: {reason}", line.name),
-                    );
-                    continue;
-                }
-            };
-            let Ok(version) = line.version() else {
-                problem(
-                    "index-line",
-                    format!("line {n}: invalid version `{}`", line.vers),
-                );
-                continue;
-            };
-            match &first_name {
-                None => {
-                    spellings
-                        .entry(crate_name.canonical())
-                        .or_default()
-                        .push(line.name.clone());
-                    if layout::index_path(&line.name) != key {
-                        problem(
-                            "wrong-path",
-                            format!(
-                                "holds crate `{}`, whose index file is `{}`",
-                                line.name,
-                                layout::index_path(&line.name)
-                            ),
-                        );
-                    }
-                    first_name = Some(line.name.clone());
-                }
-                Some(f) if *f != line.name => {
-                    problem(
-                        "mixed-names",
+                        "wrong-path",
                         format!(
-                            "line {n} is for crate `{}` but the file is for `{f}`",
-                            line.name
+                            "holds crate `{}`, whose index file is `{}`",
+                            line.name,
+                            layout::index_key(&crate_name)
                         ),
                     );
                 }
-                Some(_) => {}
+                first_name = Some(line.name.clone());
             }
-            if let Some(prev) = seen.insert(version_key(&version), line.vers.clone()) {
-                problem(
-                    "duplicate-version",
-                    format!(
-                        "line {n}: {} v{} duplicates v{prev} (build metadata is ignored)",
-                        line.name, line.vers
-                    ),
-                );
-            }
-            let crate_key = layout::crate_key(&crate_name, &line.vers);
-            expected_crates.insert(crate_key.clone());
-            jobs.push(Job {
-                line_path: path.clone(),
-                crate_key,
-                line,
-            });
-        }
-    }
-
-    for key in reg.misplaced_index_keys()? {
-        let file = key.rsplit('/').next().unwrap_or_default();
-        problems.push(Problem {
-            path: reg.locate(&key),
-            kind: "wrong-path",
-            message: format!(
-                "looks like the index file of crate `{file}`, whose index file is `{}`; cargo never asks for it",
-                layout::index_path(file)
+            Some(f) if *f != line.name => problem(
+                "mixed-names",
+                format!(
+                    "line {n} is for crate `{}` but the file is for `{f}`",
+                    line.name
+                ),
             ),
+            Some(_) => {}
+        }
+        if let Some(prev) = seen.insert(version_key(&version), line.vers.clone()) {
+            problem(
+                "duplicate-version",
+                format!(
+                    "line {n}: {} v{} duplicates v{prev} (build metadata is ignored)",
+                    line.name, line.vers
+                ),
+            );
+        }
+        let crate_key = layout::crate_key(&crate_name, &line.vers);
+        lines.expected_crates.insert(crate_key.clone());
+        lines.jobs.push(Job {
+            line_path: path.clone(),
+            crate_key,
+            line,
         });
     }
+}
+
+/// The text of the index file at `key`: `None` (and a problem) when it
+/// cannot be read, is empty or is not UTF-8; a problem too when its last
+/// line has no newline.
+fn read_index_text(
+    reg: &Registry,
+    key: &str,
+    problem: &mut impl FnMut(&'static str, String),
+) -> Option<String> {
+    let bytes = match reg.read_raw(key) {
+        Ok(Some(b)) => b,
+        Ok(None) => return None, // removed meanwhile (no lock on a read-only registry)
+        Err(e) => {
+            problem("index-unreadable", format!("cannot read: {}", cause(&e)));
+            return None;
+        }
+    };
+    if bytes.is_empty() {
+        problem("truncated", "the index file is empty".into());
+        return None;
+    }
+    if !bytes.ends_with(b"\n") {
+        problem(
+            "truncated",
+            "the last line does not end in a newline (a truncated write?)".into(),
+        );
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            problem("index-unreadable", "not UTF-8".into());
+            None
+        }
+    }
+}
+
+/// Line `n` (`raw`) as an index line with its checked name and version;
+/// `None` (and a problem) when it is not one. Also a problem when cargo's own
+/// `IndexPackage` cannot read it.
+fn parse_line(
+    raw: &str,
+    n: usize,
+    problem: &mut impl FnMut(&'static str, String),
+) -> Option<(IndexPackage, CrateName, semver::Version)> {
+    let line: IndexPackage = match serde_json::from_str(raw) {
+        Ok(l) => l,
+        Err(e) => {
+            problem(
+                "index-line",
+                format!("line {n} is not a valid index line: {e}"),
+            );
+            return None;
+        }
+    };
+    if let Err(e) = serde_json::from_str::<cargo_util_schemas::index::IndexPackage<'_>>(raw) {
+        problem(
+            "index-line",
+            format!("line {n} cannot be read by cargo: {e}"),
+        );
+    }
+    let crate_name = match CrateName::new(&line.name) {
+        Ok(c) => c,
+        Err(reason) => {
+            problem(
+                "index-line",
+                format!("line {n}: invalid crate name `{}`: {reason}", line.name),
+            );
+            return None;
+        }
+    };
+    let Ok(version) = line.version() else {
+        problem(
+            "index-line",
+            format!("line {n}: invalid version `{}`", line.vers),
+        );
+        return None;
+    };
+    Some((line, crate_name, version))
+}
+
+/// Files laid out like index files but not at the path of the name they
+/// hold: cargo never asks for them.
+fn misplaced_index_files(reg: &Registry) -> Result<Vec<Problem>> {
+    Ok(reg
+        .misplaced_index_keys()?
+        .into_iter()
+        .map(|key| {
+            let file = key.rsplit('/').next().unwrap_or_default();
+            Problem {
+                path: reg.locate(&key),
+                kind: "wrong-path",
+                message: format!(
+                    "looks like the index file of crate `{file}`, whose index file is `{}`; cargo never asks for it",
+                    layout::index_path(file)
+                ),
+            }
+        })
+        .collect())
+}
+
+/// Two index files for one crate (names equal up to case and `-`/`_`).
+fn spelling_conflicts(reg: &Registry, spellings: &BTreeMap<String, Vec<String>>) -> Vec<Problem> {
+    let mut out = Vec::new();
     for names in spellings.values().filter(|n| n.len() > 1) {
         for n in names {
-            problems.push(Problem {
+            out.push(Problem {
                 path: reg.locate(&layout::index_path(n)),
                 kind: "name-conflict",
                 message: format!(
@@ -254,19 +328,33 @@ pub fn verify_at(
             });
         }
     }
-    report.warnings = misdirected(&reg, &jobs)?;
+    out
+}
+
+/// Checks the `.crate` of every line (in parallel): there, and its SHA-256
+/// (with `deep`, the whole line derived again).
+fn check_crates(reg: &Registry, jobs: &[Job], deep: bool, shell: &Shell) -> Vec<Problem> {
     let bar = shell.bar(jobs.len() as u64, "Verifying");
     let found: Vec<Vec<Problem>> = jobs
         .par_iter()
         .map(|job| {
-            let r = check_crate(&reg, job, opts.deep);
+            let r = check_crate(reg, job, deep);
             bar.inc(1);
             r
         })
         .collect();
     bar.finish_and_clear();
-    problems.extend(found.into_iter().flatten());
+    found.into_iter().flatten().collect()
+}
 
+/// The `.crate` files under `crates/`: one folder per crate (not two
+/// spellings), and a line for each (`expected`).
+fn check_crate_files(
+    reg: &Registry,
+    expected: &BTreeSet<String>,
+    report: &mut VerifyReport,
+) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
     let files = reg.crate_keys()?;
     report.crate_files = files.len();
     // `crates/foo` beside `crates/Foo`: two folders for one crate.
@@ -292,19 +380,17 @@ pub fn verify_at(
             });
         }
     }
-    for key in files {
-        if !expected_crates.contains(&key) {
+    for key in &files {
+        if !expected.contains(key) {
             problems.push(Problem {
-                path: reg.locate(&key),
+                path: reg.locate(key),
                 kind: "orphan-crate",
                 message: "no index line points at this .crate (`regtool reindex` indexes it)"
                     .into(),
             });
         }
     }
-    problems.sort();
-    report.problems = problems;
-    Ok(report)
+    Ok(problems)
 }
 
 /// `misdirected-dependency` warnings for the lines of `jobs`, judged against
