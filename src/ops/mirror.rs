@@ -258,8 +258,28 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
     if opts.refresh {
         refresh(&writer, &upstream, &pool, opts.dry_run, shell, &mut report)?;
     }
+    let need = already_there(&writer, wants, shell, &mut report)?;
+    let fetched = fetch_indexes(&upstream, &pool, &need, shell);
+    let jobs = find_lines(&writer, need, &fetched, shell, &mut report)?;
+    if opts.dry_run {
+        planned(jobs, &mut report);
+    } else {
+        download_and_land(&writer, &upstream, jobs, opts.jobs, shell, &mut report)?;
+    }
+    report.requests = upstream.requests();
+    Ok(report)
+}
 
-    // What is there already (no request for it).
+/// The versions asked for that the mirror does not hold yet (with whether
+/// the line is there and only the `.crate` is missing: a restore); those it
+/// holds go to the report as skipped, without a request. A version whose
+/// line disagrees with the lockfile's checksum is refused.
+fn already_there(
+    reg: &Registry,
+    wants: Vec<Want>,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<Vec<(Want, bool)>> {
     let mut stored_lines: HashMap<String, Option<(CrateName, IndexFile)>> = HashMap::new();
     let mut need: Vec<(Want, bool)> = Vec::new();
     for w in wants {
@@ -284,16 +304,11 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
         if let Some(c) = &w.checksum
             && c != &pkg.cksum
         {
-            refuse(
-                shell,
-                &mut report,
-                &w,
-                Some(pkg.cksum.clone()),
-                format!(
-                    "the mirror holds {} v{} with cksum {}, but {} says {c}",
-                    pkg.name, pkg.vers, pkg.cksum, w.from
-                ),
+            let msg = format!(
+                "the mirror holds {} v{} with cksum {}, but {} says {c}",
+                pkg.name, pkg.vers, pkg.cksum, w.from
             );
+            refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
             continue;
         }
         if reg
@@ -314,10 +329,19 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
             from: w.from,
         });
     }
+    Ok(need)
+}
 
-    // Upstream's index files, one request per crate.
+/// Upstream's index file of each crate `need` names, one request per crate
+/// (`jobs` at once), by canonical name.
+fn fetch_indexes(
+    upstream: &Upstream,
+    pool: &rayon::ThreadPool,
+    need: &[(Want, bool)],
+    shell: &Shell,
+) -> HashMap<String, std::result::Result<Option<IndexFile>, String>> {
     let mut names: BTreeMap<String, CrateName> = BTreeMap::new();
-    for (w, _) in &need {
+    for (w, _) in need {
         names
             .entry(w.name.canonical())
             .or_insert_with(|| w.name.clone());
@@ -329,25 +353,37 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
             names
                 .par_iter()
                 .map(|n| {
-                    let r = fetch_index(&upstream, n);
+                    let r = fetch_index(upstream, n);
                     bar.inc(1);
                     (n.canonical(), r)
                 })
                 .collect()
         });
     bar.finish_and_clear();
-    let fetched: HashMap<_, _> = fetched.into_iter().collect();
+    fetched.into_iter().collect()
+}
 
+/// Upstream's line of each version `need` asks for (refused when upstream
+/// lacks it, names another crate, or disagrees with the lockfile's
+/// checksum): the jobs to download. A `.crate` the mirror already holds with
+/// the line's bytes (a killed run's orphan) is adopted, not downloaded.
+fn find_lines(
+    reg: &Registry,
+    need: Vec<(Want, bool)>,
+    fetched: &HashMap<String, std::result::Result<Option<IndexFile>, String>>,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for (w, restore) in need {
         let file = match &fetched[&w.name.canonical()] {
             Err(e) => {
-                refuse(shell, &mut report, &w, None, e.clone());
+                refuse(shell, report, &w, None, e.clone());
                 continue;
             }
             Ok(None) => {
                 let msg = format!("upstream has no crate `{}`", w.name);
-                refuse(shell, &mut report, &w, None, msg);
+                refuse(shell, report, &w, None, msg);
                 continue;
             }
             Ok(Some(f)) => f,
@@ -358,7 +394,7 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
             .find(|l| same_version(&l.package.vers, &w.vers))
         else {
             let msg = format!("upstream has no version {} of `{}`", w.vers, w.name);
-            refuse(shell, &mut report, &w, None, msg);
+            refuse(shell, report, &w, None, msg);
             continue;
         };
         let pkg = &line.package;
@@ -369,7 +405,7 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
                     "upstream's line for {} v{} names the crate `{}`",
                     w.name, w.vers, pkg.name
                 );
-                refuse(shell, &mut report, &w, None, msg);
+                refuse(shell, report, &w, None, msg);
                 continue;
             }
         };
@@ -380,14 +416,14 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
                 "checksum mismatch: upstream's line for {} v{} has cksum {}, {} says {c}",
                 pkg.name, pkg.vers, pkg.cksum, w.from
             );
-            refuse(shell, &mut report, &w, Some(pkg.cksum.clone()), msg);
+            refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
             continue;
         }
         let order = Arc::new(file.lines.iter().map(|l| l.package.vers.clone()).collect());
+        let key = layout::crate_key(&name, &pkg.vers);
         let adopted = !restore
-            && reg.stat(&layout::crate_key(&name, &pkg.vers))?.is_some()
-            && reg.sha256(&layout::crate_key(&name, &pkg.vers))?.as_deref()
-                == Some(pkg.cksum.as_str());
+            && reg.stat(&key)?.is_some()
+            && reg.sha256(&key)?.as_deref() == Some(pkg.cksum.as_str());
         jobs.push(Job {
             name,
             line: line.clone(),
@@ -397,26 +433,37 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
             adopted,
         });
     }
+    Ok(jobs)
+}
 
-    if opts.dry_run {
-        for j in jobs {
-            let p = j.line.package;
-            report.versions.push(MirroredVersion {
-                name: p.name,
-                vers: p.vers,
-                status: VersionStatus::Planned,
-                cksum: Some(p.cksum),
-                yanked: Some(p.yanked),
-                downloaded: 0,
-                reason: None,
-                from: j.from,
-            });
-        }
-        report.requests = upstream.requests();
-        return Ok(report);
+/// `--dry-run`: every job goes to the report as planned.
+fn planned(jobs: Vec<Job>, report: &mut MirrorReport) {
+    for j in jobs {
+        let p = j.line.package;
+        report.versions.push(MirroredVersion {
+            name: p.name,
+            vers: p.vers,
+            status: VersionStatus::Planned,
+            cksum: Some(p.cksum),
+            yanked: Some(p.yanked),
+            downloaded: 0,
+            reason: None,
+            from: j.from,
+        });
     }
+}
 
-    // Downloads, `jobs` at once, each crate published as soon as it may be.
+/// Downloads the jobs' `.crate` files, `threads` at once, each crate
+/// published as soon as its downloads and the crates of the run it depends
+/// on have landed (see [`Landing`]).
+fn download_and_land(
+    writer: &Writer,
+    upstream: &Upstream,
+    jobs: Vec<Job>,
+    threads: usize,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<()> {
     let to_download = jobs.iter().filter(|j| !j.adopted).count();
     let config = if to_download > 0 {
         Some(upstream.config()?)
@@ -429,13 +476,12 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
     let next = AtomicUsize::new(0);
     let cancel = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, Downloads)>();
-    let limit = reg.settings.max_crate_size;
+    let limit = writer.settings.max_crate_size;
     let landed = std::thread::scope(|scope| -> Result<()> {
         if let Some(config) = &config {
-            for i in 0..opts.jobs.max(1).min(order.len()) {
+            for i in 0..threads.max(1).min(order.len()) {
                 let tx = tx.clone();
-                let (order, next, cancel, jobs, upstream, bar) =
-                    (&order, &next, &cancel, &jobs, &upstream, &bar);
+                let (order, next, cancel, jobs, bar) = (&order, &next, &cancel, &jobs, &bar);
                 std::thread::Builder::new()
                     .name(format!("regtool-mirror-{i}"))
                     .spawn_scoped(scope, move || {
@@ -443,7 +489,7 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
                             let Some(&j) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                                 break;
                             };
-                            let r = download(reg, upstream, config, limit, &jobs[j]);
+                            let r = download(writer, upstream, config, limit, &jobs[j]);
                             bar.inc(1);
                             if tx.send((j, r)).is_err() {
                                 break;
@@ -457,25 +503,7 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
             }
         }
         drop(tx);
-        let r = (|| {
-            // Adopted orphans need no download: they may land at once.
-            landing.land_ready(&writer, &jobs, shell, &mut report)?;
-            while let Ok(first) = rx.recv() {
-                // Whatever else has arrived meanwhile joins the same batch.
-                for (j, result) in std::iter::once(first).chain(rx.try_iter()) {
-                    match result {
-                        Ok(file) => landing.downloaded(j, Some(file)),
-                        Err(msg) => {
-                            refuse(shell, &mut report, &jobs[j].want(), jobs[j].cksum(), msg);
-                            landing.failed(j);
-                        }
-                    }
-                }
-                landing.land_ready(&writer, &jobs, shell, &mut report)?;
-            }
-            debug_assert!(landing.all_settled(), "every crate is published or refused");
-            Ok(())
-        })();
+        let r = land_as_they_come(writer, &mut landing, &jobs, &rx, shell, report);
         if r.is_err() {
             cancel.store(true, Ordering::Relaxed);
         }
@@ -483,9 +511,36 @@ pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<Mir
     });
     bar.finish_and_clear();
     report.downloaded_bytes = upstream.downloaded_bytes();
-    landed?;
-    report.requests = upstream.requests();
-    Ok(report)
+    landed
+}
+
+/// Publishes what may land as downloads arrive on `rx` (adopted orphans at
+/// once), until every download has come.
+fn land_as_they_come(
+    writer: &Writer,
+    landing: &mut Landing,
+    jobs: &[Job],
+    rx: &mpsc::Receiver<(usize, Downloads)>,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<()> {
+    // Adopted orphans need no download: they may land at once.
+    landing.land_ready(writer, jobs, shell, report)?;
+    while let Ok(first) = rx.recv() {
+        // Whatever else has arrived meanwhile joins the same batch.
+        for (j, result) in std::iter::once(first).chain(rx.try_iter()) {
+            match result {
+                Ok(file) => landing.downloaded(j, Some(file)),
+                Err(msg) => {
+                    refuse(shell, report, &jobs[j].want(), jobs[j].cksum(), msg);
+                    landing.failed(j);
+                }
+            }
+        }
+        landing.land_ready(writer, jobs, shell, report)?;
+    }
+    debug_assert!(landing.all_settled(), "every crate is published or refused");
+    Ok(())
 }
 
 /// One download's result: the staging file and its size, or why it failed.
@@ -895,6 +950,101 @@ fn download(
     Ok((tmp, got.size))
 }
 
+/// `--refresh` of one crate: compares each mirrored line of `local` with
+/// upstream's (`up`), reports each, and returns upstream's lines to take (by
+/// version): those that differ with the same `cksum`. A line whose `cksum`
+/// upstream changed is refused and kept.
+fn compare_lines(
+    name: &CrateName,
+    local: &IndexFile,
+    up: &std::result::Result<Option<IndexFile>, String>,
+    dry_run: bool,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> HashMap<String, IndexLine> {
+    let mut replace: HashMap<String, IndexLine> = HashMap::new();
+    for l in &local.lines {
+        let pkg = &l.package;
+        let entry = |status, reason: Option<String>| MirroredVersion {
+            name: pkg.name.clone(),
+            vers: pkg.vers.clone(),
+            status,
+            cksum: Some(pkg.cksum.clone()),
+            yanked: Some(pkg.yanked),
+            downloaded: 0,
+            reason,
+            from: "refresh".into(),
+        };
+        let theirs = match up {
+            Err(e) => {
+                let w = Want {
+                    name: name.clone(),
+                    vers: pkg.vers.clone(),
+                    checksum: None,
+                    from: "refresh".into(),
+                };
+                refuse(shell, report, &w, Some(pkg.cksum.clone()), e.clone());
+                continue;
+            }
+            Ok(f) => f
+                .as_ref()
+                .and_then(|f| f.lines.iter().find(|u| u.package.vers == pkg.vers)),
+        };
+        match theirs {
+            None => {
+                let note = format!("upstream has no {} v{}; kept as it is", pkg.name, pkg.vers);
+                shell.warn(&note);
+                report
+                    .versions
+                    .push(entry(VersionStatus::Unchanged, Some(note)));
+            }
+            Some(u) if u.raw == l.raw => {
+                report.versions.push(entry(VersionStatus::Unchanged, None))
+            }
+            Some(u) if u.package.cksum != pkg.cksum => {
+                let w = Want {
+                    name: name.clone(),
+                    vers: pkg.vers.clone(),
+                    checksum: None,
+                    from: "refresh".into(),
+                };
+                let msg = format!(
+                    "upstream's line now has cksum {}, the mirror's {}; kept the mirror's",
+                    u.package.cksum, pkg.cksum
+                );
+                refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
+            }
+            Some(u) => {
+                let mut e = entry(
+                    if dry_run {
+                        VersionStatus::Planned
+                    } else {
+                        VersionStatus::Refreshed
+                    },
+                    None,
+                );
+                e.yanked = Some(u.package.yanked);
+                report.versions.push(e);
+                shell.status(
+                    "Refreshed",
+                    format!(
+                        "{} v{}{}",
+                        pkg.name,
+                        pkg.vers,
+                        if u.package.yanked {
+                            " (yanked upstream)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+                replace.insert(pkg.vers.clone(), u.clone());
+            }
+        }
+    }
+    replace
+}
+
 /// `--refresh`: replaces each mirrored line by upstream's current line for that
 /// version when they differ and upstream's `cksum` is the same.
 fn refresh(
@@ -932,86 +1082,7 @@ fn refresh(
     });
     bar.finish_and_clear();
     for ((name, local), up) in crates.into_iter().zip(fetched) {
-        let mut replace: HashMap<String, IndexLine> = HashMap::new();
-        for l in &local.lines {
-            let pkg = &l.package;
-            let entry = |status, reason: Option<String>| MirroredVersion {
-                name: pkg.name.clone(),
-                vers: pkg.vers.clone(),
-                status,
-                cksum: Some(pkg.cksum.clone()),
-                yanked: Some(pkg.yanked),
-                downloaded: 0,
-                reason,
-                from: "refresh".into(),
-            };
-            let theirs = match &up {
-                Err(e) => {
-                    let w = Want {
-                        name: name.clone(),
-                        vers: pkg.vers.clone(),
-                        checksum: None,
-                        from: "refresh".into(),
-                    };
-                    refuse(shell, report, &w, Some(pkg.cksum.clone()), e.clone());
-                    continue;
-                }
-                Ok(f) => f
-                    .as_ref()
-                    .and_then(|f| f.lines.iter().find(|u| u.package.vers == pkg.vers)),
-            };
-            match theirs {
-                None => {
-                    let note = format!("upstream has no {} v{}; kept as it is", pkg.name, pkg.vers);
-                    shell.warn(&note);
-                    report
-                        .versions
-                        .push(entry(VersionStatus::Unchanged, Some(note)));
-                }
-                Some(u) if u.raw == l.raw => {
-                    report.versions.push(entry(VersionStatus::Unchanged, None))
-                }
-                Some(u) if u.package.cksum != pkg.cksum => {
-                    let w = Want {
-                        name: name.clone(),
-                        vers: pkg.vers.clone(),
-                        checksum: None,
-                        from: "refresh".into(),
-                    };
-                    let msg = format!(
-                        "upstream's line now has cksum {}, the mirror's {}; kept the mirror's",
-                        u.package.cksum, pkg.cksum
-                    );
-                    refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
-                }
-                Some(u) => {
-                    let mut e = entry(
-                        if dry_run {
-                            VersionStatus::Planned
-                        } else {
-                            VersionStatus::Refreshed
-                        },
-                        None,
-                    );
-                    e.yanked = Some(u.package.yanked);
-                    report.versions.push(e);
-                    shell.status(
-                        "Refreshed",
-                        format!(
-                            "{} v{}{}",
-                            pkg.name,
-                            pkg.vers,
-                            if u.package.yanked {
-                                " (yanked upstream)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    );
-                    replace.insert(pkg.vers.clone(), u.clone());
-                }
-            }
-        }
+        let replace = compare_lines(&name, &local, &up, dry_run, shell, report);
         if replace.is_empty() || dry_run {
             continue;
         }
