@@ -598,7 +598,7 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
 ///
 /// # Errors
 /// [`Error::Usage`] for `NAME@VERSION` whose version is not semver.
-pub fn mirror_input(input: &str) -> Result<ops::mirror::MirrorInput> {
+pub(crate) fn mirror_input(input: &str) -> Result<ops::mirror::MirrorInput> {
     if let Some((name, version)) = input.split_once('@')
         && let Ok(name) = CrateName::new(name)
     {
@@ -857,7 +857,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
     match cli.command {
         Command::Init(a) => {
             let at = location(a.dir.as_deref(), &here)?;
-            print(shell, &init::init_at(&at, &a.into(), shell)?)
+            print(shell, &init::init(&at, &a.into(), shell)?)
         }
         Command::Add(a) => print(shell, &add::add(&open()?, &a.into(), shell)?),
         Command::Yank(a) => print(shell, &yank::yank(&open()?, &a.try_into()?, shell)?),
@@ -868,7 +868,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
         }
         Command::Verify(a) => {
             let at = location(a.dir.as_deref(), &here)?;
-            print(shell, &verify::verify_at(&at, &(&a).into(), shell)?)
+            print(shell, &verify::verify(&at, &(&a).into(), shell)?)
         }
         Command::List => print(shell, &list::list(&open()?)?),
         Command::Info(a) => print(shell, &info::info(&open()?, &a.try_into()?)?),

@@ -22,37 +22,37 @@
 use crate::name::{CrateName, MAX_NAME_LEN};
 
 /// Key of `config.json`.
-pub const CONFIG_KEY: &str = "config.json";
+pub(crate) const CONFIG_KEY: &str = "config.json";
 /// Folder of the `.crate` files.
-pub const CRATES_DIR: &str = "crates";
+pub(crate) const CRATES_DIR: &str = "crates";
 /// Name of regtool's own folder inside a registry (never served).
-pub const STATE_DIR: &str = ".regtool";
+pub(crate) const STATE_DIR: &str = ".regtool";
 /// Key of regtool's settings.
-pub const SETTINGS_KEY: &str = ".regtool/config.toml";
+pub(crate) const SETTINGS_KEY: &str = ".regtool/config.toml";
 /// Key of the lock file of a folder registry.
-pub const LOCK_KEY: &str = ".regtool/lock";
+pub(crate) const LOCK_KEY: &str = ".regtool/lock";
 /// Folder of staging files (a copy of an input while it is read).
-pub const TMP_DIR: &str = ".regtool/tmp";
+pub(crate) const TMP_DIR: &str = ".regtool/tmp";
 /// Key of the token file nginx reads for a registry that needs a token
 /// (`regtool token` writes it, `regtool nginx-config` includes it).
-pub const TOKEN_FILE_KEY: &str = ".regtool/nginx-tokens.map";
+pub(crate) const TOKEN_FILE_KEY: &str = ".regtool/nginx-tokens.map";
 
 /// Key of the index file of `name`: cargo's prefix path of the lowercased
 /// name (`1/a`, `2/ab`, `3/a/abc`, `se/rd/serde_json`).
-pub fn index_key(name: &CrateName) -> String {
+pub(crate) fn index_key(name: &CrateName) -> String {
     index_path(name.as_str())
 }
 
 /// Key of the `.crate` of `name` `vers`: `crates/{name}/{name}-{vers}.crate`,
 /// the layout `config.json`'s `dl` template points at.
-pub fn crate_key(name: &CrateName, vers: &str) -> String {
+pub(crate) fn crate_key(name: &CrateName, vers: &str) -> String {
     format!("{CRATES_DIR}/{name}/{name}-{vers}.crate")
 }
 
 /// Index path of any name (see [`index_key`]): cargo's `make_dep_path` on the
 /// lowercased name. Counts characters, so a name that is not ASCII (never a
 /// valid crate name) still gets a path.
-pub fn index_path(name: &str) -> String {
+pub(crate) fn index_path(name: &str) -> String {
     let n = name.to_lowercase();
     let chars: Vec<char> = n.chars().collect();
     let part = |r: std::ops::Range<usize>| chars[r].iter().collect::<String>();
@@ -70,7 +70,7 @@ pub fn index_path(name: &str) -> String {
 /// and the folders are the ones [`index_path`] gives it (`se/rd/serde`). Any other
 /// file in a registry (`robots.txt`, `healthz`, `index.html`) is not an index file
 /// and regtool never touches it.
-pub fn index_key_name(key: &str) -> Option<&str> {
+pub(crate) fn index_key_name(key: &str) -> Option<&str> {
     let file = key.rsplit('/').next()?;
     let shaped = !file.is_empty()
         && file.len() <= MAX_NAME_LEN
@@ -85,7 +85,7 @@ pub fn index_key_name(key: &str) -> Option<&str> {
 /// *structure* of [`index_path`], as `3/x/foo`), even if its folders do not
 /// match the name: `verify` reports such files as misplaced, and nothing else
 /// touches them.
-pub fn looks_like_index_key(key: &str) -> bool {
+pub(crate) fn looks_like_index_key(key: &str) -> bool {
     let parts: Vec<&str> = key.split('/').collect();
     let Some(file) = parts.last() else {
         return false;
@@ -106,13 +106,13 @@ pub fn looks_like_index_key(key: &str) -> bool {
 
 /// Whether the top folder `top` can hold index files (`1`, `2`, `3`, `se`...):
 /// one or two characters, and not [`CRATES_DIR`].
-pub fn is_index_folder(top: &str) -> bool {
+pub(crate) fn is_index_folder(top: &str) -> bool {
     top != CRATES_DIR && matches!(top.chars().count(), 1 | 2)
 }
 
 /// Every index folder that could hold a name whose canonical form equals `name`'s:
 /// the folder part of [`index_path`] with each `-`/`_` in it swapped both ways.
-pub fn sibling_index_dirs(name: &str) -> Vec<String> {
+pub(crate) fn sibling_index_dirs(name: &str) -> Vec<String> {
     let path = index_path(name);
     let dir = &path[..path.rfind('/').unwrap_or(0)];
     separator_spellings(dir)
@@ -120,7 +120,7 @@ pub fn sibling_index_dirs(name: &str) -> Vec<String> {
 
 /// Every spelling of `text` with each `-`/`_` in it swapped both ways (2^n of
 /// them for n separators).
-pub fn separator_spellings(text: &str) -> Vec<String> {
+pub(crate) fn separator_spellings(text: &str) -> Vec<String> {
     let mut out = vec![String::new()];
     for c in text.chars() {
         let options: &[char] = match c {
@@ -138,7 +138,7 @@ pub fn separator_spellings(text: &str) -> Vec<String> {
 /// Whether `key` is one the registry itself owns (`config.json`, regtool's
 /// settings and lock, an index-shaped key, a `.crate`): objects that only
 /// the registry's own methods write, never a hook or the catalogue.
-pub fn is_registry_key(key: &str) -> bool {
+pub(crate) fn is_registry_key(key: &str) -> bool {
     key == CONFIG_KEY
         || key == SETTINGS_KEY
         || key == LOCK_KEY

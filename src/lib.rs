@@ -37,32 +37,38 @@
 //! 6. command line: [`cli`] (clap, dispatch), [`report`] (the one printer).
 //!
 //! `src/main.rs` sits on top: it parses, runs, and maps errors to exit codes.
+//!
+//! The public API is what the binary, the integration tests and the fuzz
+//! targets use; everything else is `pub(crate)`, so that the compiler finds
+//! dead code. Lints: `Cargo.toml` (`[lints]`) and, for the library alone,
+//! `unreachable_pub` here.
+
+#![warn(unreachable_pub)]
 
 pub mod config;
 pub mod error;
 pub mod index;
-pub mod layout;
-pub mod name;
+mod layout;
+mod name;
 pub mod output;
 
 pub mod crate_file;
-pub mod lockfile;
+mod lockfile;
 pub mod manifest;
-pub mod meta;
-pub mod reader;
-pub mod upstream;
+mod meta;
+mod reader;
+mod upstream;
 
-pub mod storage;
+mod storage;
 
-pub mod registry;
+mod registry;
 
 pub mod catalogue;
 
-pub mod location;
-pub mod ops;
+mod location;
+mod ops;
 
 pub mod cli;
-pub mod report;
+mod report;
 
 pub use error::{Error, Result};
-pub use registry::Registry;

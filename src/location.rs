@@ -22,13 +22,13 @@ use std::sync::Arc;
 ///
 /// # Errors
 /// As those two.
-pub fn open(arg: &Path) -> Result<Registry> {
+pub(crate) fn open(arg: &Path) -> Result<Registry> {
     RegistryLocation::parse(arg)?.open()
 }
 
 /// A registry's location.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RegistryLocation {
+pub(crate) enum RegistryLocation {
     /// A folder on this machine.
     Local(PathBuf),
     /// A prefix in an S3 bucket (any S3-protocol store; connection settings
@@ -46,21 +46,10 @@ impl RegistryLocation {
     /// `s3://bucket[/prefix]` is a bucket, anything else a folder (write
     /// `./s3:/…` for a folder that happens to be named so).
     ///
-    /// ```
-    /// use regtool::location::RegistryLocation;
-    /// use std::path::Path;
-    /// assert_eq!(
-    ///     RegistryLocation::parse(Path::new("s3://acme-crates/registry")).unwrap(),
-    ///     RegistryLocation::S3 { bucket: "acme-crates".into(), prefix: "registry".into() },
-    /// );
-    /// assert!(matches!(RegistryLocation::parse(Path::new("./reg")), Ok(RegistryLocation::Local(_))));
-    /// assert!(RegistryLocation::parse(Path::new("s3:///registry")).is_err());
-    /// ```
-    ///
     /// # Errors
     /// [`Error::Usage`] for an `s3://` URL without a bucket name, with a bucket
     /// name S3 does not allow, or with empty, `.` or `..` components in the prefix.
-    pub fn parse(arg: &Path) -> Result<RegistryLocation> {
+    pub(crate) fn parse(arg: &Path) -> Result<RegistryLocation> {
         let Some(rest) = arg.to_str().and_then(|s| s.strip_prefix("s3://")) else {
             return Ok(RegistryLocation::Local(arg.to_path_buf()));
         };
@@ -100,7 +89,7 @@ impl RegistryLocation {
     /// [`Error::NotARegistry`] when there is none; [`Error::Config`] for a
     /// broken `config.json` or settings, or an S3 client that cannot be set
     /// up; [`Error::Io`] naming the file that cannot be read.
-    pub fn open(&self) -> Result<Registry> {
+    pub(crate) fn open(&self) -> Result<Registry> {
         Registry::open(self.storage()?, hook())
     }
 
@@ -110,7 +99,7 @@ impl RegistryLocation {
     /// # Errors
     /// As [`RegistryLocation::open`], but for a broken `config.json`, which
     /// comes back beside the registry.
-    pub fn open_lenient(&self) -> Result<(Registry, Option<Error>)> {
+    pub(crate) fn open_lenient(&self) -> Result<(Registry, Option<Error>)> {
         Registry::open_lenient(self.storage()?, hook())
     }
 
@@ -120,7 +109,7 @@ impl RegistryLocation {
     /// # Errors
     /// As [`Registry::create`]; [`Error::Config`] when the S3 client cannot
     /// be set up.
-    pub fn create(
+    pub(crate) fn create(
         &self,
         config: RegistryConfig,
         settings: Settings,
@@ -155,5 +144,28 @@ impl std::fmt::Display for RegistryLocation {
             }
             RegistryLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        assert_eq!(
+            RegistryLocation::parse(Path::new("s3://acme-crates/registry")).unwrap(),
+            RegistryLocation::S3 {
+                bucket: "acme-crates".into(),
+                prefix: "registry".into()
+            },
+        );
+        assert!(matches!(
+            RegistryLocation::parse(Path::new("./reg")),
+            Ok(RegistryLocation::Local(_))
+        ));
+        assert!(RegistryLocation::parse(Path::new("s3:///registry")).is_err());
+        assert!(RegistryLocation::parse(Path::new("s3://Bad_Bucket")).is_err());
+        assert!(RegistryLocation::parse(Path::new("s3://bucket/a/../b")).is_err());
     }
 }

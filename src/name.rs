@@ -11,7 +11,7 @@
 use std::fmt;
 
 /// The longest crate name crates.io accepts, in characters.
-pub const MAX_NAME_LEN: usize = 64;
+pub(crate) const MAX_NAME_LEN: usize = 64;
 
 /// Names crates.io refuses: Rust's own crates and Windows device names.
 const RESERVED: &[&str] = &[
@@ -50,21 +50,14 @@ const RESERVED: &[&str] = &[
 /// The case is kept as published; [`CrateName::canonical`] gives the form under
 /// which two spellings are the same crate.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CrateName(String);
+pub(crate) struct CrateName(String);
 
 impl CrateName {
-    /// Checks `name` against the rules.
-    ///
-    /// ```
-    /// use regtool::name::CrateName;
-    /// assert!(CrateName::new("serde_json").is_ok());
-    /// assert!(CrateName::new("1abc").is_err()); // must start with a letter
-    /// assert!(CrateName::new("nul").is_err()); // a Windows device name
-    /// ```
+    /// Checks `name` against the rules (see the module docs).
     ///
     /// # Errors
     /// A sentence naming the rule `name` breaks.
-    pub fn new(name: &str) -> Result<Self, String> {
+    pub(crate) fn new(name: &str) -> Result<Self, String> {
         let mut chars = name.chars();
         match chars.next() {
             None => return Err("the name is empty".into()),
@@ -101,13 +94,13 @@ impl CrateName {
     }
 
     /// The name as published.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// Lowercase with `-` turned into `_`: two names with the same canonical form are
     /// the same crate.
-    pub fn canonical(&self) -> String {
+    pub(crate) fn canonical(&self) -> String {
         canonical(&self.0)
     }
 }
@@ -119,7 +112,7 @@ impl fmt::Display for CrateName {
 }
 
 /// Lowercase with `-` turned into `_` (see [`CrateName::canonical`]).
-pub fn canonical(name: &str) -> String {
+pub(crate) fn canonical(name: &str) -> String {
     name.to_ascii_lowercase().replace('-', "_")
 }
 
@@ -130,6 +123,8 @@ mod tests {
     #[test]
     fn names_are_checked() {
         assert!(CrateName::new("serde-json_2").is_ok());
+        assert!(CrateName::new("serde_json").is_ok());
+        assert!(CrateName::new("1abc").is_err()); // must start with a letter
         assert!(CrateName::new("2serde").is_err());
         assert!(CrateName::new("../../etc").is_err());
         assert!(CrateName::new("").is_err());

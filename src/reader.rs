@@ -17,23 +17,23 @@ use std::path::{Path, PathBuf};
 
 /// Longest file name most file systems allow, in bytes: `{name}-{version}.crate`
 /// must fit.
-pub const MAX_FILE_NAME: usize = 255;
+pub(crate) const MAX_FILE_NAME: usize = 255;
 
 /// A `.crate` read and checked: its index line (with `cksum`, without `pubtime`)
 /// and its size in bytes.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The index line.
-    pub line: IndexPackage,
+    pub(crate) line: IndexPackage,
     /// The name as a checked type.
-    pub name: crate::name::CrateName,
+    pub(crate) name: crate::name::CrateName,
     /// The version as semver.
-    pub version: semver::Version,
+    pub(crate) version: semver::Version,
     /// Size of the `.crate` in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// What the catalogue shows of this version (empty when the registry's
     /// `html` setting is off).
-    pub meta: crate::meta::VersionMeta,
+    pub(crate) meta: crate::meta::VersionMeta,
 }
 
 /// Reads one `.crate` from `source` in one pass and derives its index line,
@@ -44,7 +44,7 @@ pub struct Entry {
 /// # Errors
 /// [`Error::Crate`] naming the broken rule ([`CrateProblem`]); [`Error::Io`] if
 /// the bytes cannot be read or the copy written.
-pub fn read_entry(
+pub(crate) fn read_entry(
     source: impl Read,
     path: &Path,
     limits: &Limits,
@@ -107,7 +107,7 @@ pub fn read_entry(
 ///
 /// # Errors
 /// As [`read_entry`]; [`Error::Io`] if the file cannot be opened.
-pub fn read_entry_file(
+pub(crate) fn read_entry_file(
     path: &Path,
     limits: &Limits,
     settings: &Settings,
@@ -129,7 +129,7 @@ pub fn read_entry_file(
 }
 
 /// The registry's size limits for new input, with per-run overrides (bytes).
-pub fn input_limits(
+pub(crate) fn input_limits(
     settings: &Settings,
     max_crate_size: Option<u64>,
     max_unpacked_size: Option<u64>,
@@ -147,7 +147,7 @@ pub fn input_limits(
 /// # Errors
 /// One [`Error::Io`] per path that does not exist or cannot be listed.
 #[allow(clippy::disallowed_methods)] // the inputs, not the registry
-pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
+pub(crate) fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {

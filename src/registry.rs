@@ -31,18 +31,18 @@ use std::sync::Arc;
 mod hook;
 mod verbatim;
 mod writer;
-pub use hook::{Change, ChangeHook, Derived, NoHook};
-pub use verbatim::{VerbatimOutcome, VerbatimResult, VerbatimVersion};
+pub(crate) use hook::{Change, ChangeHook, Derived};
+pub(crate) use verbatim::{VerbatimOutcome, VerbatimVersion};
 pub(crate) use verbatim::{dependency_names, levels};
-pub use writer::{Publication, Writer};
+pub(crate) use writer::{Publication, Writer};
 
 /// From this many files on, a command makes its writes durable with a few
 /// barriers ([`Durability::Deferred`]: one `syncfs` per step in a folder)
 /// instead of an fsync per file and folder.
-pub const BATCH_SYNC_MIN: usize = 8;
+pub(crate) const BATCH_SYNC_MIN: usize = 8;
 
 /// How a batch of `files` writes is made durable (see [`BATCH_SYNC_MIN`]).
-pub fn batch_durability(files: usize) -> Durability {
+pub(crate) fn batch_durability(files: usize) -> Durability {
     if files >= BATCH_SYNC_MIN {
         Durability::Deferred
     } else {
@@ -54,25 +54,25 @@ pub fn batch_durability(files: usize) -> Durability {
 /// gives the [`Writer`] that changes it. Cloning is cheap (the storage and
 /// the hook are shared).
 #[derive(Debug, Clone)]
-pub struct Registry {
+pub(crate) struct Registry {
     store: Arc<dyn Storage>,
     hook: Arc<dyn ChangeHook>,
     /// `config.json`.
-    pub config: RegistryConfig,
+    pub(crate) config: RegistryConfig,
     /// `.regtool/config.toml`.
-    pub settings: Settings,
+    pub(crate) settings: Settings,
 }
 
 /// A crate as stored: its published name, its index file and that file's
 /// revision (for a compare-and-swap write).
 #[derive(Debug, Clone)]
-pub struct StoredCrate {
+pub(crate) struct StoredCrate {
     /// The name as published (the spelling in the index lines).
-    pub name: CrateName,
+    pub(crate) name: CrateName,
     /// The index file.
-    pub index: IndexFile,
+    pub(crate) index: IndexFile,
     /// The index file's revision when read; `None` if it does not exist.
-    pub revision: Option<Revision>,
+    pub(crate) revision: Option<Revision>,
 }
 
 impl Registry {
@@ -83,7 +83,7 @@ impl Registry {
     /// [`Error::NotARegistry`] if the storage lacks `config.json` or
     /// `.regtool/config.toml`; [`Error::Config`]/[`Error::Io`] naming the file
     /// that cannot be read.
-    pub fn open(store: Arc<dyn Storage>, hook: Arc<dyn ChangeHook>) -> Result<Registry> {
+    pub(crate) fn open(store: Arc<dyn Storage>, hook: Arc<dyn ChangeHook>) -> Result<Registry> {
         let (reg, config_error) = Self::open_lenient(store, hook)?;
         match config_error {
             Some(e) => Err(e),
@@ -98,7 +98,7 @@ impl Registry {
     /// # Errors
     /// [`Error::NotARegistry`]; [`Error::Config`] for broken settings;
     /// [`Error::Io`].
-    pub fn open_lenient(
+    pub(crate) fn open_lenient(
         store: Arc<dyn Storage>,
         hook: Arc<dyn ChangeHook>,
     ) -> Result<(Registry, Option<Error>)> {
@@ -134,7 +134,7 @@ impl Registry {
     /// [`Error::AlreadyExists`] if `config.json` or `.regtool/config.toml` is there;
     /// [`Error::Io`] if a file cannot be written; [`Error::Conflict`] if
     /// another `init` wrote one of them first; what the hook fails with.
-    pub fn create(
+    pub(crate) fn create(
         store: Arc<dyn Storage>,
         hook: Arc<dyn ChangeHook>,
         config: RegistryConfig,
@@ -169,7 +169,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] naming the lock.
-    pub fn writer(&self, events: &dyn LockEvents) -> Result<Writer> {
+    pub(crate) fn writer(&self, events: &dyn LockEvents) -> Result<Writer> {
         let guard = self.store.lock(LockMode::Exclusive, events)?;
         Ok(Writer::new(self.clone(), guard))
     }
@@ -179,7 +179,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] naming the lock.
-    pub fn shared_lock(&self, events: &dyn LockEvents) -> Result<Box<dyn LockGuard>> {
+    pub(crate) fn shared_lock(&self, events: &dyn LockEvents) -> Result<Box<dyn LockGuard>> {
         self.store.lock(LockMode::Shared, events)
     }
 
@@ -190,22 +190,22 @@ impl Registry {
     }
 
     /// Where the registry is (its folder, or its URL), for messages.
-    pub fn location(&self) -> PathBuf {
+    pub(crate) fn location(&self) -> PathBuf {
         self.store.locate("")
     }
 
     /// Where the object at `key` is, for messages.
-    pub fn locate(&self, key: &str) -> PathBuf {
+    pub(crate) fn locate(&self, key: &str) -> PathBuf {
         self.store.locate(key)
     }
 
     /// The registry's folder when it is a local one.
-    pub fn local_root(&self) -> Option<&Path> {
+    pub(crate) fn local_root(&self) -> Option<&Path> {
         self.store.local_root()
     }
 
     /// The index URL cargo uses: `sparse+{url}/`.
-    pub fn index_url(&self) -> String {
+    pub(crate) fn index_url(&self) -> String {
         format!("sparse+{}/", self.settings.url)
     }
 
@@ -214,7 +214,7 @@ impl Registry {
     /// # Errors
     /// [`Error::Io`]; [`Error::IndexFile`] naming the first line that is not an
     /// index line.
-    pub fn read_index_key(&self, key: &str) -> Result<Option<(IndexFile, Revision)>> {
+    pub(crate) fn read_index_key(&self, key: &str) -> Result<Option<(IndexFile, Revision)>> {
         match self.store.get(key)? {
             None => Ok(None),
             Some(o) => Ok(Some((
@@ -228,7 +228,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`].
-    pub fn read_raw(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn read_raw(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.store.get(key)?.map(|o| o.bytes))
     }
 
@@ -238,7 +238,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] naming the file.
-    pub fn read_state(&self, key: &str) -> Result<Option<(Vec<u8>, Revision)>> {
+    pub(crate) fn read_state(&self, key: &str) -> Result<Option<(Vec<u8>, Revision)>> {
         debug_assert!(key.starts_with(&format!("{STATE_DIR}/")));
         Ok(self.store.get(key)?.map(|o| (o.bytes, o.revision)))
     }
@@ -250,7 +250,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`], [`Error::IndexFile`].
-    pub fn find_crate(&self, name: &CrateName) -> Result<Option<StoredCrate>> {
+    pub(crate) fn find_crate(&self, name: &CrateName) -> Result<Option<StoredCrate>> {
         Ok(self.crates_named(name)?.into_iter().next())
     }
 
@@ -260,7 +260,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`], [`Error::IndexFile`].
-    pub fn crates_named(&self, name: &CrateName) -> Result<Vec<StoredCrate>> {
+    pub(crate) fn crates_named(&self, name: &CrateName) -> Result<Vec<StoredCrate>> {
         let canonical = name.canonical();
         let mut out = Vec::new();
         if let Some(keys) = self.spelling_keys(name) {
@@ -328,7 +328,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] if a folder cannot be listed.
-    pub fn index_keys(&self) -> Result<Vec<String>> {
+    pub(crate) fn index_keys(&self) -> Result<Vec<String>> {
         Ok(self
             .index_like_keys()?
             .into_iter()
@@ -359,7 +359,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] if a folder cannot be listed.
-    pub fn misplaced_index_keys(&self) -> Result<Vec<String>> {
+    pub(crate) fn misplaced_index_keys(&self) -> Result<Vec<String>> {
         Ok(self
             .index_like_keys()?
             .into_iter()
@@ -371,7 +371,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] if a folder cannot be listed.
-    pub fn crate_keys(&self) -> Result<Vec<String>> {
+    pub(crate) fn crate_keys(&self) -> Result<Vec<String>> {
         Ok(self
             .store
             .list(CRATES_DIR)?
@@ -384,7 +384,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`].
-    pub fn stat(&self, key: &str) -> Result<Option<Meta>> {
+    pub(crate) fn stat(&self, key: &str) -> Result<Option<Meta>> {
         self.store.stat(key)
     }
 
@@ -393,7 +393,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] naming the object.
-    pub fn sha256(&self, key: &str) -> Result<Option<String>> {
+    pub(crate) fn sha256(&self, key: &str) -> Result<Option<String>> {
         match self.store.open(key)? {
             None => Ok(None),
             Some(r) => crate::crate_file::sha256(r)
@@ -408,7 +408,7 @@ impl Registry {
     ///
     /// # Errors
     /// See [`reader::read_entry`]; [`Error::NotFound`] if there is no object.
-    pub fn read_stored_crate(&self, key: &str, limits: Option<&Limits>) -> Result<Entry> {
+    pub(crate) fn read_stored_crate(&self, key: &str, limits: Option<&Limits>) -> Result<Entry> {
         let path = self.store.locate(key);
         let Some(source) = self.store.open(key)? else {
             return Err(Error::NotFound {
@@ -429,7 +429,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`].
-    pub fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
+    pub(crate) fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
         self.store.staging_file()
     }
 
@@ -438,7 +438,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] naming the file.
-    pub fn same_object(&self, a: &str, b: &str) -> Result<bool> {
+    pub(crate) fn same_object(&self, a: &str, b: &str) -> Result<bool> {
         self.store.same_object(a, b)
     }
 
@@ -447,7 +447,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] naming the object.
-    pub fn get_object(&self, key: &str) -> Result<Option<Object>> {
+    pub(crate) fn get_object(&self, key: &str) -> Result<Option<Object>> {
         self.store.get(key)
     }
 
@@ -456,13 +456,13 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] naming the folder.
-    pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
+    pub(crate) fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
         self.store.list(prefix)
     }
 
     /// Whether listing a folder costs about as little as reading one object
     /// (see [`Storage::cheap_listing`]).
-    pub fn cheap_listing(&self) -> bool {
+    pub(crate) fn cheap_listing(&self) -> bool {
         self.store.cheap_listing()
     }
 }

@@ -10,7 +10,7 @@ use crate::output::{Format, Shell};
 use serde::Serialize;
 
 /// A command's report.
-pub trait Report: Serialize {
+pub(crate) trait Report: Serialize {
     /// Draws the report as text on `shell`.
     fn text(&self, shell: &Shell);
 
@@ -28,7 +28,7 @@ pub trait Report: Serialize {
 ///
 /// # Errors
 /// See [`Report::outcome`].
-pub fn print(shell: &Shell, report: &impl Report) -> Result<()> {
+pub(crate) fn print(shell: &Shell, report: &impl Report) -> Result<()> {
     match shell.format {
         Format::Json => shell.json(report),
         Format::Text => report.text(shell),

@@ -26,7 +26,7 @@
 //! crates' pages, the search data and the feed. A new registry, `reindex` and
 //! turning the catalogue on call [`rebuild`]; turning it off, [`remove_all`].
 
-pub mod render;
+pub(crate) mod render;
 
 use crate::config::Settings;
 use crate::error::Result;
@@ -40,25 +40,25 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Key of the catalogue's start page.
-pub const INDEX_KEY: &str = "index.html";
+pub(crate) const INDEX_KEY: &str = "index.html";
 /// Key of the Atom feed of new versions.
-pub const FEED_KEY: &str = "feed.atom";
+pub(crate) const FEED_KEY: &str = "feed.atom";
 /// Folder of the catalogue's other files.
-pub const DIR: &str = "catalogue";
+pub(crate) const DIR: &str = "catalogue";
 /// Key of the search data.
-pub const SEARCH_KEY: &str = "catalogue/search-index.js";
+pub(crate) const SEARCH_KEY: &str = "catalogue/search-index.js";
 /// Key of the search script.
-pub const SCRIPT_KEY: &str = "catalogue/search.js";
+pub(crate) const SCRIPT_KEY: &str = "catalogue/search.js";
 /// Key of the style sheet.
-pub const STYLE_KEY: &str = "catalogue/style.css";
+pub(crate) const STYLE_KEY: &str = "catalogue/style.css";
 /// Key of the catalogue's state.
-pub const STATE_KEY: &str = ".regtool/catalogue.json";
+pub(crate) const STATE_KEY: &str = ".regtool/catalogue.json";
 /// Folder of the markers of crates whose catalogue update is under way: one
 /// is written (durably) before a crate's index file, and deleted once its
 /// page is written, so that the next change finishes what a killed run left.
-pub const PENDING_DIR: &str = ".regtool/catalogue-pending";
+pub(crate) const PENDING_DIR: &str = ".regtool/catalogue-pending";
 /// Versions in the feed.
-pub const FEED_LEN: usize = 50;
+pub(crate) const FEED_LEN: usize = 50;
 /// What every page regtool writes holds: an `index.html` or `feed.atom`
 /// without it is someone else's and is never overwritten or deleted.
 pub const HTML_MARK: &str = "<meta name=\"generator\" content=\"regtool\">";
@@ -71,12 +71,12 @@ const SEARCH_JS: &str = include_str!("search.js");
 const STYLE_CSS: &str = include_str!("style.css");
 
 /// Key of the page of the crate `name` (as published).
-pub fn page_key(name: &str) -> String {
+pub(crate) fn page_key(name: &str) -> String {
     format!("{DIR}/crates/{name}.html")
 }
 
 /// Key of the stored metadata of `name` `vers`.
-pub fn meta_key(name: &str, vers: &str) -> String {
+pub(crate) fn meta_key(name: &str, vers: &str) -> String {
     format!(".regtool/meta/{name}/{vers}.json")
 }
 
@@ -84,45 +84,45 @@ pub fn meta_key(name: &str, vers: &str) -> String {
 /// read back on each change: the one large file, written once), the rest in
 /// [`STATE_KEY`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct State {
+pub(crate) struct State {
     /// Every crate, by canonical name ([`crate::name::canonical`]).
     #[serde(skip)]
-    pub crates: BTreeMap<String, CrateSummary>,
+    pub(crate) crates: BTreeMap<String, CrateSummary>,
     /// The newest versions, newest first.
-    pub feed: Vec<FeedEntry>,
+    pub(crate) feed: Vec<FeedEntry>,
     /// When the catalogue last changed (RFC 3339).
     #[serde(default)]
-    pub updated: String,
+    pub(crate) updated: String,
     /// `feed.atom` is someone else's (found so by the last [`rebuild`]): not
     /// written.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub foreign_feed: bool,
+    pub(crate) foreign_feed: bool,
 }
 
 /// One crate in the search data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CrateSummary {
+pub(crate) struct CrateSummary {
     /// Name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// The version its page shows (see [`render::shown_version`]).
-    pub latest: String,
+    pub(crate) latest: String,
     /// That version's description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// One version in the feed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FeedEntry {
+pub(crate) struct FeedEntry {
     /// Crate name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// Its `pubtime` (or when it was added), RFC 3339.
-    pub time: String,
+    pub(crate) time: String,
     /// Its description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 fn put(reg: &Writer, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
@@ -611,7 +611,7 @@ fn remove_all(reg: &Writer) -> Result<()> {
 /// The catalogue as the registry's [`ChangeHook`]: every change of the index
 /// is carried over to the pages (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Catalogue;
+pub(crate) struct Catalogue;
 
 impl ChangeHook for Catalogue {
     fn before_index_writes(

@@ -25,24 +25,24 @@ use std::path::{Path, PathBuf};
 
 /// Options of `add`.
 #[derive(Debug, Clone, Default)]
-pub struct AddOptions {
+pub(crate) struct AddOptions {
     /// `.crate` files, or folders to search for them.
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Turn unsatisfied same-registry dependencies into errors.
-    pub strict: bool,
+    pub(crate) strict: bool,
     /// Override the registry's `max-crate-size` (bytes).
-    pub max_crate_size: Option<u64>,
+    pub(crate) max_crate_size: Option<u64>,
     /// Override the registry's `max-unpacked-size` (bytes).
-    pub max_unpacked_size: Option<u64>,
+    pub(crate) max_unpacked_size: Option<u64>,
     /// Check everything and report what would be published, but write nothing
     /// (`--dry-run`).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// What happened to one input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum AddStatus {
+pub(crate) enum AddStatus {
     /// The version was published.
     Added,
     /// The same bytes were already there; nothing changed.
@@ -51,38 +51,38 @@ pub enum AddStatus {
 
 /// One crate version in the `add` report.
 #[derive(Debug, Clone, Serialize)]
-pub struct AddedCrate {
+pub(crate) struct AddedCrate {
     /// Crate name.
-    pub name: String,
+    pub(crate) name: String,
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// SHA-256 of the `.crate`.
-    pub cksum: String,
+    pub(crate) cksum: String,
     /// Size of the `.crate` in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Added or skipped.
-    pub status: AddStatus,
+    pub(crate) status: AddStatus,
     /// The input file.
-    pub source: PathBuf,
+    pub(crate) source: PathBuf,
 }
 
 /// The report of `add` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct AddReport {
+pub(crate) struct AddReport {
     /// Every input version, in the order they were published.
-    pub crates: Vec<AddedCrate>,
+    pub(crate) crates: Vec<AddedCrate>,
     /// Warnings (unsatisfied dependencies without `--strict`).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The key of every object written (relative to the registry), in the
     /// order written: the `.crate` files, then the index files, dependencies
     /// before dependents. Empty when nothing changed. With `--dry-run`, what a
     /// real run would write. The catalogue's files ([`crate::catalogue`]) are
     /// not listed.
-    pub written: Vec<String>,
+    pub(crate) written: Vec<String>,
     /// Present (and `true`) with `--dry-run`: nothing was written; `crates`
     /// and `written` say what a real run would do.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// An input read and checked, its bytes copied into a staging file.
@@ -129,7 +129,7 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
 /// [`CrateProblem`]), names that collide with existing crates, versions already
 /// present with other bytes or other build metadata, and (with `strict`)
 /// unsatisfied dependencies. [`Error::Io`] if publishing fails.
-pub fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport> {
+pub(crate) fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport> {
     let (prepared, mut problems) = read_inputs(reg, opts, shell);
     // Many files: one barrier per step instead of a sync per file.
     let durability = registry::batch_durability(prepared.len());

@@ -36,22 +36,22 @@ use std::time::Duration;
 
 /// Options of `doctor`.
 #[derive(Debug, Clone)]
-pub struct DoctorOptions {
+pub(crate) struct DoctorOptions {
     /// The registry's URL: `https://crates.example.com` or cargo's index URL
     /// `sparse+https://crates.example.com/`.
-    pub url: String,
+    pub(crate) url: String,
     /// The token cargo would send (only after a `401`, as cargo does).
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// The crate to probe (default: one picked from the local registry).
-    pub crate_name: Option<CrateName>,
+    pub(crate) crate_name: Option<CrateName>,
     /// Longest wait for connecting and for each read.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// Not run (what it needs is missing; `detail` says what).
     Skip,
     /// As cargo needs it.
@@ -64,7 +64,7 @@ pub enum Status {
 
 impl Status {
     /// `ok`, `warn`, `fail`, `skip`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Skip => "skip",
             Status::Ok => "ok",
@@ -76,20 +76,20 @@ impl Status {
 
 /// One check (an item of the `--format json` array).
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     /// Which check: one of [`CHECKS`].
-    pub check: &'static str,
+    pub(crate) check: &'static str,
     /// How it came out.
-    pub status: Status,
+    pub(crate) status: Status,
     /// What was seen, and why it matters.
-    pub detail: String,
+    pub(crate) detail: String,
     /// How to fix it (for `warn` and `fail`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
+    pub(crate) fix: Option<String>,
 }
 
 /// The checks, in the order they are reported.
-pub const CHECKS: &[&str] = &[
+pub(crate) const CHECKS: &[&str] = &[
     "config.json",
     "auth",
     "index-file",
@@ -105,19 +105,19 @@ pub const CHECKS: &[&str] = &[
 /// one per item of [`CHECKS`], in that order).
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
-pub struct DoctorReport {
+pub(crate) struct DoctorReport {
     /// The checks.
-    pub checks: Vec<Check>,
+    pub(crate) checks: Vec<Check>,
 }
 
 impl DoctorReport {
     /// How many checks failed.
-    pub fn failures(&self) -> usize {
+    pub(crate) fn failures(&self) -> usize {
         self.count(Status::Fail)
     }
 
     /// How many checks came out as `status`.
-    pub fn count(&self, status: Status) -> usize {
+    pub(crate) fn count(&self, status: Status) -> usize {
         self.checks.iter().filter(|c| c.status == status).count()
     }
 }
@@ -295,7 +295,7 @@ impl Probe {
 ///
 /// # Errors
 /// [`Error::Usage`] if it is not an `http(s)://` (or `sparse+http(s)://`) URL.
-pub fn base_url(url: &str) -> Result<String> {
+pub(crate) fn base_url(url: &str) -> Result<String> {
     let rest = url.strip_prefix("sparse+").unwrap_or(url);
     let rest = rest.strip_suffix("config.json").unwrap_or(rest);
     if !(rest.starts_with("https://") || rest.starts_with("http://"))
@@ -316,7 +316,7 @@ pub fn base_url(url: &str) -> Result<String> {
 /// [`Error::Usage`] for a URL that is not http(s); [`Error::Io`] or
 /// [`Error::IndexFile`] when the local registry cannot be read. What the server
 /// answers is never an error: it is in the report.
-pub fn doctor(
+pub(crate) fn doctor(
     local: Option<&Registry>,
     opts: &DoctorOptions,
     shell: &Shell,
@@ -374,8 +374,8 @@ pub fn doctor(
 /// Why the checks after a failed one were not run (the report's `skip` text).
 type Stop = &'static str;
 
-/// 1. `config.json`, without a token first; after a `401` only, with the
-/// token. Returns the config and whether the server asked for a token.
+/// Probe 1, `config.json`: without a token first; after a `401` only, with
+/// the token. Returns the config and whether the server asked for a token.
 fn probe_config(
     probe: &mut Probe,
     f: &mut Findings,
@@ -557,7 +557,7 @@ struct Served {
     file: Option<IndexFile>,
 }
 
-/// 2. The index file of `s`, at the lowercased name's path.
+/// Probe 2: the index file of `s`, at the lowercased name's path.
 fn probe_index(probe: &Probe, f: &mut Findings, s: &Subject) -> Served {
     let path = crate::layout::index_key(&s.name);
     let mut served = Served {
@@ -649,7 +649,7 @@ fn judge_index_file(
     None
 }
 
-/// 3. A crate that does not exist must answer `404` (or `410`, `451`).
+/// Probe 3: a crate that does not exist must answer `404` (or `410`, `451`).
 fn probe_unknown_crate(probe: &Probe, f: &mut Findings) {
     let missing_path = crate::layout::index_path(MISSING_CRATE);
     match probe.get(&probe.url(&missing_path), None, &[]) {
@@ -670,8 +670,8 @@ fn probe_unknown_crate(probe: &Probe, f: &mut Findings) {
     }
 }
 
-/// 4. A `.crate` of `s` through `config.json`'s `dl` template: the local
-/// registry's version, else the newest one served that is not yanked.
+/// Probe 4: a `.crate` of `s` through `config.json`'s `dl` template (the
+/// local registry's version, else the newest one served that is not yanked).
 fn probe_download(
     probe: &Probe,
     f: &mut Findings,
@@ -781,7 +781,7 @@ fn index_without_token(probe: &Probe, f: &mut Findings, url: &str) {
     }
 }
 
-/// 5. regtool's own files (`.regtool/`): never served.
+/// Probe 5: regtool's own files (`.regtool/`) are never served.
 fn probe_private_files(probe: &Probe, f: &mut Findings) {
     for path in [
         crate::layout::SETTINGS_KEY.to_string(),

@@ -10,48 +10,48 @@ use std::collections::BTreeMap;
 
 /// One version in `info`.
 #[derive(Debug, Clone, Serialize)]
-pub struct VersionInfo {
+pub(crate) struct VersionInfo {
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// Whether yanked.
-    pub yanked: bool,
+    pub(crate) yanked: bool,
     /// Publication time.
-    pub pubtime: Option<String>,
+    pub(crate) pubtime: Option<String>,
     /// SHA-256 of the `.crate`.
-    pub cksum: String,
+    pub(crate) cksum: String,
     /// Size of the `.crate` in bytes (`None` if the file is missing).
-    pub size: Option<u64>,
+    pub(crate) size: Option<u64>,
     /// `rust-version`.
-    pub rust_version: Option<String>,
+    pub(crate) rust_version: Option<String>,
     /// `links`.
-    pub links: Option<String>,
+    pub(crate) links: Option<String>,
     /// Dependencies.
-    pub deps: Vec<RegistryDependency>,
+    pub(crate) deps: Vec<RegistryDependency>,
     /// All features (`features` and `features2` merged).
-    pub features: BTreeMap<String, Vec<String>>,
+    pub(crate) features: BTreeMap<String, Vec<String>>,
 }
 
 /// The report of `info` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize)]
-pub struct CrateInfo {
+pub(crate) struct CrateInfo {
     /// Crate name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// The index file.
-    pub index_file: String,
+    pub(crate) index_file: String,
     /// The versions shown: all, or the one asked for.
-    pub versions: Vec<VersionInfo>,
+    pub(crate) versions: Vec<VersionInfo>,
     /// Whether one version was asked for (its details are shown as text).
     #[serde(skip)]
-    pub detailed: bool,
+    pub(crate) detailed: bool,
 }
 
 /// What `info` is asked for.
 #[derive(Debug, Clone)]
-pub struct InfoOptions {
+pub(crate) struct InfoOptions {
     /// The crate (any spelling of it).
-    pub name: CrateName,
+    pub(crate) name: CrateName,
     /// Only this version, with its dependencies and features.
-    pub version: Option<semver::Version>,
+    pub(crate) version: Option<semver::Version>,
 }
 
 /// Details of crate `opts.name`, all versions or just `opts.version`.
@@ -59,7 +59,7 @@ pub struct InfoOptions {
 /// # Errors
 /// [`Error::NotFound`] for an unknown crate or version; [`Error::Io`],
 /// [`Error::IndexFile`].
-pub fn info(reg: &Registry, opts: &InfoOptions) -> Result<CrateInfo> {
+pub(crate) fn info(reg: &Registry, opts: &InfoOptions) -> Result<CrateInfo> {
     let (name, version) = (&opts.name, opts.version.as_ref());
     let stored = load_existing(reg, name)?;
     let index = &stored.index;

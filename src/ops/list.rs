@@ -7,29 +7,29 @@ use serde::Serialize;
 
 /// One crate in `list` (an item of its `--format json` array).
 #[derive(Debug, Clone, Serialize)]
-pub struct CrateSummary {
+pub(crate) struct CrateSummary {
     /// Crate name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// Highest release that is not yanked (else the highest pre-release, else the
     /// highest of all).
-    pub latest: String,
+    pub(crate) latest: String,
     /// Number of versions.
-    pub versions: usize,
+    pub(crate) versions: usize,
     /// Number of yanked versions.
-    pub yanked: usize,
+    pub(crate) yanked: usize,
 }
 
 /// The report of `list` (its `--format json` schema: an array of
 /// [`CrateSummary`]).
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
-pub struct CrateList(pub Vec<CrateSummary>);
+pub(crate) struct CrateList(pub Vec<CrateSummary>);
 
 /// Lists every crate in the registry, sorted by name.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::IndexFile`] for an unreadable index file.
-pub fn list(reg: &Registry) -> Result<CrateList> {
+pub(crate) fn list(reg: &Registry) -> Result<CrateList> {
     let mut out = Vec::new();
     for key in reg.index_keys()? {
         let Some((index, _)) = reg.read_index_key(&key)? else {

@@ -32,21 +32,21 @@ use std::sync::{Arc, mpsc};
 
 /// Options of `mirror`.
 #[derive(Debug, Clone)]
-pub struct MirrorOptions {
+pub(crate) struct MirrorOptions {
     /// What to mirror: lockfiles and single versions.
-    pub inputs: Vec<MirrorInput>,
+    pub(crate) inputs: Vec<MirrorInput>,
     /// The upstream sparse index (`sparse+https://index.crates.io/`).
-    pub upstream: String,
+    pub(crate) upstream: String,
     /// Sent as `Authorization` to upstream (`REGTOOL_UPSTREAM_TOKEN`).
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Most downloads at once.
-    pub jobs: usize,
+    pub(crate) jobs: usize,
     /// Retries, backoff and timeouts.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Find out what would be done; download and write nothing.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Take upstream's current line (its yanked flag) for every mirrored version.
-    pub refresh: bool,
+    pub(crate) refresh: bool,
 }
 
 impl Default for MirrorOptions {
@@ -65,7 +65,7 @@ impl Default for MirrorOptions {
 
 /// What to mirror.
 #[derive(Debug, Clone)]
-pub enum MirrorInput {
+pub(crate) enum MirrorInput {
     /// A `Cargo.lock` (or a folder holding one): its packages from upstream.
     Lockfile(PathBuf),
     /// One version.
@@ -75,7 +75,7 @@ pub enum MirrorInput {
 /// What happened to one version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum VersionStatus {
+pub(crate) enum VersionStatus {
     /// Downloaded and published.
     Mirrored,
     /// `--dry-run`: would be mirrored (or refreshed).
@@ -94,61 +94,61 @@ pub enum VersionStatus {
 
 /// One version in the report.
 #[derive(Debug, Clone, Serialize)]
-pub struct MirroredVersion {
+pub(crate) struct MirroredVersion {
     /// Crate name.
-    pub name: String,
+    pub(crate) name: String,
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// What happened.
-    pub status: VersionStatus,
+    pub(crate) status: VersionStatus,
     /// SHA-256 of the `.crate`, when known.
-    pub cksum: Option<String>,
+    pub(crate) cksum: Option<String>,
     /// Whether upstream's line says yanked, when known.
-    pub yanked: Option<bool>,
+    pub(crate) yanked: Option<bool>,
     /// Bytes downloaded for it (0 when nothing was downloaded).
-    pub downloaded: u64,
+    pub(crate) downloaded: u64,
     /// Why it was refused, or a note.
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Where it was asked for: the lockfile, `command line` or `refresh`.
-    pub from: String,
+    pub(crate) from: String,
 }
 
 /// A lockfile package that is not taken from upstream (path, git or another
 /// registry).
 #[derive(Debug, Clone, Serialize)]
-pub struct IgnoredPackage {
+pub(crate) struct IgnoredPackage {
     /// Name.
-    pub name: String,
+    pub(crate) name: String,
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// Its `source` (`None` for path and workspace packages).
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// The lockfile.
-    pub from: PathBuf,
+    pub(crate) from: PathBuf,
 }
 
 /// The report of `mirror` (its `--format json` schema, see `docs/json.md`).
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct MirrorReport {
+pub(crate) struct MirrorReport {
     /// The upstream index URL.
-    pub upstream: String,
+    pub(crate) upstream: String,
     /// Whether this was a `--dry-run`.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Every version asked for (and with `--refresh`, every mirrored one).
-    pub versions: Vec<MirroredVersion>,
+    pub(crate) versions: Vec<MirroredVersion>,
     /// Lockfile packages not taken from upstream.
-    pub ignored: Vec<IgnoredPackage>,
+    pub(crate) ignored: Vec<IgnoredPackage>,
     /// Keys of the objects written (`.crate` files and index files), in order.
-    pub written: Vec<String>,
+    pub(crate) written: Vec<String>,
     /// Bytes of `.crate` files downloaded.
-    pub downloaded_bytes: u64,
+    pub(crate) downloaded_bytes: u64,
     /// HTTP requests sent to upstream (retries included).
-    pub requests: u64,
+    pub(crate) requests: u64,
 }
 
 impl MirrorReport {
     /// How many versions were refused.
-    pub fn refused(&self) -> usize {
+    pub(crate) fn refused(&self) -> usize {
         self.versions
             .iter()
             .filter(|v| v.status == VersionStatus::Refused)
@@ -160,7 +160,7 @@ impl MirrorReport {
     }
 
     /// One line for people: how many were mirrored, skipped, refused.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut parts = Vec::new();
         for (s, word) in [
             (VersionStatus::Mirrored, "mirrored"),
@@ -222,7 +222,7 @@ struct Job {
 /// parsed; [`Error::Usage`] for a bad upstream URL; [`Error::Io`] naming the
 /// lockfile, the registry file, or upstream's `config.json` URL when it cannot
 /// be fetched.
-pub fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<MirrorReport> {
+pub(crate) fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<MirrorReport> {
     if !reg.settings.mirror {
         return Err(Error::Config {
             path: reg.locate(SETTINGS_KEY),
@@ -532,7 +532,7 @@ fn land_as_they_come(
             match result {
                 Ok(file) => landing.downloaded(j, Some(file)),
                 Err(msg) => {
-                    refuse(shell, report, &jobs[j].want(), jobs[j].cksum(), msg);
+                    refuse(shell, report, &jobs[j].want(), Some(jobs[j].cksum()), msg);
                     landing.failed(j);
                 }
             }
@@ -556,8 +556,8 @@ impl Job {
         }
     }
 
-    fn cksum(&self) -> Option<String> {
-        Some(self.line.package.cksum.clone())
+    fn cksum(&self) -> String {
+        self.line.package.cksum.clone()
     }
 }
 
@@ -748,7 +748,7 @@ fn record(
         Ok(o) => o,
         Err(e) => {
             let msg = crate::error::Report(&e).to_string();
-            refuse(shell, report, &job.want(), job.cksum(), msg);
+            refuse(shell, report, &job.want(), Some(job.cksum()), msg);
             return;
         }
     };

@@ -8,21 +8,21 @@
 //! only through it; read-only commands never take it. No module here touches
 //! the file system: every read and write goes through the registry.
 
-pub mod add;
-pub mod doctor;
-pub mod find;
-pub mod foreign;
-pub mod info;
-pub mod init;
-pub mod list;
-pub mod mirror;
-pub mod nginx;
-pub mod reindex;
-pub mod remove;
-pub mod settings;
-pub mod token;
-pub mod verify;
-pub mod yank;
+pub(crate) mod add;
+pub(crate) mod doctor;
+pub(crate) mod find;
+pub(crate) mod foreign;
+pub(crate) mod info;
+pub(crate) mod init;
+pub(crate) mod list;
+pub(crate) mod mirror;
+pub(crate) mod nginx;
+pub(crate) mod reindex;
+pub(crate) mod remove;
+pub(crate) mod settings;
+pub(crate) mod token;
+pub(crate) mod verify;
+pub(crate) mod yank;
 
 use crate::output::Shell;
 use crate::storage::LockEvents;

@@ -53,18 +53,18 @@ use std::path::{Path, PathBuf};
 
 /// Options of `nginx-config`.
 #[derive(Debug, Clone)]
-pub struct NginxOptions {
+pub(crate) struct NginxOptions {
     /// `listen` value (port or address:port).
-    pub listen: String,
+    pub(crate) listen: String,
     /// `server_name` value.
-    pub server_name: String,
+    pub(crate) server_name: String,
     /// File of accepted tokens (for `auth-required` registries).
-    pub token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
 }
 
 /// Seconds a `.crate` may be cached: one year, the longest value HTTP caches
 /// are asked to honour.
-pub const CRATE_MAX_AGE: u64 = 31_536_000;
+pub(crate) const CRATE_MAX_AGE: u64 = 31_536_000;
 
 /// The nginx configuration that serves `reg`: for an `auth-required` registry a
 /// `map` block (the token check) followed by a `server` block, otherwise just the
@@ -95,7 +95,7 @@ pub const CRATE_MAX_AGE: u64 = 31_536_000;
 ///   token twice, or no token.
 /// - [`Error::Io`] if the registry folder cannot be made absolute or the token file
 ///   cannot be read.
-pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
+pub(crate) fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
     check_value("--listen", &opts.listen)?;
     check_value("--server-name", &opts.server_name)?;
     let dir = reg.local_root().ok_or_else(|| {
@@ -241,7 +241,7 @@ fn render(b: &Block<'_>) -> String {
          \n    \
              # Index files (1/a, 2/ab, 3/a/abc, se/rd/serde): plain text with ETag and\n    \
              # Last-Modified, revalidated on every use (an unchanged file costs a 304).\n    \
-             location ~ \"{index_re}\" {{\n        \
+             location ~ \"{INDEX_PATH_REGEX}\" {{\n        \
                  types {{ }}\n        \
                  default_type text/plain;\n        \
                  add_header Cache-Control \"{scope}no-cache\";\n        \
@@ -300,7 +300,6 @@ fn render(b: &Block<'_>) -> String {
                  return 404;\n    \
              }}\n\
          }}",
-        index_re = INDEX_PATH_REGEX,
     );
     s
 }
@@ -476,12 +475,12 @@ fn parse_token_line(line: &str) -> std::result::Result<&str, String> {
 }
 
 /// The default token file of a registry folder.
-pub fn default_token_file(root: &Path) -> PathBuf {
+pub(crate) fn default_token_file(root: &Path) -> PathBuf {
     root.join(TOKEN_FILE_KEY)
 }
 
 #[cfg(test)]
-#[allow(clippy::disallowed_methods)]
+#[allow(clippy::disallowed_methods)] // the tests make and read real files
 mod tests {
     use super::*;
     use crate::config::{RegistryConfig, Settings};

@@ -34,51 +34,51 @@ use std::path::PathBuf;
 
 /// Options of `reindex`.
 #[derive(Debug, Clone, Default)]
-pub struct ReindexOptions {
+pub(crate) struct ReindexOptions {
     /// Drop index lines whose `.crate` is missing.
-    pub prune: bool,
+    pub(crate) prune: bool,
     /// Take the bytes of `.crate` files that changed since their line was
     /// written (a new `cksum`; every `Cargo.lock` pinning the old one breaks).
-    pub accept_changed: bool,
+    pub(crate) accept_changed: bool,
     /// Work everything out and report it, but write nothing (`--dry-run`).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// The report of `reindex` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct ReindexReport {
+pub(crate) struct ReindexReport {
     /// `.crate` files read.
-    pub crates_read: usize,
+    pub(crate) crates_read: usize,
     /// Index files written (created or changed).
-    pub index_files_written: Vec<String>,
+    pub(crate) index_files_written: Vec<String>,
     /// Index files removed (every line pruned).
-    pub index_files_removed: Vec<String>,
+    pub(crate) index_files_removed: Vec<String>,
     /// Lines added for `.crate` files that had none, as `name@version`.
-    pub lines_added: Vec<String>,
+    pub(crate) lines_added: Vec<String>,
     /// Lines whose `.crate` is missing, as `name@version` (kept unless pruned).
-    pub missing_crates: Vec<String>,
+    pub(crate) missing_crates: Vec<String>,
     /// Whether missing lines were pruned.
-    pub pruned: bool,
+    pub(crate) pruned: bool,
     /// Lines whose `cksum` changed with `--accept-changed`, as `name@version`.
-    pub changed_cksums: Vec<String>,
+    pub(crate) changed_cksums: Vec<String>,
     /// `.crate` files moved to the path cargo downloads them from.
-    pub moved: Vec<PathBuf>,
+    pub(crate) moved: Vec<PathBuf>,
     /// What stopped the run, one item per problem (nothing was written when
     /// this is not empty).
-    pub rejected: Vec<Rejected>,
+    pub(crate) rejected: Vec<Rejected>,
     /// Present (and `true`) with `--dry-run`: nothing was written; the lists
     /// above say what a real run would write, move and remove.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// A problem that stopped `reindex`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Rejected {
+pub(crate) struct Rejected {
     /// The file it is about.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// What is wrong.
-    pub error: String,
+    pub(crate) error: String,
 }
 
 /// A version as cargo compares them (build metadata left out).
@@ -138,7 +138,11 @@ struct Run<'a> {
 ///
 /// # Errors
 /// [`Error::Io`]; [`Error::IndexFile`] for an index file that cannot be read.
-pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<ReindexReport> {
+pub(crate) fn reindex(
+    reg: &Registry,
+    opts: &ReindexOptions,
+    shell: &Shell,
+) -> Result<ReindexReport> {
     let writer = reg.writer(shell)?;
     let mut run = Run {
         reg: &writer,

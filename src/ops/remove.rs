@@ -13,30 +13,30 @@ use serde::Serialize;
 
 /// What `remove` is asked to do.
 #[derive(Debug, Clone)]
-pub struct RemoveOptions {
+pub(crate) struct RemoveOptions {
     /// The crate (any spelling of it).
-    pub name: CrateName,
+    pub(crate) name: CrateName,
     /// The version.
-    pub version: semver::Version,
+    pub(crate) version: semver::Version,
     /// Find the line and file, report them, remove nothing (`--dry-run`).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// The report of `remove` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize)]
-pub struct RemoveReport {
+pub(crate) struct RemoveReport {
     /// Crate name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// The removed version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// The removed `.crate` file.
-    pub crate_file: std::path::PathBuf,
+    pub(crate) crate_file: std::path::PathBuf,
     /// Whether the index file was removed (it was the last version).
-    pub index_file_removed: bool,
+    pub(crate) index_file_removed: bool,
     /// Present (and `true`) with `--dry-run`: nothing was removed; the report
     /// says what a real run would remove.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// Removes `opts.version` of the crate `opts.name` (any spelling of it) from
@@ -45,7 +45,7 @@ pub struct RemoveReport {
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] for an unknown crate or version; [`crate::Error::Io`].
-pub fn remove(reg: &Registry, opts: &RemoveOptions, shell: &Shell) -> Result<RemoveReport> {
+pub(crate) fn remove(reg: &Registry, opts: &RemoveOptions, shell: &Shell) -> Result<RemoveReport> {
     let RemoveOptions {
         name,
         version,

@@ -15,46 +15,46 @@ use serde::Serialize;
 
 /// Changes asked of `settings`; `None`/empty leaves a setting as it is.
 #[derive(Debug, Clone, Default)]
-pub struct SettingsChange {
+pub(crate) struct SettingsChange {
     /// New base URL (no trailing `/` needed).
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// URLs to add to the aliases.
-    pub add_aliases: Vec<String>,
+    pub(crate) add_aliases: Vec<String>,
     /// New `auth-required` flag of `config.json`.
-    pub auth_required: Option<bool>,
+    pub(crate) auth_required: Option<bool>,
     /// New largest `.crate`, in bytes.
-    pub max_crate_size: Option<u64>,
+    pub(crate) max_crate_size: Option<u64>,
     /// New largest unpacked size, in bytes.
-    pub max_unpacked_size: Option<u64>,
+    pub(crate) max_unpacked_size: Option<u64>,
     /// Turn the browsable catalogue on or off (off deletes its files; on
     /// writes it whole).
-    pub html: Option<bool>,
+    pub(crate) html: Option<bool>,
 }
 
 /// The report of `settings` (its `--format json` schema): the settings after
 /// the change.
 #[derive(Debug, Clone, Serialize)]
-pub struct SettingsReport {
+pub(crate) struct SettingsReport {
     /// Base URL the registry is served at.
-    pub url: String,
+    pub(crate) url: String,
     /// The index URL cargo uses (`sparse+{url}/`).
-    pub index: String,
+    pub(crate) index: String,
     /// `config.json`'s download template.
-    pub dl: String,
+    pub(crate) dl: String,
     /// Other URLs the registry is known by.
-    pub aliases: Vec<String>,
+    pub(crate) aliases: Vec<String>,
     /// Whether cargo must send a token.
-    pub auth_required: bool,
+    pub(crate) auth_required: bool,
     /// Whether the registry replaces crates.io.
-    pub mirror: bool,
+    pub(crate) mirror: bool,
     /// Largest `.crate` accepted, in bytes.
-    pub max_crate_size: u64,
+    pub(crate) max_crate_size: u64,
     /// Largest unpacked size, in bytes.
-    pub max_unpacked_size: u64,
+    pub(crate) max_unpacked_size: u64,
     /// Whether regtool writes the browsable catalogue.
-    pub html: bool,
+    pub(crate) html: bool,
     /// Whether this run changed anything.
-    pub changed: bool,
+    pub(crate) changed: bool,
 }
 
 /// Applies `change` to `reg` (under the lock) and returns the settings.
@@ -62,7 +62,11 @@ pub struct SettingsReport {
 /// # Errors
 /// [`Error::Usage`] for a URL that is not a plain http(s) base URL; [`Error::Io`]
 /// if `config.json` or `.regtool/config.toml` cannot be written.
-pub fn settings(reg: &Registry, change: &SettingsChange, shell: &Shell) -> Result<SettingsReport> {
+pub(crate) fn settings(
+    reg: &Registry,
+    change: &SettingsChange,
+    shell: &Shell,
+) -> Result<SettingsReport> {
     let mut settings: Settings = reg.settings.clone();
     let mut cfg: RegistryConfig = reg.config.clone();
     let writer = if is_empty(change) {

@@ -42,13 +42,13 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// What every token regtool makes starts with.
-pub const TOKEN_PREFIX: &str = "rgt_";
+pub(crate) const TOKEN_PREFIX: &str = "rgt_";
 /// Hex digits of a token's ID (8 random bytes).
-pub const ID_HEX: usize = 16;
+pub(crate) const ID_HEX: usize = 16;
 /// Hex digits of a token's secret (32 random bytes).
-pub const SECRET_HEX: usize = 64;
+pub(crate) const SECRET_HEX: usize = 64;
 /// Characters of a token's digest in the token file: MD5, base64url, no padding.
-pub const DIGEST_LEN: usize = 22;
+pub(crate) const DIGEST_LEN: usize = 22;
 /// How a token's comment line in the token file starts.
 const META: &str = "# regtool-token ";
 /// Longest token name.
@@ -65,16 +65,16 @@ const HEADER: &str = "\
 
 /// A token as `token list` shows it: never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenInfo {
+pub(crate) struct TokenInfo {
     /// The name given to `token add`: letters, digits, `-`, `_`.
-    pub name: String,
+    pub(crate) name: String,
     /// The token's public part, `rgt_` + 16 hex digits + `_`: every token starts
     /// with it, so a token seen somewhere can be told apart.
-    pub id: String,
+    pub(crate) id: String,
     /// When it was added (`YYYY-MM-DDTHH:MM:SSZ`, UTC).
-    pub created: String,
+    pub(crate) created: String,
     /// Marked as a consumer's token (a label only; see the module docs).
-    pub read_only: bool,
+    pub(crate) read_only: bool,
 }
 
 /// One line (or pair of lines) of a token file.
@@ -88,7 +88,7 @@ enum Line {
 
 /// The entry of a token regtool added, `"~^rgt_ID_[0-9a-f]{64}$" "DIGEST";`,
 /// as `(ID, DIGEST)`; `None` for a line of another shape.
-pub fn parse_hashed_line(line: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_hashed_line(line: &str) -> Option<(&str, &str)> {
     let rest = line.trim().strip_prefix("\"~^")?;
     let rest = rest.strip_prefix(TOKEN_PREFIX)?;
     let (id, rest) = rest.split_at_checked(ID_HEX)?;
@@ -135,7 +135,7 @@ fn parse_meta(line: &str) -> Option<(String, String, bool)> {
 
 /// The MD5 digest of `token`, base64url without padding, as nginx's
 /// `secure_link` module expects it.
-pub fn digest(token: &str) -> String {
+pub(crate) fn digest(token: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(md5::Md5::digest(token.as_bytes()))
 }
 
@@ -199,7 +199,7 @@ fn managed(lines: &[Line]) -> impl Iterator<Item = &TokenInfo> {
 ///
 /// # Errors
 /// [`Error::Usage`] naming the rule.
-pub fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_NAME {
         return Err(Error::Usage(format!(
             "token name `{name}`: a name is 1 to {MAX_NAME} letters, digits, `-` and `_`"
@@ -239,36 +239,36 @@ fn read(reg: &Registry) -> Result<(Vec<Line>, Option<crate::storage::Revision>)>
 
 /// What `token add` did; the only place the token is ever shown.
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenAdded {
+pub(crate) struct TokenAdded {
     /// The new token's name, ID, time and mark.
     #[serde(flatten)]
-    pub info: TokenInfo,
+    pub(crate) info: TokenInfo,
     /// The token: give it to cargo; it is not stored and not shown again.
-    pub token: String,
+    pub(crate) token: String,
     /// The file nginx reads the tokens from.
-    pub token_file: PathBuf,
+    pub(crate) token_file: PathBuf,
     /// The registry's name on cargo's side (`[registries.NAME]`).
-    pub registry_name: String,
+    pub(crate) registry_name: String,
     /// The command that gives cargo the token (it reads it from stdin).
-    pub cargo_login: String,
+    pub(crate) cargo_login: String,
     /// The environment variable that gives cargo the token instead (CI).
-    pub env_var: String,
+    pub(crate) env_var: String,
 }
 
 /// Options of `token add`.
 #[derive(Debug, Clone)]
-pub struct AddOptions {
+pub(crate) struct AddOptions {
     /// Mark the token as a consumer's.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
     /// The registry's name on cargo's side; `None`: from the URL's host.
-    pub registry_name: Option<String>,
+    pub(crate) registry_name: Option<String>,
 }
 
 /// The registry's name on cargo's side when none is given: the first label of
 /// the URL's host that is not a generic one (`crates`, `registry`, `cargo`,
 /// `www`), e.g. `example` for `https://crates.example.com`; `private` when the
 /// host gives none (an IP address, `localhost`).
-pub fn default_registry_name(url: &str) -> String {
+pub(crate) fn default_registry_name(url: &str) -> String {
     let host = url
         .split_once("://")
         .map_or(url, |(_, r)| r)
@@ -290,7 +290,7 @@ pub fn default_registry_name(url: &str) -> String {
 /// The environment variable cargo reads the token of registry `name` from:
 /// `CARGO_REGISTRIES_{NAME}_TOKEN`, upper-cased, `-` as `_`
 /// (<https://doc.rust-lang.org/cargo/reference/config.html#registriesnametoken>).
-pub fn env_var(registry_name: &str) -> String {
+pub(crate) fn env_var(registry_name: &str) -> String {
     format!(
         "CARGO_REGISTRIES_{}_TOKEN",
         registry_name.to_ascii_uppercase().replace('-', "_")
@@ -323,7 +323,12 @@ fn new_token() -> Result<(String, String)> {
 /// [`Error::Usage`] for a bad name or registry name, a name already used, or a
 /// registry that is not a folder; [`Error::Config`] if the token file is not
 /// text; [`Error::Io`]/[`Error::Conflict`] naming the token file.
-pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Result<TokenAdded> {
+pub(crate) fn add(
+    reg: &Registry,
+    name: &str,
+    opts: &AddOptions,
+    shell: &Shell,
+) -> Result<TokenAdded> {
     check_name(name)?;
     let registry_name = match &opts.registry_name {
         Some(n) => {
@@ -383,13 +388,13 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
 
 /// The tokens of `token list`.
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenList {
+pub(crate) struct TokenList {
     /// The file nginx reads the tokens from.
-    pub token_file: PathBuf,
+    pub(crate) token_file: PathBuf,
     /// The tokens regtool added, in the file's order.
-    pub tokens: Vec<TokenInfo>,
+    pub(crate) tokens: Vec<TokenInfo>,
     /// How many raw tokens (`"~^TOKEN$" 1;` lines added by hand) the file also holds.
-    pub raw_tokens: usize,
+    pub(crate) raw_tokens: usize,
 }
 
 /// The tokens in the registry's token file (none if it has none).
@@ -397,7 +402,7 @@ pub struct TokenList {
 /// # Errors
 /// [`Error::Usage`] for a registry that is not a folder; [`Error::Config`] if
 /// the token file is not text; [`Error::Io`] naming it.
-pub fn list(reg: &Registry) -> Result<TokenList> {
+pub(crate) fn list(reg: &Registry) -> Result<TokenList> {
     let (lines, _) = read(reg)?;
     Ok(TokenList {
         token_file: reg.locate(TOKEN_FILE_KEY),
@@ -408,14 +413,14 @@ pub fn list(reg: &Registry) -> Result<TokenList> {
 
 /// What `token revoke` did.
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenRevoked {
+pub(crate) struct TokenRevoked {
     /// The token that nginx accepts no more (after a reload).
     #[serde(flatten)]
-    pub info: TokenInfo,
+    pub(crate) info: TokenInfo,
     /// The file nginx reads the tokens from.
-    pub token_file: PathBuf,
+    pub(crate) token_file: PathBuf,
     /// How many tokens the file still accepts (regtool's and raw ones).
-    pub remaining: usize,
+    pub(crate) remaining: usize,
 }
 
 /// Removes the token named `name` from the token file.
@@ -424,7 +429,7 @@ pub struct TokenRevoked {
 /// [`Error::NotFound`] naming the token (and listing the names there are);
 /// [`Error::Usage`] for a bad name or a registry that is not a folder;
 /// [`Error::Io`]/[`Error::Conflict`] naming the token file.
-pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked> {
+pub(crate) fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked> {
     check_name(name)?;
     let writer = reg.writer(shell)?;
     let (mut lines, rev) = read(reg)?;

@@ -21,43 +21,43 @@ use std::path::{Path, PathBuf};
 
 /// Options of `verify`.
 #[derive(Debug, Clone, Default)]
-pub struct VerifyOptions {
+pub(crate) struct VerifyOptions {
     /// Re-derive every line from its `.crate` and compare.
-    pub deep: bool,
+    pub(crate) deep: bool,
 }
 
 /// One problem found (an item of the `--format json` report).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// The file the problem is about.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// A stable keyword: `config`, `index-unreadable`, `index-line`, `truncated`,
     /// `wrong-path`, `mixed-names`, `name-conflict`, `duplicate-version`,
     /// `missing-crate`, `cksum-mismatch`, `orphan-crate`, `crate-unreadable`,
     /// `differs`.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// What is wrong, for people.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// The report of `verify` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct VerifyReport {
+pub(crate) struct VerifyReport {
     /// Index files read.
-    pub index_files: usize,
+    pub(crate) index_files: usize,
     /// Index lines read.
-    pub versions: usize,
+    pub(crate) versions: usize,
     /// `.crate` files found under `crates/`.
-    pub crate_files: usize,
+    pub(crate) crate_files: usize,
     /// Whether `--deep` was used.
-    pub deep: bool,
+    pub(crate) deep: bool,
     /// Every problem, sorted by path.
-    pub problems: Vec<Problem>,
+    pub(crate) problems: Vec<Problem>,
     /// Things that are not wrong but look like a mistake, sorted by path
     /// (they do not change the exit code): `misdirected-dependency`, a
     /// dependency naming another registry whose URL looks like this one's
     /// (see `regtool::ops::foreign`).
-    pub warnings: Vec<Problem>,
+    pub(crate) warnings: Vec<Problem>,
 }
 
 struct Job {
@@ -66,25 +66,16 @@ struct Job {
     line: IndexPackage,
 }
 
-/// Checks the registry in the folder `root` (see the module docs), holding the
-/// registry lock shared so that it sees the registry between two changes.
+/// Checks the registry at `location` (a folder or `s3://bucket/prefix`; see
+/// the module docs), holding the registry lock shared so that it sees the
+/// registry between two changes. Object storage has no lock: `verify` then
+/// sees each object as it is when read.
 ///
 /// # Errors
-/// [`Error::NotARegistry`] if `root` is not a registry; [`Error::Io`] if a folder
-/// cannot be listed. Problems in the registry are not errors: they are in the
-/// report.
-pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<VerifyReport> {
-    verify_at(&RegistryLocation::Local(root.to_path_buf()), opts, shell)
-}
-
-/// Checks the registry at `location` (a folder or `s3://bucket/prefix`), as
-/// [`verify`] does. Object storage has no lock: `verify` then sees each object
-/// as it is when read.
-///
-/// # Errors
-/// As [`verify`]; [`Error::Config`](crate::Error::Config) when the S3 client
-/// cannot be set up.
-pub fn verify_at(
+/// [`Error::NotARegistry`] if there is no registry; [`Error::Io`] if a folder
+/// cannot be listed; [`Error::Config`] when the S3 client cannot be set up.
+/// Problems in the registry are not errors: they are in the report.
+pub(crate) fn verify(
     location: &RegistryLocation,
     opts: &VerifyOptions,
     shell: &Shell,

@@ -14,32 +14,32 @@ use serde::Serialize;
 
 /// What `yank` is asked to do.
 #[derive(Debug, Clone)]
-pub struct YankOptions {
+pub(crate) struct YankOptions {
     /// The crate (any spelling of it).
-    pub name: CrateName,
+    pub(crate) name: CrateName,
     /// The version.
-    pub version: semver::Version,
+    pub(crate) version: semver::Version,
     /// Unyank instead (`--undo`).
-    pub undo: bool,
+    pub(crate) undo: bool,
     /// Work out the report and write nothing (`--dry-run`).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// The report of `yank` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize)]
-pub struct YankReport {
+pub(crate) struct YankReport {
     /// Crate name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// The version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// Whether the version is yanked now.
-    pub yanked: bool,
+    pub(crate) yanked: bool,
     /// Whether this run changed anything (false if it already was in that state).
     /// With `--dry-run`: whether a real run would change it.
-    pub changed: bool,
+    pub(crate) changed: bool,
     /// Present (and `true`) with `--dry-run`: nothing was written.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// Sets `yanked` to `!undo` on the line of `opts.version` of the crate
@@ -49,7 +49,7 @@ pub struct YankReport {
 /// # Errors
 /// [`crate::Error::NotFound`] (with the nearest names or the versions there are)
 /// for an unknown crate or version; [`crate::Error::Io`], [`crate::Error::IndexFile`].
-pub fn yank(reg: &Registry, opts: &YankOptions, shell: &Shell) -> Result<YankReport> {
+pub(crate) fn yank(reg: &Registry, opts: &YankOptions, shell: &Shell) -> Result<YankReport> {
     let YankOptions {
         name,
         version,

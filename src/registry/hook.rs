@@ -8,7 +8,7 @@
 //! after them, [`ChangeHook::rebuild`] after changes it cannot describe crate
 //! by crate (a new registry, `reindex`), and [`ChangeHook::settings_changed`]
 //! after the settings changed. The opener (`crate::location`) installs the
-//! hook when it opens a registry; [`NoHook`] derives nothing.
+//! hook when it opens a registry.
 //!
 //! Every call goes through one place, [`Writer::announce`], which today hands
 //! a hook's error on to the command (the index was written already; `reindex`
@@ -25,22 +25,22 @@ use std::fmt::Debug;
 
 /// What changed for one crate.
 #[derive(Debug)]
-pub struct Change<'a> {
+pub(crate) struct Change<'a> {
     /// The crate (as published).
-    pub name: &'a CrateName,
+    pub(crate) name: &'a CrateName,
     /// Its index file now (no lines: the crate is gone).
-    pub index: &'a IndexFile,
+    pub(crate) index: &'a IndexFile,
     /// Versions whose line is new, with their metadata when it is at hand
     /// (else the hook reads the stored `.crate`).
-    pub added: Vec<(String, Option<VersionMeta>)>,
+    pub(crate) added: Vec<(String, Option<VersionMeta>)>,
     /// Versions whose line was removed.
-    pub removed: Vec<String>,
+    pub(crate) removed: Vec<String>,
 }
 
 /// What a hook did to the files it derives from the index, for the
 /// command's report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Derived {
+pub(crate) enum Derived {
     /// Nothing to do (the hook is off, or the change does not concern it).
     Unchanged,
     /// Written anew, for this many crates.
@@ -55,7 +55,7 @@ pub enum Derived {
 /// Told of every change a [`Writer`] makes; may write keys the registry does
 /// not own ([`crate::layout::is_registry_key`] false) through the writer it is
 /// given. Every method defaults to doing nothing.
-pub trait ChangeHook: Send + Sync + Debug {
+pub(crate) trait ChangeHook: Send + Sync + Debug {
     /// The index files of `names` are about to be written; what is written
     /// here is durable after the storage's next barrier when `durability` is
     /// [`Durability::Deferred`].
@@ -100,9 +100,3 @@ pub trait ChangeHook: Send + Sync + Debug {
         Ok(Derived::Unchanged)
     }
 }
-
-/// A hook that derives nothing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoHook;
-
-impl ChangeHook for NoHook {}

@@ -11,23 +11,23 @@ use std::sync::Arc;
 
 /// One version to publish with its line exactly as upstream wrote it.
 #[derive(Debug)]
-pub struct VerbatimVersion {
+pub(crate) struct VerbatimVersion {
     /// The crate (as the line names it).
-    pub name: CrateName,
+    pub(crate) name: CrateName,
     /// The line: `raw` is written as it is, `package` is its parsed form.
-    pub line: IndexLine,
+    pub(crate) line: IndexLine,
     /// The versions of upstream's index file in its order, so that the line is
     /// put where upstream has it.
-    pub upstream_order: Arc<Vec<String>>,
+    pub(crate) upstream_order: Arc<Vec<String>>,
     /// The `.crate` in a staging file whose SHA-256 is the line's `cksum`
     /// (checked by the caller while downloading); `None` when the registry
     /// already holds that `.crate` (a killed run's orphan), which is checked here.
-    pub file: Option<tempfile::NamedTempFile>,
+    pub(crate) file: Option<tempfile::NamedTempFile>,
 }
 
 /// What [`Writer::publish_verbatim`] did with one version.
 #[derive(Debug)]
-pub enum VerbatimOutcome {
+pub(crate) enum VerbatimOutcome {
     /// The line was written (with its `.crate`).
     Published,
     /// The same line was there already; its `.crate` was restored if it was
@@ -37,13 +37,13 @@ pub enum VerbatimOutcome {
 
 /// One version's result.
 #[derive(Debug)]
-pub struct VerbatimResult {
+pub(crate) struct VerbatimResult {
     /// The crate.
-    pub name: CrateName,
+    pub(crate) name: CrateName,
     /// The version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// Published, present, or why it was refused (nothing written for it).
-    pub outcome: Result<VerbatimOutcome>,
+    pub(crate) outcome: Result<VerbatimOutcome>,
 }
 
 impl Writer {
@@ -62,7 +62,7 @@ impl Writer {
     /// results: [`Error::Crate`] with [`CrateProblem::NameConflict`],
     /// [`CrateProblem::VersionExists`] or [`CrateProblem::BuildMetadataConflict`];
     /// [`Error::NotFound`] for a `None` file whose `.crate` is not stored.
-    pub fn publish_verbatim(
+    pub(crate) fn publish_verbatim(
         &self,
         versions: Vec<VerbatimVersion>,
         durability: Durability,

@@ -30,33 +30,33 @@ const MAX_RETRIES: usize = 24;
 /// Without a lock, a `.crate` no line names and whose bytes differ from the
 /// ones being added is replaced only when it is older than this (a killed
 /// run's orphan); younger, another `add` of that version may be under way.
-pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub(crate) const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// What [`Writer::publish`] puts in for one crate.
 #[derive(Debug)]
-pub struct Publication {
+pub(crate) struct Publication {
     /// The crate (its published name).
-    pub name: CrateName,
+    pub(crate) name: CrateName,
     /// Its rank in the batch: 0 for crates that depend on no other crate of the
     /// batch, else one more than the highest rank of those they depend on.
-    pub level: usize,
+    pub(crate) level: usize,
     /// The index file to write (already holding the new lines); `None` to leave
     /// it as it is (only `.crate` files to restore).
-    pub index: Option<IndexFile>,
+    pub(crate) index: Option<IndexFile>,
     /// The revision the index file had when read.
-    pub revision: Option<Revision>,
+    pub(crate) revision: Option<Revision>,
     /// `.crate` files to store: version and finished staging file.
-    pub crates: Vec<(String, tempfile::NamedTempFile)>,
+    pub(crate) crates: Vec<(String, tempfile::NamedTempFile)>,
     /// The versions whose line is new in `index`, with their metadata when it
     /// is at hand (else the hook reads the `.crate`).
-    pub added: Vec<(String, Option<VersionMeta>)>,
+    pub(crate) added: Vec<(String, Option<VersionMeta>)>,
 }
 
 /// A registry with its exclusive lock held: the only value with methods that
 /// change the registry (see the module docs). Reads go through [`Deref`] to
 /// the [`Registry`].
 #[derive(Debug)]
-pub struct Writer {
+pub(crate) struct Writer {
     reg: Registry,
     guard: Box<dyn LockGuard>,
 }
@@ -100,7 +100,7 @@ impl Writer {
     }
 
     /// The registry, for reads (the same as through [`Deref`]).
-    pub fn registry(&self) -> &Registry {
+    pub(crate) fn registry(&self) -> &Registry {
         &self.reg
     }
 
@@ -150,7 +150,7 @@ impl Writer {
     /// # Errors
     /// [`Error::Io`] naming the file that cannot be written; what the hook
     /// fails with.
-    pub fn update_settings(
+    pub(crate) fn update_settings(
         &mut self,
         settings: Settings,
         config: RegistryConfig,
@@ -181,7 +181,7 @@ impl Writer {
     ///
     /// # Errors
     /// What the hook fails with.
-    pub fn rebuild_derived(&self) -> Result<Derived> {
+    pub(crate) fn rebuild_derived(&self) -> Result<Derived> {
         self.check()?;
         self.announce(|h| h.rebuild(self))
     }
@@ -191,7 +191,7 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`] naming the object.
-    pub fn put_object(
+    pub(crate) fn put_object(
         &self,
         key: &str,
         bytes: &[u8],
@@ -209,7 +209,7 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`] naming the object.
-    pub fn delete_object(&self, key: &str, pre: &Precondition) -> Result<Outcome> {
+    pub(crate) fn delete_object(&self, key: &str, pre: &Precondition) -> Result<Outcome> {
         self.check()?;
         debug_assert!(!layout::is_registry_key(key), "{key} is the registry's");
         self.reg.store.delete(key, pre)
@@ -219,7 +219,7 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`].
-    pub fn barrier(&self) -> Result<()> {
+    pub(crate) fn barrier(&self) -> Result<()> {
         self.reg.store.barrier()
     }
 
@@ -231,7 +231,7 @@ impl Writer {
     /// # Errors
     /// [`Error::Conflict`] naming the file if another writer changed it since;
     /// [`Error::Io`] naming the file.
-    pub fn put_secret(&self, key: &str, bytes: &[u8], read: Option<Revision>) -> Result<()> {
+    pub(crate) fn put_secret(&self, key: &str, bytes: &[u8], read: Option<Revision>) -> Result<()> {
         self.check()?;
         debug_assert!(key.starts_with(&format!("{STATE_DIR}/")));
         match self.reg.store.put(
@@ -256,7 +256,7 @@ impl Writer {
     /// # Errors
     /// [`Error::NotFound`] when there is no such crate; what `change` returns;
     /// [`Error::Io`], [`Error::IndexFile`]; [`Error::Conflict`] after too many retries.
-    pub fn modify_crate<T>(
+    pub(crate) fn modify_crate<T>(
         &self,
         name: &CrateName,
         not_found: impl Fn() -> Error,
@@ -309,7 +309,7 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`] naming the file.
-    pub fn write_index(
+    pub(crate) fn write_index(
         &self,
         name: &CrateName,
         file: &IndexFile,
@@ -352,14 +352,14 @@ impl Writer {
     /// changing, or when another writer holds other bytes for a version of the
     /// batch. An error of the hook after the writes comes after the index
     /// was written (`reindex` rebuilds what the hook derives).
-    pub fn publish(
+    pub(crate) fn publish(
         &self,
         batch: Vec<Publication>,
         durability: Durability,
         mut on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<String>> {
-        self.check()?;
         use rayon::prelude::*;
+        self.check()?;
         let mut written = Vec::new();
         let mut indexes = Vec::new();
         let mut added = std::collections::HashMap::new();
@@ -532,7 +532,7 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`] naming the file.
-    pub fn delete_crate(&self, key: &str) -> Result<()> {
+    pub(crate) fn delete_crate(&self, key: &str) -> Result<()> {
         self.check()?;
         let _ = self.reg.store.delete(key, &Precondition::Any)?;
         Ok(())
@@ -542,7 +542,7 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`] naming the file.
-    pub fn move_crate(&self, from: &str, to: &str) -> Result<()> {
+    pub(crate) fn move_crate(&self, from: &str, to: &str) -> Result<()> {
         self.check()?;
         self.reg.store.rename(from, to, ObjectKind::Crate)
     }
@@ -551,7 +551,7 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`] naming the file.
-    pub fn fix_crate(&self, key: &str) -> Result<()> {
+    pub(crate) fn fix_crate(&self, key: &str) -> Result<()> {
         self.check()?;
         self.reg.store.fix_published(key, ObjectKind::Crate)
     }
@@ -562,7 +562,7 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`].
-    pub fn clean_temp(
+    pub(crate) fn clean_temp(
         &self,
         max_age: std::time::Duration,
         beside_published: bool,

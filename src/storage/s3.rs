@@ -42,13 +42,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `Cache-Control` of a `.crate`: its bytes never change.
-pub const CRATE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+pub(crate) const CRATE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of index files and `config.json`: revalidate every time.
-pub const INDEX_CACHE_CONTROL: &str = "no-cache";
+pub(crate) const INDEX_CACHE_CONTROL: &str = "no-cache";
 
 /// A registry under `prefix` in an S3 bucket.
 #[derive(Debug)]
-pub struct S3Storage {
+pub(crate) struct S3Storage {
     bucket: String,
     /// The key prefix, without leading or trailing `/` (`""`: the bucket's top).
     prefix: String,
@@ -62,7 +62,7 @@ struct NoLock;
 impl LockGuard for NoLock {}
 
 /// `Content-Type` and `Cache-Control` of an object of `kind`.
-pub fn http_metadata(kind: ObjectKind) -> (&'static str, &'static str) {
+pub(crate) fn http_metadata(kind: ObjectKind) -> (&'static str, &'static str) {
     match kind {
         ObjectKind::Index => ("text/plain", INDEX_CACHE_CONTROL),
         ObjectKind::Config => ("application/json", INDEX_CACHE_CONTROL),
@@ -83,7 +83,7 @@ impl S3Storage {
     /// [`Error::Config`] naming `s3://bucket/prefix` when the environment does
     /// not make a valid client (a malformed endpoint, say), or the runtime cannot
     /// start.
-    pub fn from_env(bucket: &str, prefix: &str) -> Result<S3Storage> {
+    pub(crate) fn from_env(bucket: &str, prefix: &str) -> Result<S3Storage> {
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if builder
             .get_config_value(&AmazonS3ConfigKey::Endpoint)

@@ -12,7 +12,7 @@
 //! ahead of the clock.
 
 // The folder backend: the one place that touches the registry's files.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+#![allow(clippy::disallowed_methods)]
 
 use super::{
     Durability, LockEvents, LockGuard, LockMode, Meta, Object, ObjectKind, Outcome, Precondition,
@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A registry folder.
 #[derive(Debug)]
-pub struct LocalStorage {
+pub(crate) struct LocalStorage {
     root: PathBuf,
     /// Whether deferred writes wait for a barrier.
     deferred: AtomicBool,
@@ -38,7 +38,7 @@ pub struct LocalStorage {
 
 impl LocalStorage {
     /// Storage in the folder `root` (which may not exist yet).
-    pub fn new(root: &Path) -> LocalStorage {
+    pub(crate) fn new(root: &Path) -> LocalStorage {
         LocalStorage {
             root: root.to_path_buf(),
             deferred: AtomicBool::new(false),
