@@ -1,9 +1,11 @@
 //! `config.json` (cargo's `RegistryConfig`) and regtool's own settings in
 //! `.regtool/config.toml`.
+//! Floor 0 (`core`): imports [`crate::error`] and [`crate::layout`] only.
 //!
 //! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#index-configuration>
 
 use crate::error::{Error, Result};
+use crate::layout::CRATES_DIR;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -36,10 +38,11 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl RegistryConfig {
-    /// The config for a registry served at `base_url` (no trailing `/`).
+    /// The config for a registry served at `base_url` (no trailing `/`): its
+    /// `dl` points at [`crate::layout::crate_key`]'s layout.
     pub(crate) fn for_base_url(base_url: &str, auth_required: bool) -> Self {
         RegistryConfig {
-            dl: format!("{base_url}/crates/{{crate}}/{{crate}}-{{version}}.crate"),
+            dl: format!("{base_url}/{CRATES_DIR}/{{crate}}/{{crate}}-{{version}}.crate"),
             api: None,
             auth_required,
         }

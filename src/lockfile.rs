@@ -3,6 +3,7 @@
 //! `[metadata]`). Source:
 //! <https://doc.rust-lang.org/cargo/guide/cargo-toml-vs-cargo-lock.html>,
 //! cargo's `EncodableResolve`.
+//! Floor 1 (`input`): parses the user's input, imports the core only.
 
 use crate::error::{Error, Result};
 use serde::Deserialize;

@@ -1,5 +1,6 @@
 //! A sparse registry read over HTTP: crates.io's index by default, for
 //! `regtool mirror`.
+//! Floor 1 (`input`): another registry is outside input; imports the core only.
 //!
 //! Reads `config.json`, index files (at the prefix path of the lowercased name)
 //! and `.crate` downloads (at `config.json`'s `dl` template), as cargo does,

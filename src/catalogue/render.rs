@@ -2,6 +2,7 @@
 //! READMEs rendered by `pulldown-cmark` and sanitized by `ammonia`), the search
 //! data (a script assigning a global, so that `index.html` works from
 //! `file://` too) and the Atom feed (RFC 4287).
+//! Floor 4 (`catalogue`), like the rest of the catalogue.
 //!
 //! Every link between pages is relative, so the catalogue works wherever the
 //! registry is served (any path prefix) and from a folder.

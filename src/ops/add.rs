@@ -1,4 +1,5 @@
 //! `regtool add`: put `.crate` files into the registry.
+//! Floor 5 (`commands`).
 //!
 //! Every input is read once (cksum, tar walk, manifest, and a copy into the
 //! registry's temp folder, in parallel); all inputs and the registry's rules are

@@ -1,5 +1,6 @@
 //! `regtool doctor`: probe a deployed registry over HTTP as cargo reads it, and
 //! say what a cargo user would run into.
+//! Floor 5 (`commands`).
 //!
 //! The probes follow cargo's sparse protocol and its token exchange (sources:
 //! <https://doc.rust-lang.org/cargo/reference/registry-index.html#sparse-protocol>,

@@ -1,4 +1,5 @@
 //! Looking up a crate or version the user named, with helpful errors.
+//! Floor 5 (`commands`).
 
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, version_key};

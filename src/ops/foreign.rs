@@ -1,4 +1,5 @@
 //! Dependencies that name another registry whose URL looks like this one's.
+//! Floor 5 (`commands`).
 //!
 //! A normalized manifest names a dependency's registry by its index URL
 //! (`registry-index`); regtool writes no `registry` field when that URL is this

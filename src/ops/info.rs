@@ -1,4 +1,5 @@
 //! `regtool info`: a crate's versions, or one version's details.
+//! Floor 5 (`commands`).
 
 use super::find::{find_version, load_existing};
 use crate::error::{Error, Result};

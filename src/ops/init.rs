@@ -1,4 +1,5 @@
 //! `regtool init`: create a registry.
+//! Floor 5 (`commands`).
 
 use crate::config::{self, RegistryConfig, Settings};
 use crate::error::{Error, Result};

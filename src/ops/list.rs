@@ -1,4 +1,5 @@
 //! `regtool list`: the crates the registry holds.
+//! Floor 5 (`commands`).
 
 use crate::error::Result;
 use crate::index::{IndexFile, IndexPackage};

@@ -2,6 +2,7 @@
 //! `Cargo.lock` files, or `NAME@VERSION`) into a `--mirror` registry, with
 //! upstream's index lines written byte for byte; `--refresh` takes upstream's
 //! yanked flags for every mirrored version.
+//! Floor 5 (`commands`).
 //!
 //! For each version: upstream's index file gives its line; the `.crate` is
 //! downloaded from `config.json`'s `dl` template and its SHA-256 checked against

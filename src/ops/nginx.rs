@@ -1,4 +1,5 @@
 //! `regtool nginx-config`: an nginx `server` block that serves the registry.
+//! Floor 5 (`commands`).
 //!
 //! The block serves only what cargo asks for (sources:
 //! <https://doc.rust-lang.org/cargo/reference/registry-index.html#sparse-protocol>

@@ -1,5 +1,6 @@
 //! `regtool reindex`: rebuild every index file from the `.crate` files under
 //! `crates/`.
+//! Floor 5 (`commands`).
 //!
 //! Each `.crate` is read (in parallel) with the one crate reader and its line
 //! derived from its manifest; file names are not trusted. Versions that already

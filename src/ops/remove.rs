@@ -1,4 +1,5 @@
 //! `regtool remove`: delete a version's index line and its `.crate`.
+//! Floor 5 (`commands`).
 //!
 //! For crates published by mistake (a secret in them, say). Lockfiles that pin the
 //! version break; `yank` is the usual tool. The line goes first, then the file, so

@@ -1,4 +1,5 @@
 //! `regtool settings`: show or change a registry's settings after `init`.
+//! Floor 5 (`commands`).
 //!
 //! The URL lives in two places: `config.json`'s `dl` template (what cargo reads)
 //! and `.regtool/config.toml`. Moving the registry to a new URL rewrites both;

@@ -1,6 +1,7 @@
 //! `regtool token add/list/revoke`: the tokens nginx accepts for a registry made
 //! with `--auth-required` (cargo's side:
 //! <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>).
+//! Floor 5 (`commands`).
 //!
 //! A token is `rgt_` + a 16-hex-digit *ID* + `_` + 64 hex digits of *secret*
 //! (8 and 32 bytes from the operating system's random source), 85 characters

@@ -1,4 +1,5 @@
 //! `regtool verify`: check a registry and report every problem found.
+//! Floor 5 (`commands`).
 //!
 //! Checks: `config.json`; every index file parses (each line also as cargo's own
 //! `IndexPackage`), ends in a newline, sits at the path of its name and holds one

@@ -1,4 +1,5 @@
 //! `regtool yank` / `yank --undo`: flip `yanked` on one index line.
+//! Floor 5 (`commands`).
 //!
 //! Same semantics as `cargo yank`: a yanked version stays downloadable for
 //! existing lockfiles but is no longer picked by new resolutions. Only that line's

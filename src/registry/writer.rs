@@ -571,3 +571,158 @@ impl Writer {
         self.reg.store.clean_temp(max_age, beside_published)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::local::LocalStorage;
+    use crate::storage::{LockEvents, Storage};
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    /// Records what the registry announces.
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl ChangeHook for Recorder {
+        fn before_index_writes(
+            &self,
+            _: &Writer,
+            names: &[&CrateName],
+            _: Durability,
+        ) -> Result<()> {
+            let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+            self.0.lock().unwrap().push(format!("before {names:?}"));
+            Ok(())
+        }
+
+        fn index_written(&self, _: &Writer, changes: &[Change<'_>]) -> Result<()> {
+            for c in changes {
+                let added: Vec<&str> = c.added.iter().map(|(v, _)| v.as_str()).collect();
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(format!("written {} +{added:?} -{:?}", c.name, c.removed));
+            }
+            Ok(())
+        }
+
+        fn rebuild(&self, _: &Writer) -> Result<Derived> {
+            self.0.lock().unwrap().push("rebuild".into());
+            Ok(Derived::Unchanged)
+        }
+
+        fn settings_changed(&self, w: &Writer, old: &Settings) -> Result<Derived> {
+            let change = format!("settings {} -> {}", old.url, w.settings.url);
+            self.0.lock().unwrap().push(change);
+            Ok(Derived::Unchanged)
+        }
+    }
+
+    struct Quiet;
+    impl LockEvents for Quiet {
+        fn waiting(&self, _: &Path) {}
+        fn unsupported(&self, _: &Path, _: &std::io::Error) {}
+    }
+
+    /// A lease that ran out: every check fails.
+    #[derive(Debug)]
+    struct Lost;
+    impl LockGuard for Lost {
+        fn check(&self) -> Result<()> {
+            Err(Error::Conflict {
+                path: "the lease".into(),
+            })
+        }
+    }
+
+    fn create(dir: &Path, hook: Arc<Recorder>) -> Writer {
+        let store: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir));
+        let settings = Settings::new("https://crates.example.com".into());
+        let config = RegistryConfig::for_base_url(&settings.url, false);
+        Registry::create(store, hook, config, settings, &Quiet).unwrap()
+    }
+
+    fn line(vers: &str) -> IndexFile {
+        let text = format!(
+            r#"{{"name":"Foo","vers":"{vers}","deps":[],"cksum":"{}","features":{{}},"yanked":false}}"#,
+            "0".repeat(64)
+        );
+        IndexFile::parse(Path::new("foo"), format!("{text}\n").as_bytes()).unwrap()
+    }
+
+    fn publication(w: &Writer, vers: &str) -> Publication {
+        Publication {
+            name: CrateName::new("Foo").unwrap(),
+            level: 0,
+            index: Some(line(vers)),
+            revision: None,
+            crates: vec![(vers.to_string(), w.staging_file().unwrap())],
+            added: vec![(vers.to_string(), None)],
+        }
+    }
+
+    #[test]
+    fn every_change_is_announced_to_the_hook() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hook = Arc::new(Recorder::default());
+        let mut w = create(tmp.path(), hook.clone());
+        w.publish(vec![publication(&w, "1.0.0")], Durability::Now, |_| {})
+            .unwrap();
+        let foo = CrateName::new("foo").unwrap();
+        w.modify_crate(
+            &foo,
+            || unreachable!("published"),
+            |s| {
+                s.index.lines.clear();
+                Ok(Some(()))
+            },
+        )
+        .unwrap();
+        let mut settings = w.settings.clone();
+        settings.url = "https://new.example.com".into();
+        let config = w.config.clone();
+        w.update_settings(settings, config).unwrap();
+        assert_eq!(
+            *hook.0.lock().unwrap(),
+            [
+                "rebuild",
+                r#"before ["Foo"]"#,
+                r#"written Foo +["1.0.0"] -[]"#,
+                r#"before ["Foo"]"#,
+                r#"written Foo +[] -["1.0.0"]"#,
+                "settings https://crates.example.com -> https://new.example.com",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lost_lock_refuses_every_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hook = Arc::new(Recorder::default());
+        let reg = create(tmp.path(), hook.clone()).registry().clone();
+        let mut w = Writer::new(reg, Box::new(Lost));
+        let lost = |r: Result<_>| matches!(r, Err(Error::Conflict { path }) if path == Path::new("the lease"));
+        assert!(lost(
+            w.publish(vec![publication(&w, "1.0.0")], Durability::Now, |_| {})
+                .map(|_| ())
+        ));
+        let foo = CrateName::new("foo").unwrap();
+        assert!(lost(
+            w.modify_crate(&foo, || unreachable!(), |_| Ok(Some(())))
+                .map(|_| ())
+        ));
+        assert!(lost(w.put_secret(layout::TOKEN_FILE_KEY, b"x", None)));
+        assert!(lost(w.delete_crate("crates/Foo/Foo-1.0.0.crate")));
+        assert!(lost(
+            w.clean_temp(std::time::Duration::ZERO, true).map(|_| ())
+        ));
+        assert!(lost(w.rebuild_derived().map(|_| ())));
+        let (settings, config) = (w.settings.clone(), w.config.clone());
+        assert!(lost(w.update_settings(settings, config).map(|_| ())));
+        // Nothing was written, and the hook heard of nothing after `create`.
+        assert!(w.find_crate(&foo).unwrap().is_none());
+        assert!(w.read_state(layout::TOKEN_FILE_KEY).unwrap().is_none());
+        assert_eq!(*hook.0.lock().unwrap(), ["rebuild"]);
+    }
+}

@@ -1,4 +1,5 @@
 //! A registry in an S3 bucket (or any S3-protocol store): `s3://bucket/prefix`.
+//! Floor 2 (`storage`).
 #![allow(clippy::disallowed_methods)] // the storage layer: reads its own staging files
 //!
 //! Built on Apache Arrow's `object_store` crate (its `aws` backend), which is
