@@ -226,32 +226,20 @@ fn apply(
     }
     let mut index_writes = Vec::new();
     for w in writes {
-        match w {
-            Write::Move { from, to } => {
-                writer.move_crate(&from, &to)?;
-                shell.status(
-                    "Moved",
-                    format!(
-                        "`{}` to `{}`",
-                        writer.locate(&from).display(),
-                        writer.locate(&to).display()
-                    ),
-                );
-                report.moved.push(writer.locate(&to));
-            }
-            Write::Delete(key) => {
-                writer.delete_crate(&key)?;
-                shell.status(
-                    "Removed",
-                    format!("`{}` (a copy)", writer.locate(&key).display()),
-                );
-            }
-            Write::Fix(key) => writer.fix_crate(&key)?,
-            Write::Index {
-                name,
-                file,
-                revision,
-            } => index_writes.push((name, file, revision)),
+        match &w {
+            Write::Move { from, to } => writer.move_crate(from, to)?,
+            Write::Delete(key) => writer.delete_crate(key)?,
+            Write::Fix(key) => writer.fix_crate(key)?,
+            Write::Index { .. } => {}
+        }
+        tell_crate_write(writer, &w, false, shell, report);
+        if let Write::Index {
+            name,
+            file,
+            revision,
+        } = w
+        {
+            index_writes.push((name, file, revision));
         }
     }
     index_writes
@@ -276,6 +264,30 @@ fn apply(
     // What is derived from the index (the catalogue), as the index is now.
     writer.rebuild_derived()?;
     Ok(())
+}
+
+/// Names a `.crate` moved or removed on the shell (and a move in the
+/// report): done, or with `would`, what a real run would do.
+fn tell_crate_write(
+    reg: &Registry,
+    w: &Write,
+    would: bool,
+    shell: &Shell,
+    report: &mut ReindexReport,
+) {
+    match w {
+        Write::Move { from, to } => {
+            let (from, to) = (reg.locate(from), reg.locate(to));
+            let verb = if would { "Would move" } else { "Moved" };
+            shell.status(verb, format!("`{}` to `{}`", from.display(), to.display()));
+            report.moved.push(to);
+        }
+        Write::Delete(key) => {
+            let verb = if would { "Would remove" } else { "Removed" };
+            shell.status(verb, format!("`{}` (a copy)", reg.locate(key).display()));
+        }
+        Write::Fix(_) | Write::Index { .. } => {}
+    }
 }
 
 impl Run<'_> {
@@ -359,23 +371,9 @@ impl Run<'_> {
             ..
         } = self;
         for w in writes {
+            tell_crate_write(reg, &w, true, shell, &mut report);
             match w {
-                Write::Move { from, to } => {
-                    shell.status(
-                        "Would move",
-                        format!(
-                            "`{}` to `{}`",
-                            reg.locate(&from).display(),
-                            reg.locate(&to).display()
-                        ),
-                    );
-                    report.moved.push(reg.locate(&to));
-                }
-                Write::Delete(key) => shell.status(
-                    "Would remove",
-                    format!("`{}` (a copy)", reg.locate(&key).display()),
-                ),
-                Write::Fix(_) => {}
+                Write::Move { .. } | Write::Delete(_) | Write::Fix(_) => {}
                 Write::Index { name, file, .. } => {
                     let key = layout::index_key(&name);
                     let verb = if file.lines.is_empty() {
