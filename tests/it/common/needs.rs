@@ -76,7 +76,7 @@ pub struct Tool {
     pub executables: &'static [&'static str],
     /// Folders looked in after `PATH` (programs that live in an `sbin`).
     pub dirs: &'static [&'static str],
-    /// How to get it for a local run.
+    /// How to get it for a local run (a sentence after "Locally,").
     pub local: &'static str,
     /// The line of `.ci/install.sh` that installs it (a test checks it is
     /// there, word for word).
@@ -95,7 +95,7 @@ pub const TOOLS: &[Tool] = &[
             "/usr/local/nginx/sbin",
             "/sbin",
         ],
-        local: "on Debian or Ubuntu: `sudo apt-get install nginx`",
+        local: "the Debian and Ubuntu package is `nginx`",
         ci_line: "want nginx nginx",
     },
     Tool {
@@ -103,7 +103,7 @@ pub const TOOLS: &[Tool] = &[
         env: None,
         executables: &["chromium", "chromium-browser"],
         dirs: &["/usr/bin"],
-        local: "on Debian: `sudo apt-get install chromium`",
+        local: "the Debian package is `chromium`",
         ci_line: "want chromium chromium fonts-liberation",
     },
     Tool {
@@ -111,8 +111,8 @@ pub const TOOLS: &[Tool] = &[
         env: Some("MOTO_SERVER"),
         executables: &["moto_server"],
         dirs: &[],
-        local: "`python3 -m venv V && V/bin/pip install 'moto[server]>=5.1'`, then \
-                MOTO_SERVER=V/bin/moto_server",
+        local: "it is PyPI's `moto[server]` (5.1 or later) in a Python venv; set MOTO_SERVER \
+                to the venv's bin/moto_server",
         ci_line: "venv moto moto_server 'moto[server]>=5.1'",
     },
     Tool {
@@ -120,7 +120,7 @@ pub const TOOLS: &[Tool] = &[
         env: None,
         executables: &["rsync"],
         dirs: &[],
-        local: "on Debian or Ubuntu: `sudo apt-get install rsync`",
+        local: "the Debian and Ubuntu package is `rsync`",
         ci_line: "want rsync rsync",
     },
     Tool {
@@ -128,7 +128,7 @@ pub const TOOLS: &[Tool] = &[
         env: None,
         executables: &["aws"],
         dirs: &[],
-        local: "`python3 -m venv V && V/bin/pip install awscli` and V/bin on PATH",
+        local: "it is PyPI's `awscli` in a Python venv whose bin/ is on PATH",
         ci_line: "venv awscli aws awscli",
     },
 ];
