@@ -1,7 +1,7 @@
 //! The commands: one module per subcommand. Floor 5 (with the opener,
 //! [`crate::location`]): imports the catalogue, the registry and below.
 //!
-//! Each command takes an opened [`crate::Registry`] (or a location) and a
+//! Each command takes an opened [`crate::registry::Registry`] (or a location) and a
 //! [`crate::output::Shell`], and returns a report that serializes to the
 //! command's `--format json` schema. A command that changes the registry
 //! takes its [`crate::registry::Writer`] (the exclusive lock) first and writes

@@ -30,7 +30,7 @@ const MAX_RETRIES: usize = 24;
 /// Without a lock, a `.crate` no line names and whose bytes differ from the
 /// ones being added is replaced only when it is older than this (a killed
 /// run's orphan); younger, another `add` of that version may be under way.
-pub(crate) const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// What [`Writer::publish`] puts in for one crate.
 #[derive(Debug)]

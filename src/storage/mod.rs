@@ -149,7 +149,7 @@ pub(crate) enum LockMode {
 
 /// A registry's storage. Keys are relative, `/`-separated, never start with `/`
 /// and never hold `.` or `..` components (callers build them through
-/// [`crate::Registry`]). Every method names the failing object in its error.
+/// [`crate::registry::Registry`]). Every method names the failing object in its error.
 pub(crate) trait Storage: Send + Sync + Debug {
     /// Where the object at `key` is, for messages: a path or a URL (`""`: the
     /// registry itself).
@@ -286,7 +286,7 @@ pub(crate) trait Storage: Send + Sync + Debug {
 
     /// Whether listing a folder costs about as little as reading one object
     /// (a local folder: yes; object storage: no, a `LIST` request per page).
-    /// [`crate::Registry`] then reads the few keys a name can have instead of
+    /// [`crate::registry::Registry`] then reads the few keys a name can have instead of
     /// listing their folders.
     fn cheap_listing(&self) -> bool {
         true

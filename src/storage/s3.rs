@@ -1,6 +1,5 @@
 //! A registry in an S3 bucket (or any S3-protocol store): `s3://bucket/prefix`.
 //! Floor 2 (`storage`).
-#![allow(clippy::disallowed_methods)] // the storage layer: reads its own staging files
 //!
 //! Built on Apache Arrow's `object_store` crate (its `aws` backend), which is
 //! async: each call runs on a small tokio current-thread runtime owned by the
@@ -16,7 +15,8 @@
 //! ([`Precondition::Absent`]) is `If-None-Match: *`; a compare-and-swap
 //! ([`Precondition::Unchanged`]) is `If-Match: <ETag>`; a refused precondition
 //! (HTTP 412, or 409 from a concurrent conditional write) is
-//! [`Outcome::Conflict`], and [`crate::Registry`] re-reads and re-applies.
+//! [`Outcome::Conflict`], and the registry's writer
+//! ([`crate::registry::Writer`]) re-reads and re-applies.
 //!
 //! Every object gets its HTTP metadata at write time, so that the bucket can be
 //! served to cargo as it is (directly or behind a CDN): `config.json`
@@ -26,6 +26,9 @@
 //! (`.regtool/config.toml`) lives under the same prefix.
 //!
 //! Source: <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-requests.html>.
+
+// The storage layer: it reads back its own staging files.
+#![allow(clippy::disallowed_methods)]
 
 use super::{
     Durability, LockEvents, LockGuard, LockMode, Meta, Object, ObjectKind, Outcome, Precondition,
