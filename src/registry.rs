@@ -233,7 +233,7 @@ impl Registry {
     }
 
     /// regtool's own object at `key` (a key under `.regtool/`, e.g. the token
-    /// file) with its revision, for a later [`Registry::put_secret`]; `None` if
+    /// file) with its revision, for a later [`Writer::put_secret`]; `None` if
     /// there is none.
     ///
     /// # Errors

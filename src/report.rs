@@ -1,4 +1,4 @@
-//! The one printer: every command returns a report, and [`print`] draws it as
+//! The one printer: every command returns a report, and [`print()`] draws it as
 //! JSON (`--format json`, the report's serde form) or as text for people, on
 //! stdout (status lines go to stderr, see [`crate::output`]). Floor 6
 //! (`command line`): imports the commands' report types.

@@ -29,7 +29,7 @@ pub(crate) struct CrateList(pub Vec<CrateSummary>);
 /// Lists every crate in the registry, sorted by name.
 ///
 /// # Errors
-/// [`Error::Io`], [`Error::IndexFile`] for an unreadable index file.
+/// [`crate::Error::Io`], [`crate::Error::IndexFile`] for an unreadable index file.
 pub(crate) fn list(reg: &Registry) -> Result<CrateList> {
     let mut out = Vec::new();
     for key in reg.index_keys()? {

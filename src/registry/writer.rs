@@ -334,7 +334,7 @@ impl Writer {
     /// Returns the key of every object written, in the order written
     /// (`.crate` files, then index files level by level).
     ///
-    /// Storage without a lock ([`Storage::locks`] false: object storage) gets
+    /// Storage without a lock ([`crate::storage::Storage::locks`] false: object storage) gets
     /// conditional writes instead: a `.crate` is created only where there is
     /// none (an object already there with the same bytes counts as written; one
     /// with other bytes is replaced only when it is a repair or an orphan older
