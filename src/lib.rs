@@ -45,6 +45,7 @@
 
 #![warn(unreachable_pub)]
 
+// Floor 0: core.
 pub mod config;
 pub mod error;
 pub mod index;
@@ -52,6 +53,7 @@ mod layout;
 mod name;
 pub mod output;
 
+// Floor 1: input.
 pub mod crate_file;
 mod lockfile;
 pub mod manifest;
@@ -59,15 +61,20 @@ mod meta;
 mod reader;
 mod upstream;
 
+// Floor 2: storage.
 mod storage;
 
+// Floor 3: the registry.
 mod registry;
 
+// Floor 4: the catalogue.
 pub mod catalogue;
 
+// Floor 5: the commands and the opener.
 mod location;
 mod ops;
 
+// Floor 6: the command line.
 pub mod cli;
 mod report;
 
