@@ -426,9 +426,9 @@ impl Registry {
 
     /// A staging file to copy an input `.crate` into while reading it (see
     /// [`Publication::crates`]). No change of the registry (nothing is served
-    /// from there, and a writer removes what a killed run left), so a reader
-    /// may make one before it takes the lock: `add` and `mirror` read and
-    /// download their inputs first, and hold the lock only to publish.
+    /// from there, and a writer removes what a killed run left), so it may be
+    /// made before the lock is taken: `add` reads its inputs first, and takes
+    /// the lock only to check them against the registry and publish.
     ///
     /// # Errors
     /// [`Error::Io`].
