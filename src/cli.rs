@@ -1,8 +1,12 @@
 //! The command line (clap derive) and the dispatch from a parsed command to the
-//! operations in [`crate::ops`].
+//! commands in [`crate::ops`]: each command's arguments convert themselves into
+//! its options (`From`/`TryFrom`, parsed and checked once, here), and [`run`]
+//! is a table of one arm per subcommand. Floor 6 (`command line`), with the
+//! printer ([`crate::report`]); `src/main.rs` sits on it.
 
 use crate::error::{Error, Result};
 use crate::location::RegistryLocation;
+use crate::name::CrateName;
 use crate::ops;
 use crate::output::{Format, Shell};
 use crate::registry::Registry;
@@ -594,9 +598,9 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
 ///
 /// # Errors
 /// [`Error::Usage`] for `NAME@VERSION` whose version is not semver.
-pub fn mirror_input(input: &str) -> Result<ops::mirror::MirrorInput> {
+pub(crate) fn mirror_input(input: &str) -> Result<ops::mirror::MirrorInput> {
     if let Some((name, version)) = input.split_once('@')
-        && let Ok(name) = crate::name::CrateName::new(name)
+        && let Ok(name) = CrateName::new(name)
     {
         let version = ops::find::parse_version(version)?;
         return Ok(ops::mirror::MirrorInput::Version(name, version));
@@ -604,9 +608,167 @@ pub fn mirror_input(input: &str) -> Result<ops::mirror::MirrorInput> {
     Ok(ops::mirror::MirrorInput::Lockfile(PathBuf::from(input)))
 }
 
-impl Cli {
-    fn registry_dir(&self) -> PathBuf {
-        self.registry.clone().unwrap_or_else(|| PathBuf::from("."))
+// From each command's arguments to its options: parsed and checked once, here.
+
+impl From<InitArgs> for ops::init::InitOptions {
+    fn from(a: InitArgs) -> Self {
+        ops::init::InitOptions {
+            url: a.url,
+            aliases: a.aliases,
+            auth_required: a.auth_required,
+            mirror: a.mirror,
+            max_crate_size: a.max_crate_size,
+            max_unpacked_size: a.max_unpacked_size,
+            html: !a.no_html,
+        }
+    }
+}
+
+impl From<AddArgs> for ops::add::AddOptions {
+    fn from(a: AddArgs) -> Self {
+        ops::add::AddOptions {
+            paths: a.paths,
+            strict: a.strict,
+            max_crate_size: a.max_crate_size,
+            max_unpacked_size: a.max_unpacked_size,
+            dry_run: a.dry_run,
+        }
+    }
+}
+
+impl TryFrom<YankArgs> for ops::yank::YankOptions {
+    type Error = Error;
+
+    fn try_from(a: YankArgs) -> Result<Self> {
+        let (name, version) = ops::find::parse_spec(&a.spec, a.version.as_deref())?;
+        Ok(ops::yank::YankOptions {
+            name,
+            version,
+            undo: a.undo,
+            dry_run: a.dry_run,
+        })
+    }
+}
+
+impl TryFrom<RemoveArgs> for ops::remove::RemoveOptions {
+    type Error = Error;
+
+    fn try_from(a: RemoveArgs) -> Result<Self> {
+        let (name, version) = ops::find::parse_spec(&a.spec, a.version.as_deref())?;
+        Ok(ops::remove::RemoveOptions {
+            name,
+            version,
+            dry_run: a.dry_run,
+        })
+    }
+}
+
+impl From<&ReindexArgs> for ops::reindex::ReindexOptions {
+    fn from(a: &ReindexArgs) -> Self {
+        ops::reindex::ReindexOptions {
+            prune: a.prune,
+            accept_changed: a.accept_changed,
+            dry_run: a.dry_run,
+        }
+    }
+}
+
+impl From<&VerifyArgs> for ops::verify::VerifyOptions {
+    fn from(a: &VerifyArgs) -> Self {
+        ops::verify::VerifyOptions { deep: a.deep }
+    }
+}
+
+impl TryFrom<InfoArgs> for ops::info::InfoOptions {
+    type Error = Error;
+
+    fn try_from(a: InfoArgs) -> Result<Self> {
+        Ok(ops::info::InfoOptions {
+            name: ops::find::parse_name(&a.name)?,
+            version: a
+                .version
+                .as_deref()
+                .map(ops::find::parse_version)
+                .transpose()?,
+        })
+    }
+}
+
+impl From<SettingsArgs> for ops::settings::SettingsChange {
+    fn from(a: SettingsArgs) -> Self {
+        ops::settings::SettingsChange {
+            url: a.url,
+            add_aliases: a.aliases,
+            auth_required: a.auth_required,
+            max_crate_size: a.max_crate_size,
+            max_unpacked_size: a.max_unpacked_size,
+            html: a.html,
+        }
+    }
+}
+
+impl From<NginxArgs> for ops::nginx::NginxOptions {
+    fn from(a: NginxArgs) -> Self {
+        ops::nginx::NginxOptions {
+            listen: a.listen,
+            server_name: a.server_name,
+            token_file: a.token_file,
+        }
+    }
+}
+
+impl TryFrom<MirrorArgs> for ops::mirror::MirrorOptions {
+    type Error = Error;
+
+    /// Also reads `REGTOOL_UPSTREAM_TOKEN`, the token sent to upstream.
+    fn try_from(a: MirrorArgs) -> Result<Self> {
+        Ok(ops::mirror::MirrorOptions {
+            inputs: a
+                .inputs
+                .iter()
+                .map(|i| mirror_input(i))
+                .collect::<Result<Vec<_>>>()?,
+            upstream: a.upstream,
+            token: std::env::var("REGTOOL_UPSTREAM_TOKEN").ok(),
+            jobs: a.jobs.into(),
+            retry: crate::upstream::RetryPolicy {
+                retries: a.retries,
+                timeout: std::time::Duration::from_secs(a.timeout),
+                ..Default::default()
+            },
+            dry_run: a.dry_run,
+            refresh: a.refresh,
+        })
+    }
+}
+
+impl DoctorArgs {
+    /// The options, with the URL taken from the local registry `local` when
+    /// none was given.
+    fn options(self, local: Option<&Registry>) -> Result<ops::doctor::DoctorOptions> {
+        let url = match (self.url, local) {
+            (Some(u), _) => u,
+            (None, Some(reg)) => reg.settings.url.clone(),
+            (None, None) => {
+                return Err(Error::Usage(
+                    "give the registry's URL (or --registry DIR to take its URL)".into(),
+                ));
+            }
+        };
+        let crate_name = self
+            .krate
+            .as_deref()
+            .map(|n| {
+                CrateName::new(n)
+                    .map_err(|r| Error::Usage(format!("`--crate {n}` is not a crate name: {r}")))
+            })
+            .transpose()?;
+        Ok(ops::doctor::DoctorOptions {
+            url,
+            token: self.token,
+            crate_name,
+            timeout: std::time::Duration::from_secs(self.timeout),
+        })
     }
 }
 
@@ -619,15 +781,48 @@ pub fn shell_for(cli: &Cli) -> Shell {
     Shell::new(format, cli.quiet, cli.no_progress)
 }
 
-/// Where `arg` (a folder, or `s3://bucket/prefix`) is: parsed once, here.
-fn location(arg: &Path) -> Result<RegistryLocation> {
-    RegistryLocation::parse(arg)
+/// Where the registry a command names is: its own `DIR` argument, else
+/// `--registry`, else the current folder; parsed once, here.
+fn location(dir: Option<&Path>, registry: &Path) -> Result<RegistryLocation> {
+    RegistryLocation::parse(dir.unwrap_or(registry))
 }
 
-fn open(dir: &Path) -> Result<Registry> {
-    match location(dir)? {
-        RegistryLocation::Local(dir) => Registry::open(&dir),
-        s3 => Registry::open_in(s3.storage()?),
+/// The local registry `doctor` compares with: `--registry`, else the current
+/// folder when it is a registry (a warning when it cannot be read).
+fn local_registry(registry: Option<&Path>, shell: &Shell) -> Result<Option<Registry>> {
+    if let Some(dir) = registry {
+        return crate::location::open(dir).map(Some);
+    }
+    match RegistryLocation::Local(PathBuf::from(".")).open() {
+        Ok(reg) => Ok(Some(reg)),
+        Err(Error::NotARegistry { .. }) => Ok(None),
+        Err(e) => {
+            shell.warn(format!(
+                "not using the current folder's registry: {}",
+                crate::error::Report(&e)
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Runs `token add/list/revoke`.
+fn token(command: TokenCommand, reg: &Registry, shell: &Shell) -> Result<()> {
+    use crate::report::print;
+    match command {
+        TokenCommand::Add {
+            name,
+            read_only,
+            registry_name,
+        } => {
+            let opts = ops::token::AddOptions {
+                read_only,
+                registry_name,
+            };
+            print(shell, &ops::token::add(reg, &name, &opts, shell)?)
+        }
+        TokenCommand::List => print(shell, &ops::token::list(reg)?),
+        TokenCommand::Revoke { name } => print(shell, &ops::token::revoke(reg, &name, shell)?),
     }
 }
 
@@ -646,185 +841,53 @@ pub fn report_error(shell: &Shell, e: &Error) {
     }
 }
 
-/// Runs a parsed command line: builds the operation's options, runs it, and
-/// hands its report to the one printer ([`crate::report::print`]).
+/// Runs a parsed command line: each command's arguments become its options,
+/// the command runs, and its report goes to the one printer
+/// ([`crate::report::print`]).
 ///
 /// # Errors
-/// Whatever the operation fails with; see each `ops` module.
+/// Whatever the command fails with; see each `ops` module.
 pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
     use crate::report::print;
-    let registry = || open(&cli.registry_dir());
-    match &cli.command {
+    use ops::{
+        add, doctor, info, init, list, mirror, nginx, reindex, remove, settings, verify, yank,
+    };
+    let here = cli.registry.clone().unwrap_or_else(|| PathBuf::from("."));
+    let open = || crate::location::open(&here);
+    match cli.command {
         Command::Init(a) => {
-            let dir = a.dir.clone().unwrap_or_else(|| cli.registry_dir());
-            let opts = ops::init::InitOptions {
-                url: a.url.clone(),
-                aliases: a.aliases.clone(),
-                auth_required: a.auth_required,
-                mirror: a.mirror,
-                max_crate_size: a.max_crate_size,
-                max_unpacked_size: a.max_unpacked_size,
-                html: !a.no_html,
-            };
-            print(shell, &ops::init::init_at(&location(&dir)?, &opts, shell)?)
+            let at = location(a.dir.as_deref(), &here)?;
+            print(shell, &init::init(&at, &a.into(), shell)?)
         }
-        Command::Add(a) => {
-            let opts = ops::add::AddOptions {
-                strict: a.strict,
-                max_crate_size: a.max_crate_size,
-                max_unpacked_size: a.max_unpacked_size,
-                dry_run: a.dry_run,
-            };
-            print(shell, &ops::add::add(&registry()?, &a.paths, &opts, shell)?)
-        }
-        Command::Yank(a) => {
-            let (name, version) = ops::find::parse_spec(&a.spec, a.version.as_deref())?;
-            let report = ops::yank::yank(&registry()?, &name, &version, a.undo, a.dry_run, shell)?;
-            print(shell, &report)
-        }
-        Command::Remove(a) => {
-            let (name, version) = ops::find::parse_spec(&a.spec, a.version.as_deref())?;
-            print(
-                shell,
-                &ops::remove::remove(&registry()?, &name, &version, a.dry_run, shell)?,
-            )
-        }
+        Command::Add(a) => print(shell, &add::add(&open()?, &a.into(), shell)?),
+        Command::Yank(a) => print(shell, &yank::yank(&open()?, &a.try_into()?, shell)?),
+        Command::Remove(a) => print(shell, &remove::remove(&open()?, &a.try_into()?, shell)?),
         Command::Reindex(a) => {
-            let reg = open(&a.dir.clone().unwrap_or_else(|| cli.registry_dir()))?;
-            let opts = ops::reindex::ReindexOptions {
-                prune: a.prune,
-                accept_changed: a.accept_changed,
-                dry_run: a.dry_run,
-            };
-            print(shell, &ops::reindex::reindex(&reg, &opts, shell)?)
+            let reg = location(a.dir.as_deref(), &here)?.open()?;
+            print(shell, &reindex::reindex(&reg, &(&a).into(), shell)?)
         }
         Command::Verify(a) => {
-            let dir = a.dir.clone().unwrap_or_else(|| cli.registry_dir());
-            let opts = ops::verify::VerifyOptions { deep: a.deep };
-            print(
-                shell,
-                &ops::verify::verify_at(&location(&dir)?, &opts, shell)?,
-            )
+            let at = location(a.dir.as_deref(), &here)?;
+            print(shell, &verify::verify(&at, &(&a).into(), shell)?)
         }
-        Command::List => print(shell, &ops::info::list(&registry()?)?),
-        Command::Info(a) => {
-            let name = ops::find::parse_name(&a.name)?;
-            let version = a.version.as_deref().map(ops::find::parse_version);
-            let report = ops::info::info(&registry()?, &name, version.transpose()?.as_ref())?;
-            print(shell, &report)
-        }
-        Command::Settings(a) => {
-            let change = ops::settings::SettingsChange {
-                url: a.url.clone(),
-                add_aliases: a.aliases.clone(),
-                auth_required: a.auth_required,
-                max_crate_size: a.max_crate_size,
-                max_unpacked_size: a.max_unpacked_size,
-                html: a.html,
-            };
-            print(
-                shell,
-                &ops::settings::settings(&registry()?, &change, shell)?,
-            )
-        }
+        Command::List => print(shell, &list::list(&open()?)?),
+        Command::Info(a) => print(shell, &info::info(&open()?, &a.try_into()?)?),
+        Command::Settings(a) => print(shell, &settings::settings(&open()?, &a.into(), shell)?),
         Command::NginxConfig(a) => {
-            let opts = ops::nginx::NginxOptions {
-                listen: a.listen.clone(),
-                server_name: a.server_name.clone(),
-                token_file: a.token_file.clone(),
-            };
-            shell.data(ops::nginx::server_block(&registry()?, &opts)?);
+            shell.data(nginx::server_block(&open()?, &a.into())?);
             Ok(())
         }
-        Command::Token(a) => match &a.command {
-            TokenCommand::Add {
-                name,
-                read_only,
-                registry_name,
-            } => {
-                let opts = ops::token::AddOptions {
-                    read_only: *read_only,
-                    registry_name: registry_name.clone(),
-                };
-                print(shell, &ops::token::add(&registry()?, name, &opts, shell)?)
-            }
-            TokenCommand::List => print(shell, &ops::token::list(&registry()?)?),
-            TokenCommand::Revoke { name } => {
-                print(shell, &ops::token::revoke(&registry()?, name, shell)?)
-            }
-        },
-        Command::Mirror(a) => {
-            let inputs = a
-                .inputs
-                .iter()
-                .map(|i| mirror_input(i))
-                .collect::<Result<Vec<_>>>()?;
-            let opts = ops::mirror::MirrorOptions {
-                upstream: a.upstream.clone(),
-                token: std::env::var("REGTOOL_UPSTREAM_TOKEN").ok(),
-                jobs: a.jobs.into(),
-                retry: crate::upstream::RetryPolicy {
-                    retries: a.retries,
-                    timeout: std::time::Duration::from_secs(a.timeout),
-                    ..Default::default()
-                },
-                dry_run: a.dry_run,
-                refresh: a.refresh,
-            };
-            print(
-                shell,
-                &ops::mirror::mirror(&registry()?, &inputs, &opts, shell)?,
-            )
-        }
+        Command::Token(a) => token(a.command, &open()?, shell),
+        Command::Mirror(a) => print(shell, &mirror::mirror(&open()?, &a.try_into()?, shell)?),
         Command::Doctor(a) => {
-            let local = match &cli.registry {
-                Some(dir) => Some(open(dir)?),
-                // The current folder, when it is a registry.
-                None => match Registry::open(Path::new(".")) {
-                    Ok(reg) => Some(reg),
-                    Err(Error::NotARegistry { .. }) => None,
-                    Err(e) => {
-                        shell.warn(format!(
-                            "not using the current folder's registry: {}",
-                            crate::error::Report(&e)
-                        ));
-                        None
-                    }
-                },
-            };
-            let url = match (&a.url, &local) {
-                (Some(u), _) => u.clone(),
-                (None, Some(reg)) => reg.settings.url.clone(),
-                (None, None) => {
-                    return Err(Error::Usage(
-                        "give the registry's URL (or --registry DIR to take its URL)".into(),
-                    ));
-                }
-            };
-            let opts = ops::doctor::DoctorOptions {
-                url,
-                token: a.token.clone(),
-                crate_name: a
-                    .krate
-                    .as_deref()
-                    .map(|n| {
-                        crate::name::CrateName::new(n).map_err(|r| {
-                            Error::Usage(format!("`--crate {n}` is not a crate name: {r}"))
-                        })
-                    })
-                    .transpose()?,
-                timeout: std::time::Duration::from_secs(a.timeout),
-            };
-            print(shell, &ops::doctor::doctor(local.as_ref(), &opts, shell)?)
+            let local = local_registry(cli.registry.as_deref(), shell)?;
+            let opts = a.options(local.as_ref())?;
+            print(shell, &doctor::doctor(local.as_ref(), &opts, shell)?)
         }
         Command::Completions(a) => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                a.shell,
-                &mut Cli::command(),
-                "regtool",
-                &mut std::io::stdout(),
-            );
+            let mut out = std::io::stdout();
+            clap_complete::generate(a.shell, &mut Cli::command(), "regtool", &mut out);
             Ok(())
         }
     }

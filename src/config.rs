@@ -1,14 +1,16 @@
 //! `config.json` (cargo's `RegistryConfig`) and regtool's own settings in
 //! `.regtool/config.toml`.
+//! Floor 0 (`core`): imports [`crate::error`] and [`crate::layout`] only.
 //!
 //! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#index-configuration>
 
 use crate::error::{Error, Result};
+use crate::layout::CRATES_DIR;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The markers cargo replaces in a `dl` template.
-pub const DL_MARKERS: &[&str] = &[
+pub(crate) const DL_MARKERS: &[&str] = &[
     "{crate}",
     "{version}",
     "{prefix}",
@@ -18,17 +20,17 @@ pub const DL_MARKERS: &[&str] = &[
 
 /// `config.json` at the registry root, as cargo reads it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegistryConfig {
+pub(crate) struct RegistryConfig {
     /// Download URL template: `{base-url}/crates/{crate}/{crate}-{version}.crate` for
     /// regtool's layout. If it has none of [`DL_MARKERS`], cargo appends
     /// `/{crate}/{version}/download`.
-    pub dl: String,
+    pub(crate) dl: String,
     /// Web API URL; `None` for a static registry (cargo cannot publish to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api: Option<String>,
+    pub(crate) api: Option<String>,
     /// Whether cargo must send a token for every request (RFC 3139).
     #[serde(rename = "auth-required", default, skip_serializing_if = "is_false")]
-    pub auth_required: bool,
+    pub(crate) auth_required: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -36,10 +38,11 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl RegistryConfig {
-    /// The config for a registry served at `base_url` (no trailing `/`).
-    pub fn for_base_url(base_url: &str, auth_required: bool) -> Self {
+    /// The config for a registry served at `base_url` (no trailing `/`): its
+    /// `dl` points at [`crate::layout::crate_key`]'s layout.
+    pub(crate) fn for_base_url(base_url: &str, auth_required: bool) -> Self {
         RegistryConfig {
-            dl: format!("{base_url}/crates/{{crate}}/{{crate}}-{{version}}.crate"),
+            dl: format!("{base_url}/{CRATES_DIR}/{{crate}}/{{crate}}-{{version}}.crate"),
             api: None,
             auth_required,
         }
@@ -50,7 +53,7 @@ impl RegistryConfig {
     ///
     /// # Errors
     /// [`Error::Config`] if it is not JSON of this shape or `dl` is not an http(s) URL.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+    pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let cfg: RegistryConfig = serde_json::from_slice(bytes).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             message: format!("not a valid registry config.json: {e}"),
@@ -68,7 +71,7 @@ impl RegistryConfig {
     }
 
     /// The bytes written to `config.json`: pretty JSON ending in a newline.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).expect("config serializes");
         v.push(b'\n');
         v
@@ -76,13 +79,13 @@ impl RegistryConfig {
 }
 
 /// Default `--max-crate-size`: 10 MiB, as crates.io.
-pub const DEFAULT_MAX_CRATE_SIZE: u64 = 10 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_CRATE_SIZE: u64 = 10 * 1024 * 1024;
 /// A size limit that is none (`--max-crate-size none`): the default of a
 /// `--mirror` registry, which must take every crate crates.io serves, including
 /// those it let past its 10 MB limit by exception (windows 0.34.0 is 14 MB).
-pub const NO_SIZE_LIMIT: u64 = u64::MAX;
+pub(crate) const NO_SIZE_LIMIT: u64 = u64::MAX;
 /// Default `--max-unpacked-size`: 512 MiB, as crates.io.
-pub const DEFAULT_MAX_UNPACKED_SIZE: u64 = 512 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_UNPACKED_SIZE: u64 = 512 * 1024 * 1024;
 
 /// regtool's own settings for a registry, kept in `.regtool/config.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,7 +146,7 @@ impl Settings {
     ///
     /// # Errors
     /// [`Error::Config`] if they are not UTF-8 or not valid settings.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+    pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let text = std::str::from_utf8(bytes).map_err(|_| Error::Config {
             path: path.to_path_buf(),
             message: "invalid regtool settings: not UTF-8".into(),
@@ -155,7 +158,7 @@ impl Settings {
     }
 
     /// The bytes written to `.regtool/config.toml`.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut s = String::from("# regtool's settings for this registry (not served to cargo).\n");
         s.push_str(&toml::to_string(self).expect("settings serialize"));
         s.into_bytes()
@@ -164,7 +167,7 @@ impl Settings {
     /// Whether `registry_index` (a dependency's `registry-index` in a normalized
     /// manifest) names this registry: compared with and without `sparse+` and a
     /// trailing `/`.
-    pub fn is_own_index(&self, registry_index: &str) -> bool {
+    pub(crate) fn is_own_index(&self, registry_index: &str) -> bool {
         let want = normalize_url(registry_index);
         std::iter::once(&self.url)
             .chain(self.aliases.iter())
@@ -173,7 +176,7 @@ impl Settings {
 }
 
 /// Strips `sparse+`/`registry+` and trailing `/` so URLs compare by meaning.
-pub fn normalize_url(url: &str) -> &str {
+pub(crate) fn normalize_url(url: &str) -> &str {
     let u = url
         .strip_prefix("sparse+")
         .or_else(|| url.strip_prefix("registry+"))
@@ -185,7 +188,7 @@ pub fn normalize_url(url: &str) -> &str {
 ///
 /// # Errors
 /// A sentence saying what is wrong.
-pub fn check_base_url(url: &str) -> std::result::Result<String, String> {
+pub(crate) fn check_base_url(url: &str) -> std::result::Result<String, String> {
     let u = url.strip_prefix("sparse+").unwrap_or(url);
     if !(u.starts_with("http://") || u.starts_with("https://")) {
         return Err(format!("`{url}` is not an http:// or https:// URL"));

@@ -3,9 +3,12 @@
 //! and checked; the file is one gzip member and ends with it), the packaged
 //! `Cargo.toml`, and optionally a copy of the bytes.
 //!
-//! Memory stays flat whatever the crate size: only `Cargo.toml` is kept.
-//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html> (`cksum`)
-//! and `DESIGN.md` §3 (tarball rules).
+//! Memory stays flat whatever the crate size: only `Cargo.toml` (and small
+//! READMEs) are kept. The tarball rules crates.io keeps: only regular files
+//! and folders, all under `{name}-{version}/`, no `..` or absolute path, sizes
+//! capped ([`Limits`]); the manifest's name and version must match the folder
+//! (checked by [`crate::reader`]). Floor 1 (`input`): imports the core only.
+//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html> (`cksum`).
 
 use crate::error::{CrateProblem, Error, Result};
 use sha2::{Digest, Sha256};
@@ -26,13 +29,13 @@ pub struct Limits {
 }
 
 /// Default cap on `Cargo.toml`: 10 MiB (crates.io's manifests are far smaller).
-pub const DEFAULT_MAX_MANIFEST_SIZE: u64 = 10 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MANIFEST_SIZE: u64 = 10 * 1024 * 1024;
 
 impl Limits {
     /// The limits for a `.crate` already in a registry: its bytes were accepted
     /// (perhaps under a raised limit, or before the limit was lowered), so only
     /// the manifest cap applies. Memory stays flat whatever the size.
-    pub fn stored() -> Limits {
+    pub(crate) fn stored() -> Limits {
         Limits {
             max_crate_size: u64::MAX,
             max_unpacked_size: u64::MAX,
@@ -59,25 +62,25 @@ pub struct CrateContents {
     /// File size in bytes.
     pub size: u64,
     /// The archive's top folder (should be `{name}-{version}`).
-    pub top: String,
+    pub(crate) top: String,
     /// The bytes of `{top}/Cargo.toml`.
     pub manifest: Vec<u8>,
     /// Files that may be the crate's README, for the catalogue: path inside
     /// `{top}/` and bytes. Only files named `readme*` (any case, at most
     /// [`README_DEPTH`] folders deep) or `*.md` at the top, each at most
     /// [`MAX_README_SIZE`] bytes, at most [`MAX_READMES`] of them.
-    pub readmes: Vec<(String, Vec<u8>)>,
+    pub(crate) readmes: Vec<(String, Vec<u8>)>,
 }
 
 /// README candidates: path inside the package and bytes.
 type Readmes = Vec<(String, Vec<u8>)>;
 
 /// Largest README kept for the catalogue, in bytes (512 KiB).
-pub const MAX_README_SIZE: u64 = 512 * 1024;
+pub(crate) const MAX_README_SIZE: u64 = 512 * 1024;
 /// Most README candidates kept from one `.crate`.
-pub const MAX_READMES: usize = 8;
+pub(crate) const MAX_READMES: usize = 8;
 /// Deepest folder (below the top one) a README candidate is taken from.
-pub const README_DEPTH: usize = 2;
+pub(crate) const README_DEPTH: usize = 2;
 
 /// Whether the file at `parts` (the entry path split at `/`, the top folder
 /// first) may be a README (see [`CrateContents::readmes`]).
@@ -194,7 +197,7 @@ pub fn read_crate(
 ///
 /// # Errors
 /// As [`read_crate`].
-pub fn read_crate_from(
+pub(crate) fn read_crate_from(
     reader: impl Read,
     path: &Path,
     limits: &Limits,
@@ -222,7 +225,7 @@ pub fn read_crate_from(
 }
 
 /// Lowercase hex of `bytes`, as index `cksum` fields are written.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         let _ = write!(out, "{b:02x}");
@@ -235,7 +238,7 @@ pub fn hex(bytes: &[u8]) -> String {
 ///
 /// # Errors
 /// The I/O error.
-pub fn sha256(mut reader: impl Read) -> io::Result<String> {
+pub(crate) fn sha256(mut reader: impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
     io::copy(&mut reader, &mut hasher)?;
     Ok(hex(&hasher.finalize()))

@@ -1,21 +1,25 @@
 //! The library's error type and the exit codes it maps to.
 //!
-//! Every error names the file it is about. Exit codes follow cargo's habits and
-//! `DESIGN.md` §5: `0` ok, `1` input rejected or problems found, `2` usage or I/O.
+//! Every error names the file it is about. Exit codes: `0` ok, `1` input
+//! rejected or problems found, `2` usage or I/O. Messages read like cargo's:
+//! lowercase, the path in backticks, the cause chain below. Floor 0 (`core`):
+//! imports nothing of the crate.
 
 use std::fmt;
 use std::path::PathBuf;
 
 /// Exit code: the input was rejected or `verify` found problems.
-pub const EXIT_REJECTED: i32 = 1;
+pub(crate) const EXIT_REJECTED: i32 = 1;
 /// Exit code: bad usage, or an I/O failure (disk, permissions, lock).
-pub const EXIT_IO: i32 = 2;
+pub(crate) const EXIT_IO: i32 = 2;
 
 /// Why a `.crate` file (or the version it carries) cannot go into the registry.
 ///
-/// Each variant is one rule of the registry format; see
+/// Each variant is one rule of the registry format or of crates.io's
+/// publishing rules (a valid name, one spelling per crate, a version once
+/// whatever its build metadata, a safe archive); see
 /// <https://doc.rust-lang.org/cargo/reference/registry-index.html> and
-/// crates.io's publishing rules (`DESIGN.md` §3).
+/// <https://doc.rust-lang.org/cargo/reference/manifest.html#the-name-field>.
 #[derive(Debug, thiserror::Error)]
 pub enum CrateProblem {
     /// The file does not start with the gzip magic bytes.
@@ -271,7 +275,7 @@ impl Error {
     }
 
     /// The file this error is about, if any.
-    pub fn path(&self) -> Option<&std::path::Path> {
+    pub(crate) fn path(&self) -> Option<&std::path::Path> {
         match self {
             Error::Io { path, .. }
             | Error::NotARegistry { path }
@@ -286,7 +290,7 @@ impl Error {
 
     /// The error as printed with `--format json`:
     /// `{"error": {"message", "file", "exit_code", "problems": [{"message", "file"}]}}`.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         let one = |e: &Error| {
             serde_json::json!({
                 "message": Report(e).to_string(),
@@ -308,7 +312,11 @@ impl Error {
     }
 
     /// Build an [`Error::Io`] for `path`.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             action,
             path: path.into(),
@@ -317,7 +325,7 @@ impl Error {
     }
 
     /// Build an [`Error::Crate`].
-    pub fn krate(path: impl Into<PathBuf>, problem: CrateProblem) -> Self {
+    pub(crate) fn krate(path: impl Into<PathBuf>, problem: CrateProblem) -> Self {
         Error::Crate {
             path: path.into(),
             problem,
@@ -329,7 +337,7 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Displays an error with its chain of causes, one `Caused by:` line each, like cargo.
-pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
+pub(crate) struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,4 +1,5 @@
-//! Index lines (`IndexPackage`, `RegistryDependency`) and index files.
+//! Index lines (`IndexPackage`, `RegistryDependency`), their `pubtime`, and
+//! index files. Floor 0 (`core`): imports only [`crate::error`].
 //!
 //! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>.
 //! Fields are written in the order crates.io writes them, and lines written by
@@ -13,7 +14,7 @@ use std::path::Path;
 
 /// crates.io's index URL, the `registry` of crates.io dependencies in an
 /// alternative registry.
-pub const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
+pub(crate) const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
 
 /// One version of a crate: one line of an index file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +51,24 @@ pub struct IndexPackage {
     /// Fields this version of regtool does not know; kept as they were.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
+}
+
+/// The current time as an index `pubtime` (`YYYY-MM-DDTHH:MM:SSZ`, UTC).
+/// Honors `SOURCE_DATE_EPOCH` (seconds since 1970) for reproducible
+/// registries and tests.
+pub(crate) fn pubtime_now() -> String {
+    let ts = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .unwrap_or_else(jiff::Timestamp::now);
+    format_pubtime(ts)
+}
+
+/// A timestamp as an index `pubtime` (`YYYY-MM-DDTHH:MM:SSZ`, UTC, whole
+/// seconds), the form crates.io writes.
+pub(crate) fn format_pubtime(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// One dependency in an index line.
@@ -111,7 +130,7 @@ pub enum DepKind {
 
 impl DepKind {
     /// The name written in index lines: `normal`, `build` or `dev`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DepKind::Normal => "normal",
             DepKind::Build => "build",
@@ -128,6 +147,9 @@ impl std::fmt::Display for DepKind {
 
 impl IndexPackage {
     /// The compact JSON line, without the trailing newline.
+    ///
+    /// # Panics
+    /// Never: every field serializes to JSON.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("index line serializes")
     }
@@ -142,24 +164,24 @@ impl IndexPackage {
 }
 
 /// The version without build metadata: two versions with the same key collide.
-pub fn version_key(v: &semver::Version) -> (u64, u64, u64, String) {
+pub(crate) fn version_key(v: &semver::Version) -> (u64, u64, u64, String) {
     (v.major, v.minor, v.patch, v.pre.to_string())
 }
 
 /// An index line as read from disk: the raw text plus its parsed form.
 #[derive(Debug, Clone)]
-pub struct IndexLine {
+pub(crate) struct IndexLine {
     /// The line as it is on disk (without the newline).
-    pub raw: String,
+    pub(crate) raw: String,
     /// The parsed line.
-    pub package: IndexPackage,
+    pub(crate) package: IndexPackage,
 }
 
 /// One index file: the lines of all versions of one crate, in publish order.
 #[derive(Debug, Clone, Default)]
-pub struct IndexFile {
+pub(crate) struct IndexFile {
     /// The lines, oldest first.
-    pub lines: Vec<IndexLine>,
+    pub(crate) lines: Vec<IndexLine>,
 }
 
 impl IndexFile {
@@ -167,7 +189,7 @@ impl IndexFile {
     ///
     /// # Errors
     /// [`Error::IndexFile`] naming the first bad line.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+    pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let text = std::str::from_utf8(bytes).map_err(|e| Error::IndexFile {
             path: path.to_path_buf(),
             line: 1 + bytes[..e.valid_up_to()]
@@ -196,20 +218,15 @@ impl IndexFile {
     }
 
     /// Appends a new line.
-    pub fn push(&mut self, package: IndexPackage) {
+    pub(crate) fn push(&mut self, package: IndexPackage) {
         self.lines.push(IndexLine {
             raw: package.to_line(),
             package,
         });
     }
 
-    /// The line whose `vers` is exactly `vers`.
-    pub fn find(&self, vers: &str) -> Option<usize> {
-        self.lines.iter().position(|l| l.package.vers == vers)
-    }
-
     /// Sets `yanked` on line `i`, changing only that line; returns whether it changed.
-    pub fn set_yanked(&mut self, i: usize, yanked: bool) -> bool {
+    pub(crate) fn set_yanked(&mut self, i: usize, yanked: bool) -> bool {
         let line = &mut self.lines[i];
         if line.package.yanked == yanked {
             return false;
@@ -225,7 +242,7 @@ impl IndexFile {
     }
 
     /// The file's bytes: each line followed by `\n`.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.raw.len() + 1).sum());
         for l in &self.lines {
             out.extend_from_slice(l.raw.as_bytes());

@@ -14,42 +14,68 @@
 //! Any static server can serve `REGISTRY/` to cargo as a sparse registry
 //! (<https://doc.rust-lang.org/cargo/reference/registry-index.html#sparse-protocol>).
 //!
-//! # Modules
-//! - [`registry`]: the only door to a registry: opening/creating it, its lock,
-//!   every key in it, the publish order.
-//! - [`storage`]: where the bytes live ([`storage::Storage`]; a folder today).
-//! - [`reader`]: the one crate reader (`.crate` bytes to index line).
-//! - [`index`]: index lines ([`index::IndexPackage`]) and index files.
-//! - [`config`]: `config.json` ([`config::RegistryConfig`]) and regtool's settings.
-//! - [`crate_file`]: reading a `.crate` in one streaming pass.
-//! - [`manifest`]: packaged `Cargo.toml` to index line.
-//! - [`name`]: crate-name rules and index paths.
-//! - [`lockfile`], [`upstream`]: `Cargo.lock` files and a sparse registry over
-//!   HTTP, for `regtool mirror`.
-//! - [`fs`]: atomic writes and the lock.
-//! - [`ops`]: one module per subcommand.
-//! - [`catalogue`]: the static HTML catalogue written beside the index.
-//! - [`cli`], [`report`], [`output`], [`error`]: the command line, the one
-//!   printer of reports, output streams, errors.
+//! # Floors
+//!
+//! The modules stand on seven floors; a module imports only from its own
+//! floor or below, and there is no import cycle within a floor
+//! (`python3 .ci/floors.py` checks both, from the table at its top):
+//!
+//! 0. core: [`error`], [`name`], [`index`] (index lines, `pubtime`),
+//!    [`config`] (`config.json`, settings), [`layout`] (every key of a
+//!    registry), [`output`] (the shell).
+//! 1. input: [`crate_file`] (a `.crate` in one streaming pass), [`manifest`]
+//!    (packaged `Cargo.toml` to index line), [`meta`] (what a page shows
+//!    beyond the line), [`reader`] (the one crate reader), [`lockfile`],
+//!    [`upstream`] (another registry over HTTP).
+//! 2. storage: [`storage`] (the trait; the folder backend with its atomic
+//!    writes and lock; S3).
+//! 3. registry: [`registry`] (reads, the [`registry::Writer`] that alone
+//!    writes, the change hook it announces changes through).
+//! 4. catalogue: [`catalogue`] (the static HTML catalogue, a change hook).
+//! 5. commands: [`ops`] (one module per subcommand) and [`location`] (the
+//!    opener: picks the storage and installs the catalogue).
+//! 6. command line: [`cli`] (clap, dispatch), [`report`] (the one printer).
+//!
+//! `src/main.rs` sits on top: it parses, runs, and maps errors to exit codes.
+//!
+//! The public API is what the binary, the integration tests and the fuzz
+//! targets use; everything else is `pub(crate)`, so that the compiler finds
+//! dead code. Lints: `Cargo.toml` (`[lints]`) and, for the library alone,
+//! `unreachable_pub` here.
 
-pub mod catalogue;
-pub mod cli;
+#![warn(unreachable_pub)]
+
+// Floor 0: core.
 pub mod config;
-pub mod crate_file;
 pub mod error;
-pub mod fs;
 pub mod index;
-pub mod location;
-pub mod lockfile;
-pub mod manifest;
-pub mod name;
-pub mod ops;
+mod layout;
+mod name;
 pub mod output;
-pub mod reader;
-pub mod registry;
-pub mod report;
-pub mod storage;
-pub mod upstream;
+
+// Floor 1: input.
+pub mod crate_file;
+mod lockfile;
+pub mod manifest;
+mod meta;
+mod reader;
+mod upstream;
+
+// Floor 2: storage.
+mod storage;
+
+// Floor 3: the registry.
+mod registry;
+
+// Floor 4: the catalogue.
+pub mod catalogue;
+
+// Floor 5: the commands and the opener.
+mod location;
+mod ops;
+
+// Floor 6: the command line.
+pub mod cli;
+mod report;
 
 pub use error::{Error, Result};
-pub use registry::Registry;

@@ -3,6 +3,7 @@
 //! `[metadata]`). Source:
 //! <https://doc.rust-lang.org/cargo/guide/cargo-toml-vs-cargo-lock.html>,
 //! cargo's `EncodableResolve`.
+//! Floor 1 (`input`): parses the user's input, imports the core only.
 
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -11,22 +12,22 @@ use std::path::{Path, PathBuf};
 
 /// crates.io's source in lockfiles written through the git index (every lockfile
 /// version, and the one cargo keeps when crates.io is replaced).
-pub const CRATES_IO_REGISTRY: &str = "registry+https://github.com/rust-lang/crates.io-index";
+pub(crate) const CRATES_IO_REGISTRY: &str = "registry+https://github.com/rust-lang/crates.io-index";
 /// crates.io's source when reached through `sparse+https://index.crates.io/`.
-pub const CRATES_IO_SPARSE: &str = "sparse+https://index.crates.io/";
+pub(crate) const CRATES_IO_SPARSE: &str = "sparse+https://index.crates.io/";
 
 /// One `[[package]]` of a lockfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockedPackage {
+pub(crate) struct LockedPackage {
     /// `name`.
-    pub name: String,
+    pub(crate) name: String,
     /// `version`.
-    pub version: String,
+    pub(crate) version: String,
     /// `source` (`registry+URL`, `sparse+URL`, `git+URL`); `None` for path
     /// and workspace packages.
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// `checksum` (SHA-256 of the `.crate`) when the lockfile records one.
-    pub checksum: Option<String>,
+    pub(crate) checksum: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,7 +52,7 @@ struct RawPackage {
 /// [`Error::Io`] naming the file if it cannot be read; [`Error::Config`]
 /// naming it if it is not a lockfile.
 #[allow(clippy::disallowed_methods)] // the user's lockfile, not the registry
-pub fn read(path: &Path) -> Result<(PathBuf, Vec<LockedPackage>)> {
+pub(crate) fn read(path: &Path) -> Result<(PathBuf, Vec<LockedPackage>)> {
     let file = match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => path.join("Cargo.lock"),
         _ => path.to_path_buf(),
@@ -65,7 +66,7 @@ pub fn read(path: &Path) -> Result<(PathBuf, Vec<LockedPackage>)> {
 ///
 /// # Errors
 /// [`Error::Config`] if it is not TOML shaped like a lockfile.
-pub fn parse(path: &Path, text: &str) -> Result<Vec<LockedPackage>> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Vec<LockedPackage>> {
     let raw: RawLock = toml::from_str(text).map_err(|e| Error::Config {
         path: path.to_path_buf(),
         message: format!("not a Cargo.lock: {e}"),
@@ -99,7 +100,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<LockedPackage>> {
 }
 
 /// Whether `source` is crates.io (through its git or its sparse index).
-pub fn is_crates_io(source: &str) -> bool {
+pub(crate) fn is_crates_io(source: &str) -> bool {
     source == CRATES_IO_REGISTRY || source == CRATES_IO_SPARSE
 }
 

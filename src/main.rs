@@ -1,4 +1,5 @@
 //! The `regtool` binary: parse the command line, run it, map errors to exit codes.
+//! On top of every floor: it uses [`regtool::cli`] only.
 
 use clap::Parser;
 use regtool::cli::{self, Cli};

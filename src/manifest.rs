@@ -3,9 +3,11 @@
 //!
 //! The manifest is read with cargo's own schema (`cargo_util_schemas::manifest::
 //! TomlManifest`) and targets are rendered with `cargo_platform`, so regtool sees
-//! what cargo sees. Source:
-//! <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema> and
-//! `DESIGN.md` §2.
+//! what cargo sees. Fields and dependencies come out as crates.io writes them:
+//! dependencies sorted by (name, kind, req), `features2` for features using
+//! `dep:` or `?/`, a dependency's `registry` omitted when it is this registry
+//! (or crates.io for a mirror). Floor 1 (`input`): imports the core only.
+//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>.
 
 use crate::config::{Settings, normalize_url};
 use crate::error::CrateProblem;
@@ -18,13 +20,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 /// crates.io's limit on dependencies per version.
-pub const MAX_DEPENDENCIES: usize = 500;
+pub(crate) const MAX_DEPENDENCIES: usize = 500;
 /// Limit on features per version. crates.io's default is 300, but it raises it
 /// for crates that need more (web-sys has 1727), and a registry must take those
 /// crates: 3000 still stops a hostile manifest.
-pub const MAX_FEATURES: usize = 3000;
+pub(crate) const MAX_FEATURES: usize = 3000;
 /// crates.io's limit on values per feature.
-pub const MAX_FEATURE_VALUES: usize = 300;
+pub(crate) const MAX_FEATURE_VALUES: usize = 300;
 
 /// Where the dependencies of a registry point: what counts as "this registry"
 /// and whether the registry stands in for crates.io.
@@ -204,6 +206,20 @@ const DEP_TABLES: [&str; 5] = [
     "dev_dependencies",
 ];
 
+/// The dependency tables of `t` (`dependencies`, `build-dependencies`...),
+/// each with its path in the manifest (`prefix` first), added to `out`.
+fn dependency_tables<'a>(
+    prefix: &str,
+    t: &'a toml::Table,
+    out: &mut Vec<(String, &'a toml::Table)>,
+) {
+    for name in DEP_TABLES {
+        if let Some(deps) = t.get(name).and_then(toml::Value::as_table) {
+            out.push((format!("{prefix}{name}"), deps));
+        }
+    }
+}
+
 /// Checks the names in a parsed manifest before cargo's schema reads it:
 /// `package.name` follows the registry's rule ([`CrateName::new`]) and is not
 /// inherited from a workspace; dependency names and `package` renames follow
@@ -227,15 +243,8 @@ fn check_names(table: &toml::Table) -> Result<(), CrateProblem> {
         }
         _ => {} // missing or of another type: the schema says so
     }
-    fn collect<'a>(prefix: &str, t: &'a toml::Table, out: &mut Vec<(String, &'a toml::Table)>) {
-        for name in DEP_TABLES {
-            if let Some(deps) = t.get(name).and_then(toml::Value::as_table) {
-                out.push((format!("{prefix}{name}"), deps));
-            }
-        }
-    }
     let mut tables = Vec::new();
-    collect("", table, &mut tables);
+    dependency_tables("", table, &mut tables);
     for (platform, t) in table
         .get("target")
         .and_then(toml::Value::as_table)
@@ -243,7 +252,7 @@ fn check_names(table: &toml::Table) -> Result<(), CrateProblem> {
         .flatten()
     {
         if let Some(t) = t.as_table() {
-            collect(&format!("target.'{platform}'."), t, &mut tables);
+            dependency_tables(&format!("target.'{platform}'."), t, &mut tables);
         }
     }
     for (where_, deps) in tables {
@@ -417,23 +426,12 @@ fn registry_for(registry_index: Option<&str>, ctx: &DepContext<'_>) -> Option<St
 }
 
 /// A `[features]` table: feature name to the features and dependencies it enables.
-pub type FeatureMap = BTreeMap<String, Vec<String>>;
+pub(crate) type FeatureMap = BTreeMap<String, Vec<String>>;
 
 /// Splits `[features]` as crates.io does: features whose values use `dep:` or
 /// `?/` go to `features2`, and so, repeatedly, does every feature that names one
 /// of those. Returns `(features, features2)`; `features2` is `None` when empty.
-///
-/// ```
-/// use regtool::manifest::{FeatureMap, split_features};
-/// let mut all = FeatureMap::new();
-/// all.insert("std".into(), vec!["memchr?/std".into()]);
-/// all.insert("default".into(), vec!["std".into()]);
-/// all.insert("alloc".into(), vec![]);
-/// let (features, features2) = split_features(all);
-/// assert_eq!(features.keys().collect::<Vec<_>>(), ["alloc"]);
-/// assert_eq!(features2.unwrap().keys().collect::<Vec<_>>(), ["default", "std"]);
-/// ```
-pub fn split_features(all: FeatureMap) -> (FeatureMap, Option<FeatureMap>) {
+pub(crate) fn split_features(all: FeatureMap) -> (FeatureMap, Option<FeatureMap>) {
     let mut new_syntax: BTreeSet<String> = all
         .iter()
         .filter(|(_, vals)| {
@@ -489,6 +487,20 @@ const MAX_MESSAGE: usize = 300;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn features_split_as_crates_io_does() {
+        let mut all = FeatureMap::new();
+        all.insert("std".into(), vec!["memchr?/std".into()]);
+        all.insert("default".into(), vec!["std".into()]);
+        all.insert("alloc".into(), vec![]);
+        let (features, features2) = split_features(all);
+        assert_eq!(features.keys().collect::<Vec<_>>(), ["alloc"]);
+        assert_eq!(
+            features2.unwrap().keys().collect::<Vec<_>>(),
+            ["default", "std"]
+        );
+    }
 
     #[test]
     fn semver0_keeps_wildcards_as_written_and_drops_their_operator() {

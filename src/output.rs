@@ -1,6 +1,8 @@
 //! What goes where: data and JSON reports to stdout, status lines, warnings and
-//! progress to stderr (`DESIGN.md` §5). Status lines look like cargo's: a verb
-//! right-aligned in 12 columns, then the message.
+//! progress to stderr, so that a script can read stdout whatever regtool says
+//! meanwhile; progress bars only on a terminal. Status lines look like
+//! cargo's: a verb right-aligned in 12 columns, then the message. Floor 0
+//! (`core`): imports nothing of the crate.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -29,7 +31,7 @@ pub struct Shell {
 impl Shell {
     /// A shell for the current process: progress only when stderr is a terminal
     /// (and `no_progress` is false); colors only on a terminal without `NO_COLOR`.
-    pub fn new(format: Format, quiet: bool, no_progress: bool) -> Shell {
+    pub(crate) fn new(format: Format, quiet: bool, no_progress: bool) -> Shell {
         let tty = std::io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Shell {
@@ -41,8 +43,9 @@ impl Shell {
         }
     }
 
-    /// A silent shell (for library users and tests).
-    pub fn silent() -> Shell {
+    /// A silent shell (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn silent() -> Shell {
         Shell {
             quiet: true,
             progress: false,
@@ -52,13 +55,8 @@ impl Shell {
         }
     }
 
-    /// Whether progress bars should be drawn.
-    pub fn progress(&self) -> bool {
-        self.progress
-    }
-
     /// A status line on stderr (`      Adding serde v1.0.0`); hidden by `--quiet`.
-    pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
+    pub(crate) fn status(&self, verb: &str, message: impl std::fmt::Display) {
         if self.quiet {
             return;
         }
@@ -76,12 +74,12 @@ impl Shell {
     }
 
     /// A warning on stderr (`warning: ...`); shown even with `--quiet`.
-    pub fn warn(&self, message: impl std::fmt::Display) {
+    pub(crate) fn warn(&self, message: impl std::fmt::Display) {
         self.labelled("warning", "1;33", message);
     }
 
     /// An error line on stderr (`error: ...`).
-    pub fn error(&self, message: impl std::fmt::Display) {
+    pub(crate) fn error(&self, message: impl std::fmt::Display) {
         self.labelled("error", "1;31", message);
     }
 
@@ -101,19 +99,19 @@ impl Shell {
     }
 
     /// Prints `value` as pretty JSON on stdout.
-    pub fn json<T: serde::Serialize>(&self, value: &T) {
+    pub(crate) fn json<T: serde::Serialize>(&self, value: &T) {
         let mut out = std::io::stdout().lock();
         let _ = serde_json::to_writer_pretty(&mut out, value);
         let _ = writeln!(out);
     }
 
     /// Prints a line of data on stdout.
-    pub fn data(&self, line: impl std::fmt::Display) {
+    pub(crate) fn data(&self, line: impl std::fmt::Display) {
         let _ = writeln!(std::io::stdout().lock(), "{}", printable(&line.to_string()));
     }
 
     /// A progress bar of `len` steps, hidden unless [`Shell::progress`].
-    pub fn bar(&self, len: u64, message: &'static str) -> indicatif::ProgressBar {
+    pub(crate) fn bar(&self, len: u64, message: &'static str) -> indicatif::ProgressBar {
         if !self.progress {
             return indicatif::ProgressBar::hidden();
         }
@@ -132,7 +130,7 @@ impl Shell {
 
 /// `text` with control characters (other than newlines) escaped, so that bytes
 /// from a hostile `.crate` (terminal escape sequences) never reach the terminal.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     if !text
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')

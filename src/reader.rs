@@ -1,8 +1,11 @@
 //! The one crate reader `add`, `reindex` and `verify` share: from the bytes of a
-//! `.crate` to the index line crates.io would write for it.
+//! `.crate` to the index line crates.io would write for it, checking the
+//! archive ([`crate::crate_file`]), the manifest ([`crate::manifest`]), that
+//! the archive's top folder is `{name}-{version}` of its manifest, and the
+//! name and version rules (a valid crate name, a semver version). Floor 1
+//! (`input`): imports the core and the other readers.
 //!
-//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>
-//! and `DESIGN.md` §2–3.
+//! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>.
 
 use crate::config::Settings;
 use crate::crate_file::{self, Limits};
@@ -14,23 +17,23 @@ use std::path::{Path, PathBuf};
 
 /// Longest file name most file systems allow, in bytes: `{name}-{version}.crate`
 /// must fit.
-pub const MAX_FILE_NAME: usize = 255;
+pub(crate) const MAX_FILE_NAME: usize = 255;
 
 /// A `.crate` read and checked: its index line (with `cksum`, without `pubtime`)
 /// and its size in bytes.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The index line.
-    pub line: IndexPackage,
+    pub(crate) line: IndexPackage,
     /// The name as a checked type.
-    pub name: crate::name::CrateName,
+    pub(crate) name: crate::name::CrateName,
     /// The version as semver.
-    pub version: semver::Version,
+    pub(crate) version: semver::Version,
     /// Size of the `.crate` in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// What the catalogue shows of this version (empty when the registry's
     /// `html` setting is off).
-    pub meta: crate::catalogue::VersionMeta,
+    pub(crate) meta: crate::meta::VersionMeta,
 }
 
 /// Reads one `.crate` from `source` in one pass and derives its index line,
@@ -41,7 +44,7 @@ pub struct Entry {
 /// # Errors
 /// [`Error::Crate`] naming the broken rule ([`CrateProblem`]); [`Error::Io`] if
 /// the bytes cannot be read or the copy written.
-pub fn read_entry(
+pub(crate) fn read_entry(
     source: impl Read,
     path: &Path,
     limits: &Limits,
@@ -86,9 +89,9 @@ pub fn read_entry(
         .map_err(|e| Error::krate(path, CrateProblem::InvalidManifest(e.to_string())))?;
     line.cksum = contents.cksum;
     let meta = if settings.html {
-        crate::catalogue::meta::extract(&contents.manifest, &contents.readmes)
+        crate::meta::extract(&contents.manifest, &contents.readmes)
     } else {
-        crate::catalogue::VersionMeta::default()
+        crate::meta::VersionMeta::default()
     };
     Ok(Entry {
         line,
@@ -104,7 +107,7 @@ pub fn read_entry(
 ///
 /// # Errors
 /// As [`read_entry`]; [`Error::Io`] if the file cannot be opened.
-pub fn read_entry_file(
+pub(crate) fn read_entry_file(
     path: &Path,
     limits: &Limits,
     settings: &Settings,
@@ -126,7 +129,7 @@ pub fn read_entry_file(
 }
 
 /// The registry's size limits for new input, with per-run overrides (bytes).
-pub fn input_limits(
+pub(crate) fn input_limits(
     settings: &Settings,
     max_crate_size: Option<u64>,
     max_unpacked_size: Option<u64>,
@@ -144,7 +147,7 @@ pub fn input_limits(
 /// # Errors
 /// One [`Error::Io`] per path that does not exist or cannot be listed.
 #[allow(clippy::disallowed_methods)] // the inputs, not the registry
-pub fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
+pub(crate) fn collect_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Error>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {

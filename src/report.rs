@@ -1,6 +1,7 @@
-//! The one printer: every command returns a report, and [`print`] draws it as
-//! JSON (`--format json`, the report's serde form) or as text for people
-//! (`DESIGN.md` §5: data on stdout, status on stderr).
+//! The one printer: every command returns a report, and [`print()`] draws it as
+//! JSON (`--format json`, the report's serde form) or as text for people, on
+//! stdout (status lines go to stderr, see [`crate::output`]). Floor 6
+//! (`command line`): imports the commands' report types.
 
 use crate::error::{Error, Result};
 use crate::index::DepKind;
@@ -9,7 +10,7 @@ use crate::output::{Format, Shell};
 use serde::Serialize;
 
 /// A command's report.
-pub trait Report: Serialize {
+pub(crate) trait Report: Serialize {
     /// Draws the report as text on `shell`.
     fn text(&self, shell: &Shell);
 
@@ -27,7 +28,7 @@ pub trait Report: Serialize {
 ///
 /// # Errors
 /// See [`Report::outcome`].
-pub fn print(shell: &Shell, report: &impl Report) -> Result<()> {
+pub(crate) fn print(shell: &Shell, report: &impl Report) -> Result<()> {
     match shell.format {
         Format::Json => shell.json(report),
         Format::Text => report.text(shell),
@@ -135,7 +136,7 @@ impl Report for ops::verify::VerifyReport {
     }
 }
 
-impl Report for ops::info::CrateList {
+impl Report for ops::list::CrateList {
     fn text(&self, shell: &Shell) {
         let crates = &self.0;
         let w = crates

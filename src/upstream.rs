@@ -1,5 +1,6 @@
 //! A sparse registry read over HTTP: crates.io's index by default, for
 //! `regtool mirror`.
+//! Floor 1 (`input`): another registry is outside input; imports the core only.
 //!
 //! Reads `config.json`, index files (at the prefix path of the lowercased name)
 //! and `.crate` downloads (at `config.json`'s `dl` template), as cargo does,
@@ -19,20 +20,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// crates.io's sparse index, as cargo names it.
-pub const CRATES_IO_SPARSE: &str = "sparse+https://index.crates.io/";
+pub(crate) const CRATES_IO_SPARSE: &str = "sparse+https://index.crates.io/";
 
 /// The largest index file read (crates with thousands of versions have a few MiB).
 const MAX_INDEX_FILE: u64 = 256 << 20;
 
 /// How requests are retried.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first try (0: one try only).
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// The wait before the first retry; doubled for each next one.
-    pub backoff: Duration,
+    pub(crate) backoff: Duration,
     /// Longest wait for connecting and for each read from the server.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -47,16 +48,16 @@ impl Default for RetryPolicy {
 
 /// A `.crate` downloaded into a file.
 #[derive(Debug, Clone)]
-pub struct Downloaded {
+pub(crate) struct Downloaded {
     /// Size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// SHA-256 (lowercase hex) of the bytes.
-    pub sha256: String,
+    pub(crate) sha256: String,
 }
 
 /// Why a request gave nothing.
 #[derive(Debug)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     /// The server answered 404, 410 or 451 (cargo's "not found" answers).
     NotFound {
         /// The URL.
@@ -102,7 +103,7 @@ impl std::fmt::Display for FetchError {
 
 impl FetchError {
     /// As a library error: [`Error::Io`] naming the URL.
-    pub fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         let url = match &self {
             FetchError::NotFound { url, .. }
             | FetchError::Failed { url, .. }
@@ -127,9 +128,7 @@ enum Try {
 
 /// A sparse registry read over HTTP.
 #[derive(Debug)]
-pub struct Upstream {
-    /// The index URL as given (`sparse+https://index.crates.io/`).
-    pub index_url: String,
+pub(crate) struct Upstream {
     /// `https://index.crates.io` (no `sparse+`, no trailing `/`).
     base: String,
     agent: ureq::Agent,
@@ -146,7 +145,11 @@ impl Upstream {
     ///
     /// # Errors
     /// [`Error::Usage`] if `index_url` is not a `sparse+http(s)://` URL.
-    pub fn new(index_url: &str, token: Option<String>, retry: RetryPolicy) -> Result<Upstream> {
+    pub(crate) fn new(
+        index_url: &str,
+        token: Option<String>,
+        retry: RetryPolicy,
+    ) -> Result<Upstream> {
         let Some(rest) = index_url.strip_prefix("sparse+") else {
             return Err(Error::Usage(format!(
                 "the upstream `{index_url}` is not a sparse index URL (it must start with `sparse+https://`, like cargo's `sparse+https://index.crates.io/`)"
@@ -161,7 +164,6 @@ impl Upstream {
         }
         let agent = agent(retry.timeout, "mirror");
         Ok(Upstream {
-            index_url: index_url.to_string(),
             base: rest.trim_end_matches('/').to_string(),
             agent,
             token: token.filter(|t| !t.is_empty()),
@@ -172,17 +174,17 @@ impl Upstream {
     }
 
     /// How many HTTP requests were sent so far (retries included).
-    pub fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
 
     /// How many bytes of `.crate` files were downloaded so far.
-    pub fn downloaded_bytes(&self) -> u64 {
+    pub(crate) fn downloaded_bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
 
     /// The URL of the index file at `key` (`3/s/syn`).
-    pub fn index_file_url(&self, key: &str) -> String {
+    pub(crate) fn index_file_url(&self, key: &str) -> String {
         format!("{}/{key}", self.base)
     }
 
@@ -191,7 +193,7 @@ impl Upstream {
     /// # Errors
     /// [`Error::Io`] naming the URL when it cannot be fetched; [`Error::Config`]
     /// naming it when it is not a registry config.
-    pub fn config(&self) -> Result<RegistryConfig> {
+    pub(crate) fn config(&self) -> Result<RegistryConfig> {
         let url = format!("{}/config.json", self.base);
         let bytes = self
             .get_bytes(&url, true, 1 << 20)
@@ -204,7 +206,7 @@ impl Upstream {
     ///
     /// # Errors
     /// [`FetchError::Failed`] after the retries.
-    pub fn index_file(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, FetchError> {
+    pub(crate) fn index_file(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, FetchError> {
         match self.get_bytes(&self.index_file_url(key), true, MAX_INDEX_FILE) {
             Ok(b) => Ok(Some(b)),
             Err(FetchError::NotFound { .. }) => Ok(None),
@@ -220,7 +222,7 @@ impl Upstream {
     /// [`FetchError::TooLarge`] as soon as `Content-Length` or the bytes read
     /// pass `limit` (the file then holds no more than `limit` bytes);
     /// [`FetchError`] after the retries.
-    pub fn download(
+    pub(crate) fn download(
         &self,
         url: &str,
         auth: bool,
@@ -388,7 +390,7 @@ impl Upstream {
 /// TLS-inspecting proxy's root added there is trusted; proxies from the standard
 /// environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`); `timeout`
 /// for connecting and for each read; `User-Agent: regtool/VERSION (purpose)`.
-pub fn agent(timeout: Duration, purpose: &str) -> ureq::Agent {
+pub(crate) fn agent(timeout: Duration, purpose: &str) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(
@@ -407,7 +409,7 @@ pub fn agent(timeout: Duration, purpose: &str) -> ureq::Agent {
 /// `{crate}`, `{version}`, `{prefix}`, `{lowerprefix}`, `{sha256-checksum}`
 /// replaced, or `/{crate}/{version}/download` appended when it has none.
 /// Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#index-configuration>.
-pub fn dl_url(template: &str, name: &str, vers: &str, cksum: &str) -> String {
+pub(crate) fn dl_url(template: &str, name: &str, vers: &str, cksum: &str) -> String {
     if !crate::config::DL_MARKERS
         .iter()
         .any(|m| template.contains(m))

@@ -1,10 +1,12 @@
 //! The browsable catalogue: static HTML pages regtool writes into the registry
 //! beside the index, so that people can look at the crates before they depend
 //! on them (`regtool init --no-html` or `regtool settings --html false` turn it
-//! off).
+//! off). Floor 4 (`catalogue`): imports the registry and below, and is
+//! imported by no floor below the commands; the opener (`crate::location`)
+//! installs [`Catalogue`] as the registry's [`ChangeHook`].
 //!
-//! Keys (none can be an index file: those live in 1- or 2-character top
-//! folders, see [`crate::name::looks_like_index_key`], and `crates/` holds the
+//! Keys (none is the registry's own, see [`layout::is_registry_key`]: index
+//! files live in 1- or 2-character top folders and `crates/` holds the
 //! `.crate` files):
 //! - [`INDEX_KEY`] `index.html`: a search box over every crate;
 //! - [`SEARCH_KEY`] `catalogue/search-index.js`: the search data (a script, so
@@ -18,42 +20,45 @@
 //! - `.regtool/meta/{name}/{version}.json`: each version's [`VersionMeta`]
 //!   (description, license, README...), stored when the version is added.
 //!
-//! A change ([`Registry::publish`], [`Registry::modify_crate`]) calls
-//! [`update`], which rewrites only the changed crates' pages, the search data
-//! and the feed. `reindex` (and turning the catalogue on) calls [`rebuild`].
+//! A change (`Writer::publish`, `Writer::modify_crate`) is told to the hook,
+//! which marks the crates pending ([`mark_pending`]) before their index files
+//! are written and then calls [`update`], which rewrites only the changed
+//! crates' pages, the search data and the feed. A new registry, `reindex` and
+//! turning the catalogue on call [`rebuild`]; turning it off, [`remove_all`].
 
-pub mod meta;
-pub mod render;
+pub(crate) mod render;
 
+use crate::config::Settings;
 use crate::error::Result;
 use crate::index::IndexFile;
+use crate::layout;
+use crate::meta::VersionMeta;
 use crate::name::CrateName;
-use crate::registry::Registry;
-use crate::storage::{Durability, ObjectKind, Outcome, Precondition, Storage};
-pub use meta::VersionMeta;
+use crate::registry::{Change, ChangeHook, Derived, Registry, Writer};
+use crate::storage::{Durability, ObjectKind, Outcome, Precondition};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Key of the catalogue's start page.
-pub const INDEX_KEY: &str = "index.html";
+pub(crate) const INDEX_KEY: &str = "index.html";
 /// Key of the Atom feed of new versions.
-pub const FEED_KEY: &str = "feed.atom";
+pub(crate) const FEED_KEY: &str = "feed.atom";
 /// Folder of the catalogue's other files.
-pub const DIR: &str = "catalogue";
+pub(crate) const DIR: &str = "catalogue";
 /// Key of the search data.
-pub const SEARCH_KEY: &str = "catalogue/search-index.js";
+pub(crate) const SEARCH_KEY: &str = "catalogue/search-index.js";
 /// Key of the search script.
-pub const SCRIPT_KEY: &str = "catalogue/search.js";
+pub(crate) const SCRIPT_KEY: &str = "catalogue/search.js";
 /// Key of the style sheet.
-pub const STYLE_KEY: &str = "catalogue/style.css";
+pub(crate) const STYLE_KEY: &str = "catalogue/style.css";
 /// Key of the catalogue's state.
-pub const STATE_KEY: &str = ".regtool/catalogue.json";
+pub(crate) const STATE_KEY: &str = ".regtool/catalogue.json";
 /// Folder of the markers of crates whose catalogue update is under way: one
 /// is written (durably) before a crate's index file, and deleted once its
 /// page is written, so that the next change finishes what a killed run left.
-pub const PENDING_DIR: &str = ".regtool/catalogue-pending";
+pub(crate) const PENDING_DIR: &str = ".regtool/catalogue-pending";
 /// Versions in the feed.
-pub const FEED_LEN: usize = 50;
+pub(crate) const FEED_LEN: usize = 50;
 /// What every page regtool writes holds: an `index.html` or `feed.atom`
 /// without it is someone else's and is never overwritten or deleted.
 pub const HTML_MARK: &str = "<meta name=\"generator\" content=\"regtool\">";
@@ -66,12 +71,12 @@ const SEARCH_JS: &str = include_str!("search.js");
 const STYLE_CSS: &str = include_str!("style.css");
 
 /// Key of the page of the crate `name` (as published).
-pub fn page_key(name: &str) -> String {
+pub(crate) fn page_key(name: &str) -> String {
     format!("{DIR}/crates/{name}.html")
 }
 
 /// Key of the stored metadata of `name` `vers`.
-pub fn meta_key(name: &str, vers: &str) -> String {
+pub(crate) fn meta_key(name: &str, vers: &str) -> String {
     format!(".regtool/meta/{name}/{vers}.json")
 }
 
@@ -79,72 +84,55 @@ pub fn meta_key(name: &str, vers: &str) -> String {
 /// read back on each change: the one large file, written once), the rest in
 /// [`STATE_KEY`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct State {
+pub(crate) struct State {
     /// Every crate, by canonical name ([`crate::name::canonical`]).
     #[serde(skip)]
-    pub crates: BTreeMap<String, CrateSummary>,
+    pub(crate) crates: BTreeMap<String, CrateSummary>,
     /// The newest versions, newest first.
-    pub feed: Vec<FeedEntry>,
+    pub(crate) feed: Vec<FeedEntry>,
     /// When the catalogue last changed (RFC 3339).
     #[serde(default)]
-    pub updated: String,
+    pub(crate) updated: String,
     /// `feed.atom` is someone else's (found so by the last [`rebuild`]): not
     /// written.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub foreign_feed: bool,
+    pub(crate) foreign_feed: bool,
 }
 
 /// One crate in the search data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CrateSummary {
+pub(crate) struct CrateSummary {
     /// Name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// The version its page shows (see [`render::shown_version`]).
-    pub latest: String,
+    pub(crate) latest: String,
     /// That version's description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 /// One version in the feed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FeedEntry {
+pub(crate) struct FeedEntry {
     /// Crate name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// Its `pubtime` (or when it was added), RFC 3339.
-    pub time: String,
+    pub(crate) time: String,
     /// Its description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
-/// What changed for one crate.
-#[derive(Debug)]
-pub struct Change<'a> {
-    /// The crate (as published).
-    pub name: &'a CrateName,
-    /// Its index file now (no lines: the crate is gone).
-    pub index: &'a IndexFile,
-    /// Versions whose line is new, with their metadata when it is at hand.
-    pub added: Vec<(String, Option<VersionMeta>)>,
-    /// Versions whose line was removed.
-    pub removed: Vec<String>,
-}
-
-fn store(reg: &Registry) -> &dyn Storage {
-    reg.storage()
-}
-
-fn put(reg: &Registry, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
-    let _ = store(reg).put(key, bytes, kind, &Precondition::Any, Durability::Deferred)?;
+fn put(reg: &Writer, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
+    let _ = reg.put_object(key, bytes, kind, &Precondition::Any, Durability::Deferred)?;
     Ok(())
 }
 
 /// Writes `bytes` at `key` unless it holds them already.
-fn put_if_changed(reg: &Registry, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<bool> {
-    if store(reg).get(key)?.is_some_and(|o| o.bytes == bytes) {
+fn put_if_changed(reg: &Writer, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<bool> {
+    if reg.get_object(key)?.is_some_and(|o| o.bytes == bytes) {
         return Ok(false);
     }
     put(reg, key, bytes, kind)?;
@@ -160,7 +148,7 @@ struct SearchFile {
 /// Reads the state (see [`State`]) and the search data's revision; `None`
 /// when either file is missing or cannot be read (then it is rebuilt).
 fn read_state(reg: &Registry) -> Result<Option<(State, crate::storage::Revision)>> {
-    let (Some(search), Some(rest)) = (store(reg).get(SEARCH_KEY)?, store(reg).get(STATE_KEY)?)
+    let (Some(search), Some(rest)) = (reg.get_object(SEARCH_KEY)?, reg.get_object(STATE_KEY)?)
     else {
         return Ok(None);
     };
@@ -197,14 +185,14 @@ fn state_bytes(state: &State) -> Vec<u8> {
 
 /// The metadata of `name` `vers`: `known`, else the stored file, else read
 /// from the stored `.crate` (and stored for next time).
-fn version_meta(reg: &Registry, name: &CrateName, vers: &str) -> Result<VersionMeta> {
+fn version_meta(reg: &Writer, name: &CrateName, vers: &str) -> Result<VersionMeta> {
     let key = meta_key(name.as_str(), vers);
-    if let Some(o) = store(reg).get(&key)?
+    if let Some(o) = reg.get_object(&key)?
         && let Ok(m) = serde_json::from_slice(&o.bytes)
     {
         return Ok(m);
     }
-    let crate_key = Registry::crate_key(name, vers);
+    let crate_key = layout::crate_key(name, vers);
     let meta = match reg.read_stored_crate(&crate_key, None) {
         Ok(e) => e.meta,
         Err(crate::Error::NotFound { .. }) => return Ok(VersionMeta::default()),
@@ -221,13 +209,13 @@ fn meta_bytes(m: &VersionMeta) -> Vec<u8> {
 /// Whether the object at `key` is regtool's to write: absent, or holding
 /// `mark`.
 fn ours(reg: &Registry, key: &str, mark: &str) -> Result<bool> {
-    Ok(store(reg)
-        .get(key)?
+    Ok(reg
+        .get_object(key)?
         .is_none_or(|o| std::str::from_utf8(&o.bytes).is_ok_and(|t| t.contains(mark))))
 }
 
 /// Writes the feed unless `feed.atom` is someone else's.
-fn write_feed(reg: &Registry, state: &State, now: &str) -> Result<()> {
+fn write_feed(reg: &Writer, state: &State, now: &str) -> Result<()> {
     if !state.foreign_feed {
         let feed = render::feed(state, &reg.settings, now);
         put(reg, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
@@ -237,7 +225,7 @@ fn write_feed(reg: &Registry, state: &State, now: &str) -> Result<()> {
 
 /// Writes the files every catalogue has (start page, script, style sheet);
 /// an `index.html` regtool did not write is left alone.
-fn write_static(reg: &Registry) -> Result<()> {
+fn write_static(reg: &Writer) -> Result<()> {
     if ours(reg, INDEX_KEY, HTML_MARK)? {
         put_if_changed(
             reg,
@@ -270,13 +258,13 @@ fn summary(index: &IndexFile, meta: &VersionMeta) -> Option<CrateSummary> {
 /// # Errors
 /// [`crate::Error::Io`] naming the file; errors reading a stored `.crate`
 /// whose metadata is not stored.
-pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
+fn update(reg: &Writer, changes: &[Change<'_>]) -> Result<()> {
     if !reg.settings.html || changes.is_empty() {
         return Ok(());
     }
     // Crates a killed run left marked: their pages as their index files are now.
-    let pending = if store(reg).cheap_listing() {
-        store(reg).list(PENDING_DIR)?
+    let pending = if reg.cheap_listing() {
+        reg.list_keys(PENDING_DIR)?
     } else {
         Vec::new()
     };
@@ -287,8 +275,8 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
             continue;
         }
         // The marker holds the name as published (its page's name).
-        let Some(name) = store(reg)
-            .get(key)?
+        let Some(name) = reg
+            .get_object(key)?
             .and_then(|o| String::from_utf8(o.bytes).ok())
             .and_then(|n| CrateName::new(&n).ok())
         else {
@@ -320,7 +308,7 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
             .collect();
         &all
     };
-    let now = crate::ops::pubtime_now();
+    let now = crate::index::pubtime_now();
     // Metadata first: the pages are made from it.
     let mut metas: HashMap<String, VersionMeta> = HashMap::new();
     for c in changes {
@@ -335,7 +323,7 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
             }
         }
         for vers in &c.removed {
-            let _ = store(reg).delete(&meta_key(c.name.as_str(), vers), &Precondition::Any)?;
+            let _ = reg.delete_object(&meta_key(c.name.as_str(), vers), &Precondition::Any)?;
         }
         if let Some(p) = render::shown_version(c.index) {
             let m = match c.added.iter().find(|(v, _)| *v == p.vers) {
@@ -351,7 +339,7 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(10 << attempt.min(6)));
         }
         let Some((mut s, rev)) = read_state(reg)? else {
-            store(reg).barrier()?;
+            reg.barrier()?;
             return rebuild(reg).map(|_| ());
         };
         apply(&mut s, changes, &metas, &now);
@@ -359,7 +347,7 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
         // changed it since it was read.
         let search = render::search_index(&s);
         let pre = Precondition::Unchanged(rev);
-        if store(reg).put(
+        if reg.put_object(
             SEARCH_KEY,
             search.as_bytes(),
             ObjectKind::Script,
@@ -387,15 +375,15 @@ pub fn update(reg: &Registry, changes: &[Change<'_>]) -> Result<()> {
                 ObjectKind::Html,
             )?,
             None => {
-                let _ = store(reg).delete(&key, &Precondition::Any)?;
+                let _ = reg.delete_object(&key, &Precondition::Any)?;
             }
         }
     }
     write_feed(reg, &state, &now)?;
-    store(reg).barrier()?;
-    if store(reg).cheap_listing() {
+    reg.barrier()?;
+    if reg.cheap_listing() {
         for c in changes {
-            let _ = store(reg).delete(&pending_key(c.name), &Precondition::Any)?;
+            let _ = reg.delete_object(&pending_key(c.name), &Precondition::Any)?;
         }
     }
     Ok(())
@@ -411,18 +399,18 @@ fn pending_key(name: &CrateName) -> String {
 ///
 /// # Errors
 /// [`crate::Error::Io`] naming the marker.
-pub fn mark_pending<'a>(
-    reg: &Registry,
+fn mark_pending<'a>(
+    reg: &Writer,
     names: impl IntoIterator<Item = &'a CrateName>,
     durability: Durability,
 ) -> Result<()> {
     // Object storage: no markers (finding them would list the bucket on every
     // change); a killed run's pages wait for the crate's next change or `reindex`.
-    if !reg.settings.html || !store(reg).cheap_listing() {
+    if !reg.settings.html || !reg.cheap_listing() {
         return Ok(());
     }
     for name in names {
-        let _ = store(reg).put(
+        let _ = reg.put_object(
             &pending_key(name),
             name.as_str().as_bytes(),
             ObjectKind::State,
@@ -498,12 +486,12 @@ fn sort_feed(feed: &mut [FeedEntry]) {
 ///
 /// # Errors
 /// [`crate::Error::Io`], [`crate::Error::IndexFile`] naming the file.
-pub fn rebuild(reg: &Registry) -> Result<usize> {
+fn rebuild(reg: &Writer) -> Result<usize> {
     use rayon::prelude::*;
     if !reg.settings.html {
         return Ok(0);
     }
-    let now = crate::ops::pubtime_now();
+    let now = crate::index::pubtime_now();
     let keys = reg.index_keys()?;
     let read: Vec<Result<Option<(CrateName, IndexFile, VersionMeta)>>> = keys
         .par_iter()
@@ -572,9 +560,9 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
         .map(|_| ())
     })?;
     pages.extend(crates.iter().map(|(n, _, _)| page_key(n.as_str())));
-    for key in store(reg).list(&format!("{DIR}/crates"))? {
+    for key in reg.list_keys(&format!("{DIR}/crates"))? {
         if key.ends_with(".html") && !pages.contains(&key) {
-            let _ = store(reg).delete(&key, &Precondition::Any)?;
+            let _ = reg.delete_object(&key, &Precondition::Any)?;
         }
     }
     write_static(reg)?;
@@ -589,10 +577,10 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
         put_if_changed(reg, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
     }
     put_if_changed(reg, STATE_KEY, &state_bytes(&state), ObjectKind::State)?;
-    store(reg).barrier()?;
-    if store(reg).cheap_listing() {
-        for key in store(reg).list(PENDING_DIR)? {
-            let _ = store(reg).delete(&key, &Precondition::Any)?;
+    reg.barrier()?;
+    if reg.cheap_listing() {
+        for key in reg.list_keys(PENDING_DIR)? {
+            let _ = reg.delete_object(&key, &Precondition::Any)?;
         }
     }
     Ok(crates.len())
@@ -604,10 +592,9 @@ pub fn rebuild(reg: &Registry) -> Result<usize> {
 ///
 /// # Errors
 /// [`crate::Error::Io`] naming the file.
-pub fn remove_all(reg: &Registry) -> Result<()> {
-    let s = store(reg);
-    let mut keys = s.list(DIR)?;
-    keys.extend(s.list(PENDING_DIR)?);
+fn remove_all(reg: &Writer) -> Result<()> {
+    let mut keys = reg.list_keys(DIR)?;
+    keys.extend(reg.list_keys(PENDING_DIR)?);
     keys.push(STATE_KEY.into());
     if ours(reg, INDEX_KEY, HTML_MARK)? {
         keys.push(INDEX_KEY.into());
@@ -616,7 +603,52 @@ pub fn remove_all(reg: &Registry) -> Result<()> {
         keys.push(FEED_KEY.into());
     }
     for key in keys {
-        let _ = s.delete(&key, &Precondition::Any)?;
+        let _ = reg.delete_object(&key, &Precondition::Any)?;
     }
     Ok(())
+}
+
+/// The catalogue as the registry's [`ChangeHook`]: every change of the index
+/// is carried over to the pages (see the module docs).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Catalogue;
+
+impl ChangeHook for Catalogue {
+    fn before_index_writes(
+        &self,
+        writer: &Writer,
+        names: &[&CrateName],
+        durability: Durability,
+    ) -> Result<()> {
+        mark_pending(writer, names.iter().copied(), durability)
+    }
+
+    fn index_written(&self, writer: &Writer, changes: &[Change<'_>]) -> Result<()> {
+        update(writer, changes)
+    }
+
+    fn rebuild(&self, writer: &Writer) -> Result<Derived> {
+        if !writer.settings.html {
+            return Ok(Derived::Unchanged);
+        }
+        Ok(Derived::Written {
+            crates: rebuild(writer)?,
+        })
+    }
+
+    /// Writes the catalogue whole when it is turned on or the URL it links
+    /// to changed; removes it when it is turned off.
+    fn settings_changed(&self, writer: &Writer, old: &Settings) -> Result<Derived> {
+        let new = &writer.settings;
+        if new.html && (!old.html || new.url != old.url) {
+            Ok(Derived::Written {
+                crates: rebuild(writer)?,
+            })
+        } else if !new.html && old.html {
+            remove_all(writer)?;
+            Ok(Derived::Removed)
+        } else {
+            Ok(Derived::Unchanged)
+        }
+    }
 }

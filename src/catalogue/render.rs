@@ -2,19 +2,20 @@
 //! READMEs rendered by `pulldown-cmark` and sanitized by `ammonia`), the search
 //! data (a script assigning a global, so that `index.html` works from
 //! `file://` too) and the Atom feed (RFC 4287).
+//! Floor 4 (`catalogue`), like the rest of the catalogue.
 //!
 //! Every link between pages is relative, so the catalogue works wherever the
 //! registry is served (any path prefix) and from a folder.
 
 use super::{FeedEntry, State};
-use crate::catalogue::meta::VersionMeta;
 use crate::config::Settings;
 use crate::index::{DepKind, IndexFile, IndexPackage};
+use crate::meta::VersionMeta;
 use std::fmt::Write as _;
 
 /// `s` escaped for HTML text and double-quoted attribute values (also valid
 /// XML): `&`, `<`, `>`, `"`; control characters XML forbids are dropped.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let clean: String = s
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\t' | '\r'))
@@ -44,11 +45,11 @@ fn link(url: &str) -> String {
 /// text); the result is cleaned by ammonia's default allow-list (no script,
 /// style, event handler or `javascript:` URL survives), relative URLs
 /// (pointing into a repository this page cannot see) removed.
-pub fn readme_html(text: &str, path: &str) -> String {
+pub(crate) fn readme_html(text: &str, path: &str) -> String {
+    use pulldown_cmark::{Options, Parser, html};
     if path.to_ascii_lowercase().ends_with(".txt") {
         return format!("<pre>{}</pre>", esc(text));
     }
-    use pulldown_cmark::{Options, Parser, html};
     let opts = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
@@ -78,7 +79,7 @@ fn page(title: &str, root: &str, body: &str) -> String {
 
 /// `index.html`: the search box and the list the search script fills in
 /// (`?q=` in the URL gives the first query; the form sends it too).
-pub fn index_page(settings: &Settings) -> String {
+pub(crate) fn index_page(settings: &Settings) -> String {
     let body = format!(
         "<header><h1>Crates</h1>\n<p>Cargo index: <code>sparse+{url}/</code></p></header>\n\
 <form id=\"search\" action=\"index.html\" method=\"get\" role=\"search\">\n\
@@ -94,14 +95,18 @@ aria-label=\"Search crates\" autocomplete=\"off\">\n</form>\n\
 }
 
 /// What the search data starts with (then JSON, then [`SEARCH_SUFFIX`]).
-pub const SEARCH_PREFIX: &str = "window.REGTOOL_CATALOGUE = ";
+pub(crate) const SEARCH_PREFIX: &str = "window.REGTOOL_CATALOGUE = ";
 /// What the search data ends with.
-pub const SEARCH_SUFFIX: &str = ";\n";
+pub(crate) const SEARCH_SUFFIX: &str = ";\n";
 
 /// The search data: `window.REGTOOL_CATALOGUE = {"crates": [[name, latest
 /// version, description], ...]};` sorted by canonical name (description `""`
 /// when there is none).
-pub fn search_index(state: &State) -> String {
+pub(crate) fn search_index(state: &State) -> String {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        crates: Vec<[&'a str; 3]>,
+    }
     let rows: Vec<[&str; 3]> = state
         .crates
         .values()
@@ -113,17 +118,13 @@ pub fn search_index(state: &State) -> String {
             ]
         })
         .collect();
-    #[derive(serde::Serialize)]
-    struct Out<'a> {
-        crates: Vec<[&'a str; 3]>,
-    }
     let json = serde_json::to_string(&Out { crates: rows }).expect("search data serializes");
     format!("{SEARCH_PREFIX}{json}{SEARCH_SUFFIX}")
 }
 
 /// The version a crate page shows: the highest that is not yanked, else the
 /// highest (semver order).
-pub fn shown_version(index: &IndexFile) -> Option<&IndexPackage> {
+pub(crate) fn shown_version(index: &IndexFile) -> Option<&IndexPackage> {
     let highest = |yanked_too: bool| {
         index
             .lines
@@ -141,7 +142,7 @@ pub fn shown_version(index: &IndexFile) -> Option<&IndexPackage> {
 /// The page of one crate (`catalogue/crates/{name}.html`): `index` is its
 /// index file, `meta` the metadata of the version shown, `state` the
 /// catalogue (to link dependencies in this registry).
-pub fn crate_page(
+pub(crate) fn crate_page(
     index: &IndexFile,
     meta: &VersionMeta,
     state: &State,
@@ -314,7 +315,7 @@ pub fn crate_page(
 
 /// The Atom feed of the newest versions (`feed.atom`): ids and links are
 /// absolute, from the registry's URL.
-pub fn feed(state: &State, settings: &Settings, now: &str) -> String {
+pub(crate) fn feed(state: &State, settings: &Settings, now: &str) -> String {
     let url = esc(&settings.url);
     let updated = state.feed.first().map_or(now, |e| e.time.as_str());
     let mut f = format!(

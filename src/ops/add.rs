@@ -1,19 +1,24 @@
 //! `regtool add`: put `.crate` files into the registry.
+//! Floor 5 (`commands`).
 //!
 //! Every input is read once (cksum, tar walk, manifest, and a copy into the
 //! registry's temp folder, in parallel); all inputs and the registry's rules are
 //! checked before anything is published; then, under the registry lock, each
 //! crate's `.crate` files are renamed into `crates/` and its index file is written
-//! once. See `DESIGN.md` §2–3.
+//! once. The rules checked are crates.io's: names equal after lowercasing and
+//! `-` to `_` are one crate (a second spelling is refused, naming the first); a
+//! version appears once, ignoring build metadata; the same bytes again are a
+//! no-op, other bytes under an existing version an error.
 
 use crate::crate_file::Limits;
 use crate::error::{CrateProblem, Error, Result};
 use crate::index::{DepKind, IndexFile, IndexPackage, version_key};
+use crate::layout;
 use crate::name::CrateName;
 use crate::output::Shell;
 use crate::reader::{self, Entry};
-use crate::registry::{Publication, Registry};
-use crate::storage::{Durability, Revision};
+use crate::registry::{self, Publication, Registry};
+use crate::storage::Revision;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -21,22 +26,24 @@ use std::path::{Path, PathBuf};
 
 /// Options of `add`.
 #[derive(Debug, Clone, Default)]
-pub struct AddOptions {
+pub(crate) struct AddOptions {
+    /// `.crate` files, or folders to search for them.
+    pub(crate) paths: Vec<PathBuf>,
     /// Turn unsatisfied same-registry dependencies into errors.
-    pub strict: bool,
+    pub(crate) strict: bool,
     /// Override the registry's `max-crate-size` (bytes).
-    pub max_crate_size: Option<u64>,
+    pub(crate) max_crate_size: Option<u64>,
     /// Override the registry's `max-unpacked-size` (bytes).
-    pub max_unpacked_size: Option<u64>,
+    pub(crate) max_unpacked_size: Option<u64>,
     /// Check everything and report what would be published, but write nothing
     /// (`--dry-run`).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// What happened to one input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum AddStatus {
+pub(crate) enum AddStatus {
     /// The version was published.
     Added,
     /// The same bytes were already there; nothing changed.
@@ -45,38 +52,38 @@ pub enum AddStatus {
 
 /// One crate version in the `add` report.
 #[derive(Debug, Clone, Serialize)]
-pub struct AddedCrate {
+pub(crate) struct AddedCrate {
     /// Crate name.
-    pub name: String,
+    pub(crate) name: String,
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// SHA-256 of the `.crate`.
-    pub cksum: String,
+    pub(crate) cksum: String,
     /// Size of the `.crate` in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Added or skipped.
-    pub status: AddStatus,
+    pub(crate) status: AddStatus,
     /// The input file.
-    pub source: PathBuf,
+    pub(crate) source: PathBuf,
 }
 
 /// The report of `add` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct AddReport {
+pub(crate) struct AddReport {
     /// Every input version, in the order they were published.
-    pub crates: Vec<AddedCrate>,
+    pub(crate) crates: Vec<AddedCrate>,
     /// Warnings (unsatisfied dependencies without `--strict`).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The key of every object written (relative to the registry), in the
     /// order written: the `.crate` files, then the index files, dependencies
     /// before dependents. Empty when nothing changed. With `--dry-run`, what a
     /// real run would write. The catalogue's files ([`crate::catalogue`]) are
     /// not listed.
-    pub written: Vec<String>,
+    pub(crate) written: Vec<String>,
     /// Present (and `true`) with `--dry-run`: nothing was written; `crates`
     /// and `written` say what a real run would do.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// An input read and checked, its bytes copied into a staging file.
@@ -86,13 +93,9 @@ struct Prepared {
     version: semver::Version,
     entry: IndexPackage,
     size: u64,
-    meta: crate::catalogue::VersionMeta,
+    meta: crate::meta::VersionMeta,
     tmp: tempfile::NamedTempFile,
 }
-
-/// From this many input files on, `add` makes its writes durable with a few
-/// file-system syncs (`syncfs`) instead of an fsync per file and folder.
-pub const BATCH_SYNC_MIN: usize = 8;
 
 /// Reads and checks one `.crate` (see the module docs) against the registry's
 /// format rules, copying it into a staging file.
@@ -116,7 +119,7 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
     })
 }
 
-/// Adds the `.crate` files at `paths` (files or folders) to `reg`.
+/// Adds the `.crate` files at `opts.paths` (files or folders) to `reg`.
 ///
 /// Nothing is written unless every input passes; then each crate's files are
 /// published dependencies-first, `.crate` before index line.
@@ -127,21 +130,46 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
 /// [`CrateProblem`]), names that collide with existing crates, versions already
 /// present with other bytes or other build metadata, and (with `strict`)
 /// unsatisfied dependencies. [`Error::Io`] if publishing fails.
-pub fn add(
-    reg: &Registry,
-    paths: &[PathBuf],
-    opts: &AddOptions,
-    shell: &Shell,
-) -> Result<AddReport> {
-    let limits = reader::input_limits(&reg.settings, opts.max_crate_size, opts.max_unpacked_size);
-    let (files, mut problems) = reader::collect_inputs(paths);
-    let bar = shell.bar(files.len() as u64, "Reading");
+pub(crate) fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport> {
+    let (prepared, mut problems) = read_inputs(reg, opts, shell);
     // Many files: one barrier per step instead of a sync per file.
-    let durability = if files.len() >= BATCH_SYNC_MIN {
-        Durability::Deferred
-    } else {
-        Durability::Now
-    };
+    let durability = registry::batch_durability(prepared.len());
+    let groups = group_batch(prepared, &mut problems);
+    if !problems.is_empty() {
+        return Err(rejected(problems));
+    }
+    let writer = reg.writer(shell)?;
+    // Copies a killed `add` left behind (a day old: no live run waits that long
+    // between reading its inputs and taking the lock).
+    if !opts.dry_run {
+        writer.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
+    }
+    let mut report = AddReport::default();
+    let plans = plan_against_registry(&writer, groups, &mut problems)?;
+    check_dependencies(&writer, &plans, opts, shell, &mut report, &mut problems)?;
+    if !problems.is_empty() {
+        return Err(rejected(problems));
+    }
+    let (batch, mut added) = build_batch(&writer, plans, opts, shell, &mut report)?;
+    if opts.dry_run {
+        dry_run_report(&batch, added, shell, &mut report);
+        return Ok(report);
+    }
+    report.written = writer.publish(batch, durability, |name| {
+        for a in added.remove(&name.canonical()).unwrap_or_default() {
+            shell.status("Adding", format!("{} v{}", a.name, a.vers));
+            report.crates.push(a);
+        }
+    })?;
+    Ok(report)
+}
+
+/// Reads and checks every input (in parallel), each copied into a staging
+/// file; the inputs that fail come back as problems.
+fn read_inputs(reg: &Registry, opts: &AddOptions, shell: &Shell) -> (Vec<Prepared>, Vec<Error>) {
+    let limits = reader::input_limits(&reg.settings, opts.max_crate_size, opts.max_unpacked_size);
+    let (files, mut problems) = reader::collect_inputs(&opts.paths);
+    let bar = shell.bar(files.len() as u64, "Reading");
     let results: Vec<Result<Prepared>> = files
         .par_iter()
         .map(|f| {
@@ -158,9 +186,16 @@ pub fn add(
             Err(e) => problems.push(e),
         }
     }
-    // Group by crate, checking the batch against itself.
+    (prepared, problems)
+}
+
+/// Groups the batch by crate, checking it against itself: one spelling per
+/// crate, one file per version (the same file given twice counts once).
+fn group_batch(
+    prepared: Vec<Prepared>,
+    problems: &mut Vec<Error>,
+) -> BTreeMap<String, Vec<Prepared>> {
     let mut groups: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
-    let mut report = AddReport::default();
     for p in prepared {
         let group = groups.entry(p.name.canonical()).or_default();
         if let Some(first) = group.first()
@@ -187,18 +222,17 @@ pub fn add(
         }
         group.push(p);
     }
-    if !problems.is_empty() {
-        return Err(rejected(problems));
-    }
+    groups
+}
 
-    let _lock = super::lock(reg, shell)?;
-    // Copies a killed `add` left behind (a day old: no live run waits that long
-    // between reading its inputs and taking the lock).
-    if !opts.dry_run {
-        reg.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
-    }
-
-    // Check against the registry as it is now, under the lock.
+/// Checks each crate of the batch against the registry as it is now (under
+/// the lock): its spelling, and each version new, present with the same
+/// bytes, or colliding.
+fn plan_against_registry(
+    reg: &Registry,
+    groups: BTreeMap<String, Vec<Prepared>>,
+    problems: &mut Vec<Error>,
+) -> Result<Vec<Plan>> {
     let mut plans = Vec::new();
     for (_, mut group) in groups {
         group.sort_by(|a, b| a.version.cmp(&b.version));
@@ -244,18 +278,31 @@ pub fn add(
             present,
         });
     }
-    let warnings = check_dependencies(reg, &plans)?;
-    for m in misdirected(reg, &plans)? {
+    Ok(plans)
+}
+
+/// The dependencies of the new versions: misdirected ones (a warning), and
+/// unsatisfied ones on this registry (a warning, a problem with `strict`).
+fn check_dependencies(
+    reg: &Registry,
+    plans: &[Plan],
+    opts: &AddOptions,
+    shell: &Shell,
+    report: &mut AddReport,
+    problems: &mut Vec<Error>,
+) -> Result<()> {
+    let unsatisfied = unsatisfied_dependencies(reg, plans)?;
+    for m in misdirected(reg, plans)? {
         shell.warn(&m);
         report.warnings.push(m);
     }
-    for w in &warnings {
+    for w in unsatisfied {
         if opts.strict {
             problems.push(Error::krate(
                 &w.source,
                 CrateProblem::UnsatisfiedDependency {
-                    dep: w.dep.clone(),
-                    req: w.req.clone(),
+                    dep: w.dep,
+                    req: w.req,
                 },
             ));
         } else {
@@ -269,15 +316,28 @@ pub fn add(
             report.warnings.push(msg);
         }
     }
-    if !problems.is_empty() {
-        return Err(rejected(problems));
-    }
+    Ok(())
+}
 
-    let pubtime = super::pubtime_now();
-    let ordered = order_dependencies_first(plans);
+/// The versions of the batch reported once their crate is published.
+type Added = HashMap<String, Vec<AddedCrate>>;
+
+/// Turns the plans into the batch to publish, dependencies first: the new
+/// versions (with this run's `pubtime`) and the `.crate` files of present
+/// versions whose file is missing or damaged (a repair). Present versions
+/// go to the report at once; new ones come back, by crate, for when their
+/// crate is published.
+fn build_batch(
+    reg: &Registry,
+    plans: Vec<Plan>,
+    opts: &AddOptions,
+    shell: &Shell,
+    report: &mut AddReport,
+) -> Result<(Vec<Publication>, Added)> {
+    let pubtime = crate::index::pubtime_now();
     let mut batch = Vec::new();
-    let mut added: HashMap<String, Vec<AddedCrate>> = HashMap::new();
-    for (level, plan) in ordered {
+    let mut added: Added = HashMap::new();
+    for (level, plan) in order_dependencies_first(plans) {
         let Plan {
             name,
             mut index,
@@ -287,39 +347,9 @@ pub fn add(
         } = plan;
         let mut crates = Vec::new();
         for p in present {
-            // Repair a missing or damaged .crate behind an existing line.
-            let key = Registry::crate_key(&name, &p.entry.vers);
-            let repaired = reg.sha256(&key)?.as_deref() != Some(p.entry.cksum.as_str());
-            if repaired {
-                crates.push((p.entry.vers.clone(), p.tmp));
+            if let Some(repair) = present_version(reg, &name, p, opts, shell, report)? {
+                crates.push(repair);
             }
-            let c = AddedCrate {
-                name: p.entry.name,
-                vers: p.entry.vers,
-                cksum: p.entry.cksum,
-                size: p.size,
-                status: AddStatus::Skipped,
-                source: p.source,
-            };
-            if repaired {
-                shell.status(
-                    if opts.dry_run {
-                        "Would restore"
-                    } else {
-                        "Restored"
-                    },
-                    format!(
-                        "{} v{} (its .crate file was missing or damaged)",
-                        c.name, c.vers
-                    ),
-                );
-            } else {
-                shell.status(
-                    "Skipped",
-                    format!("{} v{} (already present)", c.name, c.vers),
-                );
-            }
-            report.crates.push(c);
         }
         let changed = !new.is_empty();
         let mut new_versions = Vec::new();
@@ -346,49 +376,78 @@ pub fn add(
             added: new_versions,
         });
     }
-    if opts.dry_run {
-        report.dry_run = true;
-        report.written = planned_writes(&batch);
-        for p in &batch {
-            for a in added.remove(&p.name.canonical()).unwrap_or_default() {
-                shell.status("Would add", format!("{} v{}", a.name, a.vers));
-                report.crates.push(a);
-            }
-        }
-        shell.status(
-            "Dry run",
-            format!(
-                "{} object(s) would be written; nothing was written",
-                report.written.len()
-            ),
-        );
-        return Ok(report);
-    }
-    let written = reg.publish(batch, durability, |name| {
-        for a in added.remove(&name.canonical()).unwrap_or_default() {
-            shell.status("Adding", format!("{} v{}", a.name, a.vers));
-            report.crates.push(a);
-        }
-    })?;
-    report.written = written;
-    Ok(report)
+    Ok((batch, added))
 }
 
-/// The keys [`Registry::publish`] would write for `batch`, in its order: the
+/// A version already present with the same bytes: skipped, or its `.crate`
+/// restored when the stored one is missing or damaged (returned then, to
+/// publish). Reported at once.
+fn present_version(
+    reg: &Registry,
+    name: &CrateName,
+    p: Prepared,
+    opts: &AddOptions,
+    shell: &Shell,
+    report: &mut AddReport,
+) -> Result<Option<(String, tempfile::NamedTempFile)>> {
+    let key = layout::crate_key(name, &p.entry.vers);
+    let repaired = reg.sha256(&key)?.as_deref() != Some(p.entry.cksum.as_str());
+    let c = AddedCrate {
+        name: p.entry.name,
+        vers: p.entry.vers.clone(),
+        cksum: p.entry.cksum,
+        size: p.size,
+        status: AddStatus::Skipped,
+        source: p.source,
+    };
+    if repaired {
+        let verb = if opts.dry_run {
+            "Would restore"
+        } else {
+            "Restored"
+        };
+        let why = "its .crate file was missing or damaged";
+        shell.status(verb, format!("{} v{} ({why})", c.name, c.vers));
+    } else {
+        shell.status(
+            "Skipped",
+            format!("{} v{} (already present)", c.name, c.vers),
+        );
+    }
+    report.crates.push(c);
+    Ok(repaired.then_some((p.entry.vers, p.tmp)))
+}
+
+/// `--dry-run`: what a real run would write and add, in its order.
+fn dry_run_report(batch: &[Publication], mut added: Added, shell: &Shell, report: &mut AddReport) {
+    report.dry_run = true;
+    report.written = planned_writes(batch);
+    for p in batch {
+        for a in added.remove(&p.name.canonical()).unwrap_or_default() {
+            shell.status("Would add", format!("{} v{}", a.name, a.vers));
+            report.crates.push(a);
+        }
+    }
+    shell.status(
+        "Dry run",
+        format!(
+            "{} object(s) would be written; nothing was written",
+            report.written.len()
+        ),
+    );
+}
+
+/// The keys [`registry::Writer::publish`] would write for `batch`, in its order: the
 /// `.crate` files, then the index files level by level.
 fn planned_writes(batch: &[Publication]) -> Vec<String> {
     let mut out: Vec<String> = batch
         .iter()
-        .flat_map(|p| {
-            p.crates
-                .iter()
-                .map(|(v, _)| Registry::crate_key(&p.name, v))
-        })
+        .flat_map(|p| p.crates.iter().map(|(v, _)| layout::crate_key(&p.name, v)))
         .collect();
     let mut indexes: Vec<(usize, String)> = batch
         .iter()
         .filter(|p| p.index.is_some())
-        .map(|p| (p.level, Registry::index_key(&p.name)))
+        .map(|p| (p.level, layout::index_key(&p.name)))
         .collect();
     indexes.sort_by_key(|(level, _)| *level);
     out.extend(indexes.into_iter().map(|(_, k)| k));
@@ -461,7 +520,7 @@ struct Unsatisfied {
 
 /// Dependencies on this registry (normal and build; not crates.io, not dev) whose
 /// requirement no non-yanked version in the registry or in the batch satisfies.
-fn check_dependencies(reg: &Registry, plans: &[Plan]) -> Result<Vec<Unsatisfied>> {
+fn unsatisfied_dependencies(reg: &Registry, plans: &[Plan]) -> Result<Vec<Unsatisfied>> {
     if reg.settings.mirror {
         return Ok(Vec::new()); // a mirror's crates.io dependencies are not checked
     }

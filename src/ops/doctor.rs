@@ -1,5 +1,6 @@
 //! `regtool doctor`: probe a deployed registry over HTTP as cargo reads it, and
 //! say what a cargo user would run into.
+//! Floor 5 (`commands`).
 //!
 //! The probes follow cargo's sparse protocol and its token exchange (sources:
 //! <https://doc.rust-lang.org/cargo/reference/registry-index.html#sparse-protocol>,
@@ -23,6 +24,7 @@
 //! the lowercase path is put to the test) and a version whose `.crate` is there;
 //! else none, and the checks that need a crate are reported as skipped.
 
+use crate::config::RegistryConfig;
 use crate::error::{Error, Result};
 use crate::index::IndexFile;
 use crate::name::CrateName;
@@ -35,22 +37,22 @@ use std::time::Duration;
 
 /// Options of `doctor`.
 #[derive(Debug, Clone)]
-pub struct DoctorOptions {
+pub(crate) struct DoctorOptions {
     /// The registry's URL: `https://crates.example.com` or cargo's index URL
     /// `sparse+https://crates.example.com/`.
-    pub url: String,
+    pub(crate) url: String,
     /// The token cargo would send (only after a `401`, as cargo does).
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// The crate to probe (default: one picked from the local registry).
-    pub crate_name: Option<CrateName>,
+    pub(crate) crate_name: Option<CrateName>,
     /// Longest wait for connecting and for each read.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     /// Not run (what it needs is missing; `detail` says what).
     Skip,
     /// As cargo needs it.
@@ -63,7 +65,7 @@ pub enum Status {
 
 impl Status {
     /// `ok`, `warn`, `fail`, `skip`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Skip => "skip",
             Status::Ok => "ok",
@@ -75,20 +77,20 @@ impl Status {
 
 /// One check (an item of the `--format json` array).
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     /// Which check: one of [`CHECKS`].
-    pub check: &'static str,
+    pub(crate) check: &'static str,
     /// How it came out.
-    pub status: Status,
+    pub(crate) status: Status,
     /// What was seen, and why it matters.
-    pub detail: String,
+    pub(crate) detail: String,
     /// How to fix it (for `warn` and `fail`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
+    pub(crate) fix: Option<String>,
 }
 
 /// The checks, in the order they are reported.
-pub const CHECKS: &[&str] = &[
+pub(crate) const CHECKS: &[&str] = &[
     "config.json",
     "auth",
     "index-file",
@@ -104,19 +106,19 @@ pub const CHECKS: &[&str] = &[
 /// one per item of [`CHECKS`], in that order).
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
-pub struct DoctorReport {
+pub(crate) struct DoctorReport {
     /// The checks.
-    pub checks: Vec<Check>,
+    pub(crate) checks: Vec<Check>,
 }
 
 impl DoctorReport {
     /// How many checks failed.
-    pub fn failures(&self) -> usize {
+    pub(crate) fn failures(&self) -> usize {
         self.count(Status::Fail)
     }
 
     /// How many checks came out as `status`.
-    pub fn count(&self, status: Status) -> usize {
+    pub(crate) fn count(&self, status: Status) -> usize {
         self.checks.iter().filter(|c| c.status == status).count()
     }
 }
@@ -294,7 +296,7 @@ impl Probe {
 ///
 /// # Errors
 /// [`Error::Usage`] if it is not an `http(s)://` (or `sparse+http(s)://`) URL.
-pub fn base_url(url: &str) -> Result<String> {
+pub(crate) fn base_url(url: &str) -> Result<String> {
     let rest = url.strip_prefix("sparse+").unwrap_or(url);
     let rest = rest.strip_suffix("config.json").unwrap_or(rest);
     if !(rest.starts_with("https://") || rest.starts_with("http://"))
@@ -315,30 +317,71 @@ pub fn base_url(url: &str) -> Result<String> {
 /// [`Error::Usage`] for a URL that is not http(s); [`Error::Io`] or
 /// [`Error::IndexFile`] when the local registry cannot be read. What the server
 /// answers is never an error: it is in the report.
-pub fn doctor(
+pub(crate) fn doctor(
     local: Option<&Registry>,
     opts: &DoctorOptions,
     shell: &Shell,
 ) -> Result<DoctorReport> {
-    let base = base_url(&opts.url)?;
     let mut probe = Probe {
-        base,
+        base: base_url(&opts.url)?,
         agent: crate::upstream::agent(opts.timeout, "doctor"),
         token: opts.token.clone().filter(|t| !t.is_empty()),
         send_token: false,
     };
     let subject = subject(local, opts.crate_name.as_ref())?;
-    if let Some(s) = &subject {
-        shell.status(
+    match &subject {
+        Some(s) => shell.status(
             "Probing",
             format!("{} with the crate `{}` ({})", probe.base, s.name, s.origin),
-        );
-    } else {
-        shell.status("Probing", probe.base.clone());
+        ),
+        None => shell.status("Probing", probe.base.clone()),
     }
     let mut f = Findings::default();
+    let (config, challenged) = match probe_config(&mut probe, &mut f, local) {
+        Ok(c) => c,
+        Err(why) => return Ok(f.finish(why)),
+    };
+    judge_auth(&mut probe, &mut f, &config, challenged);
+    let served = subject.as_ref().map(|s| probe_index(&probe, &mut f, s));
+    probe_unknown_crate(&probe, &mut f);
+    if let Some(Served {
+        answer: Some(a),
+        url,
+        ..
+    }) = &served
+    {
+        revalidation(&mut f, &probe, url, a);
+    }
+    if let Some(s) = &subject {
+        probe_download(&probe, &mut f, s, served.as_ref(), &config);
+    }
+    if let Some(Served {
+        answer: Some(_),
+        url,
+        ..
+    }) = &served
+        && probe.send_token
+    {
+        index_without_token(&probe, &mut f, url);
+    }
+    probe_private_files(&probe, &mut f);
+    Ok(f.finish(if subject.is_none() {
+        "skipped: no crate to probe (give --crate NAME, or --registry DIR)"
+    } else {
+        "skipped: the index file could not be read"
+    }))
+}
 
-    // 1. config.json, without a token first.
+/// Why the checks after a failed one were not run (the report's `skip` text).
+type Stop = &'static str;
+
+/// Probe 1, `config.json`: without a token first; after a `401` only, with
+/// the token. Returns the config and whether the server asked for a token.
+fn probe_config(
+    probe: &mut Probe,
+    f: &mut Findings,
+    local: Option<&Registry>,
+) -> std::result::Result<(RegistryConfig, bool), Stop> {
     let config_url = probe.url("config.json");
     let first = match probe.get(&config_url, Some(""), &[]) {
         Ok(a) => a,
@@ -348,56 +391,20 @@ pub fn doctor(
                 format!("no answer: {e}"),
                 "check the URL, DNS, the TLS certificate (the system's trust store or SSL_CERT_FILE) and HTTPS_PROXY",
             );
-            return Ok(f.finish("not run: config.json could not be read"));
+            return Err("not run: config.json could not be read");
         }
     };
-    let mut challenged = false;
+    let challenged = first.status == 401;
     let answer = match first.status {
         200 => first,
-        401 => {
-            challenged = true;
-            challenge(&mut f, &first);
-            if probe.token.is_none() {
-                f.add(
-                    "config.json",
-                    Status::Skip,
-                    "401 without a token: give --token (or REGTOOL_TOKEN) to check the rest".into(),
-                    None,
-                );
-                return Ok(f.finish("not run: the registry wants a token (--token)"));
-            }
-            probe.send_token = true;
-            match probe.get(&config_url, None, &[]) {
-                Ok(a) if a.status == 200 => {
-                    f.ok("auth", "the token is accepted");
-                    wrong_token(&mut f, &probe, &config_url);
-                    a
-                }
-                Ok(a) => {
-                    f.fail(
-                        "auth",
-                        format!("`{config_url}` answered {} with the token given", a.status),
-                        "check that the token is one the server accepts (nginx: a `\"~^TOKEN$\" 1;` line in the token file, then `nginx -s reload`)",
-                    );
-                    return Ok(f.finish("not run: the token was refused"));
-                }
-                Err(e) => {
-                    f.fail(
-                        "config.json",
-                        format!("no answer with the token: {e}"),
-                        "check the server",
-                    );
-                    return Ok(f.finish("not run: config.json could not be read"));
-                }
-            }
-        }
+        401 => config_with_token(probe, f, &config_url, &first)?,
         404 | 410 => {
             f.fail(
                 "config.json",
                 format!("`{config_url}` answered {}", first.status),
                 "give the URL of the folder that holds config.json (cargo's index URL without `sparse+`), and check that the server's root is the registry folder",
             );
-            return Ok(f.finish("not run: no config.json"));
+            return Err("not run: no config.json");
         }
         403 => {
             f.fail(
@@ -405,7 +412,7 @@ pub fn doctor(
                 format!("`{config_url}` answered 403: cargo takes only 200, or 401 to send its token"),
                 "answer 401 (with `WWW-Authenticate: Cargo`) when a token is missing, or let config.json be read",
             );
-            return Ok(f.finish("not run: config.json was refused"));
+            return Err("not run: config.json was refused");
         }
         s => {
             f.fail(
@@ -413,13 +420,10 @@ pub fn doctor(
                 format!("`{config_url}` answered {s}"),
                 "config.json must answer 200 (or 401 for a registry that needs a token)",
             );
-            return Ok(f.finish("not run: config.json could not be read"));
+            return Err("not run: config.json could not be read");
         }
     };
-    let config = match crate::config::RegistryConfig::parse(
-        &PathBuf::from(&config_url),
-        &answer.body,
-    ) {
+    let config = match RegistryConfig::parse(&PathBuf::from(&config_url), &answer.body) {
         Ok(c) => c,
         Err(e) => {
             f.fail(
@@ -427,7 +431,7 @@ pub fn doctor(
                 format!("200, but not cargo's config.json: {}", crate::error::Report(&e)),
                 "serve the registry folder (the one `regtool init` made) at the URL's root, without fallback pages",
             );
-            return Ok(f.finish("not run: config.json is not a registry config"));
+            return Err("not run: config.json is not a registry config");
         }
     };
     f.ok(
@@ -449,117 +453,206 @@ pub fn doctor(
             "config.json",
             format!(
                 "it is not the local registry's config.json (`{}`): dl `{}` there",
-                reg.locate(crate::registry::CONFIG_KEY).display(),
+                reg.locate(crate::layout::CONFIG_KEY).display(),
                 reg.config.dl
             ),
             "check that the URL serves this registry, and that no cache holds an old config.json",
         );
     }
-    content_type(&mut f, "config.json", &answer, &["application/json"]);
+    content_type(f, "config.json", &answer, &["application/json"]);
+    Ok((config, challenged))
+}
 
-    // Auth: what cargo will do with the token.
-    if challenged && !config.auth_required {
-        f.fail(
+/// `config.json` answered `first`, a `401`: judges the challenge, then asks
+/// again with the token, as cargo does.
+fn config_with_token(
+    probe: &mut Probe,
+    f: &mut Findings,
+    config_url: &str,
+    first: &Answer,
+) -> std::result::Result<Answer, Stop> {
+    challenge(f, first);
+    if probe.token.is_none() {
+        f.add(
+            "config.json",
+            Status::Skip,
+            "401 without a token: give --token (or REGTOOL_TOKEN) to check the rest".into(),
+            None,
+        );
+        return Err("not run: the registry wants a token (--token)");
+    }
+    probe.send_token = true;
+    match probe.get(config_url, None, &[]) {
+        Ok(a) if a.status == 200 => {
+            f.ok("auth", "the token is accepted");
+            wrong_token(f, probe, config_url);
+            Ok(a)
+        }
+        Ok(a) => {
+            f.fail(
+                "auth",
+                format!("`{config_url}` answered {} with the token given", a.status),
+                "check that the token is one the server accepts (nginx: a `\"~^TOKEN$\" 1;` line in the token file, then `nginx -s reload`)",
+            );
+            Err("not run: the token was refused")
+        }
+        Err(e) => {
+            f.fail(
+                "config.json",
+                format!("no answer with the token: {e}"),
+                "check the server",
+            );
+            Err("not run: config.json could not be read")
+        }
+    }
+}
+
+/// What cargo will do with the token: `challenged` (the server answered `401`)
+/// must agree with `config.json`'s `auth-required`. Sends the token from
+/// here on when cargo would.
+fn judge_auth(probe: &mut Probe, f: &mut Findings, config: &RegistryConfig, challenged: bool) {
+    match (challenged, config.auth_required) {
+        (true, false) => f.fail(
             "auth",
             "the server wants a token, but config.json has no `auth-required`: cargo sends its token only to registries that say so",
             "`regtool settings --auth-required true` (or stop asking for a token)",
-        );
-    }
-    if !challenged && config.auth_required {
-        f.warn(
-            "auth",
-            "config.json says auth-required, yet it is served without a token",
-            "check the token on every path, config.json included (answer 401 without one)",
-        );
-        probe.send_token = true;
-        if probe.token.is_none() {
+        ),
+        (false, true) => {
             f.warn(
                 "auth",
-                "no --token given: cargo will send one",
-                "give --token (or REGTOOL_TOKEN)",
+                "config.json says auth-required, yet it is served without a token",
+                "check the token on every path, config.json included (answer 401 without one)",
             );
+            probe.send_token = true;
+            if probe.token.is_none() {
+                f.warn(
+                    "auth",
+                    "no --token given: cargo will send one",
+                    "give --token (or REGTOOL_TOKEN)",
+                );
+            }
         }
-    }
-    if !challenged && !config.auth_required {
-        f.ok(
-            "auth",
-            "no token needed (config.json answered 200 without one, no auth-required)",
-        );
-        if probe.token.is_some() {
+        (false, false) => {
             f.ok(
                 "auth",
-                "the --token given was not sent (cargo sends none here)",
+                "no token needed (config.json answered 200 without one, no auth-required)",
             );
-        }
-    }
-    let auth = probe.send_token;
-
-    // 2. The index file, at the lowercased name's path.
-    let mut index: Option<IndexFile> = None;
-    let mut index_answer: Option<Answer> = None;
-    let mut index_url = String::new();
-    if let Some(s) = &subject {
-        let path = s.name.index_path();
-        index_url = probe.url(&path);
-        let lower = if s.name.as_str().chars().any(|c| c.is_ascii_uppercase()) {
-            format!(" (cargo asks for `{}` at its lowercased path)", s.name)
-        } else {
-            String::new()
-        };
-        match probe.get(&index_url, None, &[]) {
-            Err(e) => f.fail("index-file", format!("no answer: {e}"), "check the server"),
-            Ok(a) if a.status == 200 => {
-                match IndexFile::parse(&PathBuf::from(&index_url), &a.body) {
-                    Err(e) => f.fail(
-                        "index-file",
-                        format!("`/{path}` answered 200, but it is not an index file: {}", crate::error::Report(&e)),
-                        "serve the registry folder as it is, without rewriting or fallback pages",
-                    ),
-                    Ok(file) if file.lines.iter().any(|l| !l.package.name.eq_ignore_ascii_case(s.name.as_str())) => f.fail(
-                        "index-file",
-                        format!("`/{path}` holds lines of another crate than `{}`", s.name),
-                        "run `regtool verify` on the registry",
-                    ),
-                    Ok(file) if file.lines.is_empty() => f.fail(
-                        "index-file",
-                        format!("`/{path}` is empty"),
-                        "run `regtool verify` on the registry",
-                    ),
-                    Ok(file) => {
-                        f.ok("index-file", format!("`/{path}`{lower}: 200, {} version(s)", file.lines.len()));
-                        if s.local_index.as_ref().is_some_and(|l| *l != a.body) {
-                            f.warn(
-                                "index-file",
-                                "not the same bytes as the local registry's copy",
-                                "check that the URL serves this registry, and that no cache in between holds an old copy",
-                            );
-                        }
-                        index = Some(file);
-                    }
-                }
-                content_type(&mut f, "index file", &a, &["text/plain"]);
-                cache_control_index(&mut f, &a);
-                index_answer = Some(a);
+            if probe.token.is_some() {
+                f.ok(
+                    "auth",
+                    "the --token given was not sent (cargo sends none here)",
+                );
             }
-            Ok(a) if matches!(a.status, 404 | 410 | 451) => f.fail(
-                "index-file",
-                format!("`/{path}`{lower} answered {}: cargo finds no crate `{}`", a.status, s.name),
-                if s.local_version.is_some() || s.local_index.is_some() {
-                    "check that the server's root is the registry folder, and that index files are served at their (lowercase) paths as they are"
-                } else {
-                    "check the crate's name (--crate), and that the server's root is the registry folder"
-                },
+        }
+        (true, true) => {}
+    }
+}
+
+/// The probed crate's index file as served.
+struct Served {
+    /// Its URL.
+    url: String,
+    /// The `200` answer, if there was one.
+    answer: Option<Answer>,
+    /// The file, if it is an index file of the crate.
+    file: Option<IndexFile>,
+}
+
+/// Probe 2: the index file of `s`, at the lowercased name's path.
+fn probe_index(probe: &Probe, f: &mut Findings, s: &Subject) -> Served {
+    let path = crate::layout::index_key(&s.name);
+    let mut served = Served {
+        url: probe.url(&path),
+        answer: None,
+        file: None,
+    };
+    let lower = if s.name.as_str().chars().any(|c| c.is_ascii_uppercase()) {
+        format!(" (cargo asks for `{}` at its lowercased path)", s.name)
+    } else {
+        String::new()
+    };
+    match probe.get(&served.url, None, &[]) {
+        Err(e) => f.fail("index-file", format!("no answer: {e}"), "check the server"),
+        Ok(a) if a.status == 200 => {
+            served.file = judge_index_file(f, s, (&path, &served.url), &lower, &a);
+            content_type(f, "index file", &a, &["text/plain"]);
+            cache_control_index(f, &a);
+            served.answer = Some(a);
+        }
+        Ok(a) if matches!(a.status, 404 | 410 | 451) => f.fail(
+            "index-file",
+            format!("`/{path}`{lower} answered {}: cargo finds no crate `{}`", a.status, s.name),
+            if s.local_version.is_some() || s.local_index.is_some() {
+                "check that the server's root is the registry folder, and that index files are served at their (lowercase) paths as they are"
+            } else {
+                "check the crate's name (--crate), and that the server's root is the registry folder"
+            },
+        ),
+        Ok(a) => f.fail(
+            "index-file",
+            format!("`/{path}` answered {}", a.status),
+            "index files must answer 200",
+        ),
+    }
+    served
+}
+
+/// Whether the `200` answer `a` at `/{path}` (`url`) is `s`'s index file
+/// (and the local registry's bytes, when it has them).
+fn judge_index_file(
+    f: &mut Findings,
+    s: &Subject,
+    (path, url): (&str, &str),
+    lower: &str,
+    a: &Answer,
+) -> Option<IndexFile> {
+    match IndexFile::parse(&PathBuf::from(url), &a.body) {
+        Err(e) => f.fail(
+            "index-file",
+            format!(
+                "`/{path}` answered 200, but it is not an index file: {}",
+                crate::error::Report(&e)
             ),
-            Ok(a) => f.fail(
+            "serve the registry folder as it is, without rewriting or fallback pages",
+        ),
+        Ok(file)
+            if file
+                .lines
+                .iter()
+                .any(|l| !l.package.name.eq_ignore_ascii_case(s.name.as_str())) =>
+        {
+            f.fail(
                 "index-file",
-                format!("`/{path}` answered {}", a.status),
-                "index files must answer 200",
-            ),
+                format!("`/{path}` holds lines of another crate than `{}`", s.name),
+                "run `regtool verify` on the registry",
+            )
+        }
+        Ok(file) if file.lines.is_empty() => f.fail(
+            "index-file",
+            format!("`/{path}` is empty"),
+            "run `regtool verify` on the registry",
+        ),
+        Ok(file) => {
+            f.ok(
+                "index-file",
+                format!("`/{path}`{lower}: 200, {} version(s)", file.lines.len()),
+            );
+            if s.local_index.as_ref().is_some_and(|l| *l != a.body) {
+                f.warn(
+                    "index-file",
+                    "not the same bytes as the local registry's copy",
+                    "check that the URL serves this registry, and that no cache in between holds an old copy",
+                );
+            }
+            return Some(file);
         }
     }
+    None
+}
 
-    // 3. A crate that does not exist: 404.
-    let missing_path = crate::name::index_path(MISSING_CRATE);
+/// Probe 3: a crate that does not exist must answer `404` (or `410`, `451`).
+fn probe_unknown_crate(probe: &Probe, f: &mut Findings) {
+    let missing_path = crate::layout::index_path(MISSING_CRATE);
     match probe.get(&probe.url(&missing_path), None, &[]) {
         Err(e) => f.fail("unknown-crate", format!("no answer: {e}"), "check the server"),
         Ok(a) if matches!(a.status, 404 | 410 | 451) => {
@@ -576,106 +669,127 @@ pub fn doctor(
             "answer 404 for missing files (S3 answers 403 when the reader may not list the bucket: allow s3:ListBucket)",
         ),
     }
+}
 
-    // Revalidation of the index file.
-    if let Some(a) = &index_answer {
-        revalidation(&mut f, &probe, &index_url, a);
-    }
-
-    // 4. A .crate through the dl template.
-    let version = subject.as_ref().and_then(|s| {
-        s.local_version.clone().or_else(|| {
-            let file = index.as_ref()?;
-            let line = file
-                .lines
-                .iter()
-                .rev()
-                .find(|l| !l.package.yanked)
-                .or(file.lines.last())?;
-            Some((line.package.vers.clone(), line.package.cksum.clone()))
-        })
+/// Probe 4: a `.crate` of `s` through `config.json`'s `dl` template (the
+/// local registry's version, else the newest one served that is not yanked).
+fn probe_download(
+    probe: &Probe,
+    f: &mut Findings,
+    s: &Subject,
+    served: Option<&Served>,
+    config: &RegistryConfig,
+) {
+    let index = served.and_then(|x| x.file.as_ref());
+    let version = s.local_version.clone().or_else(|| {
+        let file = index?;
+        let line = file
+            .lines
+            .iter()
+            .rev()
+            .find(|l| !l.package.yanked)
+            .or(file.lines.last())?;
+        Some((line.package.vers.clone(), line.package.cksum.clone()))
     });
-    if let (Some(s), Some((vers, cksum))) = (&subject, version) {
-        let served_cksum = index.as_ref().and_then(|file| {
-            file.lines
-                .iter()
-                .find(|l| l.package.vers == vers)
-                .map(|l| l.package.cksum.clone())
-        });
-        let cksum = served_cksum.unwrap_or(cksum);
-        let url = crate::upstream::dl_url(&config.dl, s.name.as_str(), &vers, &cksum);
-        match probe.get(&url, None, &[]) {
-            Err(e) => f.fail("download", format!("no answer: {e}"), "check the server"),
-            Ok(a) if a.status == 200 => {
-                let got = crate::crate_file::hex(&Sha256::digest(&a.body));
-                if got == cksum {
-                    f.ok("download", format!("`{url}`: 200, SHA-256 is the index line's cksum"));
-                } else {
-                    f.fail(
-                        "download",
-                        format!("`{url}`: SHA-256 {got} is not the index line's cksum {cksum}: cargo refuses the download"),
-                        "serve the .crate files as they are (no compression or rewriting on the way); `regtool verify --deep` checks the files",
-                    );
-                }
-                content_type(
-                    &mut f,
-                    ".crate",
-                    &a,
-                    &["application/gzip", "application/x-gzip", "application/octet-stream", "application/x-tar"],
-                );
-                cache_control_crate(&mut f, &a);
-                if auth {
-                    match probe.get(&url, Some(""), &[]) {
-                        Ok(b) if b.status == 200 => f.fail(
-                            "auth",
-                            "the .crate is served without a token",
-                            "check the token on every path, .crate files included",
-                        ),
-                        Ok(b) => f.ok("auth", format!("the .crate answers {} without the token", b.status)),
-                        Err(e) => f.warn("auth", format!("no answer without the token: {e}"), "check the server"),
-                    }
-                }
-            }
-            Ok(a) => f.fail(
+    let Some((vers, cksum)) = version else {
+        if !f.has("download") {
+            f.add(
                 "download",
-                format!("`{url}` (config.json's dl for {}@{vers}) answered {}", s.name, a.status),
-                "config.json's dl must point at where the .crate files are served (`regtool settings --url URL`), and the server's root be the registry folder",
-            ),
+                Status::Skip,
+                "not run: no version to download".into(),
+                None,
+            );
         }
-    } else if subject.is_some() && !f.has("download") {
-        f.add(
+        return;
+    };
+    let served_cksum = index.and_then(|file| {
+        file.lines
+            .iter()
+            .find(|l| l.package.vers == vers)
+            .map(|l| l.package.cksum.clone())
+    });
+    let cksum = served_cksum.unwrap_or(cksum);
+    let url = crate::upstream::dl_url(&config.dl, s.name.as_str(), &vers, &cksum);
+    match probe.get(&url, None, &[]) {
+        Err(e) => f.fail("download", format!("no answer: {e}"), "check the server"),
+        Ok(a) if a.status == 200 => {
+            let got = crate::crate_file::hex(&Sha256::digest(&a.body));
+            if got == cksum {
+                f.ok("download", format!("`{url}`: 200, SHA-256 is the index line's cksum"));
+            } else {
+                f.fail(
+                    "download",
+                    format!("`{url}`: SHA-256 {got} is not the index line's cksum {cksum}: cargo refuses the download"),
+                    "serve the .crate files as they are (no compression or rewriting on the way); `regtool verify --deep` checks the files",
+                );
+            }
+            content_type(
+                f,
+                ".crate",
+                &a,
+                &["application/gzip", "application/x-gzip", "application/octet-stream", "application/x-tar"],
+            );
+            cache_control_crate(f, &a);
+            if probe.send_token {
+                crate_without_token(probe, f, &url);
+            }
+        }
+        Ok(a) => f.fail(
             "download",
-            Status::Skip,
-            "not run: no version to download".into(),
-            None,
-        );
+            format!("`{url}` (config.json's dl for {}@{vers}) answered {}", s.name, a.status),
+            "config.json's dl must point at where the .crate files are served (`regtool settings --url URL`), and the server's root be the registry folder",
+        ),
     }
-    if auth && index_answer.is_some() {
-        match probe.get(&index_url, Some(""), &[]) {
-            Ok(b) if b.status == 200 => f.fail(
-                "auth",
-                "index files are served without a token",
-                "check the token on every path, index files included",
-            ),
-            Ok(b) => f.ok(
-                "auth",
-                format!("the index file answers {} without the token", b.status),
-            ),
-            Err(e) => f.warn(
-                "auth",
-                format!("no answer without the token: {e}"),
-                "check the server",
-            ),
-        }
-    }
+}
 
-    // 5. regtool's own files.
+/// A registry that needs a token must refuse the `.crate` at `url` without one.
+fn crate_without_token(probe: &Probe, f: &mut Findings, url: &str) {
+    match probe.get(url, Some(""), &[]) {
+        Ok(b) if b.status == 200 => f.fail(
+            "auth",
+            "the .crate is served without a token",
+            "check the token on every path, .crate files included",
+        ),
+        Ok(b) => f.ok(
+            "auth",
+            format!("the .crate answers {} without the token", b.status),
+        ),
+        Err(e) => f.warn(
+            "auth",
+            format!("no answer without the token: {e}"),
+            "check the server",
+        ),
+    }
+}
+
+/// A registry that needs a token must refuse the index file at `url` without one.
+fn index_without_token(probe: &Probe, f: &mut Findings, url: &str) {
+    match probe.get(url, Some(""), &[]) {
+        Ok(b) if b.status == 200 => f.fail(
+            "auth",
+            "index files are served without a token",
+            "check the token on every path, index files included",
+        ),
+        Ok(b) => f.ok(
+            "auth",
+            format!("the index file answers {} without the token", b.status),
+        ),
+        Err(e) => f.warn(
+            "auth",
+            format!("no answer without the token: {e}"),
+            "check the server",
+        ),
+    }
+}
+
+/// Probe 5: regtool's own files (`.regtool/`) are never served.
+fn probe_private_files(probe: &Probe, f: &mut Findings) {
     for path in [
-        ".regtool/config.toml",
-        ".regtool/nginx-tokens.map",
-        ".regtool/",
+        crate::layout::SETTINGS_KEY.to_string(),
+        crate::layout::TOKEN_FILE_KEY.to_string(),
+        format!("{}/", crate::layout::STATE_DIR),
     ] {
-        let url = probe.url(path);
+        let url = probe.url(&path);
         match probe.get(&url, None, &[]) {
             Ok(a) if (200..300).contains(&a.status) => f.fail(
                 "private-files",
@@ -686,13 +800,6 @@ pub fn doctor(
             Err(e) => f.warn("private-files", format!("`/{path}`: no answer: {e}"), "check the server"),
         }
     }
-
-    let why = if subject.is_none() {
-        "skipped: no crate to probe (give --crate NAME, or --registry DIR)"
-    } else {
-        "skipped: the index file could not be read"
-    };
-    Ok(f.finish(why))
 }
 
 /// The `WWW-Authenticate` of a `401`: cargo retries with its token after any
@@ -846,7 +953,7 @@ fn subject(local: Option<&Registry>, named: Option<&CrateName>) -> Result<Option
         }));
     };
     let keys = match named {
-        Some(n) => vec![Registry::index_key(n)],
+        Some(n) => vec![crate::layout::index_key(n)],
         None => reg.index_keys()?,
     };
     let mut best: Option<(CrateName, String)> = None;
@@ -881,7 +988,7 @@ fn subject(local: Option<&Registry>, named: Option<&CrateName>) -> Result<Option
     if let Some((file, _)) = reg.read_index_key(&key)? {
         for line in file.lines.iter().rev() {
             if reg
-                .stat(&Registry::crate_key(&name, &line.package.vers))?
+                .stat(&crate::layout::crate_key(&name, &line.package.vers))?
                 .is_some()
             {
                 local_version = Some((line.package.vers.clone(), line.package.cksum.clone()));

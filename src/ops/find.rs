@@ -1,4 +1,5 @@
 //! Looking up a crate or version the user named, with helpful errors.
+//! Floor 5 (`commands`).
 
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, version_key};
@@ -10,7 +11,7 @@ use crate::registry::{Registry, StoredCrate};
 ///
 /// # Errors
 /// [`Error::NotFound`] naming the rule.
-pub fn parse_name(name: &str) -> Result<CrateName> {
+pub(crate) fn parse_name(name: &str) -> Result<CrateName> {
     CrateName::new(name).map_err(|reason| Error::NotFound {
         message: format!(
             "crate `{name}` is not in the registry (not a valid crate name: {reason})"
@@ -24,13 +25,13 @@ pub fn parse_name(name: &str) -> Result<CrateName> {
 ///
 /// # Errors
 /// [`Error::NotFound`] for an unknown crate; [`Error::Io`], [`Error::IndexFile`].
-pub fn load_existing(reg: &Registry, name: &CrateName) -> Result<StoredCrate> {
+pub(crate) fn load_existing(reg: &Registry, name: &CrateName) -> Result<StoredCrate> {
     reg.find_crate(name)?
         .ok_or_else(|| not_found(reg, name.as_str()))
 }
 
 /// The error for an unknown crate `name`, with the nearest existing names.
-pub fn not_found(reg: &Registry, name: &str) -> Error {
+pub(crate) fn not_found(reg: &Registry, name: &str) -> Error {
     Error::NotFound {
         message: unknown_crate(reg, name),
     }
@@ -41,7 +42,7 @@ fn unknown_crate(reg: &Registry, name: &str) -> String {
         "crate `{name}` is not in the registry at `{}`",
         reg.location().display()
     );
-    let names: Vec<String> = super::info::list(reg)
+    let names: Vec<String> = super::list::list(reg)
         .map(|l| l.0)
         .unwrap_or_default()
         .into_iter()
@@ -76,7 +77,7 @@ fn unknown_crate(reg: &Registry, name: &str) -> String {
 ///
 /// # Errors
 /// [`Error::NotFound`] listing the versions there are.
-pub fn find_version(
+pub(crate) fn find_version(
     index: &IndexFile,
     name: &CrateName,
     version: &semver::Version,
@@ -118,7 +119,7 @@ pub fn find_version(
 ///
 /// # Errors
 /// [`Error::Usage`] naming the semver rule it breaks.
-pub fn parse_version(version: &str) -> Result<semver::Version> {
+pub(crate) fn parse_version(version: &str) -> Result<semver::Version> {
     let v = version
         .trim()
         .trim_start_matches('v')
@@ -136,7 +137,10 @@ pub fn parse_version(version: &str) -> Result<semver::Version> {
 /// # Errors
 /// [`Error::Usage`] when no version is given, it is given twice, or it is not a
 /// version; [`Error::NotFound`] for a name that breaks the naming rules.
-pub fn parse_spec(spec: &str, version: Option<&str>) -> Result<(CrateName, semver::Version)> {
+pub(crate) fn parse_spec(
+    spec: &str,
+    version: Option<&str>,
+) -> Result<(CrateName, semver::Version)> {
     let (name, version) = match (spec.split_once('@'), version) {
         (Some((n, v)), None) => (n, v),
         (None, Some(v)) => (spec, v),

@@ -1,4 +1,5 @@
 //! Dependencies that name another registry whose URL looks like this one's.
+//! Floor 5 (`commands`).
 //!
 //! A normalized manifest names a dependency's registry by its index URL
 //! (`registry-index`); regtool writes no `registry` field when that URL is this
@@ -30,7 +31,7 @@ use std::collections::HashMap;
 
 /// Why a dependency's registry URL looks like this registry's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// Same host name and path as the URL or alias given (scheme or port differ).
     SamePlace(String),
     /// This registry holds this version of the crate, which satisfies the requirement.
@@ -39,20 +40,20 @@ pub enum Reason {
 
 /// A dependency whose registry URL looks like this registry's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Misdirected {
+pub(crate) struct Misdirected {
     /// The crate the dependency names (its `package` if renamed).
-    pub dep: String,
+    pub(crate) dep: String,
     /// Its version requirement.
-    pub req: String,
+    pub(crate) req: String,
     /// The registry index URL its line names.
-    pub registry: String,
+    pub(crate) registry: String,
     /// Why it looks like this registry.
-    pub reason: Reason,
+    pub(crate) reason: Reason,
 }
 
 impl Misdirected {
     /// The warning for the crate file or index line `what`, with the fix.
-    pub fn message(&self, what: &str, settings: &Settings) -> String {
+    pub(crate) fn message(&self, what: &str, settings: &Settings) -> String {
         let why = match &self.reason {
             Reason::SamePlace(u) => {
                 format!("it differs from this registry's `{u}` only in scheme or port")
@@ -92,7 +93,7 @@ fn is_crates_io(url: &str) -> bool {
 ///
 /// # Errors
 /// What `versions` returns.
-pub fn misdirected(
+pub(crate) fn misdirected(
     settings: &Settings,
     deps: &[RegistryDependency],
     mut versions: impl FnMut(&str) -> Result<Vec<semver::Version>>,
@@ -138,7 +139,7 @@ pub fn misdirected(
 
 /// The non-yanked versions of each crate in a registry plus those of a batch
 /// being added, read once per crate.
-pub struct VersionLookup<'a> {
+pub(crate) struct VersionLookup<'a> {
     reg: &'a Registry,
     batch: HashMap<String, Vec<semver::Version>>,
     cache: HashMap<String, Vec<semver::Version>>,
@@ -146,7 +147,7 @@ pub struct VersionLookup<'a> {
 
 impl<'a> VersionLookup<'a> {
     /// A lookup in `reg`, adding `batch` (canonical name to versions).
-    pub fn new(reg: &'a Registry, batch: HashMap<String, Vec<semver::Version>>) -> Self {
+    pub(crate) fn new(reg: &'a Registry, batch: HashMap<String, Vec<semver::Version>>) -> Self {
         VersionLookup {
             reg,
             batch,
@@ -158,7 +159,7 @@ impl<'a> VersionLookup<'a> {
     ///
     /// # Errors
     /// [`crate::Error::Io`], [`crate::Error::IndexFile`].
-    pub fn get(&mut self, dep: &str) -> Result<Vec<semver::Version>> {
+    pub(crate) fn get(&mut self, dep: &str) -> Result<Vec<semver::Version>> {
         let key = name::canonical(dep);
         if let Some(v) = self.cache.get(&key) {
             return Ok(v.clone());

@@ -1,125 +1,67 @@
-//! `regtool list` and `regtool info`: what the registry holds.
+//! `regtool info`: a crate's versions, or one version's details.
+//! Floor 5 (`commands`).
 
 use super::find::{find_version, load_existing};
 use crate::error::{Error, Result};
-use crate::index::{IndexFile, IndexPackage, RegistryDependency};
+use crate::index::{IndexPackage, RegistryDependency};
 use crate::name::CrateName;
 use crate::registry::Registry;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// One crate in `list` (an item of its `--format json` array).
-#[derive(Debug, Clone, Serialize)]
-pub struct CrateSummary {
-    /// Crate name as published.
-    pub name: String,
-    /// Highest release that is not yanked (else the highest pre-release, else the
-    /// highest of all).
-    pub latest: String,
-    /// Number of versions.
-    pub versions: usize,
-    /// Number of yanked versions.
-    pub yanked: usize,
-}
-
-/// The report of `list` (its `--format json` schema: an array of
-/// [`CrateSummary`]).
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub struct CrateList(pub Vec<CrateSummary>);
-
-/// Lists every crate in the registry, sorted by name.
-///
-/// # Errors
-/// [`Error::Io`], [`Error::IndexFile`] for an unreadable index file.
-pub fn list(reg: &Registry) -> Result<CrateList> {
-    let mut out = Vec::new();
-    for key in reg.index_keys()? {
-        let Some((index, _)) = reg.read_index_key(&key)? else {
-            continue; // removed meanwhile
-        };
-        let Some(first) = index.lines.first() else {
-            continue;
-        };
-        let yanked = index.lines.iter().filter(|l| l.package.yanked).count();
-        out.push(CrateSummary {
-            name: first.package.name.clone(),
-            latest: latest(&index).map(|p| p.vers.clone()).unwrap_or_default(),
-            versions: index.lines.len(),
-            yanked,
-        });
-    }
-    out.sort_by(|a, b| {
-        (a.name.to_ascii_lowercase(), &a.name).cmp(&(b.name.to_ascii_lowercase(), &b.name))
-    });
-    Ok(CrateList(out))
-}
-
-/// The latest version as crates.io shows it: the highest release that is not
-/// yanked, else the highest non-yanked pre-release, else the highest of all.
-fn latest(index: &IndexFile) -> Option<&IndexPackage> {
-    let best = |keep: &dyn Fn(&IndexPackage, &semver::Version) -> bool| {
-        index
-            .lines
-            .iter()
-            .map(|l| &l.package)
-            .filter_map(|p| p.version().ok().map(|v| (v, p)))
-            .filter(|(v, p)| keep(p, v))
-            .max_by(|a, b| a.0.cmp(&b.0))
-            .map(|(_, p)| p)
-    };
-    best(&|p, v| !p.yanked && v.pre.is_empty())
-        .or_else(|| best(&|p, _| !p.yanked))
-        .or_else(|| best(&|_, _| true))
-}
-
 /// One version in `info`.
 #[derive(Debug, Clone, Serialize)]
-pub struct VersionInfo {
+pub(crate) struct VersionInfo {
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// Whether yanked.
-    pub yanked: bool,
+    pub(crate) yanked: bool,
     /// Publication time.
-    pub pubtime: Option<String>,
+    pub(crate) pubtime: Option<String>,
     /// SHA-256 of the `.crate`.
-    pub cksum: String,
+    pub(crate) cksum: String,
     /// Size of the `.crate` in bytes (`None` if the file is missing).
-    pub size: Option<u64>,
+    pub(crate) size: Option<u64>,
     /// `rust-version`.
-    pub rust_version: Option<String>,
+    pub(crate) rust_version: Option<String>,
     /// `links`.
-    pub links: Option<String>,
+    pub(crate) links: Option<String>,
     /// Dependencies.
-    pub deps: Vec<RegistryDependency>,
+    pub(crate) deps: Vec<RegistryDependency>,
     /// All features (`features` and `features2` merged).
-    pub features: BTreeMap<String, Vec<String>>,
+    pub(crate) features: BTreeMap<String, Vec<String>>,
 }
 
 /// The report of `info` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize)]
-pub struct CrateInfo {
+pub(crate) struct CrateInfo {
     /// Crate name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// The index file.
-    pub index_file: String,
+    pub(crate) index_file: String,
     /// The versions shown: all, or the one asked for.
-    pub versions: Vec<VersionInfo>,
+    pub(crate) versions: Vec<VersionInfo>,
     /// Whether one version was asked for (its details are shown as text).
     #[serde(skip)]
-    pub detailed: bool,
+    pub(crate) detailed: bool,
 }
 
-/// Details of crate `name`, all versions or just `version`.
+/// What `info` is asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct InfoOptions {
+    /// The crate (any spelling of it).
+    pub(crate) name: CrateName,
+    /// Only this version, with its dependencies and features.
+    pub(crate) version: Option<semver::Version>,
+}
+
+/// Details of crate `opts.name`, all versions or just `opts.version`.
 ///
 /// # Errors
 /// [`Error::NotFound`] for an unknown crate or version; [`Error::Io`],
 /// [`Error::IndexFile`].
-pub fn info(
-    reg: &Registry,
-    name: &CrateName,
-    version: Option<&semver::Version>,
-) -> Result<CrateInfo> {
+pub(crate) fn info(reg: &Registry, opts: &InfoOptions) -> Result<CrateInfo> {
+    let (name, version) = (&opts.name, opts.version.as_ref());
     let stored = load_existing(reg, name)?;
     let index = &stored.index;
     let picked: Vec<&IndexPackage> = match version {
@@ -137,7 +79,7 @@ pub fn info(
                 pubtime: p.pubtime.clone(),
                 cksum: p.cksum.clone(),
                 size: reg
-                    .stat(&Registry::crate_key(&stored.name, &p.vers))
+                    .stat(&crate::layout::crate_key(&stored.name, &p.vers))
                     .ok()
                     .flatten()
                     .map(|m| m.size),
@@ -157,7 +99,7 @@ pub fn info(
         .package;
     Ok(CrateInfo {
         name: first.name.clone(),
-        index_file: Registry::index_key(&stored.name),
+        index_file: crate::layout::index_key(&stored.name),
         versions,
         detailed: version.is_some(),
     })

@@ -1,67 +1,60 @@
 //! `regtool init`: create a registry.
+//! Floor 5 (`commands`).
 
 use crate::config::{self, RegistryConfig, Settings};
 use crate::error::{Error, Result};
 use crate::location::RegistryLocation;
 use crate::output::Shell;
-use crate::registry::Registry;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What `init` needs.
 #[derive(Debug, Clone)]
-pub struct InitOptions {
+pub(crate) struct InitOptions {
     /// Base URL the folder will be served at, e.g. `https://crates.example.com`.
-    pub url: String,
+    pub(crate) url: String,
     /// Other URLs the folder is served at (see [`Settings::aliases`]).
-    pub aliases: Vec<String>,
+    pub(crate) aliases: Vec<String>,
     /// Cargo must send a token for every request (`auth-required` in config.json).
-    pub auth_required: bool,
+    pub(crate) auth_required: bool,
     /// The registry replaces crates.io through source replacement.
-    pub mirror: bool,
+    pub(crate) mirror: bool,
     /// Largest `.crate` accepted, in bytes; `None`: [`config::DEFAULT_MAX_CRATE_SIZE`],
     /// or no limit ([`config::NO_SIZE_LIMIT`]) for a mirror.
-    pub max_crate_size: Option<u64>,
+    pub(crate) max_crate_size: Option<u64>,
     /// Largest unpacked size of a `.crate`, in bytes.
-    pub max_unpacked_size: u64,
+    pub(crate) max_unpacked_size: u64,
     /// Write the browsable catalogue (`index.html`...; see [`crate::catalogue`]).
-    pub html: bool,
+    pub(crate) html: bool,
 }
 
 /// The report of `init` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize)]
-pub struct InitReport {
+pub(crate) struct InitReport {
     /// The registry folder.
-    pub registry: PathBuf,
+    pub(crate) registry: PathBuf,
     /// The index URL cargo uses (`sparse+{url}/`).
-    pub index: String,
+    pub(crate) index: String,
     /// `config.json`'s download template.
-    pub dl: String,
+    pub(crate) dl: String,
     /// Whether cargo must send a token.
-    pub auth_required: bool,
+    pub(crate) auth_required: bool,
     /// Whether the registry replaces crates.io.
-    pub mirror: bool,
+    pub(crate) mirror: bool,
     /// The URL the registry is served at.
     #[serde(skip)]
-    pub url: String,
+    pub(crate) url: String,
 }
 
-/// Creates the registry at `root`: `config.json` with the dl template for
-/// `opts.url`, and `.regtool/` with the settings.
+/// Creates the registry at `location` (a folder or `s3://bucket/prefix`):
+/// `config.json` with the dl template for `opts.url`, and `.regtool/` with the
+/// settings (and the catalogue, unless `opts.html` is off).
 ///
 /// # Errors
 /// [`Error::Usage`] for a URL (or alias) that is not a plain http(s) base URL;
-/// [`Error::AlreadyExists`] if `root` already holds a registry; [`Error::Io`].
-pub fn init(root: &Path, opts: &InitOptions, shell: &Shell) -> Result<InitReport> {
-    init_at(&RegistryLocation::Local(root.to_path_buf()), opts, shell)
-}
-
-/// Creates the registry at `location` (a folder or `s3://bucket/prefix`), as
-/// [`init`] does.
-///
-/// # Errors
-/// As [`init`]; [`Error::Config`] when the S3 client cannot be set up.
-pub fn init_at(
+/// [`Error::AlreadyExists`] if `location` already holds a registry;
+/// [`Error::Io`]; [`Error::Config`] when the S3 client cannot be set up.
+pub(crate) fn init(
     location: &RegistryLocation,
     opts: &InitOptions,
     shell: &Shell,
@@ -85,8 +78,8 @@ pub fn init_at(
         max_unpacked_size: opts.max_unpacked_size,
         html: opts.html,
     };
-    let reg = Registry::create_in(location.storage()?, cfg, settings)?;
-    crate::catalogue::rebuild(&reg)?;
+    let writer = location.create(cfg, settings, shell)?;
+    let reg = writer.registry();
     shell.status("Created", format!("registry in `{location}`"));
     Ok(InitReport {
         registry: reg.location(),

@@ -2,11 +2,12 @@
 //! `Cargo.lock` files, or `NAME@VERSION`) into a `--mirror` registry, with
 //! upstream's index lines written byte for byte; `--refresh` takes upstream's
 //! yanked flags for every mirrored version.
+//! Floor 5 (`commands`).
 //!
 //! For each version: upstream's index file gives its line; the `.crate` is
 //! downloaded from `config.json`'s `dl` template and its SHA-256 checked against
 //! the line's `cksum` and the lockfile's `checksum` while it arrives; then
-//! [`Registry::publish_verbatim`] stores it and the line (`.crate` durable
+//! [`Writer::publish_verbatim`] stores it and the line (`.crate` durable
 //! first). A crate is published as soon as its downloads and the crates of the
 //! run it depends on have landed (see [`Landing`]), so a killed run keeps what
 //! it finished. A `.crate` over the registry's `max-crate-size` is refused
@@ -17,11 +18,11 @@
 
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexLine};
+use crate::layout::{self, SETTINGS_KEY};
 use crate::lockfile;
 use crate::name::CrateName;
 use crate::output::Shell;
-use crate::registry::{Registry, SETTINGS_KEY, VerbatimOutcome, VerbatimVersion};
-use crate::storage::Durability;
+use crate::registry::{self, Registry, VerbatimOutcome, VerbatimVersion, Writer};
 use crate::upstream::{self, FetchError, RetryPolicy, Upstream};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -32,24 +33,27 @@ use std::sync::{Arc, mpsc};
 
 /// Options of `mirror`.
 #[derive(Debug, Clone)]
-pub struct MirrorOptions {
+pub(crate) struct MirrorOptions {
+    /// What to mirror: lockfiles and single versions.
+    pub(crate) inputs: Vec<MirrorInput>,
     /// The upstream sparse index (`sparse+https://index.crates.io/`).
-    pub upstream: String,
+    pub(crate) upstream: String,
     /// Sent as `Authorization` to upstream (`REGTOOL_UPSTREAM_TOKEN`).
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Most downloads at once.
-    pub jobs: usize,
+    pub(crate) jobs: usize,
     /// Retries, backoff and timeouts.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Find out what would be done; download and write nothing.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Take upstream's current line (its yanked flag) for every mirrored version.
-    pub refresh: bool,
+    pub(crate) refresh: bool,
 }
 
 impl Default for MirrorOptions {
     fn default() -> Self {
         MirrorOptions {
+            inputs: Vec::new(),
             upstream: upstream::CRATES_IO_SPARSE.into(),
             token: None,
             jobs: 8,
@@ -62,7 +66,7 @@ impl Default for MirrorOptions {
 
 /// What to mirror.
 #[derive(Debug, Clone)]
-pub enum MirrorInput {
+pub(crate) enum MirrorInput {
     /// A `Cargo.lock` (or a folder holding one): its packages from upstream.
     Lockfile(PathBuf),
     /// One version.
@@ -72,7 +76,7 @@ pub enum MirrorInput {
 /// What happened to one version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum VersionStatus {
+pub(crate) enum VersionStatus {
     /// Downloaded and published.
     Mirrored,
     /// `--dry-run`: would be mirrored (or refreshed).
@@ -91,61 +95,61 @@ pub enum VersionStatus {
 
 /// One version in the report.
 #[derive(Debug, Clone, Serialize)]
-pub struct MirroredVersion {
+pub(crate) struct MirroredVersion {
     /// Crate name.
-    pub name: String,
+    pub(crate) name: String,
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// What happened.
-    pub status: VersionStatus,
+    pub(crate) status: VersionStatus,
     /// SHA-256 of the `.crate`, when known.
-    pub cksum: Option<String>,
+    pub(crate) cksum: Option<String>,
     /// Whether upstream's line says yanked, when known.
-    pub yanked: Option<bool>,
+    pub(crate) yanked: Option<bool>,
     /// Bytes downloaded for it (0 when nothing was downloaded).
-    pub downloaded: u64,
+    pub(crate) downloaded: u64,
     /// Why it was refused, or a note.
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Where it was asked for: the lockfile, `command line` or `refresh`.
-    pub from: String,
+    pub(crate) from: String,
 }
 
 /// A lockfile package that is not taken from upstream (path, git or another
 /// registry).
 #[derive(Debug, Clone, Serialize)]
-pub struct IgnoredPackage {
+pub(crate) struct IgnoredPackage {
     /// Name.
-    pub name: String,
+    pub(crate) name: String,
     /// Version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// Its `source` (`None` for path and workspace packages).
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// The lockfile.
-    pub from: PathBuf,
+    pub(crate) from: PathBuf,
 }
 
 /// The report of `mirror` (its `--format json` schema, see `docs/json.md`).
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct MirrorReport {
+pub(crate) struct MirrorReport {
     /// The upstream index URL.
-    pub upstream: String,
+    pub(crate) upstream: String,
     /// Whether this was a `--dry-run`.
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Every version asked for (and with `--refresh`, every mirrored one).
-    pub versions: Vec<MirroredVersion>,
+    pub(crate) versions: Vec<MirroredVersion>,
     /// Lockfile packages not taken from upstream.
-    pub ignored: Vec<IgnoredPackage>,
+    pub(crate) ignored: Vec<IgnoredPackage>,
     /// Keys of the objects written (`.crate` files and index files), in order.
-    pub written: Vec<String>,
+    pub(crate) written: Vec<String>,
     /// Bytes of `.crate` files downloaded.
-    pub downloaded_bytes: u64,
+    pub(crate) downloaded_bytes: u64,
     /// HTTP requests sent to upstream (retries included).
-    pub requests: u64,
+    pub(crate) requests: u64,
 }
 
 impl MirrorReport {
     /// How many versions were refused.
-    pub fn refused(&self) -> usize {
+    pub(crate) fn refused(&self) -> usize {
         self.versions
             .iter()
             .filter(|v| v.status == VersionStatus::Refused)
@@ -157,7 +161,7 @@ impl MirrorReport {
     }
 
     /// One line for people: how many were mirrored, skipped, refused.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut parts = Vec::new();
         for (s, word) in [
             (VersionStatus::Mirrored, "mirrored"),
@@ -206,7 +210,7 @@ struct Job {
     adopted: bool,
 }
 
-/// Mirrors `inputs` (and with `opts.refresh` refreshes every mirrored version)
+/// Mirrors `opts.inputs` (and with `opts.refresh` refreshes every mirrored version)
 /// from `opts.upstream` into `reg`, which must be a `--mirror` registry.
 ///
 /// A version refused (upstream lacks it, checksums disagree, the mirror holds
@@ -219,12 +223,7 @@ struct Job {
 /// parsed; [`Error::Usage`] for a bad upstream URL; [`Error::Io`] naming the
 /// lockfile, the registry file, or upstream's `config.json` URL when it cannot
 /// be fetched.
-pub fn mirror(
-    reg: &Registry,
-    inputs: &[MirrorInput],
-    opts: &MirrorOptions,
-    shell: &Shell,
-) -> Result<MirrorReport> {
+pub(crate) fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<MirrorReport> {
     if !reg.settings.mirror {
         return Err(Error::Config {
             path: reg.locate(SETTINGS_KEY),
@@ -237,7 +236,7 @@ pub fn mirror(
         dry_run: opts.dry_run,
         ..MirrorReport::default()
     };
-    let wants = collect(inputs, &opts.upstream, &mut report)?;
+    let wants = collect(&opts.inputs, &opts.upstream, &mut report)?;
     for i in &report.ignored {
         shell.status(
             "Ignoring",
@@ -255,13 +254,33 @@ pub fn mirror(
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {} download threads: {e}", opts.jobs)))?;
 
-    let _lock = super::lock(reg, shell)?;
-    reg.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
+    let writer = reg.writer(shell)?;
+    writer.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
     if opts.refresh {
-        refresh(reg, &upstream, &pool, opts.dry_run, shell, &mut report)?;
+        refresh(&writer, &upstream, &pool, opts.dry_run, shell, &mut report)?;
     }
+    let need = already_there(&writer, wants, shell, &mut report)?;
+    let fetched = fetch_indexes(&upstream, &pool, &need, shell);
+    let jobs = find_lines(&writer, need, &fetched, shell, &mut report)?;
+    if opts.dry_run {
+        planned(jobs, &mut report);
+    } else {
+        download_and_land(&writer, &upstream, jobs, opts.jobs, shell, &mut report)?;
+    }
+    report.requests = upstream.requests();
+    Ok(report)
+}
 
-    // What is there already (no request for it).
+/// The versions asked for that the mirror does not hold yet (with whether
+/// the line is there and only the `.crate` is missing: a restore); those it
+/// holds go to the report as skipped, without a request. A version whose
+/// line disagrees with the lockfile's checksum is refused.
+fn already_there(
+    reg: &Registry,
+    wants: Vec<Want>,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<Vec<(Want, bool)>> {
     let mut stored_lines: HashMap<String, Option<(CrateName, IndexFile)>> = HashMap::new();
     let mut need: Vec<(Want, bool)> = Vec::new();
     for w in wants {
@@ -286,20 +305,15 @@ pub fn mirror(
         if let Some(c) = &w.checksum
             && c != &pkg.cksum
         {
-            refuse(
-                shell,
-                &mut report,
-                &w,
-                Some(pkg.cksum.clone()),
-                format!(
-                    "the mirror holds {} v{} with cksum {}, but {} says {c}",
-                    pkg.name, pkg.vers, pkg.cksum, w.from
-                ),
+            let msg = format!(
+                "the mirror holds {} v{} with cksum {}, but {} says {c}",
+                pkg.name, pkg.vers, pkg.cksum, w.from
             );
+            refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
             continue;
         }
         if reg
-            .stat(&Registry::crate_key(stored_name, &pkg.vers))?
+            .stat(&layout::crate_key(stored_name, &pkg.vers))?
             .is_none()
         {
             need.push((w, true));
@@ -316,10 +330,19 @@ pub fn mirror(
             from: w.from,
         });
     }
+    Ok(need)
+}
 
-    // Upstream's index files, one request per crate.
+/// Upstream's index file of each crate `need` names, one request per crate
+/// (`jobs` at once), by canonical name.
+fn fetch_indexes(
+    upstream: &Upstream,
+    pool: &rayon::ThreadPool,
+    need: &[(Want, bool)],
+    shell: &Shell,
+) -> HashMap<String, std::result::Result<Option<IndexFile>, String>> {
     let mut names: BTreeMap<String, CrateName> = BTreeMap::new();
-    for (w, _) in &need {
+    for (w, _) in need {
         names
             .entry(w.name.canonical())
             .or_insert_with(|| w.name.clone());
@@ -331,25 +354,37 @@ pub fn mirror(
             names
                 .par_iter()
                 .map(|n| {
-                    let r = fetch_index(&upstream, n);
+                    let r = fetch_index(upstream, n);
                     bar.inc(1);
                     (n.canonical(), r)
                 })
                 .collect()
         });
     bar.finish_and_clear();
-    let fetched: HashMap<_, _> = fetched.into_iter().collect();
+    fetched.into_iter().collect()
+}
 
+/// Upstream's line of each version `need` asks for (refused when upstream
+/// lacks it, names another crate, or disagrees with the lockfile's
+/// checksum): the jobs to download. A `.crate` the mirror already holds with
+/// the line's bytes (a killed run's orphan) is adopted, not downloaded.
+fn find_lines(
+    reg: &Registry,
+    need: Vec<(Want, bool)>,
+    fetched: &HashMap<String, std::result::Result<Option<IndexFile>, String>>,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for (w, restore) in need {
         let file = match &fetched[&w.name.canonical()] {
             Err(e) => {
-                refuse(shell, &mut report, &w, None, e.clone());
+                refuse(shell, report, &w, None, e.clone());
                 continue;
             }
             Ok(None) => {
                 let msg = format!("upstream has no crate `{}`", w.name);
-                refuse(shell, &mut report, &w, None, msg);
+                refuse(shell, report, &w, None, msg);
                 continue;
             }
             Ok(Some(f)) => f,
@@ -360,7 +395,7 @@ pub fn mirror(
             .find(|l| same_version(&l.package.vers, &w.vers))
         else {
             let msg = format!("upstream has no version {} of `{}`", w.vers, w.name);
-            refuse(shell, &mut report, &w, None, msg);
+            refuse(shell, report, &w, None, msg);
             continue;
         };
         let pkg = &line.package;
@@ -371,7 +406,7 @@ pub fn mirror(
                     "upstream's line for {} v{} names the crate `{}`",
                     w.name, w.vers, pkg.name
                 );
-                refuse(shell, &mut report, &w, None, msg);
+                refuse(shell, report, &w, None, msg);
                 continue;
             }
         };
@@ -382,16 +417,14 @@ pub fn mirror(
                 "checksum mismatch: upstream's line for {} v{} has cksum {}, {} says {c}",
                 pkg.name, pkg.vers, pkg.cksum, w.from
             );
-            refuse(shell, &mut report, &w, Some(pkg.cksum.clone()), msg);
+            refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
             continue;
         }
         let order = Arc::new(file.lines.iter().map(|l| l.package.vers.clone()).collect());
+        let key = layout::crate_key(&name, &pkg.vers);
         let adopted = !restore
-            && reg.stat(&Registry::crate_key(&name, &pkg.vers))?.is_some()
-            && reg
-                .sha256(&Registry::crate_key(&name, &pkg.vers))?
-                .as_deref()
-                == Some(pkg.cksum.as_str());
+            && reg.stat(&key)?.is_some()
+            && reg.sha256(&key)?.as_deref() == Some(pkg.cksum.as_str());
         jobs.push(Job {
             name,
             line: line.clone(),
@@ -401,26 +434,37 @@ pub fn mirror(
             adopted,
         });
     }
+    Ok(jobs)
+}
 
-    if opts.dry_run {
-        for j in jobs {
-            let p = j.line.package;
-            report.versions.push(MirroredVersion {
-                name: p.name,
-                vers: p.vers,
-                status: VersionStatus::Planned,
-                cksum: Some(p.cksum),
-                yanked: Some(p.yanked),
-                downloaded: 0,
-                reason: None,
-                from: j.from,
-            });
-        }
-        report.requests = upstream.requests();
-        return Ok(report);
+/// `--dry-run`: every job goes to the report as planned.
+fn planned(jobs: Vec<Job>, report: &mut MirrorReport) {
+    for j in jobs {
+        let p = j.line.package;
+        report.versions.push(MirroredVersion {
+            name: p.name,
+            vers: p.vers,
+            status: VersionStatus::Planned,
+            cksum: Some(p.cksum),
+            yanked: Some(p.yanked),
+            downloaded: 0,
+            reason: None,
+            from: j.from,
+        });
     }
+}
 
-    // Downloads, `jobs` at once, each crate published as soon as it may be.
+/// Downloads the jobs' `.crate` files, `threads` at once, each crate
+/// published as soon as its downloads and the crates of the run it depends
+/// on have landed (see [`Landing`]).
+fn download_and_land(
+    writer: &Writer,
+    upstream: &Upstream,
+    jobs: Vec<Job>,
+    threads: usize,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<()> {
     let to_download = jobs.iter().filter(|j| !j.adopted).count();
     let config = if to_download > 0 {
         Some(upstream.config()?)
@@ -433,13 +477,12 @@ pub fn mirror(
     let next = AtomicUsize::new(0);
     let cancel = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, Downloads)>();
-    let limit = reg.settings.max_crate_size;
+    let limit = writer.settings.max_crate_size;
     let landed = std::thread::scope(|scope| -> Result<()> {
         if let Some(config) = &config {
-            for i in 0..opts.jobs.max(1).min(order.len()) {
+            for i in 0..threads.max(1).min(order.len()) {
                 let tx = tx.clone();
-                let (order, next, cancel, jobs, upstream, bar) =
-                    (&order, &next, &cancel, &jobs, &upstream, &bar);
+                let (order, next, cancel, jobs, bar) = (&order, &next, &cancel, &jobs, &bar);
                 std::thread::Builder::new()
                     .name(format!("regtool-mirror-{i}"))
                     .spawn_scoped(scope, move || {
@@ -447,7 +490,7 @@ pub fn mirror(
                             let Some(&j) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                                 break;
                             };
-                            let r = download(reg, upstream, config, limit, &jobs[j]);
+                            let r = download(writer, upstream, config, limit, &jobs[j]);
                             bar.inc(1);
                             if tx.send((j, r)).is_err() {
                                 break;
@@ -461,25 +504,7 @@ pub fn mirror(
             }
         }
         drop(tx);
-        let r = (|| {
-            // Adopted orphans need no download: they may land at once.
-            landing.land_ready(reg, &jobs, shell, &mut report)?;
-            while let Ok(first) = rx.recv() {
-                // Whatever else has arrived meanwhile joins the same batch.
-                for (j, result) in std::iter::once(first).chain(rx.try_iter()) {
-                    match result {
-                        Ok(file) => landing.downloaded(j, Some(file)),
-                        Err(msg) => {
-                            refuse(shell, &mut report, &jobs[j].want(), jobs[j].cksum(), msg);
-                            landing.failed(j);
-                        }
-                    }
-                }
-                landing.land_ready(reg, &jobs, shell, &mut report)?;
-            }
-            debug_assert!(landing.all_settled(), "every crate is published or refused");
-            Ok(())
-        })();
+        let r = land_as_they_come(writer, &mut landing, &jobs, &rx, shell, report);
         if r.is_err() {
             cancel.store(true, Ordering::Relaxed);
         }
@@ -487,9 +512,36 @@ pub fn mirror(
     });
     bar.finish_and_clear();
     report.downloaded_bytes = upstream.downloaded_bytes();
-    landed?;
-    report.requests = upstream.requests();
-    Ok(report)
+    landed
+}
+
+/// Publishes what may land as downloads arrive on `rx` (adopted orphans at
+/// once), until every download has come.
+fn land_as_they_come(
+    writer: &Writer,
+    landing: &mut Landing,
+    jobs: &[Job],
+    rx: &mpsc::Receiver<(usize, Downloads)>,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<()> {
+    // Adopted orphans need no download: they may land at once.
+    landing.land_ready(writer, jobs, shell, report)?;
+    while let Ok(first) = rx.recv() {
+        // Whatever else has arrived meanwhile joins the same batch.
+        for (j, result) in std::iter::once(first).chain(rx.try_iter()) {
+            match result {
+                Ok(file) => landing.downloaded(j, Some(file)),
+                Err(msg) => {
+                    refuse(shell, report, &jobs[j].want(), Some(jobs[j].cksum()), msg);
+                    landing.failed(j);
+                }
+            }
+        }
+        landing.land_ready(writer, jobs, shell, report)?;
+    }
+    debug_assert!(landing.all_settled(), "every crate is published or refused");
+    Ok(())
 }
 
 /// One download's result: the staging file and its size, or why it failed.
@@ -505,8 +557,8 @@ impl Job {
         }
     }
 
-    fn cksum(&self) -> Option<String> {
-        Some(self.line.package.cksum.clone())
+    fn cksum(&self) -> String {
+        self.line.package.cksum.clone()
     }
 }
 
@@ -536,7 +588,7 @@ struct CrateLanding {
 /// when the run completes them: a run killed at any point leaves a mirror
 /// whose every line is resolvable from lines already there (as far as the run
 /// got), and its `.crate` files durable before the lines that name them
-/// ([`Registry::publish_verbatim`]). A dependency cycle (not possible on
+/// ([`Writer::publish_verbatim`]). A dependency cycle (not possible on
 /// crates.io for normal dependencies) is cut at its highest level, as in
 /// `add`.
 struct Landing {
@@ -624,7 +676,7 @@ impl Landing {
     /// Publishes every crate that may be now, in one batch.
     fn land_ready(
         &mut self,
-        reg: &Registry,
+        writer: &Writer,
         jobs: &[Job],
         shell: &Shell,
         report: &mut MirrorReport,
@@ -670,14 +722,10 @@ impl Landing {
         if versions.is_empty() {
             return Ok(());
         }
-        let durability = if versions.len() >= super::add::BATCH_SYNC_MIN {
-            Durability::Deferred
-        } else {
-            Durability::Now
-        };
+        let durability = registry::batch_durability(versions.len());
         let mut index_written = Vec::new();
-        let results = reg.publish_verbatim(versions, durability, |name| {
-            index_written.push(Registry::index_key(name));
+        let results = writer.publish_verbatim(versions, durability, |name| {
+            index_written.push(layout::index_key(name));
         })?;
         for r in results {
             let (size, j) = info[&(r.name.canonical(), r.vers.clone())];
@@ -701,7 +749,7 @@ fn record(
         Ok(o) => o,
         Err(e) => {
             let msg = crate::error::Report(&e).to_string();
-            refuse(shell, report, &job.want(), job.cksum(), msg);
+            refuse(shell, report, &job.want(), Some(job.cksum()), msg);
             return;
         }
     };
@@ -711,9 +759,7 @@ fn record(
         VerbatimOutcome::Present => VersionStatus::Skipped,
     };
     if status != VersionStatus::Skipped && (size > 0 || status == VersionStatus::Mirrored) {
-        report
-            .written
-            .push(Registry::crate_key(&job.name, &pkg.vers));
+        report.written.push(layout::crate_key(&job.name, &pkg.vers));
     }
     shell.status(
         match status {
@@ -865,7 +911,7 @@ fn fetch_index(
     upstream: &Upstream,
     name: &CrateName,
 ) -> std::result::Result<Option<IndexFile>, String> {
-    let key = name.index_path();
+    let key = layout::index_key(name);
     match upstream.index_file(&key) {
         Ok(None) => Ok(None),
         Ok(Some(bytes)) => IndexFile::parse(&PathBuf::from(upstream.index_file_url(&key)), &bytes)
@@ -905,10 +951,105 @@ fn download(
     Ok((tmp, got.size))
 }
 
+/// `--refresh` of one crate: compares each mirrored line of `local` with
+/// upstream's (`up`), reports each, and returns upstream's lines to take (by
+/// version): those that differ with the same `cksum`. A line whose `cksum`
+/// upstream changed is refused and kept.
+fn compare_lines(
+    name: &CrateName,
+    local: &IndexFile,
+    up: &std::result::Result<Option<IndexFile>, String>,
+    dry_run: bool,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> HashMap<String, IndexLine> {
+    let mut replace: HashMap<String, IndexLine> = HashMap::new();
+    for l in &local.lines {
+        let pkg = &l.package;
+        let entry = |status, reason: Option<String>| MirroredVersion {
+            name: pkg.name.clone(),
+            vers: pkg.vers.clone(),
+            status,
+            cksum: Some(pkg.cksum.clone()),
+            yanked: Some(pkg.yanked),
+            downloaded: 0,
+            reason,
+            from: "refresh".into(),
+        };
+        let theirs = match up {
+            Err(e) => {
+                let w = Want {
+                    name: name.clone(),
+                    vers: pkg.vers.clone(),
+                    checksum: None,
+                    from: "refresh".into(),
+                };
+                refuse(shell, report, &w, Some(pkg.cksum.clone()), e.clone());
+                continue;
+            }
+            Ok(f) => f
+                .as_ref()
+                .and_then(|f| f.lines.iter().find(|u| u.package.vers == pkg.vers)),
+        };
+        match theirs {
+            None => {
+                let note = format!("upstream has no {} v{}; kept as it is", pkg.name, pkg.vers);
+                shell.warn(&note);
+                report
+                    .versions
+                    .push(entry(VersionStatus::Unchanged, Some(note)));
+            }
+            Some(u) if u.raw == l.raw => {
+                report.versions.push(entry(VersionStatus::Unchanged, None))
+            }
+            Some(u) if u.package.cksum != pkg.cksum => {
+                let w = Want {
+                    name: name.clone(),
+                    vers: pkg.vers.clone(),
+                    checksum: None,
+                    from: "refresh".into(),
+                };
+                let msg = format!(
+                    "upstream's line now has cksum {}, the mirror's {}; kept the mirror's",
+                    u.package.cksum, pkg.cksum
+                );
+                refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
+            }
+            Some(u) => {
+                let mut e = entry(
+                    if dry_run {
+                        VersionStatus::Planned
+                    } else {
+                        VersionStatus::Refreshed
+                    },
+                    None,
+                );
+                e.yanked = Some(u.package.yanked);
+                report.versions.push(e);
+                shell.status(
+                    "Refreshed",
+                    format!(
+                        "{} v{}{}",
+                        pkg.name,
+                        pkg.vers,
+                        if u.package.yanked {
+                            " (yanked upstream)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+                replace.insert(pkg.vers.clone(), u.clone());
+            }
+        }
+    }
+    replace
+}
+
 /// `--refresh`: replaces each mirrored line by upstream's current line for that
 /// version when they differ and upstream's `cksum` is the same.
 fn refresh(
-    reg: &Registry,
+    writer: &Writer,
     upstream: &Upstream,
     pool: &rayon::ThreadPool,
     dry_run: bool,
@@ -916,8 +1057,8 @@ fn refresh(
     report: &mut MirrorReport,
 ) -> Result<()> {
     let mut crates = Vec::new();
-    for key in reg.index_keys()? {
-        let Some((index, _)) = reg.read_index_key(&key)? else {
+    for key in writer.index_keys()? {
+        let Some((index, _)) = writer.read_index_key(&key)? else {
             continue;
         };
         let Some(name) = index
@@ -942,90 +1083,11 @@ fn refresh(
     });
     bar.finish_and_clear();
     for ((name, local), up) in crates.into_iter().zip(fetched) {
-        let mut replace: HashMap<String, IndexLine> = HashMap::new();
-        for l in &local.lines {
-            let pkg = &l.package;
-            let entry = |status, reason: Option<String>| MirroredVersion {
-                name: pkg.name.clone(),
-                vers: pkg.vers.clone(),
-                status,
-                cksum: Some(pkg.cksum.clone()),
-                yanked: Some(pkg.yanked),
-                downloaded: 0,
-                reason,
-                from: "refresh".into(),
-            };
-            let theirs = match &up {
-                Err(e) => {
-                    let w = Want {
-                        name: name.clone(),
-                        vers: pkg.vers.clone(),
-                        checksum: None,
-                        from: "refresh".into(),
-                    };
-                    refuse(shell, report, &w, Some(pkg.cksum.clone()), e.clone());
-                    continue;
-                }
-                Ok(f) => f
-                    .as_ref()
-                    .and_then(|f| f.lines.iter().find(|u| u.package.vers == pkg.vers)),
-            };
-            match theirs {
-                None => {
-                    let note = format!("upstream has no {} v{}; kept as it is", pkg.name, pkg.vers);
-                    shell.warn(&note);
-                    report
-                        .versions
-                        .push(entry(VersionStatus::Unchanged, Some(note)));
-                }
-                Some(u) if u.raw == l.raw => {
-                    report.versions.push(entry(VersionStatus::Unchanged, None))
-                }
-                Some(u) if u.package.cksum != pkg.cksum => {
-                    let w = Want {
-                        name: name.clone(),
-                        vers: pkg.vers.clone(),
-                        checksum: None,
-                        from: "refresh".into(),
-                    };
-                    let msg = format!(
-                        "upstream's line now has cksum {}, the mirror's {}; kept the mirror's",
-                        u.package.cksum, pkg.cksum
-                    );
-                    refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
-                }
-                Some(u) => {
-                    let mut e = entry(
-                        if dry_run {
-                            VersionStatus::Planned
-                        } else {
-                            VersionStatus::Refreshed
-                        },
-                        None,
-                    );
-                    e.yanked = Some(u.package.yanked);
-                    report.versions.push(e);
-                    shell.status(
-                        "Refreshed",
-                        format!(
-                            "{} v{}{}",
-                            pkg.name,
-                            pkg.vers,
-                            if u.package.yanked {
-                                " (yanked upstream)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    );
-                    replace.insert(pkg.vers.clone(), u.clone());
-                }
-            }
-        }
+        let replace = compare_lines(&name, &local, &up, dry_run, shell, report);
         if replace.is_empty() || dry_run {
             continue;
         }
-        let written = reg.modify_crate(
+        let written = writer.modify_crate(
             &name,
             || Error::NotFound {
                 message: format!("`{name}` was removed from the mirror during the refresh"),
@@ -1045,7 +1107,7 @@ fn refresh(
             },
         )?;
         if written.is_some() {
-            report.written.push(Registry::index_key(&name));
+            report.written.push(layout::index_key(&name));
         }
     }
     Ok(())

@@ -1,29 +1,35 @@
-//! One module per subcommand. Each takes an opened [`crate::Registry`] (or a
-//! folder) and a [`crate::output::Shell`], and returns a report that serializes
-//! to the command's `--format json` schema. No module here touches the file
-//! system: every read and write goes through [`crate::Registry`].
+//! The commands: one module per subcommand. Floor 5 (with the opener,
+//! [`crate::location`]): imports the catalogue, the registry and below.
+//!
+//! Each command takes an opened [`crate::registry::Registry`] (or a location) and a
+//! [`crate::output::Shell`], and returns a report that serializes to the
+//! command's `--format json` schema. A command that changes the registry
+//! takes its [`crate::registry::Writer`] (the exclusive lock) first and writes
+//! only through it; read-only commands never take it. No module here touches
+//! the file system: every read and write goes through the registry.
 
-pub mod add;
-pub mod doctor;
-pub mod find;
-pub mod foreign;
-pub mod info;
-pub mod init;
-pub mod mirror;
-pub mod nginx;
-pub mod reindex;
-pub mod remove;
-pub mod settings;
-pub mod token;
-pub mod verify;
-pub mod yank;
+pub(crate) mod add;
+pub(crate) mod doctor;
+pub(crate) mod find;
+pub(crate) mod foreign;
+pub(crate) mod info;
+pub(crate) mod init;
+pub(crate) mod list;
+pub(crate) mod mirror;
+pub(crate) mod nginx;
+pub(crate) mod reindex;
+pub(crate) mod remove;
+pub(crate) mod settings;
+pub(crate) mod token;
+pub(crate) mod verify;
+pub(crate) mod yank;
 
-use crate::error::Result;
 use crate::output::Shell;
-use crate::registry::Registry;
-use crate::storage::{LockEvents, LockGuard, LockMode};
+use crate::storage::LockEvents;
 use std::path::Path;
 
+/// What a command tells the user while it takes the registry's lock: that it
+/// waits (with the lock's path), or that the storage cannot lock.
 impl LockEvents for Shell {
     fn waiting(&self, what: &Path) {
         self.status(
@@ -42,37 +48,4 @@ impl LockEvents for Shell {
             what.display()
         ))
     }
-}
-
-/// Takes the registry lock, telling the user when it has to wait (with the lock's
-/// path) and when the storage cannot lock.
-///
-/// # Errors
-/// [`crate::Error::Io`] naming the lock file.
-pub fn lock(reg: &Registry, shell: &Shell) -> Result<Box<dyn LockGuard>> {
-    reg.lock(LockMode::Exclusive, shell)
-}
-
-/// Takes the registry lock shared (for `verify`): waits while a writer holds it.
-///
-/// # Errors
-/// [`crate::Error::Io`] naming the lock file.
-pub fn lock_shared(reg: &Registry, shell: &Shell) -> Result<Box<dyn LockGuard>> {
-    reg.lock(LockMode::Shared, shell)
-}
-
-/// The current time as an index `pubtime` (`YYYY-MM-DDTHH:MM:SSZ`, UTC). Honors
-/// `SOURCE_DATE_EPOCH` (seconds since 1970) for reproducible registries and tests.
-pub fn pubtime_now() -> String {
-    let ts = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .and_then(|s| jiff::Timestamp::from_second(s).ok())
-        .unwrap_or_else(jiff::Timestamp::now);
-    format_pubtime(ts)
-}
-
-/// Formats a timestamp as an index `pubtime`.
-pub fn format_pubtime(ts: jiff::Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }

@@ -1,4 +1,5 @@
 //! `regtool nginx-config`: an nginx `server` block that serves the registry.
+//! Floor 5 (`commands`).
 //!
 //! The block serves only what cargo asks for (sources:
 //! <https://doc.rust-lang.org/cargo/reference/registry-index.html#sparse-protocol>
@@ -39,11 +40,12 @@
 //! bytes unless `map_hash_bucket_size` is raised, an `http`-wide setting that can
 //! only be set once) are too small for a long token. A token is therefore made of
 //! letters, digits, `-` and `_` (hex, or base64url), which need no escaping in a
-//! regex. The file's default place is [`DEFAULT_TOKEN_FILE`] inside the
+//! regex. The file's default place is [`TOKEN_FILE_KEY`] inside the
 //! registry, which the block never serves; nginx reads it when it starts or
 //! reloads (`nginx -s reload` after a change).
 
 use crate::error::{Error, Result};
+use crate::layout::TOKEN_FILE_KEY;
 use crate::registry::Registry;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -52,22 +54,18 @@ use std::path::{Path, PathBuf};
 
 /// Options of `nginx-config`.
 #[derive(Debug, Clone)]
-pub struct NginxOptions {
+pub(crate) struct NginxOptions {
     /// `listen` value (port or address:port).
-    pub listen: String,
+    pub(crate) listen: String,
     /// `server_name` value.
-    pub server_name: String,
+    pub(crate) server_name: String,
     /// File of accepted tokens (for `auth-required` registries).
-    pub token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
 }
-
-/// Where the token file is when `--token-file` is not given, relative to the
-/// registry folder. `.regtool/` is never served, so the tokens stay private.
-pub const DEFAULT_TOKEN_FILE: &str = ".regtool/nginx-tokens.map";
 
 /// Seconds a `.crate` may be cached: one year, the longest value HTTP caches
 /// are asked to honour.
-pub const CRATE_MAX_AGE: u64 = 31_536_000;
+pub(crate) const CRATE_MAX_AGE: u64 = 31_536_000;
 
 /// The nginx configuration that serves `reg`: for an `auth-required` registry a
 /// `map` block (the token check) followed by a `server` block, otherwise just the
@@ -77,7 +75,7 @@ pub const CRATE_MAX_AGE: u64 = 31_536_000;
 ///
 /// Inputs: the registry folder (made absolute, as nginx needs), its
 /// `config.json` `auth-required` flag, and `opts`: `listen` and `server_name` are
-/// copied into the block; `token_file` (default [`DEFAULT_TOKEN_FILE`] inside the
+/// copied into the block; `token_file` (default [`TOKEN_FILE_KEY`] inside the
 /// registry) is used only by `auth-required` registries, and is read once to check
 /// that nginx will accept it: blank lines, `#` comments, and per accepted token
 /// a line `regtool token add` wrote or a raw `"~^TOKEN$" 1;`, a token being
@@ -98,7 +96,7 @@ pub const CRATE_MAX_AGE: u64 = 31_536_000;
 ///   token twice, or no token.
 /// - [`Error::Io`] if the registry folder cannot be made absolute or the token file
 ///   cannot be read.
-pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
+pub(crate) fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
     check_value("--listen", &opts.listen)?;
     check_value("--server-name", &opts.server_name)?;
     let dir = reg.local_root().ok_or_else(|| {
@@ -122,7 +120,7 @@ pub fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String> {
             return Err(Error::Usage(format!(
                 "`--token-file {}` is only for registries that require a token, and `{}` does not (its config.json has no `auth-required`): cargo would send no token and every request would be refused",
                 p.display(),
-                reg.locate(crate::registry::CONFIG_KEY).display()
+                reg.locate(crate::layout::CONFIG_KEY).display()
             )));
         }
         None
@@ -244,7 +242,7 @@ fn render(b: &Block<'_>) -> String {
          \n    \
              # Index files (1/a, 2/ab, 3/a/abc, se/rd/serde): plain text with ETag and\n    \
              # Last-Modified, revalidated on every use (an unchanged file costs a 304).\n    \
-             location ~ \"{index_re}\" {{\n        \
+             location ~ \"{INDEX_PATH_REGEX}\" {{\n        \
                  types {{ }}\n        \
                  default_type text/plain;\n        \
                  add_header Cache-Control \"{scope}no-cache\";\n        \
@@ -303,7 +301,6 @@ fn render(b: &Block<'_>) -> String {
                  return 404;\n    \
              }}\n\
          }}",
-        index_re = INDEX_PATH_REGEX,
     );
     s
 }
@@ -380,7 +377,7 @@ fn how_to_add(path: &Path, registry: &Path) -> String {
         )
     } else {
         format!(
-            "add one with `regtool token add NAME` (which writes `{DEFAULT_TOKEN_FILE}` in the registry), or by hand: t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> {}; echo \"$t\"",
+            "add one with `regtool token add NAME` (which writes `{TOKEN_FILE_KEY}` in the registry), or by hand: t=$(openssl rand -hex 32); printf '\"~^%s$\" 1;\\n' \"$t\" >> {}; echo \"$t\"",
             path.display()
         )
     }
@@ -408,7 +405,7 @@ fn check_token_file(path: &Path, registry: &Path) -> Result<usize> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(bad(format!(
-                "the token file does not exist: the registry `{}` requires a token, so nginx needs the file of accepted tokens, one `\"~^TOKEN$\" 1;` line each (its default place is `{DEFAULT_TOKEN_FILE}` in the registry; `--token-file FILE` names another); {}",
+                "the token file does not exist: the registry `{}` requires a token, so nginx needs the file of accepted tokens, one `\"~^TOKEN$\" 1;` line each (its default place is `{TOKEN_FILE_KEY}` in the registry; `--token-file FILE` names another); {}",
                 registry.display(),
                 how_to_add(path, registry)
             )));
@@ -479,12 +476,12 @@ fn parse_token_line(line: &str) -> std::result::Result<&str, String> {
 }
 
 /// The default token file of a registry folder.
-pub fn default_token_file(root: &Path) -> PathBuf {
-    root.join(DEFAULT_TOKEN_FILE)
+pub(crate) fn default_token_file(root: &Path) -> PathBuf {
+    root.join(TOKEN_FILE_KEY)
 }
 
 #[cfg(test)]
-#[allow(clippy::disallowed_methods)]
+#[allow(clippy::disallowed_methods)] // the tests make and read real files
 mod tests {
     use super::*;
     use crate::config::{RegistryConfig, Settings};
@@ -501,8 +498,8 @@ mod tests {
 
     #[test]
     fn default_token_file_is_never_served() {
-        let state = format!("{}/", crate::registry::STATE_DIR);
-        assert!(DEFAULT_TOKEN_FILE.starts_with(&state));
+        let state = format!("{}/", crate::layout::STATE_DIR);
+        assert!(TOKEN_FILE_KEY.starts_with(&state));
     }
 
     #[test]
@@ -519,12 +516,12 @@ mod tests {
 
     fn registry(dir: &Path, auth: bool) -> Registry {
         let settings: Settings = toml::from_str("url = \"https://crates.example.com\"").unwrap();
-        Registry::create(
-            dir,
-            RegistryConfig::for_base_url("https://crates.example.com", auth),
-            settings,
-        )
-        .unwrap()
+        let location = crate::location::RegistryLocation::Local(dir.to_path_buf());
+        let config = RegistryConfig::for_base_url("https://crates.example.com", auth);
+        let writer = location
+            .create(config, settings, &crate::output::Shell::silent())
+            .unwrap();
+        writer.registry().clone()
     }
 
     fn opts(token_file: Option<PathBuf>) -> NginxOptions {

@@ -1,5 +1,6 @@
 //! `regtool reindex`: rebuild every index file from the `.crate` files under
 //! `crates/`.
+//! Floor 5 (`commands`).
 //!
 //! Each `.crate` is read (in parallel) with the one crate reader and its line
 //! derived from its manifest; file names are not trusted. Versions that already
@@ -16,15 +17,16 @@
 //! and the run writes nothing (exit 1). `accept_changed` takes the new bytes of
 //! changed `.crate` files, naming each. Stored crates are read without the size
 //! limits for new input (they were accepted already); files that are not
-//! index-shaped (`robots.txt`, `healthz`) are never touched. The catalogue
-//! ([`crate::catalogue`]) is rebuilt from the new index.
+//! index-shaped (`robots.txt`, `healthz`) are never touched. What is derived
+//! from the index (the catalogue) is rebuilt from the new index.
 
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexLine, version_key};
+use crate::layout;
 use crate::name::{self, CrateName};
 use crate::output::Shell;
 use crate::reader::{self, Entry};
-use crate::registry::Registry;
+use crate::registry::{Registry, Writer};
 use crate::storage::{Durability, Outcome, Precondition, Revision};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -33,52 +35,55 @@ use std::path::PathBuf;
 
 /// Options of `reindex`.
 #[derive(Debug, Clone, Default)]
-pub struct ReindexOptions {
+pub(crate) struct ReindexOptions {
     /// Drop index lines whose `.crate` is missing.
-    pub prune: bool,
+    pub(crate) prune: bool,
     /// Take the bytes of `.crate` files that changed since their line was
     /// written (a new `cksum`; every `Cargo.lock` pinning the old one breaks).
-    pub accept_changed: bool,
+    pub(crate) accept_changed: bool,
     /// Work everything out and report it, but write nothing (`--dry-run`).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// The report of `reindex` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct ReindexReport {
+pub(crate) struct ReindexReport {
     /// `.crate` files read.
-    pub crates_read: usize,
+    pub(crate) crates_read: usize,
     /// Index files written (created or changed).
-    pub index_files_written: Vec<String>,
+    pub(crate) index_files_written: Vec<String>,
     /// Index files removed (every line pruned).
-    pub index_files_removed: Vec<String>,
+    pub(crate) index_files_removed: Vec<String>,
     /// Lines added for `.crate` files that had none, as `name@version`.
-    pub lines_added: Vec<String>,
+    pub(crate) lines_added: Vec<String>,
     /// Lines whose `.crate` is missing, as `name@version` (kept unless pruned).
-    pub missing_crates: Vec<String>,
+    pub(crate) missing_crates: Vec<String>,
     /// Whether missing lines were pruned.
-    pub pruned: bool,
+    pub(crate) pruned: bool,
     /// Lines whose `cksum` changed with `--accept-changed`, as `name@version`.
-    pub changed_cksums: Vec<String>,
+    pub(crate) changed_cksums: Vec<String>,
     /// `.crate` files moved to the path cargo downloads them from.
-    pub moved: Vec<PathBuf>,
+    pub(crate) moved: Vec<PathBuf>,
     /// What stopped the run, one item per problem (nothing was written when
     /// this is not empty).
-    pub rejected: Vec<Rejected>,
+    pub(crate) rejected: Vec<Rejected>,
     /// Present (and `true`) with `--dry-run`: nothing was written; the lists
     /// above say what a real run would write, move and remove.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// A problem that stopped `reindex`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Rejected {
+pub(crate) struct Rejected {
     /// The file it is about.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// What is wrong.
-    pub error: String,
+    pub(crate) error: String,
 }
+
+/// A version as cargo compares them (build metadata left out).
+type VersionKey = (u64, u64, u64, String);
 
 /// A `.crate` read from the registry.
 struct Found {
@@ -116,6 +121,17 @@ enum Write {
     },
 }
 
+/// What a run works out before it writes anything: the report so far, the
+/// writes to make, and the problems that stop it.
+struct Run<'a> {
+    reg: &'a Registry,
+    opts: &'a ReindexOptions,
+    shell: &'a Shell,
+    report: ReindexReport,
+    writes: Vec<Write>,
+    problems: Vec<(PathBuf, String)>,
+}
+
 /// Rebuilds the index of `reg` from its `.crate` files (see the module docs).
 ///
 /// Returns the report; when [`ReindexReport::rejected`] is not empty nothing was
@@ -123,161 +139,39 @@ enum Write {
 ///
 /// # Errors
 /// [`Error::Io`]; [`Error::IndexFile`] for an index file that cannot be read.
-pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<ReindexReport> {
-    let _lock = super::lock(reg, shell)?;
-    let mut report = ReindexReport {
-        pruned: opts.prune,
-        dry_run: opts.dry_run,
-        ..Default::default()
+pub(crate) fn reindex(
+    reg: &Registry,
+    opts: &ReindexOptions,
+    shell: &Shell,
+) -> Result<ReindexReport> {
+    let writer = reg.writer(shell)?;
+    let mut run = Run {
+        reg: &writer,
+        opts,
+        shell,
+        report: ReindexReport {
+            pruned: opts.prune,
+            dry_run: opts.dry_run,
+            ..Default::default()
+        },
+        writes: Vec::new(),
+        problems: Vec::new(),
     };
-    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    let mut known_crates = HashSet::new();
-    for key in reg.index_keys()? {
-        let Some((file, revision)) = reg.read_index_key(&key)? else {
-            continue;
-        };
-        let canonical = name::canonical(name::index_key_name(&key).expect("index-shaped"));
-        for l in &file.lines {
-            if let Ok(n) = CrateName::new(&l.package.name) {
-                known_crates.insert(Registry::crate_key(&n, &l.package.vers));
-            }
-        }
-        groups.entry(canonical).or_default().old.push(OldIndex {
-            key,
-            file,
-            revision,
-        });
+    let (mut groups, known_crates) = read_index_files(&writer)?;
+    run.read_crates(&mut groups, &known_crates)?;
+    for group in groups.into_values() {
+        run.plan_group(group)?;
     }
-    let keys = reg.crate_keys()?;
-    report.crates_read = keys.len();
-    // New input (a `.crate` no line names yet) is judged by today's limits;
-    // stored crates were accepted already.
-    let input_limits = reader::input_limits(&reg.settings, None, None);
-    let bar = shell.bar(keys.len() as u64, "Reindexing");
-    let read: Vec<(String, Result<Entry>)> = keys
-        .into_par_iter()
-        .map(|key| {
-            let limits = (!known_crates.contains(&key)).then_some(&input_limits);
-            let r = reg.read_stored_crate(&key, limits);
-            bar.inc(1);
-            (key, r)
-        })
-        .collect();
-    bar.finish_and_clear();
-    let mut problems: Vec<(PathBuf, String)> = Vec::new();
-    for (key, r) in read {
-        match r {
-            Ok(entry) => groups
-                .entry(entry.name.canonical())
-                .or_default()
-                .found
-                .push(Found { key, entry }),
-            Err(e) => {
-                let why = match &e {
-                    Error::Crate { problem, .. } => problem.to_string(),
-                    other => other.to_string(),
-                };
-                let what = if known_crates.contains(&key) {
-                    "the .crate of an indexed version cannot be read"
-                } else {
-                    "cannot be indexed"
-                };
-                problems.push((reg.locate(&key), format!("{what}: {why}")));
-            }
-        }
-    }
-
-    let mut writes = Vec::new();
-    for (_, group) in groups {
-        plan_group(
-            reg,
-            group,
-            opts,
-            shell,
-            &mut report,
-            &mut writes,
-            &mut problems,
-        )?;
-    }
-    if !problems.is_empty() {
-        for (path, error) in problems {
-            shell.error(format!("`{}`: {error}", path.display()));
-            report.rejected.push(Rejected { path, error });
-        }
-        shell.status(
-            "Refused",
-            format!(
-                "{} problem(s); nothing was written (see `regtool reindex --help`)",
-                report.rejected.len()
-            ),
-        );
-        return Ok(report);
+    if !run.problems.is_empty() {
+        return Ok(run.refuse());
     }
     if opts.dry_run {
-        dry_run_report(reg, writes, shell, &mut report);
-        return Ok(report);
+        return Ok(run.dry_run_report());
     }
-
-    let cleaned = reg.clean_temp(std::time::Duration::from_secs(24 * 3600), true)?;
-    if cleaned > 0 {
-        shell.status(
-            "Cleaned",
-            format!("{cleaned} temporary files left by an interrupted regtool"),
-        );
-    }
-    // `.crate` files first (they must be where the dl template points before a
-    // line names them), then the index files, in parallel.
-    let mut index_writes = Vec::new();
-    for w in writes {
-        match w {
-            Write::Move { from, to } => {
-                reg.move_crate(&from, &to)?;
-                shell.status(
-                    "Moved",
-                    format!(
-                        "`{}` to `{}`",
-                        reg.locate(&from).display(),
-                        reg.locate(&to).display()
-                    ),
-                );
-                report.moved.push(reg.locate(&to));
-            }
-            Write::Delete(key) => {
-                reg.delete_crate(&key)?;
-                shell.status(
-                    "Removed",
-                    format!("`{}` (a copy)", reg.locate(&key).display()),
-                );
-            }
-            Write::Fix(key) => reg.fix_crate(&key)?,
-            Write::Index {
-                name,
-                file,
-                revision,
-            } => index_writes.push((name, file, revision)),
-        }
-    }
-    index_writes
-        .par_iter()
-        .try_for_each(|(name, file, revision)| {
-            let pre = Precondition::from_read(revision.clone());
-            match reg.write_index(name, file, &pre, Durability::Now)? {
-                Outcome::Done => Ok(()),
-                Outcome::Conflict => Err(Error::Conflict {
-                    path: reg.locate(&Registry::index_key(name)),
-                }),
-            }
-        })?;
-    for (name, file, _) in index_writes {
-        let key = Registry::index_key(&name);
-        if file.lines.is_empty() {
-            report.index_files_removed.push(key);
-        } else {
-            report.index_files_written.push(key);
-        }
-    }
-    // The catalogue from the index as it is now (only changed pages are written).
-    crate::catalogue::rebuild(reg)?;
+    let Run {
+        writes, mut report, ..
+    } = run;
+    apply(&writer, writes, shell, &mut report)?;
     shell.status(
         "Reindexed",
         format!(
@@ -290,75 +184,281 @@ pub fn reindex(reg: &Registry, opts: &ReindexOptions, shell: &Shell) -> Result<R
     Ok(report)
 }
 
-/// Fills `report` with what `writes` would do, naming each on the shell.
-fn dry_run_report(reg: &Registry, writes: Vec<Write>, shell: &Shell, report: &mut ReindexReport) {
-    for w in writes {
-        match w {
-            Write::Move { from, to } => {
-                shell.status(
-                    "Would move",
-                    format!(
-                        "`{}` to `{}`",
-                        reg.locate(&from).display(),
-                        reg.locate(&to).display()
-                    ),
-                );
-                report.moved.push(reg.locate(&to));
+/// Every index file, grouped by crate (canonical name), and the key of the
+/// `.crate` every line names.
+fn read_index_files(reg: &Registry) -> Result<(BTreeMap<String, Group>, HashSet<String>)> {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let mut known_crates = HashSet::new();
+    for key in reg.index_keys()? {
+        let Some((file, revision)) = reg.read_index_key(&key)? else {
+            continue;
+        };
+        let canonical = name::canonical(layout::index_key_name(&key).expect("index-shaped"));
+        for l in &file.lines {
+            if let Ok(n) = CrateName::new(&l.package.name) {
+                known_crates.insert(layout::crate_key(&n, &l.package.vers));
             }
-            Write::Delete(key) => shell.status(
-                "Would remove",
-                format!("`{}` (a copy)", reg.locate(&key).display()),
-            ),
-            Write::Fix(_) => {}
-            Write::Index { name, file, .. } => {
-                let key = Registry::index_key(&name);
-                if file.lines.is_empty() {
-                    shell.status("Would remove", format!("`{}`", reg.locate(&key).display()));
-                    report.index_files_removed.push(key);
-                } else {
-                    shell.status("Would write", format!("`{}`", reg.locate(&key).display()));
-                    report.index_files_written.push(key);
+        }
+        groups.entry(canonical).or_default().old.push(OldIndex {
+            key,
+            file,
+            revision,
+        });
+    }
+    Ok((groups, known_crates))
+}
+
+/// Makes the writes: `.crate` files first (they must be where the dl
+/// template points before a line names them), then the index files in
+/// parallel, then what is derived from the index (the catalogue).
+fn apply(
+    writer: &Writer,
+    writes: Vec<Write>,
+    shell: &Shell,
+    report: &mut ReindexReport,
+) -> Result<()> {
+    let cleaned = writer.clean_temp(std::time::Duration::from_secs(24 * 3600), true)?;
+    if cleaned > 0 {
+        shell.status(
+            "Cleaned",
+            format!("{cleaned} temporary files left by an interrupted regtool"),
+        );
+    }
+    let mut index_writes = Vec::new();
+    for w in writes {
+        match &w {
+            Write::Move { from, to } => writer.move_crate(from, to)?,
+            Write::Delete(key) => writer.delete_crate(key)?,
+            Write::Fix(key) => writer.fix_crate(key)?,
+            Write::Index { .. } => {}
+        }
+        tell_crate_write(writer, &w, false, shell, report);
+        if let Write::Index {
+            name,
+            file,
+            revision,
+        } = w
+        {
+            index_writes.push((name, file, revision));
+        }
+    }
+    index_writes
+        .par_iter()
+        .try_for_each(|(name, file, revision)| {
+            let pre = Precondition::from_read(revision.clone());
+            match writer.write_index(name, file, &pre, Durability::Now)? {
+                Outcome::Done => Ok(()),
+                Outcome::Conflict => Err(Error::Conflict {
+                    path: writer.locate(&layout::index_key(name)),
+                }),
+            }
+        })?;
+    for (name, file, _) in index_writes {
+        let key = layout::index_key(&name);
+        if file.lines.is_empty() {
+            report.index_files_removed.push(key);
+        } else {
+            report.index_files_written.push(key);
+        }
+    }
+    // What is derived from the index (the catalogue), as the index is now.
+    writer.rebuild_derived()?;
+    Ok(())
+}
+
+/// Names a `.crate` moved or removed on the shell (and a move in the
+/// report): done, or with `would`, what a real run would do.
+fn tell_crate_write(
+    reg: &Registry,
+    w: &Write,
+    would: bool,
+    shell: &Shell,
+    report: &mut ReindexReport,
+) {
+    match w {
+        Write::Move { from, to } => {
+            let (from, to) = (reg.locate(from), reg.locate(to));
+            let verb = if would { "Would move" } else { "Moved" };
+            shell.status(verb, format!("`{}` to `{}`", from.display(), to.display()));
+            report.moved.push(to);
+        }
+        Write::Delete(key) => {
+            let verb = if would { "Would remove" } else { "Removed" };
+            shell.status(verb, format!("`{}` (a copy)", reg.locate(key).display()));
+        }
+        Write::Fix(_) | Write::Index { .. } => {}
+    }
+}
+
+impl Run<'_> {
+    /// Reads every `.crate` under `crates/` (in parallel) into its crate's
+    /// group; one that cannot be read is a problem.
+    fn read_crates(
+        &mut self,
+        groups: &mut BTreeMap<String, Group>,
+        known_crates: &HashSet<String>,
+    ) -> Result<()> {
+        let reg = self.reg;
+        let keys = reg.crate_keys()?;
+        self.report.crates_read = keys.len();
+        // New input (a `.crate` no line names yet) is judged by today's limits;
+        // stored crates were accepted already.
+        let input_limits = reader::input_limits(&reg.settings, None, None);
+        let bar = self.shell.bar(keys.len() as u64, "Reindexing");
+        let read: Vec<(String, Result<Entry>)> = keys
+            .into_par_iter()
+            .map(|key| {
+                let limits = (!known_crates.contains(&key)).then_some(&input_limits);
+                let r = reg.read_stored_crate(&key, limits);
+                bar.inc(1);
+                (key, r)
+            })
+            .collect();
+        bar.finish_and_clear();
+        for (key, r) in read {
+            match r {
+                Ok(entry) => groups
+                    .entry(entry.name.canonical())
+                    .or_default()
+                    .found
+                    .push(Found { key, entry }),
+                Err(e) => {
+                    let why = match &e {
+                        Error::Crate { problem, .. } => problem.to_string(),
+                        other => other.to_string(),
+                    };
+                    let what = if known_crates.contains(&key) {
+                        "the .crate of an indexed version cannot be read"
+                    } else {
+                        "cannot be indexed"
+                    };
+                    self.problem(&key, format!("{what}: {why}"));
                 }
             }
         }
+        Ok(())
     }
-    shell.status(
-        "Dry run",
-        format!(
-            "{} .crate files; {} index files would be written, {} lines added; nothing was written",
-            report.crates_read,
-            report.index_files_written.len(),
-            report.lines_added.len()
-        ),
-    );
-}
 
-/// Works out one crate's new index file, the moves it needs, and its problems.
-#[allow(clippy::too_many_arguments)]
-fn plan_group(
-    reg: &Registry,
-    group: Group,
-    opts: &ReindexOptions,
-    shell: &Shell,
-    report: &mut ReindexReport,
-    writes: &mut Vec<Write>,
-    problems: &mut Vec<(PathBuf, String)>,
-) -> Result<()> {
-    let Group { mut old, mut found } = group;
-    // One crate, one spelling: in its index files and in its .crate files.
-    let spellings: BTreeSet<&str> = old
-        .iter()
-        .filter_map(|o| o.file.lines.first().map(|l| l.package.name.as_str()))
-        .chain(found.iter().map(|f| f.entry.line.name.as_str()))
-        .collect();
-    if old.len() > 1 || spellings.len() > 1 {
+    fn problem(&mut self, key: &str, message: String) {
+        self.problems.push((self.reg.locate(key), message));
+    }
+
+    /// The report of a run stopped by problems (nothing written).
+    fn refuse(self) -> ReindexReport {
+        let mut report = self.report;
+        for (path, error) in self.problems {
+            self.shell.error(format!("`{}`: {error}", path.display()));
+            report.rejected.push(Rejected { path, error });
+        }
+        self.shell.status(
+            "Refused",
+            format!(
+                "{} problem(s); nothing was written (see `regtool reindex --help`)",
+                report.rejected.len()
+            ),
+        );
+        report
+    }
+
+    /// `--dry-run`: the report of what the writes would do, each named on
+    /// the shell.
+    fn dry_run_report(self) -> ReindexReport {
+        let Run {
+            reg,
+            shell,
+            mut report,
+            writes,
+            ..
+        } = self;
+        for w in writes {
+            tell_crate_write(reg, &w, true, shell, &mut report);
+            match w {
+                Write::Move { .. } | Write::Delete(_) | Write::Fix(_) => {}
+                Write::Index { name, file, .. } => {
+                    let key = layout::index_key(&name);
+                    let verb = if file.lines.is_empty() {
+                        report.index_files_removed.push(key.clone());
+                        "Would remove"
+                    } else {
+                        report.index_files_written.push(key.clone());
+                        "Would write"
+                    };
+                    shell.status(verb, format!("`{}`", reg.locate(&key).display()));
+                }
+            }
+        }
+        shell.status(
+            "Dry run",
+            format!(
+                "{} .crate files; {} index files would be written, {} lines added; nothing was written",
+                report.crates_read,
+                report.index_files_written.len(),
+                report.lines_added.len()
+            ),
+        );
+        report
+    }
+
+    /// Works out one crate's new index file, the moves it needs, and its
+    /// problems.
+    fn plan_group(&mut self, group: Group) -> Result<()> {
+        let Group { mut old, found } = group;
+        if !self.one_spelling(&old, &found) {
+            return Ok(());
+        }
+        let old = old.pop();
+        let Some(name) = self.published_name(old.as_ref(), &found) else {
+            // An empty index file without .crate files: nothing to keep.
+            if let Some(o) = old
+                && o.file.lines.is_empty()
+                && let Ok(n) = CrateName::new(layout::index_key_name(&o.key).unwrap_or(""))
+            {
+                self.writes.push(Write::Index {
+                    name: n,
+                    file: IndexFile::default(),
+                    revision: Some(o.revision),
+                });
+            }
+            return Ok(());
+        };
+        let (mut by_version, found_at) = self.place_files(&name, found)?;
+        let (old_file, revision) = match old {
+            Some(o) => (o.file, Some(o.revision)),
+            None => (IndexFile::default(), None),
+        };
+        let mut lines = self.keep_lines(&name, &old_file, &mut by_version);
+        for (version, f) in by_version {
+            lines.push(self.new_line(f, &found_at[&version]));
+        }
+        let new = IndexFile { lines };
+        if new.to_bytes() != old_file.to_bytes() || (revision.is_none() && !new.lines.is_empty()) {
+            self.writes.push(Write::Index {
+                name,
+                file: new,
+                revision,
+            });
+        }
+        Ok(())
+    }
+
+    /// One crate, one spelling: in its index files and in its `.crate` files.
+    /// Records the problem and returns false otherwise.
+    fn one_spelling(&mut self, old: &[OldIndex], found: &[Found]) -> bool {
+        let spellings: BTreeSet<&str> = old
+            .iter()
+            .filter_map(|o| o.file.lines.first().map(|l| l.package.name.as_str()))
+            .chain(found.iter().map(|f| f.entry.line.name.as_str()))
+            .collect();
+        if old.len() <= 1 && spellings.len() <= 1 {
+            return true;
+        }
         let list: Vec<String> = spellings.iter().map(|s| format!("`{s}`")).collect();
-        let path = old
+        let key = old
             .first()
-            .map(|o| reg.locate(&o.key))
-            .or_else(|| found.first().map(|f| reg.locate(&f.key)))
-            .unwrap_or_default();
-        problems.push((
+            .map(|o| &o.key)
+            .or_else(|| found.first().map(|f| &f.key));
+        let path = key.map(|k| self.reg.locate(k)).unwrap_or_default();
+        self.problems.push((
             path,
             format!(
                 "the registry holds one crate under several names ({}; {} index files): names equal up to case and `-`/`_` are the same crate for cargo; keep one",
@@ -366,196 +466,200 @@ fn plan_group(
                 old.len()
             ),
         ));
-        return Ok(());
+        false
     }
-    let old = old.pop();
-    // The published name: the index file's, else the crate's.
-    let name = match old.as_ref().and_then(|o| o.file.lines.first()) {
-        Some(l) => match CrateName::new(&l.package.name) {
-            Ok(n) => n,
-            Err(reason) => {
-                let o = old.as_ref().expect("some");
-                problems.push((
-                    reg.locate(&o.key),
-                    format!("invalid crate name `{}`: {reason}", l.package.name),
-                ));
-                return Ok(());
-            }
-        },
-        None => match found.first() {
-            Some(f) => f.entry.name.clone(),
-            None => {
-                // An empty index file: nothing to keep.
-                if let Some(o) = old
-                    && let Ok(n) = CrateName::new(name::index_key_name(&o.key).unwrap_or(""))
-                {
-                    writes.push(Write::Index {
-                        name: n,
-                        file: IndexFile::default(),
-                        revision: Some(o.revision),
-                    });
+
+    /// The published name: the index file's, else the crates'. `None` when
+    /// there is neither, or the index file's is not a valid name (a problem).
+    fn published_name(&mut self, old: Option<&OldIndex>, found: &[Found]) -> Option<CrateName> {
+        match old.and_then(|o| o.file.lines.first().map(|l| (o, l))) {
+            Some((o, l)) => match CrateName::new(&l.package.name) {
+                Ok(n) => Some(n),
+                Err(reason) => {
+                    let message = format!("invalid crate name `{}`: {reason}", l.package.name);
+                    self.problem(&o.key, message);
+                    None
                 }
-                return Ok(());
-            }
-        },
-    };
-    found.sort_by(|a, b| {
-        (
-            &a.entry.version,
-            a.key != Registry::crate_key(&name, &a.entry.line.vers),
-        )
-            .cmp(&(
-                &b.entry.version,
-                b.key != Registry::crate_key(&name, &b.entry.line.vers),
-            ))
-    });
-    // One file per version, where the dl template points.
-    let mut by_key: BTreeMap<_, Found> = BTreeMap::new();
-    // Where the file kept for each version was found (before a move).
-    let mut found_at: BTreeMap<_, String> = BTreeMap::new();
-    for f in found {
-        let want = Registry::crate_key(&name, &f.entry.line.vers);
-        match by_key.get(&version_key(&f.entry.version)) {
-            None => {
-                if f.key != want {
-                    if reg.stat(&want)?.is_some() {
-                        // `want` holds other bytes that were unreadable: reported there.
-                        continue;
-                    }
-                    writes.push(Write::Move {
-                        from: f.key.clone(),
-                        to: want.clone(),
-                    });
-                } else {
-                    writes.push(Write::Fix(f.key.clone()));
-                }
-                found_at.insert(version_key(&f.entry.version), f.key.clone());
-                by_key.insert(version_key(&f.entry.version), Found { key: want, ..f });
-            }
-            Some(first)
-                if first.entry.line.cksum == f.entry.line.cksum
-                    && first.entry.line.vers == f.entry.line.vers =>
-            {
-                // The same file seen through a linked folder is not a copy:
-                // deleting it would delete the one that is kept.
-                if !reg.same_object(&f.key, &found_at[&version_key(&f.entry.version)])? {
-                    writes.push(Write::Delete(f.key));
-                }
-            }
-            Some(first) => problems.push((
-                reg.locate(&f.key),
-                format!(
-                    "holds {} v{} but `{}` holds other bytes for that version (versions that differ only in build metadata collide too); remove one of them",
-                    f.entry.line.name,
-                    f.entry.line.vers,
-                    reg.locate(&first.key).display()
-                ),
-            )),
+            },
+            None => found.first().map(|f| f.entry.name.clone()),
         }
     }
-    let (old_file, revision) = match old {
-        Some(o) => (o.file, Some(o.revision)),
-        None => (IndexFile::default(), None),
-    };
-    let mut lines: Vec<IndexLine> = Vec::new();
-    for l in &old_file.lines {
-        let key = l.package.version().ok().map(|v| version_key(&v));
-        let id = format!("{}@{}", l.package.name, l.package.vers);
-        match key.and_then(|k| by_key.remove(&k)) {
-            Some(f) => {
-                let mut entry = f.entry.line;
-                if entry.vers != l.package.vers {
-                    // `1.1.0+b` for a line `1.1.0+a`: one version to cargo, but
-                    // another version string; not a change --accept-changed takes.
-                    problems.push((
-                        reg.locate(&f.key),
-                        format!(
-                            "{id}: the .crate holds v{} (versions that differ only in build metadata collide): it is not the file of {id}; restore the original (`regtool add` of it) or remove the line first (`regtool remove {id}`)",
-                            entry.vers
-                        ),
-                    ));
-                    continue;
-                }
-                if entry.cksum != l.package.cksum {
-                    if !opts.accept_changed {
-                        problems.push((
-                            reg.locate(&f.key),
-                            format!(
-                                "{id}: the .crate's SHA-256 is {} but its line says {}: the file was damaged or replaced after it was added; restore it (`regtool add` of the original file), or take the new bytes with `--accept-changed` (every Cargo.lock that pins {id} then breaks)",
-                                entry.cksum, l.package.cksum
-                            ),
-                        ));
-                        continue;
+
+    /// One file per version, where the dl template points: the first found
+    /// is kept (moved there if it is elsewhere), copies with the same bytes
+    /// are removed, other bytes for the version are a problem. Returns the
+    /// kept files by version, and where each was found (before a move).
+    #[allow(clippy::type_complexity)]
+    fn place_files(
+        &mut self,
+        name: &CrateName,
+        mut found: Vec<Found>,
+    ) -> Result<(BTreeMap<VersionKey, Found>, BTreeMap<VersionKey, String>)> {
+        let reg = self.reg;
+        found.sort_by(|a, b| {
+            (
+                &a.entry.version,
+                a.key != layout::crate_key(name, &a.entry.line.vers),
+            )
+                .cmp(&(
+                    &b.entry.version,
+                    b.key != layout::crate_key(name, &b.entry.line.vers),
+                ))
+        });
+        let mut by_version: BTreeMap<VersionKey, Found> = BTreeMap::new();
+        let mut found_at: BTreeMap<VersionKey, String> = BTreeMap::new();
+        for f in found {
+            let want = layout::crate_key(name, &f.entry.line.vers);
+            let version = version_key(&f.entry.version);
+            match by_version.get(&version) {
+                None => {
+                    if f.key != want {
+                        if reg.stat(&want)?.is_some() {
+                            // `want` holds other bytes that were unreadable: reported there.
+                            continue;
+                        }
+                        self.writes.push(Write::Move {
+                            from: f.key.clone(),
+                            to: want.clone(),
+                        });
+                    } else {
+                        self.writes.push(Write::Fix(f.key.clone()));
                     }
-                    shell.warn(format!(
-                        "{id}: cksum changed from {} to {} (--accept-changed)",
-                        l.package.cksum, entry.cksum
-                    ));
-                    report.changed_cksums.push(id);
+                    found_at.insert(version.clone(), f.key.clone());
+                    by_version.insert(version, Found { key: want, ..f });
                 }
-                entry.yanked = l.package.yanked;
-                entry.pubtime = l.package.pubtime.clone();
-                entry.unknown = l.package.unknown.clone();
-                lines.push(IndexLine {
-                    raw: entry.to_line(),
-                    package: entry,
-                });
+                Some(first)
+                    if first.entry.line.cksum == f.entry.line.cksum
+                        && first.entry.line.vers == f.entry.line.vers =>
+                {
+                    // The same file seen through a linked folder is not a copy:
+                    // deleting it would delete the one that is kept.
+                    if !reg.same_object(&f.key, &found_at[&version])? {
+                        self.writes.push(Write::Delete(f.key));
+                    }
+                }
+                Some(first) => {
+                    let message = format!(
+                        "holds {} v{} but `{}` holds other bytes for that version (versions that differ only in build metadata collide too); remove one of them",
+                        f.entry.line.name,
+                        f.entry.line.vers,
+                        reg.locate(&first.key).display()
+                    );
+                    self.problem(&f.key, message);
+                }
             }
-            None => {
-                if !opts.prune {
-                    shell.warn(format!(
-                        "`{}`: {id} has no .crate file (kept; `--prune` drops it)",
-                        reg.locate(&Registry::index_key(&name)).display()
-                    ));
-                    lines.push(l.clone());
-                } else {
-                    shell.status(
-                        if opts.dry_run {
+        }
+        Ok((by_version, found_at))
+    }
+
+    /// The lines of `old_file` in their order: each derived anew from its
+    /// `.crate` (taken out of `by_version`), keeping its `yanked`, `pubtime`
+    /// and unknown fields; a line whose `.crate` is missing is kept (dropped
+    /// with `prune`); a `.crate` whose bytes changed is a problem (taken
+    /// with `accept_changed`).
+    fn keep_lines(
+        &mut self,
+        name: &CrateName,
+        old_file: &IndexFile,
+        by_version: &mut BTreeMap<VersionKey, Found>,
+    ) -> Vec<IndexLine> {
+        let mut lines = Vec::new();
+        for l in &old_file.lines {
+            let key = l.package.version().ok().map(|v| version_key(&v));
+            let id = format!("{}@{}", l.package.name, l.package.vers);
+            match key.and_then(|k| by_version.remove(&k)) {
+                Some(f) => {
+                    if let Some(line) = self.rederived_line(l, f, &id) {
+                        lines.push(line);
+                    }
+                }
+                None => {
+                    if self.opts.prune {
+                        let verb = if self.opts.dry_run {
                             "Would prune"
                         } else {
                             "Pruned"
-                        },
-                        &id,
-                    );
+                        };
+                        self.shell.status(verb, &id);
+                    } else {
+                        self.shell.warn(format!(
+                            "`{}`: {id} has no .crate file (kept; `--prune` drops it)",
+                            self.reg.locate(&layout::index_key(name)).display()
+                        ));
+                        lines.push(l.clone());
+                    }
+                    self.report.missing_crates.push(id);
                 }
-                report.missing_crates.push(id);
             }
         }
+        lines
     }
-    for (version, f) in by_key {
+
+    /// The line `l` (of version `id`) derived anew from its `.crate` `f`,
+    /// keeping its `yanked`, `pubtime` and unknown fields; `None` (and a
+    /// problem) when the file is not that version's or its bytes changed.
+    fn rederived_line(&mut self, l: &IndexLine, f: Found, id: &str) -> Option<IndexLine> {
         let mut entry = f.entry.line;
-        // The file where it was found (a move comes later).
-        let mtime = reg
-            .stat(&found_at[&version])
+        if entry.vers != l.package.vers {
+            // `1.1.0+b` for a line `1.1.0+a`: one version to cargo, but
+            // another version string; not a change --accept-changed takes.
+            let message = format!(
+                "{id}: the .crate holds v{} (versions that differ only in build metadata collide): it is not the file of {id}; restore the original (`regtool add` of it) or remove the line first (`regtool remove {id}`)",
+                entry.vers
+            );
+            self.problem(&f.key, message);
+            return None;
+        }
+        if entry.cksum != l.package.cksum {
+            if !self.opts.accept_changed {
+                let message = format!(
+                    "{id}: the .crate's SHA-256 is {} but its line says {}: the file was damaged or replaced after it was added; restore it (`regtool add` of the original file), or take the new bytes with `--accept-changed` (every Cargo.lock that pins {id} then breaks)",
+                    entry.cksum, l.package.cksum
+                );
+                self.problem(&f.key, message);
+                return None;
+            }
+            self.shell.warn(format!(
+                "{id}: cksum changed from {} to {} (--accept-changed)",
+                l.package.cksum, entry.cksum
+            ));
+            self.report.changed_cksums.push(id.to_string());
+        }
+        entry.yanked = l.package.yanked;
+        entry.pubtime = l.package.pubtime.clone();
+        entry.unknown = l.package.unknown.clone();
+        Some(IndexLine {
+            raw: entry.to_line(),
+            package: entry,
+        })
+    }
+
+    /// A line for a `.crate` no line named, with the mtime of the file where
+    /// it was found (`found_at`, before a move) as its `pubtime`.
+    fn new_line(&mut self, f: Found, found_at: &str) -> IndexLine {
+        let mut entry = f.entry.line;
+        let mtime = self
+            .reg
+            .stat(found_at)
             .ok()
             .flatten()
             .and_then(|m| m.modified)
             .and_then(|t| jiff::Timestamp::try_from(t).ok())
             .unwrap_or_else(jiff::Timestamp::now);
-        entry.pubtime = Some(super::format_pubtime(mtime));
-        report
+        entry.pubtime = Some(crate::index::format_pubtime(mtime));
+        self.report
             .lines_added
             .push(format!("{}@{}", entry.name, entry.vers));
-        shell.status(
-            if opts.dry_run {
-                "Would index"
-            } else {
-                "Indexed"
-            },
-            format!("{} v{}", entry.name, entry.vers),
-        );
-        lines.push(IndexLine {
+        let verb = if self.opts.dry_run {
+            "Would index"
+        } else {
+            "Indexed"
+        };
+        self.shell
+            .status(verb, format!("{} v{}", entry.name, entry.vers));
+        IndexLine {
             raw: entry.to_line(),
             package: entry,
-        });
+        }
     }
-    let new = IndexFile { lines };
-    if new.to_bytes() != old_file.to_bytes() || (revision.is_none() && !new.lines.is_empty()) {
-        writes.push(Write::Index {
-            name,
-            file: new,
-            revision,
-        });
-    }
-    Ok(())
 }

@@ -1,4 +1,5 @@
 //! `regtool remove`: delete a version's index line and its `.crate`.
+//! Floor 5 (`commands`).
 //!
 //! For crates published by mistake (a secret in them, say). Lockfiles that pin the
 //! version break; `yank` is the usual tool. The line goes first, then the file, so
@@ -11,38 +12,50 @@ use crate::output::Shell;
 use crate::registry::Registry;
 use serde::Serialize;
 
+/// What `remove` is asked to do.
+#[derive(Debug, Clone)]
+pub(crate) struct RemoveOptions {
+    /// The crate (any spelling of it).
+    pub(crate) name: CrateName,
+    /// The version.
+    pub(crate) version: semver::Version,
+    /// Find the line and file, report them, remove nothing (`--dry-run`).
+    pub(crate) dry_run: bool,
+}
+
 /// The report of `remove` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize)]
-pub struct RemoveReport {
+pub(crate) struct RemoveReport {
     /// Crate name as published.
-    pub name: String,
+    pub(crate) name: String,
     /// The removed version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// The removed `.crate` file.
-    pub crate_file: std::path::PathBuf,
+    pub(crate) crate_file: std::path::PathBuf,
     /// Whether the index file was removed (it was the last version).
-    pub index_file_removed: bool,
+    pub(crate) index_file_removed: bool,
     /// Present (and `true`) with `--dry-run`: nothing was removed; the report
     /// says what a real run would remove.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
-/// Removes `version` of the crate `name` (any spelling of it) from the registry.
-/// With `dry_run`, finds the line and file and reports them, removing nothing.
+/// Removes `opts.version` of the crate `opts.name` (any spelling of it) from
+/// the registry. With `dry_run`, finds the line and file and reports them,
+/// removing nothing.
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] for an unknown crate or version; [`crate::Error::Io`].
-pub fn remove(
-    reg: &Registry,
-    name: &CrateName,
-    version: &semver::Version,
-    dry_run: bool,
-    shell: &Shell,
-) -> Result<RemoveReport> {
-    let _lock = super::lock(reg, shell)?;
+pub(crate) fn remove(reg: &Registry, opts: &RemoveOptions, shell: &Shell) -> Result<RemoveReport> {
+    let RemoveOptions {
+        name,
+        version,
+        dry_run,
+    } = opts;
+    let dry_run = *dry_run;
+    let writer = reg.writer(shell)?;
     let mut found = None;
-    reg.modify_crate(
+    writer.modify_crate(
         name,
         || not_found(reg, name.as_str()),
         |stored| {
@@ -53,7 +66,7 @@ pub fn remove(
         },
     )?;
     let (stored, line, last) = found.expect("set by the change");
-    let key = Registry::crate_key(&stored, &line.package.vers);
+    let key = crate::layout::crate_key(&stored, &line.package.vers);
     if dry_run {
         shell.status(
             "Would remove",
@@ -61,7 +74,7 @@ pub fn remove(
                 "{} v{}: its line in `{}`{} and `{}` (dry run: nothing was written)",
                 line.package.name,
                 line.package.vers,
-                reg.locate(&Registry::index_key(&stored)).display(),
+                reg.locate(&crate::layout::index_key(&stored)).display(),
                 if last {
                     " (the whole file: its last line)"
                 } else {
@@ -71,7 +84,7 @@ pub fn remove(
             ),
         );
     } else {
-        reg.delete_crate(&key)?;
+        writer.delete_crate(&key)?;
         shell.status(
             "Removed",
             format!("{} v{}", line.package.name, line.package.vers),

@@ -1,4 +1,5 @@
 //! `regtool settings`: show or change a registry's settings after `init`.
+//! Floor 5 (`commands`).
 //!
 //! The URL lives in two places: `config.json`'s `dl` template (what cargo reads)
 //! and `.regtool/config.toml`. Moving the registry to a new URL rewrites both;
@@ -10,51 +11,51 @@
 use crate::config::{self, RegistryConfig, Settings};
 use crate::error::{Error, Result};
 use crate::output::Shell;
-use crate::registry::Registry;
+use crate::registry::{Derived, Registry};
 use serde::Serialize;
 
 /// Changes asked of `settings`; `None`/empty leaves a setting as it is.
 #[derive(Debug, Clone, Default)]
-pub struct SettingsChange {
+pub(crate) struct SettingsChange {
     /// New base URL (no trailing `/` needed).
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// URLs to add to the aliases.
-    pub add_aliases: Vec<String>,
+    pub(crate) add_aliases: Vec<String>,
     /// New `auth-required` flag of `config.json`.
-    pub auth_required: Option<bool>,
+    pub(crate) auth_required: Option<bool>,
     /// New largest `.crate`, in bytes.
-    pub max_crate_size: Option<u64>,
+    pub(crate) max_crate_size: Option<u64>,
     /// New largest unpacked size, in bytes.
-    pub max_unpacked_size: Option<u64>,
+    pub(crate) max_unpacked_size: Option<u64>,
     /// Turn the browsable catalogue on or off (off deletes its files; on
     /// writes it whole).
-    pub html: Option<bool>,
+    pub(crate) html: Option<bool>,
 }
 
 /// The report of `settings` (its `--format json` schema): the settings after
 /// the change.
 #[derive(Debug, Clone, Serialize)]
-pub struct SettingsReport {
+pub(crate) struct SettingsReport {
     /// Base URL the registry is served at.
-    pub url: String,
+    pub(crate) url: String,
     /// The index URL cargo uses (`sparse+{url}/`).
-    pub index: String,
+    pub(crate) index: String,
     /// `config.json`'s download template.
-    pub dl: String,
+    pub(crate) dl: String,
     /// Other URLs the registry is known by.
-    pub aliases: Vec<String>,
+    pub(crate) aliases: Vec<String>,
     /// Whether cargo must send a token.
-    pub auth_required: bool,
+    pub(crate) auth_required: bool,
     /// Whether the registry replaces crates.io.
-    pub mirror: bool,
+    pub(crate) mirror: bool,
     /// Largest `.crate` accepted, in bytes.
-    pub max_crate_size: u64,
+    pub(crate) max_crate_size: u64,
     /// Largest unpacked size, in bytes.
-    pub max_unpacked_size: u64,
+    pub(crate) max_unpacked_size: u64,
     /// Whether regtool writes the browsable catalogue.
-    pub html: bool,
+    pub(crate) html: bool,
     /// Whether this run changed anything.
-    pub changed: bool,
+    pub(crate) changed: bool,
 }
 
 /// Applies `change` to `reg` (under the lock) and returns the settings.
@@ -62,13 +63,17 @@ pub struct SettingsReport {
 /// # Errors
 /// [`Error::Usage`] for a URL that is not a plain http(s) base URL; [`Error::Io`]
 /// if `config.json` or `.regtool/config.toml` cannot be written.
-pub fn settings(reg: &Registry, change: &SettingsChange, shell: &Shell) -> Result<SettingsReport> {
+pub(crate) fn settings(
+    reg: &Registry,
+    change: &SettingsChange,
+    shell: &Shell,
+) -> Result<SettingsReport> {
     let mut settings: Settings = reg.settings.clone();
     let mut cfg: RegistryConfig = reg.config.clone();
-    let _lock = if is_empty(change) {
+    let writer = if is_empty(change) {
         None
     } else {
-        Some(super::lock(reg, shell)?)
+        Some(reg.writer(shell)?)
     };
     if let Some(url) = &change.url {
         let url = config::check_base_url(url).map_err(Error::Usage)?;
@@ -98,15 +103,13 @@ pub fn settings(reg: &Registry, change: &SettingsChange, shell: &Shell) -> Resul
         settings.html = h;
     }
     let changed = settings != reg.settings || cfg != reg.config;
-    if changed {
-        let mut updated = reg.clone();
-        updated.update_settings(settings.clone(), cfg.clone())?;
-        if settings.html && (!reg.settings.html || settings.url != reg.settings.url) {
-            let n = crate::catalogue::rebuild(&updated)?;
-            shell.status("Catalogue", format!("written for {n} crates"));
-        } else if !settings.html && reg.settings.html {
-            crate::catalogue::remove_all(&updated)?;
-            shell.status("Catalogue", "removed");
+    if let Some(mut writer) = writer.filter(|_| changed) {
+        match writer.update_settings(settings.clone(), cfg.clone())? {
+            Derived::Written { crates } => {
+                shell.status("Catalogue", format!("written for {crates} crates"));
+            }
+            Derived::Removed => shell.status("Catalogue", "removed"),
+            Derived::Unchanged => {}
         }
         shell.status(
             "Updated",

@@ -1,11 +1,12 @@
 //! `regtool token add/list/revoke`: the tokens nginx accepts for a registry made
 //! with `--auth-required` (cargo's side:
 //! <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>).
+//! Floor 5 (`commands`).
 //!
 //! A token is `rgt_` + a 16-hex-digit *ID* + `_` + 64 hex digits of *secret*
 //! (8 and 32 bytes from the operating system's random source), 85 characters
 //! of letters, digits and `_`. The token itself is printed once, by `token add`,
-//! and stored nowhere: the token file ([`DEFAULT_TOKEN_FILE`], mode 0600, which
+//! and stored nowhere: the token file ([`TOKEN_FILE_KEY`], mode 0600, which
 //! `nginx-config` includes in its `map`) keeps, per token, a comment line with
 //! its name, creation time and read-only mark, then one `map` entry:
 //!
@@ -33,7 +34,7 @@
 //! over HTTP; nothing tells the two kinds apart.
 
 use crate::error::{Error, Result};
-use crate::ops::nginx::DEFAULT_TOKEN_FILE;
+use crate::layout::TOKEN_FILE_KEY;
 use crate::output::Shell;
 use crate::registry::Registry;
 use base64::Engine as _;
@@ -42,13 +43,13 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// What every token regtool makes starts with.
-pub const TOKEN_PREFIX: &str = "rgt_";
+pub(crate) const TOKEN_PREFIX: &str = "rgt_";
 /// Hex digits of a token's ID (8 random bytes).
-pub const ID_HEX: usize = 16;
+pub(crate) const ID_HEX: usize = 16;
 /// Hex digits of a token's secret (32 random bytes).
-pub const SECRET_HEX: usize = 64;
+pub(crate) const SECRET_HEX: usize = 64;
 /// Characters of a token's digest in the token file: MD5, base64url, no padding.
-pub const DIGEST_LEN: usize = 22;
+pub(crate) const DIGEST_LEN: usize = 22;
 /// How a token's comment line in the token file starts.
 const META: &str = "# regtool-token ";
 /// Longest token name.
@@ -65,16 +66,16 @@ const HEADER: &str = "\
 
 /// A token as `token list` shows it: never the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenInfo {
+pub(crate) struct TokenInfo {
     /// The name given to `token add`: letters, digits, `-`, `_`.
-    pub name: String,
+    pub(crate) name: String,
     /// The token's public part, `rgt_` + 16 hex digits + `_`: every token starts
     /// with it, so a token seen somewhere can be told apart.
-    pub id: String,
+    pub(crate) id: String,
     /// When it was added (`YYYY-MM-DDTHH:MM:SSZ`, UTC).
-    pub created: String,
+    pub(crate) created: String,
     /// Marked as a consumer's token (a label only; see the module docs).
-    pub read_only: bool,
+    pub(crate) read_only: bool,
 }
 
 /// One line (or pair of lines) of a token file.
@@ -88,7 +89,7 @@ enum Line {
 
 /// The entry of a token regtool added, `"~^rgt_ID_[0-9a-f]{64}$" "DIGEST";`,
 /// as `(ID, DIGEST)`; `None` for a line of another shape.
-pub fn parse_hashed_line(line: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_hashed_line(line: &str) -> Option<(&str, &str)> {
     let rest = line.trim().strip_prefix("\"~^")?;
     let rest = rest.strip_prefix(TOKEN_PREFIX)?;
     let (id, rest) = rest.split_at_checked(ID_HEX)?;
@@ -135,7 +136,7 @@ fn parse_meta(line: &str) -> Option<(String, String, bool)> {
 
 /// The MD5 digest of `token`, base64url without padding, as nginx's
 /// `secure_link` module expects it.
-pub fn digest(token: &str) -> String {
+pub(crate) fn digest(token: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(md5::Md5::digest(token.as_bytes()))
 }
 
@@ -199,7 +200,7 @@ fn managed(lines: &[Line]) -> impl Iterator<Item = &TokenInfo> {
 ///
 /// # Errors
 /// [`Error::Usage`] naming the rule.
-pub fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_NAME {
         return Err(Error::Usage(format!(
             "token name `{name}`: a name is 1 to {MAX_NAME} letters, digits, `-` and `_`"
@@ -225,10 +226,10 @@ fn read(reg: &Registry) -> Result<(Vec<Line>, Option<crate::storage::Revision>)>
             reg.location().display()
         )));
     }
-    Ok(match reg.read_state(DEFAULT_TOKEN_FILE)? {
+    Ok(match reg.read_state(TOKEN_FILE_KEY)? {
         Some((bytes, rev)) => {
             let text = String::from_utf8(bytes).map_err(|_| Error::Config {
-                path: reg.locate(DEFAULT_TOKEN_FILE),
+                path: reg.locate(TOKEN_FILE_KEY),
                 message: "the token file is not UTF-8 text".into(),
             })?;
             (parse_file(&text), Some(rev))
@@ -239,36 +240,36 @@ fn read(reg: &Registry) -> Result<(Vec<Line>, Option<crate::storage::Revision>)>
 
 /// What `token add` did; the only place the token is ever shown.
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenAdded {
+pub(crate) struct TokenAdded {
     /// The new token's name, ID, time and mark.
     #[serde(flatten)]
-    pub info: TokenInfo,
+    pub(crate) info: TokenInfo,
     /// The token: give it to cargo; it is not stored and not shown again.
-    pub token: String,
+    pub(crate) token: String,
     /// The file nginx reads the tokens from.
-    pub token_file: PathBuf,
+    pub(crate) token_file: PathBuf,
     /// The registry's name on cargo's side (`[registries.NAME]`).
-    pub registry_name: String,
+    pub(crate) registry_name: String,
     /// The command that gives cargo the token (it reads it from stdin).
-    pub cargo_login: String,
+    pub(crate) cargo_login: String,
     /// The environment variable that gives cargo the token instead (CI).
-    pub env_var: String,
+    pub(crate) env_var: String,
 }
 
 /// Options of `token add`.
 #[derive(Debug, Clone)]
-pub struct AddOptions {
+pub(crate) struct AddOptions {
     /// Mark the token as a consumer's.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
     /// The registry's name on cargo's side; `None`: from the URL's host.
-    pub registry_name: Option<String>,
+    pub(crate) registry_name: Option<String>,
 }
 
 /// The registry's name on cargo's side when none is given: the first label of
 /// the URL's host that is not a generic one (`crates`, `registry`, `cargo`,
 /// `www`), e.g. `example` for `https://crates.example.com`; `private` when the
 /// host gives none (an IP address, `localhost`).
-pub fn default_registry_name(url: &str) -> String {
+pub(crate) fn default_registry_name(url: &str) -> String {
     let host = url
         .split_once("://")
         .map_or(url, |(_, r)| r)
@@ -290,7 +291,7 @@ pub fn default_registry_name(url: &str) -> String {
 /// The environment variable cargo reads the token of registry `name` from:
 /// `CARGO_REGISTRIES_{NAME}_TOKEN`, upper-cased, `-` as `_`
 /// (<https://doc.rust-lang.org/cargo/reference/config.html#registriesnametoken>).
-pub fn env_var(registry_name: &str) -> String {
+pub(crate) fn env_var(registry_name: &str) -> String {
     format!(
         "CARGO_REGISTRIES_{}_TOKEN",
         registry_name.to_ascii_uppercase().replace('-', "_")
@@ -323,7 +324,12 @@ fn new_token() -> Result<(String, String)> {
 /// [`Error::Usage`] for a bad name or registry name, a name already used, or a
 /// registry that is not a folder; [`Error::Config`] if the token file is not
 /// text; [`Error::Io`]/[`Error::Conflict`] naming the token file.
-pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Result<TokenAdded> {
+pub(crate) fn add(
+    reg: &Registry,
+    name: &str,
+    opts: &AddOptions,
+    shell: &Shell,
+) -> Result<TokenAdded> {
     check_name(name)?;
     let registry_name = match &opts.registry_name {
         Some(n) => {
@@ -336,7 +342,7 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
         }
         None => default_registry_name(&reg.settings.url),
     };
-    let _lock = super::lock(reg, shell)?;
+    let writer = reg.writer(shell)?;
     let (mut lines, rev) = read(reg)?;
     if let Some(t) = managed(&lines).find(|t| t.name == name) {
         return Err(Error::Usage(format!(
@@ -354,7 +360,7 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
     let info = TokenInfo {
         name: name.to_owned(),
         id: format!("{TOKEN_PREFIX}{id}_"),
-        created: super::pubtime_now(),
+        created: crate::index::pubtime_now(),
         read_only: opts.read_only,
     };
     if lines.is_empty() {
@@ -364,7 +370,7 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
         info: info.clone(),
         digest: digest(&token),
     });
-    reg.put_secret(DEFAULT_TOKEN_FILE, render_file(&lines).as_bytes(), rev)?;
+    writer.put_secret(TOKEN_FILE_KEY, render_file(&lines).as_bytes(), rev)?;
     if !reg.config.auth_required {
         shell.warn(format!(
             "`{}` does not require a token (config.json has no `auth-required`), so cargo sends none and nginx checks none; `regtool settings --auth-required true` turns it on",
@@ -374,7 +380,7 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
     Ok(TokenAdded {
         info,
         token,
-        token_file: reg.locate(DEFAULT_TOKEN_FILE),
+        token_file: reg.locate(TOKEN_FILE_KEY),
         cargo_login: format!("cargo login --registry {registry_name}"),
         env_var: env_var(&registry_name),
         registry_name,
@@ -383,13 +389,13 @@ pub fn add(reg: &Registry, name: &str, opts: &AddOptions, shell: &Shell) -> Resu
 
 /// The tokens of `token list`.
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenList {
+pub(crate) struct TokenList {
     /// The file nginx reads the tokens from.
-    pub token_file: PathBuf,
+    pub(crate) token_file: PathBuf,
     /// The tokens regtool added, in the file's order.
-    pub tokens: Vec<TokenInfo>,
+    pub(crate) tokens: Vec<TokenInfo>,
     /// How many raw tokens (`"~^TOKEN$" 1;` lines added by hand) the file also holds.
-    pub raw_tokens: usize,
+    pub(crate) raw_tokens: usize,
 }
 
 /// The tokens in the registry's token file (none if it has none).
@@ -397,10 +403,10 @@ pub struct TokenList {
 /// # Errors
 /// [`Error::Usage`] for a registry that is not a folder; [`Error::Config`] if
 /// the token file is not text; [`Error::Io`] naming it.
-pub fn list(reg: &Registry) -> Result<TokenList> {
+pub(crate) fn list(reg: &Registry) -> Result<TokenList> {
     let (lines, _) = read(reg)?;
     Ok(TokenList {
-        token_file: reg.locate(DEFAULT_TOKEN_FILE),
+        token_file: reg.locate(TOKEN_FILE_KEY),
         tokens: managed(&lines).cloned().collect(),
         raw_tokens: raw_tokens(&lines),
     })
@@ -408,14 +414,14 @@ pub fn list(reg: &Registry) -> Result<TokenList> {
 
 /// What `token revoke` did.
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenRevoked {
+pub(crate) struct TokenRevoked {
     /// The token that nginx accepts no more (after a reload).
     #[serde(flatten)]
-    pub info: TokenInfo,
+    pub(crate) info: TokenInfo,
     /// The file nginx reads the tokens from.
-    pub token_file: PathBuf,
+    pub(crate) token_file: PathBuf,
     /// How many tokens the file still accepts (regtool's and raw ones).
-    pub remaining: usize,
+    pub(crate) remaining: usize,
 }
 
 /// Removes the token named `name` from the token file.
@@ -424,9 +430,9 @@ pub struct TokenRevoked {
 /// [`Error::NotFound`] naming the token (and listing the names there are);
 /// [`Error::Usage`] for a bad name or a registry that is not a folder;
 /// [`Error::Io`]/[`Error::Conflict`] naming the token file.
-pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked> {
+pub(crate) fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked> {
     check_name(name)?;
-    let _lock = super::lock(reg, shell)?;
+    let writer = reg.writer(shell)?;
     let (mut lines, rev) = read(reg)?;
     let Some(pos) = lines
         .iter()
@@ -436,7 +442,7 @@ pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked>
         return Err(Error::NotFound {
             message: format!(
                 "no token named `{name}` in `{}`; {}",
-                reg.locate(DEFAULT_TOKEN_FILE).display(),
+                reg.locate(TOKEN_FILE_KEY).display(),
                 if names.is_empty() {
                     "it has none".to_owned()
                 } else {
@@ -448,7 +454,7 @@ pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked>
     let Line::Managed { info, .. } = lines.remove(pos) else {
         unreachable!("found as a managed line")
     };
-    reg.put_secret(DEFAULT_TOKEN_FILE, render_file(&lines).as_bytes(), rev)?;
+    writer.put_secret(TOKEN_FILE_KEY, render_file(&lines).as_bytes(), rev)?;
     let remaining = managed(&lines).count() + raw_tokens(&lines);
     if remaining == 0 && reg.config.auth_required {
         shell.warn(
@@ -457,7 +463,7 @@ pub fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked>
     }
     Ok(TokenRevoked {
         info,
-        token_file: reg.locate(DEFAULT_TOKEN_FILE),
+        token_file: reg.locate(TOKEN_FILE_KEY),
         remaining,
     })
 }

@@ -1,4 +1,5 @@
 //! `regtool verify`: check a registry and report every problem found.
+//! Floor 5 (`commands`).
 //!
 //! Checks: `config.json`; every index file parses (each line also as cargo's own
 //! `IndexPackage`), ends in a newline, sits at the path of its name and holds one
@@ -9,10 +10,11 @@
 
 use crate::error::{Error, Result};
 use crate::index::{IndexPackage, version_key};
+use crate::layout::{self, CONFIG_KEY};
 use crate::location::RegistryLocation;
 use crate::name::{self, CrateName};
 use crate::output::Shell;
-use crate::registry::{CONFIG_KEY, Registry};
+use crate::registry::Registry;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,43 +22,43 @@ use std::path::{Path, PathBuf};
 
 /// Options of `verify`.
 #[derive(Debug, Clone, Default)]
-pub struct VerifyOptions {
+pub(crate) struct VerifyOptions {
     /// Re-derive every line from its `.crate` and compare.
-    pub deep: bool,
+    pub(crate) deep: bool,
 }
 
 /// One problem found (an item of the `--format json` report).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// The file the problem is about.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// A stable keyword: `config`, `index-unreadable`, `index-line`, `truncated`,
     /// `wrong-path`, `mixed-names`, `name-conflict`, `duplicate-version`,
     /// `missing-crate`, `cksum-mismatch`, `orphan-crate`, `crate-unreadable`,
     /// `differs`.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// What is wrong, for people.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// The report of `verify` (its `--format json` schema).
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct VerifyReport {
+pub(crate) struct VerifyReport {
     /// Index files read.
-    pub index_files: usize,
+    pub(crate) index_files: usize,
     /// Index lines read.
-    pub versions: usize,
+    pub(crate) versions: usize,
     /// `.crate` files found under `crates/`.
-    pub crate_files: usize,
+    pub(crate) crate_files: usize,
     /// Whether `--deep` was used.
-    pub deep: bool,
+    pub(crate) deep: bool,
     /// Every problem, sorted by path.
-    pub problems: Vec<Problem>,
+    pub(crate) problems: Vec<Problem>,
     /// Things that are not wrong but look like a mistake, sorted by path
     /// (they do not change the exit code): `misdirected-dependency`, a
     /// dependency naming another registry whose URL looks like this one's
     /// (see `regtool::ops::foreign`).
-    pub warnings: Vec<Problem>,
+    pub(crate) warnings: Vec<Problem>,
 }
 
 struct Job {
@@ -65,30 +67,21 @@ struct Job {
     line: IndexPackage,
 }
 
-/// Checks the registry in the folder `root` (see the module docs), holding the
-/// registry lock shared so that it sees the registry between two changes.
+/// Checks the registry at `location` (a folder or `s3://bucket/prefix`; see
+/// the module docs), holding the registry lock shared so that it sees the
+/// registry between two changes. Object storage has no lock: `verify` then
+/// sees each object as it is when read.
 ///
 /// # Errors
-/// [`Error::NotARegistry`] if `root` is not a registry; [`Error::Io`] if a folder
-/// cannot be listed. Problems in the registry are not errors: they are in the
-/// report.
-pub fn verify(root: &Path, opts: &VerifyOptions, shell: &Shell) -> Result<VerifyReport> {
-    verify_at(&RegistryLocation::Local(root.to_path_buf()), opts, shell)
-}
-
-/// Checks the registry at `location` (a folder or `s3://bucket/prefix`), as
-/// [`verify`] does. Object storage has no lock: `verify` then sees each object
-/// as it is when read.
-///
-/// # Errors
-/// As [`verify`]; [`Error::Config`](crate::Error::Config) when the S3 client
-/// cannot be set up.
-pub fn verify_at(
+/// [`Error::NotARegistry`] if there is no registry; [`Error::Io`] if a folder
+/// cannot be listed; [`Error::Config`] when the S3 client cannot be set up.
+/// Problems in the registry are not errors: they are in the report.
+pub(crate) fn verify(
     location: &RegistryLocation,
     opts: &VerifyOptions,
     shell: &Shell,
 ) -> Result<VerifyReport> {
-    let (reg, config_error) = Registry::open_lenient_in(location.storage()?)?;
+    let (reg, config_error) = location.open_lenient()?;
     let mut problems = Vec::new();
     if let Some(e) = config_error {
         problems.push(Problem {
@@ -98,153 +91,227 @@ pub fn verify_at(
         });
     }
     // See the registry between two changes, not in the middle of one.
-    let _lock = super::lock_shared(&reg, shell)?;
+    let _lock = reg.shared_lock(shell)?;
     let mut report = VerifyReport {
         deep: opts.deep,
         ..Default::default()
     };
-
-    let mut jobs = Vec::new();
-    let mut expected_crates = BTreeSet::new();
-    // Index files per canonical name: two spellings of one crate are a problem.
-    let mut spellings: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut lines = Lines::default();
     for key in reg.index_keys()? {
         report.index_files += 1;
-        let path = reg.locate(&key);
-        let mut problem = |kind, message: String| {
-            problems.push(Problem {
-                path: path.clone(),
-                kind,
-                message,
-            })
-        };
-        let bytes = match reg.read_raw(&key) {
-            Ok(Some(b)) => b,
-            Ok(None) => continue, // removed meanwhile (no lock on a read-only registry)
-            Err(e) => {
-                problem("index-unreadable", format!("cannot read: {}", cause(&e)));
-                continue;
-            }
-        };
-        if bytes.is_empty() {
-            problem("truncated", "the index file is empty".into());
+        check_index_file(&reg, &key, &mut lines, &mut report, &mut problems);
+    }
+    problems.extend(misplaced_index_files(&reg)?);
+    problems.extend(spelling_conflicts(&reg, &lines.spellings));
+    report.warnings = misdirected(&reg, &lines.jobs)?;
+    problems.extend(check_crates(&reg, &lines.jobs, opts.deep, shell));
+    problems.extend(check_crate_files(
+        &reg,
+        &lines.expected_crates,
+        &mut report,
+    )?);
+    problems.sort();
+    report.problems = problems;
+    Ok(report)
+}
+
+/// What the index files say, for the checks that span files.
+#[derive(Default)]
+struct Lines {
+    /// Every line, with the `.crate` it names.
+    jobs: Vec<Job>,
+    /// The key of every `.crate` a line names.
+    expected_crates: BTreeSet<String>,
+    /// Index files' crate names per canonical name: two spellings of one
+    /// crate are a problem.
+    spellings: BTreeMap<String, Vec<String>>,
+}
+
+/// Checks the index file at `key`: readable, ends in a newline, every line
+/// an index line (regtool's and cargo's), of one crate, at its path, each
+/// version once. Its lines go to `lines`.
+fn check_index_file(
+    reg: &Registry,
+    key: &str,
+    lines: &mut Lines,
+    report: &mut VerifyReport,
+    problems: &mut Vec<Problem>,
+) {
+    let path = reg.locate(key);
+    let mut problem = |kind, message: String| {
+        problems.push(Problem {
+            path: path.clone(),
+            kind,
+            message,
+        })
+    };
+    let Some(text) = read_index_text(reg, key, &mut problem) else {
+        return;
+    };
+    let mut first_name: Option<String> = None;
+    let mut seen: BTreeMap<(u64, u64, u64, String), String> = BTreeMap::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        if raw.trim().is_empty() {
             continue;
         }
-        if !bytes.ends_with(b"\n") {
-            problem(
-                "truncated",
-                "the last line does not end in a newline (a truncated write?)".into(),
-            );
-        }
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            problem("index-unreadable", "not UTF-8".into());
+        report.versions += 1;
+        let Some((line, crate_name, version)) = parse_line(raw, i + 1, &mut problem) else {
             continue;
         };
-        let mut first_name: Option<String> = None;
-        let mut seen: BTreeMap<(u64, u64, u64, String), String> = BTreeMap::new();
-        for (i, raw) in text.split('\n').enumerate() {
-            if raw.trim().is_empty() {
-                continue;
-            }
-            report.versions += 1;
-            let n = i + 1;
-            let line: IndexPackage = match serde_json::from_str(raw) {
-                Ok(l) => l,
-                Err(e) => {
+        let n = i + 1;
+        match &first_name {
+            None => {
+                lines
+                    .spellings
+                    .entry(crate_name.canonical())
+                    .or_default()
+                    .push(line.name.clone());
+                if layout::index_key(&crate_name) != key {
                     problem(
-                        "index-line",
-                        format!("line {n} is not a valid index line: {e}"),
-                    );
-                    continue;
-                }
-            };
-            if let Err(e) = serde_json::from_str::<cargo_util_schemas::index::IndexPackage<'_>>(raw)
-            {
-                problem(
-                    "index-line",
-                    format!("line {n} cannot be read by cargo: {e}"),
-                );
-            }
-            let crate_name = match CrateName::new(&line.name) {
-                Ok(c) => c,
-                Err(reason) => {
-                    problem(
-                        "index-line",
-                        format!("line {n}: invalid crate name `{}`: {reason}", line.name),
-                    );
-                    continue;
-                }
-            };
-            let Ok(version) = line.version() else {
-                problem(
-                    "index-line",
-                    format!("line {n}: invalid version `{}`", line.vers),
-                );
-                continue;
-            };
-            match &first_name {
-                None => {
-                    spellings
-                        .entry(crate_name.canonical())
-                        .or_default()
-                        .push(line.name.clone());
-                    if name::index_path(&line.name) != key {
-                        problem(
-                            "wrong-path",
-                            format!(
-                                "holds crate `{}`, whose index file is `{}`",
-                                line.name,
-                                name::index_path(&line.name)
-                            ),
-                        );
-                    }
-                    first_name = Some(line.name.clone());
-                }
-                Some(f) if *f != line.name => {
-                    problem(
-                        "mixed-names",
+                        "wrong-path",
                         format!(
-                            "line {n} is for crate `{}` but the file is for `{f}`",
-                            line.name
+                            "holds crate `{}`, whose index file is `{}`",
+                            line.name,
+                            layout::index_key(&crate_name)
                         ),
                     );
                 }
-                Some(_) => {}
+                first_name = Some(line.name.clone());
             }
-            if let Some(prev) = seen.insert(version_key(&version), line.vers.clone()) {
-                problem(
-                    "duplicate-version",
-                    format!(
-                        "line {n}: {} v{} duplicates v{prev} (build metadata is ignored)",
-                        line.name, line.vers
-                    ),
-                );
-            }
-            let crate_key = Registry::crate_key(&crate_name, &line.vers);
-            expected_crates.insert(crate_key.clone());
-            jobs.push(Job {
-                line_path: path.clone(),
-                crate_key,
-                line,
-            });
-        }
-    }
-
-    for key in reg.misplaced_index_keys()? {
-        let file = key.rsplit('/').next().unwrap_or_default();
-        problems.push(Problem {
-            path: reg.locate(&key),
-            kind: "wrong-path",
-            message: format!(
-                "looks like the index file of crate `{file}`, whose index file is `{}`; cargo never asks for it",
-                name::index_path(file)
+            Some(f) if *f != line.name => problem(
+                "mixed-names",
+                format!(
+                    "line {n} is for crate `{}` but the file is for `{f}`",
+                    line.name
+                ),
             ),
+            Some(_) => {}
+        }
+        if let Some(prev) = seen.insert(version_key(&version), line.vers.clone()) {
+            problem(
+                "duplicate-version",
+                format!(
+                    "line {n}: {} v{} duplicates v{prev} (build metadata is ignored)",
+                    line.name, line.vers
+                ),
+            );
+        }
+        let crate_key = layout::crate_key(&crate_name, &line.vers);
+        lines.expected_crates.insert(crate_key.clone());
+        lines.jobs.push(Job {
+            line_path: path.clone(),
+            crate_key,
+            line,
         });
     }
+}
+
+/// The text of the index file at `key`: `None` (and a problem) when it
+/// cannot be read, is empty or is not UTF-8; a problem too when its last
+/// line has no newline.
+fn read_index_text(
+    reg: &Registry,
+    key: &str,
+    problem: &mut impl FnMut(&'static str, String),
+) -> Option<String> {
+    let bytes = match reg.read_raw(key) {
+        Ok(Some(b)) => b,
+        Ok(None) => return None, // removed meanwhile (no lock on a read-only registry)
+        Err(e) => {
+            problem("index-unreadable", format!("cannot read: {}", cause(&e)));
+            return None;
+        }
+    };
+    if bytes.is_empty() {
+        problem("truncated", "the index file is empty".into());
+        return None;
+    }
+    if !bytes.ends_with(b"\n") {
+        problem(
+            "truncated",
+            "the last line does not end in a newline (a truncated write?)".into(),
+        );
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            problem("index-unreadable", "not UTF-8".into());
+            None
+        }
+    }
+}
+
+/// Line `n` (`raw`) as an index line with its checked name and version;
+/// `None` (and a problem) when it is not one. Also a problem when cargo's own
+/// `IndexPackage` cannot read it.
+fn parse_line(
+    raw: &str,
+    n: usize,
+    problem: &mut impl FnMut(&'static str, String),
+) -> Option<(IndexPackage, CrateName, semver::Version)> {
+    let line: IndexPackage = match serde_json::from_str(raw) {
+        Ok(l) => l,
+        Err(e) => {
+            problem(
+                "index-line",
+                format!("line {n} is not a valid index line: {e}"),
+            );
+            return None;
+        }
+    };
+    if let Err(e) = serde_json::from_str::<cargo_util_schemas::index::IndexPackage<'_>>(raw) {
+        problem(
+            "index-line",
+            format!("line {n} cannot be read by cargo: {e}"),
+        );
+    }
+    let crate_name = match CrateName::new(&line.name) {
+        Ok(c) => c,
+        Err(reason) => {
+            problem(
+                "index-line",
+                format!("line {n}: invalid crate name `{}`: {reason}", line.name),
+            );
+            return None;
+        }
+    };
+    let Ok(version) = line.version() else {
+        problem(
+            "index-line",
+            format!("line {n}: invalid version `{}`", line.vers),
+        );
+        return None;
+    };
+    Some((line, crate_name, version))
+}
+
+/// Files laid out like index files but not at the path of the name they
+/// hold: cargo never asks for them.
+fn misplaced_index_files(reg: &Registry) -> Result<Vec<Problem>> {
+    Ok(reg
+        .misplaced_index_keys()?
+        .into_iter()
+        .map(|key| {
+            let file = key.rsplit('/').next().unwrap_or_default();
+            Problem {
+                path: reg.locate(&key),
+                kind: "wrong-path",
+                message: format!(
+                    "looks like the index file of crate `{file}`, whose index file is `{}`; cargo never asks for it",
+                    layout::index_path(file)
+                ),
+            }
+        })
+        .collect())
+}
+
+/// Two index files for one crate (names equal up to case and `-`/`_`).
+fn spelling_conflicts(reg: &Registry, spellings: &BTreeMap<String, Vec<String>>) -> Vec<Problem> {
+    let mut out = Vec::new();
     for names in spellings.values().filter(|n| n.len() > 1) {
         for n in names {
-            problems.push(Problem {
-                path: reg.locate(&name::index_path(n)),
+            out.push(Problem {
+                path: reg.locate(&layout::index_path(n)),
                 kind: "name-conflict",
                 message: format!(
                     "crate `{n}` is the same crate as {} for cargo (names equal up to case and `-`/`_`); remove one of them",
@@ -253,19 +320,33 @@ pub fn verify_at(
             });
         }
     }
-    report.warnings = misdirected(&reg, &jobs)?;
+    out
+}
+
+/// Checks the `.crate` of every line (in parallel): there, and its SHA-256
+/// (with `deep`, the whole line derived again).
+fn check_crates(reg: &Registry, jobs: &[Job], deep: bool, shell: &Shell) -> Vec<Problem> {
     let bar = shell.bar(jobs.len() as u64, "Verifying");
     let found: Vec<Vec<Problem>> = jobs
         .par_iter()
         .map(|job| {
-            let r = check_crate(&reg, job, opts.deep);
+            let r = check_crate(reg, job, deep);
             bar.inc(1);
             r
         })
         .collect();
     bar.finish_and_clear();
-    problems.extend(found.into_iter().flatten());
+    found.into_iter().flatten().collect()
+}
 
+/// The `.crate` files under `crates/`: one folder per crate (not two
+/// spellings), and a line for each (`expected`).
+fn check_crate_files(
+    reg: &Registry,
+    expected: &BTreeSet<String>,
+    report: &mut VerifyReport,
+) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
     let files = reg.crate_keys()?;
     report.crate_files = files.len();
     // `crates/foo` beside `crates/Foo`: two folders for one crate.
@@ -282,7 +363,7 @@ pub fn verify_at(
         let names: Vec<String> = set.iter().map(|s| s.to_string()).collect();
         for n in &names {
             problems.push(Problem {
-                path: reg.locate(&format!("{}/{n}", crate::registry::CRATES_DIR)),
+                path: reg.locate(&format!("{}/{n}", layout::CRATES_DIR)),
                 kind: "name-conflict",
                 message: format!(
                     "the folder of crate `{n}` sits beside {} (the same crate for cargo); keep one",
@@ -291,19 +372,17 @@ pub fn verify_at(
             });
         }
     }
-    for key in files {
-        if !expected_crates.contains(&key) {
+    for key in &files {
+        if !expected.contains(key) {
             problems.push(Problem {
-                path: reg.locate(&key),
+                path: reg.locate(key),
                 kind: "orphan-crate",
                 message: "no index line points at this .crate (`regtool reindex` indexes it)"
                     .into(),
             });
         }
     }
-    problems.sort();
-    report.problems = problems;
-    Ok(report)
+    Ok(problems)
 }
 
 /// `misdirected-dependency` warnings for the lines of `jobs`, judged against

@@ -1,4 +1,5 @@
 //! `regtool yank` / `yank --undo`: flip `yanked` on one index line.
+//! Floor 5 (`commands`).
 //!
 //! Same semantics as `cargo yank`: a yanked version stays downloadable for
 //! existing lockfiles but is no longer picked by new resolutions. Only that line's
@@ -12,42 +13,55 @@ use crate::output::Shell;
 use crate::registry::Registry;
 use serde::Serialize;
 
-/// The report of `yank` (its `--format json` schema).
-#[derive(Debug, Clone, Serialize)]
-pub struct YankReport {
-    /// Crate name as published.
-    pub name: String,
+/// What `yank` is asked to do.
+#[derive(Debug, Clone)]
+pub(crate) struct YankOptions {
+    /// The crate (any spelling of it).
+    pub(crate) name: CrateName,
     /// The version.
-    pub vers: String,
-    /// Whether the version is yanked now.
-    pub yanked: bool,
-    /// Whether this run changed anything (false if it already was in that state).
-    /// With `--dry-run`: whether a real run would change it.
-    pub changed: bool,
-    /// Present (and `true`) with `--dry-run`: nothing was written.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dry_run: bool,
+    pub(crate) version: semver::Version,
+    /// Unyank instead (`--undo`).
+    pub(crate) undo: bool,
+    /// Work out the report and write nothing (`--dry-run`).
+    pub(crate) dry_run: bool,
 }
 
-/// Sets `yanked` to `!undo` on the line for `version` of the crate `name` (any
-/// spelling of it). With `dry_run`, works out the same report and writes
-/// nothing.
+/// The report of `yank` (its `--format json` schema).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct YankReport {
+    /// Crate name as published.
+    pub(crate) name: String,
+    /// The version.
+    pub(crate) vers: String,
+    /// Whether the version is yanked now.
+    pub(crate) yanked: bool,
+    /// Whether this run changed anything (false if it already was in that state).
+    /// With `--dry-run`: whether a real run would change it.
+    pub(crate) changed: bool,
+    /// Present (and `true`) with `--dry-run`: nothing was written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) dry_run: bool,
+}
+
+/// Sets `yanked` to `!undo` on the line of `opts.version` of the crate
+/// `opts.name` (any spelling of it). With `dry_run`, works out the same
+/// report and writes nothing.
 ///
 /// # Errors
 /// [`crate::Error::NotFound`] (with the nearest names or the versions there are)
 /// for an unknown crate or version; [`crate::Error::Io`], [`crate::Error::IndexFile`].
-pub fn yank(
-    reg: &Registry,
-    name: &CrateName,
-    version: &semver::Version,
-    undo: bool,
-    dry_run: bool,
-    shell: &Shell,
-) -> Result<YankReport> {
-    let _lock = super::lock(reg, shell)?;
+pub(crate) fn yank(reg: &Registry, opts: &YankOptions, shell: &Shell) -> Result<YankReport> {
+    let YankOptions {
+        name,
+        version,
+        undo,
+        dry_run,
+    } = opts;
+    let (undo, dry_run) = (*undo, *dry_run);
+    let writer = reg.writer(shell)?;
     let want = !undo;
     let mut report = None;
-    reg.modify_crate(
+    writer.modify_crate(
         name,
         || not_found(reg, name.as_str()),
         |stored| {

@@ -1,7 +1,7 @@
 //! Publishing index lines another registry wrote, byte for byte (`regtool
-//! mirror`): [`Registry::publish_verbatim`].
+//! mirror`): [`Writer::publish_verbatim`]. Floor 3 (`registry`).
 
-use super::{Publication, Registry};
+use super::{Publication, Writer};
 use crate::error::{CrateProblem, Error, Result};
 use crate::index::{IndexFile, IndexLine, version_key};
 use crate::name::CrateName;
@@ -11,23 +11,23 @@ use std::sync::Arc;
 
 /// One version to publish with its line exactly as upstream wrote it.
 #[derive(Debug)]
-pub struct VerbatimVersion {
+pub(crate) struct VerbatimVersion {
     /// The crate (as the line names it).
-    pub name: CrateName,
+    pub(crate) name: CrateName,
     /// The line: `raw` is written as it is, `package` is its parsed form.
-    pub line: IndexLine,
+    pub(crate) line: IndexLine,
     /// The versions of upstream's index file in its order, so that the line is
     /// put where upstream has it.
-    pub upstream_order: Arc<Vec<String>>,
+    pub(crate) upstream_order: Arc<Vec<String>>,
     /// The `.crate` in a staging file whose SHA-256 is the line's `cksum`
     /// (checked by the caller while downloading); `None` when the registry
     /// already holds that `.crate` (a killed run's orphan), which is checked here.
-    pub file: Option<tempfile::NamedTempFile>,
+    pub(crate) file: Option<tempfile::NamedTempFile>,
 }
 
-/// What [`Registry::publish_verbatim`] did with one version.
+/// What [`Writer::publish_verbatim`] did with one version.
 #[derive(Debug)]
-pub enum VerbatimOutcome {
+pub(crate) enum VerbatimOutcome {
     /// The line was written (with its `.crate`).
     Published,
     /// The same line was there already; its `.crate` was restored if it was
@@ -37,18 +37,18 @@ pub enum VerbatimOutcome {
 
 /// One version's result.
 #[derive(Debug)]
-pub struct VerbatimResult {
+pub(crate) struct VerbatimResult {
     /// The crate.
-    pub name: CrateName,
+    pub(crate) name: CrateName,
     /// The version.
-    pub vers: String,
+    pub(crate) vers: String,
     /// Published, present, or why it was refused (nothing written for it).
-    pub outcome: Result<VerbatimOutcome>,
+    pub(crate) outcome: Result<VerbatimOutcome>,
 }
 
-impl Registry {
+impl Writer {
     /// Publishes lines written by another registry verbatim, each with its
-    /// `.crate`, through [`Registry::publish`] (every `.crate` durable before
+    /// `.crate`, through [`Writer::publish`] (every `.crate` durable before
     /// the line naming it; dependencies' index files before dependents').
     /// The caller holds the registry lock. A version already present with the
     /// same bytes is left alone; one present with other bytes (or under another
@@ -62,12 +62,13 @@ impl Registry {
     /// results: [`Error::Crate`] with [`CrateProblem::NameConflict`],
     /// [`CrateProblem::VersionExists`] or [`CrateProblem::BuildMetadataConflict`];
     /// [`Error::NotFound`] for a `None` file whose `.crate` is not stored.
-    pub fn publish_verbatim(
+    pub(crate) fn publish_verbatim(
         &self,
         versions: Vec<VerbatimVersion>,
         durability: Durability,
         on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<VerbatimResult>> {
+        self.check()?;
         let mut groups: BTreeMap<String, Vec<VerbatimVersion>> = BTreeMap::new();
         for v in versions {
             groups.entry(v.name.canonical()).or_default().push(v);
@@ -81,12 +82,16 @@ impl Registry {
             if let Some(other) = stored.iter().find(|s| s.name != name) {
                 for v in group {
                     let existing = other.name.to_string();
-                    results.push(refused(&v, &self.locate(&Self::index_key(&v.name)), {
-                        CrateProblem::NameConflict {
-                            name: v.name.to_string(),
-                            existing,
-                        }
-                    }));
+                    results.push(refused(
+                        &v,
+                        &self.locate(&crate::layout::index_key(&v.name)),
+                        {
+                            CrateProblem::NameConflict {
+                                name: v.name.to_string(),
+                                existing,
+                            }
+                        },
+                    ));
                 }
                 continue;
             }
@@ -99,7 +104,7 @@ impl Registry {
             let mut changed = false;
             for v in group {
                 let pkg = &v.line.package;
-                let key = Self::crate_key(&name, &pkg.vers);
+                let key = crate::layout::crate_key(&name, &pkg.vers);
                 let new_key = pkg.version().ok().map(|x| version_key(&x));
                 let hit = index.lines.iter().find(|l| {
                     l.package.vers == pkg.vers
@@ -135,7 +140,11 @@ impl Registry {
                                 existing: l.package.vers.clone(),
                             }
                         };
-                        results.push(refused(&v, &self.locate(&Self::index_key(&name)), problem));
+                        results.push(refused(
+                            &v,
+                            &self.locate(&crate::layout::index_key(&name)),
+                            problem,
+                        ));
                         continue;
                     }
                     None => {}

@@ -1,4 +1,7 @@
-//! Where a registry's files live: a small storage trait behind [`crate::Registry`].
+//! Where a registry's files live: a small storage trait behind the registry
+//! (`crate::registry`). Floor 2 (`storage`): imports the core only; its
+//! backends are the folder ([`local`], with the file-system primitives) and
+//! S3 ([`s3`]).
 //!
 //! Every byte regtool reads from or writes to a registry goes through a
 //! [`Storage`]: objects addressed by *keys* (relative paths with `/` separators:
@@ -12,8 +15,8 @@
 //! [`s3::S3Storage`] keeps a registry in an S3 bucket (no lock, conditional
 //! requests, HTTP metadata on every object).
 
-pub mod local;
-pub mod s3;
+pub(crate) mod local;
+pub(crate) mod s3;
 
 use crate::error::Result;
 use std::fmt::Debug;
@@ -24,7 +27,7 @@ use std::time::SystemTime;
 /// What an object is: decides its file mode or its HTTP metadata
 /// (`Content-Type`, `Cache-Control`) in backends that serve it directly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectKind {
+pub(crate) enum ObjectKind {
     /// A sparse-index file (`text/plain`, revalidated by caches).
     Index,
     /// A `.crate` file (`application/gzip`, immutable).
@@ -51,11 +54,11 @@ pub enum ObjectKind {
 /// inode, size and modification time in a folder. Two reads that return the same
 /// revision saw the same bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Revision(pub String);
+pub(crate) struct Revision(pub String);
 
 /// The condition under which a put or delete may happen.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Precondition {
+pub(crate) enum Precondition {
     /// Always (atomic replace).
     Any,
     /// Only if no object is at the key (create-only; `If-None-Match: *`).
@@ -67,7 +70,7 @@ pub enum Precondition {
 impl Precondition {
     /// `Unchanged(rev)` for an object that was read with `rev`, `Absent` for one
     /// that was not there.
-    pub fn from_read(rev: Option<Revision>) -> Precondition {
+    pub(crate) fn from_read(rev: Option<Revision>) -> Precondition {
         match rev {
             Some(r) => Precondition::Unchanged(r),
             None => Precondition::Absent,
@@ -78,7 +81,7 @@ impl Precondition {
 /// Whether a conditional write happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The write (or delete) took place.
     Done,
     /// The precondition failed: someone else changed the object first.
@@ -87,7 +90,7 @@ pub enum Outcome {
 
 /// When a write must be durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Durability {
+pub(crate) enum Durability {
     /// Durable when the call returns.
     Now,
     /// Durable after the next [`Storage::barrier`] (lets a folder sync a batch
@@ -97,24 +100,24 @@ pub enum Durability {
 
 /// An object as read: its bytes and revision.
 #[derive(Clone, Debug)]
-pub struct Object {
+pub(crate) struct Object {
     /// The whole content.
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     /// Its revision, for a later [`Precondition::Unchanged`].
-    pub revision: Revision,
+    pub(crate) revision: Revision,
 }
 
 /// Size and time of a stored object.
 #[derive(Clone, Copy, Debug)]
-pub struct Meta {
+pub(crate) struct Meta {
     /// Size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Last modification time, where the backend knows it.
-    pub modified: Option<SystemTime>,
+    pub(crate) modified: Option<SystemTime>,
 }
 
 /// Told what happens while taking a lock.
-pub trait LockEvents {
+pub(crate) trait LockEvents {
     /// Another process holds the lock; about to wait. `what` names the lock.
     fn waiting(&self, what: &Path);
     /// The storage cannot lock (some NFS setups); going on without.
@@ -122,11 +125,22 @@ pub trait LockEvents {
 }
 
 /// A held lock; released on drop.
-pub trait LockGuard: Debug + Send {}
+pub(crate) trait LockGuard: Debug + Send + Sync {
+    /// Whether the lock is still held: `Ok` while it is, an error once it is
+    /// lost, after which nothing may be written under it. An OS lock on a
+    /// file is never lost while its process lives; a lease kept in object
+    /// storage is lost when it runs out before it is renewed.
+    ///
+    /// # Errors
+    /// The error naming the lock, once it is lost.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// Whether a lock excludes every other holder or only writers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LockMode {
+pub(crate) enum LockMode {
     /// For commands that change the registry.
     Exclusive,
     /// For readers (`verify`) that must see the registry between two changes.
@@ -135,8 +149,8 @@ pub enum LockMode {
 
 /// A registry's storage. Keys are relative, `/`-separated, never start with `/`
 /// and never hold `.` or `..` components (callers build them through
-/// [`crate::Registry`]). Every method names the failing object in its error.
-pub trait Storage: Send + Sync + Debug {
+/// [`crate::registry::Registry`]). Every method names the failing object in its error.
+pub(crate) trait Storage: Send + Sync + Debug {
     /// Where the object at `key` is, for messages: a path or a URL (`""`: the
     /// registry itself).
     fn locate(&self, key: &str) -> PathBuf;
@@ -272,7 +286,7 @@ pub trait Storage: Send + Sync + Debug {
 
     /// Whether listing a folder costs about as little as reading one object
     /// (a local folder: yes; object storage: no, a `LIST` request per page).
-    /// [`crate::Registry`] then reads the few keys a name can have instead of
+    /// [`crate::registry::Registry`] then reads the few keys a name can have instead of
     /// listing their folders.
     fn cheap_listing(&self) -> bool {
         true
@@ -280,7 +294,7 @@ pub trait Storage: Send + Sync + Debug {
 
     /// Whether [`Storage::lock`] keeps other writers out (a folder: yes;
     /// object storage: no, its lock is a no-op and writers rely on
-    /// conditional puts). [`crate::Registry::publish`] then creates `.crate`
+    /// conditional puts). [`crate::registry::Writer::publish`] then creates `.crate`
     /// files create-only and re-applies a batch to index files changed meanwhile.
     fn locks(&self) -> bool {
         true

@@ -1,5 +1,5 @@
 //! A registry in an S3 bucket (or any S3-protocol store): `s3://bucket/prefix`.
-#![allow(clippy::disallowed_methods)] // the storage layer: reads its own staging files
+//! Floor 2 (`storage`).
 //!
 //! Built on Apache Arrow's `object_store` crate (its `aws` backend), which is
 //! async: each call runs on a small tokio current-thread runtime owned by the
@@ -15,7 +15,8 @@
 //! ([`Precondition::Absent`]) is `If-None-Match: *`; a compare-and-swap
 //! ([`Precondition::Unchanged`]) is `If-Match: <ETag>`; a refused precondition
 //! (HTTP 412, or 409 from a concurrent conditional write) is
-//! [`Outcome::Conflict`], and [`crate::Registry`] re-reads and re-applies.
+//! [`Outcome::Conflict`], and the registry's writer
+//! ([`crate::registry::Writer`]) re-reads and re-applies.
 //!
 //! Every object gets its HTTP metadata at write time, so that the bucket can be
 //! served to cargo as it is (directly or behind a CDN): `config.json`
@@ -25,6 +26,9 @@
 //! (`.regtool/config.toml`) lives under the same prefix.
 //!
 //! Source: <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-requests.html>.
+
+// The storage layer: it reads back its own staging files.
+#![allow(clippy::disallowed_methods)]
 
 use super::{
     Durability, LockEvents, LockGuard, LockMode, Meta, Object, ObjectKind, Outcome, Precondition,
@@ -42,13 +46,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `Cache-Control` of a `.crate`: its bytes never change.
-pub const CRATE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+pub(crate) const CRATE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of index files and `config.json`: revalidate every time.
-pub const INDEX_CACHE_CONTROL: &str = "no-cache";
+pub(crate) const INDEX_CACHE_CONTROL: &str = "no-cache";
 
 /// A registry under `prefix` in an S3 bucket.
 #[derive(Debug)]
-pub struct S3Storage {
+pub(crate) struct S3Storage {
     bucket: String,
     /// The key prefix, without leading or trailing `/` (`""`: the bucket's top).
     prefix: String,
@@ -62,7 +66,7 @@ struct NoLock;
 impl LockGuard for NoLock {}
 
 /// `Content-Type` and `Cache-Control` of an object of `kind`.
-pub fn http_metadata(kind: ObjectKind) -> (&'static str, &'static str) {
+pub(crate) fn http_metadata(kind: ObjectKind) -> (&'static str, &'static str) {
     match kind {
         ObjectKind::Index => ("text/plain", INDEX_CACHE_CONTROL),
         ObjectKind::Config => ("application/json", INDEX_CACHE_CONTROL),
@@ -83,7 +87,7 @@ impl S3Storage {
     /// [`Error::Config`] naming `s3://bucket/prefix` when the environment does
     /// not make a valid client (a malformed endpoint, say), or the runtime cannot
     /// start.
-    pub fn from_env(bucket: &str, prefix: &str) -> Result<S3Storage> {
+    pub(crate) fn from_env(bucket: &str, prefix: &str) -> Result<S3Storage> {
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if builder
             .get_config_value(&AmazonS3ConfigKey::Endpoint)

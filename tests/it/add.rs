@@ -65,20 +65,6 @@ fn manifest(name: &str, version: &str) -> String {
     default_manifest(name, version)
 }
 
-/// Deterministic bytes that do not compress (so a cut lands inside the
-/// deflate stream).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;

@@ -5,9 +5,8 @@
 
 use crate::common::{self, CrateBuilder, StaticServer, TestRegistry, run_with_timeout, tree_all};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 const README: &str = "# Base lib\n\nA **bold** claim, with `code`.\n\n\
@@ -185,43 +184,6 @@ fn no_html_registry_and_registry_from_before_the_catalogue() {
     );
 }
 
-/// The Chromium binary, installed with apt-get when missing and root. `None`
-/// (with a note) when there is none; a panic under CI, where this must run.
-fn chromium() -> Option<PathBuf> {
-    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    let find = || {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
-            .find(|p| p.is_file())
-    };
-    let found = FOUND.get_or_init(|| {
-        if let Some(p) = find() {
-            return Some(p);
-        }
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-        if root {
-            let mut cmd = Command::new("sh");
-            cmd.arg("-c")
-                .arg("apt-get update -qq && apt-get install -y -qq chromium")
-                .env("DEBIAN_FRONTEND", "noninteractive");
-            let _ = run_with_timeout(cmd, Duration::from_secs(900));
-        }
-        find()
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI: the catalogue browser test needs chromium (apt-get install chromium)"
-        );
-        eprintln!("note: no chromium found; the catalogue browser test is skipped");
-    }
-    found.clone()
-}
-
 /// Runs headless Chromium on `url` with `args` (`--dump-dom`,
 /// `--screenshot=...`); returns its stdout.
 fn browse(bin: &Path, profile: &Path, args: &[&str], url: &str) -> String {
@@ -262,20 +224,27 @@ fn first_result_href(dom: &str) -> String {
 
 #[test]
 fn search_and_follow_a_link_in_chromium() {
-    let Some(bin) = chromium() else {
+    let Some(bin) = common::require_tool(
+        "chromium",
+        "a headless browser runs the catalogue's search script and follows its links",
+    ) else {
         return;
     };
     let reg = registry();
     let server = StaticServer::start(&reg.root);
     let profile = common::tempdir();
+    // The page at `path` on the server, as the browser left it.
+    let dom_of = |path: &str| {
+        browse(
+            &bin,
+            profile.path(),
+            &["--dump-dom"],
+            &format!("{}/{path}", server.url()),
+        )
+    };
 
     // Search: `?q=` is what the search form sends; the script filters on it.
-    let dom = browse(
-        &bin,
-        profile.path(),
-        &["--dump-dom"],
-        &format!("{}/index.html?q=base", server.url()),
-    );
+    let dom = dom_of("index.html?q=base");
     assert!(dom.contains("1 of 3 crates"), "{dom}");
     assert!(dom.contains(">base-lib</a>"), "{dom}");
     assert!(
@@ -283,35 +252,20 @@ fn search_and_follow_a_link_in_chromium() {
         "{dom}"
     );
     // A description word finds its crate too; no query lists every crate.
-    let dom_all = browse(
-        &bin,
-        profile.path(),
-        &["--dump-dom"],
-        &format!("{}/index.html", server.url()),
-    );
+    let dom_all = dom_of("index.html");
     for name in ["base-lib", "app-lib", "other-tool"] {
         assert!(
             dom_all.contains(&format!(">{name}</a>")),
             "{name} in {dom_all}"
         );
     }
-    let dom_desc = browse(
-        &bin,
-        profile.path(),
-        &["--dump-dom"],
-        &format!("{}/index.html?q=application", server.url()),
-    );
+    let dom_desc = dom_of("index.html?q=application");
     assert!(dom_desc.contains(">app-lib</a>") && !dom_desc.contains(">base-lib</a>"));
 
     // Follow the result's link: the crate page, README rendered, script gone.
     let href = first_result_href(&dom);
     assert_eq!(href, "catalogue/crates/base-lib.html");
-    let page = browse(
-        &bin,
-        profile.path(),
-        &["--dump-dom"],
-        &format!("{}/{href}", server.url()),
-    );
+    let page = dom_of(&href);
     assert!(
         page.contains("<title>base-lib 1.0.0</title>"),
         "the README's script did not run: {page}"

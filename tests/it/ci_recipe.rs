@@ -1,16 +1,16 @@
 //! The CI recipes in README.md ("Publishing from CI") are tested as users will
 //! paste them: the GitLab job's `script:` lines are taken from the README (between
 //! the `<!-- ci-recipe:gitlab -->` markers) and run verbatim in bash against a
-//! real tiny cargo project and a temp registry. The `rsync` lines run with a local
-//! destination when rsync is installed; the `aws` lines run only when `aws` is
-//! installed and `REGTOOL_TEST_S3_ENDPOINT` names an S3-compatible endpoint to
-//! test against (with credentials in the usual `AWS_*` variables); otherwise they
-//! are skipped with a note.
+//! real tiny cargo project and a temp registry. The `rsync` lines copy to a local
+//! folder; the `aws` lines copy into a bucket of moto's S3 server on 127.0.0.1,
+//! or of the S3-compatible endpoint `REGTOOL_TEST_S3_ENDPOINT` names (with
+//! credentials in the usual `AWS_*` variables). Without rsync, or the aws CLI and
+//! an endpoint, those lines are left out with a note, and fail in CI
+//! ([`common::require_tool`]).
 
 use crate::common;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -130,17 +130,6 @@ fn ci_recipes_are_plain_yaml_and_agree() {
     }
 }
 
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn note(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "ci_recipe: {msg}");
-}
-
 /// A tiny library crate with no dependencies, as a user's repository holds it.
 fn tiny_project(dir: &Path) -> PathBuf {
     let project = dir.join("tiny-ci-crate");
@@ -193,14 +182,89 @@ fn run_script(project: &Path, script: &str, vars: &[(&str, &str)]) -> std::proce
         .env("CARGO_NET_OFFLINE", "true")
         .current_dir(project);
     for (k, v) in vars {
-        cmd.env(k, v);
+        // An empty value unsets the variable.
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
     }
     run_with_timeout(cmd, common::CARGO_TIMEOUT)
 }
 
-fn aws(args: &[&str], endpoint: &str) -> std::process::Output {
-    let mut cmd = Command::new("aws");
-    cmd.args(args).env("AWS_ENDPOINT_URL", endpoint);
+/// The bucket the script's `aws` lines copy into, and how to reach it.
+struct S3Target {
+    /// The aws CLI.
+    aws: PathBuf,
+    bucket: String,
+    /// The variables the `aws` CLI needs for it (`AWS_ENDPOINT_URL`, and for
+    /// moto its test credentials).
+    env: Vec<(&'static str, String)>,
+    /// The moto bucket, kept for the test's length.
+    _moto: Option<common::Bucket>,
+}
+
+/// The endpoint `REGTOOL_TEST_S3_ENDPOINT` names (a new bucket made with `aws
+/// s3 mb`), else a bucket of moto's server; `None` (after a note, a panic in
+/// CI) without the aws CLI or moto.
+fn s3_target(tmp: &Path) -> Option<S3Target> {
+    let why = "the README's CI job copies the registry into an S3 bucket with `aws s3`";
+    let aws_cli = common::require_tool("aws", why)?;
+    if let Some(endpoint) = std::env::var("REGTOOL_TEST_S3_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+    {
+        let bucket = format!(
+            "regtool-ci-{}",
+            tmp.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_ascii_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        );
+        let target = S3Target {
+            aws: aws_cli,
+            bucket,
+            env: vec![("AWS_ENDPOINT_URL", endpoint)],
+            _moto: None,
+        };
+        let out = aws(&["s3", "mb", &format!("s3://{}", target.bucket)], &target);
+        common::assert_success(&out, "aws s3 mb");
+        return Some(target);
+    }
+    let moto = common::MotoServer::shared(why)?;
+    let bucket = moto.bucket();
+    // Only moto's test credentials, none of the caller's configuration.
+    let none = tmp.join("no-aws-config").to_string_lossy().into_owned();
+    Some(S3Target {
+        aws: aws_cli,
+        bucket: bucket.name.clone(),
+        env: vec![
+            ("AWS_ENDPOINT_URL", moto.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_CONFIG_FILE", none.clone()),
+            ("AWS_SHARED_CREDENTIALS_FILE", none),
+            ("AWS_PROFILE", String::new()),
+            ("NO_PROXY", "127.0.0.1,localhost".into()),
+        ],
+        _moto: Some(bucket),
+    })
+}
+
+/// `aws ARGS...` against `target`.
+fn aws(args: &[&str], target: &S3Target) -> std::process::Output {
+    let mut cmd = Command::new(&target.aws);
+    cmd.args(args);
+    for (k, v) in &target.env {
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
+    }
     run_with_timeout(cmd, Duration::from_secs(120))
 }
 
@@ -218,30 +282,13 @@ fn gitlab_job_publishes_into_the_registry() {
     ]);
     let project = tiny_project(tmp.path());
 
-    let s3_endpoint = std::env::var("REGTOOL_TEST_S3_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty());
-    let run_rsync = have("rsync");
-    let run_aws = have("aws") && s3_endpoint.is_some();
-    if !run_rsync {
-        note("rsync is not installed: the script's rsync lines are skipped");
-    }
-    if !run_aws {
-        note("the script's aws lines are skipped (they need `aws` and REGTOOL_TEST_S3_ENDPOINT)");
-    }
-    let bucket = format!(
-        "regtool-ci-{}",
-        tmp.path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .to_ascii_lowercase()
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
-    );
-    if let (true, Some(endpoint)) = (run_aws, &s3_endpoint) {
-        let out = aws(&["s3", "mb", &format!("s3://{bucket}")], endpoint);
-        common::assert_success(&out, "aws s3 mb");
-    }
+    let run_rsync = common::require_tool(
+        "rsync",
+        "the README's CI job copies the registry to a web host with rsync",
+    )
+    .is_some();
+    let s3 = s3_target(tmp.path());
+    let run_aws = s3.is_some();
 
     let lines: Vec<String> = script_lines(&recipe("gitlab"))
         .into_iter()
@@ -251,10 +298,10 @@ fn gitlab_job_publishes_into_the_registry() {
     let mut vars = vec![
         ("REGTOOL_REGISTRY", registry.to_str().unwrap()),
         ("RSYNC_DEST", web.to_str().unwrap()),
-        ("S3_BUCKET", bucket.as_str()),
+        ("S3_BUCKET", s3.as_ref().map_or("", |t| t.bucket.as_str())),
     ];
-    if let Some(e) = &s3_endpoint {
-        vars.push(("AWS_ENDPOINT_URL", e));
+    if let Some(t) = &s3 {
+        vars.extend(t.env.iter().map(|(k, v)| (*k, v.as_str())));
     }
 
     let out = run_script(&project, &script, &vars);
@@ -298,11 +345,12 @@ fn gitlab_job_publishes_into_the_registry() {
         assert!(!web.join(".regtool").exists(), ".regtool/ was copied");
     }
 
-    if let (true, Some(endpoint)) = (run_aws, &s3_endpoint) {
+    if let Some(target) = &s3 {
+        let bucket = &target.bucket;
         let head = |key: &str| -> serde_json::Value {
             let out = aws(
-                &["s3api", "head-object", "--bucket", &bucket, "--key", key],
-                endpoint,
+                &["s3api", "head-object", "--bucket", bucket, "--key", key],
+                target,
             );
             common::assert_success(&out, &format!("aws s3api head-object {key}"));
             serde_json::from_slice(&out.stdout).expect("JSON from head-object")
@@ -321,7 +369,7 @@ fn gitlab_job_publishes_into_the_registry() {
         assert_eq!(j["ContentType"], "application/json", "{j}");
         let ls = aws(
             &["s3", "ls", "--recursive", &format!("s3://{bucket}/")],
-            endpoint,
+            target,
         );
         common::assert_success(&ls, "aws s3 ls");
         let listing = String::from_utf8_lossy(&ls.stdout);

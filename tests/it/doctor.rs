@@ -4,7 +4,7 @@
 //! serves `.regtool/`, sends no ETag/Last-Modified and no Cache-Control.
 
 use crate::common::{self, CrateBuilder, ServedRegistry, run_with_timeout};
-use crate::nginx::{NginxRegistry, TOKEN, nginx};
+use crate::common::{NginxRegistry, TOKEN, nginx};
 
 use serde_json::Value;
 use std::fs;
@@ -70,9 +70,7 @@ const ALL_OK: &[&str] = &[
 
 #[test]
 fn doctor_passes_nginx_from_nginx_config() {
-    let Some(bin) = nginx("doctor_passes_nginx_from_nginx_config") else {
-        return;
-    };
+    let Some(bin) = nginx() else { return };
     let reg = NginxRegistry::start(&bin, &[]);
     reg.publish(&CrateBuilder::new("plain-lib", "1.0.0"));
     reg.publish(&mixed_case());
@@ -133,9 +131,7 @@ fn doctor_passes_nginx_from_nginx_config() {
 
 #[test]
 fn doctor_follows_the_token_exchange_of_nginx() {
-    let Some(bin) = nginx("doctor_follows_the_token_exchange_of_nginx") else {
-        return;
-    };
+    let Some(bin) = nginx() else { return };
     let reg = NginxRegistry::start(&bin, &["--auth-required"]);
     reg.publish(&mixed_case());
 

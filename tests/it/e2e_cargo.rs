@@ -328,10 +328,6 @@ fn exact_version_pin_and_checksum() {
 // Mirror of crates.io
 // ---------------------------------------------------------------------------
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crates-io")
-}
-
 /// The consumer `[dependencies]` lines named by fixtures/crates-io/README.md:
 /// the TOML lines of its first fenced code block that declare dependencies
 /// (`name = ...`), ignoring table headers and comments.
@@ -375,7 +371,7 @@ fn readme_dependency_lines(readme: &str) -> Vec<String> {
 
 #[test]
 fn crates_io_mirror() {
-    let fixtures = fixtures_dir();
+    let fixtures = common::fixtures();
     let readme_path = fixtures.join("README.md");
     let readme = fs::read_to_string(&readme_path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", readme_path.display()));
@@ -385,12 +381,7 @@ fn crates_io_mirror() {
         "no dependency lines found in {}",
         readme_path.display()
     );
-    let mut crates: Vec<PathBuf> = fs::read_dir(&fixtures)
-        .expect("read fixtures/crates-io")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "crate"))
-        .collect();
-    crates.sort();
+    let crates = common::fixture_crates();
     assert!(
         !crates.is_empty(),
         "no .crate files in {}",

@@ -1,238 +1,29 @@
 //! A registry in an S3 bucket (`s3://bucket/prefix`), against a real
-//! S3-protocol server on 127.0.0.1: moto's standalone server (`moto_server`,
-//! from PyPI's `moto[server]`; `.ci/run` installs it). The harness starts one
-//! server for the whole test binary on a free port, with its request log in a
-//! file, and gives each test its own bucket (anonymous `GetObject` allowed, so
-//! that cargo and the tests can read it over plain HTTP, path-style:
-//! `http://127.0.0.1:PORT/bucket/key`).
-//!
-//! Without `moto_server` (`$MOTO_SERVER`, else on `PATH`) each test says so and
-//! passes, except with `CI=true`, where it fails.
+//! S3-protocol server on 127.0.0.1: moto's standalone server, one for the
+//! whole test binary, and a bucket of its own per test
+//! ([`common::MotoServer`], [`common::Bucket`]). Without `moto_server` each
+//! test skips with a note, and fails in CI ([`common::require_tool`]).
 
 use crate::common::{
-    self, CargoEnv, CrateBuilder, EPOCH, REGTOOL_TIMEOUT, ServedRegistry, describe_output,
-    run_with_timeout,
+    self, Bucket, CargoEnv, CrateBuilder, MotoServer, REGTOOL_TIMEOUT, Upstream,
+    crates_io_lockfile, describe_output, json, run_with_timeout, version_entry, written,
 };
-use crate::mirror::{entry, report};
 use serde_json::Value;
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// The running moto server.
-struct Moto {
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-    /// A shell that kills moto when our end of its stdin closes (this test
-    /// process exits), so no server outlives the tests.
-    _keeper: Child,
+/// A new bucket on the shared moto server, or `None` when there is none
+/// (after a note; a panic in CI).
+fn bucket() -> Option<Bucket> {
+    MotoServer::shared("the registry lives in an S3 bucket on 127.0.0.1").map(MotoServer::bucket)
 }
 
-static MOTO: OnceLock<Result<Moto, String>> = OnceLock::new();
-static BUCKETS: AtomicUsize = AtomicUsize::new(0);
-
-fn moto_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("moto_server"))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port")
-}
-
-fn start_moto() -> Result<Moto, String> {
-    let bin = moto_binary().ok_or(
-        "moto_server not found (set MOTO_SERVER or put it on PATH; `pip install 'moto[server]'`)",
-    )?;
-    let dir = common::tempdir();
-    let log = dir.path().join("moto.log");
-    let port = free_port();
-    let script = r#""$1" -H 127.0.0.1 -p "$2" >"$3" 2>&1 & pid=$!; cat >/dev/null; kill "$pid""#;
-    let keeper = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg("sh")
-        .arg(&bin)
-        .arg(port.to_string())
-        .arg(&log)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("moto_server did not listen on {port}: {text}"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(Moto {
-        port,
-        log,
-        _dir: dir,
-        _keeper: keeper,
-    })
-}
-
-/// The server, or `None` (after saying why) when there is none outside CI.
-fn moto() -> Option<&'static Moto> {
-    match MOTO.get_or_init(start_moto) {
-        Ok(m) => Some(m),
-        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true but no S3 server: {why}")
-        }
-        Err(why) => {
-            eprintln!("note: S3 test skipped: {why}");
-            None
-        }
-    }
-}
-
-/// One unsigned HTTP request (anonymous, like cargo's).
-fn http(port: u16, method: &str, path: &str, body: &[u8]) -> Response {
-    common::http_request(port, method, path, &[], body)
-}
-
-type Response = common::HttpResponse;
-
-/// A bucket of its own for one test, readable anonymously.
-struct Bucket {
-    moto: &'static Moto,
-    name: String,
-}
-
-impl Bucket {
-    fn new(moto: &'static Moto) -> Bucket {
-        let name = format!(
-            "regtool-{}-{}",
-            std::process::id(),
-            BUCKETS.fetch_add(1, Ordering::SeqCst)
-        );
-        let r = http(moto.port, "PUT", &format!("/{name}"), b"");
-        assert_eq!(r.status, 200, "create bucket {name}");
-        let policy = format!(
-            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{name}/*"}}]}}"#
-        );
-        let r = http(
-            moto.port,
-            "PUT",
-            &format!("/{name}?policy"),
-            policy.as_bytes(),
-        );
-        assert!(
-            r.status < 300,
-            "bucket policy: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        Bucket { moto, name }
-    }
-
-    /// `s3://bucket/prefix`.
-    fn url(&self, prefix: &str) -> String {
-        format!("s3://{}/{prefix}", self.name)
-    }
-
-    /// Where cargo reads the registry under `prefix`.
-    fn http_url(&self, prefix: &str) -> String {
-        format!("http://127.0.0.1:{}/{}/{prefix}", self.moto.port, self.name)
-    }
-
-    /// An anonymous GET of `prefix/key`.
-    fn get(&self, key: &str) -> Response {
-        http(self.moto.port, "GET", &format!("/{}/{key}", self.name), b"")
-    }
-
-    /// `regtool ARGS` with the AWS environment pointing at moto.
-    fn command(&self) -> Command {
-        let mut cmd = common::regtool();
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AWS_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.moto.port),
-            )
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("SOURCE_DATE_EPOCH", EPOCH)
-            // moto and the tests' upstreams are local: no proxy.
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("no_proxy", "127.0.0.1,localhost")
-            .env_remove("REGTOOL_UPSTREAM");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = self.command();
-        cmd.args(args);
-        run_with_timeout(cmd, REGTOOL_TIMEOUT)
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> Output {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "regtool {} failed\n{}",
-            args.join(" "),
-            describe_output(&out)
-        );
-        out
-    }
-
-    /// The moto request log lines about this bucket so far: `METHOD /path STATUS`.
-    fn requests(&self) -> Vec<String> {
-        let text = std::fs::read_to_string(&self.moto.log).unwrap_or_default();
-        let me = format!("/{}", self.name);
-        text.lines()
-            .filter_map(|l| {
-                let quoted = l.split('"').nth(1)?;
-                let status = l.split('"').nth(2)?.split_whitespace().next()?;
-                let mut parts = quoted.split(' ');
-                let (method, path) = (parts.next()?, parts.next()?);
-                (path == me
-                    || path.starts_with(&format!("{me}/"))
-                    || path.starts_with(&format!("{me}?")))
-                .then(|| format!("{method} {path} {status}"))
-            })
-            .collect()
-    }
-
-    /// An `object_store` client of this bucket, for the protocol checks.
-    fn client(&self) -> object_store::aws::AmazonS3 {
-        object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name(&self.name)
-            .with_region("us-east-1")
-            .with_access_key_id("testing")
-            .with_secret_access_key("testing")
-            .with_endpoint(format!("http://127.0.0.1:{}", self.moto.port))
-            .with_allow_http(true)
-            .build()
-            .expect("S3 client")
-    }
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", describe_output(out)))
+/// Whether any of `requests` lists the bucket.
+fn lists(requests: &[String]) -> bool {
+    requests
+        .iter()
+        .any(|r| r.contains("list-type") || r.contains("delimiter") || r.contains("prefix="))
 }
 
 /// The precondition requests regtool relies on: moto must refuse a stale
@@ -241,8 +32,7 @@ fn json_of(out: &Output) -> Value {
 #[test]
 fn server_refuses_stale_conditional_puts_with_412() {
     use object_store::{ObjectStore, PutMode, PutOptions, UpdateVersion, path::Path as P};
-    let Some(moto) = moto() else { return };
-    let bucket = Bucket::new(moto);
+    let Some(bucket) = bucket() else { return };
     let s3 = bucket.client();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -286,8 +76,7 @@ fn server_refuses_stale_conditional_puts_with_412() {
 /// metadata, the JSON report of what was written, and `REGTOOL_REGISTRY`.
 #[test]
 fn commands_work_on_a_bucket() {
-    let Some(moto) = moto() else { return };
-    let bucket = Bucket::new(moto);
+    let Some(bucket) = bucket() else { return };
     let reg = bucket.url("registry");
     let dir = common::tempdir();
     bucket.ok(&["init", &reg, "--url", &bucket.http_url("registry")]);
@@ -307,7 +96,7 @@ fn commands_work_on_a_bucket() {
         app.to_str().unwrap(),
         base.to_str().unwrap(),
     ]);
-    let report = json_of(&out);
+    let report = json(&out);
     assert_eq!(
         report["written"],
         serde_json::json!([
@@ -351,10 +140,10 @@ fn commands_work_on_a_bucket() {
     assert_eq!(line["yanked"], true);
 
     bucket.ok(&["reindex", &reg]);
-    let verify = json_of(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
+    let verify = json(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
     assert_eq!(verify["problems"], serde_json::json!([]));
     assert_eq!(verify["versions"], 2);
-    let list = json_of(&bucket.ok(&["--registry", &reg, "--format", "json", "list"]));
+    let list = json(&bucket.ok(&["--registry", &reg, "--format", "json", "list"]));
     assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
 
     // A bad URL is one clear error and nothing is made.
@@ -367,42 +156,37 @@ fn commands_work_on_a_bucket() {
     );
 }
 
+/// A registry `PREFIX` in `bucket` (`init` with `init_args`) that holds
+/// `fillers` crates; returns its URL and the requests one more `add` made
+/// (of `newcomer 2.0.0`).
+fn requests_of_one_add(
+    bucket: &Bucket,
+    prefix: &str,
+    init_args: &[&str],
+    fillers: usize,
+) -> Vec<String> {
+    let reg = bucket.init(prefix, init_args);
+    let dir = common::tempdir();
+    let many: Vec<PathBuf> = (0..fillers)
+        .map(|i| CrateBuilder::new(&format!("filler{i}"), "1.0.0").write_to(dir.path()))
+        .collect();
+    bucket.add(&reg, &many);
+    let one = CrateBuilder::new("newcomer", "2.0.0").write_to(dir.path());
+    bucket.requests_during(|| bucket.add(&reg, &[one]))
+}
+
 /// One `add` into a bucket that already holds many crates costs a handful of
 /// requests, and no listing (without the catalogue; with it, below).
 #[test]
 fn one_add_makes_a_handful_of_requests() {
-    let Some(moto) = moto() else { return };
-    let bucket = Bucket::new(moto);
-    let reg = bucket.url("big");
-    bucket.ok(&[
-        "init",
-        &reg,
-        "--url",
-        "https://crates.example.com",
-        "--no-html",
-    ]);
-    let dir = common::tempdir();
-    let many: Vec<PathBuf> = (0..40)
-        .map(|i| CrateBuilder::new(&format!("filler{i}"), "1.0.0").write_to(dir.path()))
-        .collect();
-    let mut args = vec!["--registry".to_string(), reg.clone(), "add".into()];
-    args.extend(many.iter().map(|p| p.to_string_lossy().into_owned()));
-    bucket.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let one = CrateBuilder::new("newcomer", "2.0.0").write_to(dir.path());
-    let before = bucket.requests().len();
-    bucket.ok(&["--registry", &reg, "add", one.to_str().unwrap()]);
-    let during: Vec<String> = bucket.requests().split_off(before);
+    let Some(bucket) = bucket() else { return };
+    let during = requests_of_one_add(&bucket, "big", &["--no-html"], 40);
     assert!(
         during.len() <= 6,
         "one add made {} requests: {during:#?}",
         during.len()
     );
-    assert!(
-        !during
-            .iter()
-            .any(|r| r.contains("list-type") || r.contains("delimiter") || r.contains("prefix=")),
-        "one add listed the bucket: {during:#?}"
-    );
+    assert!(!lists(&during), "one add listed the bucket: {during:#?}");
     let puts: Vec<_> = during.iter().filter(|r| r.starts_with("PUT ")).collect();
     assert_eq!(puts.len(), 2, "one .crate and one index file: {during:#?}");
     assert!(puts[0].contains("/big/crates/newcomer/newcomer-2.0.0.crate "));
@@ -415,27 +199,9 @@ fn one_add_makes_a_handful_of_requests() {
 /// without listing the bucket; the objects carry their HTTP types.
 #[test]
 fn one_add_with_the_catalogue_writes_only_its_files() {
-    let Some(moto) = moto() else { return };
-    let bucket = Bucket::new(moto);
-    let reg = bucket.url("cat");
-    bucket.ok(&["init", &reg, "--url", "https://crates.example.com"]);
-    let dir = common::tempdir();
-    let many: Vec<PathBuf> = (0..10)
-        .map(|i| CrateBuilder::new(&format!("filler{i}"), "1.0.0").write_to(dir.path()))
-        .collect();
-    let mut args = vec!["--registry".to_string(), reg.clone(), "add".into()];
-    args.extend(many.iter().map(|p| p.to_string_lossy().into_owned()));
-    bucket.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let one = CrateBuilder::new("newcomer", "2.0.0").write_to(dir.path());
-    let before = bucket.requests().len();
-    bucket.ok(&["--registry", &reg, "add", one.to_str().unwrap()]);
-    let during: Vec<String> = bucket.requests().split_off(before);
-    assert!(
-        !during
-            .iter()
-            .any(|r| r.contains("list-type") || r.contains("delimiter") || r.contains("prefix=")),
-        "one add listed the bucket: {during:#?}"
-    );
+    let Some(bucket) = bucket() else { return };
+    let during = requests_of_one_add(&bucket, "cat", &[], 10);
+    assert!(!lists(&during), "one add listed the bucket: {during:#?}");
     let puts: Vec<&String> = during.iter().filter(|r| r.starts_with("PUT ")).collect();
     let want = [
         "/cat/crates/newcomer/newcomer-2.0.0.crate ",
@@ -478,8 +244,7 @@ fn one_add_with_the_catalogue_writes_only_its_files() {
 /// S3 server itself.
 #[test]
 fn cargo_builds_from_a_bucket() {
-    let Some(moto) = moto() else { return };
-    let bucket = Bucket::new(moto);
+    let Some(bucket) = bucket() else { return };
     let reg = bucket.url("cargo/reg");
     let url = bucket.http_url("cargo/reg");
     bucket.ok(&["init", &reg, "--url", &url]);
@@ -521,10 +286,9 @@ fn cargo_builds_from_a_bucket() {
 fn concurrent_adds_without_a_lock() {
     const PROCS: usize = 8;
     const EACH: usize = 25;
-    let Some(moto) = moto() else { return };
-    let bucket = std::sync::Arc::new(Bucket::new(moto));
-    let reg = bucket.url("race");
-    bucket.ok(&["init", &reg, "--url", "https://crates.example.com"]);
+    let Some(bucket) = bucket() else { return };
+    let bucket = std::sync::Arc::new(bucket);
+    let reg = bucket.init("race", &[]);
     let dir = common::tempdir();
     let files: Vec<Vec<PathBuf>> = (0..PROCS)
         .map(|p| {
@@ -563,7 +327,7 @@ fn concurrent_adds_without_a_lock() {
     versions.sort();
     versions.dedup();
     assert_eq!(versions.len(), PROCS * EACH, "no line twice");
-    let verify = json_of(&bucket.ok(&["--format", "json", "verify", &reg]));
+    let verify = json(&bucket.ok(&["--format", "json", "verify", &reg]));
     assert_eq!(verify["problems"], serde_json::json!([]));
     assert_eq!(verify["crate_files"], PROCS * EACH);
     let refused = bucket
@@ -578,18 +342,14 @@ fn concurrent_adds_without_a_lock() {
 /// orphan `.crate` files, which the next add of those crates repairs.
 #[test]
 fn killed_add_leaves_at_most_orphans() {
-    let Some(moto) = moto() else { return };
-    let bucket = Bucket::new(moto);
-    let reg = bucket.url("kill");
-    bucket.ok(&["init", &reg, "--url", "https://crates.example.com"]);
+    let Some(bucket) = bucket() else { return };
+    let reg = bucket.init("kill", &[]);
     let dir = common::tempdir();
-    let files: Vec<String> = (0..60)
+    let files: Vec<PathBuf> = (0..60)
         .map(|i| {
             CrateBuilder::new(&format!("victim{i}"), "1.0.0")
                 .file("src/lib.rs", "x".repeat(20_000 + i))
                 .write_to(dir.path())
-                .to_string_lossy()
-                .into_owned()
         })
         .collect();
     let mut cmd = bucket.command();
@@ -614,7 +374,7 @@ fn killed_add_leaves_at_most_orphans() {
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let out = bucket.run(&["--format", "json", "verify", &reg]);
-    let report = json_of(&out);
+    let report = json(&out);
     let kinds: Vec<&str> = report["problems"]
         .as_array()
         .unwrap()
@@ -632,10 +392,8 @@ fn killed_add_leaves_at_most_orphans() {
         describe_output(&out)
     );
     // The same add again repairs it all.
-    let mut args = vec!["--registry", reg.as_str(), "add"];
-    args.extend(files.iter().map(String::as_str));
-    bucket.ok(&args);
-    let report = json_of(&bucket.ok(&["--format", "json", "verify", &reg]));
+    bucket.add(&reg, &files);
+    let report = json(&bucket.ok(&["--format", "json", "verify", &reg]));
     assert_eq!(report["problems"], serde_json::json!([]));
     assert_eq!(report["versions"], 60);
 }
@@ -644,26 +402,16 @@ fn killed_add_leaves_at_most_orphans() {
 /// bucket as in a folder (same `SOURCE_DATE_EPOCH`).
 #[test]
 fn fixtures_give_the_same_index_bytes_as_a_folder() {
-    let Some(moto) = moto() else { return };
-    let bucket = Bucket::new(moto);
+    let Some(bucket) = bucket() else { return };
     let reg = bucket.url("corpus");
-    let fixtures = common::fixtures();
-    let crates: Vec<String> = std::fs::read_dir(&fixtures)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "crate"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    let crates = common::fixture_crates();
     assert_eq!(crates.len(), 21);
     let folder = common::tempdir();
     let root = folder.path().join("registry");
     let root_s = root.to_string_lossy().into_owned();
     for r in [&reg, &root_s] {
-        bucket.ok(&["init", r, "--url", "https://crates.example.com"]);
-        let mut args = vec!["--registry", r.as_str(), "add"];
-        args.extend(crates.iter().map(String::as_str));
-        bucket.ok(&args);
+        bucket.ok(&["init", r, "--url", common::URL]);
+        bucket.add(r, &crates);
     }
     let keys = common::index_files(&root);
     assert_eq!(keys.len(), 20);
@@ -687,35 +435,42 @@ fn fixtures_give_the_same_index_bytes_as_a_folder() {
 /// clean; a second run sends no request and writes nothing.
 #[test]
 fn mirror_of_a_lockfile_into_a_bucket() {
-    let Some(moto) = moto() else { return };
-    let upstream = ServedRegistry::new(&["--mirror"]);
-    let mut published = Vec::new();
-    for krate in [
+    let Some(bucket) = bucket() else { return };
+    let wanted = [
         CrateBuilder::new("alpha", "1.0.0"),
         CrateBuilder::new("beta", "0.2.0").manifest_extra("[dependencies]\nalpha = \"1\"\n"),
         CrateBuilder::new("gamma", "0.1.0"),
         CrateBuilder::new("gamma", "0.2.0"),
-    ] {
-        let path = upstream.publish(&krate);
-        published.push((krate.name().to_string(), krate.version().to_string(), path));
-    }
+    ];
     // Upstream has more than the lockfile asks for.
-    upstream.publish(&CrateBuilder::new("delta", "1.0.0"));
+    let mut all = wanted.to_vec();
+    all.push(CrateBuilder::new("delta", "1.0.0"));
+    let upstream = Upstream::new(&all);
+    let published: Vec<(&str, &str, PathBuf)> = wanted
+        .iter()
+        .map(|k| {
+            (
+                k.name(),
+                k.version(),
+                upstream.crate_file(k.name(), k.version()),
+            )
+        })
+        .collect();
 
     // A lockfile as cargo writes it against crates.io, plus a path package.
+    let cksums: Vec<String> = published
+        .iter()
+        .map(|(_, _, path)| common::sha256_hex(&std::fs::read(path).unwrap()))
+        .collect();
+    let locked: Vec<(&str, &str, &str)> = published
+        .iter()
+        .zip(&cksums)
+        .map(|((name, vers, _), cksum)| (*name, *vers, cksum.as_str()))
+        .collect();
     let dir = common::tempdir();
-    let mut lock =
-        String::from("version = 4\n\n[[package]]\nname = \"consumer\"\nversion = \"0.1.0\"\n");
-    for (name, vers, path) in &published {
-        let cksum = common::sha256_hex(&std::fs::read(path).unwrap());
-        lock.push_str(&format!(
-            "\n[[package]]\nname = \"{name}\"\nversion = \"{vers}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"{cksum}\"\n"
-        ));
-    }
     let lockfile = dir.path().join("Cargo.lock");
-    std::fs::write(&lockfile, lock).unwrap();
+    std::fs::write(&lockfile, crates_io_lockfile(Some("consumer"), &locked)).unwrap();
 
-    let bucket = Bucket::new(moto);
     let reg = bucket.url("mirror");
     bucket.ok(&[
         "init",
@@ -724,7 +479,7 @@ fn mirror_of_a_lockfile_into_a_bucket() {
         &bucket.http_url("mirror"),
         "--mirror",
     ]);
-    let upstream_url = upstream.sparse_index_url();
+    let upstream_url = upstream.index_url();
     let args = [
         "--registry",
         &reg,
@@ -736,20 +491,15 @@ fn mirror_of_a_lockfile_into_a_bucket() {
         lockfile.to_str().unwrap(),
     ];
     let out = bucket.ok(&args);
-    let r = report(&out);
+    let r = json(&out);
     for (name, vers, _) in &published {
-        assert_eq!(entry(&r, name, vers)["status"], "mirrored", "{r:#}");
+        assert_eq!(version_entry(&r, name, vers)["status"], "mirrored", "{r:#}");
     }
     assert_eq!(r["versions"].as_array().unwrap().len(), 4, "{r:#}");
     assert_eq!(r["ignored"][0]["name"], "consumer", "{r:#}");
     // 4 .crate objects and 3 index objects, no more; each .crate before its
     // line, and beta's line after that of alpha, its dependency.
-    let written: Vec<&str> = r["written"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let written = written(&r);
     assert_eq!(written.len(), 7, "{r:#}");
     let at = |key: &str| {
         written
@@ -771,7 +521,7 @@ fn mirror_of_a_lockfile_into_a_bucket() {
     assert_eq!(r["downloaded_bytes"], bytes, "{r:#}");
 
     // Every index object is byte-identical to upstream's index file.
-    let keys: Vec<String> = common::index_files(&upstream.root())
+    let keys: Vec<String> = common::index_files(&upstream.root)
         .into_iter()
         .filter(|k| !k.ends_with("/delta"))
         .collect();
@@ -781,7 +531,7 @@ fn mirror_of_a_lockfile_into_a_bucket() {
         assert_eq!(object.status, 200, "{key}");
         assert_eq!(
             String::from_utf8_lossy(&object.body),
-            String::from_utf8_lossy(&std::fs::read(upstream.root().join(key)).unwrap()),
+            String::from_utf8_lossy(&std::fs::read(upstream.root.join(key)).unwrap()),
             "{key} differs from upstream"
         );
         assert_eq!(object.header("content-type"), Some("text/plain"), "{key}");
@@ -809,22 +559,22 @@ fn mirror_of_a_lockfile_into_a_bucket() {
             "{key}"
         );
     }
-    let verify = json_of(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
+    let verify = json(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
     assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
     assert_eq!(verify["versions"], 4, "{verify:#}");
 
     // Incremental: nothing asked of upstream, nothing written to the bucket.
-    let before = upstream.server.total_requests();
+    let before = upstream.server.total();
     let requests_before = bucket.requests().len();
     let out = bucket.ok(&args);
-    let r = report(&out);
+    let r = json(&out);
     for (name, vers, _) in &published {
-        assert_eq!(entry(&r, name, vers)["status"], "skipped", "{r:#}");
+        assert_eq!(version_entry(&r, name, vers)["status"], "skipped", "{r:#}");
     }
     assert_eq!(r["written"], serde_json::json!([]), "{r:#}");
     assert_eq!(r["requests"], 0, "{r:#}");
     assert_eq!(r["downloaded_bytes"], 0, "{r:#}");
-    assert_eq!(upstream.server.total_requests(), before);
+    assert_eq!(upstream.server.total(), before);
     let during = bucket.requests().split_off(requests_before);
     assert!(
         !during.iter().any(|r| r.starts_with("PUT ")),

@@ -5,7 +5,7 @@
 //! `nginx -s reload` it gets 401.
 
 use crate::common;
-use crate::nginx::{
+use crate::common::{
     NginxRegistry, TOKEN, assert_status, nginx, publish_two_crates_for_a_token_consumer,
 };
 
@@ -221,9 +221,7 @@ fn token_file_keeps_raw_tokens_added_by_hand() {
 
 #[test]
 fn cargo_fetches_with_an_added_token_until_it_is_revoked() {
-    let Some(bin) = nginx("cargo_fetches_with_an_added_token_until_it_is_revoked") else {
-        return;
-    };
+    let Some(bin) = nginx() else { return };
     let token = RefCell::new(String::new());
     let reg = NginxRegistry::start_with(&bin, &["--auth-required"], true, &|root: &Path| {
         let out = ok(root, &["token", "add", "consumer", "--read-only"]);
@@ -240,12 +238,7 @@ fn cargo_fetches_with_an_added_token_until_it_is_revoked() {
     let (env, project) = publish_two_crates_for_a_token_consumer(&reg);
 
     // Without the token: refused.
-    let out = env.cargo(&project, &["generate-lockfile"]);
-    assert!(
-        !out.status.success(),
-        "cargo succeeded without a token\n{}",
-        common::describe_output(&out)
-    );
+    env.cargo_fails(&project, &["generate-lockfile"], "without a token");
 
     // `cargo login --registry local`, reading the token from stdin as printed.
     let mut login = env.command(&project);
@@ -317,12 +310,7 @@ fn cargo_fetches_with_an_added_token_until_it_is_revoked() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = env.cargo(&project, &["generate-lockfile"]);
-    assert!(
-        !out.status.success(),
-        "cargo succeeded with a revoked token\n{}",
-        common::describe_output(&out)
-    );
+    env.cargo_fails(&project, &["generate-lockfile"], "with a revoked token");
     reg.assert_logged("401 GET /config.json");
     // The raw token added by hand still works.
     assert_status(

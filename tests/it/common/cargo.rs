@@ -128,6 +128,20 @@ impl CargoEnv {
         run_with_timeout(cmd, CARGO_TIMEOUT)
     }
 
+    /// Runs `cargo ARGS...` and panics with its output unless it fails
+    /// (`what` says why it must: "without a token").
+    #[track_caller]
+    pub fn cargo_fails(&self, project: &Path, args: &[&str], what: &str) -> Output {
+        let out = self.cargo(project, args);
+        assert!(
+            !out.status.success(),
+            "`cargo {}` succeeded {what}\n{}",
+            args.join(" "),
+            describe_output(&out)
+        );
+        out
+    }
+
     /// Runs `cargo ARGS...` and panics with its output (and the cargo
     /// config) unless it succeeds.
     #[track_caller]

@@ -8,6 +8,17 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crates-io")
 }
 
+/// The `.crate` files of [`fixtures`], sorted by path.
+pub fn fixture_crates() -> Vec<PathBuf> {
+    let mut crates: Vec<PathBuf> = fs::read_dir(fixtures())
+        .expect("read fixtures/crates-io")
+        .map(|e| e.expect("list fixtures/crates-io").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crate"))
+        .collect();
+    crates.sort();
+    crates
+}
+
 /// The lines of `expected.jsonl`.
 pub fn expected_lines() -> Vec<Value> {
     let text = fs::read_to_string(fixtures().join("expected.jsonl")).expect("expected.jsonl");
@@ -111,13 +122,14 @@ pub fn check_conformance(root: &Path, mirror: bool) {
     );
 }
 
-/// Runs `../shared/conformance/compare.py` when it is there.
+/// Runs the conformance kit's `compare.py` on the registry at `root` (see
+/// [`require_conformance_kit`] for when the kit is not there).
 pub fn run_compare_py(root: &Path, mirror: bool) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/compare.py");
-    if !script.is_file() {
-        eprintln!("skipping compare.py: {} not found", script.display());
+    let Some(script) =
+        require_conformance_kit("its compare.py checks the fixtures' index lines too")
+    else {
         return;
-    }
+    };
     let mut cmd = Command::new("python3");
     cmd.arg(&script)
         .arg(fixtures().join("expected.jsonl"))

@@ -138,6 +138,22 @@ impl CrateBuilder {
     }
 }
 
+/// `len` bytes that do not compress (an xorshift sequence), the same for the
+/// same `len`: a `.crate` that holds them is about as big as they are, and a
+/// cut in it lands inside the deflate stream.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
 /// Deterministic gzip (header mtime 0).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::default());

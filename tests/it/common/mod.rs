@@ -11,7 +11,13 @@
 //! - [`registry`]: the one registry harness, [`TestRegistry`] (a registry on
 //!   disk and the commands run on it);
 //! - [`tree`]: byte-exact snapshots of a file tree;
-//! - [`conformance`]: the check against crates.io's own index lines.
+//! - [`conformance`]: the check against crates.io's own index lines;
+//! - [`needs`]: what a test needs from outside the repository, and the one
+//!   rule when it is missing ([`skip_or_fail`], [`require_tool`]);
+//! - [`nginx`]: a registry served by a real nginx ([`NginxRegistry`]);
+//! - [`s3`]: moto's S3 server and a bucket per test ([`MotoServer`], [`Bucket`]);
+//! - [`upstream`]: an upstream registry for `regtool mirror`, behind a server
+//!   that misbehaves on cue ([`Upstream`], [`FaultServer`]), and `mirror` runs.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,7 +28,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -35,18 +41,26 @@ mod cargo;
 mod conformance;
 mod crates;
 mod http;
+mod needs;
+mod nginx;
 mod process;
 mod registry;
+mod s3;
 mod served;
 mod tree;
+mod upstream;
 mod util;
 
 pub use cargo::*;
 pub use conformance::*;
 pub use crates::*;
 pub use http::*;
+pub use needs::*;
+pub use nginx::*;
 pub use process::*;
 pub use registry::*;
+pub use s3::*;
 pub use served::*;
 pub use tree::*;
+pub use upstream::*;
 pub use util::*;

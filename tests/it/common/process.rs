@@ -125,3 +125,37 @@ fn read_all(mut r: impl Read) -> Vec<u8> {
     let _ = r.read_to_end(&mut buf);
     buf
 }
+
+/// A port on 127.0.0.1 that was free a moment ago. Another process may take it
+/// before the caller's server binds it, so servers started on it retry.
+pub fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port on 127.0.0.1")
+}
+
+/// Waits until a server accepts connections on 127.0.0.1:`port`, asking
+/// `exited` between tries whether it has ended (`Some(what it said)`).
+/// `Err` with that, or after `timeout`.
+pub fn wait_for_listener(
+    port: u16,
+    timeout: Duration,
+    exited: &mut dyn FnMut() -> Option<String>,
+) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        if let Some(why) = exited() {
+            return Err(why);
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "nothing listened on 127.0.0.1:{port} within {timeout:?}"
+            ));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}

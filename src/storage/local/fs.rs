@@ -1,30 +1,20 @@
 //! File-system primitives that never leave a half-written file: atomic writes
 //! (temp file in the same folder, fsync, rename, fsync the folder, mode 0644)
-//! and the registry's exclusive lock. Used by [`crate::storage::local`] only.
-#![allow(clippy::disallowed_methods)] // the file-system layer itself
+//! and the registry's exclusive lock. Floor 2 (`storage`): the folder
+//! backend's own primitives, used by [`super`] only.
+
+// The file-system layer itself.
+#![allow(clippy::disallowed_methods)]
 
 use crate::error::{Error, Result};
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Mode of every file regtool publishes: readable by the web server whatever the umask.
-pub const FILE_MODE: u32 = 0o644;
+pub(crate) const FILE_MODE: u32 = 0o644;
 /// Mode of every folder regtool creates.
-pub const DIR_MODE: u32 = 0o755;
-
-/// Writes `bytes` to `path` atomically: readers see the old file or the new one,
-/// never a partial one, even if the process is killed.
-///
-/// Creates missing parent folders (mode 0755).
-///
-/// # Errors
-/// [`Error::Io`] naming the file or folder that failed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = write_temp(path, bytes, true)?;
-    rename_into(tmp, path)?;
-    sync_dir(parent(path))
-}
+pub(crate) const DIR_MODE: u32 = 0o755;
 
 /// Writes `bytes` to a finished temp file beside `path` (mode 0644, fsynced if
 /// `sync`), ready for [`rename_into`]. Creates missing parent folders; with
@@ -33,7 +23,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file or folder that failed.
-pub fn write_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::NamedTempFile> {
+pub(crate) fn write_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::NamedTempFile> {
     let dir = parent(path);
     make_dirs(dir, sync)?;
     let mut tmp = tempfile::Builder::new()
@@ -51,9 +41,9 @@ pub fn write_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::Nam
 }
 
 /// Mode of a secret regtool writes (the token file): its owner's only.
-pub const SECRET_MODE: u32 = 0o600;
+pub(crate) const SECRET_MODE: u32 = 0o600;
 /// Mode of a secret whose group may read it (the web server's group).
-pub const SECRET_GROUP_MODE: u32 = 0o640;
+pub(crate) const SECRET_GROUP_MODE: u32 = 0o640;
 
 /// Like [`write_temp`] for a secret: the temp file is mode [`SECRET_MODE`] from
 /// its creation on (before any byte is written), or [`SECRET_GROUP_MODE`] with
@@ -64,7 +54,11 @@ pub const SECRET_GROUP_MODE: u32 = 0o640;
 ///
 /// # Errors
 /// [`Error::Io`] naming the file or folder that failed.
-pub fn write_secret_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::NamedTempFile> {
+pub(crate) fn write_secret_temp(
+    path: &Path,
+    bytes: &[u8],
+    sync: bool,
+) -> Result<tempfile::NamedTempFile> {
     let dir = parent(path);
     make_dirs(dir, sync)?;
     let mut builder = tempfile::Builder::new();
@@ -105,7 +99,7 @@ pub fn write_secret_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfi
 
 /// Whether [`sync_filesystem`] is available: bulk operations then make a batch
 /// durable with one file-system sync instead of an fsync per file and folder.
-pub const CAN_SYNC_FILESYSTEM: bool = cfg!(target_os = "linux");
+pub(crate) const CAN_SYNC_FILESYSTEM: bool = cfg!(target_os = "linux");
 
 /// Flushes every written byte and rename of the file system that holds `path`
 /// (Linux `syncfs`): after it returns, all earlier writes there are durable.
@@ -113,7 +107,7 @@ pub const CAN_SYNC_FILESYSTEM: bool = cfg!(target_os = "linux");
 /// # Errors
 /// [`Error::Io`] naming `path`; an `Unsupported` error where
 /// [`CAN_SYNC_FILESYSTEM`] is false.
-pub fn sync_filesystem(path: &Path) -> Result<()> {
+pub(crate) fn sync_filesystem(path: &Path) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
         let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
@@ -127,23 +121,11 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
     ))
 }
 
-/// Makes `tmp` the file at `path`: sets mode 0644, fsyncs it, renames it over
-/// `path` and fsyncs the folder. `tmp` should be on the same file system (if it
-/// is not, its bytes are copied into a temp file beside `path` first).
-///
-/// # Errors
-/// [`Error::Io`] naming the file.
-pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
-    finish_file(&tmp)?;
-    rename_into(tmp, path)?;
-    sync_dir(parent(path))
-}
-
 /// Sets mode 0644 on a temp file and fsyncs it, ready for [`rename_into`].
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn finish_file(tmp: &tempfile::NamedTempFile) -> Result<()> {
+pub(crate) fn finish_file(tmp: &tempfile::NamedTempFile) -> Result<()> {
     set_mode(tmp.as_file(), tmp.path())?;
     tmp.as_file()
         .sync_all()
@@ -155,7 +137,7 @@ pub fn finish_file(tmp: &tempfile::NamedTempFile) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn set_file_mode(tmp: &tempfile::NamedTempFile) -> Result<()> {
+pub(crate) fn set_file_mode(tmp: &tempfile::NamedTempFile) -> Result<()> {
     set_mode(tmp.as_file(), tmp.path())
 }
 
@@ -164,7 +146,7 @@ pub fn set_file_mode(tmp: &tempfile::NamedTempFile) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn rename_into(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+pub(crate) fn rename_into(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
     match tmp.persist(path) {
         Ok(_) => Ok(()),
         Err(e) if e.error.kind() == io::ErrorKind::CrossesDevices => {
@@ -195,7 +177,7 @@ pub fn rename_into(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn remove_file(path: &Path) -> Result<()> {
+pub(crate) fn remove_file(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => sync_dir(parent(path)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -210,18 +192,18 @@ pub fn remove_file(path: &Path) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the folder.
-pub fn create_dirs(dir: &Path) -> Result<()> {
+pub(crate) fn create_dirs(dir: &Path) -> Result<()> {
     make_dirs(dir, true)
 }
 
 /// [`create_dirs`], fsyncing parents only if `sync`.
 fn make_dirs(dir: &Path, sync: bool) -> Result<()> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
     let parent = parent(dir);
     make_dirs(parent, sync)?;
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = parent.join(format!("{TEMP_PREFIX}dir-{}-{n}", std::process::id()));
     fs::create_dir(&tmp).map_err(|e| Error::io("create the folder", &tmp, e))?;
@@ -249,7 +231,7 @@ fn make_dirs(dir: &Path, sync: bool) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the folder.
-pub fn create_dirs_unsynced(dir: &Path) -> Result<()> {
+pub(crate) fn create_dirs_unsynced(dir: &Path) -> Result<()> {
     make_dirs(dir, false)
 }
 
@@ -271,14 +253,14 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// Prefix of every temp file and folder regtool makes inside a registry.
-pub const TEMP_PREFIX: &str = ".regtool-tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".regtool-tmp-";
 
 /// Sets mode 0644 on a published file whose mode differs (a `.crate` copied in
 /// by hand, then indexed by `reindex`).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn ensure_file_mode(path: &Path) -> Result<()> {
+pub(crate) fn ensure_file_mode(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -300,7 +282,7 @@ pub fn ensure_file_mode(path: &Path) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the folder.
-pub fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         let d = if dir.as_os_str().is_empty() {
@@ -317,14 +299,15 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn set_mode(_file: &File, _path: &Path) -> Result<()> {
+fn set_mode(file: &File, path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        _file
-            .set_permissions(fs::Permissions::from_mode(FILE_MODE))
-            .map_err(|e| Error::io("set permissions of", _path, e))?;
+        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+            .map_err(|e| Error::io("set permissions of", path, e))?;
     }
+    #[cfg(not(unix))]
+    let _ = (file, path);
     Ok(())
 }
 
@@ -335,34 +318,23 @@ fn parent(path: &Path) -> &Path {
 /// An exclusive OS lock on a file (`flock`): released when dropped or when the
 /// process dies, so a killed process never leaves a stale lock.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     _file: Option<File>,
-    path: PathBuf,
 }
 
 impl Lock {
-    /// Takes the exclusive lock on `path` (created if missing), waiting for it if
-    /// another process holds it. `on_wait` is called once before waiting. Where the
-    /// file system cannot lock (some NFS setups), `on_unsupported` is called once
-    /// and the lock is skipped.
+    /// Takes the lock on `path` (created if missing), waiting for it if
+    /// another process holds it: exclusive, or shared when `shared` is true
+    /// (any number of readers hold it together, and none while a writer holds
+    /// the exclusive lock, so `verify` sees the registry between two changes).
+    /// `on_wait` is called once before waiting. Where the file system cannot
+    /// lock (some NFS setups), or a reader cannot open the lock file (a
+    /// read-only registry), `on_unsupported` is called once and the lock is
+    /// skipped.
     ///
     /// # Errors
     /// [`Error::Io`] naming the lock file.
-    pub fn acquire(
-        path: &Path,
-        on_wait: impl FnOnce(&Path),
-        on_unsupported: impl FnOnce(&Path, &io::Error),
-    ) -> Result<Lock> {
-        Self::acquire_as(path, false, on_wait, on_unsupported)
-    }
-
-    /// Like [`Lock::acquire`], but the lock is shared when `shared` is true: any
-    /// number of readers hold it together, and none while a writer holds the
-    /// exclusive lock (so `verify` sees the registry between two changes).
-    ///
-    /// # Errors
-    /// [`Error::Io`] naming the lock file.
-    pub fn acquire_as(
+    pub(crate) fn acquire(
         path: &Path,
         shared: bool,
         on_wait: impl FnOnce(&Path),
@@ -385,10 +357,7 @@ impl Lock {
                     ) =>
             {
                 on_unsupported(path, &e);
-                return Ok(Lock {
-                    _file: None,
-                    path: path.to_path_buf(),
-                });
+                return Ok(Lock { _file: None });
             }
             Err(e) => return Err(Error::io("open the lock file", path, e)),
         };
@@ -410,22 +379,11 @@ impl Lock {
             }
             Err(fs::TryLockError::Error(e)) if is_unsupported(&e) => {
                 on_unsupported(path, &e);
-                return Ok(Lock {
-                    _file: None,
-                    path: path.to_path_buf(),
-                });
+                return Ok(Lock { _file: None });
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
         }
-        Ok(Lock {
-            _file: Some(file),
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Lock { _file: Some(file) })
     }
 }
 
@@ -437,6 +395,13 @@ fn is_unsupported(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes `bytes` to `path` atomically, as the folder backend does.
+    fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp = write_temp(path, bytes, true)?;
+        rename_into(tmp, path)?;
+        sync_dir(parent(path))
+    }
 
     #[test]
     fn atomic_write_sets_mode_and_replaces() {

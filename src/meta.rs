@@ -1,6 +1,7 @@
-//! What a crate page shows that the index line lacks: the packaged
-//! `Cargo.toml`'s `[package]` text fields and the README, read once when a
-//! `.crate` is read (see [`crate::crate_file::CrateContents::readmes`]).
+//! A version's metadata beyond its index line: the packaged `Cargo.toml`'s
+//! `[package]` text fields and the README, read once when a `.crate` is read
+//! (see [`crate::crate_file::CrateContents::readmes`]), for the catalogue's
+//! pages. Floor 1 (`input`): parses input, imports nothing of the crate.
 //!
 //! Source: <https://doc.rust-lang.org/cargo/reference/manifest.html> (`description`,
 //! `license`, `license-file`, `repository`, `homepage`, `documentation`,
@@ -11,35 +12,35 @@ use serde::{Deserialize, Serialize};
 /// One version's catalogue metadata, stored as JSON under
 /// `.regtool/meta/{name}/{version}.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionMeta {
+pub(crate) struct VersionMeta {
     /// `package.description`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// `package.license` (an SPDX expression).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license: Option<String>,
+    pub(crate) license: Option<String>,
     /// `package.license-file` (a path inside the package).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license_file: Option<String>,
+    pub(crate) license_file: Option<String>,
     /// `package.repository`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repository: Option<String>,
+    pub(crate) repository: Option<String>,
     /// `package.homepage`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub homepage: Option<String>,
+    pub(crate) homepage: Option<String>,
     /// `package.documentation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub documentation: Option<String>,
+    pub(crate) documentation: Option<String>,
     /// `package.keywords`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keywords: Vec<String>,
+    pub(crate) keywords: Vec<String>,
     /// The README's path inside the package, as found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub readme_path: Option<String>,
+    pub(crate) readme_path: Option<String>,
     /// The README's text (Markdown unless its name says otherwise), lossily
     /// decoded as UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub readme: Option<String>,
+    pub(crate) readme: Option<String>,
 }
 
 /// The fields of `[package]` read here; anything else is ignored.
@@ -75,7 +76,7 @@ fn text(v: Option<toml::Value>) -> Option<String> {
 /// first of `README.md`, `README.txt`, `README` (any case) at the top, as
 /// cargo picks it; `readme = false` means none. Never fails: a manifest that
 /// cannot be read gives empty metadata (the index line was derived already).
-pub fn extract(manifest: &[u8], readmes: &[(String, Vec<u8>)]) -> VersionMeta {
+pub(crate) fn extract(manifest: &[u8], readmes: &[(String, Vec<u8>)]) -> VersionMeta {
     let parsed: Manifest = std::str::from_utf8(manifest)
         .ok()
         .and_then(|t| toml::from_str(t).ok())

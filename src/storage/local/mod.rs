@@ -1,31 +1,36 @@
-//! A registry in a local folder: the [`Storage`] every command uses today.
-#![allow(clippy::disallowed_methods)] // the storage layer: the one place that touches files
+//! A registry in a local folder: the folder backend of [`Storage`]. Floor 2
+//! (`storage`), with its file-system primitives in [`fs`]: the one place (with
+//! the inputs `crate_file`, `reader` and `lockfile` read, and `nginx-config`'s
+//! paths) that touches files directly.
 //!
 //! Writes are atomic (temp file beside the target, mode 0644, fsync, rename,
-//! fsync of the folder; see [`crate::fs`]). Deferred writes skip the fsyncs and
+//! fsync of the folder; see [`fs`]). Deferred writes skip the fsyncs and
 //! [`Storage::barrier`] makes them durable with one `syncfs` (Linux). The lock is
 //! `flock` on `.regtool/lock`. Index files and `config.json` get an mtime that
 //! always moves on by at least a second, since web servers derive `ETag` and
 //! `Last-Modified` from it in whole seconds, and never runs more than a second
 //! ahead of the clock.
 
+// The folder backend: the one place that touches the registry's files.
+#![allow(clippy::disallowed_methods)]
+
 use super::{
     Durability, LockEvents, LockGuard, LockMode, Meta, Object, ObjectKind, Outcome, Precondition,
     Revision, Storage,
 };
+mod fs;
+
+use self::fs::{self as rfs, Lock};
 use crate::error::{Error, Result};
-use crate::fs::{self as rfs, Lock};
+use crate::layout::{CRATES_DIR, LOCK_KEY, STATE_DIR, TMP_DIR};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Name of regtool's own folder inside a registry.
-pub const STATE_DIR: &str = ".regtool";
-
 /// A registry folder.
 #[derive(Debug)]
-pub struct LocalStorage {
+pub(crate) struct LocalStorage {
     root: PathBuf,
     /// Whether deferred writes wait for a barrier.
     deferred: AtomicBool,
@@ -33,7 +38,7 @@ pub struct LocalStorage {
 
 impl LocalStorage {
     /// Storage in the folder `root` (which may not exist yet).
-    pub fn new(root: &Path) -> LocalStorage {
+    pub(crate) fn new(root: &Path) -> LocalStorage {
         LocalStorage {
             root: root.to_path_buf(),
             deferred: AtomicBool::new(false),
@@ -46,7 +51,7 @@ impl LocalStorage {
     }
 
     fn tmp_dir(&self) -> PathBuf {
-        self.root.join(STATE_DIR).join("tmp")
+        self.root.join(TMP_DIR)
     }
 
     /// Whether `pre` holds for the object at `path` now.
@@ -162,7 +167,7 @@ impl Storage for LocalStorage {
 
     fn init(&self) -> Result<()> {
         rfs::create_dirs(&self.tmp_dir())?;
-        rfs::create_dirs(&self.root.join(crate::registry::CRATES_DIR))
+        rfs::create_dirs(&self.root.join(CRATES_DIR))
     }
 
     fn local_root(&self) -> Option<&Path> {
@@ -399,8 +404,8 @@ impl Storage for LocalStorage {
     }
 
     fn lock(&self, mode: LockMode, events: &dyn LockEvents) -> Result<Box<dyn LockGuard>> {
-        let lock = Lock::acquire_as(
-            &self.root.join(STATE_DIR).join("lock"),
+        let lock = Lock::acquire(
+            &self.root.join(LOCK_KEY),
             mode == LockMode::Shared,
             |p| events.waiting(p),
             |p, e| events.unsupported(p, e),

@@ -1,0 +1,261 @@
+//! An S3-protocol server on 127.0.0.1 for the tests: moto's standalone server
+//! (`moto_server`, from PyPI's `moto[server]`; found by [`require_tool`],
+//! installed by `.ci/install.sh`). One server runs for the whole test binary,
+//! on a free port, with its request log in a file; each test takes a
+//! [`Bucket`] of its own (anonymous `GetObject` allowed, so that cargo and the
+//! tests read it over plain HTTP, path-style:
+//! `http://127.0.0.1:PORT/bucket/key`).
+
+use super::*;
+
+/// The running moto server.
+pub struct MotoServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    /// A shell that kills moto when our end of its stdin closes (this test
+    /// process exits), so no server outlives the tests.
+    _keeper: Child,
+}
+
+static MOTO: OnceLock<Result<MotoServer, String>> = OnceLock::new();
+static BUCKETS: AtomicUsize = AtomicUsize::new(0);
+
+impl MotoServer {
+    /// The server shared by every test of this binary, started on first use;
+    /// `None` (after [`skip_or_fail`]) when `moto_server` is missing or does
+    /// not start. `why` says what the running test needs it for.
+    pub fn shared(why: &str) -> Option<&'static MotoServer> {
+        let bin = require_tool("moto_server", why)?;
+        match MOTO.get_or_init(|| MotoServer::start(&bin)) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                skip_or_fail(
+                    &format!("moto_server did not start: {e}"),
+                    why,
+                    "Check that `$MOTO_SERVER -H 127.0.0.1 -p 5000` runs",
+                );
+                None
+            }
+        }
+    }
+
+    fn start(bin: &Path) -> Result<MotoServer, String> {
+        let dir = tempdir();
+        let log = dir.path().join("moto.log");
+        let port = free_port();
+        let script =
+            r#""$1" -H 127.0.0.1 -p "$2" >"$3" 2>&1 & pid=$!; cat >/dev/null; kill "$pid""#;
+        let keeper = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .arg(bin)
+            .arg(port.to_string())
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+        wait_for_listener(port, Duration::from_secs(60), &mut || None)
+            .map_err(|e| format!("{e}: {}", fs::read_to_string(&log).unwrap_or_default()))?;
+        Ok(MotoServer {
+            port,
+            log,
+            _dir: dir,
+            _keeper: keeper,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, the endpoint S3 clients take.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A new bucket of this server, readable anonymously.
+    pub fn bucket(&'static self) -> Bucket {
+        let name = format!(
+            "regtool-{}-{}",
+            std::process::id(),
+            BUCKETS.fetch_add(1, Ordering::SeqCst)
+        );
+        let r = http_request(self.port, "PUT", &format!("/{name}"), &[], b"");
+        assert_eq!(r.status, 200, "create bucket {name}");
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{name}/*"}}]}}"#
+        );
+        let r = http_request(
+            self.port,
+            "PUT",
+            &format!("/{name}?policy"),
+            &[],
+            policy.as_bytes(),
+        );
+        assert!(
+            r.status < 300,
+            "bucket policy: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        Bucket { moto: self, name }
+    }
+
+    /// Every request in moto's log so far, as `METHOD /path STATUS` (the
+    /// colours werkzeug puts around some lines taken out).
+    pub fn requests(&self) -> Vec<String> {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .map(strip_ansi)
+            .filter_map(|l| {
+                let mut quoted = l.split('"');
+                let request = quoted.nth(1)?;
+                let status = quoted.next()?.split_whitespace().next()?;
+                let mut parts = request.split(' ');
+                let (method, path) = (parts.next()?, parts.next()?);
+                Some(format!("{method} {path} {status}"))
+            })
+            .collect()
+    }
+}
+
+/// `line` without ANSI colour sequences (`ESC [ ... m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A bucket of its own for one test, with `regtool` pointed at moto.
+pub struct Bucket {
+    /// The server it is on.
+    pub moto: &'static MotoServer,
+    /// Its name.
+    pub name: String,
+}
+
+impl Bucket {
+    /// `s3://bucket/prefix`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.name)
+    }
+
+    /// Where cargo reads the registry under `prefix`.
+    pub fn http_url(&self, prefix: &str) -> String {
+        format!("{}/{}/{prefix}", self.moto.endpoint(), self.name)
+    }
+
+    /// An anonymous GET of `key`.
+    pub fn get(&self, key: &str) -> HttpResponse {
+        http_request(
+            self.moto.port,
+            "GET",
+            &format!("/{}/{key}", self.name),
+            &[],
+            b"",
+        )
+    }
+
+    /// A `regtool` command with the AWS environment pointing at moto (and
+    /// nothing else of the caller's `AWS_*`), `SOURCE_DATE_EPOCH` = [`EPOCH`],
+    /// no proxy for local servers and no `REGTOOL_UPSTREAM`.
+    pub fn command(&self) -> Command {
+        let mut cmd = regtool();
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env_remove("REGTOOL_UPSTREAM");
+        cmd
+    }
+
+    /// `regtool ARGS...` (see [`Bucket::command`]), with a timeout.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        run_with_timeout(cmd, REGTOOL_TIMEOUT)
+    }
+
+    /// Like [`Bucket::run`], panicking (with the output) unless it exits 0.
+    #[track_caller]
+    pub fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        let out = self.run(args);
+        let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+        assert_success(&out, &format!("regtool {}", shown.join(" ")));
+        out
+    }
+
+    /// `regtool init s3://bucket/PREFIX --url URL EXTRA...`; returns the
+    /// registry's `s3://` URL.
+    #[track_caller]
+    pub fn init(&self, prefix: &str, extra: &[&str]) -> String {
+        let reg = self.url(prefix);
+        let mut args = vec!["init", &reg, "--url", URL];
+        args.extend(extra);
+        self.ok(&args);
+        reg
+    }
+
+    /// `regtool --registry REG add FILES...`, which must exit 0.
+    #[track_caller]
+    pub fn add(&self, reg: &str, files: &[PathBuf]) -> Output {
+        let mut args: Vec<OsString> = vec!["--registry".into(), reg.into(), "add".into()];
+        args.extend(files.iter().map(|f| f.clone().into_os_string()));
+        self.ok(&args)
+    }
+
+    /// The moto request log lines about this bucket so far: `METHOD /path STATUS`.
+    pub fn requests(&self) -> Vec<String> {
+        let me = format!("/{}", self.name);
+        self.moto
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                let path = r.split(' ').nth(1).unwrap_or_default();
+                path == me
+                    || path.starts_with(&format!("{me}/"))
+                    || path.starts_with(&format!("{me}?"))
+            })
+            .collect()
+    }
+
+    /// The requests about this bucket that `f` made.
+    pub fn requests_during<T>(&self, f: impl FnOnce() -> T) -> Vec<String> {
+        let before = self.requests().len();
+        f();
+        self.requests().split_off(before)
+    }
+
+    /// An `object_store` client of this bucket, for the protocol checks.
+    pub fn client(&self) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&self.name)
+            .with_region("us-east-1")
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing")
+            .with_endpoint(self.moto.endpoint())
+            .with_allow_http(true)
+            .build()
+            .expect("S3 client")
+    }
+}

@@ -1,0 +1,252 @@
+//! For `regtool mirror`: an upstream registry served by a [`FaultServer`]
+//! (which answers 404, 5xx and slow responses on cue), running `mirror`
+//! against it, and reading its report.
+
+use super::*;
+
+/// What the fault server does with one request for a path.
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// Answer with this status and an empty body.
+    Status(u16),
+    /// Wait this long before serving the file.
+    Delay(Duration),
+}
+
+/// Serves the files under a folder on 127.0.0.1 (GET, `Connection: close`);
+/// each path's queued faults are used up one per request before it is served
+/// normally. Counts the requests for each path.
+pub struct FaultServer {
+    /// Its port.
+    pub port: u16,
+    faults: Arc<Mutex<HashMap<String, Vec<Fault>>>>,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FaultServer {
+    /// Serves `root` until dropped.
+    pub fn start(root: &Path) -> FaultServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let faults: Arc<Mutex<HashMap<String, Vec<Fault>>>> = Arc::default();
+        let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (f, c, s, root) = (
+            faults.clone(),
+            counts.clone(),
+            stop.clone(),
+            root.to_path_buf(),
+        );
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = conn else { continue };
+                let (f, c, root) = (f.clone(), c.clone(), root.clone());
+                thread::spawn(move || {
+                    let _ = serve(stream, &root, &f, &c);
+                });
+            }
+        });
+        FaultServer {
+            port,
+            faults,
+            counts,
+            stop,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `sparse+http://127.0.0.1:PORT/`, what `--upstream` takes.
+    pub fn index_url(&self) -> String {
+        format!("sparse+{}/", self.url())
+    }
+
+    /// Queues `faults` for the next requests of `path` (`/al/ph/alpha`).
+    pub fn fail(&self, path: &str, faults: &[Fault]) {
+        self.faults
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), faults.to_vec());
+    }
+
+    /// How many requests `path` had.
+    pub fn count(&self, path: &str) -> usize {
+        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// How many requests there were in all.
+    pub fn total(&self) -> usize {
+        self.counts.lock().unwrap().values().sum()
+    }
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve(
+    mut stream: TcpStream,
+    root: &Path,
+    faults: &Mutex<HashMap<String, Vec<Fault>>>,
+    counts: &Mutex<HashMap<String, usize>>,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    if reader.read_line(&mut request)? == 0 {
+        return Ok(());
+    }
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let fault = {
+        let mut f = faults.lock().unwrap();
+        f.get_mut(&path)
+            .and_then(|q| (!q.is_empty()).then(|| q.remove(0)))
+    };
+    let (status, body) = match fault {
+        Some(Fault::Status(s)) => (s, Vec::new()),
+        other => {
+            if let Some(Fault::Delay(d)) = other {
+                thread::sleep(d);
+            }
+            let rel = path.trim_start_matches('/');
+            match fs::read(root.join(rel)) {
+                Ok(b) if !rel.contains("..") => (200, b),
+                _ => (404, b"not found".to_vec()),
+            }
+        }
+    };
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&body);
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 512];
+    while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+    Ok(())
+}
+
+/// An upstream for `regtool mirror`: a regtool `--mirror` registry (standing
+/// in for crates.io) served by a [`FaultServer`], with its `dl` URL pointing
+/// there. Derefs to the registry ([`TestRegistry`]).
+pub struct Upstream {
+    /// The registry.
+    pub registry: TestRegistry,
+    /// The server in front of it.
+    pub server: FaultServer,
+}
+
+impl Upstream {
+    /// An upstream holding `crates`.
+    pub fn new(crates: &[CrateBuilder]) -> Upstream {
+        let registry = TestRegistry::mirror();
+        for krate in crates {
+            registry.publish(krate);
+        }
+        let server = FaultServer::start(&registry.root);
+        registry.ok(&[&"settings", &"--url", &server.url()]);
+        Upstream { registry, server }
+    }
+
+    /// An upstream holding `alpha 1.0.0` and `beta 0.2.0`, which depends on
+    /// alpha.
+    pub fn alpha_beta() -> Upstream {
+        Upstream::new(&[
+            CrateBuilder::new("alpha", "1.0.0"),
+            CrateBuilder::new("beta", "0.2.0").manifest_extra("[dependencies]\nalpha = \"1\"\n"),
+        ])
+    }
+
+    /// Its sparse index URL, what `--upstream` takes.
+    pub fn index_url(&self) -> String {
+        self.server.index_url()
+    }
+
+    /// `regtool --registry MIRROR --format json mirror --upstream URL ARGS...`
+    /// (see [`mirror_command`]), with a timeout.
+    pub fn mirror_into(&self, mirror: &Path, args: &[&str]) -> Output {
+        let url = self.index_url();
+        let mut all = vec!["--upstream", &url];
+        all.extend(args);
+        run_with_timeout(mirror_command(mirror, &all), REGTOOL_TIMEOUT)
+    }
+}
+
+impl std::ops::Deref for Upstream {
+    type Target = TestRegistry;
+    fn deref(&self) -> &TestRegistry {
+        &self.registry
+    }
+}
+
+/// `regtool --registry ROOT --format json mirror ARGS...`, not yet run: local
+/// servers bypass any proxy, and no `REGTOOL_UPSTREAM` is inherited.
+pub fn mirror_command(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = regtool();
+    cmd.env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env_remove("REGTOOL_UPSTREAM")
+        .arg("--registry")
+        .arg(root)
+        .args(["--format", "json", "mirror"])
+        .args(args);
+    cmd
+}
+
+/// The entry for `name` `vers` in the `versions` of a `mirror` or `add` JSON
+/// report (panics, showing the report, when there is none).
+pub fn version_entry<'a>(report: &'a Value, name: &str, vers: &str) -> &'a Value {
+    report["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name && v["vers"] == vers)
+        .unwrap_or_else(|| panic!("{name} {vers} not in the report: {report:#}"))
+}
+
+/// The `written` list of a JSON report.
+pub fn written(report: &Value) -> Vec<&str> {
+    report["written"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `written` list: {report:#}"))
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect()
+}
+
+/// A `Cargo.lock` (version 4) as cargo writes it against crates.io: first
+/// `path_package` (a package of the workspace, no source) when given, then
+/// each `(name, version, checksum)` from crates.io.
+pub fn crates_io_lockfile(path_package: Option<&str>, packages: &[(&str, &str, &str)]) -> String {
+    let mut lock = String::from("version = 4\n");
+    if let Some(name) = path_package {
+        lock.push_str(&format!(
+            "\n[[package]]\nname = \"{name}\"\nversion = \"0.1.0\"\n"
+        ));
+    }
+    for (name, vers, cksum) in packages {
+        lock.push_str(&format!(
+            "\n[[package]]\nname = \"{name}\"\nversion = \"{vers}\"\nsource = \"registry+{CRATES_IO_INDEX}\"\nchecksum = \"{cksum}\"\n"
+        ));
+    }
+    lock
+}
