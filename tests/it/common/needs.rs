@@ -185,7 +185,7 @@ pub fn require_tool(name: &str, why: &str) -> Option<PathBuf> {
 }
 
 /// Where the team's conformance kit is looked for: `shared/conformance/`
-/// beside this checkout (`../shared/`, as README.md says), and beside the
+/// beside this checkout (`../shared/`, as DEVELOPMENT.md says), and beside the
 /// main checkout when this is a `git worktree` of it (its `.git` file names
 /// `MAIN/.git/worktrees/NAME`). `.ci/run` looks in the same two places.
 pub fn conformance_kit_places() -> Vec<PathBuf> {
@@ -220,7 +220,7 @@ pub fn require_conformance_kit(why: &str) -> Option<PathBuf> {
         ),
         why,
         "Put the team's kit at ../shared/conformance/ beside the checkout \
-         (README.md, \"Running the tests\"); .ci/run's full-corpus step needs it there too",
+         (DEVELOPMENT.md, \"The conformance corpora\"); .ci/run's full-corpus step needs it there too",
     );
     None
 }
