@@ -119,7 +119,8 @@ pub(crate) fn settings(
                 shell.status("Catalogue", format!("written for {crates} crates"));
             }
             Derived::Removed => shell.status("Catalogue", "removed"),
-            Derived::Unchanged => {}
+            // A warning said why; the next change or `reindex` writes it.
+            Derived::Unchanged | Derived::Pending => {}
         }
         shell.status(
             "Updated",

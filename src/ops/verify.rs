@@ -9,7 +9,7 @@
 //! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html>.
 
 use crate::error::{Error, Result};
-use crate::index::{IndexPackage, version_key};
+use crate::index::{IndexFile, IndexPackage, version_key};
 use crate::layout::{self, CONFIG_KEY};
 use crate::location::RegistryLocation;
 use crate::name::{self, CrateName};
@@ -35,7 +35,8 @@ pub(crate) struct Problem {
     /// A stable keyword: `config`, `index-unreadable`, `index-line`, `truncated`,
     /// `wrong-path`, `mixed-names`, `name-conflict`, `duplicate-version`,
     /// `missing-crate`, `cksum-mismatch`, `orphan-crate`, `crate-unreadable`,
-    /// `differs`.
+    /// `differs`, `catalogue` (the catalogue does not describe the index, or
+    /// work on it was left pending: `regtool reindex` writes it again).
     pub(crate) kind: &'static str,
     /// What is wrong, for people.
     pub(crate) message: String,
@@ -110,9 +111,36 @@ pub(crate) fn verify(
         &lines.expected_crates,
         &mut report,
     )?);
+    problems.extend(check_catalogue(&reg)?);
     problems.sort();
     report.problems = problems;
     Ok(report)
+}
+
+/// Whether the catalogue describes the index (see
+/// [`crate::catalogue::check`]); index files that cannot be read are
+/// problems of their own already.
+fn check_catalogue(reg: &Registry) -> Result<Vec<Problem>> {
+    let files: Vec<(CrateName, IndexFile)> = reg
+        .index_keys()?
+        .par_iter()
+        .filter_map(|key| {
+            let (index, _) = reg.read_index_key(key).ok()??;
+            let name = CrateName::new(&index.lines.first()?.package.name).ok()?;
+            Some((name, index))
+        })
+        .collect();
+    Ok(crate::catalogue::check(reg, &files)?
+        .into_iter()
+        .map(|f| Problem {
+            path: reg.locate(&f.key),
+            kind: "catalogue",
+            message: format!(
+                "{}; `regtool reindex` writes the catalogue again",
+                f.message
+            ),
+        })
+        .collect())
 }
 
 /// What the index files say, for the checks that span files.

@@ -10,8 +10,10 @@
 //! lock's guard whether it still holds ([`LockGuard::check`]): a lease that
 //! ran out makes every later write fail instead of racing another writer.
 //!
-//! Every change is announced to the registry's [`ChangeHook`] through one
-//! call site, [`Writer::announce`].
+//! Every change is told to the registry's [`ChangeHook`] through one call
+//! site, [`Writer::derive`], where a hook's failure becomes a warning: what
+//! a hook derives (the catalogue) never fails or holds back a change of the
+//! index, which is the truth.
 
 use super::hook::{Change, ChangeHook, Derived};
 use super::{Registry, StoredCrate};
@@ -59,6 +61,8 @@ pub(crate) struct Publication {
 pub(crate) struct Writer {
     reg: Registry,
     guard: Box<dyn LockGuard>,
+    /// The hook has finished what a failed run left ([`Writer::begin`]).
+    resumed: std::sync::atomic::AtomicBool,
 }
 
 // A writer can move into a worker thread and be shared by `rayon`'s.
@@ -96,7 +100,11 @@ fn same_version(a: &crate::index::IndexLine, b: &crate::index::IndexLine) -> boo
 
 impl Writer {
     pub(super) fn new(reg: Registry, guard: Box<dyn LockGuard>) -> Writer {
-        Writer { reg, guard }
+        Writer {
+            reg,
+            guard,
+            resumed: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// The registry, for reads (the same as through [`Deref`]).
@@ -110,11 +118,37 @@ impl Writer {
         self.guard.check()
     }
 
-    /// Hands a change to the registry's hook: the one place every hook call
-    /// goes through. Today a hook's error is the command's error (the index
-    /// was written already); changing that is a change here only.
-    fn announce<T>(&self, tell: impl FnOnce(&dyn ChangeHook) -> Result<T>) -> Result<T> {
-        tell(self.reg.hook.as_ref())
+    /// Fails once the lock is lost; then, the first time, has the hook
+    /// finish what a failed or killed run left ([`ChangeHook::resume`]):
+    /// called first by every method that changes the index, the `.crate`
+    /// files or regtool's own files, so that the next change finishes
+    /// pending work (a `--dry-run`, which changes nothing, does not).
+    pub(super) fn begin(&self) -> Result<()> {
+        self.check()?;
+        if !self.resumed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.derive(|h| h.resume(self));
+        }
+        Ok(())
+    }
+
+    /// Tells the registry's hook of a change: the one place every hook call
+    /// goes through. The index was written (or is about to be), and is the
+    /// truth: a hook's error is one warning on stderr naming what the hook
+    /// derives and the file, and `None`; the hook's pending work is finished
+    /// by the next change or `regtool reindex`.
+    pub(crate) fn derive<T>(&self, tell: impl FnOnce(&dyn ChangeHook) -> Result<T>) -> Option<T> {
+        let hook = self.reg.hook.as_ref();
+        match tell(hook) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                crate::output::warn(format_args!(
+                    "{} was not brought up to date: {}\n(the registry's index was; the next change or `regtool reindex` finishes it)",
+                    hook.describe(),
+                    crate::error::Report(&e)
+                ));
+                None
+            }
+        }
     }
 
     /// Writes the settings, then `config.json`, both create-only: the last
@@ -139,7 +173,8 @@ impl Writer {
                 return Err(self.reg.conflict(key));
             }
         }
-        self.announce(|h| h.rebuild(self)).map(|_| ())
+        let _ = self.derive(|h| h.rebuild(self));
+        Ok(())
     }
 
     /// Replaces the settings and `config.json` with `settings` and `config`
@@ -172,7 +207,9 @@ impl Writer {
             put(CONFIG_KEY, &config.to_bytes(), ObjectKind::Config)?;
             self.reg.config = config;
         }
-        self.announce(|h| h.settings_changed(self, &old))
+        Ok(self
+            .derive(|h| h.settings_changed(self, &old))
+            .unwrap_or(Derived::Pending))
     }
 
     /// Has the hook derive everything again from the index as it is (after
@@ -183,7 +220,7 @@ impl Writer {
     /// What the hook fails with.
     pub(crate) fn rebuild_derived(&self) -> Result<Derived> {
         self.check()?;
-        self.announce(|h| h.rebuild(self))
+        Ok(self.derive(|h| h.rebuild(self)).unwrap_or(Derived::Pending))
     }
 
     /// Writes `bytes` at `key`, a key the registry does not own (a hook's:
@@ -232,7 +269,7 @@ impl Writer {
     /// [`Error::Conflict`] naming the file if another writer changed it since;
     /// [`Error::Io`] naming the file.
     pub(crate) fn put_secret(&self, key: &str, bytes: &[u8], read: Option<Revision>) -> Result<()> {
-        self.check()?;
+        self.begin()?;
         debug_assert!(key.starts_with(&format!("{STATE_DIR}/")));
         match self.reg.store.put(
             key,
@@ -262,7 +299,7 @@ impl Writer {
         not_found: impl Fn() -> Error,
         mut change: impl FnMut(&mut StoredCrate) -> Result<Option<T>>,
     ) -> Result<Option<(CrateName, T)>> {
-        self.check()?;
+        self.begin()?;
         for attempt in 0..MAX_RETRIES {
             if attempt > 0 {
                 backoff(attempt - 1);
@@ -280,14 +317,13 @@ impl Writer {
                 return Ok(None);
             };
             let pre = Precondition::from_read(stored.revision.clone());
-            self.announce(|h| h.before_index_writes(self, &[&stored.name], Durability::Now))?;
+            let _ = self.derive(|h| h.before_index_writes(self, &[&stored.name], Durability::Now));
             if self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?
                 == Outcome::Done
             {
                 let has = |v: &String| stored.index.lines.iter().any(|l| l.package.vers == *v);
                 let change = Change {
                     name: &stored.name,
-                    index: &stored.index,
                     added: stored
                         .index
                         .lines
@@ -297,7 +333,7 @@ impl Writer {
                         .collect(),
                     removed: before.iter().filter(|v| !has(v)).cloned().collect(),
                 };
-                self.announce(|h| h.index_written(self, &[change]))?;
+                let _ = self.derive(|h| h.index_written(self, &[change]));
                 return Ok(Some((stored.name, out)));
             }
         }
@@ -316,7 +352,7 @@ impl Writer {
         pre: &Precondition,
         durability: Durability,
     ) -> Result<Outcome> {
-        self.check()?;
+        self.begin()?;
         let key = layout::index_key(name);
         if file.lines.is_empty() {
             self.reg.store.delete(&key, pre)
@@ -359,7 +395,7 @@ impl Writer {
         mut on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<String>> {
         use rayon::prelude::*;
-        self.check()?;
+        self.begin()?;
         let mut written = Vec::new();
         let mut indexes = Vec::new();
         let mut added = std::collections::HashMap::new();
@@ -390,7 +426,7 @@ impl Writer {
             }
         }
         let names: Vec<&CrateName> = indexes.iter().map(|w| &w.1).collect();
-        self.announce(|h| h.before_index_writes(self, &names, durability))?;
+        let _ = self.derive(|h| h.before_index_writes(self, &names, durability));
         self.reg.store.barrier()?;
         let max_level = indexes.iter().map(|w| w.0).max().unwrap_or(0);
         for level in 0..=max_level {
@@ -408,14 +444,13 @@ impl Writer {
         }
         let changes: Vec<Change<'_>> = indexes
             .iter()
-            .map(|(_, name, index, _, _)| Change {
+            .map(|(_, name, _, _, _)| Change {
                 name,
-                index,
                 added: added.remove(&name.canonical()).unwrap_or_default(),
                 removed: Vec::new(),
             })
             .collect();
-        self.announce(|h| h.index_written(self, &changes))?;
+        let _ = self.derive(|h| h.index_written(self, &changes));
         Ok(written)
     }
 
@@ -533,7 +568,7 @@ impl Writer {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub(crate) fn delete_crate(&self, key: &str) -> Result<()> {
-        self.check()?;
+        self.begin()?;
         let _ = self.reg.store.delete(key, &Precondition::Any)?;
         Ok(())
     }
@@ -543,7 +578,7 @@ impl Writer {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub(crate) fn move_crate(&self, from: &str, to: &str) -> Result<()> {
-        self.check()?;
+        self.begin()?;
         self.reg.store.rename(from, to, ObjectKind::Crate)
     }
 
@@ -552,7 +587,7 @@ impl Writer {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub(crate) fn fix_crate(&self, key: &str) -> Result<()> {
-        self.check()?;
+        self.begin()?;
         self.reg.store.fix_published(key, ObjectKind::Crate)
     }
 
@@ -567,7 +602,7 @@ impl Writer {
         max_age: std::time::Duration,
         beside_published: bool,
     ) -> Result<usize> {
-        self.check()?;
+        self.begin()?;
         self.reg.store.clean_temp(max_age, beside_published)
     }
 }

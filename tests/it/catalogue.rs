@@ -132,21 +132,26 @@ fn pages_follow_every_change() {
 #[test]
 fn the_next_change_finishes_what_a_killed_run_left() {
     // A run killed between an index write and the catalogue update leaves
-    // the crate's marker (written before the index file); the next change, of
-    // any crate, writes that crate's page and removes the marker.
+    // the crate in the pending work (written before the index file); the
+    // next change, of any crate, writes that crate's page and clears it.
     let reg = TestRegistry::new();
     reg.publish(&CrateBuilder::new("foo", "1.0.0"));
     let page = reg.root.join("catalogue/crates/foo.html");
     let before = read(&page);
     fs::remove_file(&page).unwrap();
-    let marker = reg.root.join(".regtool/catalogue-pending/foo");
-    fs::create_dir_all(marker.parent().unwrap()).unwrap();
-    fs::write(&marker, "foo").unwrap();
+    let pending = reg.root.join(".regtool/catalogue-pending.json");
+    fs::write(&pending, r#"{"crates":["foo"]}"#).unwrap();
+    let verify = reg.run(&[&"verify"]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        said.contains("left work on the catalogue pending (the pages of foo)")
+            && said.contains("foo.html`: crate `foo` has no catalogue page; `regtool reindex`"),
+        "{said}"
+    );
     reg.publish(&CrateBuilder::new("bar", "1.0.0"));
     assert_eq!(read(&page), before);
-    assert!(!marker.exists());
-    let pending = reg.root.join(".regtool/catalogue-pending");
-    assert!(!pending.exists() || pending.read_dir().unwrap().next().is_none());
+    assert!(!pending.exists());
+    reg.ok(&[&"verify"]);
 }
 
 #[test]

@@ -1,0 +1,1067 @@
+//! Writing the catalogue: the pages, the search data, the feed and their
+//! state, kept up to date change by change or rebuilt whole, and checked
+//! against the index. Floor 4 (`catalogue`).
+//!
+//! A page is a function of its crate's index file and the site alone
+//! ([`render::crate_page`]; the README comes from the `.crate` the index
+//! line's `cksum` names), so that its *fingerprint* (a digest of both, in
+//! [`PAGES_KEY`]) tells whether it is up to date: a rebuild renders only
+//! the crates whose fingerprint changed, `verify` compares them, and a
+//! `reindex` that changes nothing writes nothing.
+//!
+//! Every change re-reads the index files it changed after writing them, so
+//! that a page never shows a copy read before a concurrent writer's change.
+//! Work under way is recorded first in [`PENDING_KEY`], durably, and
+//! removed once every file is written: a run that dies or fails between the
+//! two leaves it, and the next change finishes the work
+//! ([`ChangeHook::resume`](crate::registry::ChangeHook::resume)).
+
+use super::render::{self, Site};
+use super::{FEED_KEY, FEED_MARK, HTML_MARK, INDEX_KEY, STATE_KEY, ours, readme};
+use crate::error::{Error, Result};
+use crate::index::{IndexFile, IndexPackage};
+use crate::layout;
+use crate::meta::VersionMeta;
+use crate::name::{self, CrateName};
+use crate::registry::{Change, Registry, Writer};
+use crate::storage::{Durability, ObjectKind, Outcome, Precondition, Revision};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Folder of the crate pages.
+pub(crate) const PAGES_DIR: &str = "catalogue/crates";
+/// Key of the search data.
+pub(crate) const SEARCH_KEY: &str = "catalogue/search-index.js";
+/// Key of the search script.
+pub(crate) const SCRIPT_KEY: &str = "catalogue/search.js";
+/// Key of the style sheet.
+pub(crate) const STYLE_KEY: &str = "catalogue/style.css";
+/// Key of the pages' fingerprints: one line per crate, `{canonical name}
+/// {fingerprint}`, sorted by canonical name.
+pub(crate) const PAGES_KEY: &str = ".regtool/catalogue-pages";
+/// Key of the work under way (see the module docs): JSON, the crates whose
+/// pages are to be brought up to date (names as published) and whether the
+/// whole catalogue is.
+pub(crate) const PENDING_KEY: &str = ".regtool/catalogue-pending.json";
+/// Versions in the feed.
+pub(crate) const FEED_LEN: usize = 50;
+/// The pages' design: part of every fingerprint, so that a regtool that
+/// draws pages differently renders them all again once.
+const RENDER_VERSION: u32 = 2;
+/// How often a shared file (search data, fingerprints, pending work) is
+/// written again after another writer changed it first (object storage
+/// without a lock).
+const MAX_RETRIES: usize = 24;
+
+const SEARCH_JS: &str = include_str!("search.js");
+const STYLE_CSS: &str = include_str!("style.css");
+
+/// Key of the page of the crate `name` (as published).
+pub(crate) fn page_key(name: &str) -> String {
+    format!("{PAGES_DIR}/{name}.html")
+}
+
+/// Key of the stored metadata of `name` `vers`.
+pub(crate) fn meta_key(name: &str, vers: &str) -> String {
+    format!(".regtool/meta/{name}/{vers}.json")
+}
+
+/// The catalogue's state in [`STATE_KEY`] (the crates are in the search
+/// data and the fingerprints, each one line per crate).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct State {
+    /// [`RENDER_VERSION`] and the site ([`Site::digest_text`]) the files were
+    /// written for; another value means a rebuild.
+    #[serde(default)]
+    pub(crate) site: String,
+    /// The newest versions, newest first.
+    pub(crate) feed: Vec<FeedEntry>,
+    /// When the catalogue last changed (RFC 3339).
+    #[serde(default)]
+    pub(crate) updated: String,
+    /// `feed.atom` is someone else's (found so by the last [`rebuild`]): not
+    /// written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) foreign_feed: bool,
+}
+
+/// One version in the feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FeedEntry {
+    /// Crate name as published.
+    pub(crate) name: String,
+    /// Version.
+    pub(crate) vers: String,
+    /// Its `pubtime`, RFC 3339.
+    pub(crate) time: String,
+    /// The description of the version its crate's page shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) description: Option<String>,
+}
+
+/// What [`State::site`] holds for `site`.
+fn site_key(site: &Site) -> String {
+    format!("{RENDER_VERSION}\n{}", site.digest_text())
+}
+
+/// The fingerprint of a crate's page: a digest of what it is made of (see
+/// the module docs), 16 hex digits.
+pub(crate) fn fingerprint(site_key: &str, index: &IndexFile) -> String {
+    let mut h = Sha256::new();
+    h.update(site_key.as_bytes());
+    h.update([0]);
+    for l in &index.lines {
+        h.update(l.raw.as_bytes());
+        h.update(b"\n");
+    }
+    let d = h.finalize();
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Tables of one line per crate (the search data, the fingerprints).
+
+/// The rows of the search data `text` (see [`render::SEARCH_PREFIX`]) by
+/// canonical name, or `None` when it is not in that shape.
+fn search_rows(text: &str) -> Option<BTreeMap<String, &str>> {
+    let body = text
+        .strip_prefix(render::SEARCH_PREFIX)?
+        .strip_suffix(render::SEARCH_SUFFIX)?;
+    let mut rows = BTreeMap::new();
+    if body.is_empty() {
+        return Some(rows);
+    }
+    for line in body.split(",\n") {
+        // `["name",...`: names are crate names, written without escapes.
+        let name = line.strip_prefix("[\"")?.split('"').next()?;
+        rows.insert(name::canonical(name), line);
+    }
+    Some(rows)
+}
+
+/// The fingerprints in `text` (see [`PAGES_KEY`]), or `None` when it is
+/// not in that shape.
+fn fingerprint_rows(text: &str) -> Option<BTreeMap<String, &str>> {
+    text.lines()
+        .map(|l| {
+            l.split_once(' ')
+                .map(|(k, v)| (k.to_string(), v))
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        })
+        .collect()
+}
+
+fn fingerprints_text<'a>(rows: impl IntoIterator<Item = (&'a String, &'a str)>) -> String {
+    let mut out = String::new();
+    for (k, v) in rows {
+        out.push_str(k);
+        out.push(' ');
+        out.push_str(v);
+        out.push('\n');
+    }
+    out
+}
+
+/// The description in a search row (see [`render::search_row`]).
+fn row_description(row: &str) -> Option<String> {
+    let [_, _, d]: [String; 3] = serde_json::from_str(row).ok()?;
+    (!d.is_empty()).then_some(d)
+}
+
+// ---------------------------------------------------------------------------
+// Stored metadata.
+
+/// A version's metadata as stored under [`meta_key`]: read from the
+/// `.crate` whose SHA-256 is `cksum`, with its README already rendered.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Stored {
+    /// The `.crate`'s SHA-256: metadata of other bytes is read again.
+    cksum: String,
+    /// [`RENDER_VERSION`] of `readme_html`.
+    renderer: u32,
+    /// The metadata (its `readme` left out: `readme_html` holds it).
+    #[serde(flatten)]
+    meta: VersionMeta,
+    /// The README as HTML ([`readme::readme_html`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    readme_html: Option<String>,
+    /// Why the `.crate` could not be read (its page then shows the index
+    /// line only); stored so that it is said once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unreadable: Option<String>,
+}
+
+impl Stored {
+    /// The stored form of `meta`, read from the `.crate` of SHA-256 `cksum`.
+    fn new(cksum: &str, mut meta: VersionMeta) -> Stored {
+        let readme_html = meta.readme.take().map(|text| {
+            let path = meta.readme_path.as_deref().unwrap_or("README.md");
+            readme::readme_html(&text, path)
+        });
+        Stored {
+            cksum: cksum.to_string(),
+            renderer: RENDER_VERSION,
+            meta,
+            readme_html,
+            unreadable: None,
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("metadata serializes")
+    }
+}
+
+/// The metadata of `pkg` (a line of `name`): `added` when the change
+/// brought it (then stored), else the stored file when it was read from
+/// the same bytes, else read from the stored `.crate` (and stored). A
+/// `.crate` that is missing or cannot be read gives empty metadata, said in
+/// one warning (then stored, so that it is said once).
+fn version_meta(
+    w: &Writer,
+    name: &CrateName,
+    pkg: &IndexPackage,
+    added: Option<&VersionMeta>,
+) -> Result<Stored> {
+    let key = meta_key(name.as_str(), &pkg.vers);
+    if let Some(m) = added {
+        let stored = Stored::new(&pkg.cksum, m.clone());
+        put(w, &key, &stored.bytes(), ObjectKind::State)?;
+        return Ok(stored);
+    }
+    if let Some(o) = w.get_object(&key)?
+        && let Ok(s) = serde_json::from_slice::<Stored>(&o.bytes)
+        && s.cksum == pkg.cksum
+        && s.renderer == RENDER_VERSION
+    {
+        return Ok(s);
+    }
+    let crate_key = layout::crate_key(name, &pkg.vers);
+    let stored = match w.read_stored_crate(&crate_key, None) {
+        Ok(e) => Stored::new(&pkg.cksum, e.meta),
+        Err(e) => {
+            let why = crate::error::Report(&e).to_string();
+            crate::output::warn(format_args!(
+                "the catalogue page of {name} v{} shows its index line only: {why}",
+                pkg.vers
+            ));
+            Stored {
+                cksum: pkg.cksum.clone(),
+                renderer: RENDER_VERSION,
+                unreadable: Some(why),
+                ..Stored::default()
+            }
+        }
+    };
+    put(w, &key, &stored.bytes(), ObjectKind::State)?;
+    Ok(stored)
+}
+
+// ---------------------------------------------------------------------------
+// Writing.
+
+fn put(w: &Writer, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
+    let _ = w.put_object(key, bytes, kind, &Precondition::Any, Durability::Deferred)?;
+    Ok(())
+}
+
+/// Writes `bytes` at `key` unless `old` (what is there) holds them already.
+fn put_if_changed(
+    w: &Writer,
+    key: &str,
+    old: Option<&[u8]>,
+    bytes: &[u8],
+    kind: ObjectKind,
+) -> Result<bool> {
+    if old == Some(bytes) {
+        return Ok(false);
+    }
+    put(w, key, bytes, kind)?;
+    Ok(true)
+}
+
+/// Writes the files every catalogue has (start page, script, style sheet)
+/// where they differ; an `index.html` regtool did not write is left alone.
+fn write_static(w: &Writer, site: &Site) -> Result<()> {
+    let index = w.get_object(INDEX_KEY)?;
+    let index_ours = index
+        .as_ref()
+        .is_none_or(|o| std::str::from_utf8(&o.bytes).is_ok_and(|t| t.contains(HTML_MARK)));
+    if index_ours {
+        let page = render::index_page(site);
+        let old = index.as_ref().map(|o| o.bytes.as_slice());
+        put_if_changed(w, INDEX_KEY, old, page.as_bytes(), ObjectKind::Html)?;
+    }
+    for (key, text, kind) in [
+        (SCRIPT_KEY, SEARCH_JS, ObjectKind::Script),
+        (STYLE_KEY, STYLE_CSS, ObjectKind::Style),
+    ] {
+        let old = w.get_object(key)?;
+        put_if_changed(
+            w,
+            key,
+            old.as_ref().map(|o| o.bytes.as_slice()),
+            text.as_bytes(),
+            kind,
+        )?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Pending work.
+
+/// The work under way (see [`PENDING_KEY`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    /// The whole catalogue is to be written again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) all: bool,
+    /// Crates whose pages are to be brought up to date (names as published).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub(crate) crates: BTreeSet<String>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        !self.all && self.crates.is_empty()
+    }
+}
+
+/// Reads the pending work and its revision; a file that cannot be parsed
+/// counts as the whole catalogue pending.
+pub(crate) fn read_pending(reg: &Registry) -> Result<(Pending, Option<Revision>)> {
+    Ok(match reg.get_object(PENDING_KEY)? {
+        None => (Pending::default(), None),
+        Some(o) => (
+            serde_json::from_slice(&o.bytes).unwrap_or(Pending {
+                all: true,
+                crates: BTreeSet::new(),
+            }),
+            Some(o.revision),
+        ),
+    })
+}
+
+/// Changes the pending work with `change` (compare-and-swap, retried when
+/// another writer changed it first); deletes the file once nothing is left.
+fn edit_pending(
+    w: &Writer,
+    durability: Durability,
+    mut change: impl FnMut(&mut Pending),
+) -> Result<()> {
+    for _ in 0..MAX_RETRIES {
+        let (mut p, rev) = read_pending(w)?;
+        let before = p.clone();
+        change(&mut p);
+        if p == before && rev.is_some() != p.is_empty() {
+            return Ok(());
+        }
+        let outcome = if p.is_empty() {
+            match rev {
+                Some(r) => w.delete_object(PENDING_KEY, &Precondition::Unchanged(r))?,
+                None => return Ok(()),
+            }
+        } else {
+            let bytes = serde_json::to_vec(&p).expect("pending work serializes");
+            w.put_object(
+                PENDING_KEY,
+                &bytes,
+                ObjectKind::State,
+                &Precondition::from_read(rev),
+                durability,
+            )?
+        };
+        if outcome == Outcome::Done {
+            return Ok(());
+        }
+    }
+    Err(Error::Conflict {
+        path: w.locate(PENDING_KEY),
+    })
+}
+
+/// Records that the pages of `names` are about to change (before their
+/// index files are written); durable after the storage's next barrier when
+/// `durability` is [`Durability::Deferred`].
+///
+/// # Errors
+/// [`Error::Io`] naming the file; [`Error::Conflict`] when other writers
+/// kept changing it.
+pub(crate) fn mark_pending(w: &Writer, names: &[&CrateName], durability: Durability) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    // Mostly nothing is pending: create the file without reading it first.
+    let fresh = Pending {
+        all: false,
+        crates: names.iter().map(|n| n.to_string()).collect(),
+    };
+    let bytes = serde_json::to_vec(&fresh).expect("pending work serializes");
+    let pre = Precondition::Absent;
+    if w.put_object(PENDING_KEY, &bytes, ObjectKind::State, &pre, durability)? == Outcome::Done {
+        return Ok(());
+    }
+    edit_pending(w, durability, |p| {
+        p.crates.extend(names.iter().map(|n| n.to_string()));
+    })
+}
+
+/// Whether the catalogue was written for another site than the registry's
+/// now (its URL, name or access changed), or is not readable.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub(crate) fn site_changed(w: &Writer) -> Result<bool> {
+    let site = Site::new(&w.settings, &w.config);
+    Ok(match w.get_object(STATE_KEY)? {
+        Some(o) => {
+            serde_json::from_slice::<State>(&o.bytes).map_or(true, |s| s.site != site_key(&site))
+        }
+        None => true,
+    })
+}
+
+/// Finishes the work a failed or killed run left (see the module docs).
+///
+/// # Errors
+/// As [`update`] and [`rebuild`].
+pub(crate) fn resume(w: &Writer) -> Result<()> {
+    let (pending, _) = read_pending(w)?;
+    if pending.all {
+        rebuild(w).map(|_| ())
+    } else if pending.crates.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<CrateName> = pending
+            .crates
+            .iter()
+            .filter_map(|n| CrateName::new(n).ok())
+            .collect();
+        update(w, &names, &[], pending.crates.iter().cloned().collect())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The state.
+
+/// The catalogue as stored: state, search rows, fingerprints (raw texts).
+struct Shared {
+    state: State,
+    search: (String, Revision),
+    pages: (String, Option<Revision>),
+}
+
+/// Reads the state, the search data and the fingerprints; `None` when one
+/// is missing or not in its shape (then the catalogue is rebuilt).
+fn read_catalogue(reg: &Registry) -> Result<Option<Shared>> {
+    let (Some(search), Some(state)) = (reg.get_object(SEARCH_KEY)?, reg.get_object(STATE_KEY)?)
+    else {
+        return Ok(None);
+    };
+    let Ok(state) = serde_json::from_slice::<State>(&state.bytes) else {
+        return Ok(None);
+    };
+    let Ok(search_text) = String::from_utf8(search.bytes) else {
+        return Ok(None);
+    };
+    let (pages_text, pages_rev) = match reg.get_object(PAGES_KEY)? {
+        Some(o) => match String::from_utf8(o.bytes) {
+            Ok(t) => (t, Some(o.revision)),
+            Err(_) => return Ok(None),
+        },
+        None => return Ok(None),
+    };
+    if search_rows(&search_text).is_none() || fingerprint_rows(&pages_text).is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Shared {
+        state,
+        search: (search_text, search.revision),
+        pages: (pages_text, pages_rev),
+    }))
+}
+
+fn state_bytes(state: &State) -> Vec<u8> {
+    serde_json::to_vec(state).expect("state serializes")
+}
+
+/// The feed's order: newest first, then by name and version (so that a
+/// rebuild gives what the changes one by one gave).
+fn sort_feed(feed: &mut [FeedEntry]) {
+    feed.sort_by(feed_order);
+}
+
+fn feed_order(a: &FeedEntry, b: &FeedEntry) -> std::cmp::Ordering {
+    b.time
+        .cmp(&a.time)
+        .then_with(|| a.name.cmp(&b.name))
+        .then_with(|| a.vers.cmp(&b.vers))
+}
+
+/// The newest [`FEED_LEN`] versions of `lines` (`(name, line)`) that have a
+/// `pubtime`, newest first, without descriptions.
+fn newest<'a>(lines: impl Iterator<Item = (&'a str, &'a IndexPackage)>) -> Vec<FeedEntry> {
+    let mut feed: Vec<FeedEntry> = lines
+        .filter_map(|(name, p)| {
+            p.pubtime.as_ref().map(|t| FeedEntry {
+                name: name.to_string(),
+                vers: p.vers.clone(),
+                time: t.clone(),
+                description: None,
+            })
+        })
+        .collect();
+    sort_feed(&mut feed);
+    feed.truncate(FEED_LEN);
+    feed
+}
+
+// ---------------------------------------------------------------------------
+// One crate's page.
+
+/// A crate's page as rendered, with what the shared files take from it.
+struct Rendered {
+    /// The name as published (the page's name).
+    name: CrateName,
+    /// The page; `None` when the crate is gone.
+    page: Option<String>,
+    /// Its search row.
+    row: Option<String>,
+    /// Its fingerprint.
+    fingerprint: Option<String>,
+    /// Its index file, as read after the change.
+    index: IndexFile,
+}
+
+/// Reads the crate `name` as it is now and renders its page (see
+/// [`Rendered`]); `added` are metadata the change brought, by version.
+fn render_crate(
+    w: &Writer,
+    name: &CrateName,
+    site: &Site,
+    site_key: &str,
+    added: &HashMap<(String, String), &VersionMeta>,
+) -> Result<Rendered> {
+    let (name, index) = match w.find_crate(name)? {
+        Some(s) => (s.name, s.index),
+        None => (name.clone(), IndexFile::default()),
+    };
+    render_index(w, name, index, site, site_key, added)
+}
+
+fn render_index(
+    w: &Writer,
+    name: CrateName,
+    index: IndexFile,
+    site: &Site,
+    site_key: &str,
+    added: &HashMap<(String, String), &VersionMeta>,
+) -> Result<Rendered> {
+    let Some(pkg) = render::shown_version(&index) else {
+        return Ok(Rendered {
+            name,
+            page: None,
+            row: None,
+            fingerprint: None,
+            index,
+        });
+    };
+    let brought = added.get(&(name.canonical(), pkg.vers.clone())).copied();
+    let stored = version_meta(w, &name, pkg, brought)?;
+    let page = render::crate_page(&index, &stored.meta, stored.readme_html.as_deref(), site);
+    let row = render::search_row(&pkg.name, &pkg.vers, stored.meta.description.as_deref());
+    Ok(Rendered {
+        fingerprint: Some(fingerprint(site_key, &index)),
+        name,
+        page: Some(page),
+        row: Some(row),
+        index,
+    })
+}
+
+/// Writes the page of `r` (or deletes it when the crate is gone).
+fn write_page(w: &Writer, r: &Rendered) -> Result<()> {
+    let key = page_key(r.name.as_str());
+    match &r.page {
+        Some(p) => put(w, &key, p.as_bytes(), ObjectKind::Html),
+        None => w.delete_object(&key, &Precondition::Any).map(|_| ()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A change.
+
+/// Brings the catalogue up to date for the crates `names` after a change
+/// (see the module docs): re-reads their index files, writes their pages
+/// (stores the metadata of the versions shown; deletes that of `removed`,
+/// `(name, version)`), their search rows, fingerprints and feed entries,
+/// then clears `clear` from the pending work. Without a readable state, or
+/// when the site changed, it rebuilds everything. Nothing when the
+/// registry's `html` setting is off.
+///
+/// # Errors
+/// [`Error::Io`] naming the file; [`Error::Conflict`] when other writers
+/// kept changing the search data.
+pub(crate) fn update(
+    w: &Writer,
+    names: &[CrateName],
+    changes: &[Change<'_>],
+    clear: Vec<String>,
+) -> Result<()> {
+    if !w.settings.html {
+        return Ok(());
+    }
+    let site = Site::new(&w.settings, &w.config);
+    let key = site_key(&site);
+    let mut added: HashMap<(String, String), &VersionMeta> = HashMap::new();
+    for c in changes {
+        for (vers, m) in &c.added {
+            if let Some(m) = m {
+                added.insert((c.name.canonical(), vers.clone()), m);
+            }
+        }
+        for vers in &c.removed {
+            let _ = w.delete_object(&meta_key(c.name.as_str(), vers), &Precondition::Any)?;
+        }
+    }
+    let mut seen = HashSet::new();
+    let names: Vec<&CrateName> = names
+        .iter()
+        .filter(|n| seen.insert(n.canonical()))
+        .collect();
+    let rendered: Vec<Result<Rendered>> = names
+        .par_iter()
+        .map(|n| {
+            let r = render_crate(w, n, &site, &key, &added)?;
+            write_page(w, &r)?;
+            Ok(r)
+        })
+        .collect();
+    let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
+    let now = crate::index::pubtime_now();
+    for attempt in 0..MAX_RETRIES {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(10 << attempt.min(6)));
+        }
+        let Some(stored) = read_catalogue(w)? else {
+            w.barrier()?;
+            return rebuild(w).map(|_| ());
+        };
+        if stored.state.site != key {
+            w.barrier()?;
+            return rebuild(w).map(|_| ());
+        }
+        let written = write_shared(w, &site, stored, &rendered, &now)?;
+        if written == Written::FeedShort {
+            w.barrier()?;
+            return rebuild(w).map(|_| ());
+        }
+        if written == Written::Done {
+            w.barrier()?;
+            return edit_pending(w, Durability::Now, |p| {
+                for n in &clear {
+                    p.crates.remove(n);
+                }
+            });
+        }
+    }
+    Err(Error::Conflict {
+        path: w.locate(SEARCH_KEY),
+    })
+}
+
+/// What [`write_shared`] did.
+#[derive(PartialEq, Eq)]
+enum Written {
+    /// Another writer changed the search data since it was read: nothing.
+    Conflict,
+    /// Everything.
+    Done,
+    /// Everything, but versions left the feed and it holds fewer than
+    /// [`FEED_LEN`]: only the index files know which come next.
+    FeedShort,
+}
+
+/// Writes the search data (compare-and-swap), then the fingerprints, the
+/// state and the feed, with the rows of `rendered` put in.
+fn write_shared(
+    w: &Writer,
+    site: &Site,
+    stored: Shared,
+    rendered: &[Rendered],
+    now: &str,
+) -> Result<Written> {
+    let Shared {
+        mut state,
+        search: (search_text, search_rev),
+        pages: (pages_text, pages_rev),
+    } = stored;
+    let mut rows = search_rows(&search_text).expect("checked when read");
+    let mut prints = fingerprint_rows(&pages_text).expect("checked when read");
+    // The feed was the newest versions of all: when it was full, every
+    // version newer than its last entry is in it, so the crates' versions
+    // that sort before that entry are all it may take in.
+    let cutoff = (state.feed.len() >= FEED_LEN).then(|| state.feed[FEED_LEN - 1].clone());
+    for r in rendered {
+        let canonical = r.name.canonical();
+        match (&r.row, &r.fingerprint) {
+            (Some(row), Some(print)) => {
+                rows.insert(canonical.clone(), row.as_str());
+                prints.insert(canonical.clone(), print.as_str());
+            }
+            _ => {
+                rows.remove(&canonical);
+                prints.remove(&canonical);
+            }
+        }
+        state.feed.retain(|e| name::canonical(&e.name) != canonical);
+        let lines = r.index.lines.iter().map(|l| (r.name.as_str(), &l.package));
+        state.feed.extend(
+            newest(lines)
+                .into_iter()
+                .filter(|e| cutoff.as_ref().is_none_or(|c| feed_order(e, c).is_le())),
+        );
+    }
+    sort_feed(&mut state.feed);
+    state.feed.truncate(FEED_LEN);
+    for e in &mut state.feed {
+        e.description = rows
+            .get(&name::canonical(&e.name))
+            .and_then(|r| row_description(r));
+    }
+    state.updated = now.to_string();
+    let search = render::search_index(rows.values().copied());
+    if search.as_bytes() != search_text.as_bytes() {
+        let pre = Precondition::Unchanged(search_rev);
+        let put = w.put_object(
+            SEARCH_KEY,
+            search.as_bytes(),
+            ObjectKind::Script,
+            &pre,
+            Durability::Deferred,
+        )?;
+        if put == Outcome::Conflict {
+            return Ok(Written::Conflict);
+        }
+    }
+    let prints = fingerprints_text(prints.iter().map(|(k, v)| (k, *v)));
+    if prints != pages_text {
+        let put = w.put_object(
+            PAGES_KEY,
+            prints.as_bytes(),
+            ObjectKind::State,
+            &Precondition::from_read(pages_rev),
+            Durability::Deferred,
+        )?;
+        if put == Outcome::Conflict {
+            // Read both again: putting the same rows in twice changes nothing.
+            return Ok(Written::Conflict);
+        }
+    }
+    put(w, STATE_KEY, &state_bytes(&state), ObjectKind::State)?;
+    if !state.foreign_feed {
+        let feed = render::feed(&state.feed, site, &state.updated);
+        put(w, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
+    }
+    if cutoff.is_some() && state.feed.len() < FEED_LEN {
+        return Ok(Written::FeedShort);
+    }
+    Ok(Written::Done)
+}
+
+// ---------------------------------------------------------------------------
+// The whole catalogue.
+
+/// Writes the whole catalogue from the index files (`reindex`; turning it
+/// on; a change to a registry without a readable state; pending work that
+/// said so): the pages whose fingerprint changed or that are missing, the
+/// search data, the feed (the newest versions by `pubtime`), the state, the
+/// fingerprints and the static files where they differ, and deletes the
+/// pages of crates that are gone. When nothing differs, nothing is written.
+/// Metadata not stored yet is read from the `.crate` files (and stored).
+/// Returns the number of crates. Nothing when `html` is off.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::IndexFile`] naming the file.
+pub(crate) fn rebuild(w: &Writer) -> Result<usize> {
+    if !w.settings.html {
+        return Ok(0);
+    }
+    let site = Site::new(&w.settings, &w.config);
+    let key = site_key(&site);
+    let keys = w.index_keys()?;
+    let read: Vec<Result<Option<(CrateName, IndexFile)>>> = keys
+        .par_iter()
+        .map(|k| {
+            let Some((index, _)) = w.read_index_key(k)? else {
+                return Ok(None);
+            };
+            let Some(name) =
+                render::shown_version(&index).and_then(|p| CrateName::new(&p.name).ok())
+            else {
+                return Ok(None);
+            };
+            Ok(Some((name, index)))
+        })
+        .collect();
+    let mut crates = Vec::new();
+    for r in read {
+        if let Some(c) = r? {
+            crates.push(c);
+        }
+    }
+    let old = read_catalogue(w)?;
+    let (old_rows, old_prints) = match &old {
+        Some(s) if s.state.site == key => (
+            search_rows(&s.search.0).unwrap_or_default(),
+            fingerprint_rows(&s.pages.0).unwrap_or_default(),
+        ),
+        _ => Default::default(),
+    };
+    let existing: HashSet<String> = w.list_keys(PAGES_DIR)?.into_iter().collect();
+    // Up to date: same fingerprint, a page and a search row.
+    let (fresh, stale): (Vec<_>, Vec<_>) = crates.into_iter().partition(|(n, index)| {
+        let c = n.canonical();
+        old_prints
+            .get(&c)
+            .is_some_and(|p| *p == fingerprint(&key, index))
+            && old_rows.contains_key(&c)
+            && existing.contains(&page_key(n.as_str()))
+    });
+    let wanted: HashSet<String> = fresh
+        .iter()
+        .chain(stale.iter())
+        .map(|(n, _)| page_key(n.as_str()))
+        .collect();
+    let gone: Vec<&String> = existing
+        .iter()
+        .filter(|k| k.ends_with(".html") && !wanted.contains(*k))
+        .collect();
+
+    let now = crate::index::pubtime_now();
+    let old_state = old.as_ref().map(|s| &s.state);
+    let mut state = State {
+        site: key.clone(),
+        feed: Vec::new(),
+        updated: old_state.map_or_else(|| now.clone(), |s| s.updated.clone()),
+        foreign_feed: !ours(w, FEED_KEY, FEED_MARK)?,
+    };
+    let mut work = !stale.is_empty() || !gone.is_empty();
+    if work {
+        edit_pending(w, Durability::Now, |p| p.all = true)?;
+    }
+    let none = HashMap::new();
+    let rendered: Vec<Result<Rendered>> = stale
+        .into_par_iter()
+        .map(|(n, index)| {
+            let r = render_index(w, n, index, &site, &key, &none)?;
+            write_page(w, &r)?;
+            Ok(r)
+        })
+        .collect();
+    let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
+    for k in &gone {
+        let _ = w.delete_object(k, &Precondition::Any)?;
+    }
+    let count = fresh.len() + rendered.len();
+    let mut rows: BTreeMap<String, &str> = BTreeMap::new();
+    let mut prints: BTreeMap<String, String> = BTreeMap::new();
+    for (n, index) in &fresh {
+        let c = n.canonical();
+        rows.insert(c.clone(), old_rows[&c]);
+        prints.insert(c, fingerprint(&key, index));
+    }
+    for r in &rendered {
+        if let (Some(row), Some(print)) = (&r.row, &r.fingerprint) {
+            rows.insert(r.name.canonical(), row.as_str());
+            prints.insert(r.name.canonical(), print.clone());
+        }
+    }
+    state.feed = newest(
+        fresh
+            .iter()
+            .map(|(n, i)| (n.as_str(), i))
+            .chain(rendered.iter().map(|r| (r.name.as_str(), &r.index)))
+            .flat_map(|(n, i)| i.lines.iter().map(move |l| (n, &l.package))),
+    );
+    for e in &mut state.feed {
+        e.description = rows
+            .get(&name::canonical(&e.name))
+            .and_then(|r| row_description(r));
+    }
+    if old_state.is_none_or(|s| s.feed != state.feed || s.site != state.site) {
+        state.updated = now;
+    }
+    let search = render::search_index(rows.values().copied());
+    let prints = fingerprints_text(prints.iter().map(|(k, v)| (k, v.as_str())));
+    let state_now = state_bytes(&state);
+    let old_search = old.as_ref().map(|s| s.search.0.as_bytes());
+    let old_prints = old.as_ref().map(|s| s.pages.0.as_bytes());
+    let old_state_bytes = w.get_object(STATE_KEY)?.map(|o| o.bytes);
+    work |= old_search != Some(search.as_bytes())
+        || old_prints != Some(prints.as_bytes())
+        || old_state_bytes.as_deref() != Some(state_now.as_slice());
+    if work {
+        edit_pending(w, Durability::Now, |p| p.all = true)?;
+    }
+    write_static(w, &site)?;
+    put_if_changed(
+        w,
+        SEARCH_KEY,
+        old_search,
+        search.as_bytes(),
+        ObjectKind::Script,
+    )?;
+    put_if_changed(
+        w,
+        PAGES_KEY,
+        old_prints,
+        prints.as_bytes(),
+        ObjectKind::State,
+    )?;
+    if !state.foreign_feed {
+        let feed = render::feed(&state.feed, &site, &state.updated);
+        let old_feed = w.get_object(FEED_KEY)?;
+        put_if_changed(
+            w,
+            FEED_KEY,
+            old_feed.as_ref().map(|o| o.bytes.as_slice()),
+            feed.as_bytes(),
+            ObjectKind::Feed,
+        )?;
+    }
+    put_if_changed(
+        w,
+        STATE_KEY,
+        old_state_bytes.as_deref(),
+        &state_now,
+        ObjectKind::State,
+    )?;
+    w.barrier()?;
+    let (pending, _) = read_pending(w)?;
+    if !pending.is_empty() {
+        edit_pending(w, Durability::Now, |p| *p = Pending::default())?;
+    }
+    Ok(count)
+}
+
+// ---------------------------------------------------------------------------
+// Checking (verify).
+
+/// One way the catalogue does not describe the index: the file it is about
+/// and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    /// The key of the file.
+    pub(crate) key: String,
+    /// What is wrong, for people.
+    pub(crate) message: String,
+}
+
+/// Whether the catalogue describes the index: `index` holds every index
+/// file (its crate's name as published and its lines). Finds pending work,
+/// a missing or unreadable state, pages and search rows missing, left over
+/// or made from another index file or site. Nothing when `html` is off.
+///
+/// # Errors
+/// [`Error::Io`] naming what cannot be read.
+pub(crate) fn check(reg: &Registry, index: &[(CrateName, IndexFile)]) -> Result<Vec<Finding>> {
+    let mut found = Vec::new();
+    if !reg.settings.html {
+        return Ok(found);
+    }
+    let mut finding = |key: &str, message: String| {
+        found.push(Finding {
+            key: key.to_string(),
+            message,
+        });
+    };
+    let (pending, rev) = read_pending(reg)?;
+    if rev.is_some() {
+        let what = if pending.all {
+            "the whole catalogue".to_string()
+        } else {
+            let list: Vec<&str> = pending.crates.iter().map(String::as_str).collect();
+            format!("the pages of {}", list.join(", "))
+        };
+        finding(
+            PENDING_KEY,
+            format!("a run that failed or was killed left work on the catalogue pending ({what})"),
+        );
+    }
+    let Some(stored) = read_catalogue(reg)? else {
+        finding(
+            STATE_KEY,
+            "the catalogue's state or search data is missing or unreadable".into(),
+        );
+        return Ok(found);
+    };
+    let site = Site::new(&reg.settings, &reg.config);
+    let key = site_key(&site);
+    if stored.state.site != key {
+        finding(
+            STATE_KEY,
+            "the catalogue was written for other settings (URL, name, access) or by another regtool"
+                .into(),
+        );
+        return Ok(found);
+    }
+    let rows = search_rows(&stored.search.0).expect("checked when read");
+    let prints = fingerprint_rows(&stored.pages.0).expect("checked when read");
+    let pages: HashSet<String> = reg.list_keys(PAGES_DIR)?.into_iter().collect();
+    let mut names = HashSet::new();
+    for (n, file) in index {
+        if render::shown_version(file).is_none() {
+            continue;
+        }
+        let c = n.canonical();
+        let page = page_key(n.as_str());
+        if !pages.contains(&page) {
+            finding(&page, format!("crate `{n}` has no catalogue page"));
+        } else if prints.get(&c).is_none_or(|p| *p != fingerprint(&key, file)) {
+            finding(
+                &page,
+                format!("the page of `{n}` does not show its index file as it is"),
+            );
+        }
+        if !rows.contains_key(&c) {
+            finding(SEARCH_KEY, format!("crate `{n}` is not in the search data"));
+        }
+        names.insert(c);
+        names.insert(page);
+    }
+    for p in &pages {
+        if p.ends_with(".html") && !names.contains(p) {
+            finding(p, "a page of a crate the index does not hold".into());
+        }
+    }
+    for c in rows.keys() {
+        if !names.contains(c) {
+            finding(
+                SEARCH_KEY,
+                format!("the search data lists `{c}`, which the index does not hold"),
+            );
+        }
+    }
+    let feed = newest(
+        index
+            .iter()
+            .flat_map(|(n, i)| i.lines.iter().map(move |l| (n.as_str(), &l.package))),
+    );
+    let same = |a: &[FeedEntry], b: &[FeedEntry]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.name == y.name && x.vers == y.vers)
+    };
+    if !stored.state.foreign_feed && !same(&feed, &stored.state.feed) {
+        finding(
+            FEED_KEY,
+            "the feed does not list the newest versions".into(),
+        );
+    }
+    Ok(found)
+}
