@@ -16,6 +16,8 @@
 //!   rule when it is missing ([`skip_or_fail`], [`require_tool`]);
 //! - [`nginx`]: a registry served by a real nginx ([`NginxRegistry`]);
 //! - [`s3`]: moto's S3 server and a bucket per test ([`MotoServer`], [`Bucket`]);
+//! - [`markup`]: what a browser's HTML parser makes of a page (parse errors,
+//!   scripts, handlers, `javascript:` URLs) and XML 1.0's characters;
 //! - [`upstream`]: an upstream registry for `regtool mirror`, behind a server
 //!   that misbehaves on cue ([`Upstream`], [`FaultServer`]), and `mirror` runs.
 #![allow(dead_code)]
@@ -41,6 +43,7 @@ mod cargo;
 mod conformance;
 mod crates;
 mod http;
+mod markup;
 mod needs;
 mod nginx;
 mod process;
@@ -55,6 +58,7 @@ pub use cargo::*;
 pub use conformance::*;
 pub use crates::*;
 pub use http::*;
+pub use markup::*;
 pub use needs::*;
 pub use nginx::*;
 pub use process::*;
