@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::index::DepKind;
 use crate::ops;
-use crate::output::{Format, Shell};
+use crate::output::{Format, Shell, count};
 use serde::Serialize;
 
 /// A command's report.
@@ -116,16 +116,16 @@ impl Report for ops::verify::VerifyReport {
         shell.status(
             "Verified",
             format!(
-                "{} index files, {} versions, {} .crate files{}: {} problem(s){}",
-                self.index_files,
-                self.versions,
-                self.crate_files,
+                "{}, {}, {}{}: {}{}",
+                count(self.index_files, "index file"),
+                count(self.versions, "version"),
+                count(self.crate_files, ".crate file"),
                 if self.deep { " (deep)" } else { "" },
-                self.problems.len(),
+                count(self.problems.len(), "problem"),
                 if self.warnings.is_empty() {
                     String::new()
                 } else {
-                    format!(", {} warning(s)", self.warnings.len())
+                    format!(", {}", count(self.warnings.len(), "warning"))
                 }
             ),
         );
@@ -263,9 +263,9 @@ impl Report for ops::doctor::DoctorReport {
         shell.status(
             "Checked",
             format!(
-                "{} ok, {} warning(s), {} failed, {} skipped",
+                "{} ok, {}, {} failed, {} skipped",
                 self.count(Status::Ok),
-                self.count(Status::Warn),
+                count(self.count(Status::Warn), "warning"),
                 self.count(Status::Fail),
                 self.count(Status::Skip)
             ),
@@ -346,9 +346,9 @@ impl Report for ops::token::TokenList {
             shell.status(
                 "Note",
                 format!(
-                    "`{}` also holds {} raw token(s) added by hand (`\"~^TOKEN$\" 1;` lines): regtool cannot name or revoke them; delete their lines by hand",
+                    "`{}` also holds {} added by hand (`\"~^TOKEN$\" 1;` lines): regtool cannot name or revoke them; delete their lines by hand",
                     self.token_file.display(),
-                    self.raw_tokens
+                    count(self.raw_tokens, "raw token")
                 ),
             );
         }
@@ -360,11 +360,11 @@ impl Report for ops::token::TokenRevoked {
         shell.status(
             "Revoked",
             format!(
-                "token `{}` ({}…) from `{}` ({} token(s) left); nginx refuses it once it reloads: run `sudo nginx -s reload`",
+                "token `{}` ({}…) from `{}` ({} left); nginx refuses it once it reloads: run `sudo nginx -s reload`",
                 self.info.name,
                 self.info.id,
                 self.token_file.display(),
-                self.remaining
+                count(self.remaining, "token")
             ),
         );
     }

@@ -635,7 +635,10 @@ fn judge_index_file(
         Ok(file) => {
             f.ok(
                 "index-file",
-                format!("`/{path}`{lower}: 200, {} version(s)", file.lines.len()),
+                format!(
+                    "`/{path}`{lower}: 200, {}",
+                    crate::output::count(file.lines.len(), "version")
+                ),
             );
             if s.local_index.as_ref().is_some_and(|l| *l != a.body) {
                 f.warn(

@@ -211,7 +211,7 @@ fn example_crates_served_elsewhere_get_a_warning_and_the_fix_works() {
     assert_success(&out, "verify");
     let err = stderr(&out);
     assert!(err.contains("warning: misdirected-dependency: "), "{err}");
-    assert!(err.contains("0 problem(s), 1 warning(s)"), "{err}");
+    assert!(err.contains("0 problems, 1 warning"), "{err}");
     let v = json(&reg.verify(&["--format", "json"]));
     assert_eq!(v["problems"], serde_json::json!([]));
     assert_eq!(v["warnings"][0]["kind"], "misdirected-dependency");
@@ -224,7 +224,7 @@ fn example_crates_served_elsewhere_get_a_warning_and_the_fix_works() {
     reg.ok(&[&"settings", &"--alias", &"http://127.0.0.1:8000"]);
     let out = reg.ok(&[&"reindex"]);
     assert!(
-        stderr(&out).contains("1 index files written"),
+        stderr(&out).contains("1 index file written"),
         "{}",
         describe_output(&out)
     );
@@ -416,4 +416,72 @@ fn a_registry_made_before_the_name_setting_keeps_its_name_when_it_moves() {
     assert_eq!(settings_json(&reg.root)["name"], "example");
     let toml = fs::read_to_string(&path).unwrap();
     assert!(toml.contains("name = \"example\""), "{toml}");
+}
+
+#[test]
+fn counts_are_singular_for_one_and_plural_otherwise() {
+    // One of everything: verify and reindex say so in the singular.
+    let reg = TestRegistry::seeded();
+    let err = stderr(&reg.verify(&[]));
+    assert!(
+        err.contains("1 index file, 1 version, 1 .crate file: 0 problems"),
+        "{err}"
+    );
+    let err = stderr(&reg.ok(&[&"reindex", &"--dry-run"]));
+    assert!(
+        err.contains("1 .crate file; 0 index files would be written, 0 lines added"),
+        "{err}"
+    );
+    // An unknown crate: how many there are, or that there is none.
+    let out = reg.run(&[&"info", &"zzz-unknown"]);
+    assert!(
+        stderr(&out).contains("(1 crate; `regtool list` lists them)"),
+        "{}",
+        describe_output(&out)
+    );
+    let empty = TestRegistry::new();
+    let out = empty.run(&[&"info", &"zzz-unknown"]);
+    assert!(
+        stderr(&out).contains("which holds no crate yet"),
+        "{}",
+        describe_output(&out)
+    );
+    // Rejected inputs.
+    let bad = reg.input("bad.crate", b"not a crate");
+    let bad2 = reg.input("bad2.crate", b"not a crate either");
+    let out = reg.add(&[&bad, &bad2]);
+    assert!(
+        stderr(&out).contains("2 inputs rejected; nothing was written"),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+/// No text for people counts with a bracketed plural (`1 problem(s)`): counts
+/// go through `output::count`.
+#[test]
+fn no_message_counts_with_a_bracketed_plural() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = fs::read_to_string(entry.path()).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            // `(s)` inside a string literal (an odd number of `"` before it).
+            let in_string = code.match_indices("(s)").any(|(at, _)| {
+                code[..at].matches('"').count() % 2 == 1 && !code[..at].ends_with("http")
+            });
+            if in_string {
+                found.push(format!("{}:{}: {}", entry.path().display(), i + 1, code));
+            }
+        }
+    }
+    assert!(found.is_empty(), "bracketed plurals:\n{}", found.join("\n"));
 }
