@@ -292,7 +292,10 @@ impl Report for ops::token::TokenAdded {
         );
         shell.status(
             "Note",
-            "nginx reads the token file when it starts or reloads: run `sudo nginx -s reload`",
+            format!(
+                "nginx reads the token file when it starts or reloads: run `{}` (once nginx serves the registry: `regtool nginx-config`)",
+                ops::nginx::START_OR_RELOAD
+            ),
         );
         shell.status(
             "Note",
@@ -360,11 +363,12 @@ impl Report for ops::token::TokenRevoked {
         shell.status(
             "Revoked",
             format!(
-                "token `{}` ({}…) from `{}` ({} left); nginx refuses it once it reloads: run `sudo nginx -s reload`",
+                "token `{}` ({}…) from `{}` ({} left); nginx refuses it once it reloads: run `{}`",
                 self.info.name,
                 self.info.id,
                 self.token_file.display(),
-                count(self.remaining, "token")
+                count(self.remaining, "token"),
+                ops::nginx::START_OR_RELOAD
             ),
         );
     }
