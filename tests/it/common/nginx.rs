@@ -274,8 +274,8 @@ impl NginxHost {
             format!("#!/bin/sh\nexec {} \"$@\"\n", words.join(" ")),
         )
         .expect("write the nginx script");
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&shim, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let executable = <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755);
+        fs::set_permissions(&shim, executable).expect("chmod");
         NginxHost {
             dir,
             nginx: nginx.to_path_buf(),
