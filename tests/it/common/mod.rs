@@ -18,6 +18,7 @@
 //! - [`s3`]: moto's S3 server and a bucket per test ([`MotoServer`], [`Bucket`]);
 //! - [`markup`]: what a browser's HTML parser makes of a page (parse errors,
 //!   scripts, handlers, `javascript:` URLs) and XML 1.0's characters;
+//! - [`readme`]: README.md's fenced blocks, taken out and run as written;
 //! - [`upstream`]: an upstream registry for `regtool mirror`, behind a server
 //!   that misbehaves on cue ([`Upstream`], [`FaultServer`]), and `mirror` runs.
 #![allow(dead_code)]
@@ -47,6 +48,7 @@ mod markup;
 mod needs;
 mod nginx;
 mod process;
+mod readme;
 mod registry;
 mod s3;
 mod served;
@@ -62,6 +64,7 @@ pub use markup::*;
 pub use needs::*;
 pub use nginx::*;
 pub use process::*;
+pub use readme::*;
 pub use registry::*;
 pub use s3::*;
 pub use served::*;
