@@ -827,3 +827,86 @@ fn the_next_change_finishes_pending_work_on_a_bucket() {
     );
     bucket.ok(&["verify", &reg]);
 }
+
+/// READMEs whose HTML a browser's parser restructures (misnested, in the
+/// wrong place, foreign content, broken references) still give crate pages
+/// without a single HTML parse error, script, handler or `javascript:` URL.
+#[test]
+fn tricky_readmes_give_clean_pages() {
+    let line =
+        r#"{"name":"tricky","vers":"1.0.0","deps":[],"cksum":"00","features":{},"yanked":false}"#;
+    for readme in [
+        "<p><div>block in p</div></p>",
+        "<a href=\"https://e.org\">one <a href=\"https://f.org\">two</a></a>",
+        "<table><tr><td>a</td></tr><p>stray</p></table>",
+        "<table><b>bold</b><tr><td>x</td></tr></table>",
+        "<b><i>misnested</b></i> and <p><b>unclosed",
+        "<svg><p>breakout</p><style>x</style></svg><math><mi>x</mi></math>",
+        "<select><option>a<option>b</select><form><form></form></form>",
+        "<noscript><p>inside</p></noscript><template><td>x</td></template>",
+        "&#0; &#x1; &#x80; &#xFFFE; &#xD800; &#x110000; &nosuch; &amp",
+        "<img src=x onerror=alert(1)><a href=\" java\tscript:alert(1)\">x</a>",
+        "<a href=\"data:text/html,<script>alert(1)</script>\">x</a>",
+        "<!-- unclosed comment",
+        "<div title=\"unclosed",
+        "[x](javascript:alert(1)) ![y](vbscript:z) <https://ok.example>",
+        "<textarea><p>text</p></textarea><title>t</title><plaintext><b>rest",
+        "<frameset><frame></frameset><body onload=alert(1)><html lang=x>",
+        "<h1><h2>nested headings</h2></h1><li>stray item<dd>x<dt>y",
+        "<pre>\n\nlead</pre><listing>l</listing><xmp><b></xmp>",
+        "<ruby>a<rt>b<rp>c</ruby><object><param></object><applet></applet>",
+        "text\r\nwith\u{c}form\u{b}feed\u{0}nul\u{85}nel",
+        "<table><caption><table></table></caption><colgroup><col></colgroup></table>",
+        "<details open><summary>s</summary><details><summary>t</summary></details></details>",
+        "<a href='https://e.org/?a=1&b=2'>amp</a><image src=x>",
+        "<button><button>b</button></button><nobr><nobr>n</nobr>",
+    ] {
+        let meta = serde_json::json!({ "readme": readme, "description": readme });
+        let sample = regtool::catalogue::sample(
+            format!("{line}\n").as_bytes(),
+            &serde_json::to_vec(&meta).unwrap(),
+            "https://crates.example.com",
+        )
+        .expect("a sample");
+        let found = common::check_html(&sample.page);
+        assert!(
+            found.errors.is_empty()
+                && found.scripts == 0
+                && found.handlers.is_empty()
+                && found.script_urls.is_empty(),
+            "{readme:?}: {found:?}\n{}",
+            &sample.page[sample.page.find("<section class=\"readme\"").unwrap_or(0)..]
+        );
+    }
+}
+
+/// The checks above can fail: the parser's errors, scripts, handlers and
+/// `javascript:` URLs are found where they are.
+#[test]
+fn the_page_checks_find_what_they_look_for() {
+    let doc = |body: &str| {
+        format!("<!DOCTYPE html><html><head><title>t</title></head><body>{body}</body></html>")
+    };
+    assert!(common::check_html(&doc("<p>fine</p>")).errors.is_empty());
+    for bad in [
+        "<p>x</div>",
+        "<table><p>x</p></table>",
+        "a\u{1}b",
+        "a\u{FFFE}b",
+        "<a><a>x</a></a>",
+    ] {
+        assert!(!common::check_html(&doc(bad)).errors.is_empty(), "{bad:?}");
+    }
+    assert!(!common::check_html("<p>no doctype</p>").errors.is_empty());
+    let found = common::check_html(&doc(
+        "<script>x</script><img src=x onerror=y><a href=\" JavaScript:z\">a</a><a href=\"java&#x9;script:q\">b</a>",
+    ));
+    assert_eq!(found.scripts, 1);
+    assert_eq!(found.handlers, ["img onerror"]);
+    assert_eq!(found.script_urls.len(), 2, "{:?}", found.script_urls);
+    assert_eq!(common::first_non_xml_char("ok\u{FFFD}\u{10000}"), None);
+    assert_eq!(
+        common::first_non_xml_char("a\u{FFFF}"),
+        Some((1, '\u{FFFF}'))
+    );
+}
