@@ -134,9 +134,7 @@ fn search_rows(text: &str) -> Option<BTreeMap<String, &str>> {
         return Some(rows);
     }
     for line in body.split(",\n") {
-        // `["name",...`: names are crate names, written without escapes.
-        let name = line.strip_prefix("[\"")?.split('"').next()?;
-        rows.insert(name::canonical(name), line);
+        rows.insert(name::canonical(search_row_name(line)?), line);
     }
     Some(rows)
 }
@@ -162,6 +160,77 @@ fn fingerprints_text<'a>(rows: impl IntoIterator<Item = (&'a String, &'a str)>) 
         out.push('\n');
     }
     out
+}
+
+/// The crate name a search row starts with (`["name",...`: crate names are
+/// written without escapes).
+fn search_row_name(row: &str) -> Option<&str> {
+    row.strip_prefix("[\"")?.split('"').next()
+}
+
+/// The canonical name a fingerprint line starts with.
+fn fingerprint_row_name(row: &str) -> Option<&str> {
+    row.split_once(' ').map(|(k, _)| k)
+}
+
+/// How `name` sorts against the canonical name `canonical`, as
+/// `name::canonical(name)` would (without making it).
+fn cmp_canonical(name: &str, canonical: &str) -> std::cmp::Ordering {
+    let fold = |b: u8| {
+        if b == b'-' {
+            b'_'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
+    name.bytes().map(fold).cmp(canonical.bytes())
+}
+
+/// A table of one row per crate in canonical order (`body`: the rows joined
+/// by `sep`; `name` finds a row's crate) with `updates` (by canonical name:
+/// the new row, or `None` to take the crate out) put in: one pass that
+/// copies the other rows as they are, so that a change of one crate costs
+/// no parsing of the others. `None` when a row has no name.
+fn splice(
+    body: &str,
+    sep: &str,
+    name: fn(&str) -> Option<&str>,
+    updates: &BTreeMap<String, Option<&str>>,
+) -> Option<String> {
+    let mut out = String::with_capacity(body.len() + 256 * updates.len());
+    let mut push = |row: &str| {
+        if !out.is_empty() {
+            out.push_str(sep);
+        }
+        out.push_str(row);
+    };
+    let mut ups = updates.iter().peekable();
+    let rows = (!body.is_empty())
+        .then(|| body.split(sep))
+        .into_iter()
+        .flatten();
+    'rows: for row in rows {
+        let n = name(row)?;
+        while let Some((k, v)) = ups.peek() {
+            match cmp_canonical(n, k) {
+                std::cmp::Ordering::Less => break,
+                order => {
+                    if let Some(v) = v {
+                        push(v);
+                    }
+                    ups.next();
+                    if order == std::cmp::Ordering::Equal {
+                        continue 'rows;
+                    }
+                }
+            }
+        }
+        push(row);
+    }
+    for v in ups.filter_map(|(_, v)| *v) {
+        push(v);
+    }
+    Some(out)
 }
 
 /// The description in a search row (see [`render::search_row`]).
@@ -474,7 +543,11 @@ fn read_catalogue(reg: &Registry) -> Result<Option<Shared>> {
         },
         None => return Ok(None),
     };
-    if search_rows(&search_text).is_none() || fingerprint_rows(&pages_text).is_none() {
+    // The shape only: the rows are read where they are needed.
+    let shaped = search_text.starts_with(render::SEARCH_PREFIX)
+        && search_text.ends_with(render::SEARCH_SUFFIX)
+        && (pages_text.is_empty() || pages_text.ends_with('\n'));
+    if !shaped {
         return Ok(None);
     }
     Ok(Some(Shared {
@@ -522,22 +595,21 @@ fn newest<'a>(lines: impl Iterator<Item = (&'a str, &'a IndexPackage)>) -> Vec<F
 // ---------------------------------------------------------------------------
 // One crate's page.
 
-/// A crate's page as rendered, with what the shared files take from it.
+/// A crate whose page was written (or deleted: the crate is gone), with
+/// what the shared files take from it.
 struct Rendered {
     /// The name as published (the page's name).
     name: CrateName,
-    /// The page; `None` when the crate is gone.
-    page: Option<String>,
-    /// Its search row.
+    /// Its search row; `None` when the crate is gone.
     row: Option<String>,
-    /// Its fingerprint.
+    /// Its fingerprint; `None` when the crate is gone.
     fingerprint: Option<String>,
     /// Its index file, as read after the change.
     index: IndexFile,
 }
 
-/// Reads the crate `name` as it is now and renders its page (see
-/// [`Rendered`]); `added` are metadata the change brought, by version.
+/// Reads the crate `name` as it is now and writes its page (see
+/// [`render_index`]).
 fn render_crate(
     w: &Writer,
     name: &CrateName,
@@ -552,6 +624,9 @@ fn render_crate(
     render_index(w, name, index, site, site_key, added)
 }
 
+/// Writes the page of the crate `name` whose index file is `index` (deletes
+/// it when the file has no line); `added` are metadata a change brought, by
+/// canonical name and version.
 fn render_index(
     w: &Writer,
     name: CrateName,
@@ -560,10 +635,11 @@ fn render_index(
     site_key: &str,
     added: &HashMap<(String, String), &VersionMeta>,
 ) -> Result<Rendered> {
+    let key = page_key(name.as_str());
     let Some(pkg) = render::shown_version(&index) else {
+        let _ = w.delete_object(&key, &Precondition::Any)?;
         return Ok(Rendered {
             name,
-            page: None,
             row: None,
             fingerprint: None,
             index,
@@ -572,23 +648,14 @@ fn render_index(
     let brought = added.get(&(name.canonical(), pkg.vers.clone())).copied();
     let stored = version_meta(w, &name, pkg, brought)?;
     let page = render::crate_page(&index, &stored.meta, stored.readme_html.as_deref(), site);
+    put(w, &key, page.as_bytes(), ObjectKind::Html)?;
     let row = render::search_row(&pkg.name, &pkg.vers, stored.meta.description.as_deref());
     Ok(Rendered {
         fingerprint: Some(fingerprint(site_key, &index)),
         name,
-        page: Some(page),
         row: Some(row),
         index,
     })
-}
-
-/// Writes the page of `r` (or deletes it when the crate is gone).
-fn write_page(w: &Writer, r: &Rendered) -> Result<()> {
-    let key = page_key(r.name.as_str());
-    match &r.page {
-        Some(p) => put(w, &key, p.as_bytes(), ObjectKind::Html),
-        None => w.delete_object(&key, &Precondition::Any).map(|_| ()),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -634,11 +701,7 @@ pub(crate) fn update(
         .collect();
     let rendered: Vec<Result<Rendered>> = names
         .par_iter()
-        .map(|n| {
-            let r = render_crate(w, n, &site, &key, &added)?;
-            write_page(w, &r)?;
-            Ok(r)
-        })
+        .map(|n| render_crate(w, n, &site, &key, &added))
         .collect();
     let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
     let now = crate::index::pubtime_now();
@@ -655,9 +718,9 @@ pub(crate) fn update(
             return rebuild(w).map(|_| ());
         }
         let written = write_shared(w, &site, stored, &rendered, &now)?;
-        if written == Written::FeedShort {
+        if matches!(written, Written::FeedShort | Written::Unreadable) {
             w.barrier()?;
-            return rebuild(w).map(|_| ());
+            return rebuild_with(w, true).map(|_| ());
         }
         if written == Written::Done {
             w.barrier()?;
@@ -683,6 +746,8 @@ enum Written {
     /// Everything, but versions left the feed and it holds fewer than
     /// [`FEED_LEN`]: only the index files know which come next.
     FeedShort,
+    /// Nothing: a row of the search data or the fingerprints has no name.
+    Unreadable,
 }
 
 /// Writes the search data (compare-and-swap), then the fingerprints, the
@@ -699,24 +764,17 @@ fn write_shared(
         search: (search_text, search_rev),
         pages: (pages_text, pages_rev),
     } = stored;
-    let mut rows = search_rows(&search_text).expect("checked when read");
-    let mut prints = fingerprint_rows(&pages_text).expect("checked when read");
+    let mut rows: BTreeMap<String, Option<&str>> = BTreeMap::new();
+    let mut prints: BTreeMap<String, Option<String>> = BTreeMap::new();
     // The feed was the newest versions of all: when it was full, every
     // version newer than its last entry is in it, so the crates' versions
     // that sort before that entry are all it may take in.
     let cutoff = (state.feed.len() >= FEED_LEN).then(|| state.feed[FEED_LEN - 1].clone());
     for r in rendered {
         let canonical = r.name.canonical();
-        match (&r.row, &r.fingerprint) {
-            (Some(row), Some(print)) => {
-                rows.insert(canonical.clone(), row.as_str());
-                prints.insert(canonical.clone(), print.as_str());
-            }
-            _ => {
-                rows.remove(&canonical);
-                prints.remove(&canonical);
-            }
-        }
+        let print = r.fingerprint.as_ref().map(|p| format!("{canonical} {p}"));
+        rows.insert(canonical.clone(), r.row.as_deref());
+        prints.insert(canonical.clone(), print);
         state.feed.retain(|e| name::canonical(&e.name) != canonical);
         let lines = r.index.lines.iter().map(|l| (r.name.as_str(), &l.package));
         state.feed.extend(
@@ -728,12 +786,17 @@ fn write_shared(
     sort_feed(&mut state.feed);
     state.feed.truncate(FEED_LEN);
     for e in &mut state.feed {
-        e.description = rows
-            .get(&name::canonical(&e.name))
-            .and_then(|r| row_description(r));
+        if let Some(row) = rows.get(&name::canonical(&e.name)) {
+            e.description = row.and_then(row_description);
+        }
     }
     state.updated = now.to_string();
-    let search = render::search_index(rows.values().copied());
+    let body =
+        &search_text[render::SEARCH_PREFIX.len()..search_text.len() - render::SEARCH_SUFFIX.len()];
+    let Some(body) = splice(body, ",\n", search_row_name, &rows) else {
+        return Ok(Written::Unreadable);
+    };
+    let search = format!("{}{body}{}", render::SEARCH_PREFIX, render::SEARCH_SUFFIX);
     if search.as_bytes() != search_text.as_bytes() {
         let pre = Precondition::Unchanged(search_rev);
         let put = w.put_object(
@@ -747,7 +810,23 @@ fn write_shared(
             return Ok(Written::Conflict);
         }
     }
-    let prints = fingerprints_text(prints.iter().map(|(k, v)| (k, *v)));
+    let prints: BTreeMap<String, Option<&str>> = prints
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_deref()))
+        .collect();
+    let Some(prints) = splice(
+        pages_text.trim_end_matches('\n'),
+        "\n",
+        fingerprint_row_name,
+        &prints,
+    ) else {
+        return Ok(Written::Unreadable);
+    };
+    let prints = if prints.is_empty() {
+        prints
+    } else {
+        prints + "\n"
+    };
     if prints != pages_text {
         let put = w.put_object(
             PAGES_KEY,
@@ -775,104 +854,154 @@ fn write_shared(
 // ---------------------------------------------------------------------------
 // The whole catalogue.
 
+/// An index file as read for a rebuild: its key, bytes and fingerprint.
+struct Scanned {
+    /// Its key.
+    key: String,
+    /// The canonical name of its crate (from the key: the last part, `-`
+    /// as `_`).
+    canonical: String,
+    /// The bytes.
+    bytes: Vec<u8>,
+    /// Its fingerprint ([`fingerprint`], computed on the bytes).
+    fingerprint: String,
+}
+
+/// The fingerprint of an index file's bytes: the same as [`fingerprint`] of
+/// the file they parse to (non-blank lines), without parsing them.
+fn fingerprint_of_bytes(site_key: &str, bytes: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(site_key.as_bytes());
+    h.update([0]);
+    for line in bytes.split(|b| *b == b'\n') {
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            h.update(line);
+            h.update(b"\n");
+        }
+    }
+    let d = h.finalize();
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Writes the whole catalogue from the index files (`reindex`; turning it
 /// on; a change to a registry without a readable state; pending work that
 /// said so): the pages whose fingerprint changed or that are missing, the
 /// search data, the feed (the newest versions by `pubtime`), the state, the
 /// fingerprints and the static files where they differ, and deletes the
-/// pages of crates that are gone. When nothing differs, nothing is written.
-/// Metadata not stored yet is read from the `.crate` files (and stored).
-/// Returns the number of crates. Nothing when `html` is off.
+/// pages of crates that are gone. When every fingerprint, page and search
+/// row is there and up to date, no index file is parsed and nothing but the
+/// static files is compared. Metadata not stored yet is read from the
+/// `.crate` files (and stored). Returns the number of crates. Nothing when
+/// `html` is off.
 ///
 /// # Errors
-/// [`Error::Io`], [`Error::IndexFile`] naming the file.
+/// [`Error::Io`] naming the file.
 pub(crate) fn rebuild(w: &Writer) -> Result<usize> {
+    rebuild_with(w, false)
+}
+
+/// [`rebuild`]; `feed`: the feed is to be made again from the index files
+/// even when every page is up to date.
+fn rebuild_with(w: &Writer, feed: bool) -> Result<usize> {
     if !w.settings.html {
         return Ok(0);
     }
     let site = Site::new(&w.settings, &w.config);
     let key = site_key(&site);
     let keys = w.index_keys()?;
-    let read: Vec<Result<Option<(CrateName, IndexFile)>>> = keys
+    let scanned: Vec<Result<Option<Scanned>>> = keys
         .par_iter()
         .map(|k| {
-            let Some((index, _)) = w.read_index_key(k)? else {
+            let Some(bytes) = w.read_raw(k)? else {
                 return Ok(None);
             };
-            let Some(name) =
-                render::shown_version(&index).and_then(|p| CrateName::new(&p.name).ok())
-            else {
-                return Ok(None);
-            };
-            Ok(Some((name, index)))
+            let canonical = k.rsplit('/').next().unwrap_or(k).replace('-', "_");
+            let fingerprint = fingerprint_of_bytes(&key, &bytes);
+            Ok(Some(Scanned {
+                key: k.clone(),
+                canonical,
+                bytes,
+                fingerprint,
+            }))
         })
         .collect();
-    let mut crates = Vec::new();
-    for r in read {
-        if let Some(c) = r? {
-            crates.push(c);
-        }
-    }
-    let old = read_catalogue(w)?;
+    let scanned: Vec<Scanned> = scanned
+        .into_iter()
+        .filter_map(Result::transpose)
+        .collect::<Result<_>>()?;
+    let old = read_catalogue(w)?.filter(|s| s.state.site == key);
     let (old_rows, old_prints) = match &old {
-        Some(s) if s.state.site == key => (
+        Some(s) => (
             search_rows(&s.search.0).unwrap_or_default(),
             fingerprint_rows(&s.pages.0).unwrap_or_default(),
         ),
-        _ => Default::default(),
+        None => Default::default(),
     };
-    let existing: HashSet<String> = w.list_keys(PAGES_DIR)?.into_iter().collect();
-    // Up to date: same fingerprint, a page and a search row.
-    let (fresh, stale): (Vec<_>, Vec<_>) = crates.into_iter().partition(|(n, index)| {
-        let c = n.canonical();
-        old_prints
-            .get(&c)
-            .is_some_and(|p| *p == fingerprint(&key, index))
-            && old_rows.contains_key(&c)
-            && existing.contains(&page_key(n.as_str()))
-    });
-    let wanted: HashSet<String> = fresh
-        .iter()
-        .chain(stale.iter())
-        .map(|(n, _)| page_key(n.as_str()))
-        .collect();
-    let gone: Vec<&String> = existing
-        .iter()
-        .filter(|k| k.ends_with(".html") && !wanted.contains(*k))
-        .collect();
-
-    let now = crate::index::pubtime_now();
-    let old_state = old.as_ref().map(|s| &s.state);
-    let mut state = State {
-        site: key.clone(),
-        feed: Vec::new(),
-        updated: old_state.map_or_else(|| now.clone(), |s| s.updated.clone()),
-        foreign_feed: !ours(w, FEED_KEY, FEED_MARK)?,
-    };
-    let mut work = !stale.is_empty() || !gone.is_empty();
-    if work {
-        edit_pending(w, Durability::Now, |p| p.all = true)?;
-    }
-    let none = HashMap::new();
-    let rendered: Vec<Result<Rendered>> = stale
-        .into_par_iter()
-        .map(|(n, index)| {
-            let r = render_index(w, n, index, &site, &key, &none)?;
-            write_page(w, &r)?;
-            Ok(r)
+    let pages: HashMap<String, String> = w
+        .list_keys(PAGES_DIR)?
+        .into_iter()
+        .filter_map(|k| {
+            let n = k
+                .strip_prefix(PAGES_DIR)?
+                .strip_prefix('/')?
+                .strip_suffix(".html")?;
+            Some((name::canonical(n), k.clone()))
         })
         .collect();
-    let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
-    for k in &gone {
-        let _ = w.delete_object(k, &Precondition::Any)?;
+    let fresh = |s: &Scanned| {
+        old_prints.get(&s.canonical) == Some(&s.fingerprint.as_str())
+            && old_rows.contains_key(&s.canonical)
+            && pages.contains_key(&s.canonical)
+    };
+    let all_fresh = scanned.iter().all(fresh);
+    let listed: HashSet<&str> = scanned.iter().map(|s| s.canonical.as_str()).collect();
+    let extra = pages.keys().any(|c| !listed.contains(c.as_str()))
+        || old_rows.len() != scanned.len()
+        || old_prints.len() != scanned.len();
+    let feed_there = match &old {
+        Some(s) => s.state.foreign_feed || w.stat(FEED_KEY)?.is_some(),
+        None => false,
+    };
+    if feed_there && all_fresh && !extra && !feed {
+        // Nothing to do but what a lost static file needs.
+        write_static(w, &site)?;
+        clear_all_pending(w)?;
+        return Ok(scanned.len());
     }
-    let count = fresh.len() + rendered.len();
+    edit_pending(w, Durability::Now, |p| p.all = true)?;
+    let mut crates = Vec::new();
+    for s in scanned {
+        let Ok(index) = IndexFile::parse(&w.locate(&s.key), &s.bytes) else {
+            continue; // `verify` reports it
+        };
+        let Some(name) = render::shown_version(&index).and_then(|p| CrateName::new(&p.name).ok())
+        else {
+            continue;
+        };
+        let is_fresh = fresh(&s);
+        crates.push((name, index, is_fresh, s.fingerprint));
+    }
+    let none = HashMap::new();
+    let rendered: Vec<Result<Rendered>> = crates
+        .par_iter()
+        .filter(|(_, _, fresh, _)| !fresh)
+        .map(|(n, index, _, _)| render_index(w, n.clone(), index.clone(), &site, &key, &none))
+        .collect();
+    let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
+    let wanted: HashSet<String> = crates.iter().map(|(n, ..)| n.canonical()).collect();
+    for (c, k) in &pages {
+        if !wanted.contains(c) {
+            let _ = w.delete_object(k, &Precondition::Any)?;
+        }
+    }
     let mut rows: BTreeMap<String, &str> = BTreeMap::new();
     let mut prints: BTreeMap<String, String> = BTreeMap::new();
-    for (n, index) in &fresh {
-        let c = n.canonical();
-        rows.insert(c.clone(), old_rows[&c]);
-        prints.insert(c, fingerprint(&key, index));
+    for (n, _, is_fresh, print) in &crates {
+        if *is_fresh {
+            let c = n.canonical();
+            rows.insert(c.clone(), old_rows[&c]);
+            prints.insert(c, print.clone());
+        }
     }
     for r in &rendered {
         if let (Some(row), Some(print)) = (&r.row, &r.fingerprint) {
@@ -880,33 +1009,31 @@ pub(crate) fn rebuild(w: &Writer) -> Result<usize> {
             prints.insert(r.name.canonical(), print.clone());
         }
     }
-    state.feed = newest(
-        fresh
-            .iter()
-            .map(|(n, i)| (n.as_str(), i))
-            .chain(rendered.iter().map(|r| (r.name.as_str(), &r.index)))
-            .flat_map(|(n, i)| i.lines.iter().map(move |l| (n, &l.package))),
-    );
+    let now = crate::index::pubtime_now();
+    let old_state = old.as_ref().map(|s| &s.state);
+    let mut state = State {
+        site: key.clone(),
+        feed: newest(
+            crates
+                .iter()
+                .flat_map(|(n, i, ..)| i.lines.iter().map(move |l| (n.as_str(), &l.package))),
+        ),
+        updated: old_state.map_or_else(|| now.clone(), |s| s.updated.clone()),
+        foreign_feed: !ours(w, FEED_KEY, FEED_MARK)?,
+    };
     for e in &mut state.feed {
         e.description = rows
             .get(&name::canonical(&e.name))
             .and_then(|r| row_description(r));
     }
-    if old_state.is_none_or(|s| s.feed != state.feed || s.site != state.site) {
+    if old_state.is_none_or(|s| s.feed != state.feed) {
         state.updated = now;
     }
     let search = render::search_index(rows.values().copied());
     let prints = fingerprints_text(prints.iter().map(|(k, v)| (k, v.as_str())));
-    let state_now = state_bytes(&state);
     let old_search = old.as_ref().map(|s| s.search.0.as_bytes());
     let old_prints = old.as_ref().map(|s| s.pages.0.as_bytes());
     let old_state_bytes = w.get_object(STATE_KEY)?.map(|o| o.bytes);
-    work |= old_search != Some(search.as_bytes())
-        || old_prints != Some(prints.as_bytes())
-        || old_state_bytes.as_deref() != Some(state_now.as_slice());
-    if work {
-        edit_pending(w, Durability::Now, |p| p.all = true)?;
-    }
     write_static(w, &site)?;
     put_if_changed(
         w,
@@ -937,15 +1064,20 @@ pub(crate) fn rebuild(w: &Writer) -> Result<usize> {
         w,
         STATE_KEY,
         old_state_bytes.as_deref(),
-        &state_now,
+        &state_bytes(&state),
         ObjectKind::State,
     )?;
     w.barrier()?;
-    let (pending, _) = read_pending(w)?;
-    if !pending.is_empty() {
+    clear_all_pending(w)?;
+    Ok(crates.len())
+}
+
+/// Clears every pending work (a rebuild did it all).
+fn clear_all_pending(w: &Writer) -> Result<()> {
+    if w.get_object(PENDING_KEY)?.is_some() {
         edit_pending(w, Durability::Now, |p| *p = Pending::default())?;
     }
-    Ok(count)
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -1064,4 +1196,75 @@ pub(crate) fn check(reg: &Registry, index: &[(CrateName, IndexFile)]) -> Result<
         );
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn row(name: &str, tag: u8) -> String {
+        render::search_row(name, "1.0.0", Some(&format!("row {tag}")))
+    }
+
+    proptest! {
+        /// Splicing rows in gives what sorting every row by canonical name
+        /// gives (names differing in case and `-`/`_` included).
+        #[test]
+        fn splice_is_a_sorted_merge(
+            old in proptest::collection::btree_set("[a-c][a-cA-C_-]{0,3}", 0..12),
+            new in proptest::collection::vec(("[a-c][a-cA-C_-]{0,3}", any::<Option<u8>>()), 0..8),
+        ) {
+            // One spelling per canonical name, as in a registry.
+            let mut want: BTreeMap<String, String> = BTreeMap::new();
+            for n in &old {
+                want.entry(name::canonical(n)).or_insert_with(|| row(n, 0));
+            }
+            let body: Vec<&str> = want.values().map(String::as_str).collect();
+            let body = body.join(",\n");
+            let mut updates: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for (n, tag) in &new {
+                updates.insert(name::canonical(n), tag.map(|t| row(n, t)));
+            }
+            for (c, v) in &updates {
+                match v {
+                    Some(r) => { want.insert(c.clone(), r.clone()); }
+                    None => { want.remove(c); }
+                }
+            }
+            let ups: BTreeMap<String, Option<&str>> =
+                updates.iter().map(|(k, v)| (k.clone(), v.as_deref())).collect();
+            let got = splice(&body, ",\n", search_row_name, &ups).unwrap();
+            let want: Vec<&str> = want.values().map(String::as_str).collect();
+            prop_assert_eq!(got, want.join(",\n"));
+        }
+
+        /// The fingerprint of an index file's bytes is that of the file
+        /// they parse to.
+        #[test]
+        fn fingerprints_of_bytes_and_of_files_agree(
+            blanks in proptest::collection::vec(0..3usize, 3),
+            yanked in any::<bool>(),
+        ) {
+            let line = |v: &str| format!(
+                r#"{{"name":"a","vers":"{v}","deps":[],"cksum":"00","features":{{}},"yanked":{yanked}}}"#
+            );
+            let gap = |n: usize| "\n  \n".repeat(n);
+            let text = format!(
+                "{}{}\n{}{}\n{}",
+                gap(blanks[0]), line("1.0.0"), gap(blanks[1]), line("1.1.0"), gap(blanks[2])
+            );
+            let file = IndexFile::parse(std::path::Path::new("a"), text.as_bytes()).unwrap();
+            prop_assert_eq!(fingerprint_of_bytes("k", text.as_bytes()), fingerprint("k", &file));
+        }
+    }
+
+    #[test]
+    fn rows_name_their_crate() {
+        assert_eq!(search_row_name(&row("Foo-bar", 1)), Some("Foo-bar"));
+        assert_eq!(search_row_name("garbage"), None);
+        assert_eq!(fingerprint_row_name("foo_bar 0123"), Some("foo_bar"));
+        assert!(cmp_canonical("Foo-Bar", "foo_bar").is_eq());
+        assert!(cmp_canonical("foo-a", "foo_b").is_lt());
+    }
 }

@@ -910,3 +910,30 @@ fn the_page_checks_find_what_they_look_for() {
         Some((1, '\u{FFFF}'))
     );
 }
+
+/// The feed, kept change by change, is what the index says: the newest
+/// [50] versions, after adds that overflow it, yanks and removes that take
+/// versions out of a full feed (`verify` compares it with the index).
+#[test]
+fn the_feed_follows_adds_yanks_and_removes() {
+    let reg = TestRegistry::new();
+    let dir = common::tempdir();
+    let batch: Vec<PathBuf> = (0..30)
+        .flat_map(|i| {
+            let d = dir.path().to_path_buf();
+            ["1.0.0", "1.1.0"]
+                .map(move |v| CrateBuilder::new(&format!("feed-{i:02}"), v).write_to(&d))
+        })
+        .collect();
+    let paths: Vec<&Path> = batch.iter().map(PathBuf::as_path).collect();
+    reg.add_ok(&paths);
+    reg.assert_verify_clean();
+    reg.ok(&[&"yank", &"feed-29@1.1.0"]);
+    reg.ok(&[&"remove", &"feed-00@1.0.0"]);
+    reg.ok(&[&"remove", &"feed-01@1.0.0"]);
+    reg.ok(&[&"remove", &"feed-01@1.1.0"]);
+    reg.assert_verify_clean();
+    let feed = read(&reg.root.join("feed.atom"));
+    assert_eq!(feed.matches("<entry>").count(), 50, "{feed}");
+    assert!(!feed.contains("feed-01"));
+}
