@@ -187,49 +187,68 @@ fn cmp_canonical(name: &str, canonical: &str) -> std::cmp::Ordering {
 }
 
 /// A table of one row per crate in canonical order (`body`: the rows joined
-/// by `sep`; `name` finds a row's crate) with `updates` (by canonical name:
-/// the new row, or `None` to take the crate out) put in: one pass that
-/// copies the other rows as they are, so that a change of one crate costs
-/// no parsing of the others. `None` when a row has no name.
+/// by `sep`, `",\n"` or `"\n"`; `name` finds a row's crate) with `updates`
+/// (by canonical name: the new row, or `None` to take the crate out) put
+/// in. Each update's place is found by a binary search over the bytes (as
+/// `look` searches a sorted file) and the rows between updates are copied
+/// as they are: a change of a few crates reads a few dozen rows, whatever
+/// the table's size. `None` when a row looked at has no name.
 fn splice(
     body: &str,
     sep: &str,
     name: fn(&str) -> Option<&str>,
     updates: &BTreeMap<String, Option<&str>>,
 ) -> Option<String> {
-    let mut out = String::with_capacity(body.len() + 256 * updates.len());
-    let mut push = |row: &str| {
-        if !out.is_empty() {
-            out.push_str(sep);
-        }
-        out.push_str(row);
+    let trail = sep.strip_suffix('\n').unwrap_or("");
+    // The end of the row starting at `start` (its `\n`, or the end).
+    let end_of = |start: usize| body[start..].find('\n').map_or(body.len(), |e| start + e);
+    let row_at = |start: usize| {
+        let line = &body[start..end_of(start)];
+        line.strip_suffix(trail).unwrap_or(line)
     };
-    let mut ups = updates.iter().peekable();
-    let rows = (!body.is_empty())
-        .then(|| body.split(sep))
-        .into_iter()
-        .flatten();
-    'rows: for row in rows {
-        let n = name(row)?;
-        while let Some((k, v)) = ups.peek() {
-            match cmp_canonical(n, k) {
-                std::cmp::Ordering::Less => break,
-                order => {
-                    if let Some(v) = v {
-                        push(v);
-                    }
-                    ups.next();
-                    if order == std::cmp::Ordering::Equal {
-                        continue 'rows;
-                    }
-                }
+    // The start of the first row from `from` (a row's start) on whose crate
+    // sorts at or after `key`.
+    let lower_bound = |from: usize, key: &str| -> Option<usize> {
+        let (mut lo, mut hi) = (from, body.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let start = body[lo..mid].rfind('\n').map_or(lo, |i| lo + i + 1);
+            if cmp_canonical(name(row_at(start))?, key).is_lt() {
+                lo = (end_of(start) + 1).min(body.len());
+            } else {
+                hi = start;
             }
         }
-        push(row);
+        Some(lo)
+    };
+    let mut out = String::with_capacity(body.len() + 256 * updates.len());
+    let mut push = |text: &str| {
+        if !text.is_empty() {
+            if !out.is_empty() {
+                out.push_str(sep);
+            }
+            out.push_str(text);
+        }
+    };
+    // Rows `from..to` (starts) as they are, without the separator after them.
+    let rows = |from: usize, to: usize| {
+        let run = &body[from..to];
+        let run = run.strip_suffix('\n').unwrap_or(run);
+        run.strip_suffix(trail).unwrap_or(run)
+    };
+    let mut next = 0;
+    for (key, new) in updates {
+        let at = lower_bound(next, key)?;
+        push(rows(next, at));
+        next = at;
+        if at < body.len() && cmp_canonical(name(row_at(at))?, key).is_eq() {
+            next = (end_of(at) + 1).min(body.len());
+        }
+        if let Some(new) = new {
+            push(new);
+        }
     }
-    for v in ups.filter_map(|(_, v)| *v) {
-        push(v);
-    }
+    push(rows(next, body.len()));
     Some(out)
 }
 
@@ -1234,9 +1253,12 @@ mod tests {
             }
             let ups: BTreeMap<String, Option<&str>> =
                 updates.iter().map(|(k, v)| (k.clone(), v.as_deref())).collect();
-            let got = splice(&body, ",\n", search_row_name, &ups).unwrap();
             let want: Vec<&str> = want.values().map(String::as_str).collect();
-            prop_assert_eq!(got, want.join(",\n"));
+            for sep in [",\n", "\n"] {
+                let body = body.replace(",\n", sep);
+                let got = splice(&body, sep, search_row_name, &ups).unwrap();
+                prop_assert_eq!(got, want.join(sep));
+            }
         }
 
         /// The fingerprint of an index file's bytes is that of the file
