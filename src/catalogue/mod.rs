@@ -23,9 +23,9 @@
 //!   data, the state a change updates without reading every index file;
 //! - [`PENDING_KEY`](pages::PENDING_KEY) `.regtool/catalogue-pending.json`:
 //!   the work under way, which the next change finishes when a run failed;
-//! - `.regtool/meta/{name}/{version}.json`: the metadata (description,
-//!   license, README as HTML...) of the version a page shows, with the
-//!   `cksum` of the `.crate` it was read from.
+//! - `.regtool/meta/{name}.json`: the metadata (description, license,
+//!   README as HTML...) of the version a page shows, with the `cksum` of the
+//!   `.crate` it was read from.
 //!
 //! The index is the truth and the catalogue is derived from it: a failure to
 //! write the catalogue never fails the change of the index (the writer turns

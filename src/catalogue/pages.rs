@@ -63,9 +63,11 @@ pub(crate) fn page_key(name: &str) -> String {
     format!("{PAGES_DIR}/{name}.html")
 }
 
-/// Key of the stored metadata of `name` `vers`.
-pub(crate) fn meta_key(name: &str, vers: &str) -> String {
-    format!(".regtool/meta/{name}/{vers}.json")
+/// Key of the stored metadata of the version the page of `name` (as
+/// published) shows: one file per crate (a new file is a new inode, which
+/// costs more than its bytes on a busy file system).
+pub(crate) fn meta_key(name: &str) -> String {
+    format!(".regtool/meta/{name}.json")
 }
 
 /// The catalogue's state in [`STATE_KEY`] (the crates are in the search
@@ -313,7 +315,7 @@ fn version_meta(
     pkg: &IndexPackage,
     added: Option<&VersionMeta>,
 ) -> Result<Stored> {
-    let key = meta_key(name.as_str(), &pkg.vers);
+    let key = meta_key(name.as_str());
     if let Some(m) = added {
         let stored = Stored::new(&pkg.cksum, m.clone());
         put(w, &key, &stored.bytes(), ObjectKind::State)?;
@@ -657,6 +659,7 @@ fn render_index(
     let key = page_key(name.as_str());
     let Some(pkg) = render::shown_version(&index) else {
         let _ = w.delete_object(&key, &Precondition::Any)?;
+        let _ = w.delete_object(&meta_key(name.as_str()), &Precondition::Any)?;
         return Ok(Rendered {
             name,
             row: None,
@@ -682,8 +685,8 @@ fn render_index(
 
 /// Brings the catalogue up to date for the crates `names` after a change
 /// (see the module docs): re-reads their index files, writes their pages
-/// (stores the metadata of the versions shown; deletes that of `removed`,
-/// `(name, version)`), their search rows, fingerprints and feed entries,
+/// (stores the metadata of the versions shown, `changes` bringing that of
+/// the versions added), their search rows, fingerprints and feed entries,
 /// then clears `clear` from the pending work. Without a readable state, or
 /// when the site changed, it rebuilds everything. Nothing when the
 /// registry's `html` setting is off.
@@ -708,9 +711,6 @@ pub(crate) fn update(
             if let Some(m) = m {
                 added.insert((c.name.canonical(), vers.clone()), m);
             }
-        }
-        for vers in &c.removed {
-            let _ = w.delete_object(&meta_key(c.name.as_str(), vers), &Precondition::Any)?;
         }
     }
     let mut seen = HashSet::new();

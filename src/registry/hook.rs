@@ -37,8 +37,6 @@ pub(crate) struct Change<'a> {
     /// Versions whose line is new, with their metadata when it is at hand
     /// (else the hook reads the stored `.crate`).
     pub(crate) added: Vec<(String, Option<VersionMeta>)>,
-    /// Versions whose line was removed.
-    pub(crate) removed: Vec<String>,
 }
 
 /// What a hook did to the files it derives from the index, for the

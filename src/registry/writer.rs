@@ -321,7 +321,6 @@ impl Writer {
             if self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?
                 == Outcome::Done
             {
-                let has = |v: &String| stored.index.lines.iter().any(|l| l.package.vers == *v);
                 let change = Change {
                     name: &stored.name,
                     added: stored
@@ -331,7 +330,6 @@ impl Writer {
                         .filter(|l| !before.contains(&l.package.vers))
                         .map(|l| (l.package.vers.clone(), None))
                         .collect(),
-                    removed: before.iter().filter(|v| !has(v)).cloned().collect(),
                 };
                 let _ = self.derive(|h| h.index_written(self, &[change]));
                 return Ok(Some((stored.name, out)));
@@ -447,7 +445,6 @@ impl Writer {
             .map(|(_, name, _, _, _)| Change {
                 name,
                 added: added.remove(&name.canonical()).unwrap_or_default(),
-                removed: Vec::new(),
             })
             .collect();
         let _ = self.derive(|h| h.index_written(self, &changes));
@@ -637,7 +634,7 @@ mod tests {
                 self.0
                     .lock()
                     .unwrap()
-                    .push(format!("written {} +{added:?} -{:?}", c.name, c.removed));
+                    .push(format!("written {} +{added:?}", c.name));
             }
             Ok(())
         }
@@ -723,9 +720,9 @@ mod tests {
             [
                 "rebuild",
                 r#"before ["Foo"]"#,
-                r#"written Foo +["1.0.0"] -[]"#,
+                r#"written Foo +["1.0.0"]"#,
                 r#"before ["Foo"]"#,
-                r#"written Foo +[] -["1.0.0"]"#,
+                r#"written Foo +[]"#,
                 "settings https://crates.example.com -> https://new.example.com",
             ]
         );
