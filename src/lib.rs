@@ -26,7 +26,8 @@
 //! 1. input: [`crate_file`] (a `.crate` in one streaming pass), [`manifest`]
 //!    (packaged `Cargo.toml` to index line), [`meta`] (what a page shows
 //!    beyond the line), [`reader`] (the one crate reader), [`lockfile`],
-//!    [`upstream`] (another registry over HTTP).
+//!    [`http`] (the one HTTP client and TLS provider), [`upstream`] (another
+//!    registry over HTTP).
 //! 2. storage: [`storage`] (the trait; the folder backend with its atomic
 //!    writes and lock; S3).
 //! 3. registry: [`registry`] (reads, the [`registry::Writer`] that alone
@@ -55,6 +56,7 @@ pub mod output;
 
 // Floor 1: input.
 pub mod crate_file;
+mod http;
 mod lockfile;
 pub mod manifest;
 mod meta;

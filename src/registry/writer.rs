@@ -110,6 +110,15 @@ impl Writer {
         self.guard.check()
     }
 
+    /// Fails once the lock is lost, or when the hook cannot follow a change
+    /// made under `settings` ([`ChangeHook::can_follow`]): called first by
+    /// every method that changes the index, the `.crate` files or the
+    /// settings, so that a refusal comes before anything is written.
+    fn check_change(&self, settings: &Settings) -> Result<()> {
+        self.check()?;
+        self.announce(|h| h.can_follow(self, settings))
+    }
+
     /// Hands a change to the registry's hook: the one place every hook call
     /// goes through. Today a hook's error is the command's error (the index
     /// was written already); changing that is a change here only.
@@ -120,7 +129,7 @@ impl Writer {
     /// Writes the settings, then `config.json`, both create-only: the last
     /// steps of [`Registry::create`], which then has the hook derive its files.
     pub(super) fn create_files(&self) -> Result<()> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         for (key, bytes, kind) in [
             (
                 SETTINGS_KEY,
@@ -148,6 +157,8 @@ impl Writer {
     /// setting or the URL changed).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file that cannot be written; what the hook
     /// fails with.
     pub(crate) fn update_settings(
@@ -155,7 +166,7 @@ impl Writer {
         settings: Settings,
         config: RegistryConfig,
     ) -> Result<Derived> {
-        self.check()?;
+        self.check_change(&settings)?;
         let old = self.reg.settings.clone();
         let put = |key: &str, bytes: &[u8], kind| {
             let _ = self
@@ -180,17 +191,21 @@ impl Writer {
     /// without telling the hook crate by crate).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// What the hook fails with.
     pub(crate) fn rebuild_derived(&self) -> Result<Derived> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         self.announce(|h| h.rebuild(self))
     }
 
     /// Writes `bytes` at `key`, a key the registry does not own (a hook's:
-    /// the catalogue's pages and state), if `pre` holds.
+    /// the catalogue's pages and state), if `pre` holds. Only the catalogue
+    /// writes (feature `html`).
     ///
     /// # Errors
     /// [`Error::Io`] naming the object.
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     pub(crate) fn put_object(
         &self,
         key: &str,
@@ -215,10 +230,12 @@ impl Writer {
         self.reg.store.delete(key, pre)
     }
 
-    /// Makes every [`Durability::Deferred`] write so far durable.
+    /// Makes every [`Durability::Deferred`] write so far durable (for the
+    /// catalogue's writes: feature `html`).
     ///
     /// # Errors
     /// [`Error::Io`].
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     pub(crate) fn barrier(&self) -> Result<()> {
         self.reg.store.barrier()
     }
@@ -254,6 +271,8 @@ impl Writer {
     /// and after the write.
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::NotFound`] when there is no such crate; what `change` returns;
     /// [`Error::Io`], [`Error::IndexFile`]; [`Error::Conflict`] after too many retries.
     pub(crate) fn modify_crate<T>(
@@ -262,7 +281,7 @@ impl Writer {
         not_found: impl Fn() -> Error,
         mut change: impl FnMut(&mut StoredCrate) -> Result<Option<T>>,
     ) -> Result<Option<(CrateName, T)>> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         for attempt in 0..MAX_RETRIES {
             if attempt > 0 {
                 backoff(attempt - 1);
@@ -308,6 +327,8 @@ impl Writer {
     /// lines.
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn write_index(
         &self,
@@ -316,7 +337,7 @@ impl Writer {
         pre: &Precondition,
         durability: Durability,
     ) -> Result<Outcome> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         let key = layout::index_key(name);
         if file.lines.is_empty() {
             self.reg.store.delete(&key, pre)
@@ -347,6 +368,8 @@ impl Writer {
     /// ([`ChangeHook::index_written`]).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file; [`Error::Conflict`] when an index file was
     /// changed by another writer since it was read (storage with a lock) or kept
     /// changing, or when another writer holds other bytes for a version of the
@@ -359,7 +382,7 @@ impl Writer {
         mut on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<String>> {
         use rayon::prelude::*;
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         let mut written = Vec::new();
         let mut indexes = Vec::new();
         let mut added = std::collections::HashMap::new();
@@ -531,9 +554,11 @@ impl Writer {
     /// Deletes the `.crate` at `key` (and its folder once empty).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn delete_crate(&self, key: &str) -> Result<()> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         let _ = self.reg.store.delete(key, &Precondition::Any)?;
         Ok(())
     }
@@ -541,18 +566,22 @@ impl Writer {
     /// Moves a stored `.crate` from `from` to `to`.
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn move_crate(&self, from: &str, to: &str) -> Result<()> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         self.reg.store.rename(from, to, ObjectKind::Crate)
     }
 
     /// Makes a `.crate` put there by hand fit to serve (mode 0644).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn fix_crate(&self, key: &str) -> Result<()> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         self.reg.store.fix_published(key, ObjectKind::Crate)
     }
 
