@@ -119,6 +119,19 @@ impl Writer {
         self.announce(|h| h.can_follow(self, settings))
     }
 
+    /// Whether this writer may change the index and the `.crate` files as
+    /// the registry's settings stand: the refusal every changing method
+    /// makes first, asked up front by the commands, so that a `--dry-run`
+    /// refuses as the real run would, and before any slow work.
+    ///
+    /// # Errors
+    /// What the hook refuses with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]); [`LockGuard::check`]'s error once the lock
+    /// is lost.
+    pub(crate) fn can_change(&self) -> Result<()> {
+        self.check_change(&self.reg.settings)
+    }
+
     /// Hands a change to the registry's hook: the one place every hook call
     /// goes through. Today a hook's error is the command's error (the index
     /// was written already); changing that is a change here only.

@@ -123,9 +123,12 @@ fn a_registry_whose_catalogue_is_on_refuses_changes_until_it_is_turned_off() {
     let before = tree_all(&reg.root);
 
     // Every change to the index, the `.crate` files or the settings is
-    // refused, with the same line, before anything is written.
-    let refused: [&[&dyn AsRef<OsStr>]; 6] = [
+    // refused, with the same line, before anything is written; a dry run
+    // answers as the real run would.
+    let refused: [&[&dyn AsRef<OsStr>]; 8] = [
         &[&"add", &new_crate],
+        &[&"add", &"--dry-run", &new_crate],
+        &[&"reindex", &"--dry-run"],
         &[&"yank", &"seed@1.0.0"],
         &[&"remove", &"other@0.1.0"],
         &[&"reindex"],
