@@ -4,6 +4,7 @@
 //! is a table of one arm per subcommand. Floor 6 (`command line`), with the
 //! printer ([`crate::report`]); `src/main.rs` sits on it.
 
+use crate::config::RegistryName;
 use crate::error::{Error, Result};
 use crate::location::RegistryLocation;
 use crate::name::CrateName;
@@ -201,11 +202,13 @@ header against a token file nginx reads and answers 401 without a valid token (d
 .regtool/nginx-tokens.map in the registry, never served). `regtool token add NAME`
 writes it (nginx's built-in secure_link module checks each token's MD5 digest, so the
 file holds no token); raw tokens added by hand, one \"~^TOKEN$\" 1; line each, are
-accepted too. Reload nginx after a change.
+accepted too. nginx reads the block and the token file when it starts or reloads: the
+example's second line starts nginx, or reloads it when it runs.
 
 Example:
     regtool --registry /srv/registry nginx-config --listen 80 --server-name crates.example.com \\
-        > /etc/nginx/conf.d/registry.conf"
+        | sudo tee /etc/nginx/conf.d/registry.conf > /dev/null
+    sudo nginx -t && (sudo nginx -s reload || sudo nginx)"
     )]
     NginxConfig(NginxArgs),
 
@@ -214,7 +217,7 @@ Example:
 Manage the tokens nginx accepts for a registry made with --auth-required: the token
 file .regtool/nginx-tokens.map in the registry (never served, mode 0600), which the
 `nginx-config` block includes. nginx reads it when it starts or reloads: run
-`nginx -s reload` after a change.
+`sudo nginx -t && (sudo nginx -s reload || sudo nginx)` after a change.
 
 `token add NAME` makes a random token (rgt_ + 16 hex digits of ID + _ + 64 hex digits
 of secret, from the operating system's random source), prints it once on stdout and
@@ -316,6 +319,9 @@ pub struct SettingsArgs {
     /// Write the browsable catalogue (index.html, a page per crate, feed.atom) on every change: `true` writes it now, `false` deletes it
     #[arg(long, value_name = "BOOL")]
     pub html: Option<bool>,
+    /// The name cargo knows the registry by, in the cargo commands regtool prints (`[registries.NAME]`, `cargo login --registry NAME`): a letter or `_`, then ASCII letters, digits, `-` and `_`
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<RegistryName>,
 }
 
 /// Arguments of `nginx-config`.
@@ -350,9 +356,6 @@ pub enum TokenCommand {
         /// Mark the token as a consumer's (a label in `list`: every token can only read)
         #[arg(long)]
         read_only: bool,
-        /// The registry's name on cargo's side, for the printed `cargo login` line [default: from the URL's host, e.g. `example` for https://crates.example.com]
-        #[arg(long, value_name = "NAME")]
-        registry_name: Option<String>,
     },
     /// List the tokens (names, IDs, dates; never the tokens)
     List,
@@ -526,6 +529,10 @@ pub struct InitArgs {
     /// Do not write the browsable catalogue (index.html, a page per crate, feed.atom); `settings --html true` turns it on later
     #[arg(long)]
     pub no_html: bool,
+
+    /// The name cargo users give the registry (`[registries.NAME]`, `cargo add --registry NAME`), shown in the cargo commands regtool prints: a letter or `_`, then ASCII letters, digits, `-` and `_` [default: from the URL's host, e.g. `example` for https://crates.example.com; `local` for an IP address or localhost]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<RegistryName>,
 }
 
 /// Arguments of `add`.
@@ -620,6 +627,7 @@ impl From<InitArgs> for ops::init::InitOptions {
             max_crate_size: a.max_crate_size,
             max_unpacked_size: a.max_unpacked_size,
             html: !a.no_html,
+            name: a.name,
         }
     }
 }
@@ -703,6 +711,7 @@ impl From<SettingsArgs> for ops::settings::SettingsChange {
             max_crate_size: a.max_crate_size,
             max_unpacked_size: a.max_unpacked_size,
             html: a.html,
+            name: a.name,
         }
     }
 }
@@ -810,15 +819,8 @@ fn local_registry(registry: Option<&Path>, shell: &Shell) -> Result<Option<Regis
 fn token(command: TokenCommand, reg: &Registry, shell: &Shell) -> Result<()> {
     use crate::report::print;
     match command {
-        TokenCommand::Add {
-            name,
-            read_only,
-            registry_name,
-        } => {
-            let opts = ops::token::AddOptions {
-                read_only,
-                registry_name,
-            };
+        TokenCommand::Add { name, read_only } => {
+            let opts = ops::token::AddOptions { read_only };
             print(shell, &ops::token::add(reg, &name, &opts, shell)?)
         }
         TokenCommand::List => print(shell, &ops::token::list(reg)?),
@@ -904,6 +906,17 @@ mod tests {
         assert_eq!(parse_size("123"), Ok(123));
         assert!(parse_size("ten").is_err());
         assert!(parse_size("1XB").is_err());
+    }
+
+    #[test]
+    fn help_reloads_nginx_as_regtool_prints_it() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        for name in ["nginx-config", "token"] {
+            let sub = cli.find_subcommand(name).unwrap();
+            let help = sub.get_long_about().unwrap().to_string();
+            assert!(help.contains(ops::nginx::START_OR_RELOAD), "{name}: {help}");
+        }
     }
 
     #[test]

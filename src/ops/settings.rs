@@ -8,7 +8,7 @@
 //! dependency on this registry carries no URL. Source:
 //! <https://doc.rust-lang.org/cargo/reference/registry-index.html#index-configuration>.
 
-use crate::config::{self, RegistryConfig, Settings};
+use crate::config::{self, RegistryConfig, RegistryName, Settings};
 use crate::error::{Error, Result};
 use crate::output::Shell;
 use crate::registry::{Derived, Registry};
@@ -30,6 +30,8 @@ pub(crate) struct SettingsChange {
     /// Turn the browsable catalogue on or off (off deletes its files; on
     /// writes it whole).
     pub(crate) html: Option<bool>,
+    /// New name cargo knows the registry by.
+    pub(crate) name: Option<RegistryName>,
 }
 
 /// The report of `settings` (its `--format json` schema): the settings after
@@ -40,6 +42,8 @@ pub(crate) struct SettingsReport {
     pub(crate) url: String,
     /// The index URL cargo uses (`sparse+{url}/`).
     pub(crate) index: String,
+    /// The name cargo knows the registry by ([`Settings::registry_name`]).
+    pub(crate) name: String,
     /// `config.json`'s download template.
     pub(crate) dl: String,
     /// Other URLs the registry is known by.
@@ -81,6 +85,9 @@ pub(crate) fn settings(
     if let Some(url) = &change.url {
         let url = config::check_base_url(url).map_err(Error::Usage)?;
         if url != settings.url {
+            // A registry made before the name setting: keep the name its old
+            // URL gave, which its users have in their cargo config.
+            settings.name = Some(settings.registry_name());
             let old = std::mem::replace(&mut settings.url, url.clone());
             push_unique(&mut settings.aliases, old);
             settings.aliases.retain(|a| *a != url);
@@ -105,11 +112,17 @@ pub(crate) fn settings(
     if let Some(h) = change.html {
         settings.html = h;
     }
+    if let Some(n) = &change.name {
+        settings.name = Some(n.clone());
+    }
     let changed = settings != reg.settings || cfg != reg.config;
     if let Some(mut writer) = writer.filter(|_| changed) {
         match writer.update_settings(settings.clone(), cfg.clone())? {
             Derived::Written { crates } => {
-                shell.status("Catalogue", format!("written for {crates} crates"));
+                shell.status(
+                    "Catalogue",
+                    format!("written for {}", crate::output::count(crates, "crate")),
+                );
             }
             Derived::Removed => shell.status("Catalogue", "removed"),
             Derived::Unchanged => {}
@@ -120,6 +133,7 @@ pub(crate) fn settings(
         );
     }
     Ok(SettingsReport {
+        name: settings.registry_name().into(),
         index: format!("sparse+{}/", settings.url),
         url: settings.url,
         dl: cfg.dl,
@@ -140,6 +154,7 @@ fn is_empty(c: &SettingsChange) -> bool {
         && c.max_crate_size.is_none()
         && c.max_unpacked_size.is_none()
         && c.html.is_none()
+        && c.name.is_none()
 }
 
 fn push_unique(list: &mut Vec<String>, item: String) {

@@ -27,6 +27,8 @@ mod mirror;
 mod model;
 mod nginx;
 mod old_manifests;
+#[cfg(unix)]
+mod readme_first_hour;
 mod reliability;
 // Registries in a bucket need regtool's `s3` feature (integration tests see
 // the package's features).
