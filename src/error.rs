@@ -251,6 +251,20 @@ pub enum Error {
         /// The object.
         path: PathBuf,
     },
+    /// The registry needs a part of regtool this build was made without (a
+    /// Cargo feature left out with `--no-default-features`): an S3 bucket
+    /// without `s3`, a catalogue without `html`. Nothing was written.
+    #[error("`{}`: {needs} needs the `{feature}` feature, which this regtool was built without; install a build with it (`cargo install --locked --path . --features {feature}` in a clone of regtool, or the default features){hint}", path.display())]
+    FeatureMissing {
+        /// The registry (or the settings file that asks for the part).
+        path: PathBuf,
+        /// The feature (`s3`, `html`).
+        feature: &'static str,
+        /// What needs it.
+        needs: &'static str,
+        /// What else the user can do (empty, or starting with `; `).
+        hint: &'static str,
+    },
     /// Invalid command-line usage found by the library.
     #[error("{0}")]
     Usage(String),
@@ -268,9 +282,11 @@ impl Error {
             | Error::IndexFile { .. }
             | Error::NotARegistry { .. }
             | Error::AlreadyExists { .. } => EXIT_REJECTED,
-            Error::Io { .. } | Error::Config { .. } | Error::Usage(_) | Error::Conflict { .. } => {
-                EXIT_IO
-            }
+            Error::Io { .. }
+            | Error::Config { .. }
+            | Error::Usage(_)
+            | Error::Conflict { .. }
+            | Error::FeatureMissing { .. } => EXIT_IO,
         }
     }
 
@@ -283,7 +299,8 @@ impl Error {
             | Error::Config { path, .. }
             | Error::Crate { path, .. }
             | Error::IndexFile { path, .. }
-            | Error::Conflict { path } => Some(path),
+            | Error::Conflict { path }
+            | Error::FeatureMissing { path, .. } => Some(path),
             _ => None,
         }
     }

@@ -464,7 +464,8 @@ impl Registry {
     }
 
     /// Whether listing a folder costs about as little as reading one object
-    /// (see [`Storage::cheap_listing`]).
+    /// (see [`Storage::cheap_listing`]). Only the catalogue asks (feature `html`).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     pub(crate) fn cheap_listing(&self) -> bool {
         self.store.cheap_listing()
     }

@@ -18,10 +18,10 @@
 //! - [`FEED_KEY`] `feed.atom`: the newest [`FEED_LEN`](pages::FEED_LEN)
 //!   versions (RFC 4287);
 //! - [`STATE_KEY`] `.regtool/catalogue.json` (the feed, the site the pages
-//!   were made for) and [`PAGES_KEY`](pages::PAGES_KEY)
-//!   `.regtool/catalogue-pages` (each page's fingerprint): with the search
-//!   data, the state a change updates without reading every index file;
-//! - [`PENDING_KEY`](pages::PENDING_KEY) `.regtool/catalogue-pending.json`:
+//!   were made for) and [`PAGES_KEY`] `.regtool/catalogue-pages` (each
+//!   page's fingerprint): with the search data, the state a change updates
+//!   without reading every index file;
+//! - [`PENDING_KEY`] `.regtool/catalogue-pending.json`:
 //!   the work under way, which the next change finishes when a run failed;
 //! - `.regtool/meta/{name}.json`: the metadata (description, license,
 //!   README as HTML...) of the version a page shows, with the `cksum` of the
@@ -37,15 +37,27 @@
 //! Every Unicode text is made valid for the format it goes into
 //! ([`render::clean`]), and a README is rendered in time linear in its size
 //! ([`readme`]).
+//!
+//! Writing it needs the `html` Cargo feature (pulldown-cmark, ammonia,
+//! html5ever; on by default), whose code is [`pages`], [`render`] and
+//! [`readme`]. A build without it keeps the keys and [`remove_all`], and its
+//! hook refuses, before anything is written ([`ChangeHook::can_follow`]),
+//! every change to a registry whose catalogue is on, and turning it on: a
+//! catalogue is never left behind its index. Turning it off works in every
+//! build.
 
+#[cfg(feature = "html")]
 mod pages;
+#[cfg(feature = "html")]
 pub(crate) mod readme;
+#[cfg(feature = "html")]
 pub(crate) mod render;
 
 pub(crate) use pages::check;
 
 use crate::config::Settings;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::layout;
 use crate::name::CrateName;
 use crate::registry::{Change, ChangeHook, Derived, Registry, Writer};
 use crate::storage::{Durability, Precondition};
@@ -58,6 +70,13 @@ pub(crate) const FEED_KEY: &str = "feed.atom";
 pub(crate) const DIR: &str = "catalogue";
 /// Key of the catalogue's state.
 pub(crate) const STATE_KEY: &str = ".regtool/catalogue.json";
+/// Key of the pages' fingerprints: one line per crate, `{canonical name}
+/// {fingerprint}`, sorted by canonical name.
+pub(crate) const PAGES_KEY: &str = ".regtool/catalogue-pages";
+/// Key of the work under way: JSON, the crates whose pages are to be
+/// brought up to date (names as published) and whether the whole catalogue
+/// is.
+pub(crate) const PENDING_KEY: &str = ".regtool/catalogue-pending.json";
 /// What every page regtool writes holds: an `index.html` or `feed.atom`
 /// without it is someone else's and is never overwritten or deleted.
 pub const HTML_MARK: &str = "<meta name=\"generator\" content=\"regtool\">";
@@ -88,8 +107,8 @@ fn remove_all(reg: &Writer) -> Result<()> {
     }
     keys.extend([
         STATE_KEY.to_string(),
-        pages::PAGES_KEY.to_string(),
-        pages::PENDING_KEY.to_string(),
+        PAGES_KEY.to_string(),
+        PENDING_KEY.to_string(),
     ]);
     if ours(reg, INDEX_KEY, HTML_MARK)? {
         keys.push(INDEX_KEY.into());
@@ -103,12 +122,111 @@ fn remove_all(reg: &Writer) -> Result<()> {
     Ok(())
 }
 
+/// Whether this build writes the catalogue (the `html` feature).
+pub(crate) const BUILT: bool = cfg!(feature = "html");
+
+/// The refusal of a build without the `html` feature to change a registry
+/// whose catalogue is on (`turning_on`: to turn it on), naming the registry's
+/// settings file.
+fn missing(reg: &Registry, turning_on: bool) -> Error {
+    Error::FeatureMissing {
+        path: reg.locate(layout::SETTINGS_KEY),
+        feature: "html",
+        needs: if turning_on {
+            "the catalogue (`--html true`)"
+        } else {
+            "this registry's catalogue (`html = true`), which every change updates,"
+        },
+        hint: if turning_on {
+            ""
+        } else {
+            "; or turn the catalogue off with `regtool settings --html false`"
+        },
+    }
+}
+
+/// What a build without the `html` feature does where a full build writes
+/// the catalogue: nothing while it is off, and a refusal
+/// ([`Error::FeatureMissing`]) if it is on, which
+/// [`ChangeHook::can_follow`] has given before anything was written; pending
+/// work waits for a build with it, and `verify` says nothing of the
+/// catalogue.
+#[cfg(not(feature = "html"))]
+// The signatures are the full build's (`pages.rs`), whose bodies can fail.
+#[allow(clippy::unnecessary_wraps)]
+mod pages {
+    use crate::error::Result;
+    use crate::index::IndexFile;
+    use crate::name::CrateName;
+    use crate::registry::{Change, Registry, Writer};
+    use crate::storage::Durability;
+
+    fn refuse_if_on(reg: &Writer) -> Result<()> {
+        if reg.settings.html {
+            return Err(super::missing(reg, false));
+        }
+        Ok(())
+    }
+
+    pub(super) fn resume(_reg: &Writer) -> Result<()> {
+        Ok(())
+    }
+
+    pub(super) fn mark_pending(
+        reg: &Writer,
+        _names: &[&CrateName],
+        _durability: Durability,
+    ) -> Result<()> {
+        refuse_if_on(reg)
+    }
+
+    pub(super) fn update(
+        reg: &Writer,
+        _names: &[CrateName],
+        _changes: &[Change<'_>],
+        _clear: Vec<String>,
+    ) -> Result<()> {
+        refuse_if_on(reg)
+    }
+
+    pub(super) fn rebuild(reg: &Writer) -> Result<usize> {
+        refuse_if_on(reg).map(|()| 0)
+    }
+
+    pub(super) fn site_changed(_reg: &Writer) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// A finding of [`check`] (none in this build).
+    pub(crate) struct Finding {
+        pub(crate) key: String,
+        pub(crate) message: String,
+    }
+
+    pub(crate) fn check(
+        _reg: &Registry,
+        _index: &[(CrateName, IndexFile)],
+    ) -> Result<Vec<Finding>> {
+        Ok(Vec::new())
+    }
+}
+
 /// The catalogue as the registry's [`ChangeHook`]: every change of the index
 /// is carried over to the pages (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Catalogue;
 
 impl ChangeHook for Catalogue {
+    /// A build without the `html` feature refuses every change to a registry
+    /// whose catalogue is on, and turning it on; turning it off is done
+    /// (it only deletes files).
+    fn can_follow(&self, writer: &Writer, settings: &Settings) -> Result<()> {
+        if settings.html && !BUILT {
+            return Err(missing(writer, !writer.settings.html));
+        }
+        Ok(())
+    }
+
     fn describe(&self) -> &'static str {
         "the catalogue"
     }
@@ -173,6 +291,7 @@ impl ChangeHook for Catalogue {
     }
 }
 
+#[cfg(feature = "html")]
 /// A one-crate catalogue as regtool writes it, for tests and fuzzing: the
 /// files a registry at `url` gets for a crate whose index file is
 /// `index_file` (index lines, one per line) and whose shown version has the
@@ -190,6 +309,7 @@ pub struct Sample {
     pub feed: String,
 }
 
+#[cfg(feature = "html")]
 /// Renders a [`Sample`]; `None` when `index_file` holds no index line or
 /// `meta_json` is not metadata.
 pub fn sample(index_file: &[u8], meta_json: &[u8], url: &str) -> Option<Sample> {

@@ -17,7 +17,9 @@
 //! ([`ChangeHook::resume`](crate::registry::ChangeHook::resume)).
 
 use super::render::{self, Site};
-use super::{FEED_KEY, FEED_MARK, HTML_MARK, INDEX_KEY, STATE_KEY, ours, readme};
+use super::{
+    FEED_KEY, FEED_MARK, HTML_MARK, INDEX_KEY, PAGES_KEY, PENDING_KEY, STATE_KEY, ours, readme,
+};
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexPackage};
 use crate::layout;
@@ -38,13 +40,6 @@ pub(crate) const SEARCH_KEY: &str = "catalogue/search-index.js";
 pub(crate) const SCRIPT_KEY: &str = "catalogue/search.js";
 /// Key of the style sheet.
 pub(crate) const STYLE_KEY: &str = "catalogue/style.css";
-/// Key of the pages' fingerprints: one line per crate, `{canonical name}
-/// {fingerprint}`, sorted by canonical name.
-pub(crate) const PAGES_KEY: &str = ".regtool/catalogue-pages";
-/// Key of the work under way (see the module docs): JSON, the crates whose
-/// pages are to be brought up to date (names as published) and whether the
-/// whole catalogue is.
-pub(crate) const PENDING_KEY: &str = ".regtool/catalogue-pending.json";
 /// Versions in the feed.
 pub(crate) const FEED_LEN: usize = 50;
 /// The pages' design: part of every fingerprint, so that a regtool that

@@ -12,6 +12,10 @@
 //! settings changed. The opener (`crate::location`) installs the hook when it
 //! opens a registry.
 //!
+//! Before a change writes anything, the writer asks
+//! [`ChangeHook::can_follow`], which may refuse it: that refusal is the
+//! command's error, and nothing was written.
+//!
 //! What a hook derives never holds back the index, which is the truth: the
 //! writer turns a hook's error into one warning on stderr (naming the hook,
 //! [`ChangeHook::describe`], and the file), never the command's error, and
@@ -29,8 +33,10 @@ use std::fmt::Debug;
 /// What changed for one crate. The hook reads the index file itself, after
 /// the write: another writer may have changed it since this one read it (on
 /// object storage, each write is safe on its own key only), and what is
-/// derived must show the index as it is.
+/// derived must show the index as it is. (Read by the catalogue only:
+/// feature `html`.)
 #[derive(Debug)]
+#[cfg_attr(not(feature = "html"), allow(dead_code))]
 pub(crate) struct Change<'a> {
     /// The crate (as published).
     pub(crate) name: &'a CrateName,
@@ -61,6 +67,21 @@ pub(crate) enum Derived {
 /// not own ([`crate::layout::is_registry_key`] false) through the writer it is
 /// given. Every method defaults to doing nothing.
 pub(crate) trait ChangeHook: Send + Sync + Debug {
+    /// Whether the hook can carry a change over to what it derives, once
+    /// the registry's settings are `settings` (the writer's now, or the new
+    /// ones of a settings change). The writer asks before it writes
+    /// anything of a change to the index, the `.crate` files or the
+    /// settings, so that a hook that cannot (the catalogue in a build
+    /// without it) refuses the change whole instead of falling behind the
+    /// index.
+    ///
+    /// # Errors
+    /// What the hook refuses the change with; nothing was written then.
+    fn can_follow(&self, writer: &Writer, settings: &Settings) -> Result<()> {
+        let _ = (writer, settings);
+        Ok(())
+    }
+
     /// What the hook derives, for warnings (`"the catalogue"`).
     fn describe(&self) -> &'static str {
         "what is derived from the index"

@@ -118,17 +118,61 @@ impl Writer {
         self.guard.check()
     }
 
-    /// Fails once the lock is lost; then, the first time, has the hook
-    /// finish what a failed or killed run left ([`ChangeHook::resume`]):
-    /// called first by every method that changes the index, the `.crate`
-    /// files or regtool's own files, so that the next change finishes
-    /// pending work (a `--dry-run`, which changes nothing, does not).
-    pub(super) fn begin(&self) -> Result<()> {
+    /// Fails once the lock is lost, or when the hook cannot follow a change
+    /// made under `settings` ([`ChangeHook::can_follow`]): called first by
+    /// every method that changes the index, the `.crate` files or the
+    /// settings, so that a refusal comes before anything is written.
+    fn check_change(&self, settings: &Settings) -> Result<()> {
         self.check()?;
-        if !self.resumed.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            self.derive(|h| h.resume(self));
-        }
+        self.announce(|h| h.can_follow(self, settings))
+    }
+
+    /// Whether this writer may change the index and the `.crate` files as
+    /// the registry's settings stand: the refusal every changing method
+    /// makes first, asked up front by the commands, so that a `--dry-run`
+    /// refuses as the real run would, and before any slow work.
+    ///
+    /// # Errors
+    /// What the hook refuses with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]); [`LockGuard::check`]'s error once the lock
+    /// is lost.
+    pub(crate) fn can_change(&self) -> Result<()> {
+        self.check_change(&self.reg.settings)
+    }
+
+    /// Asks the registry's hook whether it can follow a change
+    /// ([`ChangeHook::can_follow`]): the one hook call whose error is the
+    /// command's, since nothing was written yet.
+    fn announce<T>(&self, tell: impl FnOnce(&dyn ChangeHook) -> Result<T>) -> Result<T> {
+        tell(self.reg.hook.as_ref())
+    }
+
+    /// [`Writer::check_change`]; then, the first time, has the hook finish
+    /// what a failed or killed run left ([`ChangeHook::resume`]): called
+    /// first by every method that changes the index or the `.crate` files,
+    /// so that the next change finishes pending work (a `--dry-run`, which
+    /// changes nothing, does not).
+    pub(super) fn begin(&self) -> Result<()> {
+        self.check_change(&self.reg.settings)?;
+        self.resume_once();
         Ok(())
+    }
+
+    /// [`Writer::begin`] for a change of regtool's own files (the token
+    /// file, temp files), which the hook does not follow: the lock, then
+    /// pending work.
+    pub(super) fn begin_own(&self) -> Result<()> {
+        self.check()?;
+        self.resume_once();
+        Ok(())
+    }
+
+    /// Has the hook finish pending work, once per writer (a failure is a
+    /// warning: see [`Writer::derive`]).
+    fn resume_once(&self) {
+        if !self.resumed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.derive(|h| h.resume(self));
+        }
     }
 
     /// Tells the registry's hook of a change: the one place every hook call
@@ -154,7 +198,7 @@ impl Writer {
     /// Writes the settings, then `config.json`, both create-only: the last
     /// steps of [`Registry::create`], which then has the hook derive its files.
     pub(super) fn create_files(&self) -> Result<()> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         for (key, bytes, kind) in [
             (
                 SETTINGS_KEY,
@@ -183,6 +227,8 @@ impl Writer {
     /// setting or the URL changed).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file that cannot be written; what the hook
     /// fails with.
     pub(crate) fn update_settings(
@@ -190,7 +236,7 @@ impl Writer {
         settings: Settings,
         config: RegistryConfig,
     ) -> Result<Derived> {
-        self.check()?;
+        self.check_change(&settings)?;
         let old = self.reg.settings.clone();
         let put = |key: &str, bytes: &[u8], kind| {
             let _ = self
@@ -217,17 +263,21 @@ impl Writer {
     /// without telling the hook crate by crate).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// What the hook fails with.
     pub(crate) fn rebuild_derived(&self) -> Result<Derived> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         Ok(self.derive(|h| h.rebuild(self)).unwrap_or(Derived::Pending))
     }
 
     /// Writes `bytes` at `key`, a key the registry does not own (a hook's:
-    /// the catalogue's pages and state), if `pre` holds.
+    /// the catalogue's pages and state), if `pre` holds. Only the catalogue
+    /// writes (feature `html`).
     ///
     /// # Errors
     /// [`Error::Io`] naming the object.
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     pub(crate) fn put_object(
         &self,
         key: &str,
@@ -252,10 +302,12 @@ impl Writer {
         self.reg.store.delete(key, pre)
     }
 
-    /// Makes every [`Durability::Deferred`] write so far durable.
+    /// Makes every [`Durability::Deferred`] write so far durable (for the
+    /// catalogue's writes: feature `html`).
     ///
     /// # Errors
     /// [`Error::Io`].
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     pub(crate) fn barrier(&self) -> Result<()> {
         self.reg.store.barrier()
     }
@@ -269,7 +321,7 @@ impl Writer {
     /// [`Error::Conflict`] naming the file if another writer changed it since;
     /// [`Error::Io`] naming the file.
     pub(crate) fn put_secret(&self, key: &str, bytes: &[u8], read: Option<Revision>) -> Result<()> {
-        self.begin()?;
+        self.begin_own()?;
         debug_assert!(key.starts_with(&format!("{STATE_DIR}/")));
         match self.reg.store.put(
             key,
@@ -291,6 +343,8 @@ impl Writer {
     /// and after the write.
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::NotFound`] when there is no such crate; what `change` returns;
     /// [`Error::Io`], [`Error::IndexFile`]; [`Error::Conflict`] after too many retries.
     pub(crate) fn modify_crate<T>(
@@ -342,6 +396,8 @@ impl Writer {
     /// lines.
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn write_index(
         &self,
@@ -381,6 +437,8 @@ impl Writer {
     /// ([`ChangeHook::index_written`]).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file; [`Error::Conflict`] when an index file was
     /// changed by another writer since it was read (storage with a lock) or kept
     /// changing, or when another writer holds other bytes for a version of the
@@ -563,6 +621,8 @@ impl Writer {
     /// Deletes the `.crate` at `key` (and its folder once empty).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn delete_crate(&self, key: &str) -> Result<()> {
         self.begin()?;
@@ -573,6 +633,8 @@ impl Writer {
     /// Moves a stored `.crate` from `from` to `to`.
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn move_crate(&self, from: &str, to: &str) -> Result<()> {
         self.begin()?;
@@ -582,6 +644,8 @@ impl Writer {
     /// Makes a `.crate` put there by hand fit to serve (mode 0644).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn fix_crate(&self, key: &str) -> Result<()> {
         self.begin()?;
@@ -599,7 +663,7 @@ impl Writer {
         max_age: std::time::Duration,
         beside_published: bool,
     ) -> Result<usize> {
-        self.begin()?;
+        self.begin_own()?;
         self.reg.store.clean_temp(max_age, beside_published)
     }
 }

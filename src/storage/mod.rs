@@ -12,10 +12,11 @@
 //! and a lock that an implementation may make a no-op when it relies on
 //! compare-and-swap instead. [`local::LocalStorage`] is the folder
 //! implementation (flock, fsync, `syncfs` batches, modes and mtime rules live there);
-//! [`s3::S3Storage`] keeps a registry in an S3 bucket (no lock, conditional
-//! requests, HTTP metadata on every object).
+//! `s3::S3Storage` keeps a registry in an S3 bucket (no lock, conditional
+//! requests, HTTP metadata on every object; built with the `s3` feature).
 
 pub(crate) mod local;
+#[cfg(feature = "s3")]
 pub(crate) mod s3;
 
 use crate::error::Result;
@@ -40,13 +41,18 @@ pub(crate) enum ObjectKind {
     /// `.regtool/`): in a folder, mode 0600, or 0640 keeping the group of the
     /// file it replaces when that one was group-readable (the web server's group).
     Secret,
-    /// A catalogue page (`text/html; charset=utf-8`, revalidated).
+    /// A catalogue page (`text/html; charset=utf-8`, revalidated). This
+    /// and the next three: only the catalogue writes them (feature `html`).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     Html,
     /// A catalogue script (`text/javascript`, revalidated).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     Script,
     /// The catalogue's style sheet (`text/css`, revalidated).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     Style,
     /// The catalogue's Atom feed (`application/atom+xml`, revalidated).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     Feed,
 }
 

@@ -1,7 +1,8 @@
 //! A registry in an S3 bucket (or any S3-protocol store): `s3://bucket/prefix`.
-//! Floor 2 (`storage`).
+//! Floor 2 (`storage`); compiled with the `s3` feature only.
 //!
-//! Built on Apache Arrow's `object_store` crate (its `aws` backend), which is
+//! Built on Apache Arrow's `object_store` crate (its S3 backend, on the one
+//! HTTP client and TLS provider of [`crate::http`]), which is
 //! async: each call runs on a small tokio current-thread runtime owned by the
 //! [`S3Storage`], so the rest of regtool stays synchronous. The connection comes
 //! from the standard AWS environment (`AWS_ACCESS_KEY_ID`,
@@ -88,6 +89,8 @@ impl S3Storage {
     /// not make a valid client (a malformed endpoint, say), or the runtime cannot
     /// start.
     pub(crate) fn from_env(bucket: &str, prefix: &str) -> Result<S3Storage> {
+        // object_store's reqwest client takes the process's rustls provider.
+        crate::http::install_tls_provider();
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if builder
             .get_config_value(&AmazonS3ConfigKey::Endpoint)

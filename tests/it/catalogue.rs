@@ -785,6 +785,7 @@ fn a_private_pages_install_commands_work_in_cargo() {
 /// and the catalogue left its pending work in the bucket; `verify` reports
 /// it, and the next change (of another crate) finishes it.
 #[test]
+#[cfg(feature = "s3")]
 fn the_next_change_finishes_pending_work_on_a_bucket() {
     use object_store::{ObjectStoreExt, path::Path as P};
     let Some(moto) =

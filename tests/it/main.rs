@@ -8,10 +8,15 @@
 mod common;
 
 mod add;
+// The catalogue needs regtool's `html` feature.
+#[cfg(feature = "html")]
 mod catalogue;
 mod ci_recipe;
 mod doctor;
 mod e2e_cargo;
+// Builds without an optional part (`--no-default-features`).
+#[cfg(any(not(feature = "s3"), not(feature = "html")))]
+mod features;
 mod first_hour;
 mod hostile;
 mod integrity;
@@ -25,6 +30,9 @@ mod old_manifests;
 #[cfg(unix)]
 mod readme_first_hour;
 mod reliability;
+// Registries in a bucket need regtool's `s3` feature (integration tests see
+// the package's features).
+#[cfg(feature = "s3")]
 mod s3;
 #[cfg(unix)]
 mod tokens;

@@ -44,6 +44,7 @@ mod cargo;
 mod conformance;
 mod crates;
 mod http;
+#[cfg(feature = "html")]
 mod markup;
 mod needs;
 mod nginx;
@@ -60,6 +61,7 @@ pub use cargo::*;
 pub use conformance::*;
 pub use crates::*;
 pub use http::*;
+#[cfg(feature = "html")]
 pub use markup::*;
 pub use needs::*;
 pub use nginx::*;
