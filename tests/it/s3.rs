@@ -209,7 +209,7 @@ fn one_add_with_the_catalogue_writes_only_its_files() {
         "/cat/crates/newcomer/newcomer-2.0.0.crate ",
         "/cat/.regtool/catalogue-pending.json ",
         "/cat/ne/wc/newcomer ",
-        "/cat/.regtool/meta/newcomer/2.0.0.json ",
+        "/cat/.regtool/meta/newcomer.json ",
         "/cat/catalogue/crates/newcomer.html ",
         "/cat/catalogue/search-index.js ",
         "/cat/.regtool/catalogue-pages ",
