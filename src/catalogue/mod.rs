@@ -59,7 +59,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::name::CrateName;
-use crate::registry::{Change, ChangeHook, Derived, Registry, Writer};
+use crate::registry::{Added, Change, ChangeHook, Derived, Registry, Writer};
 use crate::storage::{Durability, Precondition};
 
 /// Key of the catalogue's start page.
@@ -168,6 +168,16 @@ mod pages {
         Ok(())
     }
 
+    /// READMEs rendered ahead (none in this build).
+    #[derive(Debug, Default)]
+    pub(crate) struct Prepared;
+
+    pub(super) fn prepare(
+        _added: &[crate::registry::Added<'_>],
+    ) -> Option<std::thread::JoinHandle<Prepared>> {
+        None
+    }
+
     pub(super) fn resume(_reg: &Writer) -> Result<()> {
         Ok(())
     }
@@ -184,6 +194,7 @@ mod pages {
         reg: &Writer,
         _names: &[CrateName],
         _changes: &[Change<'_>],
+        _prepared: &Prepared,
         _clear: Vec<String>,
     ) -> Result<()> {
         refuse_if_on(reg)
@@ -213,8 +224,12 @@ mod pages {
 
 /// The catalogue as the registry's [`ChangeHook`]: every change of the index
 /// is carried over to the pages (see the module docs).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Catalogue;
+#[derive(Debug, Default)]
+pub(crate) struct Catalogue {
+    /// READMEs being rendered beside a change's writes
+    /// ([`ChangeHook::prepare`]), for the pages written after it.
+    prepared: std::sync::Mutex<Option<std::thread::JoinHandle<pages::Prepared>>>,
+}
 
 impl ChangeHook for Catalogue {
     /// A build without the `html` feature refuses every change to a registry
@@ -239,6 +254,21 @@ impl ChangeHook for Catalogue {
         pages::resume(writer)
     }
 
+    /// Starts rendering, in the background, the README of the highest
+    /// version each crate adds: the page shows it unless a higher one is
+    /// there already (then it is rendered when the page is written). A bulk
+    /// add's READMEs are then rendered while its files are written and made
+    /// durable, on the cores that wait for the disk.
+    fn prepare(&self, writer: &Writer, added: &[Added<'_>]) {
+        if !writer.settings.html {
+            return;
+        }
+        let handle = pages::prepare(added);
+        if let Ok(mut slot) = self.prepared.lock() {
+            *slot = handle;
+        }
+    }
+
     fn before_index_writes(
         &self,
         writer: &Writer,
@@ -252,12 +282,19 @@ impl ChangeHook for Catalogue {
     }
 
     fn index_written(&self, writer: &Writer, changes: &[Change<'_>]) -> Result<()> {
+        let prepared = self
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         if !writer.settings.html || changes.is_empty() {
             return Ok(());
         }
         let names: Vec<CrateName> = changes.iter().map(|c| c.name.clone()).collect();
         let clear = names.iter().map(ToString::to_string).collect();
-        pages::update(writer, &names, changes, clear)
+        pages::update(writer, &names, changes, &prepared, clear)
     }
 
     fn rebuild(&self, writer: &Writer) -> Result<Derived> {

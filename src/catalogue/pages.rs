@@ -279,11 +279,14 @@ struct Stored {
 }
 
 impl Stored {
-    /// The stored form of `meta`, read from the `.crate` of SHA-256 `cksum`.
-    fn new(cksum: &str, mut meta: VersionMeta) -> Stored {
+    /// The stored form of `meta`, read from the `.crate` of SHA-256 `cksum`;
+    /// `rendered`: its README rendered already.
+    fn new(cksum: &str, mut meta: VersionMeta, rendered: Option<String>) -> Stored {
         let readme_html = meta.readme.take().map(|text| {
-            let path = meta.readme_path.as_deref().unwrap_or("README.md");
-            readme::readme_html(&text, path)
+            rendered.unwrap_or_else(|| {
+                let path = meta.readme_path.as_deref().unwrap_or("README.md");
+                readme::readme_html(&text, path)
+            })
         });
         Stored {
             cksum: cksum.to_string(),
@@ -309,10 +312,12 @@ fn version_meta(
     name: &CrateName,
     pkg: &IndexPackage,
     added: Option<&VersionMeta>,
+    prepared: &Prepared,
 ) -> Result<Stored> {
     let key = meta_key(name.as_str());
     if let Some(m) = added {
-        let stored = Stored::new(&pkg.cksum, m.clone());
+        let rendered = prepared.get(&(name.canonical(), pkg.vers.clone())).cloned();
+        let stored = Stored::new(&pkg.cksum, m.clone(), rendered);
         put(w, &key, &stored.bytes(), ObjectKind::State)?;
         return Ok(stored);
     }
@@ -325,7 +330,7 @@ fn version_meta(
     }
     let crate_key = layout::crate_key(name, &pkg.vers);
     let stored = match w.read_stored_crate(&crate_key, None) {
-        Ok(e) => Stored::new(&pkg.cksum, e.meta),
+        Ok(e) => Stored::new(&pkg.cksum, e.meta, None),
         Err(e) => {
             let why = crate::error::Report(&e).to_string();
             crate::output::warn(format_args!(
@@ -525,7 +530,14 @@ pub(crate) fn resume(w: &Writer) -> Result<()> {
             .iter()
             .filter_map(|n| CrateName::new(n).ok())
             .collect();
-        update(w, &names, &[], pending.crates.iter().cloned().collect())
+        let none = Prepared::new();
+        update(
+            w,
+            &names,
+            &[],
+            &none,
+            pending.crates.iter().cloned().collect(),
+        )
     }
 }
 
@@ -632,17 +644,18 @@ fn render_crate(
     site: &Site,
     site_key: &str,
     added: &HashMap<(String, String), &VersionMeta>,
+    prepared: &Prepared,
 ) -> Result<Rendered> {
     let (name, index) = match w.find_crate(name)? {
         Some(s) => (s.name, s.index),
         None => (name.clone(), IndexFile::default()),
     };
-    render_index(w, name, index, site, site_key, added)
+    render_index(w, name, index, site, site_key, added, prepared)
 }
 
 /// Writes the page of the crate `name` whose index file is `index` (deletes
-/// it when the file has no line); `added` are metadata a change brought, by
-/// canonical name and version.
+/// it when the file has no line); `added` are metadata a change brought and
+/// `prepared` READMEs rendered ahead, by canonical name and version.
 fn render_index(
     w: &Writer,
     name: CrateName,
@@ -650,6 +663,7 @@ fn render_index(
     site: &Site,
     site_key: &str,
     added: &HashMap<(String, String), &VersionMeta>,
+    prepared: &Prepared,
 ) -> Result<Rendered> {
     let key = page_key(name.as_str());
     let Some(pkg) = render::shown_version(&index) else {
@@ -663,7 +677,7 @@ fn render_index(
         });
     };
     let brought = added.get(&(name.canonical(), pkg.vers.clone())).copied();
-    let stored = version_meta(w, &name, pkg, brought)?;
+    let stored = version_meta(w, &name, pkg, brought, prepared)?;
     let page = render::crate_page(&index, &stored.meta, stored.readme_html.as_deref(), site);
     put(w, &key, page.as_bytes(), ObjectKind::Html)?;
     let row = render::search_row(&pkg.name, &pkg.vers, stored.meta.description.as_deref());
@@ -673,6 +687,51 @@ fn render_index(
         row: Some(row),
         index,
     })
+}
+
+// ---------------------------------------------------------------------------
+// READMEs rendered ahead.
+
+/// READMEs rendered ahead of a change's pages, by canonical name and version.
+pub(crate) type Prepared = HashMap<(String, String), String>;
+
+/// Starts rendering the README of the highest version each crate of
+/// `added` brings (see `ChangeHook::prepare`) on a thread of its own (its
+/// work in parallel); `None` when there is no README to render.
+pub(crate) fn prepare(
+    added: &[crate::registry::Added<'_>],
+) -> Option<std::thread::JoinHandle<Prepared>> {
+    let jobs: Vec<(String, String, String, String)> = added
+        .iter()
+        .filter_map(|(name, versions)| {
+            let (vers, meta) = versions
+                .iter()
+                .filter_map(|(v, m)| Some((v, m.as_ref()?)))
+                .max_by(|a, b| {
+                    match (semver::Version::parse(a.0), semver::Version::parse(b.0)) {
+                        (Ok(x), Ok(y)) => x.cmp(&y),
+                        _ => a.0.cmp(b.0),
+                    }
+                })?;
+            let text = meta.readme.clone()?;
+            let path = meta
+                .readme_path
+                .clone()
+                .unwrap_or_else(|| "README.md".into());
+            Some((name.canonical(), vers.clone(), text, path))
+        })
+        .collect();
+    if jobs.is_empty() {
+        return None;
+    }
+    std::thread::Builder::new()
+        .name("regtool-readmes".into())
+        .spawn(move || {
+            jobs.into_par_iter()
+                .map(|(c, v, text, path)| ((c, v), readme::readme_html(&text, &path)))
+                .collect()
+        })
+        .ok()
 }
 
 // ---------------------------------------------------------------------------
@@ -693,6 +752,7 @@ pub(crate) fn update(
     w: &Writer,
     names: &[CrateName],
     changes: &[Change<'_>],
+    prepared: &Prepared,
     clear: Vec<String>,
 ) -> Result<()> {
     if !w.settings.html {
@@ -715,7 +775,7 @@ pub(crate) fn update(
         .collect();
     let rendered: Vec<Result<Rendered>> = names
         .par_iter()
-        .map(|n| render_crate(w, n, &site, &key, &added))
+        .map(|n| render_crate(w, n, &site, &key, &added, prepared))
         .collect();
     let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
     let now = crate::index::pubtime_now();
@@ -996,10 +1056,13 @@ fn rebuild_with(w: &Writer, feed: bool) -> Result<usize> {
         crates.push((name, index, is_fresh, s.fingerprint));
     }
     let none = HashMap::new();
+    let unprepared = Prepared::new();
     let rendered: Vec<Result<Rendered>> = crates
         .par_iter()
         .filter(|(_, _, fresh, _)| !fresh)
-        .map(|(n, index, _, _)| render_index(w, n.clone(), index.clone(), &site, &key, &none))
+        .map(|(n, index, _, _)| {
+            render_index(w, n.clone(), index.clone(), &site, &key, &none, &unprepared)
+        })
         .collect();
     let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
     let wanted: HashSet<String> = crates.iter().map(|(n, ..)| n.canonical()).collect();

@@ -4,6 +4,8 @@
 //! The registry calls its [`ChangeHook`] from the [`Writer`] only, at fixed
 //! points of every change: [`ChangeHook::resume`] before the first change a
 //! writer makes (to finish what a failed or killed run left),
+//! [`ChangeHook::prepare`] before a change writes anything (work that does
+//! not need the index, started early),
 //! [`ChangeHook::before_index_writes`] before the index files of a change are
 //! written (the catalogue records the work as pending, so that a killed run
 //! is finished by the next one), [`ChangeHook::index_written`] after them,
@@ -44,6 +46,10 @@ pub(crate) struct Change<'a> {
     /// (else the hook reads the stored `.crate`).
     pub(crate) added: Vec<(String, Option<VersionMeta>)>,
 }
+
+/// A crate and the versions a change adds to it, with their metadata when
+/// it is at hand (see [`ChangeHook::prepare`]).
+pub(crate) type Added<'a> = (&'a CrateName, &'a [(String, Option<VersionMeta>)]);
 
 /// What a hook did to the files it derives from the index, for the
 /// command's report.
@@ -95,6 +101,15 @@ pub(crate) trait ChangeHook: Send + Sync + Debug {
     fn resume(&self, writer: &Writer) -> Result<()> {
         let _ = writer;
         Ok(())
+    }
+
+    /// A change is about to be made: each crate with the versions it adds
+    /// and their metadata, when at hand. Called before anything of the
+    /// change is written; the hook may start work that does not depend on
+    /// the index files (the catalogue renders READMEs beside the writes).
+    /// Cannot fail the change.
+    fn prepare(&self, writer: &Writer, added: &[Added<'_>]) {
+        let _ = (writer, added);
     }
 
     /// The index files of `names` are about to be written; what is written

@@ -15,7 +15,7 @@
 //! a hook derives (the catalogue) never fails or holds back a change of the
 //! index, which is the truth.
 
-use super::hook::{Change, ChangeHook, Derived};
+use super::hook::{Added, Change, ChangeHook, Derived};
 use super::{Registry, StoredCrate};
 use crate::config::{RegistryConfig, Settings};
 use crate::error::{Error, Result};
@@ -452,6 +452,15 @@ impl Writer {
     ) -> Result<Vec<String>> {
         use rayon::prelude::*;
         self.begin()?;
+        let preview: Vec<Added<'_>> = batch
+            .iter()
+            .map(|p| (&p.name, p.added.as_slice()))
+            .collect();
+        let _ = self.derive(|h| {
+            h.prepare(self, &preview);
+            Ok(())
+        });
+        drop(preview);
         let mut written = Vec::new();
         let mut indexes = Vec::new();
         let mut added = std::collections::HashMap::new();
