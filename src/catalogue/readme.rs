@@ -14,7 +14,7 @@
 //! its events do.) A README beyond either budget is shown as escaped plain
 //! text in a `<pre>`.
 
-use super::render::esc;
+use super::render::{clean, esc};
 use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
     states::RawKind,
@@ -33,7 +33,8 @@ pub(crate) const MAX_EVENTS: usize = 500_000;
 /// task lists and footnotes) unless `path` ends in `.txt` (then preformatted
 /// text); sanitized by ammonia's default allow-list (no script, style,
 /// event handler or `javascript:` URL survives), relative URLs (pointing
-/// into a repository this page cannot see) removed. Beyond the budgets
+/// into a repository this page cannot see) removed, every character HTML
+/// does not allow replaced ([`clean`]). Beyond the budgets
 /// ([`MAX_NESTING`], [`MAX_EVENTS`]): [`plain`].
 pub(crate) fn readme_html(text: &str, path: &str) -> String {
     if path.to_ascii_lowercase().ends_with(".txt") {
@@ -45,10 +46,15 @@ pub(crate) fn readme_html(text: &str, path: &str) -> String {
     if has_html && !within_budget(&raw) {
         return plain(text);
     }
-    ammonia::Builder::default()
+    let html = ammonia::Builder::default()
         .url_relative(ammonia::UrlRelative::Deny)
         .clean(&raw)
-        .to_string()
+        .to_string();
+    // html5ever decodes `&#xFFFE;` and `&#1;` into the characters themselves.
+    match clean(&html) {
+        std::borrow::Cow::Borrowed(_) => html,
+        std::borrow::Cow::Owned(cleaned) => cleaned,
+    }
 }
 
 /// The fallback: `text` escaped in a `<pre>`, after a note saying why.

@@ -32,16 +32,42 @@ pub(crate) fn allowed(c: char) -> bool {
     }
 }
 
+/// Whether the UTF-8 `bytes` hold a character not [`allowed`]: one pass
+/// over the bytes, decoding nothing (C1 controls are `C2 80..=9F`, U+FDD0 to
+/// U+FDEF `EF B7 90..=AF`, U+xFFFE and U+xFFFF end in `BF BE` or `BF BF`).
+fn has_disallowed(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let bad = match b {
+            b'\t' | b'\n' | b'\r' => false,
+            0x00..=0x1f | 0x7f => true,
+            0xc2 => matches!(bytes.get(i + 1), Some(0x80..=0x9f)),
+            0xef => matches!(
+                (bytes.get(i + 1), bytes.get(i + 2)),
+                (Some(0xb7), Some(0x90..=0xaf)) | (Some(0xbf), Some(0xbe | 0xbf))
+            ),
+            0xf0..=0xf4 => matches!(
+                (bytes.get(i + 1), bytes.get(i + 2), bytes.get(i + 3)),
+                (Some(b1), Some(0xbf), Some(0xbe | 0xbf)) if b1 & 0x0f == 0x0f
+            ),
+            _ => false,
+        };
+        if bad {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// `s` with every character not [`allowed`] replaced by U+FFFD (borrowed
 /// when there is none).
 pub(crate) fn clean(s: &str) -> Cow<'_, str> {
-    let bad = |c: char| !allowed(c);
-    // ASCII text is checked a byte at a time; the rest a char at a time.
-    let ok = |b: &u8| (b' '..0x7f).contains(b) || matches!(b, b'\t' | b'\n' | b'\r');
-    if s.bytes().all(|b| ok(&b)) || !s.contains(bad) {
+    if !has_disallowed(s.as_bytes()) {
         return Cow::Borrowed(s);
     }
-    Cow::Owned(s.replace(bad, "\u{FFFD}"))
+    Cow::Owned(s.replace(|c: char| !allowed(c), "\u{FFFD}"))
 }
 
 /// `s` escaped for HTML text and double-quoted attribute values (also valid
@@ -118,10 +144,11 @@ impl Site {
 }
 
 /// A whole page: `root` is the relative path from the page to the registry's
-/// top (`""` or `"../../"`). The page is [`clean`]ed whole, so that no
-/// character the README's HTML decoded (`&#xFFFE;`) makes it invalid.
+/// top (`""` or `"../../"`). Every text in `title` and `body` is [`esc`]aped
+/// (or, for a README, [`clean`]ed), so the page holds only characters HTML
+/// allows.
 fn page(title: &str, root: &str, body: &str) -> String {
-    let page = format!(
+    format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n{mark}\n\
 <title>{title}</title>\n<link rel=\"stylesheet\" href=\"{root}catalogue/style.css\">\n\
@@ -130,11 +157,7 @@ fn page(title: &str, root: &str, body: &str) -> String {
 <a href=\"{root}feed.atom\">New versions (Atom)</a> · made by regtool</footer>\n</body>\n</html>\n",
         title = esc(title),
         mark = super::HTML_MARK,
-    );
-    match clean(&page) {
-        Cow::Borrowed(_) => page,
-        Cow::Owned(cleaned) => cleaned,
-    }
+    )
 }
 
 /// `index.html`: the search box and the list the search script fills in
@@ -527,6 +550,11 @@ mod tests {
             '\u{10FFFD}',
         ] {
             assert!(allowed(good) && xml_char(good), "{good:?}");
+        }
+        // The byte scan agrees with the characters, everywhere.
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let text = format!("a{c}b");
+            assert_eq!(has_disallowed(text.as_bytes()), !allowed(c), "{c:?}");
         }
         assert!(matches!(clean("plain ascii"), Cow::Borrowed(_)));
         assert!(matches!(clean("grüße"), Cow::Borrowed(_)));
