@@ -217,6 +217,7 @@ mod pages {
     pub(crate) fn check(
         _reg: &Registry,
         _index: &[(CrateName, IndexFile)],
+        _unreadable: &std::collections::HashSet<String>,
     ) -> Result<Vec<Finding>> {
         Ok(Vec::new())
     }

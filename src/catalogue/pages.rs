@@ -321,32 +321,42 @@ fn version_meta(
         put(w, &key, &stored.bytes(), ObjectKind::State)?;
         return Ok(stored);
     }
-    if let Some(o) = w.get_object(&key)?
-        && let Ok(s) = serde_json::from_slice::<Stored>(&o.bytes)
-        && s.cksum == pkg.cksum
-        && s.renderer == RENDER_VERSION
-    {
-        return Ok(s);
-    }
-    let crate_key = layout::crate_key(name, &pkg.vers);
-    let stored = match w.read_stored_crate(&crate_key, None) {
-        Ok(e) => Stored::new(&pkg.cksum, e.meta, None),
-        Err(e) => {
-            let why = crate::error::Report(&e).to_string();
+    let (stored, fresh) = read_meta(w, name, pkg)?;
+    if fresh {
+        if let Some(why) = &stored.unreadable {
             crate::output::warn(format_args!(
                 "the catalogue page of {name} v{} shows its index line only: {why}",
                 pkg.vers
             ));
-            Stored {
-                cksum: pkg.cksum.clone(),
-                renderer: RENDER_VERSION,
-                unreadable: Some(why),
-                ..Stored::default()
-            }
         }
-    };
-    put(w, &key, &stored.bytes(), ObjectKind::State)?;
+        put(w, &key, &stored.bytes(), ObjectKind::State)?;
+    }
     Ok(stored)
+}
+
+/// The metadata of `pkg` (a line of `name`) without writing anything: the
+/// stored file when it was read from the same bytes (`false`), else read
+/// from the stored `.crate` (`true`: not stored yet; a `.crate` that is
+/// missing or cannot be read gives empty metadata and says why).
+fn read_meta(reg: &Registry, name: &CrateName, pkg: &IndexPackage) -> Result<(Stored, bool)> {
+    if let Some(o) = reg.get_object(&meta_key(name.as_str()))?
+        && let Ok(s) = serde_json::from_slice::<Stored>(&o.bytes)
+        && s.cksum == pkg.cksum
+        && s.renderer == RENDER_VERSION
+    {
+        return Ok((s, false));
+    }
+    let crate_key = layout::crate_key(name, &pkg.vers);
+    let stored = match reg.read_stored_crate(&crate_key, None) {
+        Ok(e) => Stored::new(&pkg.cksum, e.meta, None),
+        Err(e) => Stored {
+            cksum: pkg.cksum.clone(),
+            renderer: RENDER_VERSION,
+            unreadable: Some(crate::error::Report(&e).to_string()),
+            ..Stored::default()
+        },
+    };
+    Ok((stored, true))
 }
 
 // ---------------------------------------------------------------------------
@@ -1171,13 +1181,22 @@ pub(crate) struct Finding {
 }
 
 /// Whether the catalogue describes the index: `index` holds every index
-/// file (its crate's name as published and its lines). Finds pending work,
-/// a missing or unreadable state, pages and search rows missing, left over
-/// or made from another index file or site. Nothing when `html` is off.
+/// file that could be read (its crate's name as published and its lines),
+/// `unreadable` the canonical names of those that could not (their pages,
+/// rows and the feed are not judged: the index file is the problem). Finds
+/// pending work, a missing or unreadable state, pages and search rows
+/// missing, left over or not what the index file gives now (a page is
+/// rendered again where its fingerprint differs, so that a change the page
+/// does not show is none), or made for another site. Nothing when `html` is
+/// off.
 ///
 /// # Errors
 /// [`Error::Io`] naming what cannot be read.
-pub(crate) fn check(reg: &Registry, index: &[(CrateName, IndexFile)]) -> Result<Vec<Finding>> {
+pub(crate) fn check(
+    reg: &Registry,
+    index: &[(CrateName, IndexFile)],
+    unreadable: &HashSet<String>,
+) -> Result<Vec<Finding>> {
     let mut found = Vec::new();
     if !reg.settings.html {
         return Ok(found);
@@ -1230,7 +1249,9 @@ pub(crate) fn check(reg: &Registry, index: &[(CrateName, IndexFile)]) -> Result<
         let page = page_key(n.as_str());
         if !pages.contains(&page) {
             finding(&page, format!("crate `{n}` has no catalogue page"));
-        } else if prints.get(&c).is_none_or(|p| *p != fingerprint(&key, file)) {
+        } else if prints.get(&c).is_none_or(|p| *p != fingerprint(&key, file))
+            && !page_is_current(reg, n, file, &site)?
+        {
             finding(
                 &page,
                 format!("the page of `{n}` does not show its index file as it is"),
@@ -1242,13 +1263,19 @@ pub(crate) fn check(reg: &Registry, index: &[(CrateName, IndexFile)]) -> Result<
         names.insert(c);
         names.insert(page);
     }
+    let judged = |p: &str| {
+        p.strip_prefix(PAGES_DIR)
+            .and_then(|p| p.strip_prefix('/'))
+            .and_then(|p| p.strip_suffix(".html"))
+            .is_none_or(|n| !unreadable.contains(&name::canonical(n)))
+    };
     for p in &pages {
-        if p.ends_with(".html") && !names.contains(p) {
+        if p.ends_with(".html") && !names.contains(p) && judged(p) {
             finding(p, "a page of a crate the index does not hold".into());
         }
     }
     for c in rows.keys() {
-        if !names.contains(c) {
+        if !names.contains(c) && !unreadable.contains(c) {
             finding(
                 SEARCH_KEY,
                 format!("the search data lists `{c}`, which the index does not hold"),
@@ -1266,13 +1293,33 @@ pub(crate) fn check(reg: &Registry, index: &[(CrateName, IndexFile)]) -> Result<
                 .zip(b)
                 .all(|(x, y)| x.name == y.name && x.vers == y.vers)
     };
-    if !stored.state.foreign_feed && !same(&feed, &stored.state.feed) {
+    if unreadable.is_empty() && !stored.state.foreign_feed && !same(&feed, &stored.state.feed) {
         finding(
             FEED_KEY,
             "the feed does not list the newest versions".into(),
         );
     }
     Ok(found)
+}
+
+/// Whether the stored page of `name` is the page its index file `file`
+/// gives now (what a rebuild would write): a fingerprint differs for any
+/// change of the file's bytes, such as a field the page does not show.
+fn page_is_current(
+    reg: &Registry,
+    name: &CrateName,
+    file: &IndexFile,
+    site: &Site,
+) -> Result<bool> {
+    let Some(pkg) = render::shown_version(file) else {
+        return Ok(true);
+    };
+    let Some(page) = reg.get_object(&page_key(name.as_str()))? else {
+        return Ok(false);
+    };
+    let (stored, _) = read_meta(reg, name, pkg)?;
+    let want = render::crate_page(file, &stored.meta, stored.readme_html.as_deref(), site);
+    Ok(page.bytes == want.as_bytes())
 }
 
 #[cfg(test)]

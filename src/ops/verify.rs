@@ -119,18 +119,31 @@ pub(crate) fn verify(
 
 /// Whether the catalogue describes the index (see
 /// [`crate::catalogue::check`]); index files that cannot be read are
-/// problems of their own already.
+/// problems of their own already, and their crates' pages are not judged.
 fn check_catalogue(reg: &Registry) -> Result<Vec<Problem>> {
-    let files: Vec<(CrateName, IndexFile)> = reg
+    let read: Vec<std::result::Result<Option<(CrateName, IndexFile)>, String>> = reg
         .index_keys()?
         .par_iter()
-        .filter_map(|key| {
-            let (index, _) = reg.read_index_key(key).ok()??;
-            let name = CrateName::new(&index.lines.first()?.package.name).ok()?;
-            Some((name, index))
+        .map(|key| match reg.read_index_key(key) {
+            Ok(found) => Ok(found.and_then(|(index, _)| {
+                let name = CrateName::new(&index.lines.first()?.package.name).ok()?;
+                Some((name, index))
+            })),
+            Err(_) => Err(name::canonical(key.rsplit('/').next().unwrap_or(key))),
         })
         .collect();
-    Ok(crate::catalogue::check(reg, &files)?
+    let mut files = Vec::new();
+    let mut unreadable = std::collections::HashSet::new();
+    for r in read {
+        match r {
+            Ok(Some(file)) => files.push(file),
+            Ok(None) => {}
+            Err(canonical) => {
+                unreadable.insert(canonical);
+            }
+        }
+    }
+    Ok(crate::catalogue::check(reg, &files, &unreadable)?
         .into_iter()
         .map(|f| Problem {
             path: reg.locate(&f.key),

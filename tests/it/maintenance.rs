@@ -504,8 +504,12 @@ fn verify_deep_reports_an_edited_features_field() {
         ),
     )
     .unwrap();
-    // The checksum still matches: only --deep can see it.
-    reg.assert_verify_clean();
+    // The checksum still matches: only --deep can see it. The catalogue
+    // page shows the features, so it no longer describes the index file.
+    let out = reg.verify(&[]);
+    let page = reg.root.join("catalogue/crates/feat.html");
+    assert_problem(&out, "catalogue", &page);
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", describe_output(&out));
     let out = reg.verify(&["--deep"]);
     assert_problem(&out, "differs", &reg.index_file("feat"));
     assert!(
