@@ -190,13 +190,13 @@ fn reindex_once(writer: &Writer, opts: &ReindexOptions, shell: &Shell) -> Result
         problems: Vec::new(),
         indexed: HashSet::new(),
     };
+    let (mut groups, known_crates) = read_index_files(writer)?;
+    run.read_crates(&mut groups, &known_crates)?;
     for key in writer.unreadable_keys() {
         shell.warn(format!(
             "`{key}` cannot be read back (an empty, `.` or `..` component, or a name that is not UTF-8): left out; rename or delete it with another tool"
         ));
     }
-    let (mut groups, known_crates) = read_index_files(writer)?;
-    run.read_crates(&mut groups, &known_crates)?;
     run.indexed = known_crates;
     let released = unused_claims(writer, &groups)?;
     for group in groups.into_values() {

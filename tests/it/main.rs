@@ -15,6 +15,8 @@ mod e2e_cargo;
 mod first_hour;
 mod hostile;
 mod integrity;
+#[cfg(unix)]
+mod lease;
 mod maintenance;
 mod man;
 mod mirror;

@@ -237,7 +237,7 @@ fn one_add_with_the_catalogue_writes_only_its_files() {
     for (put, want) in puts.iter().zip(want) {
         assert!(put.contains(want), "{put} is not {want}: {during:#?}");
     }
-    assert!(during.len() <= 11 + 6, "{during:#?}");
+    assert!(during.len() <= 11 + 7, "{during:#?}");
     for (key, ty) in [
         ("cat/index.html", "text/html; charset=utf-8"),
         (
