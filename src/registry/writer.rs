@@ -228,22 +228,46 @@ impl Writer {
     ) -> Result<Derived> {
         self.check()?;
         let old = self.reg.settings.clone();
-        let (any, now) = (Precondition::Any, Durability::Now);
         if settings != self.reg.settings {
-            let bytes = settings.to_bytes();
-            let _ = self
-                .store()?
-                .put(SETTINGS_KEY, &bytes, ObjectKind::State, &any, now)?;
+            let path = self.locate(SETTINGS_KEY);
+            let was = |b: &[u8]| Settings::parse(&path, b).is_ok_and(|s| s == self.reg.settings);
+            self.replace(SETTINGS_KEY, &settings.to_bytes(), ObjectKind::State, was)?;
             self.reg.settings = settings;
         }
         if config != self.reg.config {
-            let bytes = config.to_bytes();
-            let _ = self
-                .store()?
-                .put(CONFIG_KEY, &bytes, ObjectKind::Config, &any, now)?;
+            let path = self.locate(CONFIG_KEY);
+            let was =
+                |b: &[u8]| RegistryConfig::parse(&path, b).is_ok_and(|c| c == self.reg.config);
+            self.replace(CONFIG_KEY, &config.to_bytes(), ObjectKind::Config, was)?;
             self.reg.config = config;
         }
         self.announce(|h| h.settings_changed(self, &old))
+    }
+
+    /// Writes `bytes` at `key` (the settings, `config.json`) in place of
+    /// what this writer read: under an OS lock, atomically; under a lease,
+    /// only if the object still says that (`was` its bytes; `If-Match` on
+    /// the revision it has now), so that a holder paused past its lease
+    /// cannot undo a later change.
+    fn replace(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        kind: ObjectKind,
+        was: impl Fn(&[u8]) -> bool,
+    ) -> Result<()> {
+        let pre = if self.reg.store.locks() {
+            Precondition::Any
+        } else {
+            match self.reg.store.get(key)? {
+                Some(o) if was(&o.bytes) => Precondition::Unchanged(o.revision),
+                _ => return Err(self.reg.conflict(key)),
+            }
+        };
+        match self.store()?.put(key, bytes, kind, &pre, Durability::Now)? {
+            Outcome::Done => Ok(()),
+            Outcome::Conflict => Err(self.reg.conflict(key)),
+        }
     }
 
     /// Has the hook derive everything again from the index as it is (after
@@ -552,6 +576,17 @@ impl Writer {
         Err(self.reg.conflict(&layout::index_key(name)))
     }
 
+    /// The `cksum` of `name`'s line for `vers`, if the index has one.
+    fn line_cksum(&self, name: &CrateName, vers: &str) -> Result<Option<String>> {
+        Ok(self.find_crate(name)?.and_then(|s| {
+            s.index
+                .lines
+                .iter()
+                .find(|l| l.package.vers == vers)
+                .map(|l| l.package.cksum.clone())
+        }))
+    }
+
     /// Stores a `.crate` without a lock (see [`Writer::publish`]).
     fn create_crate(
         &self,
@@ -586,15 +621,19 @@ impl Writer {
             let theirs = crate::crate_file::sha256(existing.bytes.as_slice())
                 .map_err(|e| Error::io("read", self.reg.store.locate(key), e))?;
             if theirs == ours {
-                return Ok(()); // the same bytes: a killed run's orphan, or a twin add
+                // The same bytes: a killed run's orphan, or a version
+                // removed whose `.crate` delete has not landed yet. No line
+                // names it: written again, so that such a late conditional
+                // delete (a holder paused past its lease) cannot take it.
+                if self.line_cksum(name, vers)?.is_none()
+                    && self.store()?.refresh(key, ObjectKind::Crate)? == Outcome::Conflict
+                {
+                    pre = Precondition::Absent; // deleted meanwhile
+                    continue;
+                }
+                return Ok(());
             }
-            let line_cksum = self.find_crate(name)?.and_then(|s| {
-                s.index
-                    .lines
-                    .iter()
-                    .find(|l| l.package.vers == vers)
-                    .map(|l| l.package.cksum.clone())
-            });
+            let line_cksum = self.line_cksum(name, vers)?;
             // A repair of a damaged copy, or an orphan no line names (a
             // killed or refused run's: under the lease no other add of it
             // is under way).

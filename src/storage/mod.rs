@@ -302,6 +302,21 @@ pub(crate) trait Storage: Send + Sync + Debug {
     /// [`crate::Error::Io`] naming the object.
     fn delete(&self, key: &str, pre: &Precondition) -> Result<Outcome>;
 
+    /// Writes the object at `key` again, with the same bytes, so that its
+    /// revision changes: a conditional delete sent earlier (by a holder
+    /// paused past its lease) then fails instead of deleting it. Object
+    /// storage only: an ETag is the MD5 of the bytes, so the new object is
+    /// uploaded the other way (in one part, or as a one-part multipart
+    /// upload) to get another ETag. A folder's lock cannot be outlived:
+    /// nothing to do. [`Outcome::Conflict`] when the object is gone.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn refresh(&self, key: &str, kind: ObjectKind) -> Result<Outcome> {
+        let _ = (key, kind);
+        Ok(Outcome::Done)
+    }
+
     /// Moves an object (`reindex` puts a misplaced `.crate` where cargo downloads it).
     ///
     /// # Errors

@@ -588,8 +588,9 @@ impl Storage for S3Storage {
         }
     }
 
-    /// Copies the object (its bytes, written anew with `kind`'s metadata) and
-    /// deletes the original if it is still the one copied.
+    /// Copies the object (its bytes, written anew with `kind`'s metadata,
+    /// where no object is: a target written meanwhile by another writer is
+    /// a conflict) and deletes the original if it is still the one copied.
     fn rename(&self, from: &str, to: &str, kind: ObjectKind) -> Result<()> {
         let Some(obj) = self.get(from)? else {
             return Err(Error::io(
@@ -598,9 +599,51 @@ impl Storage for S3Storage {
                 std::io::ErrorKind::NotFound.into(),
             ));
         };
-        let _ = self.put_bytes(to, PutPayload::from(obj.bytes), kind, &Precondition::Any)?;
+        let bytes = obj.bytes;
+        match self.put_bytes(
+            to,
+            PutPayload::from(bytes.clone()),
+            kind,
+            &Precondition::Absent,
+        )? {
+            Outcome::Done => {}
+            // The same bytes there already: a move that was cut short.
+            Outcome::Conflict if self.get(to)?.is_some_and(|o| o.bytes == bytes) => {}
+            Outcome::Conflict => {
+                return Err(Error::Conflict {
+                    path: self.locate(to),
+                });
+            }
+        }
         let _ = self.delete(from, &Precondition::Unchanged(obj.revision))?;
         Ok(())
+    }
+
+    /// A one-part multipart upload where the ETag is an MD5 (a plain PUT),
+    /// a plain PUT (`If-Match`) where it is a multipart one (`…-N`).
+    fn refresh(&self, key: &str, kind: ObjectKind) -> Result<Outcome> {
+        let Some(obj) = self.get(key)? else {
+            return Ok(Outcome::Conflict);
+        };
+        if obj.revision.0.contains('-') {
+            let pre = Precondition::Unchanged(obj.revision);
+            return self.put_bytes(key, PutPayload::from(obj.bytes), kind, &pre);
+        }
+        let path = self.object_path(key)?;
+        let (content_type, cache_control) = http_metadata(kind);
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::ContentType, content_type.into());
+        attributes.insert(Attribute::CacheControl, cache_control.into());
+        let store = &self.client.store;
+        let upload = async {
+            let mut upload = store.put_multipart_opts(&path, attributes.into()).await?;
+            upload.put_part(PutPayload::from(obj.bytes)).await?;
+            upload.complete().await
+        };
+        match self.client.runtime.block_on(upload) {
+            Ok(_) => Ok(Outcome::Done),
+            Err(e) => Err(self.fail("write", key, e)),
+        }
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {

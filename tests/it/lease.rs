@@ -430,3 +430,52 @@ fn keys_with_percent_are_read_back_and_unreadable_keys_reported() {
         .collect();
     assert_eq!(kinds, ["unreadable-key"], "{report:#}");
 }
+
+/// The one delete no compare-and-swap on the index guards: `remove` drops a
+/// version's line, then deletes its `.crate` with `If-Match` on the ETag it
+/// saw. If that delete is late (its writer paused past the lease) and
+/// another writer re-added the same bytes meanwhile, the ETag would match
+/// (it is the MD5 of the bytes) and the re-added version would lose its
+/// file; so a re-add that finds such a `.crate` writes it again another way,
+/// and the late delete is refused (412).
+#[test]
+fn a_late_crate_delete_cannot_take_a_re_added_crate() {
+    let Some(bucket) = bucket() else { return };
+    let reg = bucket.init("late", &["--no-html"]);
+    let dir = common::tempdir();
+    let file = CrateBuilder::new("late", "1.0.0").write_to(dir.path());
+    bucket.add(&reg, std::slice::from_ref(&file));
+    let key = "late/crates/late/late-1.0.0.crate";
+    let etag = |bucket: &Bucket| {
+        let auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+        let r = http_request(
+            bucket.moto.port,
+            "HEAD",
+            &format!("/{}/{key}", bucket.name),
+            &[("Authorization", auth)],
+            b"",
+        );
+        r.header("etag").map(str::to_string)
+    };
+    let seen = etag(&bucket).expect("the .crate is there");
+    // A remove whose line went and whose delete has not landed yet.
+    bucket.ok(&["--registry", &reg, "remove", "late@1.0.0"]);
+    put_raw(&bucket, key, &std::fs::read(&file).unwrap());
+    assert_eq!(etag(&bucket).as_deref(), Some(seen.as_str()));
+    // The re-add (a CI re-run): the same bytes, written again.
+    bucket.add(&reg, std::slice::from_ref(&file));
+    assert_ne!(etag(&bucket).as_deref(), Some(seen.as_str()));
+    // The late delete, as regtool sends it.
+    let auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+    let r = http_request(
+        bucket.moto.port,
+        "DELETE",
+        &format!("/{}/{key}", bucket.name),
+        &[("Authorization", auth), ("If-Match", &seen)],
+        b"",
+    );
+    assert_eq!(r.status, 412, "{}", String::from_utf8_lossy(&r.body));
+    let report = json(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
+    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["versions"], 1);
+}
