@@ -343,7 +343,9 @@ impl Writer {
 
     /// Reads `name`'s index file, changes it with `change` and writes it back
     /// (removing it when no line is left), as one compare-and-swap: if another
-    /// writer changed it meanwhile, it is read again and `change` runs again.
+    /// writer changed it meanwhile, it is read again and `change` runs again
+    /// (unless the file holds exactly what was written: in object storage, a
+    /// retried write of ours that landed).
     /// `change` gets the crate as stored (resolved from any spelling) and returns
     /// `Ok(None)` to leave the file alone. The hook hears of the change before
     /// and after the write.
@@ -376,9 +378,8 @@ impl Writer {
             };
             let pre = Precondition::from_read(stored.revision.clone());
             self.announce(|h| h.before_index_writes(self, &[&stored.name], Durability::Now))?;
-            if self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?
-                == Outcome::Done
-            {
+            let written = self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?;
+            if written == Outcome::Done || self.landed(&stored)? {
                 let has = |v: &String| stored.index.lines.iter().any(|l| l.package.vers == *v);
                 let change = Change {
                     name: &stored.name,
@@ -397,6 +398,21 @@ impl Writer {
             }
         }
         Err(self.reg.conflict(&layout::index_key(name)))
+    }
+
+    /// Whether a write of `stored`'s index file that came back as a conflict
+    /// landed all the same (the client retried it after a lost answer, and
+    /// the retry found the file changed: by itself): the file holds exactly
+    /// the bytes written. Under an OS lock a conflict is never our own.
+    fn landed(&self, stored: &StoredCrate) -> Result<bool> {
+        if self.reg.store.locks() {
+            return Ok(false);
+        }
+        let key = layout::index_key(&stored.name);
+        Ok(match self.reg.store.get(&key)? {
+            Some(now) => !stored.index.lines.is_empty() && now.bytes == stored.index.to_bytes(),
+            None => stored.index.lines.is_empty(),
+        })
     }
 
     /// Writes `name`'s index file if `pre` holds, or deletes it when `file` has no
