@@ -18,7 +18,7 @@
 //! - `verify` reports exactly the problems the model predicts.
 //!
 //! The bounded run (`cargo test --test it model`) tries 32 sequences of up to
-//! 24 steps from a fixed seed; the long run is documented in README.md
+//! 24 steps from a fixed seed; the long run is documented in DEVELOPMENT.md
 //! (`PROPTEST_CASES`, `PROPTEST_RNG_SEED`, `REGTOOL_MODEL_STEPS`);
 //! `REGTOOL_MODEL_LOG=1` prints every sequence it runs.
 
