@@ -34,12 +34,15 @@ reg="s3://bench/synth"
 # Requests in moto's log so far (werkzeug colours some lines: match the protocol).
 requests() { grep -c ' HTTP/1.1"' "$log" || true; }
 
-timed "fill the bucket: add of $(find "$synth/crates" -name '*.crate' | wc -l) versions (catalogue off)" \
-  bash -c "'$rt' -q init '$reg' --url '$url' --no-html && '$rt' -q --registry '$reg' add '$synth/crates'"
+# In batches: `add` keeps each input's staging file open until it publishes, and
+# 100,000 open files are more than a process may have.
+"$rt" -q init "$reg" --url "$url" --no-html
+timed "fill the bucket: add of $(find "$synth/crates" -name '*.crate' | wc -l) versions (catalogue off), 500 per add" \
+  bash -c "find '$synth/crates' -name '*.crate' | sort | xargs -n 500 '$rt' -q --registry '$reg' add"
 
 one="$work/s3-one"
 make_one_crate "$one"
-existing="$(find "$synth/crates" -name '*.crate' | sort | head -1)"
+existing="$(find "$synth/crates" -name '*.crate' | sort | sed -n 1p)"
 name="$(basename "$(dirname "$existing")")"
 # A new version of an existing crate: its bytes from gen.py's first crate, renamed.
 python3 - "$existing" "$one/$name-99.0.0.crate" "$name" <<'PY'

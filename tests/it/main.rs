@@ -24,6 +24,8 @@ mod mirror;
 mod model;
 mod nginx;
 mod old_manifests;
+#[cfg(unix)]
+mod readme_first_hour;
 mod reliability;
 mod s3;
 #[cfg(unix)]

@@ -16,6 +16,7 @@
 //!   rule when it is missing ([`skip_or_fail`], [`require_tool`]);
 //! - [`nginx`]: a registry served by a real nginx ([`NginxRegistry`]);
 //! - [`s3`]: moto's S3 server and a bucket per test ([`MotoServer`], [`Bucket`]);
+//! - [`readme`]: README.md's fenced blocks, taken out and run as written;
 //! - [`upstream`]: an upstream registry for `regtool mirror`, behind a server
 //!   that misbehaves on cue ([`Upstream`], [`FaultServer`]), and `mirror` runs.
 #![allow(dead_code)]
@@ -44,6 +45,7 @@ mod http;
 mod needs;
 mod nginx;
 mod process;
+mod readme;
 mod registry;
 mod s3;
 mod served;
@@ -58,6 +60,7 @@ pub use http::*;
 pub use needs::*;
 pub use nginx::*;
 pub use process::*;
+pub use readme::*;
 pub use registry::*;
 pub use s3::*;
 pub use served::*;
