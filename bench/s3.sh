@@ -33,7 +33,7 @@ curl -s -X PUT "http://127.0.0.1:$port/bench" >/dev/null
 reg="s3://bench/synth"
 
 # Requests in moto's log so far (werkzeug colours some lines: match the protocol).
-requests() { grep -c ' HTTP/1.1"' "$log" || true; }
+requests() { grep -c ' HTTP/1.1' "$log" || true; }
 
 results="$work/s3-results.md"
 : > "$results"; : > "$work/s3-requests.md"; : > "$work/s3-race.md"
@@ -87,7 +87,7 @@ for who in after before; do
     n=$(( $(requests) - before_n ))
     echo "$who: add of a version of a $what crate: $n requests"
     echo "| $who | $what crate | $n requests |" >> "$work/s3-requests.md"
-    grep ' HTTP/1.1"' "$log" | tail -n "$n" | grep -o '[A-Z]* /bench[^ ]*' >&2 || true
+    grep ' HTTP/1.1' "$log" | tail -n "$n" | grep -o '[A-Z]* /bench[^ ]*' >&2 || true
     "$bin" -q --registry "$reg" remove "$spec"
     bench_one "$results" "$who: add of 1 version of a $what crate into the 100,000-version bucket" \
       "'$bin' -q --registry '$reg' remove '$spec' >/dev/null 2>&1 || true" \
