@@ -250,12 +250,15 @@ of secret, from the operating system's random source), prints it once on stdout 
 stores only its MD5 digest, which nginx's built-in secure_link module checks. It is
 not shown again: `token list` shows names, IDs and dates, never tokens.
 
-Every token can only read: nginx serves the registry's files and publishing is
-`regtool add` on the registry's machine, so --read-only only marks a token as a
-consumer's in `token list`; nothing enforces a difference.
+Through nginx every token can only read. Through `regtool serve` (cargo's Web API)
+a token may do what its --scope says (publish-new, publish-update, yank,
+change-owners, admin), optionally only for the crates --crates names; a token
+without --scope, and every token made before scopes existed, can only read.
+--read-only only marks a token as a consumer's in `token list`.
 
 Examples:
     regtool --registry /srv/registry token add ci-build --read-only
+    regtool --registry /srv/registry token add alice --scope publish-new,publish-update,yank
     regtool --registry /srv/registry token list --format json
     regtool --registry /srv/registry token revoke ci-build && sudo nginx -s reload")]
     Token(TokenArgs),
@@ -313,6 +316,24 @@ Examples:
     REGTOOL_TOKEN=... regtool doctor sparse+https://crates.example.com/ --format json")]
     Doctor(DoctorArgs),
 
+    /// Serve cargo's Web API (publish, yank) on the registry's own files
+    #[command(long_about = "\
+Serve cargo's Web API for the registry, so that `cargo publish --registry NAME` and
+`cargo yank` work: a publish goes through exactly what `regtool add` does (every check,
+limit and spelling rule, the catalogue), a yank through `regtool yank`. Every write
+takes the registry's one writer (the folder's lock, a bucket's lease), waiting at most
+--lock-timeout (20s by default) and then answering 503, which cargo prints.
+
+Tokens come from `regtool token add NAME --scope ...`; a token without scopes can only
+read. config.json's `api` tells cargo where the API is: `regtool settings --api URL`.
+TLS belongs to a reverse proxy in front. SIGTERM or Ctrl-C stops the server after the
+requests under way have finished.
+
+Examples:
+    regtool --registry /srv/registry settings --api https://crates.example.com
+    regtool --registry /srv/registry serve --listen 127.0.0.1:8080")]
+    Serve(ServeArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(long_about = "\
 Print a shell completion script on stdout.
@@ -351,6 +372,17 @@ pub struct SettingsArgs {
     /// How long the writers' lease of a registry in a bucket lasts without renewal, in whole seconds, e.g. 60s or 2m (default 60s)
     #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
     pub lease: Option<u64>,
+    /// Where cargo's Web API is (`regtool serve`): config.json's `api`, so that cargo publish, yank, owner and search work; an empty URL removes it
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (TLS belongs to a reverse proxy in front)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
 }
 
 /// Arguments of `unlock`.
@@ -390,9 +422,15 @@ pub enum TokenCommand {
     Add {
         /// The token's name (letters, digits, -, _), for `list` and `revoke`
         name: String,
-        /// Mark the token as a consumer's (a label in `list`: every token can only read)
+        /// Mark the token as a consumer's (a label in `list`)
         #[arg(long)]
         read_only: bool,
+        /// What the token may do through cargo's Web API (`regtool serve`), comma-separated: publish-new, publish-update, yank, change-owners, admin [default: nothing: it can only read]
+        #[arg(long = "scope", value_name = "SCOPES", value_delimiter = ',', value_parser = parse_scope)]
+        scopes: Vec<String>,
+        /// Limit the scopes to these crates, comma-separated: a crate name, or the start of one followed by `*` [default: every crate]
+        #[arg(long, value_name = "PATTERNS", value_delimiter = ',')]
+        crates: Vec<String>,
     },
     /// List the tokens (names, IDs, dates; never the tokens)
     List,
@@ -797,6 +835,7 @@ impl From<SettingsArgs> for ops::settings::SettingsChange {
             html: a.html,
             name: a.name,
             lease_seconds: a.lease,
+            api: a.api,
         }
     }
 }
@@ -904,13 +943,66 @@ fn local_registry(registry: Option<&Path>, shell: &Shell) -> Result<Option<Regis
 fn token(command: TokenCommand, reg: &Registry, shell: &Shell) -> Result<()> {
     use crate::report::print;
     match command {
-        TokenCommand::Add { name, read_only } => {
-            let opts = ops::token::AddOptions { read_only };
+        TokenCommand::Add {
+            name,
+            read_only,
+            scopes,
+            crates,
+        } => {
+            let opts = ops::token::AddOptions {
+                read_only,
+                scopes: scopes
+                    .iter()
+                    .map(|s| ops::token::Scope::parse(s))
+                    .collect::<Result<_>>()?,
+                crates,
+            };
             print(shell, &ops::token::add(reg, &name, &opts, shell)?)
         }
         TokenCommand::List => print(shell, &ops::token::list(reg)?),
         TokenCommand::Revoke { name } => print(shell, &ops::token::revoke(reg, &name, shell)?),
     }
+}
+
+/// Runs `serve` (a build with the `serve` feature).
+#[cfg(feature = "serve")]
+fn serve(
+    at: &RegistryLocation,
+    a: &ServeArgs,
+    lock_timeout: Option<std::time::Duration>,
+    shell: &Shell,
+) -> Result<()> {
+    let opts = ops::serve::ServeOptions {
+        listen: a.listen,
+        lock_timeout: lock_timeout.unwrap_or(ops::serve::DEFAULT_LOCK_TIMEOUT),
+    };
+    ops::serve::serve(at, &opts, shell)
+}
+
+/// Refuses `serve` in a build without the `serve` feature.
+#[cfg(not(feature = "serve"))]
+fn serve(
+    at: &RegistryLocation,
+    _: &ServeArgs,
+    _: Option<std::time::Duration>,
+    _: &Shell,
+) -> Result<()> {
+    Err(Error::FeatureMissing {
+        path: match at {
+            RegistryLocation::Local(p) => p.clone(),
+            RegistryLocation::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}").into(),
+        },
+        feature: "serve",
+        needs: "`regtool serve` (cargo's Web API)",
+        hint: "",
+    })
+}
+
+/// A `--scope` value, checked.
+fn parse_scope(s: &str) -> std::result::Result<String, String> {
+    ops::token::Scope::parse(s)
+        .map(|x| x.as_str().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Prints a failed command's error: `error:` lines on stderr (one per problem),
@@ -972,6 +1064,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             let opts = a.options(local.as_ref())?;
             print(shell, &doctor::doctor(local.as_ref(), &opts, shell)?)
         }
+        Command::Serve(a) => serve(&location(None, &here)?, &a, cli.lock_timeout, shell),
         Command::Completions(a) => {
             use clap::CommandFactory;
             let mut out = std::io::stdout();

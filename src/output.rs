@@ -59,6 +59,13 @@ pub(crate) fn warn(message: impl std::fmt::Display) {
     labelled(stderr_color(), "warning", "1;33", message);
 }
 
+/// One line on stderr as it is (printable), under the one stderr lock: the
+/// access log of `serve`.
+pub(crate) fn log_line(line: impl std::fmt::Display) {
+    let _g = STDERR.lock();
+    let _ = writeln!(std::io::stderr(), "{}", printable(&line.to_string()));
+}
+
 /// `label: message` on stderr, the label in the ANSI color `sgr` when `color`.
 fn labelled(color: bool, label: &str, sgr: &str, message: impl std::fmt::Display) {
     let _g = STDERR.lock();

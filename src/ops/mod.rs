@@ -21,6 +21,8 @@ pub(crate) mod mirror;
 pub(crate) mod nginx;
 pub(crate) mod reindex;
 pub(crate) mod remove;
+#[cfg(feature = "serve")]
+pub(crate) mod serve;
 pub(crate) mod settings;
 pub(crate) mod token;
 pub(crate) mod unlock;

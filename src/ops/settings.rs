@@ -35,6 +35,9 @@ pub(crate) struct SettingsChange {
     pub(crate) lease_seconds: Option<u64>,
     /// New name cargo knows the registry by.
     pub(crate) name: Option<RegistryName>,
+    /// New `api` of `config.json`: the URL of cargo's Web API (`regtool
+    /// serve`); `Some("")` removes it.
+    pub(crate) api: Option<String>,
 }
 
 /// The report of `settings` (its `--format json` schema): the settings after
@@ -53,6 +56,10 @@ pub(crate) struct SettingsReport {
     pub(crate) aliases: Vec<String>,
     /// Whether cargo must send a token.
     pub(crate) auth_required: bool,
+    /// `config.json`'s `api`: where cargo sends publish, yank, owner and
+    /// search (absent: the registry has no Web API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) api: Option<String>,
     /// Whether the registry replaces crates.io.
     pub(crate) mirror: bool,
     /// Largest `.crate` accepted, in bytes.
@@ -114,6 +121,13 @@ pub(crate) fn settings(
     if let Some(a) = change.auth_required {
         cfg.auth_required = a;
     }
+    if let Some(api) = &change.api {
+        cfg.api = if api.is_empty() {
+            None
+        } else {
+            Some(config::check_base_url(api).map_err(Error::Usage)?)
+        };
+    }
     if let Some(n) = change.max_crate_size {
         settings.max_crate_size = n;
     }
@@ -155,6 +169,7 @@ pub(crate) fn settings(
         dl: cfg.dl,
         aliases: settings.aliases,
         auth_required: cfg.auth_required,
+        api: cfg.api,
         mirror: settings.mirror,
         max_crate_size: settings.max_crate_size,
         max_unpacked_size: settings.max_unpacked_size,
@@ -174,6 +189,7 @@ fn is_empty(c: &SettingsChange) -> bool {
         && c.html.is_none()
         && c.lease_seconds.is_none()
         && c.name.is_none()
+        && c.api.is_none()
 }
 
 fn push_unique(list: &mut Vec<String>, item: String) {

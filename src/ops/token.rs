@@ -30,8 +30,20 @@
 //!
 //! "Read-only" is a mark for people (a consumer's token rather than a CI
 //! publisher's): nginx only serves reads, and publishing is `regtool add` on
-//! the registry's own file system, so every token can read and none can publish
-//! over HTTP; nothing tells the two kinds apart.
+//! the registry's own file system.
+//!
+//! What a token may do through cargo's Web API (`regtool serve`, see
+//! docs/serve.md) is its *scopes*, crates.io's names ([`Scope`]), optionally
+//! limited to crate-name patterns: two more fields of the comment line,
+//! written only when the token has them:
+//!
+//! ```text
+//! # regtool-token name=alice created=2025-01-10T12:00:00Z read-only=no scopes=publish-new,publish-update crates=acme-*
+//! ```
+//!
+//! A token without `scopes=` can only read, so every token made before scopes
+//! existed stays read-only; nginx ignores comment lines, so the scopes change
+//! nothing for reads through nginx.
 
 use crate::error::{Error, Result};
 use crate::layout::TOKEN_FILE_KEY;
@@ -76,6 +88,112 @@ pub(crate) struct TokenInfo {
     pub(crate) created: String,
     /// Marked as a consumer's token (a label only; see the module docs).
     pub(crate) read_only: bool,
+    /// What the token may do through the Web API (empty: read only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) scopes: Vec<Scope>,
+    /// The crates its scopes apply to (crate-name patterns: a name, or a
+    /// prefix ending in `*`); empty: every crate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) crates: Vec<String>,
+}
+
+/// What a token may do through cargo's Web API: crates.io's token scopes
+/// (<https://crates.io/settings/tokens/new> names them), plus `admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Scope {
+    /// Publish the first version of a crate (`cargo publish`).
+    PublishNew,
+    /// Publish a new version of a crate it owns (`cargo publish`).
+    PublishUpdate,
+    /// Yank and unyank versions of a crate it owns (`cargo yank`).
+    Yank,
+    /// Add and remove owners of a crate it owns (`cargo owner`).
+    ChangeOwners,
+    /// All of the above on every crate, owned or not (crates from the CLI
+    /// or `mirror` have no owner).
+    Admin,
+}
+
+impl Scope {
+    /// Every scope, in the order they are written.
+    pub(crate) const ALL: [Scope; 5] = [
+        Scope::PublishNew,
+        Scope::PublishUpdate,
+        Scope::Yank,
+        Scope::ChangeOwners,
+        Scope::Admin,
+    ];
+
+    /// The scope's name in the token file and on the command line.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Scope::PublishNew => "publish-new",
+            Scope::PublishUpdate => "publish-update",
+            Scope::Yank => "yank",
+            Scope::ChangeOwners => "change-owners",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// The scope named `s`.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] naming the scopes there are.
+    pub(crate) fn parse(s: &str) -> Result<Scope> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown token scope `{s}`; the scopes are {}",
+                    Scope::ALL.map(Scope::as_str).join(", ")
+                ))
+            })
+    }
+}
+
+/// Checks a crate-name pattern of `--crates`: a crate name (letters,
+/// digits, `-`, `_`), or a prefix of one followed by `*` (crates.io's rule).
+///
+/// # Errors
+/// [`Error::Usage`] naming the pattern and the rule.
+pub(crate) fn check_pattern(p: &str) -> Result<()> {
+    let stem = p.strip_suffix('*').unwrap_or(p);
+    let ok = stem
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && (!stem.is_empty() || p == "*")
+        && p.len() <= MAX_NAME;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "crate pattern `{p}`: a pattern is a crate name, or the start of one followed by `*`"
+        )))
+    }
+}
+
+impl TokenInfo {
+    /// Whether this token may do `scope` to the crate `name` (any spelling:
+    /// patterns are compared after lowercasing and `-` to `_`, as names are).
+    /// `admin` allows every scope on every crate. Ownership is checked by
+    /// the caller.
+    pub(crate) fn allows(&self, scope: Scope, name: &crate::name::CrateName) -> bool {
+        let fold = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+        if self.scopes.contains(&Scope::Admin) {
+            return true;
+        }
+        if !self.scopes.contains(&scope) {
+            return false;
+        }
+        let canonical = name.canonical();
+        self.crates.is_empty()
+            || self.crates.iter().any(|p| match p.strip_suffix('*') {
+                Some(stem) => canonical.starts_with(&fold(stem)),
+                None => canonical == fold(p),
+            })
+    }
 }
 
 /// One line (or pair of lines) of a token file.
@@ -110,28 +228,57 @@ fn entry_line(id: &str, digest: &str) -> String {
 }
 
 fn meta_line(info: &TokenInfo) -> String {
-    format!(
+    let mut line = format!(
         "{META}name={} created={} read-only={}",
         info.name,
         info.created,
         if info.read_only { "yes" } else { "no" }
-    )
+    );
+    if !info.scopes.is_empty() {
+        let names: Vec<&str> = info.scopes.iter().map(|s| s.as_str()).collect();
+        line.push_str(&format!(" scopes={}", names.join(",")));
+    }
+    if !info.crates.is_empty() {
+        line.push_str(&format!(" crates={}", info.crates.join(",")));
+    }
+    line
 }
 
-/// The name, time and mark of a `# regtool-token` line.
-fn parse_meta(line: &str) -> Option<(String, String, bool)> {
+/// The name, time, mark, scopes and crate patterns of a `# regtool-token`
+/// line (its `id` left empty); `None` for a line of another shape.
+fn parse_meta(line: &str) -> Option<TokenInfo> {
     let rest = line.strip_prefix(META)?;
     let (mut name, mut created, mut read_only) = (None, None, None);
+    let (mut scopes, mut crates) = (Vec::new(), Vec::new());
     for field in rest.split_whitespace() {
         match field.split_once('=')? {
             ("name", v) if check_name(v).is_ok() => name = Some(v.to_owned()),
             ("created", v) => created = Some(v.to_owned()),
             ("read-only", "yes") => read_only = Some(true),
             ("read-only", "no") => read_only = Some(false),
+            ("scopes", v) => {
+                scopes = v
+                    .split(',')
+                    .map(|s| Scope::parse(s).ok())
+                    .collect::<Option<Vec<_>>>()?;
+            }
+            ("crates", v) => {
+                crates = v.split(',').map(str::to_owned).collect();
+                if crates.iter().any(|p| check_pattern(p).is_err()) {
+                    return None;
+                }
+            }
             _ => return None,
         }
     }
-    Some((name?, created?, read_only?))
+    Some(TokenInfo {
+        name: name?,
+        id: String::new(),
+        created: created?,
+        read_only: read_only?,
+        scopes,
+        crates,
+    })
 }
 
 /// The MD5 digest of `token`, base64url without padding, as nginx's
@@ -144,15 +291,13 @@ fn parse_file(text: &str) -> Vec<Line> {
     let mut out = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
-        if let Some((name, created, read_only)) = parse_meta(line)
+        if let Some(info) = parse_meta(line)
             && let Some((id, digest)) = lines.peek().and_then(|l| parse_hashed_line(l))
         {
             out.push(Line::Managed {
                 info: TokenInfo {
-                    name,
                     id: format!("{TOKEN_PREFIX}{id}_"),
-                    created,
-                    read_only,
+                    ..info
                 },
                 digest: digest.to_owned(),
             });
@@ -262,6 +407,10 @@ pub(crate) struct TokenAdded {
 pub(crate) struct AddOptions {
     /// Mark the token as a consumer's.
     pub(crate) read_only: bool,
+    /// What it may do through the Web API (none: read only).
+    pub(crate) scopes: Vec<Scope>,
+    /// The crate-name patterns its scopes apply to (none: every crate).
+    pub(crate) crates: Vec<String>,
 }
 
 /// A new random token: `(ID, whole token)`.
@@ -297,6 +446,22 @@ pub(crate) fn add(
     shell: &Shell,
 ) -> Result<TokenAdded> {
     check_name(name)?;
+    for p in &opts.crates {
+        check_pattern(p)?;
+    }
+    if !opts.crates.is_empty() && opts.scopes.is_empty() {
+        return Err(Error::Usage(
+            "`--crates` limits a token's scopes; give them with `--scope`".into(),
+        ));
+    }
+    if opts.read_only && !opts.scopes.is_empty() {
+        return Err(Error::Usage(
+            "a `--read-only` token has no scopes; leave out `--read-only` or `--scope`".into(),
+        ));
+    }
+    let mut scopes = opts.scopes.clone();
+    scopes.sort();
+    scopes.dedup();
     let registry_name = reg.settings.registry_name();
     let writer = reg.writer(shell)?;
     let (mut lines, rev) = read(reg)?;
@@ -318,6 +483,8 @@ pub(crate) fn add(
         id: format!("{TOKEN_PREFIX}{id}_"),
         created: crate::index::pubtime_now(),
         read_only: opts.read_only,
+        scopes,
+        crates: opts.crates.clone(),
     };
     if lines.is_empty() {
         lines.extend(HEADER.lines().map(|l| Line::Other(l.to_owned())));
@@ -341,6 +508,40 @@ pub(crate) fn add(
         env_var: registry_name.token_env_var(),
         registry_name: registry_name.into(),
     })
+}
+
+/// The token `presented` (what cargo sends in `Authorization`), if the token
+/// file holds it: found by its ID, its digest compared in constant time.
+/// `None` for a value of another shape, an unknown ID or a wrong secret.
+///
+/// # Errors
+/// As reading the token file: [`Error::Usage`] for a registry that is not a
+/// folder, [`Error::Config`], [`Error::Io`].
+#[cfg(feature = "serve")]
+pub(crate) fn authenticate(reg: &Registry, presented: &str) -> Result<Option<TokenInfo>> {
+    use subtle::ConstantTimeEq as _;
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let Some((id, secret)) = presented
+        .strip_prefix(TOKEN_PREFIX)
+        .and_then(|r| r.split_once('_'))
+    else {
+        return Ok(None);
+    };
+    if !hex(id, ID_HEX) || !hex(secret, SECRET_HEX) {
+        return Ok(None);
+    }
+    let (lines, _) = read(reg)?;
+    let want = format!("{TOKEN_PREFIX}{id}_");
+    let found = lines.into_iter().find_map(|l| match l {
+        Line::Managed { info, digest } if info.id == want => Some((info, digest)),
+        _ => None,
+    });
+    Ok(found.and_then(|(info, stored)| {
+        let same: bool = digest(presented).as_bytes().ct_eq(stored.as_bytes()).into();
+        same.then_some(info)
+    }))
 }
 
 /// The tokens of `token list`.
@@ -488,8 +689,38 @@ mod tests {
                 id: "rgt_0123456789abcdef_".into(),
                 created: "2025-01-10T12:00:00Z".into(),
                 read_only: true,
+                scopes: Vec::new(),
+                crates: Vec::new(),
             }]
         );
+    }
+
+    #[test]
+    fn scopes_and_patterns_round_trip_and_limit() {
+        let text = "# regtool-token name=alice created=2025-01-10T12:00:00Z read-only=no scopes=publish-new,yank crates=acme-*,solo\n\"~^rgt_0123456789abcdef_[0-9a-f]{64}$\" \"kAFQmDzST7DWlj99KOF_cg\";\n";
+        let lines = parse_file(text);
+        assert_eq!(render_file(&lines), text);
+        let info = managed(&lines).next().expect("a managed token");
+        assert_eq!(info.scopes, [Scope::PublishNew, Scope::Yank]);
+        let name = |s: &str| crate::name::CrateName::new(s).unwrap();
+        assert!(info.allows(Scope::PublishNew, &name("acme_tools")));
+        assert!(info.allows(Scope::Yank, &name("Solo")));
+        assert!(!info.allows(Scope::PublishUpdate, &name("acme-tools")));
+        assert!(!info.allows(Scope::PublishNew, &name("other")));
+        // A line with an unknown scope is not a token regtool manages.
+        let bad = text.replace("yank", "steal");
+        assert_eq!(managed(&parse_file(&bad)).count(), 0);
+        assert_eq!(render_file(&parse_file(&bad)), bad);
+    }
+
+    #[test]
+    fn patterns_are_checked() {
+        for good in ["serde", "acme-*", "*", "a_b*"] {
+            assert!(check_pattern(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a*b", "**", "a b", "é*"] {
+            assert!(check_pattern(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

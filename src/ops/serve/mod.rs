@@ -1,0 +1,382 @@
+//! `regtool serve`: cargo's Web API on the registry's own files. Floor 5
+//! (`commands`): a unit of its own under `ops::*`; it calls `add`, `yank` and
+//! `token` (the same floor), which never call it. docs/serve.md is the design.
+//!
+//! The library stays synchronous: `serve` builds a tokio runtime, axum
+//! answers the requests, and each handler runs the synchronous commands
+//! through `spawn_blocking`. A publish goes through exactly the code path of
+//! `regtool add` ([`crate::ops::add::add`], the `.crate` as its one input);
+//! yank and unyank through [`crate::ops::yank::yank`]. Every write takes the
+//! registry's one `Writer` inside those commands, waiting at most the lock
+//! timeout, then answers 503. Sources:
+//! <https://doc.rust-lang.org/cargo/reference/registry-web-api.html>,
+//! <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>.
+
+mod api;
+mod publish;
+
+use crate::error::{Error, Result};
+use crate::location::RegistryLocation;
+use crate::name::CrateName;
+use crate::ops::token::{Scope, TokenInfo};
+use crate::output::{Format, Shell};
+use crate::registry::Registry;
+use api::ApiError;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, put};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a write waits for the registry's writer by default, well inside
+/// cargo's own HTTP timeout (`http.timeout`, 30 s by default).
+pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest pause between two parts of a request body (a slow client).
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest time a request may take in all, the wait for the writer included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Options of `serve`.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeOptions {
+    /// Address and port to listen on.
+    pub(crate) listen: SocketAddr,
+    /// How long a write waits for the registry's writer before answering 503.
+    pub(crate) lock_timeout: Duration,
+}
+
+/// What every handler shares.
+struct Served {
+    /// The registry, opened again for each request that uses it, so that
+    /// its settings are read as they are now.
+    location: RegistryLocation,
+    /// See [`ServeOptions::lock_timeout`].
+    lock_timeout: Duration,
+}
+
+impl Served {
+    /// The shell the commands run with: quiet (their status lines would be
+    /// noise in the log), waiting at most the lock timeout.
+    fn shell(&self) -> Shell {
+        Shell::new(Format::Text, true, true).with_lock_timeout(Some(self.lock_timeout))
+    }
+
+    fn open(&self) -> std::result::Result<Registry, ApiError> {
+        self.location
+            .open()
+            .map_err(|e| ApiError::from_error(&e, ""))
+    }
+}
+
+/// The body limit of a publish for a registry's settings (bytes): the
+/// largest `.crate`, the JSON part and the two length prefixes, at most what
+/// the prefixes (`u32`) can announce.
+fn body_limit(reg: &Registry) -> usize {
+    let max = u64::from(u32::MAX);
+    let limit = reg
+        .settings
+        .max_crate_size
+        .min(max)
+        .saturating_add(publish::MAX_JSON as u64 + 8);
+    usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
+/// Serves cargo's Web API for the registry at `at` on `opts.listen` until
+/// SIGTERM or Ctrl-C, then finishes the requests under way.
+///
+/// # Errors
+/// As opening the registry ([`RegistryLocation::open`]); [`Error::Io`] when
+/// the address cannot be bound or the runtime cannot start.
+pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -> Result<()> {
+    let reg = at.open()?;
+    let limit = body_limit(&reg);
+    let served = Arc::new(Served {
+        location: at.clone(),
+        lock_timeout: opts.lock_timeout,
+    });
+    let app = Router::new()
+        .route("/api/v1/crates/new", put(publish_handler))
+        .route("/api/v1/crates/{name}/{version}/yank", delete(yank_handler))
+        .route(
+            "/api/v1/crates/{name}/{version}/unyank",
+            put(unyank_handler),
+        )
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "regtool serve has no such endpoint")
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_IDLE_TIMEOUT,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::from_fn(access_log))
+        .with_state(served);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("start", "the server's runtime", e))?;
+    let listen = opts.listen;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::io("listen on", listen.to_string(), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("listen on", listen.to_string(), e))?;
+        shell.status(
+            "Serving",
+            format!(
+                "cargo's Web API for `{}` on http://{addr}/ (Ctrl-C or SIGTERM stops it)",
+                reg.location().display()
+            ),
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| Error::io("serve on", addr.to_string(), e))
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// One line per request on stderr: method, path, status, milliseconds.
+/// Never a header (the token) or the query.
+async fn access_log(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let start = Instant::now();
+    let res = next.run(req).await;
+    crate::output::log_line(format!(
+        "access method={method} path={path} status={} ms={}",
+        res.status().as_u16(),
+        start.elapsed().as_millis()
+    ));
+    res
+}
+
+/// Runs `f` on the blocking pool; its answer, or a 500 if it panicked.
+async fn blocking<F>(f: F) -> Response
+where
+    F: FnOnce() -> std::result::Result<serde_json::Value, ApiError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request failed inside regtool: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+/// The token cargo sent (`Authorization`, the token itself), if any.
+fn presented(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The token `presented` names, if it may do `scope` to `name`.
+///
+/// # Errors
+/// 401 without a token, 403 for a token the registry does not hold (never
+/// echoing it) or one without the scope for that crate.
+fn authorize(
+    reg: &Registry,
+    presented: Option<&str>,
+    scope: Scope,
+    name: &CrateName,
+) -> std::result::Result<TokenInfo, ApiError> {
+    let Some(presented) = presented else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "this request needs a token: `regtool token add NAME --scope {}` makes one, `cargo login --registry {}` gives it to cargo",
+                scope.as_str(),
+                reg.settings.registry_name()
+            ),
+        ));
+    };
+    let info = crate::ops::token::authenticate(reg, presented)
+        .map_err(|e| ApiError::from_error(&e, ""))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "the token is not valid for this registry (unknown or revoked)",
+            )
+        })?;
+    if info.allows(scope, name) {
+        Ok(info)
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the token `{}` may not {} `{name}`: it needs the `{}` scope{}",
+                info.name,
+                match scope {
+                    Scope::PublishNew => "publish the new crate",
+                    Scope::PublishUpdate => "publish a new version of",
+                    Scope::Yank => "yank or unyank versions of",
+                    Scope::ChangeOwners => "change the owners of",
+                    Scope::Admin => "administer",
+                },
+                scope.as_str(),
+                if info.crates.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for a crate matching {}", info.crates.join(", "))
+                }
+            ),
+        ))
+    }
+}
+
+/// `PUT /api/v1/crates/new`.
+async fn publish_handler(
+    State(served): State<Arc<Served>>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return ApiError::new(r.status(), r.body_text()).into_response(),
+    };
+    let token = presented(&headers);
+    blocking(move || publish_blocking(&served, token.as_deref(), &body)).await
+}
+
+/// A publish: the frame, the `.crate` read and cross-checked, the token's
+/// scope, then `add` with the `.crate` as its one input.
+fn publish_blocking(
+    served: &Served,
+    token: Option<&str>,
+    body: &[u8],
+) -> std::result::Result<serde_json::Value, ApiError> {
+    let (json, krate) = publish::split(body)?;
+    let meta = publish::metadata(json)?;
+    let what = format!(
+        "{}@{}",
+        crate::output::printable(&meta.name),
+        crate::output::printable(&meta.vers)
+    );
+    let reg = served.open()?;
+    let mut staging = reg
+        .staging_file()
+        .map_err(|e| ApiError::from_error(&e, &what))?;
+    let limits = crate::reader::input_limits(&reg.settings, None, None);
+    let entry = crate::reader::read_entry(krate, staging.path(), &limits, &reg.settings, None)
+        .map_err(|e| ApiError::from_error(&e, &what))?;
+    publish::cross_check(&meta, &entry.line)?;
+    let exists = reg
+        .find_crate(&entry.name)
+        .map_err(|e| ApiError::from_error(&e, &what))?
+        .is_some();
+    let scope = if exists {
+        Scope::PublishUpdate
+    } else {
+        Scope::PublishNew
+    };
+    authorize(&reg, token, scope, &entry.name)?;
+    staging
+        .write_all(krate)
+        .and_then(|()| staging.flush())
+        .map_err(|e| ApiError::from_error(&Error::io("write", staging.path(), e), &what))?;
+    let opts = crate::ops::add::AddOptions {
+        paths: vec![staging.path().to_path_buf()],
+        ..Default::default()
+    };
+    let report = crate::ops::add::add(&reg, &opts, &served.shell())
+        .map_err(|e| ApiError::from_error(&e, &what))?;
+    let staged = format!("`{}`", staging.path().display());
+    let other: Vec<String> = report
+        .warnings
+        .iter()
+        .map(|w| w.replace(&staged, &what))
+        .collect();
+    Ok(serde_json::json!({
+        "warnings": { "invalid_categories": [], "invalid_badges": [], "other": other }
+    }))
+}
+
+/// `DELETE /api/v1/crates/{name}/{version}/yank`.
+async fn yank_handler(
+    State(served): State<Arc<Served>>,
+    headers: HeaderMap,
+    UrlPath((name, version)): UrlPath<(String, String)>,
+) -> Response {
+    let token = presented(&headers);
+    blocking(move || yank_blocking(&served, token.as_deref(), &name, &version, false)).await
+}
+
+/// `PUT /api/v1/crates/{name}/{version}/unyank`.
+async fn unyank_handler(
+    State(served): State<Arc<Served>>,
+    headers: HeaderMap,
+    UrlPath((name, version)): UrlPath<(String, String)>,
+) -> Response {
+    let token = presented(&headers);
+    blocking(move || yank_blocking(&served, token.as_deref(), &name, &version, true)).await
+}
+
+/// A yank (or unyank with `undo`) through `regtool yank`'s code path.
+fn yank_blocking(
+    served: &Served,
+    token: Option<&str>,
+    name: &str,
+    version: &str,
+    undo: bool,
+) -> std::result::Result<serde_json::Value, ApiError> {
+    let bad = |what: &str, why: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` is not a {what}: {why}",
+                crate::output::printable(if what == "version" { version } else { name })
+            ),
+        )
+    };
+    let name = CrateName::new(name).map_err(|e| bad("crate name", e))?;
+    let version = semver::Version::parse(version).map_err(|e| bad("version", e.to_string()))?;
+    let reg = served.open()?;
+    authorize(&reg, token, Scope::Yank, &name)?;
+    let opts = crate::ops::yank::YankOptions {
+        name,
+        version,
+        undo,
+        dry_run: false,
+    };
+    crate::ops::yank::yank(&reg, &opts, &served.shell())
+        .map_err(|e| ApiError::from_error(&e, ""))?;
+    Ok(serde_json::json!({ "ok": true }))
+}
