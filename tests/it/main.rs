@@ -37,5 +37,8 @@ mod reliability;
 // the package's features).
 #[cfg(feature = "s3")]
 mod s3;
+// cargo's Web API needs regtool's `serve` feature.
+#[cfg(all(unix, feature = "serve"))]
+mod serve;
 #[cfg(unix)]
 mod tokens;
