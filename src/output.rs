@@ -61,6 +61,7 @@ pub(crate) fn warn(message: impl std::fmt::Display) {
 
 /// One line on stderr as it is (printable), under the one stderr lock: the
 /// access log of `serve`.
+#[cfg(feature = "serve")]
 pub(crate) fn log_line(line: impl std::fmt::Display) {
     let _g = STDERR.lock();
     let _ = writeln!(std::io::stderr(), "{}", printable(&line.to_string()));

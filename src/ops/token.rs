@@ -179,6 +179,7 @@ impl TokenInfo {
     /// patterns are compared after lowercasing and `-` to `_`, as names are).
     /// `admin` allows every scope on every crate. Ownership is checked by
     /// the caller.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     pub(crate) fn allows(&self, scope: Scope, name: &crate::name::CrateName) -> bool {
         let fold = |s: &str| s.to_ascii_lowercase().replace('-', "_");
         if self.scopes.contains(&Scope::Admin) {

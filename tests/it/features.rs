@@ -41,6 +41,20 @@ fn a_bucket_is_refused_naming_the_feature() {
     assert_tree_eq(&Tree::new(), &tree_all(dir.path()), "the working folder");
 }
 
+#[cfg(not(feature = "serve"))]
+#[test]
+fn serve_is_refused_naming_the_feature() {
+    let reg = TestRegistry::new();
+    let out = reg.run(&[&"serve", &"--listen", &"127.0.0.1:0"]);
+    assert_exit_code(&out, 2, "regtool serve");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line\n{err}");
+    assert!(
+        err.contains("the `serve` feature") && err.contains("cargo's Web API"),
+        "{err}"
+    );
+}
+
 /// The settings file of the registry at `root`.
 #[cfg(not(feature = "html"))]
 fn settings_text(root: &Path) -> String {

@@ -15,7 +15,7 @@ mod ci_recipe;
 mod doctor;
 mod e2e_cargo;
 // Builds without an optional part (`--no-default-features`).
-#[cfg(any(not(feature = "s3"), not(feature = "html")))]
+#[cfg(any(not(feature = "s3"), not(feature = "html"), not(feature = "serve")))]
 mod features;
 mod first_hour;
 mod hostile;
