@@ -316,6 +316,20 @@ Examples:
     REGTOOL_TOKEN=... regtool doctor sparse+https://crates.example.com/ --format json")]
     Doctor(DoctorArgs),
 
+    /// List or change the owners of a crate (who may change it through `regtool serve`)
+    #[command(long_about = "\
+List or change who owns a crate: the users (token names) that may publish new versions
+of it, yank them and change its owners through `regtool serve` (cargo's Web API),
+within their tokens' scopes. The first publisher of a crate through `serve` becomes
+its owner. A crate added with `regtool add` or `mirror` has no owner: only a token with
+the admin scope may change it through the API until an owner is set here. The owners
+are kept in the registry's .regtool/ folder, which is never served.
+
+Examples:
+    regtool owner foo
+    regtool owner foo --add alice --remove bob")]
+    Owner(OwnerArgs),
+
     /// Serve cargo's Web API (publish, yank) on the registry's own files
     #[command(long_about = "\
 Serve cargo's Web API for the registry, so that `cargo publish --registry NAME` and
@@ -515,6 +529,32 @@ pub struct YankArgs {
     /// Print what would change; write nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Arguments of `owner`.
+#[derive(Debug, Args)]
+pub struct OwnerArgs {
+    /// The crate
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Make USER (a token's name) an owner (repeatable)
+    #[arg(long, value_name = "USER")]
+    pub add: Vec<String>,
+    /// Remove USER from the owners (repeatable)
+    #[arg(long, value_name = "USER")]
+    pub remove: Vec<String>,
+}
+
+impl TryFrom<OwnerArgs> for ops::owner::OwnerOptions {
+    type Error = Error;
+
+    fn try_from(a: OwnerArgs) -> Result<Self> {
+        Ok(ops::owner::OwnerOptions {
+            name: ops::find::parse_name(&a.name)?,
+            add: a.add,
+            remove: a.remove,
+        })
+    }
 }
 
 /// Arguments of `remove`.
@@ -1064,6 +1104,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
             let opts = a.options(local.as_ref())?;
             print(shell, &doctor::doctor(local.as_ref(), &opts, shell)?)
         }
+        Command::Owner(a) => print(shell, &ops::owner::owner(&open()?, &a.try_into()?, shell)?),
         Command::Serve(a) => serve(&location(None, &here)?, &a, cli.lock_timeout, shell),
         Command::Completions(a) => {
             use clap::CommandFactory;

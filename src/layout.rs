@@ -11,6 +11,7 @@
 //! .regtool/names/{canonical}         name_claim_key: a crate's spelling, claimed (a bucket)
 //! .regtool/tmp/                      TMP_DIR: staging files of a run under way
 //! .regtool/nginx-tokens.map          TOKEN_FILE_KEY: the tokens nginx accepts
+//! .regtool/owners/{canonical}.json   owners_key: who may change a crate through `serve`
 //! ```
 //!
 //! Keys are relative, `/`-separated, and never hold `.` or `..` components.
@@ -42,6 +43,14 @@ pub(crate) const TMP_DIR: &str = ".regtool/tmp";
 /// Key of the token file nginx reads for a registry that needs a token
 /// (`regtool token` writes it, `regtool nginx-config` includes it).
 pub(crate) const TOKEN_FILE_KEY: &str = ".regtool/nginx-tokens.map";
+
+/// Folder of the crates' owners (`regtool owner`, `regtool serve`).
+pub(crate) const OWNERS_DIR: &str = ".regtool/owners";
+
+/// Key of the owners of `name` (any spelling): `.regtool/owners/{canonical}.json`.
+pub(crate) fn owners_key(name: &CrateName) -> String {
+    format!("{OWNERS_DIR}/{}.json", name.canonical())
+}
 
 /// Key of the index file of `name`: cargo's prefix path of the lowercased
 /// name (`1/a`, `2/ab`, `3/a/abc`, `se/rd/serde_json`).
@@ -158,6 +167,7 @@ pub(crate) fn is_registry_key(key: &str) -> bool {
         || key == LEASE_KEY
         || key.starts_with(&format!("{NAMES_DIR}/"))
         || key == TOKEN_FILE_KEY
+        || key.starts_with(&format!("{OWNERS_DIR}/"))
         || key.starts_with(&format!("{CRATES_DIR}/"))
         || looks_like_index_key(key)
 }

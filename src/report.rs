@@ -222,6 +222,24 @@ status_only!(
     ops::unlock::UnlockReport
 );
 
+impl Report for ops::owner::OwnerReport {
+    /// The owners, one per line on stdout; a crate without one says so on stderr.
+    fn text(&self, shell: &Shell) {
+        if self.owners.is_empty() {
+            shell.status(
+                "Owners",
+                format!(
+                    "`{}` has no owner: only an admin token may change it through `regtool serve`",
+                    self.name
+                ),
+            );
+        }
+        for o in &self.owners {
+            shell.data(o);
+        }
+    }
+}
+
 impl Report for ops::mirror::MirrorReport {
     fn text(&self, shell: &Shell) {
         shell.status(

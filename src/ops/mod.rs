@@ -19,6 +19,7 @@ pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod mirror;
 pub(crate) mod nginx;
+pub(crate) mod owner;
 pub(crate) mod reindex;
 pub(crate) mod remove;
 #[cfg(feature = "serve")]

@@ -1,5 +1,6 @@
 //! `regtool serve` (issue 21) with real cargo as the judge: `cargo publish`,
-//! `cargo yank` and `cargo yank --undo` against `serve` on 127.0.0.1, over a
+//! `cargo yank`, `cargo yank --undo` and `cargo owner` against `serve` on
+//! 127.0.0.1 (scopes and owners decide who may do what), over a
 //! folder registry whose files a static server serves to cargo; then a fresh
 //! project resolves, downloads and builds the published crate.
 
@@ -113,9 +114,12 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
     let publisher = token(
         &root,
         "alice",
-        &["--scope", "publish-new,publish-update,yank"],
+        &["--scope", "publish-new,publish-update,yank,change-owners"],
     );
     let reader = token(&root, "reader", &[]);
+    let bob = token(&root, "bob", &["--scope", "publish-update,yank"]);
+    let mallory = token(&root, "mallory", &["--scope", "publish-update,yank"]);
+    let admin = token(&root, "root", &["--scope", "admin"]);
     let serve = Serve::start(&root, port);
     let env = CargoEnv::new()
         .with_registry("local", &reg.sparse_index_url())
@@ -202,6 +206,129 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
     );
     assert_eq!(yanked(&root, "served-lib"), [false]);
 
+    // The first publisher owns the crate; another token with the scopes
+    // does not, until an owner adds it.
+    let owner_args = |more: &[&'static str]| {
+        let mut a = vec!["owner", "--registry", "local"];
+        a.extend_from_slice(more);
+        a.push("served-lib");
+        a
+    };
+    let out = cargo_with(&env, &pkg, &publisher, &owner_args(&["--list"]));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+    assert!(stdout(&out).contains("alice"), "{}", describe_output(&out));
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &mallory,
+        &["yank", "--registry", "local", "served-lib@0.1.0"],
+    );
+    assert!(!out.status.success(), "{}", describe_output(&out));
+    assert!(
+        stderr(&out).contains("`mallory` is not an owner of `served-lib`"),
+        "{}",
+        describe_output(&out)
+    );
+    let out = cargo_with(&env, &pkg, &publisher, &owner_args(&["--add", "bob"]));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &bob,
+        &["yank", "--registry", "local", "served-lib@0.1.0"],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+    assert_eq!(yanked(&root, "served-lib"), [true]);
+    // bob has no change-owners scope; alice removes bob.
+    let out = cargo_with(&env, &pkg, &bob, &owner_args(&["--remove", "alice"]));
+    assert!(!out.status.success(), "{}", describe_output(&out));
+    let out = cargo_with(&env, &pkg, &publisher, &owner_args(&["--remove", "bob"]));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+    let out = regtool_ok(["--registry", r, "owner", "served-lib"]);
+    assert_eq!(stdout(&out), "alice\n");
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &bob,
+        &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
+    );
+    assert!(!out.status.success(), "{}", describe_output(&out));
+    assert_eq!(yanked(&root, "served-lib"), [true]);
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &publisher,
+        &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+
+    // A crate added with the CLI has no owner: only an admin token changes
+    // it through the API, until `regtool owner` gives it one.
+    reg.publish(&CrateBuilder::new("cli-lib", "1.0.0"));
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &publisher,
+        &["yank", "--registry", "local", "cli-lib@1.0.0"],
+    );
+    assert!(!out.status.success(), "{}", describe_output(&out));
+    assert!(
+        stderr(&out).contains("has no owner"),
+        "{}",
+        describe_output(&out)
+    );
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &admin,
+        &["yank", "--registry", "local", "cli-lib@1.0.0"],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+    regtool_ok(["--registry", r, "owner", "cli-lib", "--add", "alice"]);
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &publisher,
+        &["yank", "--undo", "--registry", "local", "cli-lib@1.0.0"],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+    assert_eq!(yanked(&root, "cli-lib"), [false]);
+
     // A fresh project resolves, downloads and builds it.
     let consumer = env.project_with_main(
         "served-lib = { version = \"0.1\", registry = \"local\" }",
@@ -213,7 +340,9 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
     // The access log names requests, never a token.
     let log = serve.log();
     assert!(log.contains("path=/api/v1/crates/new status=200"), "{log}");
-    assert!(!log.contains(&publisher) && !log.contains(&reader), "{log}");
+    for t in [&publisher, &reader, &bob, &mallory, &admin] {
+        assert!(!log.contains(t.as_str()), "{log}");
+    }
 }
 /// Every file under `dir`.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
