@@ -357,3 +357,208 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// A registry at `dir/registry` served by `regtool serve` alone (its URL and
+/// its `api` both the server's), made with `init_args`; returns the root,
+/// the port and the URL.
+fn serve_alone(dir: &Path, init_args: &[&str]) -> (PathBuf, u16, String) {
+    let root = dir.join("registry");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut args = vec!["init", root.to_str().unwrap(), "--url", &url];
+    args.extend_from_slice(init_args);
+    regtool_ok(&args);
+    regtool_ok([
+        "--registry",
+        root.to_str().unwrap(),
+        "settings",
+        "--api",
+        &url,
+    ]);
+    (root, port, url)
+}
+
+/// cargo's publish frame around `json` and `krate`.
+fn frame(json: &[u8], krate: &[u8]) -> Vec<u8> {
+    let mut v = (json.len() as u32).to_le_bytes().to_vec();
+    v.extend_from_slice(json);
+    v.extend_from_slice(&(krate.len() as u32).to_le_bytes());
+    v.extend_from_slice(krate);
+    v
+}
+
+#[test]
+fn serve_alone_is_a_whole_registry_that_requires_a_token() {
+    let dir = tempdir();
+    let (root, port, url) = serve_alone(dir.path(), &["--auth-required"]);
+    let alice = token(&root, "alice", &["--scope", "publish-new"]);
+    let serve = Serve::start(&root, port);
+    let env = CargoEnv::new()
+        .with_registry("local", &format!("sparse+{url}/"))
+        .with_config("[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
+    let scratch = dir.path().join("scratch");
+    let pkg = package(&scratch, "alone-lib", "1.0.0");
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &alice,
+        &["publish", "--registry", "local", "--no-verify"],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+
+    // cargo search reads the index (this registry has the catalogue off or
+    // on alike).
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &alice,
+        &["search", "--registry", "local", "alone"],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+    assert!(
+        stdout(&out).contains("alone-lib = \"1.0.0\""),
+        "{}",
+        describe_output(&out)
+    );
+
+    // A fresh project builds from serve alone, with the token; without it
+    // cargo gets the 401 handshake and says it needs one.
+    let consumer = env.project_with_main(
+        "alone-lib = { version = \"1\", registry = \"local\" }",
+        "fn main() { assert_eq!(alone_lib::answer(), 42); }\n",
+    );
+    let out = cargo_with(&env, &consumer, &alice, &["build"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+    let out = env.cargo(&consumer, &["update"]);
+    assert!(!out.status.success(), "{}", describe_output(&out));
+    assert!(stderr(&out).contains("token"), "{}", describe_output(&out));
+
+    // Index files carry an ETag and answer 304 to it; nothing of .regtool/
+    // is served, to a valid token either.
+    let auth = [("Authorization", alice.as_str())];
+    let first = http_request(
+        port,
+        "GET",
+        &format!("/{}", index_path("alone-lib")),
+        &auth,
+        b"",
+    );
+    assert_eq!(first.status, 200);
+    let etag = first.header("etag").expect("an ETag").to_owned();
+    let again = http_request(
+        port,
+        "GET",
+        &format!("/{}", index_path("alone-lib")),
+        &[auth[0], ("If-None-Match", &etag)],
+        b"",
+    );
+    assert_eq!(again.status, 304);
+    for path in [
+        "/.regtool/nginx-tokens.map",
+        "/.regtool/owners/alone_lib.json",
+        "/crates/../.regtool/config.toml",
+        "/crates/%2e%2e/.regtool/lock",
+    ] {
+        let r = http_request(port, "GET", path, &auth, b"");
+        assert_eq!(
+            r.status,
+            404,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let r = http_request(port, "GET", "/config.json", &[], b"");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Cargo"));
+}
+
+#[test]
+fn hostile_publish_bodies_are_refused_and_write_nothing() {
+    let dir = tempdir();
+    let (root, port, _) = serve_alone(dir.path(), &[]);
+    let alice = token(&root, "alice", &["--scope", "publish-new"]);
+    let _serve = Serve::start(&root, port);
+    let before = tree_all(&root);
+    let krate = CrateBuilder::new("hostile", "1.0.0").build();
+    let json = br#"{"name":"hostile","vers":"1.0.0","deps":[]}"#;
+    let good = frame(json, &krate);
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"x");
+    let mut lying = good.clone();
+    lying[..4].copy_from_slice(&(json.len() as u32 + 1000).to_le_bytes());
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", good[..good.len() - 10].to_vec(), "only"),
+        ("trailing bytes", trailing, "after the .crate"),
+        ("a lying length", lying, "length prefix"),
+        (
+            "another name",
+            frame(br#"{"name":"other","vers":"1.0.0","deps":[]}"#, &krate),
+            "`name`",
+        ),
+        (
+            "another version",
+            frame(br#"{"name":"hostile","vers":"1.0.1","deps":[]}"#, &krate),
+            "`vers`",
+        ),
+        (
+            "a dependency the .crate lacks",
+            frame(
+                br#"{"name":"hostile","vers":"1.0.0","deps":[{"name":"serde"}]}"#,
+                &krate,
+            ),
+            "`deps`",
+        ),
+        ("JSON that is not", frame(b"{", &krate), "not valid JSON"),
+        (
+            "a .crate that is not",
+            frame(json, b"not gzip"),
+            "hostile@1.0.0: not a gzip file",
+        ),
+    ];
+    for (what, body, says) in cases {
+        let r = http_request(
+            port,
+            "PUT",
+            "/api/v1/crates/new",
+            &[("Authorization", &alice)],
+            &body,
+        );
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 400, "{what}: {text}");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON errors");
+        let detail = v["errors"][0]["detail"].as_str().expect("a detail");
+        assert!(detail.contains(says), "{what}: {detail}");
+        assert!(!detail.contains(".regtool"), "{what}: {detail}");
+    }
+    for (what, headers) in [
+        ("no token", vec![]),
+        (
+            "an unknown token",
+            vec![("Authorization", "rgt_0123456789abcdef_00")],
+        ),
+    ] {
+        let r = http_request(port, "PUT", "/api/v1/crates/new", &headers, &good);
+        assert!(r.status == 401 || r.status == 403, "{what}: {}", r.status);
+    }
+    // The staging files are gone too.
+    assert_tree_eq(
+        &before,
+        &tree_all(&root),
+        "the registry after hostile publishes",
+    );
+}

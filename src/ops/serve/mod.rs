@@ -13,6 +13,7 @@
 //! <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>.
 
 mod api;
+mod files;
 mod publish;
 
 use crate::error::{Error, Result};
@@ -113,9 +114,8 @@ pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -
                 .put(owners_add_handler)
                 .delete(owners_remove_handler),
         )
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "regtool serve has no such endpoint")
-        })
+        .route("/api/v1/crates", get(search_handler))
+        .fallback(files_handler)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             BODY_IDLE_TIMEOUT,
@@ -189,13 +189,21 @@ async fn access_log(req: axum::extract::Request, next: axum::middleware::Next) -
     res
 }
 
-/// Runs `f` on the blocking pool; its answer, or a 500 if it panicked.
+/// Runs `f` on the blocking pool; its JSON answer, or a 500 if it panicked.
 async fn blocking<F>(f: F) -> Response
 where
     F: FnOnce() -> std::result::Result<serde_json::Value, ApiError> + Send + 'static,
 {
+    blocking_response(move || f().map(|v| axum::Json(v).into_response())).await
+}
+
+/// Runs `f` on the blocking pool; its answer, or a 500 if it panicked.
+async fn blocking_response<F>(f: F) -> Response
+where
+    F: FnOnce() -> std::result::Result<Response, ApiError> + Send + 'static,
+{
     match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -562,4 +570,104 @@ fn crate_name(name: &str) -> std::result::Result<CrateName, ApiError> {
             ),
         )
     })
+}
+
+/// The query of a search: `q` and `per_page` (1 to 100, 10 by default);
+/// other parameters are ignored, as the reference asks.
+#[derive(serde::Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    per_page: Option<usize>,
+}
+
+/// `GET /api/v1/crates?q=&per_page=`: the crates whose name holds `q`
+/// (any case, `-` and `_` alike), from the index (so with the catalogue
+/// on or off), by name.
+async fn search_handler(
+    State(served): State<Arc<Served>>,
+    headers: HeaderMap,
+    query: std::result::Result<
+        axum::extract::Query<SearchQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Response {
+    let query = match query {
+        Ok(q) => q.0,
+        Err(r) => return ApiError::new(r.status(), r.body_text()).into_response(),
+    };
+    let token = presented(&headers);
+    blocking(move || {
+        let reg = served.open()?;
+        if reg.config.auth_required {
+            authenticate(&reg, token.as_deref())?;
+        }
+        let fold = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+        let q = fold(&query.q);
+        let per_page = query.per_page.unwrap_or(10).clamp(1, 100);
+        let list = crate::ops::list::list(&reg).map_err(|e| ApiError::from_error(&e, ""))?;
+        let hits: Vec<_> = list.0.iter().filter(|c| fold(&c.name).contains(&q)).collect();
+        let crates: Vec<serde_json::Value> = hits
+            .iter()
+            .take(per_page)
+            .map(|c| serde_json::json!({ "name": c.name, "max_version": c.latest, "description": "" }))
+            .collect();
+        Ok(serde_json::json!({ "crates": crates, "meta": { "total": hits.len() } }))
+    })
+    .await
+}
+
+/// Every other `GET` (and `HEAD`): the registry's files, read-only
+/// ([`files`]); with `auth-required`, only for a valid token (401 with
+/// `WWW-Authenticate: Cargo` first, the handshake cargo expects).
+async fn files_handler(
+    State(served): State<Arc<Served>>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if method != axum::http::Method::GET && method != axum::http::Method::HEAD {
+        return ApiError::new(StatusCode::NOT_FOUND, "regtool serve has no such endpoint")
+            .into_response();
+    }
+    let token = presented(&headers);
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let path = uri.path().to_owned();
+    blocking_response(move || {
+        let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not found");
+        let key = files::key_of(&path).ok_or_else(not_found)?;
+        let reg = served.open()?;
+        if reg.config.auth_required {
+            match authenticate(&reg, token.as_deref()) {
+                Ok(_) => {}
+                Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+                    let mut r = e.into_response();
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        axum::http::HeaderValue::from_static("Cargo"),
+                    );
+                    return Ok(r);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let object = reg
+            .get_object(&key)
+            .map_err(|e| ApiError::from_error(&e, ""))?
+            .ok_or_else(not_found)?;
+        let etag = files::etag(&object.bytes);
+        let headers = [
+            (header::ETAG, etag.clone()),
+            (header::CONTENT_TYPE, files::content_type(&key).to_owned()),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+        ];
+        if if_none_match.is_some_and(|v| files::matches(&v, &etag)) {
+            return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+        }
+        Ok((StatusCode::OK, headers, object.bytes).into_response())
+    })
+    .await
 }
