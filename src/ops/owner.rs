@@ -6,7 +6,7 @@
 //! ([`crate::layout::owners_key`]) as `{"owners": ["alice", "bob"]}`: never
 //! served, written only through the [`crate::registry::Writer`], replaced
 //! only if unchanged since it was read. The first publisher of a crate
-//! through `serve` becomes its owner ([`first_owner`]). A crate without the
+//! through `serve` becomes its owner ([`claim`]). A crate without the
 //! file (added with `regtool add` or `mirror`) has no owner: only a token
 //! with the `admin` scope may change it through the API until `regtool
 //! owner NAME --add USER` gives it one. Source of the model:
@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::layout;
 use crate::name::CrateName;
 use crate::output::Shell;
-use crate::registry::Registry;
+use crate::registry::{Registry, Writer};
 use crate::storage::Revision;
 use serde::{Deserialize, Serialize};
 
@@ -145,25 +145,20 @@ pub(crate) fn owner(reg: &Registry, opts: &OwnerOptions, shell: &Shell) -> Resul
     })
 }
 
-/// Makes `user` the owner of `name` if the crate has no owners file yet
-/// (the first publisher through `serve`); otherwise changes nothing.
+/// Makes `user` the one owner of `name` (any spelling), which has no
+/// owners file: under `writer`, so that of two first publishes of one crate
+/// the second finds the first one's claim. The file then stands for the
+/// name even if the publish that follows fails (a reservation, as on
+/// crates.io a name stays with its owner).
 ///
 /// # Errors
-/// As [`owner`].
+/// [`Error::Conflict`] if an owners file appeared meanwhile (a writer that
+/// lost its lease); [`Error::Io`] naming the file.
 #[cfg_attr(not(feature = "serve"), allow(dead_code))]
-pub(crate) fn first_owner(
-    reg: &Registry,
-    name: &CrateName,
-    user: &str,
-    shell: &Shell,
-) -> Result<()> {
-    let writer = reg.writer(shell)?;
-    if let (None, rev) = owners(&writer, name)? {
-        writer.put_secret(
-            &layout::owners_key(name),
-            &file_bytes(&[user.to_owned()]),
-            rev,
-        )?;
-    }
-    Ok(())
+pub(crate) fn claim(writer: &Writer, name: &CrateName, user: &str) -> Result<()> {
+    writer.put_secret(
+        &layout::owners_key(name),
+        &file_bytes(&[user.to_owned()]),
+        None,
+    )
 }

@@ -321,6 +321,69 @@ fn check_owner(
     }
 }
 
+/// Whether the token `presented` may publish a version of `name`, decided
+/// under the registry's writer (then released: `add` takes it again): a
+/// crate in the index needs `publish-update`, a new one `publish-new`; a
+/// crate that is in the index or has an owners file (a name claimed by a
+/// publish that then failed, or a crate removed since) needs an owner or
+/// admin; a crate with neither is claimed for the token's user here, so that
+/// of two first publishes the second is refused.
+///
+/// # Errors
+/// As [`authorize`] and [`check_owner`]; the library's errors (503 when the
+/// writer is not had in time).
+fn authorize_publish(
+    reg: &Registry,
+    token: Option<&str>,
+    name: &CrateName,
+    shell: &Shell,
+) -> std::result::Result<(), Refusal> {
+    let writer = reg.writer(shell)?;
+    let exists = writer.find_crate(name)?.is_some();
+    let scope = if exists {
+        Scope::PublishUpdate
+    } else {
+        Scope::PublishNew
+    };
+    let who = authorize(&writer, token, scope, name)?;
+    let (owners, _) = crate::ops::owner::owners(&writer, name)?;
+    if exists || owners.is_some() {
+        check_owner(&writer, &who, name)?;
+    } else {
+        crate::ops::owner::claim(&writer, name, &who.name)?;
+    }
+    Ok(())
+}
+
+/// A refusal from the API's own checks or an error of the library (which
+/// becomes an answer naming the crate, see [`ApiError::from_error`]).
+enum Refusal {
+    Api(ApiError),
+    Lib(Error),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Refusal {
+        Refusal::Api(e)
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Refusal {
+        Refusal::Lib(e)
+    }
+}
+
+impl Refusal {
+    /// The answer, naming the crate as `what` for a library error.
+    fn or_lib(self, what: &str) -> ApiError {
+        match self {
+            Refusal::Api(e) => e,
+            Refusal::Lib(e) => ApiError::from_error(&e, what),
+        }
+    }
+}
+
 /// `PUT /api/v1/crates/new`.
 async fn publish_handler(
     State(served): State<Arc<Served>>,
@@ -357,19 +420,8 @@ fn publish_blocking(
     let entry = crate::reader::read_entry(krate, staging.path(), &limits, &reg.settings, None)
         .map_err(|e| ApiError::from_error(&e, &what))?;
     publish::cross_check(&meta, &entry.line)?;
-    let exists = reg
-        .find_crate(&entry.name)
-        .map_err(|e| ApiError::from_error(&e, &what))?
-        .is_some();
-    let scope = if exists {
-        Scope::PublishUpdate
-    } else {
-        Scope::PublishNew
-    };
-    let who = authorize(&reg, token, scope, &entry.name)?;
-    if exists {
-        check_owner(&reg, &who, &entry.name)?;
-    }
+    let shell = served.shell();
+    authorize_publish(&reg, token, &entry.name, &shell).map_err(|e| e.or_lib(&what))?;
     staging
         .write_all(krate)
         .and_then(|()| staging.flush())
@@ -378,28 +430,14 @@ fn publish_blocking(
         paths: vec![staging.path().to_path_buf()],
         ..Default::default()
     };
-    let shell = served.shell();
     let report =
         crate::ops::add::add(&reg, &opts, &shell).map_err(|e| ApiError::from_error(&e, &what))?;
     let staged = format!("`{}`", staging.path().display());
-    let mut other: Vec<String> = report
+    let other: Vec<String> = report
         .warnings
         .iter()
         .map(|w| w.replace(&staged, &what))
         .collect();
-    // The first publisher owns the crate. Not in the same writer as the
-    // add (docs/serve.md, what is next): if this fails, the crate has no
-    // owner, which only an admin token or `regtool owner` can change.
-    if !exists && let Err(e) = crate::ops::owner::first_owner(&reg, &entry.name, &who.name, &shell)
-    {
-        other.push(format!(
-            "`{}` was published but not given an owner ({}); `regtool owner {} --add {}` gives it one",
-            entry.name,
-            crate::error::Report(&e),
-            entry.name,
-            who.name
-        ));
-    }
     Ok(serde_json::json!({
         "warnings": { "invalid_categories": [], "invalid_badges": [], "other": other }
     }))
