@@ -41,9 +41,9 @@
 //!
 //! # Features
 //!
-//! Two optional parts are Cargo features, both on by default
+//! Three optional parts are Cargo features, all on by default
 //! (`cargo install --no-default-features` builds regtool for registries in a
-//! folder, without the catalogue; `Cargo.toml` says what each pulls in):
+//! folder, without the catalogue or `serve`; `Cargo.toml` says what each pulls in):
 //!
 //! - `s3`: registries in an S3 bucket ([`storage`]'s S3 backend,
 //!   object_store and tokio). Without it the opener ([`location`]) refuses an
@@ -58,6 +58,9 @@
 //!   so that a catalogue never falls silently behind its index;
 //!   `settings --html false` still turns it off, and reads and token changes
 //!   go on.
+//! - `serve`: `regtool serve`, cargo's Web API on the registry's files
+//!   (`ops::serve`: axum and tokio; docs/serve.md). Without it the
+//!   subcommand is refused with [`Error::FeatureMissing`].
 //!
 //! Both builds share one HTTP client and one TLS provider ([`http`]: reqwest
 //! on rustls with ring), which `mirror`, `doctor` and the S3 backend use.
