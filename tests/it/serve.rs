@@ -46,6 +46,26 @@ impl Serve {
         serve
     }
 
+    /// Sends SIGTERM and waits (at most 20 s) for the server to end: its
+    /// exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for serve") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "serve did not stop on SIGTERM\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -492,7 +512,7 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
     let dir = tempdir();
     let (root, port, _) = serve_alone(dir.path(), &[]);
     let alice = token(&root, "alice", &["--scope", "publish-new"]);
-    let _serve = Serve::start(&root, port);
+    let mut serve = Serve::start(&root, port);
     let before = tree_all(&root);
     let krate = CrateBuilder::new("hostile", "1.0.0").build();
     let json = br#"{"name":"hostile","vers":"1.0.0","deps":[]}"#;
@@ -561,4 +581,7 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
         &tree_all(&root),
         "the registry after hostile publishes",
     );
+    // SIGTERM ends the server cleanly.
+    let status = serve.terminate();
+    assert!(status.success(), "{status}\n{}", serve.log());
 }
