@@ -1,5 +1,6 @@
 //! `regtool token add/list/revoke`: the tokens nginx accepts for a registry made
-//! with `--auth-required` (cargo's side:
+//! with `--auth-required`, and `regtool serve` for cargo's Web API (in a
+//! folder or a bucket) (cargo's side:
 //! <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>).
 //! Floor 5 (`commands`).
 //!
@@ -364,14 +365,10 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The token file of a folder registry, read: its lines and revision.
+/// The token file of a registry, read: its lines and revision. In a bucket
+/// only `regtool serve` reads it (no nginx there; the bucket's own access
+/// rules decide who reads the bucket directly).
 fn read(reg: &Registry) -> Result<(Vec<Line>, Option<crate::storage::Revision>)> {
-    if reg.local_root().is_none() {
-        return Err(Error::Usage(format!(
-            "`{}` is not a folder: tokens are for a registry folder that nginx serves (`regtool nginx-config`); a registry in a bucket is served by the bucket's own access rules",
-            reg.location().display()
-        )));
-    }
     Ok(match reg.read_state(TOKEN_FILE_KEY)? {
         Some((bytes, rev)) => {
             let text = String::from_utf8(bytes).map_err(|_| Error::Config {
@@ -437,9 +434,8 @@ fn new_token() -> Result<(String, String)> {
 /// if missing) and returns it: the only time it is shown.
 ///
 /// # Errors
-/// [`Error::Usage`] for a bad name, a name already used, or a
-/// registry that is not a folder; [`Error::Config`] if the token file is not
-/// text; [`Error::Io`]/[`Error::Conflict`] naming the token file.
+/// [`Error::Usage`] for a bad name, a name, scope or pattern already used or
+/// not allowed; [`Error::Config`] if the token file is not text; [`Error::Io`]/[`Error::Conflict`] naming the token file.
 pub(crate) fn add(
     reg: &Registry,
     name: &str,
@@ -495,7 +491,12 @@ pub(crate) fn add(
         digest: digest(&token),
     });
     writer.put_secret(TOKEN_FILE_KEY, render_file(&lines).as_bytes(), rev)?;
-    if !reg.config.auth_required {
+    if reg.local_root().is_none() {
+        shell.warn(format!(
+            "`{}` is a bucket: only `regtool serve` checks its tokens (the bucket's own access rules decide who reads the bucket directly)",
+            reg.location().display()
+        ));
+    } else if !reg.config.auth_required {
         shell.warn(format!(
             "`{}` does not require a token (config.json has no `auth-required`), so cargo sends none and nginx checks none; `regtool settings --auth-required true` turns it on",
             reg.location().display()
@@ -516,8 +517,7 @@ pub(crate) fn add(
 /// `None` for a value of another shape, an unknown ID or a wrong secret.
 ///
 /// # Errors
-/// As reading the token file: [`Error::Usage`] for a registry that is not a
-/// folder, [`Error::Config`], [`Error::Io`].
+/// As reading the token file: [`Error::Config`], [`Error::Io`].
 #[cfg(feature = "serve")]
 pub(crate) fn authenticate(reg: &Registry, presented: &str) -> Result<Option<TokenInfo>> {
     use subtle::ConstantTimeEq as _;
@@ -559,8 +559,7 @@ pub(crate) struct TokenList {
 /// The tokens in the registry's token file (none if it has none).
 ///
 /// # Errors
-/// [`Error::Usage`] for a registry that is not a folder; [`Error::Config`] if
-/// the token file is not text; [`Error::Io`] naming it.
+/// [`Error::Config`] if the token file is not text; [`Error::Io`] naming it.
 pub(crate) fn list(reg: &Registry) -> Result<TokenList> {
     let (lines, _) = read(reg)?;
     Ok(TokenList {
@@ -586,7 +585,7 @@ pub(crate) struct TokenRevoked {
 ///
 /// # Errors
 /// [`Error::NotFound`] naming the token (and listing the names there are);
-/// [`Error::Usage`] for a bad name or a registry that is not a folder;
+/// [`Error::Usage`] for a bad name;
 /// [`Error::Io`]/[`Error::Conflict`] naming the token file.
 pub(crate) fn revoke(reg: &Registry, name: &str, shell: &Shell) -> Result<TokenRevoked> {
     check_name(name)?;

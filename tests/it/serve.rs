@@ -21,16 +21,25 @@ struct Serve {
 impl Serve {
     /// `regtool --registry ROOT serve --listen 127.0.0.1:PORT`, once it accepts.
     fn start(root: &Path, port: u16) -> Serve {
-        let log = root.with_file_name("serve.log");
-        let child = regtool()
-            .args(["--registry".as_ref(), root.as_os_str()])
+        let mut cmd = regtool();
+        cmd.args(["--registry".as_ref(), root.as_os_str()]);
+        Serve::spawn(cmd, port, &root.with_file_name("serve.log"))
+    }
+
+    /// `CMD serve --listen 127.0.0.1:PORT` (`cmd` names the registry), its
+    /// stderr in `log`, once it accepts.
+    fn spawn(mut cmd: Command, port: u16, log: &Path) -> Serve {
+        let child = cmd
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("create the serve log"))
+            .stderr(fs::File::create(log).expect("create the serve log"))
             .spawn()
             .expect("start regtool serve");
-        let mut serve = Serve { child, log };
+        let mut serve = Serve {
+            child,
+            log: log.to_path_buf(),
+        };
         let log = serve.log.clone();
         let child = &mut serve.child;
         if let Err(why) = wait_for_listener(port, Duration::from_secs(30), &mut || {
@@ -584,4 +593,107 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
     // SIGTERM ends the server cleanly.
     let status = serve.terminate();
     assert!(status.success(), "{status}\n{}", serve.log());
+}
+
+#[cfg(feature = "s3")]
+#[test]
+fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {
+    let Some(moto) = MotoServer::shared("regtool serve on a registry in an S3 bucket") else {
+        return;
+    };
+    let bucket = moto.bucket();
+    let dir = tempdir();
+    let (pa, pb) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{pa}");
+    let reg = bucket.url("reg");
+    bucket.ok(&["init", &reg, "--url", &url]);
+    bucket.ok(&["--registry", &reg, "settings", "--api", &url]);
+    let out = bucket.ok(&[
+        "--registry",
+        &reg,
+        "--format",
+        "json",
+        "token",
+        "add",
+        "alice",
+        "--scope",
+        "publish-new",
+    ]);
+    let alice = json(&out)["token"].as_str().expect("a token").to_owned();
+    let serve_on = |port: u16, log: &str| {
+        let mut cmd = bucket.command();
+        cmd.args(["--registry", &reg, "--lock-timeout", "2m"]);
+        Serve::spawn(cmd, port, &dir.path().join(log))
+    };
+    let a = serve_on(pa, "a.log");
+    let b = serve_on(pb, "b.log");
+
+    // Eight publishes at once, four through each instance, and a CLI add
+    // beside them: each lands once.
+    let cli = dir.path().join("cli-1.0.0.crate");
+    fs::write(&cli, CrateBuilder::new("cli", "1.0.0").build()).unwrap();
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let (port, alice) = (if i % 2 == 0 { pa } else { pb }, &alice);
+            s.spawn(move || {
+                let krate = CrateBuilder::new(&format!("conc-{i}"), "1.0.0").build();
+                let json = format!(r#"{{"name":"conc-{i}","vers":"1.0.0","deps":[]}}"#);
+                let r = http_request(
+                    port,
+                    "PUT",
+                    "/api/v1/crates/new",
+                    &[("Authorization", alice)],
+                    &frame(json.as_bytes(), &krate),
+                );
+                assert_eq!(
+                    r.status,
+                    200,
+                    "conc-{i}: {}",
+                    String::from_utf8_lossy(&r.body)
+                );
+            });
+        }
+        s.spawn(|| bucket.add(&reg, std::slice::from_ref(&cli)));
+    });
+    let list = json(&bucket.ok(&["--registry", &reg, "--format", "json", "list"]));
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cli", "conc-0", "conc-1", "conc-2", "conc-3", "conc-4", "conc-5", "conc-6", "conc-7"
+        ],
+        "{}\n{}",
+        a.log(),
+        b.log()
+    );
+    bucket.ok(&["--registry", &reg, "verify"]);
+
+    // Real cargo publishes through the first instance, and a fresh project
+    // builds from it alone (index and .crate files read from the bucket).
+    let env = CargoEnv::new()
+        .with_registry("local", &format!("sparse+{url}/"))
+        .with_config("[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
+    let pkg = package(&dir.path().join("scratch"), "bucket-lib", "1.0.0");
+    let out = cargo_with(
+        &env,
+        &pkg,
+        &alice,
+        &["publish", "--registry", "local", "--no-verify"],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        a.log()
+    );
+    let consumer = env.project_with_main(
+        "bucket-lib = { version = \"1\", registry = \"local\" }",
+        "fn main() { assert_eq!(bucket_lib::answer(), 42); }\n",
+    );
+    env.cargo_ok(&consumer, &["build"]);
 }
