@@ -590,6 +590,27 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
         &tree_all(&root),
         "the registry after hostile publishes",
     );
+    // A client that sends half its headers is cut off (the header timeout,
+    // 10 s) and holds nobody up meanwhile.
+    {
+        use std::io::{Read as _, Write as _};
+        let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        slow.write_all(b"GET /config.json HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .unwrap();
+        let start = std::time::Instant::now();
+        let r = http_request(port, "GET", "/config.json", &[], b"");
+        assert_eq!(r.status, 200);
+        slow.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = slow.read_to_end(&mut rest);
+        let waited = start.elapsed();
+        assert!(
+            waited < Duration::from_secs(20),
+            "a slow client held its connection for {waited:?}: {}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
     // SIGTERM ends the server cleanly.
     let status = serve.terminate();
     assert!(status.success(), "{status}\n{}", serve.log());

@@ -38,6 +38,9 @@ use std::time::{Duration, Instant};
 /// How long a write waits for the registry's writer by default, well inside
 /// cargo's own HTTP timeout (`http.timeout`, 30 s by default).
 pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest time a client may take to send a request's headers, the first
+/// request's and each next one's on a kept-alive connection (a slow client).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest pause between two parts of a request body (a slow client).
 const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest time a request may take in all, the wait for the writer included.
@@ -145,11 +148,42 @@ pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -
                 reg.location().display()
             ),
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| Error::io("serve on", addr.to_string(), e))
+        accept(listener, app).await;
+        Ok(())
     })
+}
+
+/// Serves the connections `listener` accepts with `app`, each with the
+/// header timeout (hyper's, which needs a timer: `axum::serve` sets none),
+/// until [`shutdown`]; then waits for the requests under way.
+async fn accept(listener: tokio::net::TcpListener, app: Router) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: a warning, a pause, on.
+                    crate::output::warn(format!("accepting a connection failed: {e}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    graceful.shutdown().await;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
