@@ -651,6 +651,9 @@ pub struct InitArgs {
     /// How long the writers' lease of a registry in a bucket lasts without renewal, in whole seconds, e.g. 60s or 2m [default: 60s]
     #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
     pub lease: Option<u64>,
+    /// Where cargo's Web API will be (`regtool serve`): config.json's `api`, so that cargo publish, yank, owner and search work [default: none: a static registry]
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
 }
 
 /// Arguments of `add`.
@@ -790,6 +793,7 @@ impl From<InitArgs> for ops::init::InitOptions {
             html: !a.no_html,
             name: a.name,
             lease_seconds: a.lease,
+            api: a.api,
         }
     }
 }

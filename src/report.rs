@@ -331,6 +331,9 @@ impl Report for ops::settings::SettingsReport {
         shell.data(format!("dl:                {}", self.dl));
         shell.data(format!("aliases:           {}", self.aliases.join(", ")));
         shell.data(format!("auth-required:     {}", self.auth_required));
+        if let Some(api) = &self.api {
+            shell.data(format!("api:               {api}"));
+        }
         shell.data(format!("mirror:            {}", self.mirror));
         shell.data(format!("max-crate-size:    {}", size(self.max_crate_size)));
         shell.data(format!(

@@ -35,6 +35,9 @@ pub(crate) struct InitOptions {
     /// ([`RegistryName::from_url`]). Stored either way, so that a later
     /// `settings --url` does not change it.
     pub(crate) name: Option<RegistryName>,
+    /// `config.json`'s `api`: where `regtool serve` will answer cargo's Web
+    /// API; `None`: a static registry.
+    pub(crate) api: Option<String>,
 }
 
 /// The report of `init` (its `--format json` schema).
@@ -81,7 +84,12 @@ pub(crate) fn init(
         .iter()
         .map(|a| config::check_base_url(a).map_err(Error::Usage))
         .collect::<Result<Vec<_>>>()?;
-    let cfg = RegistryConfig::for_base_url(&url, opts.auth_required);
+    let mut cfg = RegistryConfig::for_base_url(&url, opts.auth_required);
+    cfg.api = opts
+        .api
+        .as_deref()
+        .map(|a| config::check_base_url(a).map_err(Error::Usage))
+        .transpose()?;
     let html = opts.html && crate::catalogue::BUILT;
     let settings = Settings {
         name: Some(

@@ -394,16 +394,9 @@ fn serve_alone(dir: &Path, init_args: &[&str]) -> (PathBuf, u16, String) {
     let root = dir.join("registry");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut args = vec!["init", root.to_str().unwrap(), "--url", &url];
+    let mut args = vec!["init", root.to_str().unwrap(), "--url", &url, "--api", &url];
     args.extend_from_slice(init_args);
     regtool_ok(&args);
-    regtool_ok([
-        "--registry",
-        root.to_str().unwrap(),
-        "settings",
-        "--api",
-        &url,
-    ]);
     (root, port, url)
 }
 
