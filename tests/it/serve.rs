@@ -125,6 +125,28 @@ fn cargo_with(env: &CargoEnv, dir: &Path, token: &str, args: &[&str]) -> Output 
     run_with_timeout(cmd, CARGO_TIMEOUT)
 }
 
+/// [`cargo_with`], which must succeed (else a panic with its output and
+/// `serve`'s log).
+#[track_caller]
+fn cargo_ok_with(env: &CargoEnv, dir: &Path, token: &str, args: &[&str], serve: &Serve) -> Output {
+    let out = cargo_with(env, dir, token, args);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        serve.log()
+    );
+    out
+}
+
+/// [`cargo_with`], which must fail saying `says` on stderr.
+#[track_caller]
+fn cargo_fails_with(env: &CargoEnv, dir: &Path, token: &str, args: &[&str], says: &str) {
+    let out = cargo_with(env, dir, token, args);
+    assert!(!out.status.success(), "{}", describe_output(&out));
+    assert!(stderr(&out).contains(says), "{}", describe_output(&out));
+}
+
 fn yanked(root: &Path, name: &str) -> Vec<bool> {
     read_index_lines(root, name)
         .iter()
@@ -157,34 +179,23 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
     let before = fs::read_dir(&root).unwrap().count();
 
     // A read-only token may not publish; nothing is written.
-    let out = cargo_with(
+    cargo_fails_with(
         &env,
         &pkg,
         &reader,
         &["publish", "--registry", "local", "--no-verify"],
-    );
-    assert!(!out.status.success(), "{}", describe_output(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("403") && err.contains("publish-new"),
-        "{err}\n{}",
-        serve.log()
+        "(status 403 Forbidden): the token `reader` may not publish the new crate `served-lib`: it needs the `publish-new` scope",
     );
     assert!(!root.join(index_path("served-lib")).exists());
     assert_eq!(fs::read_dir(&root).unwrap().count(), before);
 
     // The publisher's token publishes: the index line is add's, from the .crate.
-    let out = cargo_with(
+    cargo_ok_with(
         &env,
         &pkg,
         &publisher,
         &["publish", "--registry", "local", "--no-verify"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+        &serve,
     );
     // What cargo packaged (where under target/package/ is cargo's business).
     let packaged = files_under(&env.target_dir().join("package"))
@@ -200,38 +211,28 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
     );
 
     // yank and yank --undo flip the line; the reader's token may not.
-    let out = cargo_with(
+    cargo_fails_with(
         &env,
         &pkg,
         &reader,
         &["yank", "--registry", "local", "served-lib@0.1.0"],
+        "it needs the `yank` scope",
     );
-    assert!(!out.status.success(), "{}", describe_output(&out));
     assert_eq!(yanked(&root, "served-lib"), [false]);
-    let out = cargo_with(
+    cargo_ok_with(
         &env,
         &pkg,
         &publisher,
         &["yank", "--registry", "local", "served-lib@0.1.0"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+        &serve,
     );
     assert_eq!(yanked(&root, "served-lib"), [true]);
-    let out = cargo_with(
+    cargo_ok_with(
         &env,
         &pkg,
         &publisher,
         &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+        &serve,
     );
     assert_eq!(yanked(&root, "served-lib"), [false]);
 
@@ -243,118 +244,87 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         a.push("served-lib");
         a
     };
-    let out = cargo_with(&env, &pkg, &publisher, &owner_args(&["--list"]));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
-    );
+    let out = cargo_ok_with(&env, &pkg, &publisher, &owner_args(&["--list"]), &serve);
     assert!(stdout(&out).contains("alice"), "{}", describe_output(&out));
-    let out = cargo_with(
+    cargo_fails_with(
         &env,
         &pkg,
         &mallory,
         &["yank", "--registry", "local", "served-lib@0.1.0"],
+        "`mallory` is not an owner of `served-lib`",
     );
-    assert!(!out.status.success(), "{}", describe_output(&out));
-    assert!(
-        stderr(&out).contains("`mallory` is not an owner of `served-lib`"),
-        "{}",
-        describe_output(&out)
+    cargo_ok_with(
+        &env,
+        &pkg,
+        &publisher,
+        &owner_args(&["--add", "bob"]),
+        &serve,
     );
-    let out = cargo_with(&env, &pkg, &publisher, &owner_args(&["--add", "bob"]));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
-    );
-    let out = cargo_with(
+    cargo_ok_with(
         &env,
         &pkg,
         &bob,
         &["yank", "--registry", "local", "served-lib@0.1.0"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+        &serve,
     );
     assert_eq!(yanked(&root, "served-lib"), [true]);
     // bob has no change-owners scope; alice removes bob.
-    let out = cargo_with(&env, &pkg, &bob, &owner_args(&["--remove", "alice"]));
-    assert!(!out.status.success(), "{}", describe_output(&out));
-    let out = cargo_with(&env, &pkg, &publisher, &owner_args(&["--remove", "bob"]));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+    cargo_fails_with(
+        &env,
+        &pkg,
+        &bob,
+        &owner_args(&["--remove", "alice"]),
+        "needs the `change-owners` scope",
+    );
+    cargo_ok_with(
+        &env,
+        &pkg,
+        &publisher,
+        &owner_args(&["--remove", "bob"]),
+        &serve,
     );
     let out = regtool_ok(["--registry", r, "owner", "served-lib"]);
     assert_eq!(stdout(&out), "alice\n");
-    let out = cargo_with(
+    cargo_fails_with(
         &env,
         &pkg,
         &bob,
         &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
+        "`bob` is not an owner of `served-lib` (its owners: alice)",
     );
-    assert!(!out.status.success(), "{}", describe_output(&out));
     assert_eq!(yanked(&root, "served-lib"), [true]);
-    let out = cargo_with(
+    cargo_ok_with(
         &env,
         &pkg,
         &publisher,
         &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+        &serve,
     );
 
     // A crate added with the CLI has no owner: only an admin token changes
     // it through the API, until `regtool owner` gives it one.
     reg.publish(&CrateBuilder::new("cli-lib", "1.0.0"));
-    let out = cargo_with(
+    cargo_fails_with(
         &env,
         &pkg,
         &publisher,
         &["yank", "--registry", "local", "cli-lib@1.0.0"],
+        "has no owner",
     );
-    assert!(!out.status.success(), "{}", describe_output(&out));
-    assert!(
-        stderr(&out).contains("has no owner"),
-        "{}",
-        describe_output(&out)
-    );
-    let out = cargo_with(
+    cargo_ok_with(
         &env,
         &pkg,
         &admin,
         &["yank", "--registry", "local", "cli-lib@1.0.0"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+        &serve,
     );
     regtool_ok(["--registry", r, "owner", "cli-lib", "--add", "alice"]);
-    let out = cargo_with(
+    cargo_ok_with(
         &env,
         &pkg,
         &publisher,
         &["yank", "--undo", "--registry", "local", "cli-lib@1.0.0"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+        &serve,
     );
     assert_eq!(yanked(&root, "cli-lib"), [false]);
 
@@ -420,32 +390,22 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
         .with_config("[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
     let scratch = dir.path().join("scratch");
     let pkg = package(&scratch, "alone-lib", "1.0.0");
-    let out = cargo_with(
+    cargo_ok_with(
         &env,
         &pkg,
         &alice,
         &["publish", "--registry", "local", "--no-verify"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+        &serve,
     );
 
     // cargo search reads the index (this registry has the catalogue off or
     // on alike).
-    let out = cargo_with(
+    let out = cargo_ok_with(
         &env,
         &pkg,
         &alice,
         &["search", "--registry", "local", "alone"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
+        &serve,
     );
     assert!(
         stdout(&out).contains("alone-lib = \"1.0.0\""),
@@ -459,13 +419,7 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
         "alone-lib = { version = \"1\", registry = \"local\" }",
         "fn main() { assert_eq!(alone_lib::answer(), 42); }\n",
     );
-    let out = cargo_with(&env, &consumer, &alice, &["build"]);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        serve.log()
-    );
+    cargo_ok_with(&env, &consumer, &alice, &["build"], &serve);
     let out = env.cargo(&consumer, &["update"]);
     assert!(!out.status.success(), "{}", describe_output(&out));
     assert!(stderr(&out).contains("token"), "{}", describe_output(&out));
@@ -693,17 +647,12 @@ fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {
         .with_registry("local", &format!("sparse+{url}/"))
         .with_config("[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
     let pkg = package(&dir.path().join("scratch"), "bucket-lib", "1.0.0");
-    let out = cargo_with(
+    cargo_ok_with(
         &env,
         &pkg,
         &alice,
         &["publish", "--registry", "local", "--no-verify"],
-    );
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        describe_output(&out),
-        a.log()
+        &a,
     );
     let consumer = env.project_with_main(
         "bucket-lib = { version = \"1\", registry = \"local\" }",
