@@ -443,10 +443,13 @@ impl Report for ops::token::TokenAdded {
         shell.status(
             "Added",
             format!(
-                "token `{}` ({}…{}) to `{}`; it is shown only now: the file keeps its MD5 digest, not the token",
+                "token `{}` ({}…{}{}) to `{}`; it is shown only now: the file keeps its MD5 digest, not the token",
                 self.info.name,
                 self.info.id,
                 if self.info.read_only { ", read-only" } else { "" },
+                token_scopes(&self.info)
+                    .map(|s| format!(", for `regtool serve`: {s}"))
+                    .unwrap_or_default(),
                 self.token_file.display()
             ),
         );
@@ -491,17 +494,29 @@ impl Report for ops::token::TokenList {
                 .map(|t| t.id.len() + 1)
                 .max()
                 .unwrap_or(2);
+            // The scopes column only once a token has scopes (`regtool serve`).
+            let scoped = self.tokens.iter().any(|t| !t.scopes.is_empty());
             shell.data(format!(
-                "{:w$}  {:idw$}  {:<20}  READ-ONLY",
-                "NAME", "ID", "CREATED"
+                "{:w$}  {:idw$}  {:<20}  READ-ONLY{}",
+                "NAME",
+                "ID",
+                "CREATED",
+                if scoped { "  SCOPES" } else { "" }
             ));
             for t in &self.tokens {
+                let scopes = match token_scopes(t) {
+                    Some(s) => format!("  {s}"),
+                    None if scoped => "  -".to_owned(),
+                    None => String::new(),
+                };
+                let ro = if t.read_only { "yes" } else { "no" };
+                // READ-ONLY is the last column unless scopes follow it.
+                let rw = if scoped { "READ-ONLY".len() } else { 0 };
                 shell.data(format!(
-                    "{:w$}  {:idw$}  {:<20}  {}",
+                    "{:w$}  {:idw$}  {:<20}  {ro:<rw$}{scopes}",
                     t.name,
                     format!("{}…", t.id),
                     t.created,
-                    if t.read_only { "yes" } else { "no" }
                 ));
             }
         }
@@ -516,6 +531,20 @@ impl Report for ops::token::TokenList {
             );
         }
     }
+}
+
+/// A token's scopes and crate patterns as `token add` and `token list` show
+/// them (`publish-new,yank for acme-*`); `None` for a read-only token.
+fn token_scopes(t: &ops::token::TokenInfo) -> Option<String> {
+    if t.scopes.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
+    let mut out = names.join(",");
+    if !t.crates.is_empty() {
+        out.push_str(&format!(" for {}", t.crates.join(",")));
+    }
+    Some(out)
 }
 
 impl Report for ops::token::TokenRevoked {
