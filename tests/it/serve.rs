@@ -477,7 +477,16 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
     trailing.extend_from_slice(b"x");
     let mut lying = good.clone();
     lying[..4].copy_from_slice(&(json.len() as u32 + 1000).to_le_bytes());
+    // A .crate announced over max-crate-size (10 MiB): refused before it is sent.
+    let mut oversize = frame(json, b"");
+    let at = oversize.len() - 4;
+    oversize[at..].copy_from_slice(&(100u32 << 20).to_le_bytes());
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a .crate over max-crate-size",
+            oversize,
+            "the .crate is 104857600 bytes, over this registry's limit of 10485760 bytes",
+        ),
         ("truncated", good[..good.len() - 10].to_vec(), "only"),
         ("trailing bytes", trailing, "after the .crate"),
         ("a lying length", lying, "length prefix"),
@@ -515,7 +524,12 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
             &body,
         );
         let text = String::from_utf8_lossy(&r.body);
-        assert_eq!(r.status, 400, "{what}: {text}");
+        let want = if what.contains("max-crate-size") {
+            413
+        } else {
+            400
+        };
+        assert_eq!(r.status, want, "{what}: {text}");
         let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON errors");
         let detail = v["errors"][0]["detail"].as_str().expect("a detail");
         assert!(detail.contains(says), "{what}: {detail}");

@@ -30,7 +30,6 @@ use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,7 +98,6 @@ fn body_limit(reg: &Registry) -> usize {
 /// the address cannot be bound or the runtime cannot start.
 pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -> Result<()> {
     let reg = at.open()?;
-    let limit = body_limit(&reg);
     let served = Arc::new(Served {
         location: at.clone(),
         lock_timeout: opts.lock_timeout,
@@ -119,7 +117,9 @@ pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -
         )
         .route("/api/v1/crates", get(search_handler))
         .fallback(files_handler)
-        .layer(DefaultBodyLimit::max(limit))
+        // The other bodies (owners) are small; a publish reads its own
+        // (`receive`, limited by the registry's settings).
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             BODY_IDLE_TIMEOUT,
         ))
@@ -422,44 +422,113 @@ impl Refusal {
 async fn publish_handler(
     State(served): State<Arc<Served>>,
     headers: HeaderMap,
-    body: std::result::Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return ApiError::new(r.status(), r.body_text()).into_response(),
-    };
     let token = presented(&headers);
-    blocking(move || publish_blocking(&served, token.as_deref(), &body)).await
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let received = match receive(&served, announced, body).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    blocking(move || publish_blocking(&served, token.as_deref(), received)).await
 }
 
-/// A publish: the frame, the `.crate` read and cross-checked, the token's
-/// scope, then `add` with the `.crate` as its one input.
+/// A publish body received: the JSON, and the `.crate` in a staging file of
+/// the registry (opened for this request).
+struct Received {
+    reg: Registry,
+    json: Vec<u8>,
+    staging: tempfile::NamedTempFile,
+}
+
+/// Reads a publish body as it arrives ([`publish::Framer`]): the JSON into
+/// memory, the `.crate` into a staging file, so that a publish holds at most
+/// the JSON and one chunk in memory.
+///
+/// # Errors
+/// 413 for a body announced (`Content-Length`) over [`body_limit`] or a
+/// `.crate` announced over `max-crate-size`, before it is read; 400 for a
+/// body that is not cargo's frame or cannot be read (a client that stopped
+/// sending); the library's errors.
+async fn receive(
+    served: &Arc<Served>,
+    announced: Option<u64>,
+    mut body: axum::body::Body,
+) -> std::result::Result<Received, ApiError> {
+    use http_body_util::BodyExt as _;
+    let opener = Arc::clone(served);
+    let (reg, staging) = tokio::task::spawn_blocking(move || {
+        let reg = opener.open()?;
+        let staging = reg
+            .staging_file()
+            .map_err(|e| ApiError::from_error(&e, ""))?;
+        Ok::<_, ApiError>((reg, staging))
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request failed inside regtool: {e}"),
+        )
+    })??;
+    let limit = body_limit(&reg);
+    if let Some(n) = announced.filter(|&n| n > limit as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the publish body is {n} bytes, over this registry's limit of {limit} bytes (max-crate-size and {} of metadata)",
+                publish::MAX_JSON
+            ),
+        ));
+    }
+    let mut framer = publish::Framer::new(reg.settings.max_crate_size);
+    let mut file = staging.as_file();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the publish body could not be read to its end: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        tokio::task::block_in_place(|| framer.push(&data, &mut file)).map_err(|e| match e {
+            publish::FrameError::Bad(b) => ApiError::from(b),
+            publish::FrameError::Oversize(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, m),
+            publish::FrameError::Write(e) => {
+                ApiError::from_error(&Error::io("write", staging.path(), e), "")
+            }
+        })?;
+    }
+    let (json, _) = framer.finish()?;
+    Ok(Received { reg, json, staging })
+}
+
+/// A publish: the `.crate` read and cross-checked with the JSON, the token
+/// authorized (and a new crate claimed) under the writer, then `add` with
+/// the `.crate` as its one input.
 fn publish_blocking(
     served: &Served,
     token: Option<&str>,
-    body: &[u8],
+    received: Received,
 ) -> std::result::Result<serde_json::Value, ApiError> {
-    let (json, krate) = publish::split(body)?;
-    let meta = publish::metadata(json)?;
+    let Received { reg, json, staging } = received;
+    let meta = publish::metadata(&json)?;
     let what = format!(
         "{}@{}",
         crate::output::printable(&meta.name),
         crate::output::printable(&meta.vers)
     );
-    let reg = served.open()?;
-    let mut staging = reg
-        .staging_file()
-        .map_err(|e| ApiError::from_error(&e, &what))?;
     let limits = crate::reader::input_limits(&reg.settings, None, None);
-    let entry = crate::reader::read_entry(krate, staging.path(), &limits, &reg.settings, None)
+    let entry = crate::reader::read_entry_file(staging.path(), &limits, &reg.settings, None)
         .map_err(|e| ApiError::from_error(&e, &what))?;
     publish::cross_check(&meta, &entry.line)?;
     let shell = served.shell();
     authorize_publish(&reg, token, &entry.name, &shell).map_err(|e| e.or_lib(&what))?;
-    staging
-        .write_all(krate)
-        .and_then(|()| staging.flush())
-        .map_err(|e| ApiError::from_error(&Error::io("write", staging.path(), e), &what))?;
     let opts = crate::ops::add::AddOptions {
         paths: vec![staging.path().to_path_buf()],
         ..Default::default()

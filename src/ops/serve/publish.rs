@@ -20,43 +20,139 @@ pub(crate) const MAX_JSON: usize = 1024 * 1024;
 #[error("{0}")]
 pub(crate) struct BadPublish(pub(crate) String);
 
-/// The two parts of a publish body: `(JSON, .crate)`.
-///
-/// # Errors
-/// [`BadPublish`] for a body shorter than a length it announces, a JSON part
-/// over [`MAX_JSON`], or bytes after the `.crate`.
-pub(crate) fn split(body: &[u8]) -> Result<(&[u8], &[u8]), BadPublish> {
-    let (json, rest) = part(body, "metadata JSON", MAX_JSON)?;
-    let (krate, rest) = part(rest, ".crate", usize::MAX)?;
-    if !rest.is_empty() {
-        return Err(BadPublish(format!(
-            "the publish body has {} bytes after the .crate its length prefix announces",
-            rest.len()
-        )));
-    }
-    Ok((json, krate))
+/// Reads a publish body as it arrives, chunk by chunk: keeps the length
+/// prefixes and the JSON (at most [`MAX_JSON`] bytes), and hands the
+/// `.crate`'s bytes to a writer as they come, so that a publish never holds
+/// its `.crate` in memory.
+#[derive(Debug)]
+pub(crate) struct Framer {
+    /// The bytes before the `.crate`: two prefixes and the JSON.
+    head: Vec<u8>,
+    /// The JSON's length, once its prefix is in.
+    json_len: Option<usize>,
+    /// The `.crate`'s length, once its prefix is in.
+    crate_len: Option<u64>,
+    /// `.crate` bytes passed on so far.
+    written: u64,
+    /// Largest `.crate` accepted (bytes).
+    max_crate: u64,
 }
 
-/// One length-prefixed part of `bytes` and what follows it.
-fn part<'a>(bytes: &'a [u8], what: &str, max: usize) -> Result<(&'a [u8], &'a [u8]), BadPublish> {
-    let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
-        return Err(BadPublish(format!(
-            "the publish body ends before the length of the {what} (4 bytes, little-endian)"
-        )));
-    };
-    let len = u32::from_le_bytes(*len) as usize;
-    if len > max {
-        return Err(BadPublish(format!(
-            "the {what} is {len} bytes, over the limit of {max} bytes"
-        )));
+impl Framer {
+    /// A framer for `.crate` files of at most `max_crate` bytes.
+    pub(crate) fn new(max_crate: u64) -> Framer {
+        Framer {
+            head: Vec::new(),
+            json_len: None,
+            crate_len: None,
+            written: 0,
+            max_crate,
+        }
     }
-    if len > rest.len() {
-        return Err(BadPublish(format!(
-            "the length prefix announces a {what} of {len} bytes but only {} follow",
-            rest.len()
-        )));
+
+    /// Takes the next `chunk` of the body; the `.crate`'s bytes go to `out`.
+    ///
+    /// # Errors
+    /// [`BadPublish`] for a JSON part over [`MAX_JSON`] or bytes after the
+    /// `.crate`; [`Oversize`] for a `.crate` announced over `max_crate`
+    /// (before any of it is read); the writer's error.
+    pub(crate) fn push(
+        &mut self,
+        mut chunk: &[u8],
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), FrameError> {
+        while !chunk.is_empty() {
+            if let Some(len) = self.crate_len {
+                let left = len - self.written;
+                if chunk.len() as u64 > left {
+                    return Err(FrameError::Bad(BadPublish(format!(
+                        "the publish body has bytes after the .crate its length prefix announces ({len} bytes)"
+                    ))));
+                }
+                out.write_all(chunk).map_err(FrameError::Write)?;
+                self.written += chunk.len() as u64;
+                return Ok(());
+            }
+            let need = match self.json_len {
+                None => 4,
+                Some(j) => 4 + j + 4,
+            };
+            let take = (need - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.head.len() < need {
+                continue;
+            }
+            let len =
+                |at: usize| u32::from_le_bytes(self.head[at..at + 4].try_into().expect("4 bytes"));
+            match self.json_len {
+                None => {
+                    let j = len(0) as usize;
+                    if j > MAX_JSON {
+                        return Err(FrameError::Bad(BadPublish(format!(
+                            "the metadata JSON is {j} bytes, over the limit of {MAX_JSON} bytes"
+                        ))));
+                    }
+                    self.json_len = Some(j);
+                }
+                Some(j) => {
+                    let c = u64::from(len(4 + j));
+                    if c > self.max_crate {
+                        return Err(FrameError::Oversize(format!(
+                            "the .crate is {c} bytes, over this registry's limit of {} bytes (max-crate-size)",
+                            self.max_crate
+                        )));
+                    }
+                    self.crate_len = Some(c);
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(rest.split_at(len))
+
+    /// The JSON part and the `.crate`'s length, once the body has ended.
+    ///
+    /// # Errors
+    /// [`BadPublish`] for a body that ended before a length or a part it
+    /// announced.
+    pub(crate) fn finish(self) -> Result<(Vec<u8>, u64), BadPublish> {
+        let Some(j) = self.json_len else {
+            return Err(BadPublish(
+                "the publish body ends before the length of the metadata JSON (4 bytes, little-endian)".into(),
+            ));
+        };
+        let Some(c) = self.crate_len else {
+            let got = self.head.len().saturating_sub(4);
+            return Err(BadPublish(if got < j {
+                format!(
+                    "the length prefix announces a metadata JSON of {j} bytes but only {got} follow"
+                )
+            } else {
+                "the publish body ends before the length of the .crate (4 bytes, little-endian)"
+                    .into()
+            }));
+        };
+        if self.written < c {
+            return Err(BadPublish(format!(
+                "the length prefix announces a .crate of {c} bytes but only {} follow",
+                self.written
+            )));
+        }
+        let mut head = self.head;
+        head.truncate(4 + j);
+        Ok((head.split_off(4), c))
+    }
+}
+
+/// Why a body was refused while it arrived.
+#[derive(Debug)]
+pub(crate) enum FrameError {
+    /// Not cargo's frame (400).
+    Bad(BadPublish),
+    /// A `.crate` over the registry's limit (413).
+    Oversize(String),
+    /// The staging file could not be written.
+    Write(std::io::Error),
 }
 
 /// The fields of cargo's publish metadata that are checked against the
@@ -135,29 +231,55 @@ mod tests {
         v
     }
 
-    #[test]
-    fn a_well_formed_body_splits() {
-        let body = frame(b"{}", b"gz");
-        assert_eq!(split(&body), Ok((&b"{}"[..], &b"gz"[..])));
-        assert_eq!(split(&frame(b"", b"")), Ok((&b""[..], &b""[..])));
+    /// `body` through a framer in chunks of `size`: the JSON, the .crate.
+    fn run(body: &[u8], size: usize, max: u64) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let mut f = Framer::new(max);
+        let mut out = Vec::new();
+        for c in body.chunks(size) {
+            f.push(c, &mut out).map_err(|e| match e {
+                FrameError::Bad(b) => b.0,
+                FrameError::Oversize(m) => format!("oversize: {m}"),
+                FrameError::Write(e) => e.to_string(),
+            })?;
+        }
+        let (json, len) = f.finish().map_err(|e| e.0)?;
+        assert_eq!(len, out.len() as u64);
+        Ok((json, out))
     }
 
     #[test]
-    fn truncated_lying_and_trailing_bodies_are_refused() {
+    fn a_well_formed_body_frames_in_chunks_of_any_size() {
+        let body = frame(b"{\"a\":1}", b"crate bytes");
+        for size in 1..=body.len() {
+            assert_eq!(
+                run(&body, size, 100),
+                Ok((b"{\"a\":1}".to_vec(), b"crate bytes".to_vec())),
+                "{size}"
+            );
+        }
+        assert_eq!(run(&frame(b"", b""), 3, 0), Ok((Vec::new(), Vec::new())));
+    }
+
+    #[test]
+    fn truncated_lying_trailing_and_oversize_bodies_are_refused() {
         let body = frame(b"{\"a\":1}", b"crate bytes");
         for cut in 0..body.len() {
-            let e = split(&body[..cut]).expect_err("a truncated body");
-            assert!(
-                e.0.contains("ends before") || e.0.contains("only"),
-                "{cut}: {e}"
-            );
+            for size in [1, 5, 64] {
+                let e = run(&body[..cut], size, 100).expect_err("a truncated body");
+                assert!(
+                    e.contains("ends before") || e.contains("only"),
+                    "{cut}/{size}: {e}"
+                );
+            }
         }
         let mut longer = body.clone();
         longer.push(0);
-        assert!(split(&longer).unwrap_err().0.contains("1 bytes after"));
+        assert!(run(&longer, 7, 100).unwrap_err().contains("bytes after"));
         let mut lying = body.clone();
         lying[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(split(&lying).unwrap_err().0.contains("over the limit"));
+        assert!(run(&lying, 7, 100).unwrap_err().contains("over the limit"));
+        let e = run(&body, 7, 10).unwrap_err();
+        assert!(e.starts_with("oversize: the .crate is 11 bytes"), "{e}");
     }
 
     fn line(name: &str, vers: &str, deps: &[&str]) -> IndexPackage {
