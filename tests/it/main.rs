@@ -15,6 +15,7 @@ mod e2e_cargo;
 mod first_hour;
 mod hostile;
 mod integrity;
+mod interleavings;
 mod maintenance;
 mod man;
 mod mirror;

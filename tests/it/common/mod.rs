@@ -16,11 +16,17 @@
 //!   rule when it is missing ([`skip_or_fail`], [`require_tool`]);
 //! - [`nginx`]: a registry served by a real nginx ([`NginxRegistry`]);
 //! - [`s3`]: moto's S3 server and a bucket per test ([`MotoServer`], [`Bucket`]);
+//! - [`proxy`]: a fault-injecting proxy between `regtool` and moto
+//!   ([`FaultProxy`]: delays, 5xx, dropped connections, held requests);
+//! - [`stored`]: a registry's objects read directly from its folder or
+//!   bucket ([`RawStore`]) and the invariants a stored state can break;
+//! - [`jobs`]: `regtool` processes running at once ([`Job`]), watched,
+//!   stopped, resumed or killed;
 //! - [`upstream`]: an upstream registry for `regtool mirror`, behind a server
 //!   that misbehaves on cue ([`Upstream`], [`FaultServer`]), and `mirror` runs.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -41,12 +47,15 @@ mod cargo;
 mod conformance;
 mod crates;
 mod http;
+mod jobs;
 mod needs;
 mod nginx;
 mod process;
+mod proxy;
 mod registry;
 mod s3;
 mod served;
+mod stored;
 mod tree;
 mod upstream;
 mod util;
@@ -55,12 +64,15 @@ pub use cargo::*;
 pub use conformance::*;
 pub use crates::*;
 pub use http::*;
+pub use jobs::*;
 pub use needs::*;
 pub use nginx::*;
 pub use process::*;
+pub use proxy::*;
 pub use registry::*;
 pub use s3::*;
 pub use served::*;
+pub use stored::*;
 pub use tree::*;
 pub use upstream::*;
 pub use util::*;

@@ -189,6 +189,19 @@ impl Bucket {
         cmd
     }
 
+    /// [`Bucket::command`] talking to the server through `endpoint`, a port
+    /// of a [`FaultProxy`] in front of it.
+    pub fn command_via(&self, endpoint: &Endpoint) -> Command {
+        let mut cmd = self.command();
+        cmd.env("AWS_ENDPOINT_URL", endpoint.url());
+        cmd
+    }
+
+    /// A new [`FaultProxy`] in front of this bucket's server.
+    pub fn proxy(&self) -> FaultProxy {
+        FaultProxy::new(self.moto.port)
+    }
+
     /// `regtool ARGS...` (see [`Bucket::command`]), with a timeout.
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         let mut cmd = self.command();
