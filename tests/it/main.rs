@@ -25,5 +25,6 @@ mod nginx;
 mod old_manifests;
 mod reliability;
 mod s3;
+mod stress;
 #[cfg(unix)]
 mod tokens;

@@ -28,7 +28,7 @@ impl MotoServer {
     /// not start. `why` says what the running test needs it for.
     pub fn shared(why: &str) -> Option<&'static MotoServer> {
         let bin = require_tool("moto_server", why)?;
-        match MOTO.get_or_init(|| MotoServer::start(&bin)) {
+        match MOTO.get_or_init(|| MotoServer::start(&bin, false)) {
             Ok(m) => Some(m),
             Err(e) => {
                 skip_or_fail(
@@ -41,13 +41,44 @@ impl MotoServer {
         }
     }
 
-    fn start(bin: &Path) -> Result<MotoServer, String> {
+    /// A server of its own that answers one request at a time (moto's
+    /// standalone server is threaded and has no switch for that), started
+    /// on first use; `None` as for [`MotoServer::shared`].
+    ///
+    /// moto checks `If-Match` / `If-None-Match` and then stores the object
+    /// in separate steps under no lock (`put_object` in moto/s3/responses.py),
+    /// so under its threaded server two conditional PUTs of one key can both
+    /// pass their check. S3 makes each conditional request atomic; an
+    /// unthreaded server does too, so the stress test cannot blame regtool
+    /// for moto's race. The same `moto_server` runs, with a `sitecustomize`
+    /// module on `PYTHONPATH` that turns werkzeug's `threaded` off (whatever
+    /// starts the Python: a venv's script, a pyenv shim).
+    pub fn unthreaded(why: &str) -> Option<&'static MotoServer> {
+        static UNTHREADED: OnceLock<Result<MotoServer, String>> = OnceLock::new();
+        let bin = require_tool("moto_server", why)?;
+        match UNTHREADED.get_or_init(|| MotoServer::start(&bin, true)) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                skip_or_fail(
+                    &format!("moto's server did not start unthreaded: {e}"),
+                    why,
+                    "Check that `$MOTO_SERVER -H 127.0.0.1 -p 5000` runs",
+                );
+                None
+            }
+        }
+    }
+
+    /// Runs `bin -H 127.0.0.1 -p PORT` until this test process exits
+    /// (`unthreaded`: see [`MotoServer::unthreaded`]).
+    fn start(bin: &Path, unthreaded: bool) -> Result<MotoServer, String> {
         let dir = tempdir();
         let log = dir.path().join("moto.log");
         let port = free_port();
         let script =
             r#""$1" -H 127.0.0.1 -p "$2" >"$3" 2>&1 & pid=$!; cat >/dev/null; kill "$pid""#;
-        let keeper = Command::new("sh")
+        let mut keeper = Command::new("sh");
+        keeper
             .arg("-c")
             .arg(script)
             .arg("sh")
@@ -56,7 +87,19 @@ impl MotoServer {
             .arg(&log)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        if unthreaded {
+            let site = dir.path().join("site");
+            fs::create_dir_all(&site).map_err(|e| e.to_string())?;
+            fs::write(site.join("sitecustomize.py"), UNTHREADED_SITE).map_err(|e| e.to_string())?;
+            let mut path = std::ffi::OsString::from(&site);
+            if let Some(old) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
+                path.push(":");
+                path.push(old);
+            }
+            keeper.env("PYTHONPATH", path);
+        }
+        let keeper = keeper
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
         wait_for_listener(port, Duration::from_secs(60), &mut || None)
@@ -118,6 +161,17 @@ impl MotoServer {
             .collect()
     }
 }
+
+/// Python's `sitecustomize` for [`MotoServer::unthreaded`]: imported at
+/// the interpreter's start, before moto imports werkzeug's `run_simple`.
+const UNTHREADED_SITE: &str = "\
+import werkzeug.serving as _serving
+_run_simple = _serving.run_simple
+def _unthreaded(*args, **kwargs):
+    kwargs['threaded'] = False
+    return _run_simple(*args, **kwargs)
+_serving.run_simple = _unthreaded
+";
 
 /// `line` without ANSI colour sequences (`ESC [ ... m`).
 fn strip_ansi(line: &str) -> String {
