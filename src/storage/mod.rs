@@ -15,6 +15,8 @@
 //! [`s3::S3Storage`] keeps a registry in an S3 bucket (no lock, conditional
 //! requests, HTTP metadata on every object).
 
+#[cfg(test)]
+mod contract;
 pub(crate) mod local;
 pub(crate) mod s3;
 

@@ -158,7 +158,7 @@ impl Rng {
 
 /// Every `.crate` of the run, built once: `files[name][version]`.
 struct Universe {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     files: Vec<Vec<PathBuf>>,
 }
 
@@ -174,7 +174,7 @@ impl Universe {
                     .collect()
             })
             .collect();
-        Universe { _dir: dir, files }
+        Universe { dir, files }
     }
 }
 
@@ -800,7 +800,7 @@ impl Run {
                 describe_output(&reindex)
             ));
         }
-        let last = CrateBuilder::new("zzz", "1.0.0").write_to(self.universe._dir.path());
+        let last = CrateBuilder::new("zzz", "1.0.0").write_to(self.universe.dir.path());
         let add = self.backend.run(&["add".into(), last.into()]);
         if !add.status.success() {
             self.fail(format!(

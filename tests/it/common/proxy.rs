@@ -594,8 +594,11 @@ impl Message {
     }
 }
 
+/// A message's first line and its headers.
+type Head = (String, Vec<(String, String)>);
+
 /// Reads the head of a message; `None` at a clean end of stream.
-fn read_head(r: &mut impl BufRead) -> io::Result<Option<(String, Vec<(String, String)>)>> {
+fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
     let mut first = String::new();
     if r.read_line(&mut first)? == 0 {
         return Ok(None);

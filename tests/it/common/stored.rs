@@ -228,16 +228,13 @@ fn unescape_xml(s: &str) -> String {
             "gt" => '>',
             "quot" => '"',
             "apos" => '\'',
-            _ => {
-                let n = entity
-                    .strip_prefix("#x")
-                    .map(|h| u32::from_str_radix(h, 16))
-                    .or_else(|| entity.strip_prefix('#').map(str::parse))
-                    .and_then(Result::ok)
-                    .and_then(char::from_u32)
-                    .unwrap_or_else(|| panic!("XML entity &{entity};"));
-                n
-            }
+            _ => entity
+                .strip_prefix("#x")
+                .map(|h| u32::from_str_radix(h, 16))
+                .or_else(|| entity.strip_prefix('#').map(str::parse))
+                .and_then(Result::ok)
+                .and_then(char::from_u32)
+                .unwrap_or_else(|| panic!("XML entity &{entity};")),
         };
         out.push(ch);
         rest = &after[end + 1..];
