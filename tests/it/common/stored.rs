@@ -48,6 +48,15 @@ pub fn encode_path(s: &str) -> String {
     segments.join("/")
 }
 
+/// The header that makes moto take a request as the tests' user's (moto
+/// does not check the signature; without it a write is anonymous, and the
+/// test buckets let anonymous users read only).
+const AS_THE_USER: (&str, &str) = (
+    "Authorization",
+    "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/s3/aws4_request, \
+     SignedHeaders=host, Signature=0",
+);
+
 impl RawStore {
     /// The registry under `prefix` in `bucket`.
     pub fn bucket(bucket: &Bucket, prefix: &str) -> RawStore {
@@ -67,12 +76,13 @@ impl RawStore {
         }
     }
 
-    /// Every object's key (relative to the registry, `.regtool/` too), sorted.
+    /// Every object's key (relative to the registry, `.regtool/` too; in a
+    /// folder, links followed), sorted.
     pub fn keys(&self) -> Vec<String> {
         match self {
             RawStore::Folder(root) => {
                 let mut out = Vec::new();
-                for e in walkdir::WalkDir::new(root).min_depth(1) {
+                for e in walkdir::WalkDir::new(root).min_depth(1).follow_links(true) {
                     let e = e.expect("walk the registry");
                     if e.file_type().is_file() {
                         let rel = e.path().strip_prefix(root).expect("under root");
@@ -82,38 +92,43 @@ impl RawStore {
                 out.sort();
                 out
             }
-            RawStore::Bucket {
-                port,
-                bucket,
-                prefix,
-            } => {
-                let mut out = Vec::new();
-                let mut token: Option<String> = None;
-                loop {
-                    let mut path = format!(
-                        "/{bucket}?list-type=2&prefix={}",
-                        encode_path(&format!("{prefix}/")).replace('/', "%2F")
-                    );
-                    if let Some(t) = &token {
-                        path.push_str(&format!("&continuation-token={}", encode_path(t)));
-                    }
-                    let r = http_request(*port, "GET", &path, &[], b"");
-                    assert_eq!(r.status, 200, "list {path}");
-                    let (keys, next) = parse_listing(&r.body);
-                    out.extend(
-                        keys.into_iter().filter_map(|k| {
-                            k.strip_prefix(&format!("{prefix}/")).map(String::from)
-                        }),
-                    );
-                    match next {
-                        Some(t) => token = Some(t),
-                        None => break,
-                    }
-                }
-                out.sort();
-                out
+            RawStore::Bucket { .. } => self.listing().into_keys().collect(),
+        }
+    }
+
+    /// A bucket's objects with their `ETag`s, by key (one listing, no reads).
+    fn listing(&self) -> BTreeMap<String, String> {
+        let RawStore::Bucket {
+            port,
+            bucket,
+            prefix,
+        } = self
+        else {
+            unreachable!("a folder has no listing");
+        };
+        let mut out = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut path = format!(
+                "/{bucket}?list-type=2&prefix={}",
+                encode_path(&format!("{prefix}/")).replace('/', "%2F")
+            );
+            if let Some(t) = &token {
+                path.push_str(&format!("&continuation-token={}", encode_path(t)));
+            }
+            let r = http_request(*port, "GET", &path, &[AS_THE_USER], b"");
+            assert_eq!(r.status, 200, "list {path}");
+            let (objects, next) = parse_listing(&r.body);
+            out.extend(objects.into_iter().filter_map(|(k, etag)| {
+                k.strip_prefix(&format!("{prefix}/"))
+                    .map(|k| (k.to_owned(), etag))
+            }));
+            match next {
+                Some(t) => token = Some(t),
+                None => break,
             }
         }
+        out
     }
 
     /// The object at `key`, if there is one.
@@ -121,7 +136,7 @@ impl RawStore {
         match self {
             RawStore::Folder(root) => fs::read(root.join(key)).ok(),
             RawStore::Bucket { port, .. } => {
-                let r = http_request(*port, "GET", &self.object_path(key), &[], b"");
+                let r = http_request(*port, "GET", &self.object_path(key), &[AS_THE_USER], b"");
                 match r.status {
                     200 => Some(r.body),
                     404 => None,
@@ -140,10 +155,104 @@ impl RawStore {
                 fs::write(p, bytes).unwrap();
             }
             RawStore::Bucket { port, .. } => {
-                let r = http_request(*port, "PUT", &self.object_path(key), &[], bytes);
+                let r = http_request(*port, "PUT", &self.object_path(key), &[AS_THE_USER], bytes);
                 assert_eq!(r.status, 200, "PUT {key}");
             }
         }
+    }
+
+    /// Deletes the object at `key` (there may be none).
+    pub fn delete(&self, key: &str) {
+        match self {
+            RawStore::Folder(root) => match fs::remove_file(root.join(key)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => panic!("delete {key}: {e}"),
+            },
+            RawStore::Bucket { port, .. } => {
+                let r = http_request(*port, "DELETE", &self.object_path(key), &[AS_THE_USER], b"");
+                assert!(r.status < 300, "DELETE {key}: {}", r.status);
+            }
+        }
+    }
+
+    /// Every key that is neither regtool's own (`.regtool/`, `crates/`,
+    /// `config.json`, the catalogue) nor a dot file: the index files and
+    /// whatever foreign objects sit among them, as [`index_files`] finds in
+    /// a folder.
+    pub fn index_files(&self) -> Vec<String> {
+        self.keys()
+            .into_iter()
+            .filter(|k| {
+                let top = k.split('/').next().unwrap_or_default();
+                let file = k.rsplit('/').next().unwrap_or_default();
+                !(top == ".regtool"
+                    || top == "crates"
+                    || top == "catalogue"
+                    || k == "config.json"
+                    || file.starts_with('.')
+                    || ((k == "index.html" || k == "feed.atom") && self.is_catalogue_file(k)))
+            })
+            .collect()
+    }
+
+    /// Whether the object at `key` carries regtool's catalogue mark.
+    fn is_catalogue_file(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|b| {
+            let t = String::from_utf8_lossy(&b);
+            t.contains(regtool::catalogue::HTML_MARK) || t.contains(regtool::catalogue::FEED_MARK)
+        })
+    }
+
+    /// The objects as a [`Tree`] without the catalogue (as [`tree`] leaves
+    /// it out of a folder's). A bucket's objects map to their `ETag`s (equal
+    /// exactly when the bytes are: one listing, no reads), and its lease
+    /// object is left out, since every writer rewrites it (as any command
+    /// may create a folder's `.regtool/lock`).
+    pub fn tree(&self) -> Tree {
+        match self {
+            RawStore::Folder(root) => tree(root),
+            RawStore::Bucket { .. } => self
+                .listing()
+                .into_iter()
+                .filter(|(k, _)| {
+                    !(k.starts_with("catalogue/")
+                        || k.starts_with(".regtool/meta/")
+                        || k.starts_with(".regtool/catalogue")
+                        || k == ".regtool/lease"
+                        || ((k == "index.html" || k == "feed.atom") && self.is_catalogue_file(k)))
+                })
+                .map(|(k, etag)| (k, Some(etag.into_bytes())))
+                .collect(),
+        }
+    }
+
+    /// The lines of `name`'s index file, parsed (panics if it is missing).
+    pub fn index_lines(&self, name: &str) -> Vec<Value> {
+        let key = index_path(name);
+        let bytes = self
+            .get(&key)
+            .unwrap_or_else(|| panic!("no index file {key}"));
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("bad index line in {key}: {e}\n{l}"))
+            })
+            .collect()
+    }
+
+    /// Every file under `crates/` with its bytes, by key.
+    pub fn crate_files(&self) -> BTreeMap<String, Vec<u8>> {
+        self.keys()
+            .into_iter()
+            .filter(|k| k.starts_with("crates/"))
+            .filter_map(|k| {
+                let bytes = self.get(&k)?;
+                Some((k, bytes))
+            })
+            .collect()
     }
 
     /// The registry these objects make.
@@ -187,9 +296,10 @@ impl RawStore {
     }
 }
 
-/// The keys of a `ListObjectsV2` answer, and its continuation token when
-/// it is truncated (a plain scan: the answer's shape is fixed).
-fn parse_listing(xml: &[u8]) -> (Vec<String>, Option<String>) {
+/// The keys of a `ListObjectsV2` answer with their `ETag`s, and its
+/// continuation token when it is truncated (a plain scan: the answer's
+/// shape is fixed).
+fn parse_listing(xml: &[u8]) -> (Vec<(String, String)>, Option<String>) {
     let text = String::from_utf8_lossy(xml);
     let element = |within: &str, tag: &str| -> Vec<String> {
         within
@@ -201,16 +311,23 @@ fn parse_listing(xml: &[u8]) -> (Vec<String>, Option<String>) {
             })
             .collect()
     };
-    let keys = text
+    let objects = text
         .split("<Contents>")
         .skip(1)
-        .flat_map(|c| element(c.split("</Contents>").next().unwrap_or_default(), "Key"))
+        .filter_map(|c| {
+            let c = c.split("</Contents>").next().unwrap_or_default();
+            let key = element(c, "Key").into_iter().next()?;
+            Some((
+                key,
+                element(c, "ETag").into_iter().next().unwrap_or_default(),
+            ))
+        })
         .collect();
     let truncated = element(&text, "IsTruncated")
         .first()
         .is_some_and(|t| t == "true");
     let next = element(&text, "NextContinuationToken").into_iter().next();
-    (keys, if truncated { next } else { None })
+    (objects, if truncated { next } else { None })
 }
 
 /// XML text with its five entities and character references replaced.
