@@ -26,6 +26,9 @@ pub(crate) struct InitOptions {
     pub(crate) max_unpacked_size: u64,
     /// Write the browsable catalogue (`index.html`...; see [`crate::catalogue`]).
     pub(crate) html: bool,
+    /// The writers' lease length in seconds (a registry in object storage;
+    /// `None`: [`config::DEFAULT_LEASE_SECONDS`]).
+    pub(crate) lease_seconds: Option<u64>,
 }
 
 /// The report of `init` (its `--format json` schema).
@@ -77,6 +80,8 @@ pub(crate) fn init(
         }),
         max_unpacked_size: opts.max_unpacked_size,
         html: opts.html,
+        lease_seconds: opts.lease_seconds,
+        ..Settings::new(String::new())
     };
     let writer = location.create(cfg, settings, shell)?;
     let reg = writer.registry();

@@ -16,6 +16,8 @@ mod first_hour;
 mod hostile;
 mod integrity;
 mod interleavings;
+#[cfg(unix)]
+mod lease;
 mod maintenance;
 mod man;
 mod mirror;
@@ -25,6 +27,7 @@ mod nginx;
 mod old_manifests;
 mod reliability;
 mod s3;
+#[cfg(unix)]
 mod stress;
 #[cfg(unix)]
 mod tokens;
