@@ -3,9 +3,13 @@
 //! S3 on moto's server) in the manner of `object_store`'s own integration
 //! tests. Every method of the trait is covered: what each precondition does
 //! to a put and a delete, what a listing returns and that it can be read
-//! back (keys with `+` and a literal `%` too), what a lock hands out. A
-//! backend's documented differences (`local_root`, `cheap_listing`,
-//! `locks`, links) are checked against what that backend says of itself.
+//! back (keys with `+`, a literal `%`, a space, non-ASCII), that keys which
+//! are not keys are refused, what a lock hands out and keeps out, what
+//! `unlock` frees. A backend's documented differences (`local_root`,
+//! `cheap_listing`, `locks`, links, a lease that can be lost) are checked
+//! against what that backend says of itself. `unreadable_keys` needs a key
+//! no method writes (`a//b`, put there by another client):
+//! `tests/it/interleavings.rs` plants one.
 //!
 //! The S3 half needs moto's server (`MOTO_SERVER`, or `moto_server` on
 //! `PATH`); without it the rule of the integration tests applies (their
@@ -19,11 +23,14 @@ use super::local::LocalStorage;
 use super::s3::S3Storage;
 use super::{
     Durability, LockEvents, LockMode, ObjectKind, Outcome, Precondition, Revision, Storage,
+    Unlocked, Waiting,
 };
+use crate::error::Error;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::thread;
+use std::time::{Duration, Instant};
 
 /// What a test needs from outside, and the one rule when it is missing
 /// (`skip_or_fail`, `require_tool`): the integration tests' own file.
@@ -31,12 +38,25 @@ use std::thread;
 #[path = "../../tests/it/common/needs.rs"]
 mod needs;
 
-/// Says nothing while locking.
+/// Says nothing while locking, and waits as long as it takes.
 struct Quiet;
 impl LockEvents for Quiet {
-    fn waiting(&self, _: &Path) {}
+    fn waiting(&self, _: Waiting<'_>) {}
     fn unsupported(&self, _: &Path, _: &std::io::Error) {}
 }
+
+/// Does not wait for a lock another holder has (`--lock-timeout 0`).
+struct Impatient;
+impl LockEvents for Impatient {
+    fn waiting(&self, _: Waiting<'_>) {}
+    fn unsupported(&self, _: &Path, _: &std::io::Error) {}
+    fn patience(&self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+/// The lease length the lock checks take (a folder's OS lock ignores it).
+const LEASE: Duration = Duration::from_secs(1);
 
 fn put(s: &dyn Storage, key: &str, bytes: &[u8], pre: &Precondition) -> Outcome {
     s.put(key, bytes, ObjectKind::State, pre, Durability::Now)
@@ -334,14 +354,112 @@ fn listed_keys_read_back(s: &dyn Storage) {
 /// readers' locks too.
 fn lock_holds_until_dropped(s: &dyn Storage) {
     s.init().unwrap();
-    let held = s.lock(LockMode::Exclusive, &Quiet).unwrap();
+    let held = s.lock(LockMode::Exclusive, LEASE, &Quiet).unwrap();
     held.check().unwrap();
     drop(held);
-    let again = s.lock(LockMode::Exclusive, &Quiet).unwrap();
+    let again = s.lock(LockMode::Exclusive, LEASE, &Impatient).unwrap();
     again.check().unwrap();
     drop(again);
-    let shared = s.lock(LockMode::Shared, &Quiet).unwrap();
+    let shared = s.lock(LockMode::Shared, LEASE, &Quiet).unwrap();
     shared.check().unwrap();
+}
+
+/// While one writer holds the lock, another that will not wait is refused
+/// with the lock's error (`--lock-timeout 0`); once it is released the next
+/// one gets it.
+fn a_second_writer_is_kept_out(s: &dyn Storage) {
+    s.init().unwrap();
+    let held = s.lock(LockMode::Exclusive, LEASE, &Quiet).unwrap();
+    match s.lock(LockMode::Exclusive, LEASE, &Impatient) {
+        Err(Error::Lock { .. }) => {}
+        Err(e) => panic!("a second writer: another error than the lock's: {e}"),
+        Ok(_) => panic!("a second writer got the lock while it was held"),
+    }
+    held.check().unwrap();
+    drop(held);
+    s.lock(LockMode::Exclusive, LEASE, &Impatient)
+        .expect("the lock is free again");
+}
+
+/// `unlock`: storage whose lock is an OS lock has no lease to free; a lease
+/// that is free says so; a lease freed by force is lost to its holder (its
+/// check fails by its next renewal, its writes are refused and write
+/// nothing), and the next writer takes it at once.
+fn unlock_frees_a_lease_and_its_holder_loses_it(s: &dyn Storage) {
+    s.init().unwrap();
+    let free = s.unlock(false, LEASE, &Impatient).unwrap();
+    let held = s.lock(LockMode::Exclusive, LEASE, &Quiet).unwrap();
+    match s.unlock(true, LEASE, &Quiet).unwrap() {
+        Unlocked::NoLease => {
+            assert_eq!(free, Unlocked::NoLease);
+            held.check()
+                .expect("an OS lock is never lost while its process lives");
+            return;
+        }
+        Unlocked::Freed { holder } => assert!(holder.contains("pid"), "{holder}"),
+        Unlocked::WasFree => panic!("a held lease was reported free"),
+    }
+    assert_eq!(free, Unlocked::WasFree, "a lease never taken is free");
+    let start = Instant::now();
+    while held.check().is_ok() {
+        assert!(
+            start.elapsed() < LEASE * 3,
+            "the holder still holds a lease freed {:?} ago",
+            start.elapsed()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let late = s.put(
+        "after/loss",
+        b"x",
+        ObjectKind::Index,
+        &Precondition::Any,
+        Durability::Now,
+    );
+    assert!(late.is_err(), "a write after the lease was lost: {late:?}");
+    assert!(bytes(s, "after/loss").is_none(), "and nothing was written");
+    drop(held);
+    s.lock(LockMode::Exclusive, LEASE, &Impatient)
+        .expect("the next writer takes a freed lease at once");
+}
+
+/// Keys that are not keys (empty, absolute, empty / `.` / `..` components)
+/// are refused by every method with the key's error, and nothing is written.
+fn bad_keys_are_refused(s: &dyn Storage) {
+    for key in ["", "/abs", "a//b", "a/./b", "a/../b", "a/", ".."] {
+        let bad = |r: Result<(), Error>, what: &str| match r {
+            Err(Error::BadKey { .. }) => {}
+            other => panic!("{what} of {key:?}: {other:?}"),
+        };
+        bad(s.get(key).map(drop), "get");
+        bad(s.stat(key).map(drop), "stat");
+        bad(s.open(key).map(drop), "open");
+        bad(
+            s.put(
+                key,
+                b"x",
+                ObjectKind::State,
+                &Precondition::Any,
+                Durability::Now,
+            )
+            .map(drop),
+            "put",
+        );
+        bad(s.delete(key, &Precondition::Any).map(drop), "delete");
+    }
+    assert!(s.list("").unwrap().is_empty(), "nothing was written");
+}
+
+/// `stat` gives the revision `get` gives, for a conditional delete.
+fn stat_gives_the_revision(s: &dyn Storage) {
+    store(s, "k", b"one");
+    let meta = s.stat("k").unwrap().unwrap();
+    assert_eq!(meta.revision, revision(s, "k"));
+    assert_eq!(
+        s.delete("k", &Precondition::Unchanged(meta.revision))
+            .unwrap(),
+        Outcome::Done
+    );
 }
 
 /// `clean_temp` removes nothing that was published.
@@ -419,6 +537,13 @@ const SUITE: &[(&str, Check)] = &[
     ),
     ("listed_keys_read_back", listed_keys_read_back),
     ("lock_holds_until_dropped", lock_holds_until_dropped),
+    ("a_second_writer_is_kept_out", a_second_writer_is_kept_out),
+    (
+        "unlock_frees_a_lease_and_its_holder_loses_it",
+        unlock_frees_a_lease_and_its_holder_loses_it,
+    ),
+    ("bad_keys_are_refused", bad_keys_are_refused),
+    ("stat_gives_the_revision", stat_gives_the_revision),
     (
         "clean_temp_keeps_what_was_published",
         clean_temp_keeps_what_was_published,

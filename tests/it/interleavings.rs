@@ -48,7 +48,8 @@ impl Race {
     fn new() -> Option<Race> {
         let moto = MotoServer::shared("the two jobs share a bucket on 127.0.0.1")?;
         let bucket = moto.bucket();
-        let reg = bucket.init("r", &[]);
+        // A short lease: a waiting writer reads it again every quarter second.
+        let reg = bucket.init("r", &["--lease", "2s"]);
         Some(Race {
             proxy: bucket.proxy(),
             store: RawStore::bucket(&bucket, "r"),

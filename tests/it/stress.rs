@@ -84,6 +84,7 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -127,8 +128,8 @@ impl Knobs {
             jobs: env_number("REGTOOL_STRESS_JOBS").unwrap_or(3).max(1) as usize,
             ops: env_number("REGTOOL_STRESS_OPS").unwrap_or(5).max(1) as usize,
             duration: Duration::from_secs(env_number("REGTOOL_STRESS_SECS").unwrap_or(0)),
-            kill: 100,
-            stop: 40,
+            kill: 150,
+            stop: 50,
         }
     }
 }
@@ -445,16 +446,40 @@ impl Backend {
         run_with_timeout(cmd, REGTOOL_TIMEOUT)
     }
 
-    /// How long a SIGKILL may wait after the start, and how long a SIGSTOP
-    /// lasts: past the lease on a bucket.
-    fn fault_times(&self) -> (Duration, Duration) {
+    /// How long a SIGSTOP lasts: past the lease on a bucket (1.25 L, and
+    /// some), a while on a folder.
+    fn stop_for(&self) -> Duration {
         match self {
-            Backend::Folder(_) => (Duration::from_millis(120), Duration::from_millis(600)),
-            Backend::Bucket { .. } => (
-                Duration::from_millis(1500),
-                Duration::from_millis(LEASE_SECS * 1250 + 750),
-            ),
+            Backend::Folder(_) => Duration::from_millis(600),
+            Backend::Bucket { .. } => Duration::from_millis(LEASE_SECS * 1250 + 750),
         }
+    }
+}
+
+/// How long acknowledged commands take (a running mean), so that kills and
+/// stops land while a command runs, whatever the machine's load.
+#[derive(Default)]
+struct Timing {
+    total_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Timing {
+    fn record(&self, took: Duration) {
+        self.total_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The window a fault's moment is drawn from: one and a half times the
+    /// mean so far (100 ms until there are a few).
+    fn window(&self) -> Duration {
+        let n = self.count.load(Ordering::Relaxed);
+        if n < 3 {
+            return Duration::from_millis(100);
+        }
+        let mean = self.total_micros.load(Ordering::Relaxed) / n;
+        Duration::from_micros(mean * 3 / 2).max(Duration::from_millis(5))
     }
 }
 
@@ -463,11 +488,12 @@ fn run_op(
     backend: &Backend,
     universe: &Universe,
     knobs: &Knobs,
+    timing: &Timing,
     job: usize,
     cmd: Cmd,
     rng: &mut Rng,
 ) -> Op {
-    let (window, stop_for) = backend.fault_times();
+    let (window, stop_for) = (timing.window(), backend.stop_for());
     let kill = rng.chance(knobs.kill).then(|| rng.millis(window));
     let stop = (kill.is_none() && rng.chance(knobs.stop)).then(|| rng.millis(window / 2));
     let (mut command, endpoint) = backend.command(&format!("job{job}"), true);
@@ -506,6 +532,9 @@ fn run_op(
         Some(1) => Exit::Refused,
         _ => Exit::Unknown,
     };
+    if exit == Exit::Ok && fault.is_empty() {
+        timing.record(end - start);
+    }
     Op {
         job,
         cmd,
@@ -604,6 +633,7 @@ struct Run {
     universe: Arc<Universe>,
     knobs: Knobs,
     t0: Instant,
+    timing: Arc<Timing>,
     /// Every command so far, with its round.
     history: Vec<(usize, Op)>,
     failures: Vec<String>,
@@ -618,6 +648,7 @@ impl Run {
             universe: Arc::new(Universe::new()),
             knobs,
             t0: Instant::now(),
+            timing: Arc::default(),
             history: Vec::new(),
             failures: Vec::new(),
             acked_adds: Vec::new(),
@@ -633,10 +664,11 @@ impl Run {
         let ops = Arc::new(Mutex::new(Vec::new()));
         let workers: Vec<_> = (0..self.knobs.jobs)
             .map(|job| {
-                let (backend, universe, knobs, ops) = (
+                let (backend, universe, knobs, timing, ops) = (
                     self.backend.clone(),
                     self.universe.clone(),
                     self.knobs.clone(),
+                    self.timing.clone(),
                     ops.clone(),
                 );
                 let recent = self.acked_adds.clone();
@@ -644,7 +676,7 @@ impl Run {
                     let mut rng = Rng::new(knobs.seed, (round * 1000 + job) as u64);
                     for _ in 0..knobs.ops {
                         let cmd = Cmd::random(&mut rng, &recent);
-                        let op = run_op(&backend, &universe, &knobs, job, cmd, &mut rng);
+                        let op = run_op(&backend, &universe, &knobs, &timing, job, cmd, &mut rng);
                         ops.lock().unwrap().push(op);
                     }
                 })
@@ -876,13 +908,22 @@ impl Run {
             let _ = writeln!(text, "round {round}: {}", self.show_op(op));
         }
         let counts = |e: Exit| self.history.iter().filter(|(_, o)| o.exit == e).count();
+        let faults = |f: &str| {
+            self.history
+                .iter()
+                .filter(|(_, o)| o.how.contains(f))
+                .count()
+        };
         eprintln!(
-            "{test}: {} commands on a {}: {} acknowledged, {} refused, {} unknown",
+            "{test}: {} commands on a {}: {} acknowledged, {} refused, {} unknown; \
+             {} killed, {} stopped and resumed",
             self.history.len(),
             self.backend.name(),
             counts(Exit::Ok),
             counts(Exit::Refused),
-            counts(Exit::Unknown)
+            counts(Exit::Unknown),
+            faults("SIGKILL"),
+            faults("SIGSTOP")
         );
         if self.failures.is_empty() {
             return;
@@ -948,7 +989,8 @@ fn stress_on_a_bucket() {
         return;
     };
     let bucket = moto.bucket();
-    let reg = bucket.init("r", &[]);
+    let lease = format!("{LEASE_SECS}s");
+    let reg = bucket.init("r", &["--lease", &lease]);
     let proxy = bucket.proxy();
     let knobs = Knobs::from_env("stress_on_a_bucket");
     proxy.set_chaos(Some(Chaos {
