@@ -593,3 +593,38 @@ fn keys_a_client_cannot_represent_are_reported_and_skipped() {
     let stored = r.store.read();
     assert!(stored.line("foo-bar", "1.0.0").is_some());
 }
+
+/// A killed `add` of a crate that had no version at that moment, in a
+/// spelling another job then published (`add Foo-Bar 2.0.0` killed after
+/// its `.crate` landed, then `add foo-bar 1.0.0`): on a folder nothing
+/// claims names, so the orphan sits in `crates/Foo-Bar/` beside
+/// `crates/foo-bar/`. A killed command cannot clean up after itself, so its
+/// leftover must be invisible (issue 17: "an orphan no spelling check or
+/// reindex trips over"): `verify` reports it as an orphan at most,
+/// `reindex` runs, and the crate can still be added to. The stress test
+/// found this on a folder; the planted file stands for the killed add.
+#[test]
+fn a_killed_adds_orphan_under_another_spelling_trips_nothing_on_a_folder() {
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("foo-bar", "1.0.0"));
+    let store = RawStore::Folder(reg.root.clone());
+    store.put(
+        "crates/Foo-Bar/Foo-Bar-2.0.0.crate",
+        &CrateBuilder::new("Foo-Bar", "2.0.0").build(),
+    );
+    let verify = reg.verify(&["--format", "json"]);
+    let kinds: Vec<String> = problems(&verify).into_iter().map(|(k, _)| k).collect();
+    assert!(
+        kinds.iter().all(|k| k == "orphan-crate"),
+        "verify trips over the orphan: {kinds:?}\n{}",
+        describe_output(&verify)
+    );
+    let reindex = reg.run(&[&"reindex", &"--dry-run"]);
+    assert_success(&reindex, "reindex --dry-run beside the orphan");
+    reg.publish(&CrateBuilder::new("foo-bar", "1.1.0"));
+    let reindex = reg.run(&[&"reindex"]);
+    assert_success(&reindex, "reindex beside the orphan");
+    let stored = store.read();
+    assert!(stored.line("foo-bar", "1.1.0").is_some());
+    assert_eq!(stored.spelling_problems(), Vec::<String>::new());
+}
