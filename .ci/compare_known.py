@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Run ../shared/conformance/compare.py's check on a corpus, less the
-differences a file documents as irreproducible (docs/conformance.md).
+"""Run the conformance kit's compare.py check on a corpus, less the
+differences a file documents as irreproducible (docs/conformance.md). The kit
+sits beside the repository, not in it (../shared/conformance/; see
+DEVELOPMENT.md, "The conformance corpora").
 
 usage: compare_known.py COMPARE_PY DIFFERENCES [--mirror] EXPECTED_JSONL INDEX_ROOT
 

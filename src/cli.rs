@@ -4,6 +4,7 @@
 //! is a table of one arm per subcommand. Floor 6 (`command line`), with the
 //! printer ([`crate::report`]); `src/main.rs` sits on it.
 
+use crate::config::RegistryName;
 use crate::error::{Error, Result};
 use crate::location::RegistryLocation;
 use crate::name::CrateName;
@@ -342,6 +343,9 @@ pub struct SettingsArgs {
     /// Write the browsable catalogue (index.html, a page per crate, feed.atom) on every change: `true` writes it now, `false` deletes it
     #[arg(long, value_name = "BOOL")]
     pub html: Option<bool>,
+    /// The name cargo knows the registry by, in the cargo commands regtool prints (`[registries.NAME]`, `cargo login --registry NAME`): a letter or `_`, then ASCII letters, digits, `-` and `_`
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<RegistryName>,
     /// How long the writers' lease of a registry in a bucket lasts without renewal, in whole seconds, e.g. 60s or 2m (default 60s)
     #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
     pub lease: Option<u64>,
@@ -387,9 +391,6 @@ pub enum TokenCommand {
         /// Mark the token as a consumer's (a label in `list`: every token can only read)
         #[arg(long)]
         read_only: bool,
-        /// The registry's name on cargo's side, for the printed `cargo login` line [default: from the URL's host, e.g. `example` for https://crates.example.com]
-        #[arg(long, value_name = "NAME")]
-        registry_name: Option<String>,
     },
     /// List the tokens (names, IDs, dates; never the tokens)
     List,
@@ -564,6 +565,9 @@ pub struct InitArgs {
     #[arg(long)]
     pub no_html: bool,
 
+    /// The name cargo users give the registry (`[registries.NAME]`, `cargo add --registry NAME`), shown in the cargo commands regtool prints: a letter or `_`, then ASCII letters, digits, `-` and `_` [default: from the URL's host, e.g. `example` for https://crates.example.com; `local` for an IP address or localhost]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<RegistryName>,
     /// How long the writers' lease of a registry in a bucket lasts without renewal, in whole seconds, e.g. 60s or 2m [default: 60s]
     #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
     pub lease: Option<u64>,
@@ -704,6 +708,7 @@ impl From<InitArgs> for ops::init::InitOptions {
             max_crate_size: a.max_crate_size,
             max_unpacked_size: a.max_unpacked_size,
             html: !a.no_html,
+            name: a.name,
             lease_seconds: a.lease,
         }
     }
@@ -788,6 +793,7 @@ impl From<SettingsArgs> for ops::settings::SettingsChange {
             max_crate_size: a.max_crate_size,
             max_unpacked_size: a.max_unpacked_size,
             html: a.html,
+            name: a.name,
             lease_seconds: a.lease,
         }
     }
@@ -896,15 +902,8 @@ fn local_registry(registry: Option<&Path>, shell: &Shell) -> Result<Option<Regis
 fn token(command: TokenCommand, reg: &Registry, shell: &Shell) -> Result<()> {
     use crate::report::print;
     match command {
-        TokenCommand::Add {
-            name,
-            read_only,
-            registry_name,
-        } => {
-            let opts = ops::token::AddOptions {
-                read_only,
-                registry_name,
-            };
+        TokenCommand::Add { name, read_only } => {
+            let opts = ops::token::AddOptions { read_only };
             print(shell, &ops::token::add(reg, &name, &opts, shell)?)
         }
         TokenCommand::List => print(shell, &ops::token::list(reg)?),

@@ -113,6 +113,11 @@ pub struct Settings {
     /// lack the key (made before the catalogue) have it on.
     #[serde(default = "default_html")]
     pub html: bool,
+    /// The name cargo knows the registry by (`[registries.NAME]`); `None` in
+    /// registries made before the setting existed. Read it with
+    /// [`Settings::registry_name`], which gives the default for those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<RegistryName>,
     /// How long the writers' lease of a registry in object storage lasts
     /// without renewal, in seconds (`None`: [`DEFAULT_LEASE_SECONDS`]). Kept
     /// here so that every writer agrees on it.
@@ -178,6 +183,7 @@ impl Settings {
             lease_seconds: None,
             min_writer_version: 1,
             other: toml::Table::new(),
+            name: None,
         }
     }
 
@@ -201,6 +207,17 @@ impl Settings {
             });
         }
         Ok(())
+    }
+
+    /// The name cargo knows this registry by, the `NAME` of `[registries.NAME]`,
+    /// `cargo add --registry NAME` and `cargo login --registry NAME`: the
+    /// `name` setting (`init --name`, `settings --name`), else the default
+    /// [`RegistryName::from_url`] derives from [`Settings::url`]. Every command
+    /// that prints a cargo command takes the name from here.
+    pub fn registry_name(&self) -> RegistryName {
+        self.name
+            .clone()
+            .unwrap_or_else(|| RegistryName::from_url(&self.url))
     }
 
     /// Reads the bytes of `.regtool/config.toml`; `path` is only used in errors.
@@ -233,6 +250,127 @@ impl Settings {
         std::iter::once(&self.url)
             .chain(self.aliases.iter())
             .any(|u| normalize_url(u) == want)
+    }
+}
+
+/// A registry's name on cargo's side: the `NAME` of `[registries.NAME]` in
+/// `.cargo/config.toml`, of `registry = "NAME"` in a dependency, of `cargo add
+/// --registry NAME` and `cargo login --registry NAME`, and the middle of
+/// `CARGO_REGISTRIES_{NAME}_TOKEN`.
+///
+/// The rules ([`RegistryName::parse`]): cargo's own check of a registry name
+/// (`cargo_util_schemas::manifest::RegistryName`, which cargo applies to
+/// `--registry NAME` and to a dependency's `registry`: a letter or `_`, then
+/// letters, digits, `-` and `_`), plus two of regtool's: ASCII only, so that
+/// `[registries.NAME]` is a bare TOML key and the environment variable is
+/// portable; and not `crates-io` (or `crates_io`), the name cargo keeps for
+/// crates.io itself. Source:
+/// <https://doc.rust-lang.org/cargo/reference/registries.html#using-an-alternate-registry>.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RegistryName(String);
+
+/// The name of a registry whose URL gives none (an IP address, `localhost`,
+/// or only generic labels): see [`RegistryName::from_url`].
+pub const FALLBACK_REGISTRY_NAME: &str = "local";
+
+/// Host labels that name a kind of service rather than the registry's owner,
+/// skipped when a name is derived from a URL (`crates.example.com` is
+/// `example`).
+const GENERIC_LABELS: &[&str] = &[
+    "crates",
+    "crate",
+    "cargo",
+    "registry",
+    "registries",
+    "index",
+    "www",
+];
+
+impl RegistryName {
+    /// Checks `name` against the rules above.
+    ///
+    /// # Errors
+    /// A sentence naming the rule `name` breaks.
+    pub fn parse(name: &str) -> std::result::Result<RegistryName, String> {
+        if let Some(c) = name.chars().find(|c| !c.is_ascii()) {
+            return Err(format!(
+                "`{name}` contains `{c}`: a registry name here is ASCII letters, digits, `-` and `_` (it becomes the TOML key `[registries.NAME]` and the environment variable CARGO_REGISTRIES_NAME_TOKEN)"
+            ));
+        }
+        cargo_util_schemas::manifest::RegistryName::new(name).map_err(|e| {
+            format!("{e}; a registry name is an ASCII letter or `_`, then ASCII letters, digits, `-` and `_`")
+        })?;
+        if name.replace('_', "-") == "crates-io" {
+            return Err(format!(
+                "`{name}` is the name cargo keeps for crates.io itself; pick another"
+            ));
+        }
+        Ok(RegistryName(name.to_owned()))
+    }
+
+    /// The default name of a registry served at `url` (a base URL): the first
+    /// label of the host, lowercased, that is not a generic word (`crates`,
+    /// `cargo`, `registry`, `index`, `www`, ...) and is a valid name, e.g.
+    /// `example` for `https://crates.example.com` and `acme` for
+    /// `https://acme.dev/crates`; [`FALLBACK_REGISTRY_NAME`] when the host gives
+    /// none (an IP address, whose labels are digits, or `localhost`).
+    pub fn from_url(url: &str) -> RegistryName {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or("");
+        if host.starts_with('[') {
+            // An IPv6 address.
+            return RegistryName(FALLBACK_REGISTRY_NAME.to_owned());
+        }
+        let host = host.split(':').next().unwrap_or("").to_ascii_lowercase();
+        host.split('.')
+            .filter(|l| !GENERIC_LABELS.contains(l) && *l != "localhost")
+            .find_map(|l| RegistryName::parse(l).ok())
+            .unwrap_or_else(|| RegistryName(FALLBACK_REGISTRY_NAME.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The environment variable cargo reads this registry's token from:
+    /// `CARGO_REGISTRIES_{NAME}_TOKEN`, the name upper-cased with `-` as `_`
+    /// (<https://doc.rust-lang.org/cargo/reference/config.html#registriesnametoken>).
+    pub fn token_env_var(&self) -> String {
+        format!(
+            "CARGO_REGISTRIES_{}_TOKEN",
+            self.0.to_ascii_uppercase().replace('-', "_")
+        )
+    }
+}
+
+impl std::fmt::Display for RegistryName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for RegistryName {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        RegistryName::parse(s)
+    }
+}
+
+impl TryFrom<String> for RegistryName {
+    type Error = String;
+
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        RegistryName::parse(&s)
+    }
+}
+
+impl From<RegistryName> for String {
+    fn from(n: RegistryName) -> String {
+        n.0
     }
 }
 
@@ -302,6 +440,74 @@ mod tests {
                 .contains("writer")
         );
         assert_eq!(old.lease(), std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn registry_names_follow_cargo_and_regtool_rules() {
+        for ok in [
+            "example",
+            "my-reg",
+            "my_reg",
+            "_x",
+            "Acme2",
+            "a-",
+            "crates-io-mirror",
+        ] {
+            assert_eq!(RegistryName::parse(ok).map(|n| n.0), Ok(ok.to_owned()));
+        }
+        for (bad, why) in [
+            ("", "cannot be empty"),
+            ("2fast", "cannot start with a digit"),
+            ("-x", "first character"),
+            ("a b", "invalid character ` `"),
+            ("a.b", "invalid character `.`"),
+            ("r\u{e9}gistre", "ASCII"),
+            ("crates-io", "crates.io itself"),
+            ("crates_io", "crates.io itself"),
+        ] {
+            let err = RegistryName::parse(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        assert_eq!(
+            RegistryName::parse("my-reg").unwrap().token_env_var(),
+            "CARGO_REGISTRIES_MY_REG_TOKEN"
+        );
+    }
+
+    #[test]
+    fn registry_names_default_from_the_host() {
+        for (url, name) in [
+            ("https://crates.example.com", "example"),
+            ("https://crates.example.com/", "example"),
+            ("https://acme.dev/crates", "acme"),
+            ("https://Registry.ACME.example:8443/x", "acme"),
+            ("https://user@cargo.corp.example", "corp"),
+            ("https://1password.example.com", "example"),
+            ("http://nas:8080", "nas"),
+            ("http://127.0.0.1:8000", FALLBACK_REGISTRY_NAME),
+            ("http://localhost:8000", FALLBACK_REGISTRY_NAME),
+            ("http://[::1]:8000", FALLBACK_REGISTRY_NAME),
+        ] {
+            assert_eq!(RegistryName::from_url(url).as_str(), name, "{url}");
+        }
+        let mut s = Settings::new("http://127.0.0.1:8000".into());
+        assert_eq!(s.registry_name().as_str(), FALLBACK_REGISTRY_NAME);
+        s.name = Some(RegistryName::parse("example").unwrap());
+        assert_eq!(s.registry_name().as_str(), "example");
+    }
+
+    #[test]
+    fn the_name_is_kept_in_the_settings_file_and_checked_there() {
+        let mut s = Settings::new("https://crates.example.com".into());
+        let old = String::from_utf8(s.to_bytes()).unwrap();
+        assert!(!old.contains("name"), "{old}");
+        s.name = Some(RegistryName::parse("acme").unwrap());
+        let bytes = s.to_bytes();
+        assert!(String::from_utf8_lossy(&bytes).contains("name = \"acme\""));
+        assert_eq!(Settings::parse(Path::new("c"), &bytes).unwrap(), s);
+        let bad = format!("{old}name = \"crates-io\"\n");
+        let err = Settings::parse(Path::new("c"), bad.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("crates.io itself"), "{err}");
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Report for ops::init::InitReport {
                 self.index
             )
         } else {
-            format!("[registries.NAME]\nindex = \"{}\"", self.index)
+            format!("[registries.{}]\nindex = \"{}\"", self.name, self.index)
         };
         shell.status(
             "Note",
@@ -172,6 +172,7 @@ impl Report for ops::settings::SettingsReport {
     fn text(&self, shell: &Shell) {
         shell.data(format!("url:               {}", self.url));
         shell.data(format!("index:             {}", self.index));
+        shell.data(format!("name:              {}", self.name));
         shell.data(format!("dl:                {}", self.dl));
         shell.data(format!("aliases:           {}", self.aliases.join(", ")));
         shell.data(format!("auth-required:     {}", self.auth_required));

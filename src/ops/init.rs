@@ -1,7 +1,7 @@
 //! `regtool init`: create a registry.
 //! Floor 5 (`commands`).
 
-use crate::config::{self, RegistryConfig, Settings};
+use crate::config::{self, RegistryConfig, RegistryName, Settings};
 use crate::error::{Error, Result};
 use crate::location::RegistryLocation;
 use crate::output::Shell;
@@ -29,6 +29,10 @@ pub(crate) struct InitOptions {
     /// The writers' lease length in seconds (a registry in object storage;
     /// `None`: [`config::DEFAULT_LEASE_SECONDS`]).
     pub(crate) lease_seconds: Option<u64>,
+    /// The name cargo knows the registry by; `None`: derived from `url`
+    /// ([`RegistryName::from_url`]). Stored either way, so that a later
+    /// `settings --url` does not change it.
+    pub(crate) name: Option<RegistryName>,
 }
 
 /// The report of `init` (its `--format json` schema).
@@ -44,6 +48,8 @@ pub(crate) struct InitReport {
     pub(crate) auth_required: bool,
     /// Whether the registry replaces crates.io.
     pub(crate) mirror: bool,
+    /// The name cargo knows the registry by (`[registries.NAME]`).
+    pub(crate) name: String,
     /// The URL the registry is served at.
     #[serde(skip)]
     pub(crate) url: String,
@@ -70,6 +76,11 @@ pub(crate) fn init(
         .collect::<Result<Vec<_>>>()?;
     let cfg = RegistryConfig::for_base_url(&url, opts.auth_required);
     let settings = Settings {
+        name: Some(
+            opts.name
+                .clone()
+                .unwrap_or_else(|| RegistryName::from_url(&url)),
+        ),
         url,
         aliases,
         mirror: opts.mirror,
@@ -92,6 +103,7 @@ pub(crate) fn init(
         dl: reg.config.dl.clone(),
         auth_required: reg.config.auth_required,
         mirror: reg.settings.mirror,
+        name: reg.settings.registry_name().into(),
         url: reg.settings.url.clone(),
     })
 }

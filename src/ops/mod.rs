@@ -6,7 +6,9 @@
 //! command's `--format json` schema. A command that changes the registry
 //! takes its [`crate::registry::Writer`] (the exclusive lock) first and writes
 //! only through it; read-only commands never take it. No module here touches
-//! the file system: every read and write goes through the registry.
+//! a registry's files directly: every read and write goes through the
+//! registry. (The inputs `add` and `mirror` read are read by the input floor;
+//! `nginx-config` alone looks at real paths, the ones its block names.)
 
 pub(crate) mod add;
 pub(crate) mod doctor;

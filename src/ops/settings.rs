@@ -8,7 +8,7 @@
 //! dependency on this registry carries no URL. Source:
 //! <https://doc.rust-lang.org/cargo/reference/registry-index.html#index-configuration>.
 
-use crate::config::{self, RegistryConfig, Settings};
+use crate::config::{self, RegistryConfig, RegistryName, Settings};
 use crate::error::{Error, Result};
 use crate::output::Shell;
 use crate::registry::{Derived, Registry};
@@ -33,6 +33,8 @@ pub(crate) struct SettingsChange {
     /// New lease length of the writers of a registry in object storage, in
     /// seconds (at least 1).
     pub(crate) lease_seconds: Option<u64>,
+    /// New name cargo knows the registry by.
+    pub(crate) name: Option<RegistryName>,
 }
 
 /// The report of `settings` (its `--format json` schema): the settings after
@@ -43,6 +45,8 @@ pub(crate) struct SettingsReport {
     pub(crate) url: String,
     /// The index URL cargo uses (`sparse+{url}/`).
     pub(crate) index: String,
+    /// The name cargo knows the registry by ([`Settings::registry_name`]).
+    pub(crate) name: String,
     /// `config.json`'s download template.
     pub(crate) dl: String,
     /// Other URLs the registry is known by.
@@ -89,6 +93,9 @@ pub(crate) fn settings(
     if let Some(url) = &change.url {
         let url = config::check_base_url(url).map_err(Error::Usage)?;
         if url != settings.url {
+            // A registry made before the name setting: keep the name its old
+            // URL gave, which its users have in their cargo config.
+            settings.name = Some(settings.registry_name());
             let old = std::mem::replace(&mut settings.url, url.clone());
             push_unique(&mut settings.aliases, old);
             settings.aliases.retain(|a| *a != url);
@@ -116,6 +123,9 @@ pub(crate) fn settings(
     if let Some(l) = change.lease_seconds {
         settings.lease_seconds = Some(l.max(1));
     }
+    if let Some(n) = &change.name {
+        settings.name = Some(n.clone());
+    }
     let changed = settings != old_settings || cfg != old_cfg;
     if let Some(mut writer) = writer.filter(|_| changed) {
         match writer.update_settings(settings.clone(), cfg.clone())? {
@@ -132,6 +142,7 @@ pub(crate) fn settings(
     }
     let lease_seconds = settings.lease().as_secs();
     Ok(SettingsReport {
+        name: settings.registry_name().into(),
         index: format!("sparse+{}/", settings.url),
         url: settings.url,
         dl: cfg.dl,
@@ -155,6 +166,7 @@ fn is_empty(c: &SettingsChange) -> bool {
         && c.max_unpacked_size.is_none()
         && c.html.is_none()
         && c.lease_seconds.is_none()
+        && c.name.is_none()
 }
 
 fn push_unique(list: &mut Vec<String>, item: String) {

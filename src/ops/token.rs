@@ -248,7 +248,8 @@ pub(crate) struct TokenAdded {
     pub(crate) token: String,
     /// The file nginx reads the tokens from.
     pub(crate) token_file: PathBuf,
-    /// The registry's name on cargo's side (`[registries.NAME]`).
+    /// The registry's name on cargo's side (`[registries.NAME]`;
+    /// [`crate::config::Settings::registry_name`]).
     pub(crate) registry_name: String,
     /// The command that gives cargo the token (it reads it from stdin).
     pub(crate) cargo_login: String,
@@ -261,41 +262,6 @@ pub(crate) struct TokenAdded {
 pub(crate) struct AddOptions {
     /// Mark the token as a consumer's.
     pub(crate) read_only: bool,
-    /// The registry's name on cargo's side; `None`: from the URL's host.
-    pub(crate) registry_name: Option<String>,
-}
-
-/// The registry's name on cargo's side when none is given: the first label of
-/// the URL's host that is not a generic one (`crates`, `registry`, `cargo`,
-/// `www`), e.g. `example` for `https://crates.example.com`; `private` when the
-/// host gives none (an IP address, `localhost`).
-pub(crate) fn default_registry_name(url: &str) -> String {
-    let host = url
-        .split_once("://")
-        .map_or(url, |(_, r)| r)
-        .split(['/', ':', '@'])
-        .next()
-        .unwrap_or("");
-    host.split('.')
-        .filter(|l| !matches!(*l, "crates" | "registry" | "cargo" | "www"))
-        .map(str::to_ascii_lowercase)
-        .find(|l| {
-            l.starts_with(|c: char| c.is_ascii_lowercase())
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                && l != "localhost"
-        })
-        .unwrap_or_else(|| "private".into())
-}
-
-/// The environment variable cargo reads the token of registry `name` from:
-/// `CARGO_REGISTRIES_{NAME}_TOKEN`, upper-cased, `-` as `_`
-/// (<https://doc.rust-lang.org/cargo/reference/config.html#registriesnametoken>).
-pub(crate) fn env_var(registry_name: &str) -> String {
-    format!(
-        "CARGO_REGISTRIES_{}_TOKEN",
-        registry_name.to_ascii_uppercase().replace('-', "_")
-    )
 }
 
 /// A new random token: `(ID, whole token)`.
@@ -321,7 +287,7 @@ fn new_token() -> Result<(String, String)> {
 /// if missing) and returns it: the only time it is shown.
 ///
 /// # Errors
-/// [`Error::Usage`] for a bad name or registry name, a name already used, or a
+/// [`Error::Usage`] for a bad name, a name already used, or a
 /// registry that is not a folder; [`Error::Config`] if the token file is not
 /// text; [`Error::Io`]/[`Error::Conflict`] naming the token file.
 pub(crate) fn add(
@@ -331,17 +297,7 @@ pub(crate) fn add(
     shell: &Shell,
 ) -> Result<TokenAdded> {
     check_name(name)?;
-    let registry_name = match &opts.registry_name {
-        Some(n) => {
-            check_name(n).map_err(|_| {
-                Error::Usage(format!(
-                    "`--registry-name {n}`: a cargo registry name is letters, digits, `-` and `_`"
-                ))
-            })?;
-            n.clone()
-        }
-        None => default_registry_name(&reg.settings.url),
-    };
+    let registry_name = reg.settings.registry_name();
     let writer = reg.writer(shell)?;
     let (mut lines, rev) = read(reg)?;
     if let Some(t) = managed(&lines).find(|t| t.name == name) {
@@ -382,8 +338,8 @@ pub(crate) fn add(
         token,
         token_file: reg.locate(TOKEN_FILE_KEY),
         cargo_login: format!("cargo login --registry {registry_name}"),
-        env_var: env_var(&registry_name),
-        registry_name,
+        env_var: registry_name.token_env_var(),
+        registry_name: registry_name.into(),
     })
 }
 
@@ -534,18 +490,6 @@ mod tests {
                 read_only: true,
             }]
         );
-    }
-
-    #[test]
-    fn registry_names_come_from_the_host() {
-        assert_eq!(
-            default_registry_name("https://crates.example.com"),
-            "example"
-        );
-        assert_eq!(default_registry_name("https://acme.dev/crates/"), "acme");
-        assert_eq!(default_registry_name("http://127.0.0.1:8080"), "private");
-        assert_eq!(default_registry_name("http://localhost:8080"), "private");
-        assert_eq!(env_var("my-reg"), "CARGO_REGISTRIES_MY_REG_TOKEN");
     }
 
     #[test]

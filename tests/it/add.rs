@@ -1,7 +1,10 @@
-//! `regtool add`: what it refuses (each rule of DESIGN.md §3, with the registry
-//! left byte for byte as it was), what it accepts, the bytes it writes (index
-//! line and config.json snapshots), and conformance with crates.io's own index
-//! lines for the real crates in `fixtures/crates-io/`.
+//! `regtool add`: what it refuses, with the registry left byte for byte as it
+//! was (each of crates.io's rules: a valid name and semver version matching the
+//! archive's one top folder; one spelling per crate, names equal after
+//! lowercasing and `-`/`_` being one; a version once, build metadata ignored;
+//! other bytes under an existing version), what it accepts, the bytes it writes
+//! (index line and config.json snapshots), and conformance with crates.io's own
+//! index lines for the real crates in `fixtures/crates-io/`.
 
 use crate::common;
 

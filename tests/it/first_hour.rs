@@ -281,3 +281,139 @@ fn init_says_how_to_publish_and_yank_without_cargo() {
         assert!(err.contains(want), "{want:?} not in:\n{err}");
     }
 }
+
+/// `regtool --registry ROOT settings --format json`.
+fn settings_json(root: &Path) -> Value {
+    json(&regtool_ok([
+        OsStr::new("--registry"),
+        root.as_os_str(),
+        OsStr::new("settings"),
+        OsStr::new("--format"),
+        OsStr::new("json"),
+    ]))
+}
+
+#[test]
+fn the_registry_name_is_a_setting_with_a_default_from_the_host() {
+    let dir = tempdir();
+    let init = |name: &str, url: &str, extra: &[&str]| {
+        let root = dir.path().join(name);
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("init"),
+            root.as_os_str(),
+            OsStr::new("--url"),
+            OsStr::new(url),
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        (root.clone(), run_regtool(args))
+    };
+
+    // The default: the host's first label that is not a generic word; stored.
+    let (example, out) = init("example", "https://crates.example.com", &[]);
+    assert_success(&out, "init");
+    assert!(
+        stderr(&out)
+            .contains("[registries.example]\nindex = \"sparse+https://crates.example.com/\""),
+        "{}",
+        describe_output(&out)
+    );
+    let toml = fs::read_to_string(example.join(".regtool/config.toml")).unwrap();
+    assert!(toml.contains("name = \"example\""), "{toml}");
+    assert_eq!(settings_json(&example)["name"], "example");
+    // An IP address gives no name: a fixed word.
+    let (ip, out) = init("ip", "http://127.0.0.1:8000", &[]);
+    assert_success(&out, "init");
+    assert_eq!(settings_json(&ip)["name"], "local");
+    // --name, and the text form of settings.
+    let (named, out) = init(
+        "named",
+        "http://127.0.0.1:8000",
+        &["--name", "acme-internal"],
+    );
+    assert_success(&out, "init --name");
+    let text = regtool_ok([
+        OsStr::new("--registry"),
+        named.as_os_str(),
+        OsStr::new("settings"),
+    ]);
+    insta::assert_snapshot!("settings_text_with_a_name", stdout(&text));
+
+    // Names cargo refuses, and crates.io's own: a usage error, nothing created.
+    for (bad, why) in [
+        ("2fast", "cannot start with a digit"),
+        ("my.reg", "invalid character `.`"),
+        ("crates-io", "crates.io itself"),
+        ("d\u{e9}p\u{f4}t", "ASCII"),
+    ] {
+        let (root, out) = init(
+            &format!("bad-{}", bad.len()),
+            "https://x.example",
+            &["--name", bad],
+        );
+        assert_exit_code(&out, 2, &format!("init --name {bad}"));
+        assert!(
+            stderr(&out).contains(why),
+            "{bad}: {}",
+            describe_output(&out)
+        );
+        assert!(
+            !root.exists(),
+            "init --name {bad} created {}",
+            root.display()
+        );
+    }
+
+    // settings --name changes it, and `token add` prints it.
+    let (auth, out) = init("auth", "http://10.1.2.3", &["--auth-required"]);
+    assert_success(&out, "init --auth-required");
+    let before = tree(&auth);
+    let out = run_regtool([
+        OsStr::new("--registry"),
+        auth.as_os_str(),
+        OsStr::new("settings"),
+        OsStr::new("--name"),
+        OsStr::new("a b"),
+    ]);
+    assert_exit_code(&out, 2, "settings --name 'a b'");
+    assert_tree_eq(&before, &tree(&auth), "after a refused settings --name");
+    regtool_ok([
+        OsStr::new("--registry"),
+        auth.as_os_str(),
+        OsStr::new("settings"),
+        OsStr::new("--name"),
+        OsStr::new("acme"),
+    ]);
+    let out = regtool_ok([
+        OsStr::new("--registry"),
+        auth.as_os_str(),
+        OsStr::new("token"),
+        OsStr::new("add"),
+        OsStr::new("ci"),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("cargo login --registry acme") && err.contains("CARGO_REGISTRIES_ACME_TOKEN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_registry_made_before_the_name_setting_keeps_its_name_when_it_moves() {
+    let reg = TestRegistry::new();
+    // What `init` wrote before the setting existed: no `name`.
+    let path = reg.root.join(".regtool/config.toml");
+    let toml = fs::read_to_string(&path).unwrap();
+    let old: String = toml
+        .lines()
+        .filter(|l| !l.starts_with("name = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(old, toml);
+    fs::write(&path, &old).unwrap();
+    assert_eq!(settings_json(&reg.root)["name"], "example");
+    // Moved to another host: the name its users configured stays.
+    reg.ok(&[&"settings", &"--url", &"https://pkgs.other.example"]);
+    assert_eq!(settings_json(&reg.root)["name"], "example");
+    let toml = fs::read_to_string(&path).unwrap();
+    assert!(toml.contains("name = \"example\""), "{toml}");
+}

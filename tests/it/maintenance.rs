@@ -1,6 +1,7 @@
 //! `yank`, `remove`, `reindex`, `verify`, `list` and `info` on registries the
-//! tests build with `add` (DESIGN.md §1–3): which bytes each command changes,
-//! and which it must leave alone.
+//! tests build with `add` (the layout of `docs/architecture.md`: index files at
+//! the prefix path of the lowercased name, `.crate` files under `crates/`):
+//! which bytes each command changes, and which it must leave alone.
 
 use crate::common;
 

@@ -225,7 +225,8 @@ fn read_all_lines(root: &Path, ctx: &str) -> Vec<Line> {
     lines
 }
 
-/// Where the `.crate` of a line lives (DESIGN.md §1).
+/// Where the `.crate` of a line lives: `crates/{name}/{name}-{vers}.crate`,
+/// where `config.json`'s `dl` template points.
 fn crate_path(root: &Path, name: &str, vers: &str) -> PathBuf {
     root.join("crates")
         .join(name)
@@ -771,7 +772,8 @@ fn concurrent_add_yank_reindex_and_verify_stay_consistent() {
 
 #[test]
 fn concurrent_adds_of_one_crate_under_different_spellings_keep_one() {
-    // `Same-Name`, `same_name`, `SAME-name`...: one crate (DESIGN.md §3). Each
+    // `Same-Name`, `same_name`, `SAME-name`...: one crate (names equal after
+    // lowercasing and `-`/`_` are one, as for cargo and crates.io). Each
     // lives at its own index path, so only the lock and the re-check under it
     // keep two of them from getting in.
     let reg = Reg::new();

@@ -107,19 +107,10 @@ fn token_add_list_revoke() {
     assert!(file.contains("name=ci"), "{file}");
     assert!(file.contains(id), "{file}");
 
-    // A second token, JSON: the token once, with the cargo-side name asked for.
-    let out = ok(
-        &root,
-        &[
-            "token",
-            "add",
-            "dev-laptop",
-            "--registry-name",
-            "my-reg",
-            "--format",
-            "json",
-        ],
-    );
+    // A second token, JSON: the token once, with the registry's name on
+    // cargo's side as the settings say.
+    ok(&root, &["settings", "--name", "my-reg"]);
+    let out = ok(&root, &["token", "add", "dev-laptop", "--format", "json"]);
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let token2 = j["token"].as_str().unwrap().to_owned();
     assert_token_shape(&token2);
@@ -128,6 +119,7 @@ fn token_add_list_revoke() {
     assert_eq!(j["read_only"], false);
     assert_eq!(j["cargo_login"], "cargo login --registry my-reg");
     assert_eq!(j["env_var"], "CARGO_REGISTRIES_MY_REG_TOKEN");
+    assert_eq!(j["registry_name"], "my-reg");
     assert!(token2.starts_with(j["id"].as_str().unwrap()));
 
     // list: names, IDs, dates, marks; never a token.

@@ -1,6 +1,7 @@
 //! What a test needs from outside the repository (a tool such as nginx,
-//! Chromium or moto's S3 server, the conformance kit, crates.io, a second file
-//! system), and the one rule for when it is not there:
+//! Chromium or moto's S3 server, crates.io, a second file system), and the one
+//! rule for when it is not there (the conformance kit, which nothing can
+//! install, is a note even in CI: [`require_conformance_kit`]):
 //!
 //! - **outside CI** the test prints one note on stderr,
 //!   `note: TEST: skipped: WHAT is missing; the test needs it because WHY.
@@ -185,7 +186,7 @@ pub fn require_tool(name: &str, why: &str) -> Option<PathBuf> {
 }
 
 /// Where the team's conformance kit is looked for: `shared/conformance/`
-/// beside this checkout (`../shared/`, as README.md says), and beside the
+/// beside this checkout (`../shared/`, as DEVELOPMENT.md says), and beside the
 /// main checkout when this is a `git worktree` of it (its `.git` file names
 /// `MAIN/.git/worktrees/NAME`). `.ci/run` looks in the same two places.
 pub fn conformance_kit_places() -> Vec<PathBuf> {
@@ -202,7 +203,7 @@ pub fn conformance_kit_places() -> Vec<PathBuf> {
 }
 
 /// `compare.py` of the team's conformance kit (see
-/// [`conformance_kit_places`]), or `None` after [`skip_or_fail`].
+/// [`conformance_kit_places`]), or `None` after a note on stderr, in CI too.
 pub fn require_conformance_kit(why: &str) -> Option<PathBuf> {
     let places = conformance_kit_places();
     if let Some(script) = places
@@ -218,7 +219,8 @@ pub fn require_conformance_kit(why: &str) -> Option<PathBuf> {
     let _ = writeln!(
         io::stderr(),
         "note: {}: skipped: the conformance kit is not beside the repository (no compare.py in {}); \
-         the test needs it because {why}. Put the team's kit at ../shared/conformance/ beside the checkout",
+         the test needs it because {why}. Put the team's kit at ../shared/conformance/ beside the checkout \
+         (DEVELOPMENT.md, \"The conformance corpora\")",
         test_name(),
         shown.join(" or ")
     );
