@@ -450,6 +450,29 @@ fn bad_keys_are_refused(s: &dyn Storage) {
     assert!(s.list("").unwrap().is_empty(), "nothing was written");
 }
 
+/// `refresh` keeps the bytes; where a lock can be outlived (object
+/// storage) it gives the object a new revision, so that a conditional
+/// delete sent with the old one fails, and a missing object is a conflict.
+fn refresh_changes_only_the_revision(s: &dyn Storage) {
+    let key = "crates/x/x-1.0.0.crate";
+    store(s, key, b"bytes");
+    let old = revision(s, key);
+    assert_eq!(s.refresh(key, ObjectKind::Crate).unwrap(), Outcome::Done);
+    assert_eq!(bytes(s, key).unwrap(), b"bytes");
+    if !s.locks() {
+        assert_ne!(revision(s, key), old, "a new revision");
+        assert_eq!(
+            s.delete(key, &Precondition::Unchanged(old)).unwrap(),
+            Outcome::Conflict
+        );
+        assert_eq!(bytes(s, key).unwrap(), b"bytes");
+        assert_eq!(
+            s.refresh("crates/x/gone.crate", ObjectKind::Crate).unwrap(),
+            Outcome::Conflict
+        );
+    }
+}
+
 /// `stat` gives the revision `get` gives, for a conditional delete.
 fn stat_gives_the_revision(s: &dyn Storage) {
     store(s, "k", b"one");
@@ -544,6 +567,10 @@ const SUITE: &[(&str, Check)] = &[
     ),
     ("bad_keys_are_refused", bad_keys_are_refused),
     ("stat_gives_the_revision", stat_gives_the_revision),
+    (
+        "refresh_changes_only_the_revision",
+        refresh_changes_only_the_revision,
+    ),
     (
         "clean_temp_keeps_what_was_published",
         clean_temp_keeps_what_was_published,
