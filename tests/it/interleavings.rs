@@ -628,3 +628,64 @@ fn a_killed_adds_orphan_under_another_spelling_trips_nothing_on_a_folder() {
     assert!(stored.line("foo-bar", "1.1.0").is_some());
     assert_eq!(stored.spelling_problems(), Vec::<String>::new());
 }
+
+/// An `add` SIGKILLed after its index write, before the catalogue's pages:
+/// by the end of the next command (an add of another crate) the catalogue
+/// describes the index (invariant 4: the killed run leaves a marker the
+/// next command finishes, on a bucket too). Job A's first catalogue page
+/// write after its index write is held and A is killed there; the held
+/// request is dropped, never forwarded.
+#[test]
+fn an_add_killed_between_its_index_and_the_catalogue_is_finished_by_the_next_command() {
+    let Some(r) = Race::new() else { return };
+    let (v1, v2) = (r.krate("foo-bar", "1.0.0"), r.krate("foo-bar", "1.1.0"));
+    let other = r.krate("qux", "1.0.0");
+    r.ok(&["add", v1.to_str().unwrap()]);
+    let (indexed, page) = (Gate::new(), Gate::new());
+    r.proxy.rule(
+        Rule::new(ProxyFault::Pass)
+            .job("A")
+            .method("PUT")
+            .path_ends(&index_suffix("foo-bar"))
+            .then_open(&indexed),
+    );
+    r.proxy.rule(
+        Rule::new(ProxyFault::Hold(page.clone()))
+            .job("A")
+            .method("PUT")
+            .path_contains("/r/catalogue/")
+            .after(&indexed)
+            .once(),
+    );
+    let ep = r.proxy.endpoint("A");
+    let mut a = Job::spawn("A", r.command(&ep, &["add", v2.to_str().unwrap()]));
+    let held = r
+        .proxy
+        .wait_for(WAIT, || a.exited(), |e| e.job == "A" && e.held);
+    assert!(
+        held.is_some(),
+        "A never wrote a catalogue page after its index file:\n{}",
+        r.proxy.show(Some("A"))
+    );
+    let killed = a.kill();
+    page.abandon();
+    r.proxy.clear_rules();
+    let ctx = format!("{}\n{}", r.proxy.show(Some("A")), describe_output(&killed));
+    let stored = r.store.read();
+    assert!(
+        stored.line("foo-bar", "1.1.0").is_some(),
+        "A's index write landed\n{ctx}"
+    );
+    r.ok(&["add", other.to_str().unwrap()]);
+    let stored = r.store.read();
+    let problems = catalogue_problems(&r.store, &stored).expect("a catalogue");
+    assert_eq!(
+        problems,
+        Vec::<String>::new(),
+        "after the next command\n{ctx}"
+    );
+    let verify = r
+        .bucket
+        .run(&["--format", "json", "verify", &r.reg, "--deep"]);
+    assert_consistent(&r.store, verify, &ctx);
+}

@@ -24,9 +24,19 @@ use super::*;
 use std::sync::Condvar;
 
 /// Something a test opens once (a job exited, another request completed);
-/// requests held on it go on then. Cloning shares it.
+/// requests held on it go on then, or are dropped if it was abandoned.
+/// Cloning shares it.
 #[derive(Clone, Default)]
-pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+pub struct Gate(Arc<(Mutex<GateState>, Condvar)>);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum GateState {
+    #[default]
+    Closed,
+    Open,
+    /// Requests held on it are dropped (their job was killed meanwhile).
+    Abandoned,
+}
 
 impl Gate {
     /// A closed gate.
@@ -34,33 +44,42 @@ impl Gate {
         Gate::default()
     }
 
+    fn set(&self, state: GateState) {
+        *self.0.0.lock().unwrap() = state;
+        self.0.1.notify_all();
+    }
+
     /// Opens it (for good): every request held on it goes on.
     pub fn open(&self) {
-        *self.0.0.lock().unwrap() = true;
-        self.0.1.notify_all();
+        self.set(GateState::Open);
+    }
+
+    /// Abandons it: every request held on it is dropped without being
+    /// forwarded (its job was killed: no request of it lands later).
+    pub fn abandon(&self) {
+        self.set(GateState::Abandoned);
     }
 
     /// Whether it is open.
     pub fn is_open(&self) -> bool {
-        *self.0.0.lock().unwrap()
+        *self.0.0.lock().unwrap() == GateState::Open
     }
 
-    /// Waits until it is open, at most `timeout`; whether it opened.
-    pub fn wait(&self, timeout: Duration) -> bool {
+    /// Waits until it is open or abandoned, at most `timeout`; whether the
+    /// request may go on (open, or still closed after `timeout`).
+    fn wait(&self, timeout: Duration) -> bool {
         let (lock, cvar) = &*self.0;
-        let open = lock.lock().unwrap();
-        let (open, _) = cvar.wait_timeout_while(open, timeout, |o| !*o).unwrap();
-        *open
+        let state = lock.lock().unwrap();
+        let (state, _) = cvar
+            .wait_timeout_while(state, timeout, |s| *s == GateState::Closed)
+            .unwrap();
+        *state != GateState::Abandoned
     }
 }
 
 impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Gate({})",
-            if self.is_open() { "open" } else { "closed" }
-        )
+        write!(f, "Gate({:?})", *self.0.0.lock().unwrap())
     }
 }
 
@@ -72,6 +91,8 @@ pub const HOLD_MAX: Duration = Duration::from_secs(90);
 /// What the proxy does with a request.
 #[derive(Clone, Debug)]
 pub enum ProxyFault {
+    /// Nothing: forwards it (a rule that only opens a gate).
+    Pass,
     /// Waits this long, then forwards it.
     Delay(Duration),
     /// Answers with this status (500, 503) and an S3 error body itself,
@@ -82,7 +103,8 @@ pub enum ProxyFault {
     /// Forwards it, then closes the connection without answering: the
     /// request landed but the client saw an error.
     DropAfter,
-    /// Holds it until the gate opens (at most [`HOLD_MAX`]), then forwards it.
+    /// Holds it until the gate opens (at most [`HOLD_MAX`]), then forwards
+    /// it; drops it (closes the connection) if the gate was abandoned.
     Hold(Gate),
     /// Holds it until a request of another job completed after this one
     /// arrived (at most the given time), then forwards it: a reorder across
@@ -96,6 +118,8 @@ pub struct Rule {
     job: Option<String>,
     method: Option<String>,
     path_suffix: Option<String>,
+    path_part: Option<String>,
+    after: Option<Gate>,
     query: Option<String>,
     deletes: Option<String>,
     skip: usize,
@@ -111,6 +135,8 @@ impl Rule {
             job: None,
             method: None,
             path_suffix: None,
+            path_part: None,
+            after: None,
             query: None,
             deletes: None,
             skip: 0,
@@ -136,6 +162,20 @@ impl Rule {
     /// percent-encoded as sent (`/fo/o-/foo-bar`).
     pub fn path_ends(mut self, suffix: &str) -> Rule {
         self.path_suffix = Some(suffix.to_owned());
+        self
+    }
+
+    /// Only requests whose path (without the query) contains `part`
+    /// (`/r/catalogue/`).
+    pub fn path_contains(mut self, part: &str) -> Rule {
+        self.path_part = Some(part.to_owned());
+        self
+    }
+
+    /// Only requests that arrive once `gate` is open (after another rule's
+    /// request completed, say).
+    pub fn after(mut self, gate: &Gate) -> Rule {
+        self.after = Some(gate.clone());
         self
     }
 
@@ -184,6 +224,8 @@ impl Rule {
                 .path_suffix
                 .as_deref()
                 .is_none_or(|s| path.ends_with(s))
+            && self.path_part.as_deref().is_none_or(|p| path.contains(p))
+            && self.after.as_ref().is_none_or(Gate::is_open)
             && self.query.as_deref().is_none_or(|q| query.contains(q))
             && self.deletes.as_deref().is_none_or(|key| {
                 (method == "DELETE" && path.ends_with(key))
@@ -835,8 +877,12 @@ fn exchange(
         Some(ProxyFault::Delay(d)) => thread::sleep(*d),
         Some(ProxyFault::Hold(gate)) => {
             inner.update(id, |e| e.held = true);
-            gate.wait(HOLD_MAX);
+            let go_on = gate.wait(HOLD_MAX);
             inner.update(id, |e| e.held = false);
+            if !go_on {
+                finish(None, None);
+                return false;
+            }
         }
         Some(ProxyFault::AfterOther(max)) => inner.wait_for_other(id, job, *max),
         Some(ProxyFault::Status(s)) => {
@@ -848,7 +894,7 @@ fn exchange(
             finish(None, None);
             return false;
         }
-        Some(ProxyFault::DropAfter) | None => {}
+        Some(ProxyFault::DropAfter | ProxyFault::Pass) | None => {}
     }
     let resp = match forward(inner.upstream, method, req) {
         Ok(r) => r,
