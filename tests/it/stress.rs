@@ -377,6 +377,17 @@ enum Exit {
     Unknown,
 }
 
+impl Exit {
+    /// How a command that ended with `status` ended.
+    fn of(status: std::process::ExitStatus) -> Exit {
+        match status.code() {
+            Some(0) => Exit::Ok,
+            Some(1) => Exit::Refused,
+            _ => Exit::Unknown,
+        }
+    }
+}
+
 /// One command as it ran.
 #[derive(Clone, Debug)]
 struct Op {
@@ -527,11 +538,7 @@ fn run_op(
     };
     let end = Instant::now();
     drop(endpoint);
-    let exit = match out.status.code() {
-        Some(0) => Exit::Ok,
-        Some(1) => Exit::Refused,
-        _ => Exit::Unknown,
-    };
+    let exit = Exit::of(out.status);
     if exit == Exit::Ok && fault.is_empty() {
         timing.record(end - start);
     }
@@ -795,11 +802,7 @@ impl Run {
                 describe_output(&real)
             ));
         }
-        let exit = match real.status.code() {
-            Some(0) => Exit::Ok,
-            Some(1) => Exit::Refused,
-            _ => Exit::Unknown,
-        };
+        let exit = Exit::of(real.status);
         if exit == Exit::Ok && matches!(cmd, Cmd::Add { .. }) {
             self.acked_adds.push(cmd.clone());
         }

@@ -27,18 +27,7 @@ impl MotoServer {
     /// `None` (after [`skip_or_fail`]) when `moto_server` is missing or does
     /// not start. `why` says what the running test needs it for.
     pub fn shared(why: &str) -> Option<&'static MotoServer> {
-        let bin = require_tool("moto_server", why)?;
-        match MOTO.get_or_init(|| MotoServer::start(&bin, false)) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                skip_or_fail(
-                    &format!("moto_server did not start: {e}"),
-                    why,
-                    "Check that `$MOTO_SERVER -H 127.0.0.1 -p 5000` runs",
-                );
-                None
-            }
-        }
+        MotoServer::once(&MOTO, false, why)
     }
 
     /// A server of its own that answers one request at a time (moto's
@@ -55,12 +44,22 @@ impl MotoServer {
     /// starts the Python: a venv's script, a pyenv shim).
     pub fn unthreaded(why: &str) -> Option<&'static MotoServer> {
         static UNTHREADED: OnceLock<Result<MotoServer, String>> = OnceLock::new();
+        MotoServer::once(&UNTHREADED, true, why)
+    }
+
+    /// The server kept in `cell`, started on first use (`unthreaded`: see
+    /// [`MotoServer::unthreaded`]); `None` after [`skip_or_fail`].
+    fn once(
+        cell: &'static OnceLock<Result<MotoServer, String>>,
+        unthreaded: bool,
+        why: &str,
+    ) -> Option<&'static MotoServer> {
         let bin = require_tool("moto_server", why)?;
-        match UNTHREADED.get_or_init(|| MotoServer::start(&bin, true)) {
+        match cell.get_or_init(|| MotoServer::start(&bin, unthreaded)) {
             Ok(m) => Some(m),
             Err(e) => {
                 skip_or_fail(
-                    &format!("moto's server did not start unthreaded: {e}"),
+                    &format!("moto_server did not start: {e}"),
                     why,
                     "Check that `$MOTO_SERVER -H 127.0.0.1 -p 5000` runs",
                 );
