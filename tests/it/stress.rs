@@ -58,7 +58,9 @@
 //!
 //! At each quiescent point one more command runs twice, with `--dry-run`
 //! and for real (invariant 5): same exit code, same report (`--format json`,
-//! but for its `dry_run` flag). After the last round: `verify --deep`
+//! but for its `dry_run` flag); when the real one succeeds, the catalogue
+//! describes the index by its end (invariant 4: whatever a killed job left
+//! pending, the next command finishes). After the last round: `verify --deep`
 //! reports nothing but those orphans (and is no I/O error: every listed key
 //! is read back, invariant 6); `reindex --dry-run` succeeds (orphans trip
 //! no spelling check); then one more `add` runs, after which the catalogue
@@ -805,6 +807,19 @@ impl Run {
         let exit = Exit::of(real.status);
         if exit == Exit::Ok && matches!(cmd, Cmd::Add { .. }) {
             self.acked_adds.push(cmd.clone());
+        }
+        if exit == Exit::Ok {
+            // It ran alone after the round: by its end the catalogue
+            // describes the index, whatever a killed job left pending.
+            let store = self.backend.store();
+            let problems = catalogue_problems(&store, &store.read()).unwrap_or_default();
+            for p in problems {
+                self.fail(format!(
+                    "invariant 4, after `{}` (alone, after round {}): {p}",
+                    cmd.show(),
+                    next_round - 1
+                ));
+            }
         }
         self.history.push((
             next_round,
