@@ -228,11 +228,13 @@ header against a token file nginx reads and answers 401 without a valid token (d
 .regtool/nginx-tokens.map in the registry, never served). `regtool token add NAME`
 writes it (nginx's built-in secure_link module checks each token's MD5 digest, so the
 file holds no token); raw tokens added by hand, one \"~^TOKEN$\" 1; line each, are
-accepted too. Reload nginx after a change.
+accepted too. nginx reads the block and the token file when it starts or reloads: the
+example's second line starts nginx, or reloads it when it runs.
 
 Example:
     regtool --registry /srv/registry nginx-config --listen 80 --server-name crates.example.com \\
-        > /etc/nginx/conf.d/registry.conf"
+        | sudo tee /etc/nginx/conf.d/registry.conf > /dev/null
+    sudo nginx -t && (sudo nginx -s reload || sudo nginx)"
     )]
     NginxConfig(NginxArgs),
 
@@ -241,7 +243,7 @@ Example:
 Manage the tokens nginx accepts for a registry made with --auth-required: the token
 file .regtool/nginx-tokens.map in the registry (never served, mode 0600), which the
 `nginx-config` block includes. nginx reads it when it starts or reloads: run
-`nginx -s reload` after a change.
+`sudo nginx -t && (sudo nginx -s reload || sudo nginx)` after a change.
 
 `token add NAME` makes a random token (rgt_ + 16 hex digits of ID + _ + 64 hex digits
 of secret, from the operating system's random source), prints it once on stdout and
@@ -990,6 +992,17 @@ mod tests {
         assert_eq!(parse_size("123"), Ok(123));
         assert!(parse_size("ten").is_err());
         assert!(parse_size("1XB").is_err());
+    }
+
+    #[test]
+    fn help_reloads_nginx_as_regtool_prints_it() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        for name in ["nginx-config", "token"] {
+            let sub = cli.find_subcommand(name).unwrap();
+            let help = sub.get_long_about().unwrap().to_string();
+            assert!(help.contains(ops::nginx::START_OR_RELOAD), "{name}: {help}");
+        }
     }
 
     #[test]

@@ -335,6 +335,32 @@ impl RegistryName {
         &self.0
     }
 
+    /// What a cargo user adds to `.cargo/config.toml` to use the registry
+    /// whose index URL (`sparse+URL/`) is `index_url` under this name, as TOML
+    /// ending in a newline: `[registries.NAME]` with its `index`; with
+    /// `mirror`, `[source.crates-io] replace-with = "NAME"` too (source
+    /// replacement); with `auth_required`, `[registry]
+    /// global-credential-providers = ["cargo:token"]` too, without which cargo
+    /// refuses to send a token to an alternative registry ("authenticated
+    /// registries require a credential-provider to be configured"). Sources:
+    /// <https://doc.rust-lang.org/cargo/reference/registries.html#using-an-alternate-registry>,
+    /// <https://doc.rust-lang.org/cargo/reference/source-replacement.html>,
+    /// <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>.
+    pub fn cargo_config(&self, index_url: &str, auth_required: bool, mirror: bool) -> String {
+        // A TOML basic string, quoted and escaped.
+        let index = toml::Value::String(index_url.to_owned()).to_string();
+        let mut s = format!("[registries.{self}]\nindex = {index}\n");
+        if mirror {
+            s.push_str(&format!(
+                "\n[source.crates-io]\nreplace-with = \"{self}\"\n"
+            ));
+        }
+        if auth_required {
+            s.push_str("\n[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
+        }
+        s
+    }
+
     /// The environment variable cargo reads this registry's token from:
     /// `CARGO_REGISTRIES_{NAME}_TOKEN`, the name upper-cased with `-` as `_`
     /// (<https://doc.rust-lang.org/cargo/reference/config.html#registriesnametoken>).
@@ -471,6 +497,29 @@ mod tests {
         assert_eq!(
             RegistryName::parse("my-reg").unwrap().token_env_var(),
             "CARGO_REGISTRIES_MY_REG_TOKEN"
+        );
+    }
+
+    #[test]
+    fn cargo_config_is_toml_naming_the_registry() {
+        let n = RegistryName::parse("acme").unwrap();
+        assert_eq!(
+            n.cargo_config("sparse+https://c.example/", false, false),
+            "[registries.acme]\nindex = \"sparse+https://c.example/\"\n"
+        );
+        let all = n.cargo_config("sparse+https://c.example/\"x", true, true);
+        let v: toml::Table = toml::from_str(&all).unwrap();
+        assert_eq!(
+            v["registries"]["acme"]["index"].as_str(),
+            Some("sparse+https://c.example/\"x")
+        );
+        assert_eq!(
+            v["source"]["crates-io"]["replace-with"].as_str(),
+            Some("acme")
+        );
+        assert_eq!(
+            v["registry"]["global-credential-providers"][0].as_str(),
+            Some("cargo:token")
         );
     }
 

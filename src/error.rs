@@ -233,13 +233,13 @@ pub enum Error {
         message: String,
     },
     /// Several inputs were rejected; nothing was written.
-    #[error("{} of the inputs were rejected; nothing was written", problems.len())]
+    #[error("{} rejected; nothing was written", crate::output::count(problems.len(), "input"))]
     Rejected {
         /// One error per problem.
         problems: Vec<Error>,
     },
     /// Problems found by `verify`.
-    #[error("{count} problem(s) found")]
+    #[error("{} found", crate::output::count(*count, "problem"))]
     ProblemsFound {
         /// How many.
         count: usize,

@@ -7,6 +7,18 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
+/// `n` and `noun`, in the plural unless `n` is 1: `count(1, "index file")` is
+/// `1 index file`, `count(3, "index file")` is `3 index files`. Every count in
+/// regtool's text for people goes through it (the nouns regtool counts all take
+/// an `s`).
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `--format`: how reports are printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -169,6 +181,13 @@ pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_are_singular_for_one_only() {
+        assert_eq!(super::count(0, "index file"), "0 index files");
+        assert_eq!(super::count(1, "index file"), "1 index file");
+        assert_eq!(super::count(2, ".crate file"), "2 .crate files");
+    }
+
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(

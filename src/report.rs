@@ -5,8 +5,9 @@
 
 use crate::error::{Error, Result};
 use crate::index::DepKind;
+use crate::location::RegistryLocation;
 use crate::ops;
-use crate::output::{Format, Shell};
+use crate::output::{Format, Shell, count};
 use serde::Serialize;
 
 /// A command's report.
@@ -45,29 +46,165 @@ fn problems(count: usize) -> Result<()> {
 }
 
 impl Report for ops::init::InitReport {
+    /// The next steps, as notes: make a token (a registry that needs one),
+    /// serve it (nginx for a folder; for a bucket, its policy or a CDN, and a
+    /// server in front when it needs a token), publish (or mirror), and what
+    /// cargo users add, with the registry's name.
     fn text(&self, shell: &Shell) {
-        let snippet = if self.mirror {
-            format!(
-                "[source.crates-io]\nreplace-with = \"regtool-mirror\"\n\n[source.regtool-mirror]\nregistry = \"{}\"",
-                self.index
-            )
-        } else {
-            format!("[registries.{}]\nindex = \"{}\"", self.name, self.index)
-        };
-        shell.status(
-            "Note",
-            format!(
-                "serve the folder at {}/ (but not its .regtool/: `regtool nginx-config` prints an nginx configuration that serves only what cargo asks for) and add to .cargo/config.toml:\n\n{snippet}\n",
-                self.url
-            ),
+        let reg = format!(
+            "regtool --registry {}",
+            shell_word(&self.location.to_string())
         );
-        if !self.mirror {
+        let name = crate::config::RegistryName::parse(&self.name).ok();
+        let bucket = match &self.location {
+            RegistryLocation::S3 { bucket, prefix } => Some((bucket.as_str(), prefix.as_str())),
+            RegistryLocation::Local(_) => None,
+        };
+        if self.auth_required && bucket.is_none() {
             shell.status(
-                "Note",
-                "the registry has no web API, so `cargo publish` and `cargo yank` answer \"registry does not support API commands\": publish with `cargo package` then `regtool add target/package/NAME-VERSION.crate`, and yank with `regtool yank NAME@VERSION`",
+                "Next",
+                format!(
+                    "this registry requires a token: make one for each cargo user or CI job (nginx-config needs at least one; each is shown once):\n\n    {reg} token add NAME\n"
+                ),
             );
         }
+        match bucket {
+            None => shell.status("Next", serve_with_nginx(&reg, &self.url)),
+            Some((bucket, prefix)) => shell.status(
+                "Next",
+                serve_a_bucket(bucket, prefix, &self.url, self.auth_required),
+            ),
+        }
+        if self.mirror {
+            shell.status(
+                "Next",
+                format!(
+                    "fill it with the crates.io versions your projects lock: `{reg} mirror path/to/Cargo.lock`"
+                ),
+            );
+        } else {
+            shell.status(
+                "Next",
+                format!(
+                    "publish with `cargo package`, then `{reg} add target/package/NAME-VERSION.crate`; yank with `{reg} yank NAME@VERSION`. The registry has no web API, so `cargo publish` and `cargo yank` answer \"registry does not support API commands\""
+                ),
+            );
+        }
+        let config = name.as_ref().map_or_else(String::new, |n| {
+            n.cargo_config(&self.index, self.auth_required, self.mirror)
+        });
+        let config = indent(&config);
+        let then = if self.mirror {
+            "cargo then takes every crates.io dependency from this registry".to_owned()
+        } else {
+            format!(
+                "and depend on a crate with `cargo add CRATE --registry {}`",
+                self.name
+            )
+        };
+        let token = name
+            .as_ref()
+            .filter(|_| self.auth_required)
+            .map(|n| {
+                format!(
+                    "; each gives cargo a token with `cargo login --registry {n}` (it reads the token from stdin) or, in CI, the variable {}",
+                    n.token_env_var()
+                )
+            })
+            .unwrap_or_default();
+        shell.status(
+            "Next",
+            format!(
+                "cargo users add to .cargo/config.toml (the name `{}` is the registry's `name` setting: `regtool settings --name NAME` changes it):\n\n{config}\n{then}{token}",
+                self.name
+            ),
+        );
     }
+}
+
+/// `text` with every line indented by four spaces (a code block in a note).
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_owned()
+            } else {
+                format!("    {l}\n")
+            }
+        })
+        .collect()
+}
+
+/// `word` as one shell word: as it is when it holds only characters no shell
+/// treats specially, else in single quotes.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@=,%".contains(c))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// How to serve a registry folder at `url` with nginx: `nginx-config` with the
+/// URL's host and port, then start or reload nginx.
+fn serve_with_nginx(reg: &str, url: &str) -> String {
+    let (https, host, port) = host_and_port(url);
+    let listen = match (https, port) {
+        (true, Some(p)) => format!(" --listen \"{p} ssl\""),
+        (true, None) => " --listen \"443 ssl\"".to_owned(),
+        (false, Some(p)) => format!(" --listen {p}"),
+        (false, None) => String::new(),
+    };
+    let tls = if https {
+        "; for https, add your `ssl_certificate` and `ssl_certificate_key` lines inside the block's `server { }` between the two"
+    } else {
+        ""
+    };
+    format!(
+        "serve it at {url}/ with nginx, which then serves only what cargo asks for (never .regtool/, regtool's settings and lock). The second line starts nginx, or reloads it when it runs{tls}:\n\n    {reg} nginx-config{listen} --server-name {host} | sudo tee /etc/nginx/conf.d/registry.conf > /dev/null\n    {}\n",
+        ops::nginx::START_OR_RELOAD,
+        host = shell_word(&host),
+    )
+}
+
+/// The scheme (`true`: https), host and explicit port of a base URL.
+fn host_and_port(url: &str) -> (bool, String, Option<String>) {
+    let https = url.starts_with("https://");
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let authority = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => {
+            (h.to_owned(), Some(p.to_owned()))
+        }
+        _ => (authority.to_owned(), None),
+    };
+    (https, host, port)
+}
+
+/// How to serve a registry in `bucket` under `prefix` at `url`: public read
+/// of what cargo asks for and never `.regtool/` (the policy), or a CDN; for a
+/// registry that needs a token, a server in front that checks it.
+fn serve_a_bucket(bucket: &str, prefix: &str, url: &str, auth_required: bool) -> String {
+    let at = if prefix.is_empty() {
+        format!("s3://{bucket}/")
+    } else {
+        format!("s3://{bucket}/{prefix}/")
+    };
+    let metadata = "regtool gives every object the Content-Type and Cache-Control cargo and a CDN need (config.json and index files revalidated on every use, .crate files cached for a year)";
+    if auth_required {
+        return format!(
+            "serve it at {url}/ through a server that checks cargo's token: this registry requires one, and neither a bucket nor a CDN can check it. Keep the bucket private and let only that server read it (nginx proxying {at}, say, with a token check of its own: `regtool token` and `regtool nginx-config` work on a folder); never serve {at}.regtool/ (regtool's settings and state). {metadata}. README: \"A registry in an S3 bucket\""
+        );
+    }
+    format!(
+        "serve it at {url}/ (`regtool nginx-config` is for a folder): let anyone read what cargo asks for in {at}, and never {at}.regtool/ (regtool's settings and state), with this bucket policy:\n\n{}\nor with the same rule in a CDN in front of the bucket (origin path: the prefix). Its `s3:ListBucket` makes S3 answer 404, as cargo needs, for a crate that does not exist (else 403, which cargo takes as an error); it lists every key of the bucket, so keep the registry in a bucket of its own or map 403 to 404 in the CDN instead. {metadata}. README: \"A registry in an S3 bucket\"",
+        indent(&ops::init::bucket_policy(bucket, prefix))
+    )
 }
 
 /// Status lines were printed while the command ran; the text form has nothing more.
@@ -117,16 +254,16 @@ impl Report for ops::verify::VerifyReport {
         shell.status(
             "Verified",
             format!(
-                "{} index files, {} versions, {} .crate files{}: {} problem(s){}",
-                self.index_files,
-                self.versions,
-                self.crate_files,
+                "{}, {}, {}{}: {}{}",
+                count(self.index_files, "index file"),
+                count(self.versions, "version"),
+                count(self.crate_files, ".crate file"),
                 if self.deep { " (deep)" } else { "" },
-                self.problems.len(),
+                count(self.problems.len(), "problem"),
                 if self.warnings.is_empty() {
                     String::new()
                 } else {
-                    format!(", {} warning(s)", self.warnings.len())
+                    format!(", {}", count(self.warnings.len(), "warning"))
                 }
             ),
         );
@@ -266,9 +403,9 @@ impl Report for ops::doctor::DoctorReport {
         shell.status(
             "Checked",
             format!(
-                "{} ok, {} warning(s), {} failed, {} skipped",
+                "{} ok, {}, {} failed, {} skipped",
                 self.count(Status::Ok),
-                self.count(Status::Warn),
+                count(self.count(Status::Warn), "warning"),
                 self.count(Status::Fail),
                 self.count(Status::Skip)
             ),
@@ -295,7 +432,10 @@ impl Report for ops::token::TokenAdded {
         );
         shell.status(
             "Note",
-            "nginx reads the token file when it starts or reloads: run `sudo nginx -s reload`",
+            format!(
+                "nginx reads the token file when it starts or reloads: run `{}` (once nginx serves the registry: `regtool nginx-config`)",
+                ops::nginx::START_OR_RELOAD
+            ),
         );
         shell.status(
             "Note",
@@ -349,9 +489,9 @@ impl Report for ops::token::TokenList {
             shell.status(
                 "Note",
                 format!(
-                    "`{}` also holds {} raw token(s) added by hand (`\"~^TOKEN$\" 1;` lines): regtool cannot name or revoke them; delete their lines by hand",
+                    "`{}` also holds {} added by hand (`\"~^TOKEN$\" 1;` lines): regtool cannot name or revoke them; delete their lines by hand",
                     self.token_file.display(),
-                    self.raw_tokens
+                    count(self.raw_tokens, "raw token")
                 ),
             );
         }
@@ -363,11 +503,12 @@ impl Report for ops::token::TokenRevoked {
         shell.status(
             "Revoked",
             format!(
-                "token `{}` ({}…) from `{}` ({} token(s) left); nginx refuses it once it reloads: run `sudo nginx -s reload`",
+                "token `{}` ({}…) from `{}` ({} left); nginx refuses it once it reloads: run `{}`",
                 self.info.name,
                 self.info.id,
                 self.token_file.display(),
-                self.remaining
+                count(self.remaining, "token"),
+                ops::nginx::START_OR_RELOAD
             ),
         );
     }

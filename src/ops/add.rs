@@ -431,8 +431,8 @@ fn dry_run_report(batch: &[Publication], mut added: Added, shell: &Shell, report
     shell.status(
         "Dry run",
         format!(
-            "{} object(s) would be written; nothing was written",
-            report.written.len()
+            "{} would be written; nothing was written",
+            crate::output::count(report.written.len(), "object")
         ),
     );
 }

@@ -397,7 +397,14 @@ fn probe_config(
     let challenged = first.status == 401;
     let answer = match first.status {
         200 => first,
-        401 => config_with_token(probe, f, &config_url, &first)?,
+        401 => {
+            // The name cargo users give the registry, for the cargo commands shown.
+            let name = local.map_or_else(
+                || "NAME".to_owned(),
+                |r| r.settings.registry_name().to_string(),
+            );
+            config_with_token(probe, f, &config_url, &first, &name)?
+        }
         404 | 410 => {
             f.fail(
                 "config.json",
@@ -484,13 +491,14 @@ fn config_with_token(
     f: &mut Findings,
     config_url: &str,
     first: &Answer,
+    registry_name: &str,
 ) -> std::result::Result<Answer, Stop> {
     challenge(f, first);
     if probe.token.is_none() {
         f.add(
             "config.json",
             Status::Skip,
-            "401 without a token: give --token (or REGTOOL_TOKEN) to check the rest".into(),
+            "401 without a token: give --token (or REGTOOL_TOKEN), a token `regtool token add` made, to check the rest".into(),
             None,
         );
         return Err("not run: the registry wants a token (--token)");
@@ -498,7 +506,10 @@ fn config_with_token(
     probe.send_token = true;
     match probe.get(config_url, None, &[]) {
         Ok(a) if a.status == 200 => {
-            f.ok("auth", "the token is accepted");
+            f.ok(
+                "auth",
+                format!("the token is accepted (cargo users give theirs with `cargo login --registry {registry_name}`, with `global-credential-providers = [\"cargo:token\"]` under `[registry]` in their cargo config)"),
+            );
             wrong_token(f, probe, config_url);
             Ok(a)
         }
@@ -506,7 +517,10 @@ fn config_with_token(
             f.fail(
                 "auth",
                 format!("`{config_url}` answered {} with the token given", a.status),
-                "check that the token is one the server accepts (nginx: a `\"~^TOKEN$\" 1;` line in the token file, then `nginx -s reload`)",
+                format!(
+                    "check that the token is one the server accepts (`regtool token list` names the tokens nginx accepts; after `regtool token add` or `revoke`, run `{}`)",
+                    crate::ops::nginx::START_OR_RELOAD
+                ),
             );
             Err("not run: the token was refused")
         }
@@ -649,7 +663,10 @@ fn judge_index_file(
         Ok(file) => {
             f.ok(
                 "index-file",
-                format!("`/{path}`{lower}: 200, {} version(s)", file.lines.len()),
+                format!(
+                    "`/{path}`{lower}: 200, {}",
+                    crate::output::count(file.lines.len(), "version")
+                ),
             );
             if s.local_index.as_ref().is_some_and(|l| *l != a.body) {
                 f.warn(

@@ -66,8 +66,13 @@ fn unknown_crate(reg: &Registry, name: &str) -> String {
             .map(|(_, n)| format!("`{n}`"))
             .collect();
         msg.push_str(&format!("; did you mean {}?", list.join(", ")));
+    } else if names.is_empty() {
+        msg.push_str(", which holds no crate yet");
     } else {
-        msg.push_str("; `regtool list` shows the crates there are");
+        msg.push_str(&format!(
+            " ({}; `regtool list` lists them)",
+            crate::output::count(names.len(), "crate")
+        ));
     }
     msg
 }

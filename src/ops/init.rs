@@ -53,6 +53,9 @@ pub(crate) struct InitReport {
     /// The URL the registry is served at.
     #[serde(skip)]
     pub(crate) url: String,
+    /// Where the registry is (a folder or a bucket), for the notes.
+    #[serde(skip)]
+    pub(crate) location: RegistryLocation,
 }
 
 /// Creates the registry at `location` (a folder or `s3://bucket/prefix`):
@@ -96,7 +99,13 @@ pub(crate) fn init(
     };
     let writer = location.create(cfg, settings, shell)?;
     let reg = writer.registry();
-    shell.status("Created", format!("registry in `{location}`"));
+    shell.status(
+        "Created",
+        format!(
+            "registry `{}` in `{location}`",
+            reg.settings.registry_name()
+        ),
+    );
     Ok(InitReport {
         registry: reg.location(),
         index: reg.index_url(),
@@ -105,5 +114,141 @@ pub(crate) fn init(
         mirror: reg.settings.mirror,
         name: reg.settings.registry_name().into(),
         url: reg.settings.url.clone(),
+        location: location.clone(),
     })
+}
+
+/// A bucket policy (JSON, AWS's policy language) that lets anyone read what
+/// cargo and people read from a registry at `prefix` (no leading or trailing
+/// `/`; empty for the bucket's root) in `bucket`, and nothing else, in
+/// particular not `.regtool/` (regtool's settings and state): `GetObject` on
+/// `config.json`, the index files (`1/`, `2/`, `3/` and `xx/yy/` folders),
+/// `crates/`, and the catalogue (`index.html`, `feed.atom`, `catalogue/`);
+/// and `ListBucket` on the bucket, without which S3 answers `403` instead of
+/// `404` for a key that does not exist (cargo takes only `404` as "no such
+/// crate"). The same allow-list as `nginx-config`'s block. Source:
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/example-bucket-policies.html>.
+pub(crate) fn bucket_policy(bucket: &str, prefix: &str) -> String {
+    let base = if prefix.is_empty() {
+        format!("arn:aws:s3:::{bucket}/")
+    } else {
+        format!("arn:aws:s3:::{bucket}/{prefix}/")
+    };
+    // An index file's folders: `1/`, `2/`, `3/x/`, `ab/cd/`; `?` is one
+    // character, so `??/??/*` cannot match `.regtool/`.
+    let readable: Vec<String> = [
+        crate::layout::CONFIG_KEY,
+        "1/*",
+        "2/*",
+        "3/*",
+        "??/??/*",
+        "crates/*",
+        // The catalogue (`crate::catalogue`'s keys).
+        "index.html",
+        "feed.atom",
+        "catalogue/*",
+    ]
+    .iter()
+    .map(|k| format!("{base}{k}"))
+    .collect();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CargoReadsTheRegistry",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": readable,
+            },
+            {
+                "Sid": "MissingCratesAnswer404",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:ListBucket",
+                "Resource": format!("arn:aws:s3:::{bucket}"),
+            },
+        ],
+    });
+    serde_json::to_string_pretty(&policy).expect("a policy serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IAM's wildcard match: `*` any run of characters, `?` one.
+    fn matches(pattern: &str, s: &str) -> bool {
+        match pattern.chars().next() {
+            None => s.is_empty(),
+            Some('*') => (0..=s.len())
+                .filter(|&i| s.is_char_boundary(i))
+                .any(|i| matches(&pattern[1..], &s[i..])),
+            Some(c) => {
+                let mut rest = s.chars();
+                match rest.next() {
+                    Some(d) if c == '?' || c == d => {
+                        matches(&pattern[c.len_utf8()..], rest.as_str())
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    fn readable(policy: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(policy).unwrap();
+        v["Statement"][0]["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_bucket_policy_lets_cargo_read_and_hides_regtools_state() {
+        for (prefix, base) in [("registry", "acme-crates/registry/"), ("", "acme-crates/")] {
+            let policy = bucket_policy("acme-crates", prefix);
+            let resources = readable(&policy);
+            let public = |key: &str| {
+                let arn = format!("arn:aws:s3:::{base}{key}");
+                resources.iter().any(|r| matches(r, &arn))
+            };
+            for key in [
+                "config.json",
+                "1/a",
+                "2/ab",
+                "3/a/abc",
+                "se/rd/serde",
+                "crates/serde/serde-1.0.0.crate",
+                "index.html",
+                "feed.atom",
+                "catalogue/crates/serde.html",
+                "catalogue/search-index.js",
+            ] {
+                assert!(public(key), "{key} is not readable:\n{policy}");
+            }
+            for key in [
+                ".regtool/config.toml",
+                ".regtool/nginx-tokens.map",
+                ".regtool/meta/serde/1.0.0.json",
+                ".regtool/catalogue.json",
+                ".regtool/lock",
+                "README.md",
+            ] {
+                assert!(!public(key), "{key} is readable:\n{policy}");
+            }
+            let v: serde_json::Value = serde_json::from_str(&policy).unwrap();
+            assert_eq!(v["Statement"][1]["Action"], "s3:ListBucket");
+            assert_eq!(v["Statement"][1]["Resource"], "arn:aws:s3:::acme-crates");
+        }
+        // Another bucket's keys are not matched.
+        let resources = readable(&bucket_policy("acme-crates", "registry"));
+        assert!(
+            !resources
+                .iter()
+                .any(|r| matches(r, "arn:aws:s3:::acme-crates/other/config.json"))
+        );
+    }
 }

@@ -162,6 +162,8 @@ impl MirrorReport {
 
     /// One line for people: how many were mirrored, skipped, refused.
     pub(crate) fn summary(&self) -> String {
+        let count =
+            |n: u64, noun| crate::output::count(usize::try_from(n).unwrap_or(usize::MAX), noun);
         let mut parts = Vec::new();
         for (s, word) in [
             (VersionStatus::Mirrored, "mirrored"),
@@ -181,10 +183,10 @@ impl MirrorReport {
             parts.push("nothing to do".into());
         }
         format!(
-            "{} ({} bytes downloaded, {} requests to {})",
+            "{} ({} downloaded, {} to {})",
             parts.join(", "),
-            self.downloaded_bytes,
-            self.requests,
+            count(self.downloaded_bytes, "byte"),
+            count(self.requests, "request"),
             self.upstream
         )
     }

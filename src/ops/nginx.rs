@@ -63,6 +63,12 @@ pub(crate) struct NginxOptions {
     pub(crate) token_file: Option<PathBuf>,
 }
 
+/// The command that makes nginx read its configuration (and the token file):
+/// test it, then reload nginx, or start it when it is not running (a reload
+/// of a stopped nginx fails with `invalid PID number`). Printed wherever
+/// regtool tells the user to reload nginx.
+pub(crate) const START_OR_RELOAD: &str = "sudo nginx -t && (sudo nginx -s reload || sudo nginx)";
+
 /// Seconds a `.crate` may be cached: one year, the longest value HTTP caches
 /// are asked to honour.
 pub(crate) const CRATE_MAX_AGE: u64 = 31_536_000;
@@ -125,10 +131,16 @@ pub(crate) fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String
         }
         None
     };
+    // Only in comments, but a newline there would end the comment.
+    let cargo_config = reg
+        .settings
+        .registry_name()
+        .cargo_config(&reg.index_url(), reg.config.auth_required, false)
+        .replace(|c: char| c.is_control() && c != '\n', "");
     Ok(render(&Block {
         root: &root_str,
-        // Only in a comment, but a newline there would end the comment.
-        index_url: &reg.index_url().replace(|c: char| c.is_control(), ""),
+        cargo_config: &cargo_config,
+        registry_name: reg.settings.registry_name().as_str(),
         listen: &opts.listen,
         server_name: &opts.server_name,
         token_file: token_file.as_deref(),
@@ -141,8 +153,11 @@ pub(crate) fn server_block(reg: &Registry, opts: &NginxOptions) -> Result<String
 struct Block<'a> {
     /// Absolute registry folder, checked by [`path_for_nginx`].
     root: &'a str,
-    /// cargo's index URL, for the header comment.
-    index_url: &'a str,
+    /// What cargo users add to `.cargo/config.toml`, for the header comment
+    /// (lines without control characters).
+    cargo_config: &'a str,
+    /// The registry's name on cargo's side, for the `401` page.
+    registry_name: &'a str,
     listen: &'a str,
     server_name: &'a str,
     /// Absolute token file, for `auth-required` registries.
@@ -163,10 +178,14 @@ fn render(b: &Block<'_>) -> String {
         w,
         "# nginx config for the regtool registry in {root}\n\
          # (written by `regtool nginx-config`). Include it in nginx's `http {{ }}` context,\n\
-         # e.g. as /etc/nginx/conf.d/registry.conf. cargo's index URL: {url}",
+         # e.g. as /etc/nginx/conf.d/registry.conf, then start or reload nginx:\n\
+         #     {START_OR_RELOAD}\n\
+         # Cargo users add to .cargo/config.toml:",
         root = b.root,
-        url = b.index_url
     );
+    for line in b.cargo_config.lines() {
+        let _ = writeln!(w, "#     {line}");
+    }
     let var = b.token_file.map(|tf| {
         let suffix = short_hash(b.root);
         let expect = format!("$regtool_token_{suffix}");
@@ -205,6 +224,7 @@ fn render(b: &Block<'_>) -> String {
         root = b.root
     );
     if let Some((expect, var)) = &var {
+        let body = nginx_string(&unauthorized_body(b.registry_name));
         let _ = writeln!(
             w,
             "\n    \
@@ -217,10 +237,12 @@ fn render(b: &Block<'_>) -> String {
                      return 401;\n    \
                  }}\n    \
                  error_page 401 @regtool_unauthorized;\n    \
+                 # `types {{ }}`: the page is text whatever the URI's extension (.json, .html).\n    \
                  location @regtool_unauthorized {{\n        \
+                     types {{ }}\n        \
                      default_type text/plain;\n        \
                      add_header WWW-Authenticate \"Cargo\" always;\n        \
-                     return 401 \"this registry needs a token: set CARGO_REGISTRIES_<NAME>_TOKEN or run `cargo login --registry <name>`\\n\";\n    \
+                     return 401 \"{body}\";\n    \
                  }}"
         );
     }
@@ -303,6 +325,29 @@ fn render(b: &Block<'_>) -> String {
          }}",
     );
     s
+}
+
+/// The text of the `401` page (`text/plain`), which cargo shows its user
+/// under `body:` when it sent a token the server refused (and, with no token,
+/// cargo says itself how to give one): what to do, with the registry's name.
+fn unauthorized_body(registry_name: &str) -> String {
+    let name = crate::config::RegistryName::parse(registry_name);
+    let env = name.map_or_else(
+        |_| "CARGO_REGISTRIES_NAME_TOKEN".into(),
+        |n| n.token_env_var(),
+    );
+    format!(
+        "This registry needs a valid token: give cargo yours with `cargo login --registry {registry_name}` (or in {env}), and `global-credential-providers = [\"cargo:token\"]` under `[registry]` in .cargo/config.toml. A token that worked before may have been revoked: ask the registry's owner for a new one (`regtool token add`).\n"
+    )
+}
+
+/// `text` as the inside of a double-quoted nginx string: `\`, `"` and a
+/// newline escaped. (`$` would start a variable: [`unauthorized_body`] has none.)
+fn nginx_string(text: &str) -> String {
+    debug_assert!(!text.contains('$'), "{text}");
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// First 8 hex digits of the SHA-256 of `s`: a stable suffix that keeps the
@@ -489,7 +534,8 @@ mod tests {
     fn block(token_file: Option<&'static str>) -> Block<'static> {
         Block {
             root: "/srv/registry",
-            index_url: "sparse+https://crates.example.com/",
+            cargo_config: "[registries.example]\nindex = \"sparse+https://crates.example.com/\"\n",
+            registry_name: "example",
             listen: "80",
             server_name: "crates.example.com",
             token_file,

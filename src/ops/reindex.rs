@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexLine, version_key};
 use crate::layout;
 use crate::name::{self, CrateName};
-use crate::output::Shell;
+use crate::output::{Shell, count};
 use crate::reader::{self, Entry};
 use crate::registry::{Registry, Writer};
 use crate::storage::{Durability, Outcome, Precondition, Revision};
@@ -232,10 +232,10 @@ fn reindex_once(writer: &Writer, opts: &ReindexOptions, shell: &Shell) -> Result
     shell.status(
         "Reindexed",
         format!(
-            "{} .crate files; {} index files written, {} lines added",
-            report.crates_read,
-            report.index_files_written.len(),
-            report.lines_added.len()
+            "{}; {} written, {} added",
+            count(report.crates_read, ".crate file"),
+            count(report.index_files_written.len(), "index file"),
+            count(report.lines_added.len(), "line")
         ),
     );
     Ok(report)
@@ -292,7 +292,10 @@ fn apply(
     if cleaned > 0 {
         shell.status(
             "Cleaned",
-            format!("{cleaned} temporary files left by an interrupted regtool"),
+            format!(
+                "{} left by an interrupted regtool",
+                count(cleaned, "temporary file")
+            ),
         );
     }
     let mut index_writes = Vec::new();
@@ -424,8 +427,8 @@ impl Run<'_> {
         self.shell.status(
             "Refused",
             format!(
-                "{} problem(s); nothing was written (see `regtool reindex --help`)",
-                report.rejected.len()
+                "{}; nothing was written (see `regtool reindex --help`)",
+                count(report.rejected.len(), "problem")
             ),
         );
         report
@@ -461,10 +464,10 @@ impl Run<'_> {
         shell.status(
             "Dry run",
             format!(
-                "{} .crate files; {} index files would be written, {} lines added; nothing was written",
-                report.crates_read,
-                report.index_files_written.len(),
-                report.lines_added.len()
+                "{}; {} would be written, {} added; nothing was written",
+                count(report.crates_read, ".crate file"),
+                count(report.index_files_written.len(), "index file"),
+                count(report.lines_added.len(), "line")
             ),
         );
         report

@@ -130,7 +130,10 @@ pub(crate) fn settings(
     if let Some(mut writer) = writer.filter(|_| changed) {
         match writer.update_settings(settings.clone(), cfg.clone())? {
             Derived::Written { crates } => {
-                shell.status("Catalogue", format!("written for {crates} crates"));
+                shell.status(
+                    "Catalogue",
+                    format!("written for {}", crate::output::count(crates, "crate")),
+                );
             }
             Derived::Removed => shell.status("Catalogue", "removed"),
             Derived::Unchanged => {}

@@ -422,7 +422,7 @@ fn a_batch_with_two_bad_files_lists_both_and_writes_nothing() {
     assert!(
         errors
             .iter()
-            .any(|e| e.contains("2 of the inputs were rejected")
+            .any(|e| e.contains("2 inputs rejected; nothing was written")
                 && e.contains("nothing was written")),
         "no summary line\n{}",
         describe_output(&out)

@@ -20,24 +20,12 @@ use common::{regtool_ok, run_with_timeout};
 /// The fenced block between `<!-- ci-recipe:NAME -->` and
 /// `<!-- /ci-recipe:NAME -->` in README.md, without its fences.
 fn recipe(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let readme = fs::read_to_string(&path).expect("read README.md");
-    let start_marker = format!("<!-- ci-recipe:{name} -->");
-    let end_marker = format!("<!-- /ci-recipe:{name} -->");
-    let start = readme
-        .find(&start_marker)
-        .unwrap_or_else(|| panic!("README.md has no `{start_marker}`"))
-        + start_marker.len();
-    let end = readme[start..]
-        .find(&end_marker)
-        .unwrap_or_else(|| panic!("README.md has no `{end_marker}`"))
-        + start;
-    let block = readme[start..end].trim();
-    let block = block
-        .strip_prefix("```yaml\n")
-        .and_then(|b| b.strip_suffix("```"))
-        .unwrap_or_else(|| panic!("the {name} recipe is not one ```yaml block:\n{block}"));
-    block.to_owned()
+    let block = common::readme_block(&format!("ci-recipe:{name}"));
+    assert_eq!(
+        block.lang, "yaml",
+        "the {name} recipe is not a ```yaml block"
+    );
+    block.text
 }
 
 /// The items of the `script:` list of the (only) job in a GitLab CI file, as
@@ -151,44 +139,8 @@ fn tiny_project(dir: &Path) -> PathBuf {
 /// `bash` running `script` in `project` with a clean cargo environment, the
 /// regtool under test first on PATH, and `vars`.
 fn run_script(project: &Path, script: &str, vars: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new("bash");
-    cmd.arg("-e")
-        .arg("-o")
-        .arg("pipefail")
-        .arg("-c")
-        .arg(script);
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if (k.starts_with("CARGO") && k != "CARGO_HOME")
-            || k.starts_with("__CARGO")
-            || k.starts_with("RUSTC")
-            || k.starts_with("RUSTFLAGS")
-            || k.starts_with("RUSTDOCFLAGS")
-            || k.starts_with("REGTOOL_")
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_regtool"))
-        .parent()
-        .unwrap()
-        .to_owned();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let path =
-        std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&path))).unwrap();
-    cmd.env("PATH", path)
-        .env("NO_COLOR", "1")
-        .env("CARGO_TERM_COLOR", "never")
-        .env("CARGO_NET_OFFLINE", "true")
-        .current_dir(project);
-    for (k, v) in vars {
-        // An empty value unsets the variable.
-        if v.is_empty() {
-            cmd.env_remove(k);
-        } else {
-            cmd.env(k, v);
-        }
-    }
+    let mut cmd = common::bash(script, project, &[], vars);
+    cmd.env("CARGO_NET_OFFLINE", "true");
     run_with_timeout(cmd, common::CARGO_TIMEOUT)
 }
 
@@ -383,8 +335,7 @@ fn gitlab_job_publishes_into_the_registry() {
 /// repository variable they use.
 #[test]
 fn readme_installs_regtool_from_its_repository() {
-    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("read README.md");
+    let readme = common::readme();
     let installs: Vec<&str> = readme
         .lines()
         .filter(|l| l.contains("cargo install") && l.contains("--locked"))

@@ -211,7 +211,7 @@ fn example_crates_served_elsewhere_get_a_warning_and_the_fix_works() {
     assert_success(&out, "verify");
     let err = stderr(&out);
     assert!(err.contains("warning: misdirected-dependency: "), "{err}");
-    assert!(err.contains("0 problem(s), 1 warning(s)"), "{err}");
+    assert!(err.contains("0 problems, 1 warning"), "{err}");
     let v = json(&reg.verify(&["--format", "json"]));
     assert_eq!(v["problems"], serde_json::json!([]));
     assert_eq!(v["warnings"][0]["kind"], "misdirected-dependency");
@@ -224,7 +224,7 @@ fn example_crates_served_elsewhere_get_a_warning_and_the_fix_works() {
     reg.ok(&[&"settings", &"--alias", &"http://127.0.0.1:8000"]);
     let out = reg.ok(&[&"reindex"]);
     assert!(
-        stderr(&out).contains("1 index files written"),
+        stderr(&out).contains("1 index file written"),
         "{}",
         describe_output(&out)
     );
@@ -262,24 +262,127 @@ fn a_dependency_on_another_registry_gets_no_warning() {
     );
 }
 
-#[test]
-fn init_says_how_to_publish_and_yank_without_cargo() {
+/// `regtool init DIR --url URL EXTRA...` in a new temp folder: its stderr
+/// with the folder written as `REGISTRY`.
+fn init_notes(url: &str, extra: &[&str]) -> String {
     let dir = tempdir();
-    let out = regtool_ok([
+    let root = dir.path().join("reg");
+    let mut args: Vec<&OsStr> = vec![
         OsStr::new("init"),
-        dir.path().join("reg").as_os_str(),
+        root.as_os_str(),
         OsStr::new("--url"),
-        OsStr::new("http://127.0.0.1:8000"),
-    ]);
-    let err = stderr(&out);
+        OsStr::new(url),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let out = regtool_ok(args);
+    stderr(&out).replace(root.to_str().unwrap(), "REGISTRY")
+}
+
+#[test]
+fn init_says_how_to_serve_publish_and_use_a_folder() {
+    let notes = init_notes("https://crates.example.com", &[]);
     for want in [
+        "Created registry `example` in `REGISTRY`",
+        "regtool --registry REGISTRY nginx-config --listen \"443 ssl\" --server-name crates.example.com | sudo tee /etc/nginx/conf.d/registry.conf",
+        "sudo nginx -t && (sudo nginx -s reload || sudo nginx)",
         "registry does not support API commands",
-        "`cargo package` then `regtool add target/package/NAME-VERSION.crate`",
-        "`regtool yank NAME@VERSION`",
-        "not its .regtool/",
+        "`cargo package`, then `regtool --registry REGISTRY add target/package/NAME-VERSION.crate`",
+        "`regtool --registry REGISTRY yank NAME@VERSION`",
+        "never .regtool/",
+        "[registries.example]\n    index = \"sparse+https://crates.example.com/\"\n",
+        "`cargo add CRATE --registry example`",
     ] {
-        assert!(err.contains(want), "{want:?} not in:\n{err}");
+        assert!(notes.contains(want), "{want:?} not in:\n{notes}");
     }
+    assert!(!notes.contains("token"), "{notes}");
+    insta::assert_snapshot!("init_notes_folder", notes);
+}
+
+#[test]
+fn init_of_a_private_registry_says_how_to_make_and_use_tokens() {
+    let notes = init_notes(
+        "http://127.0.0.1:8000",
+        &["--auth-required", "--name", "example"],
+    );
+    for want in [
+        "regtool --registry REGISTRY token add NAME",
+        "nginx-config --listen 8000 --server-name 127.0.0.1",
+        "[registry]\n    global-credential-providers = [\"cargo:token\"]",
+        "`cargo login --registry example`",
+        "CARGO_REGISTRIES_EXAMPLE_TOKEN",
+    ] {
+        assert!(notes.contains(want), "{want:?} not in:\n{notes}");
+    }
+    // The token comes first: nginx-config refuses an auth registry without one.
+    assert!(notes.find("token add NAME").unwrap() < notes.find("nginx-config --listen").unwrap());
+    insta::assert_snapshot!("init_notes_folder_auth_required", notes);
+}
+
+#[test]
+fn init_of_a_mirror_says_how_to_fill_it_and_replace_crates_io() {
+    let notes = init_notes("https://crates.internal.example", &["--mirror"]);
+    for want in [
+        "mirror path/to/Cargo.lock",
+        "[source.crates-io]\n    replace-with = \"internal\"",
+    ] {
+        assert!(notes.contains(want), "{want:?} not in:\n{notes}");
+    }
+    assert!(!notes.contains("cargo package"), "{notes}");
+}
+
+/// `regtool init s3://BUCKET/registry --url URL EXTRA...` on moto: its stderr,
+/// with the bucket written as `BUCKET`.
+fn bucket_init_notes(extra: &[&str]) -> Option<String> {
+    let moto = MotoServer::shared("`init` of a registry in a bucket")?;
+    let bucket = moto.bucket();
+    let reg = bucket.url("registry");
+    let mut args = vec!["init", &reg, "--url", "https://crates.acme.example"];
+    args.extend(extra);
+    let out = bucket.ok(&args);
+    Some(stderr(&out).replace(&bucket.name, "BUCKET"))
+}
+
+#[test]
+fn init_of_a_bucket_says_how_to_serve_a_bucket_not_nginx_config() {
+    let Some(notes) = bucket_init_notes(&[]) else {
+        return;
+    };
+    assert!(!notes.contains("nginx-config --"), "{notes}");
+    assert!(!notes.contains("nginx -t"), "{notes}");
+    for want in [
+        "\"Action\": \"s3:GetObject\"",
+        "\"arn:aws:s3:::BUCKET/registry/config.json\"",
+        "never s3://BUCKET/registry/.regtool/",
+        "CDN",
+        "Cache-Control",
+        "404",
+        "regtool --registry s3://BUCKET/registry add target/package/NAME-VERSION.crate",
+        "[registries.acme]",
+    ] {
+        assert!(notes.contains(want), "{want:?} not in:\n{notes}");
+    }
+    // The policy in the notes is JSON.
+    let start = notes.find("    {\n").unwrap();
+    let end = notes[start..].find("\n    }\n").unwrap() + start + 6;
+    let policy: Value = serde_json::from_str(&notes[start..end]).unwrap();
+    assert_eq!(policy["Statement"][0]["Principal"], "*");
+    insta::assert_snapshot!("init_notes_bucket", notes);
+
+    // A registry that needs a token: no public policy, a server in front.
+    let Some(notes) = bucket_init_notes(&["--auth-required"]) else {
+        return;
+    };
+    assert!(!notes.contains("\"Principal\""), "{notes}");
+    assert!(!notes.contains("token add"), "{notes}");
+    for want in [
+        "neither a bucket nor a CDN can check it",
+        "Keep the bucket private",
+        "global-credential-providers",
+        "`cargo login --registry acme`",
+    ] {
+        assert!(notes.contains(want), "{want:?} not in:\n{notes}");
+    }
+    insta::assert_snapshot!("init_notes_bucket_auth_required", notes);
 }
 
 /// `regtool --registry ROOT settings --format json`.
@@ -313,7 +416,7 @@ fn the_registry_name_is_a_setting_with_a_default_from_the_host() {
     assert_success(&out, "init");
     assert!(
         stderr(&out)
-            .contains("[registries.example]\nindex = \"sparse+https://crates.example.com/\""),
+            .contains("[registries.example]\n    index = \"sparse+https://crates.example.com/\""),
         "{}",
         describe_output(&out)
     );
@@ -416,4 +519,72 @@ fn a_registry_made_before_the_name_setting_keeps_its_name_when_it_moves() {
     assert_eq!(settings_json(&reg.root)["name"], "example");
     let toml = fs::read_to_string(&path).unwrap();
     assert!(toml.contains("name = \"example\""), "{toml}");
+}
+
+#[test]
+fn counts_are_singular_for_one_and_plural_otherwise() {
+    // One of everything: verify and reindex say so in the singular.
+    let reg = TestRegistry::seeded();
+    let err = stderr(&reg.verify(&[]));
+    assert!(
+        err.contains("1 index file, 1 version, 1 .crate file: 0 problems"),
+        "{err}"
+    );
+    let err = stderr(&reg.ok(&[&"reindex", &"--dry-run"]));
+    assert!(
+        err.contains("1 .crate file; 0 index files would be written, 0 lines added"),
+        "{err}"
+    );
+    // An unknown crate: how many there are, or that there is none.
+    let out = reg.run(&[&"info", &"zzz-unknown"]);
+    assert!(
+        stderr(&out).contains("(1 crate; `regtool list` lists them)"),
+        "{}",
+        describe_output(&out)
+    );
+    let empty = TestRegistry::new();
+    let out = empty.run(&[&"info", &"zzz-unknown"]);
+    assert!(
+        stderr(&out).contains("which holds no crate yet"),
+        "{}",
+        describe_output(&out)
+    );
+    // Rejected inputs.
+    let bad = reg.input("bad.crate", b"not a crate");
+    let bad2 = reg.input("bad2.crate", b"not a crate either");
+    let out = reg.add(&[&bad, &bad2]);
+    assert!(
+        stderr(&out).contains("2 inputs rejected; nothing was written"),
+        "{}",
+        describe_output(&out)
+    );
+}
+
+/// No text for people counts with a bracketed plural (`1 problem(s)`): counts
+/// go through `output::count`.
+#[test]
+fn no_message_counts_with_a_bracketed_plural() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = fs::read_to_string(entry.path()).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            // `(s)` inside a string literal (an odd number of `"` before it).
+            let in_string = code.match_indices("(s)").any(|(at, _)| {
+                code[..at].matches('"').count() % 2 == 1 && !code[..at].ends_with("http")
+            });
+            if in_string {
+                found.push(format!("{}:{}: {}", entry.path().display(), i + 1, code));
+            }
+        }
+    }
+    assert!(found.is_empty(), "bracketed plurals:\n{}", found.join("\n"));
 }

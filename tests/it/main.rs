@@ -25,6 +25,8 @@ mod mirror;
 mod model;
 mod nginx;
 mod old_manifests;
+#[cfg(unix)]
+mod readme_first_hour;
 mod reliability;
 mod s3;
 #[cfg(unix)]

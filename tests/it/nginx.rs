@@ -228,15 +228,44 @@ fn auth_registry_needs_a_token_through_nginx() {
     reg.assert_logged("200 GET /crates/app-lib/app-lib-1.1.0.crate");
     reg.assert_logged("200 GET /crates/base-lib/base-lib-1.0.0.crate");
 
+    // A wrong token: cargo shows the 401 page's body, which says what to do
+    // with the registry's name (`local`: its URL's host is an IP address).
+    let out = {
+        let mut cmd = env.command(&project);
+        cmd.args(["generate-lockfile"])
+            .env("CARGO_REGISTRIES_LOCAL_TOKEN", "rgt_not_a_token");
+        run_with_timeout(cmd, common::CARGO_TIMEOUT)
+    };
+    assert!(!out.status.success(), "{}", common::describe_output(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("got 401")
+            && err.contains("body:")
+            && err.contains("This registry needs a valid token: give cargo yours with `cargo login --registry local` (or in CARGO_REGISTRIES_LOCAL_TOKEN)"),
+        "cargo does not show the 401 page:\n{err}"
+    );
+
     // Every path needs the token, and a wrong one is a 401 cargo understands.
+    // (The harness's nginx includes the system's mime.types, which maps
+    // `.json` and `.html` to other types.)
     for path in [
         "/config.json",
         "/ap/p-/app-lib",
         "/crates/app-lib/app-lib-1.1.0.crate",
+        "/index.html",
     ] {
         let resp = reg.get(path, &[("Authorization", "0000")]);
         assert_status(&resp, 401, &format!("GET {path} with a wrong token"));
         assert_eq!(resp.header("www-authenticate"), Some("Cargo"), "{resp:?}");
+        // The page is the plain text its Content-Type says.
+        assert_eq!(resp.header("content-type"), Some("text/plain"), "{resp:?}");
+        let body = String::from_utf8(resp.body.clone()).expect("a UTF-8 401 page");
+        assert!(
+            body.starts_with("This registry needs a valid token")
+                && body.ends_with(".\n")
+                && !body.contains(['{', '<']),
+            "{body:?}"
+        );
         assert_status(
             &reg.get(path, &[]),
             401,

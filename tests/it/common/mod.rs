@@ -22,6 +22,7 @@
 //!   bucket ([`RawStore`]) and the invariants a stored state can break;
 //! - [`jobs`]: `regtool` processes running at once ([`Job`]), watched,
 //!   stopped, resumed or killed;
+//! - [`readme`]: README.md's fenced blocks, taken out and run as written;
 //! - [`upstream`]: an upstream registry for `regtool mirror`, behind a server
 //!   that misbehaves on cue ([`Upstream`], [`FaultServer`]), and `mirror` runs.
 #![allow(dead_code)]
@@ -52,6 +53,7 @@ mod needs;
 mod nginx;
 mod process;
 mod proxy;
+mod readme;
 mod registry;
 mod s3;
 mod served;
@@ -69,6 +71,7 @@ pub use needs::*;
 pub use nginx::*;
 pub use process::*;
 pub use proxy::*;
+pub use readme::*;
 pub use registry::*;
 pub use s3::*;
 pub use served::*;

@@ -115,24 +115,11 @@ impl NginxRegistry {
             fs::create_dir_all(ngx.join(sub)).expect("create nginx folders");
         }
         fs::write(ngx.join("registry.conf"), &block).expect("write block");
-        let types = if Path::new("/etc/nginx/mime.types").is_file() {
-            "include /etc/nginx/mime.types;".to_owned()
-        } else {
-            "types { text/html html; application/json json; }".to_owned()
-        };
-        let n = ngx.display();
-        let conf = format!(
-            "{user}daemon off;\nmaster_process {master};\nworker_processes 1;\npid {n}/nginx.pid;\nerror_log {n}/logs/error.log info;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n    {types}\n    default_type application/octet-stream;\n    \
-             log_format regtool '$status $request_method $uri';\n    \
-             access_log {n}/logs/access.log regtool;\n    \
-             client_body_temp_path {n}/tmp/body;\n    proxy_temp_path {n}/tmp/proxy;\n    \
-             fastcgi_temp_path {n}/tmp/fastcgi;\n    uwsgi_temp_path {n}/tmp/uwsgi;\n    \
-             scgi_temp_path {n}/tmp/scgi;\n    \
-             include {n}/registry.conf;\n}}\n",
-            user = if is_root() { "user root;\n" } else { "" },
-            master = if master { "on" } else { "off" },
+        let conf = nginx_conf(
+            &ngx,
+            false,
+            master,
+            &format!("include {}/registry.conf;", ngx.display()),
         );
         fs::write(ngx.join("nginx.conf"), conf).expect("write nginx.conf");
         let mut child = nginx_command(nginx, &ngx)
@@ -219,6 +206,113 @@ impl NginxRegistry {
     /// nginx's error log, for messages.
     pub fn error_log(&self) -> String {
         fs::read_to_string(self.dir.path().join("nginx/logs/error.log")).unwrap_or_default()
+    }
+}
+
+/// The `nginx.conf` of an nginx whose prefix is `ngx` (logs and temp files in
+/// it; `logs/` and `tmp/` must exist), the system's `mime.types` as a stock
+/// install has it, `include` in its `http { }`; `daemon` on (the `nginx`
+/// command returns once it runs) or off (the test's child process), with or
+/// without a master process (which `nginx -s reload` needs).
+fn nginx_conf(ngx: &Path, daemon: bool, master: bool, include: &str) -> String {
+    let types = if Path::new("/etc/nginx/mime.types").is_file() {
+        "include /etc/nginx/mime.types;".to_owned()
+    } else {
+        "types { text/html html; application/json json; }".to_owned()
+    };
+    let n = ngx.display();
+    format!(
+        "{user}daemon {daemon};\nmaster_process {master};\nworker_processes 1;\npid {n}/nginx.pid;\nerror_log {n}/logs/error.log info;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n    {types}\n    default_type application/octet-stream;\n    \
+         log_format regtool '$status $request_method $uri';\n    \
+         access_log {n}/logs/access.log regtool;\n    \
+         client_body_temp_path {n}/tmp/body;\n    proxy_temp_path {n}/tmp/proxy;\n    \
+         fastcgi_temp_path {n}/tmp/fastcgi;\n    uwsgi_temp_path {n}/tmp/uwsgi;\n    \
+         scgi_temp_path {n}/tmp/scgi;\n    \
+         {include}\n}}\n",
+        user = if is_root() { "user root;\n" } else { "" },
+        daemon = if daemon { "on" } else { "off" },
+        master = if master { "on" } else { "off" },
+    )
+}
+
+/// nginx as an admin's machine has it, for README's commands: a prefix whose
+/// `nginx.conf` includes every `conf.d/*.conf`, and a folder holding an
+/// `nginx` script that runs the real nginx with that prefix and
+/// configuration (put it first on `PATH`), so that README's `nginx -t`,
+/// `nginx -s reload` and `nginx` act on this nginx and no other. It starts
+/// stopped; it is stopped when dropped.
+pub struct NginxHost {
+    dir: tempfile::TempDir,
+    nginx: PathBuf,
+}
+
+impl NginxHost {
+    pub fn new(nginx: &Path) -> NginxHost {
+        let dir = tempdir();
+        let ngx = dir.path().join("prefix");
+        for sub in ["logs", "tmp", "conf.d"] {
+            fs::create_dir_all(ngx.join(sub)).expect("create nginx folders");
+        }
+        let include = format!("include {}/conf.d/*.conf;", ngx.display());
+        fs::write(
+            ngx.join("nginx.conf"),
+            nginx_conf(&ngx, true, true, &include),
+        )
+        .expect("write nginx.conf");
+        let bin = dir.path().join("bin");
+        fs::create_dir_all(&bin).expect("create bin");
+        let cmd = nginx_command(nginx, &ngx);
+        let words: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|w| format!("'{}'", w.to_string_lossy()))
+            .collect();
+        let shim = bin.join("nginx");
+        fs::write(
+            &shim,
+            format!("#!/bin/sh\nexec {} \"$@\"\n", words.join(" ")),
+        )
+        .expect("write the nginx script");
+        let executable = <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755);
+        fs::set_permissions(&shim, executable).expect("chmod");
+        NginxHost {
+            dir,
+            nginx: nginx.to_path_buf(),
+        }
+    }
+
+    /// The folder of the `nginx` script, for the front of `PATH`.
+    pub fn bin(&self) -> PathBuf {
+        self.dir.path().join("bin")
+    }
+
+    /// The folder whose `*.conf` files nginx includes (`/etc/nginx/conf.d`).
+    pub fn conf_d(&self) -> PathBuf {
+        self.dir.path().join("prefix/conf.d")
+    }
+
+    /// Whether the nginx master named by the pid file runs.
+    pub fn running(&self) -> bool {
+        fs::read_to_string(self.dir.path().join("prefix/nginx.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+
+    /// nginx's error log.
+    pub fn error_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("prefix/logs/error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for NginxHost {
+    fn drop(&mut self) {
+        if self.running() {
+            let mut cmd = nginx_command(&self.nginx, &self.dir.path().join("prefix"));
+            cmd.args(["-s", "stop"]);
+            let _ = run_with_timeout(cmd, Duration::from_secs(30));
+        }
     }
 }
 

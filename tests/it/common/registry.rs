@@ -169,7 +169,7 @@ impl TestRegistry {
         assert_success(&out, "regtool verify");
         assert_eq!(stdout(&out), "", "{}", describe_output(&out));
         assert!(
-            stderr(&out).contains(": 0 problem(s)"),
+            stderr(&out).contains(": 0 problems"),
             "{}",
             describe_output(&out)
         );
