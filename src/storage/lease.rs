@@ -83,7 +83,11 @@ fn stale_after(length: Duration) -> Duration {
     length + length / 4
 }
 
-/// How often a waiting writer reads the lease again.
+/// How soon a waiting writer reads the lease again the first time after it
+/// changed.
+const FIRST_POLL: Duration = Duration::from_millis(50);
+
+/// How often, at most, a waiting writer reads the lease again.
 fn poll_every(length: Duration) -> Duration {
     (length / 8).clamp(Duration::from_millis(100), Duration::from_secs(2))
 }
@@ -548,8 +552,8 @@ fn changed(obj: &dyn LeaseObject) -> Error {
 }
 
 /// Sleeps a poll interval, or less to wake at `stale` or `deadline`.
-fn sleep_until(now: Instant, stale: Instant, deadline: Option<Instant>, length: Duration) {
-    let mut until = (now + poll_every(length)).min(stale);
+fn sleep_until(now: Instant, stale: Instant, deadline: Option<Instant>, interval: Duration) {
+    let mut until = (now + interval).min(stale);
     if let Some(d) = deadline {
         until = until.min(d);
     }
@@ -568,6 +572,10 @@ fn wait_for(
     let deadline = events.patience().map(|p| start + p);
     let mut watch: Option<Watch> = None;
     let mut told = false;
+    // Short at first, so that a lease freed soon is taken soon; longer the
+    // longer the same holding lasts (each renewal starts over).
+    let mut interval = FIRST_POLL;
+    let mut seen: Option<Revision> = None;
     loop {
         match look(obj, length, events, &mut watch, &fresh)? {
             Look::Taken(r, rev, sent) => return Ok((r, rev, sent)),
@@ -591,12 +599,14 @@ fn wait_for(
                         ),
                     });
                 }
-                sleep_until(
-                    now,
-                    now + until_stale,
-                    deadline,
-                    length.max(record.length()),
-                );
+                let revision = watch.as_ref().map(|w| w.revision.clone());
+                if revision == seen {
+                    interval = (interval * 3 / 2).min(poll_every(length.max(record.length())));
+                } else {
+                    interval = FIRST_POLL;
+                    seen = revision;
+                }
+                sleep_until(now, now + until_stale, deadline, interval);
             }
         }
     }

@@ -17,6 +17,16 @@ fn bucket() -> Option<Bucket> {
     MotoServer::shared("the registry lives in an S3 bucket on 127.0.0.1").map(MotoServer::bucket)
 }
 
+/// The `kind` of every problem of a `verify --format json` report.
+fn kinds(report: &serde_json::Value) -> Vec<&str> {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect()
+}
+
 /// Sends `signal` (`STOP`, `CONT`) to the process `pid`.
 fn signal(pid: u32, signal: &str) {
     let status = Command::new("sh")
@@ -125,8 +135,8 @@ fn a_paused_holder_is_taken_over_and_refuses_after_resuming() {
     );
     // No line without its .crate: at most orphans of the paused add.
     let report = json(&bucket.run(&["--format", "json", "verify", &reg]));
-    for p in report["problems"].as_array().unwrap() {
-        assert_eq!(p["kind"], "orphan-crate", "{report:#}");
+    for kind in kinds(&report) {
+        assert_eq!(kind, "orphan-crate", "{report:#}");
     }
     bucket.add(&reg, &slow);
     let report = json(&bucket.ok(&["--format", "json", "verify", &reg]));
@@ -275,15 +285,8 @@ fn a_registry_for_a_newer_regtool_is_not_written() {
     assert!(!folder.index_file("later").exists());
     let out = folder.run(&[&"settings", &"--html", &"false"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe_output(&out));
-    let out = folder.verify(&["--format", "json"]);
-    let report = json(&out);
-    let kinds: Vec<&str> = report["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["writer-version"], "{report:#}");
+    let report = json(&folder.verify(&["--format", "json"]));
+    assert_eq!(kinds(&report), ["writer-version"], "{report:#}");
     // Back to a version this regtool knows: a change keeps the unknown key.
     let text = std::fs::read_to_string(&settings).unwrap();
     std::fs::write(
@@ -422,13 +425,7 @@ fn keys_with_percent_are_read_back_and_unreadable_keys_reported() {
     };
     assert_eq!(moved(&bucket_report), moved(&folder_report));
     let report = json(&bucket.run(&["--format", "json", "verify", &reg]));
-    let kinds: Vec<&str> = report["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["unreadable-key"], "{report:#}");
+    assert_eq!(kinds(&report), ["unreadable-key"], "{report:#}");
 }
 
 /// The one delete no compare-and-swap on the index guards: `remove` drops a
