@@ -13,6 +13,36 @@
 //! other, so only the cases that do not need a race are run there too (the
 //! loser of two spellings, an orphan `.crate`, a `.crate` whose file name
 //! holds `%`).
+//!
+//! The list, and the tests (each failed on main e961655, before the
+//! lease):
+//! 1. `remove` of the last version racing an `add`:
+//!    [`remove_of_the_last_version_racing_an_add_keeps_the_add`];
+//! 2. `remove` racing a re-add of the same `.crate`:
+//!    [`remove_racing_a_re_add_keeps_the_line_and_its_crate_together`];
+//! 3. `foo-bar` and `foo_bar` at once:
+//!    [`foo_bar_and_foo_underscore_bar_at_once_keep_one_spelling`];
+//! 4. `Foo` and `foo` at once:
+//!    [`foo_and_capital_foo_at_once_leave_nothing_of_the_loser`] (on a
+//!    folder: [`a_second_spelling_on_a_folder_is_refused_and_leaves_nothing`]);
+//! 5. two adds of one crate, the catalogue from a stale copy:
+//!    [`two_adds_of_one_crate_at_once_leave_a_catalogue_of_both`],
+//!    [`an_add_racing_a_yank_leaves_the_yank_in_the_catalogue`];
+//! 6. a recent orphan with other bytes, `add --dry-run` against `add`:
+//!    [`a_recent_orphan_with_other_bytes_on_a_bucket_is_added_over_as_the_dry_run_says`]
+//!    (and in a folder);
+//! 7. `mirror` over such an orphan:
+//!    [`mirror_over_a_recent_orphan_in_a_bucket_mirrors_every_version`] (and
+//!    in a folder);
+//! 8. a `.crate` key with `%`:
+//!    [`a_crate_key_with_percent_is_indexed_as_a_folder_indexes_that_file_name`],
+//!    and keys a client cannot represent:
+//!    [`keys_a_client_cannot_represent_are_reported_and_skipped`].
+//!
+//! Two more, from the stress test: a run killed between its index write and
+//! the catalogue ([`an_add_killed_between_its_index_and_the_catalogue_is_finished_by_the_next_command`]),
+//! and a killed folder add's `.crate` under a spelling the crate no longer has
+//! ([`a_killed_adds_orphan_under_another_spelling_trips_nothing_on_a_folder`]).
 
 use crate::common::*;
 use std::fs;
