@@ -97,8 +97,11 @@ const NAMES: [&str; 4] = ["foo-bar", "foo_bar", "Foo-Bar", "qux"];
 const TYPED: [&str; 6] = ["foo-bar", "foo_bar", "Foo-Bar", "FOO_BAR", "qux", "QUX"];
 /// Versions of each crate.
 const VERSIONS: [&str; 3] = ["1.0.0", "1.1.0", "2.0.0"];
-/// The lease length the bucket's registry is made with (seconds).
-const LEASE_SECS: u64 = 2;
+/// The lease length the bucket's registry is made with (seconds): short, so
+/// that a killed holder's lease is taken over soon, yet with room for a
+/// loaded machine (a request the lease's gate let through must land within
+/// three quarters of it, a bound the proxy's delays stay well inside).
+const LEASE_SECS: u64 = 3;
 
 /// The run's parameters, from the environment (see the module docs).
 #[derive(Clone, Debug)]
