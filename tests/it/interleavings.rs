@@ -630,9 +630,11 @@ fn keys_a_client_cannot_represent_are_reported_and_skipped() {
 /// claims names, so the orphan sits in `crates/Foo-Bar/` beside
 /// `crates/foo-bar/`. A killed command cannot clean up after itself, so its
 /// leftover must be invisible (issue 17: "an orphan no spelling check or
-/// reindex trips over"): `verify` reports it as an orphan at most,
-/// `reindex` runs, and the crate can still be added to. The stress test
-/// found this on a folder; the planted file stands for the killed add.
+/// reindex trips over"): the index decides a crate's spelling, so `verify`
+/// reports it as an orphan (not a name conflict), `reindex` leaves it out
+/// and says so (exit 0), the crate can still be added to, and an `add` of
+/// the orphan's spelling is still refused by name. The stress test found
+/// this on a folder; the planted file stands for the killed add.
 #[test]
 fn a_killed_adds_orphan_under_another_spelling_trips_nothing_on_a_folder() {
     let reg = TestRegistry::new();
@@ -644,19 +646,55 @@ fn a_killed_adds_orphan_under_another_spelling_trips_nothing_on_a_folder() {
     );
     let verify = reg.verify(&["--format", "json"]);
     let kinds: Vec<String> = problems(&verify).into_iter().map(|(k, _)| k).collect();
-    assert!(
-        kinds.iter().all(|k| k == "orphan-crate"),
-        "verify trips over the orphan: {kinds:?}\n{}",
+    assert_eq!(
+        kinds,
+        ["orphan-crate"],
+        "verify: the orphan, nothing else\n{}",
         describe_output(&verify)
     );
-    let reindex = reg.run(&[&"reindex", &"--dry-run"]);
-    assert_success(&reindex, "reindex --dry-run beside the orphan");
+    let orphan = reg.root.join("crates/Foo-Bar/Foo-Bar-2.0.0.crate");
+    let dry = reg.run(&[&"--format", &"json", &"reindex", &"--dry-run"]);
+    assert_success(&dry, "reindex --dry-run beside the orphan");
     reg.publish(&CrateBuilder::new("foo-bar", "1.1.0"));
-    let reindex = reg.run(&[&"reindex"]);
+    let reindex = reg.run(&[&"--format", &"json", &"reindex"]);
     assert_success(&reindex, "reindex beside the orphan");
+    for (out, what) in [(&dry, "reindex --dry-run"), (&reindex, "reindex")] {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            report["left_out"],
+            serde_json::json!([orphan]),
+            "{what} reports the orphan it leaves out\n{}",
+            describe_output(out)
+        );
+        assert!(
+            stderr(out).contains("Foo-Bar-2.0.0.crate"),
+            "{what} warns about the orphan\n{}",
+            describe_output(out)
+        );
+    }
     let stored = store.read();
     assert!(stored.line("foo-bar", "1.1.0").is_some());
-    assert_eq!(stored.spelling_problems(), Vec::<String>::new());
+    assert!(
+        stored.line("Foo-Bar", "2.0.0").is_none(),
+        "left out of the index"
+    );
+    assert_eq!(stored.orphans(), ["crates/Foo-Bar/Foo-Bar-2.0.0.crate"]);
+    // The index files have one spelling; the second `crates/` folder holds
+    // only the orphan.
+    let spelling: Vec<String> = stored
+        .spelling_problems()
+        .into_iter()
+        .filter(|p| !p.contains("crates/ folders"))
+        .collect();
+    assert_eq!(spelling, Vec::<String>::new());
+    let krate = reg.krate(&CrateBuilder::new("Foo-Bar", "2.1.0"));
+    let add = reg.run(&[&"add", &krate]);
+    assert_exit_code(&add, 1, "add of the orphan's spelling");
+    assert!(
+        stderr(&add).contains("foo-bar"),
+        "the refusal names the crate's spelling\n{}",
+        describe_output(&add)
+    );
 }
 
 /// An `add` SIGKILLed after its index write, before the catalogue's pages:

@@ -390,8 +390,10 @@ impl Model {
 
     /// `regtool reindex`: rebuilds the index from `crates/`, or refuses (and
     /// writes nothing) when a `.crate` cannot be read, one crate sits under two
-    /// spellings, two files hold one version, or a stored `.crate` no longer
-    /// matches its line's `cksum` (unless `accept_changed`).
+    /// spellings and neither an index file nor (a bucket) a claim decides,
+    /// two files hold one version, or a stored `.crate` no longer matches its
+    /// line's `cksum` (unless `accept_changed`). A `.crate` under another
+    /// spelling than the decided one is an orphan: left out, left alone.
     fn reindex(&mut self, prune: bool, accept_changed: bool) -> Expect {
         let mut found: BTreeMap<String, Vec<(String, Item)>> = BTreeMap::new();
         for (key, bytes) in &self.disk {
@@ -414,18 +416,22 @@ impl Model {
         for canon in names {
             let old = self.index.get(&canon);
             let mut found = found.remove(&canon).unwrap_or_default();
+            // The index file's spelling decides, else (a bucket) the claim's:
+            // a `.crate` under another spelling is an orphan, left out.
+            if let Some(decided) = old.map(|o| o.name).or_else(|| claims.get(&canon).copied()) {
+                found.retain(|(_, item)| item.name() == decided);
+            }
             let spellings: BTreeSet<&str> = old
                 .map(|o| o.name)
                 .into_iter()
                 .chain(found.iter().map(|(_, i)| i.name()))
                 .collect();
             if spellings.len() > 1 {
-                return Expect::Refused;
+                return Expect::Refused; // nothing decides between them
             }
-            let name = *spellings.first().expect("a name");
-            if old.is_none() && claims.get(&canon).is_some_and(|c| *c != name) {
-                return Expect::Refused; // found under another spelling than the claim
-            }
+            let Some(&name) = spellings.first() else {
+                continue; // only orphans under another spelling than the claim
+            };
             // By version, the file at its own key first (a stable sort).
             found.sort_by_key(|(key, item)| (item.version, *key != item.key()));
             // One file per version (build metadata ignored), at its own key.
@@ -524,7 +530,16 @@ impl Model {
                 out.insert(("orphan-crate".into(), key.clone()));
             }
         }
-        for set in folders.values().filter(|s| s.len() > 1) {
+        for (canon, set) in folders.iter().filter(|(_, s)| s.len() > 1) {
+            // The index file's spelling decides, else (a bucket) the claim's:
+            // the other folders then hold orphans, not a second spelling.
+            let decided = self.index.get(canon).map(|f| f.name);
+            if decided
+                .or_else(|| self.claims.get(canon).copied())
+                .is_some()
+            {
+                continue;
+            }
             for f in set {
                 out.insert(("name-conflict".into(), format!("crates/{f}")));
             }
@@ -565,7 +580,9 @@ enum Step {
     /// Put the other variant's bytes (same name and version) in a stored `.crate`.
     Replace(String),
     Delete(String),
-    /// A `.crate` copied into `crates/` by hand.
+    /// A `.crate` copied into `crates/` by hand. Under another spelling than
+    /// its crate's index file (or claim) has, it is an orphan: `verify` says
+    /// `orphan-crate`, `reindex` leaves it out.
     Place(Item, Place),
     Foreign(&'static str),
     /// Move `crates/NAME` elsewhere and leave a symlink to it.
