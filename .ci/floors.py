@@ -41,7 +41,7 @@ import tempfile
 # The floors, lowest first: (name, modules). Keep in step with src/lib.rs.
 FLOORS = [
     ("core", ["error", "name", "index", "config", "layout", "output"]),
-    ("input", ["crate_file", "manifest", "meta", "reader", "lockfile", "upstream"]),
+    ("input", ["crate_file", "manifest", "meta", "reader", "lockfile", "http", "upstream"]),
     ("storage", ["storage"]),
     ("registry", ["registry"]),
     ("catalogue", ["catalogue"]),

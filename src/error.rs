@@ -290,6 +290,20 @@ pub enum Error {
         /// This regtool's writer version.
         have: u32,
     },
+    /// The registry needs a part of regtool this build was made without (a
+    /// Cargo feature left out with `--no-default-features`): an S3 bucket
+    /// without `s3`, a catalogue without `html`. Nothing was written.
+    #[error("`{}`: {needs} needs the `{feature}` feature, which this regtool was built without; install a build with it (`cargo install --locked --path . --features {feature}` in a clone of regtool, or the default features){hint}", path.display())]
+    FeatureMissing {
+        /// The registry (or the settings file that asks for the part).
+        path: PathBuf,
+        /// The feature (`s3`, `html`).
+        feature: &'static str,
+        /// What needs it.
+        needs: &'static str,
+        /// What else the user can do (empty, or starting with `; `).
+        hint: &'static str,
+    },
     /// Invalid command-line usage found by the library.
     #[error("{0}")]
     Usage(String),
@@ -314,7 +328,8 @@ impl Error {
             | Error::Lock { .. }
             | Error::BadKey { .. }
             | Error::Bucket { .. }
-            | Error::WriterVersion { .. } => EXIT_IO,
+            | Error::WriterVersion { .. }
+            | Error::FeatureMissing { .. } => EXIT_IO,
         }
     }
 
@@ -330,7 +345,8 @@ impl Error {
             | Error::Conflict { path }
             | Error::Lock { path, .. }
             | Error::Bucket { path, .. }
-            | Error::WriterVersion { path, .. } => Some(path),
+            | Error::WriterVersion { path, .. }
+            | Error::FeatureMissing { path, .. } => Some(path),
             _ => None,
         }
     }

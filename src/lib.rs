@@ -26,7 +26,8 @@
 //! 1. input: [`crate_file`] (a `.crate` in one streaming pass), [`manifest`]
 //!    (packaged `Cargo.toml` to index line), [`meta`] (what a page shows
 //!    beyond the line), [`reader`] (the one crate reader), [`lockfile`],
-//!    [`upstream`] (another registry over HTTP).
+//!    [`http`] (the one HTTP client and TLS provider), [`upstream`] (another
+//!    registry over HTTP).
 //! 2. storage: [`storage`] (the trait; the folder backend with its atomic
 //!    writes and lock; S3).
 //! 3. registry: [`registry`] (reads, the [`registry::Writer`] that alone
@@ -37,6 +38,29 @@
 //! 6. command line: [`cli`] (clap, dispatch), [`report`] (the one printer).
 //!
 //! `src/main.rs` sits on top: it parses, runs, and maps errors to exit codes.
+//!
+//! # Features
+//!
+//! Two optional parts are Cargo features, both on by default
+//! (`cargo install --no-default-features` builds regtool for registries in a
+//! folder, without the catalogue; `Cargo.toml` says what each pulls in):
+//!
+//! - `s3`: registries in an S3 bucket ([`storage`]'s S3 backend,
+//!   object_store and tokio). Without it the opener ([`location`]) refuses an
+//!   `s3://` location, for every command, `init` too, with
+//!   [`Error::FeatureMissing`] naming the feature and how to install it.
+//! - `html`: writing the catalogue ([`catalogue`]'s pages and renderer,
+//!   pulldown-cmark and ammonia). Without it `init` makes registries with the
+//!   catalogue off and says so in a warning; a registry whose catalogue is on
+//!   refuses every change to its index, `.crate` files or settings, and
+//!   `settings --html true`, before anything is written
+//!   ([`Error::FeatureMissing`], through the change hook's `can_follow`),
+//!   so that a catalogue never falls silently behind its index;
+//!   `settings --html false` still turns it off, and reads and token changes
+//!   go on.
+//!
+//! Both builds share one HTTP client and one TLS provider ([`http`]: reqwest
+//! on rustls with ring), which `mirror`, `doctor` and the S3 backend use.
 //!
 //! The public API is what the binary, the integration tests and the fuzz
 //! targets use; everything else is `pub(crate)`, so that the compiler finds
@@ -55,6 +79,7 @@ pub mod output;
 
 // Floor 1: input.
 pub mod crate_file;
+mod http;
 mod lockfile;
 pub mod manifest;
 mod meta;

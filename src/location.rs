@@ -12,7 +12,6 @@ use crate::config::{RegistryConfig, Settings};
 use crate::error::{Error, Result};
 use crate::registry::{ChangeHook, Registry, Writer};
 use crate::storage::local::LocalStorage;
-use crate::storage::s3::S3Storage;
 use crate::storage::{LockEvents, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -88,7 +87,8 @@ impl RegistryLocation {
     /// # Errors
     /// [`Error::NotARegistry`] when there is none; [`Error::Config`] for a
     /// broken `config.json` or settings, or an S3 client that cannot be set
-    /// up; [`Error::Io`] naming the file that cannot be read.
+    /// up; [`Error::FeatureMissing`] for a bucket in a build without the `s3`
+    /// feature; [`Error::Io`] naming the file that cannot be read.
     pub(crate) fn open(&self) -> Result<Registry> {
         Registry::open(self.storage()?, hook())
     }
@@ -108,7 +108,8 @@ impl RegistryLocation {
     ///
     /// # Errors
     /// As [`Registry::create`]; [`Error::Config`] when the S3 client cannot
-    /// be set up.
+    /// be set up; [`Error::FeatureMissing`] for a bucket in a build without
+    /// the `s3` feature (nothing is written).
     pub(crate) fn create(
         &self,
         config: RegistryConfig,
@@ -119,12 +120,23 @@ impl RegistryLocation {
     }
 
     /// The storage at this location. A folder needs nothing; a bucket gets an
-    /// S3 client configured from the environment (no request is made yet).
+    /// S3 client configured from the environment (no request is made yet),
+    /// or, in a build without the `s3` feature, [`Error::FeatureMissing`].
     fn storage(&self) -> Result<Arc<dyn Storage>> {
         Ok(match self {
             RegistryLocation::Local(dir) => Arc::new(LocalStorage::new(dir)),
+            #[cfg(feature = "s3")]
             RegistryLocation::S3 { bucket, prefix } => {
-                Arc::new(S3Storage::from_env(bucket, prefix)?)
+                Arc::new(crate::storage::s3::S3Storage::from_env(bucket, prefix)?)
+            }
+            #[cfg(not(feature = "s3"))]
+            RegistryLocation::S3 { .. } => {
+                return Err(Error::FeatureMissing {
+                    path: PathBuf::from(self.to_string()),
+                    feature: "s3",
+                    needs: "a registry in an S3 bucket",
+                    hint: "",
+                });
             }
         })
     }

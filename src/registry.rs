@@ -185,7 +185,7 @@ impl Registry {
     /// holds it, at most [`LockEvents::patience`]; `events` hears of the
     /// wait, or that the storage cannot lock) and returns the [`Writer`] that
     /// holds it. In a folder the lock is `flock`; in object storage it is the
-    /// registry's lease ([`crate::storage::lease`], for the settings'
+    /// registry's lease (`storage::lease`, for the settings'
     /// [`Settings::lease`]), and the settings are read again under it (and
     /// marked as needing a writer that takes the lease, once).
     ///
@@ -597,7 +597,8 @@ impl Registry {
     }
 
     /// Whether listing a folder costs about as little as reading one object
-    /// (see [`Storage::cheap_listing`]).
+    /// (see [`Storage::cheap_listing`]). Only the catalogue asks (feature `html`).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     pub(crate) fn cheap_listing(&self) -> bool {
         self.store.cheap_listing()
     }

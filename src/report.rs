@@ -321,7 +321,6 @@ impl Report for ops::settings::SettingsReport {
         ));
         shell.data(format!("html:              {}", self.html));
         shell.data(format!("lease:             {}s", self.lease_seconds));
-        shell.data(format!("min-writer-version: {}", self.min_writer_version));
     }
 }
 

@@ -131,7 +131,7 @@ enum Try {
 pub(crate) struct Upstream {
     /// `https://index.crates.io` (no `sparse+`, no trailing `/`).
     base: String,
-    agent: ureq::Agent,
+    client: reqwest::blocking::Client,
     token: Option<String>,
     retry: RetryPolicy,
     requests: AtomicU64,
@@ -144,7 +144,9 @@ impl Upstream {
     /// `config.json` says `auth-required`).
     ///
     /// # Errors
-    /// [`Error::Usage`] if `index_url` is not a `sparse+http(s)://` URL.
+    /// [`Error::Usage`] if `index_url` is not a `sparse+http(s)://` URL;
+    /// [`Error::Config`] naming it when the HTTP client cannot be set up
+    /// (see [`crate::http::client`]).
     pub(crate) fn new(
         index_url: &str,
         token: Option<String>,
@@ -162,10 +164,10 @@ impl Upstream {
                 "the upstream `{index_url}` is not a plain sparse+http(s):// URL"
             )));
         }
-        let agent = agent(retry.timeout, "mirror");
+        let client = crate::http::client(retry.timeout, "mirror", index_url)?;
         Ok(Upstream {
             base: rest.trim_end_matches('/').to_string(),
-            agent,
+            client,
             token: token.filter(|t| !t.is_empty()),
             retry,
             requests: AtomicU64::new(0),
@@ -231,24 +233,19 @@ impl Upstream {
     ) -> std::result::Result<Downloaded, FetchError> {
         self.with_retries(
             url,
-            |resp| {
+            |mut resp| {
                 use std::io::Seek;
-                let announced = resp
-                    .headers()
-                    .get("content-length")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let announced = content_length(&resp);
                 if announced.is_some_and(|n| n > limit) {
                     return Err(Try::TooLarge(limit, announced));
                 }
                 file.set_len(0).map_err(|e| Try::Fatal(e.to_string()))?;
                 file.rewind().map_err(|e| Try::Fatal(e.to_string()))?;
-                let mut reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
                 let mut hasher = Sha256::new();
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut size = 0u64;
                 loop {
-                    let n = reader
+                    let n = resp
                         .read(&mut buf)
                         .map_err(|e| Try::Retry(format!("reading the body: {e}"), None))?;
                     if n == 0 {
@@ -281,16 +278,18 @@ impl Upstream {
         self.with_retries(
             url,
             |resp| {
-                resp.into_body()
-                    .into_with_config()
-                    .limit(limit)
-                    .read_to_vec()
-                    .map_err(|e| match e {
-                        ureq::Error::BodyExceedsLimit(n) => {
-                            Try::Fatal(format!("the answer is over {n} bytes"))
-                        }
-                        e => Try::Retry(format!("reading the body: {e}"), None),
-                    })
+                let over = || Try::Fatal(format!("the answer is over {limit} bytes"));
+                if content_length(&resp).is_some_and(|n| n > limit) {
+                    return Err(over());
+                }
+                let mut bytes = Vec::new();
+                resp.take(limit.saturating_add(1))
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| Try::Retry(format!("reading the body: {e}"), None))?;
+                if bytes.len() as u64 > limit {
+                    return Err(over());
+                }
+                Ok(bytes)
             },
             auth,
         )
@@ -302,7 +301,7 @@ impl Upstream {
     fn with_retries<T>(
         &self,
         url: &str,
-        mut take: impl FnMut(ureq::http::Response<ureq::Body>) -> std::result::Result<T, Try>,
+        mut take: impl FnMut(reqwest::blocking::Response) -> std::result::Result<T, Try>,
         auth: bool,
     ) -> std::result::Result<T, FetchError> {
         let mut wait = self.retry.backoff;
@@ -351,17 +350,23 @@ impl Upstream {
         &self,
         url: &str,
         auth: bool,
-    ) -> std::result::Result<ureq::http::Response<ureq::Body>, Try> {
+    ) -> std::result::Result<reqwest::blocking::Response, Try> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut req = self.agent.get(url);
+        let mut req = self.client.get(url);
         if auth && let Some(t) = &self.token {
-            req = req.header("Authorization", t);
+            req = req.header(reqwest::header::AUTHORIZATION, t);
         }
-        let resp = req.call().map_err(|e| match e {
-            ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl | ureq::Error::Http(_) => {
-                Try::Fatal(e.to_string())
+        let resp = req.send().map_err(|e| {
+            // A URL or header that cannot be sent, or a redirect loop: the
+            // same next time. The rest (connecting, timeouts, a broken
+            // connection) may pass.
+            let fatal = e.is_builder() || e.is_redirect();
+            let message = crate::http::chain(&e.without_url());
+            if fatal {
+                Try::Fatal(message)
+            } else {
+                Try::Retry(message, None)
             }
-            e => Try::Retry(e.to_string(), None),
         })?;
         let status = resp.status().as_u16();
         match status {
@@ -384,25 +389,12 @@ impl Upstream {
     }
 }
 
-/// The HTTP client regtool reads registries with (`mirror`'s upstream,
-/// `doctor`'s probes): HTTP error statuses are answers, not errors; TLS checked
-/// against the system's trust store (and `SSL_CERT_FILE`), as cargo does, so a
-/// TLS-inspecting proxy's root added there is trusted; proxies from the standard
-/// environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`); `timeout`
-/// for connecting and for each read; `User-Agent: regtool/VERSION (purpose)`.
-pub(crate) fn agent(timeout: Duration, purpose: &str) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                .build(),
-        )
-        .timeout_connect(Some(timeout))
-        .timeout_per_read(Some(timeout))
-        .user_agent(format!("regtool/{} ({purpose})", env!("CARGO_PKG_VERSION")))
-        .build()
-        .new_agent()
+/// The size the answer's `Content-Length` announces, if it does.
+fn content_length(resp: &reqwest::blocking::Response) -> Option<u64> {
+    resp.headers()
+        .get(reqwest::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// The download URL of `name` `vers` from a `dl` template: cargo's markers

@@ -9,35 +9,41 @@
 //! files live in 1- or 2-character top folders and `crates/` holds the
 //! `.crate` files):
 //! - [`INDEX_KEY`] `index.html`: a search box over every crate;
-//! - [`SEARCH_KEY`] `catalogue/search-index.js`: the search data (a script, so
-//!   that the page works from `file://` too), [`SCRIPT_KEY`], [`STYLE_KEY`];
+//! - [`SEARCH_KEY`](pages::SEARCH_KEY) `catalogue/search-index.js`: the search data (a script, so
+//!   that the page works from `file://` too), [`SCRIPT_KEY`](pages::SCRIPT_KEY), [`STYLE_KEY`](pages::STYLE_KEY);
 //! - `catalogue/crates/{name}.html`: one page per crate;
-//! - [`FEED_KEY`] `feed.atom`: the newest [`FEED_LEN`] versions (RFC 4287);
+//! - [`FEED_KEY`] `feed.atom`: the newest [`FEED_LEN`](pages::FEED_LEN) versions (RFC 4287);
 //! - [`STATE_KEY`] `.regtool/catalogue.json`: with the search data, the
 //!   compact state every change updates (name, latest version, description
 //!   per crate in the search data; the feed here), so that a change reads
 //!   neither every index file nor every `.crate`;
-//! - `.regtool/meta/{name}/{version}.json`: each version's [`VersionMeta`]
+//! - `.regtool/meta/{name}/{version}.json`: each version's [`VersionMeta`](crate::meta::VersionMeta)
 //!   (description, license, README...), stored when the version is added.
 //!
 //! A change (`Writer::publish`, `Writer::modify_crate`) is told to the hook,
-//! which marks the crates pending ([`mark_pending`]) before their index files
-//! are written and then calls [`update`], which rewrites only the changed
+//! which marks the crates pending ([`mark_pending`](pages::mark_pending)) before their index files
+//! are written and then calls [`update`](pages::update), which rewrites only the changed
 //! crates' pages, the search data and the feed. A new registry, `reindex` and
-//! turning the catalogue on call [`rebuild`]; turning it off, [`remove_all`].
+//! turning the catalogue on call [`rebuild`](pages::rebuild); turning it off, [`remove_all`].
+//!
+//! Writing it needs the `html` Cargo feature (pulldown-cmark, ammonia; on by
+//! default), whose code is [`pages`] and [`render`]. A build without it keeps
+//! the keys and [`remove_all`], and its hook refuses, before anything is
+//! written ([`ChangeHook::can_follow`]), every change to a registry whose
+//! catalogue is on, and turning it on: a catalogue is never left behind its
+//! index. Turning it off works in every build.
 
+#[cfg(feature = "html")]
+mod pages;
+#[cfg(feature = "html")]
 pub(crate) mod render;
 
 use crate::config::Settings;
-use crate::error::Result;
-use crate::index::IndexFile;
+use crate::error::{Error, Result};
 use crate::layout;
-use crate::meta::VersionMeta;
 use crate::name::CrateName;
 use crate::registry::{Change, ChangeHook, Derived, Registry, Writer};
-use crate::storage::{Durability, ObjectKind, Outcome, Precondition};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use crate::storage::{Durability, Precondition};
 
 /// Key of the catalogue's start page.
 pub(crate) const INDEX_KEY: &str = "index.html";
@@ -45,545 +51,24 @@ pub(crate) const INDEX_KEY: &str = "index.html";
 pub(crate) const FEED_KEY: &str = "feed.atom";
 /// Folder of the catalogue's other files.
 pub(crate) const DIR: &str = "catalogue";
-/// Key of the search data.
-pub(crate) const SEARCH_KEY: &str = "catalogue/search-index.js";
-/// Key of the search script.
-pub(crate) const SCRIPT_KEY: &str = "catalogue/search.js";
-/// Key of the style sheet.
-pub(crate) const STYLE_KEY: &str = "catalogue/style.css";
 /// Key of the catalogue's state.
 pub(crate) const STATE_KEY: &str = ".regtool/catalogue.json";
 /// Folder of the markers of crates whose catalogue update is under way: one
 /// is written (durably) before a crate's index file, and deleted once its
 /// page is written, so that the next change finishes what a killed run left.
 pub(crate) const PENDING_DIR: &str = ".regtool/catalogue-pending";
-/// Versions in the feed.
-pub(crate) const FEED_LEN: usize = 50;
 /// What every page regtool writes holds: an `index.html` or `feed.atom`
 /// without it is someone else's and is never overwritten or deleted.
 pub const HTML_MARK: &str = "<meta name=\"generator\" content=\"regtool\">";
 /// The feed's mark (see [`HTML_MARK`]).
 pub const FEED_MARK: &str = "<generator>regtool</generator>";
-/// How often the state is written again after another writer changed it first.
-const MAX_RETRIES: usize = 24;
-
-const SEARCH_JS: &str = include_str!("search.js");
-const STYLE_CSS: &str = include_str!("style.css");
-
-/// Key of the page of the crate `name` (as published).
-pub(crate) fn page_key(name: &str) -> String {
-    format!("{DIR}/crates/{name}.html")
-}
-
-/// Key of the stored metadata of `name` `vers`.
-pub(crate) fn meta_key(name: &str, vers: &str) -> String {
-    format!(".regtool/meta/{name}/{vers}.json")
-}
-
-/// The catalogue's state: the crates as in the search data ([`SEARCH_KEY`],
-/// read back on each change: the one large file, written once), the rest in
-/// [`STATE_KEY`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct State {
-    /// Every crate, by canonical name ([`crate::name::canonical`]).
-    #[serde(skip)]
-    pub(crate) crates: BTreeMap<String, CrateSummary>,
-    /// The newest versions, newest first.
-    pub(crate) feed: Vec<FeedEntry>,
-    /// When the catalogue last changed (RFC 3339).
-    #[serde(default)]
-    pub(crate) updated: String,
-    /// `feed.atom` is someone else's (found so by the last [`rebuild`]): not
-    /// written.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) foreign_feed: bool,
-}
-
-/// One crate in the search data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct CrateSummary {
-    /// Name as published.
-    pub(crate) name: String,
-    /// The version its page shows (see [`render::shown_version`]).
-    pub(crate) latest: String,
-    /// That version's description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) description: Option<String>,
-}
-
-/// One version in the feed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct FeedEntry {
-    /// Crate name as published.
-    pub(crate) name: String,
-    /// Version.
-    pub(crate) vers: String,
-    /// Its `pubtime` (or when it was added), RFC 3339.
-    pub(crate) time: String,
-    /// Its description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) description: Option<String>,
-}
-
-fn put(reg: &Writer, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
-    let _ = reg.put_object(key, bytes, kind, &Precondition::Any, Durability::Deferred)?;
-    Ok(())
-}
-
-/// Writes `bytes` at `key` unless it holds them already.
-fn put_if_changed(reg: &Writer, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<bool> {
-    if reg.get_object(key)?.is_some_and(|o| o.bytes == bytes) {
-        return Ok(false);
-    }
-    put(reg, key, bytes, kind)?;
-    Ok(true)
-}
-
-/// The search data as [`render::search_index`] writes it.
-#[derive(Deserialize)]
-struct SearchFile {
-    crates: Vec<(String, String, String)>,
-}
-
-/// Reads the state (see [`State`]) and the search data's revision; `None`
-/// when either file is missing or cannot be read (then it is rebuilt).
-fn read_state(reg: &Registry) -> Result<Option<(State, crate::storage::Revision)>> {
-    let (Some(search), Some(rest)) = (reg.get_object(SEARCH_KEY)?, reg.get_object(STATE_KEY)?)
-    else {
-        return Ok(None);
-    };
-    let Ok(mut state) = serde_json::from_slice::<State>(&rest.bytes) else {
-        return Ok(None);
-    };
-    let json = std::str::from_utf8(&search.bytes)
-        .ok()
-        .and_then(|t| t.strip_prefix(render::SEARCH_PREFIX))
-        .and_then(|t| t.strip_suffix(render::SEARCH_SUFFIX));
-    let Some(file) = json.and_then(|j| serde_json::from_str::<SearchFile>(j).ok()) else {
-        return Ok(None);
-    };
-    state.crates = file
-        .crates
-        .into_iter()
-        .map(|(name, latest, description)| {
-            (
-                crate::name::canonical(&name),
-                CrateSummary {
-                    name,
-                    latest,
-                    description: (!description.is_empty()).then_some(description),
-                },
-            )
-        })
-        .collect();
-    Ok(Some((state, search.revision)))
-}
-
-fn state_bytes(state: &State) -> Vec<u8> {
-    serde_json::to_vec(state).expect("state serializes")
-}
-
-/// The metadata of `name` `vers`: `known`, else the stored file, else read
-/// from the stored `.crate` (and stored for next time).
-fn version_meta(reg: &Writer, name: &CrateName, vers: &str) -> Result<VersionMeta> {
-    let key = meta_key(name.as_str(), vers);
-    if let Some(o) = reg.get_object(&key)?
-        && let Ok(m) = serde_json::from_slice(&o.bytes)
-    {
-        return Ok(m);
-    }
-    let crate_key = layout::crate_key(name, vers);
-    let meta = match reg.read_stored_crate(&crate_key, None) {
-        Ok(e) => e.meta,
-        Err(crate::Error::NotFound { .. }) => return Ok(VersionMeta::default()),
-        Err(e) => return Err(e),
-    };
-    put(reg, &key, &meta_bytes(&meta), ObjectKind::State)?;
-    Ok(meta)
-}
-
-fn meta_bytes(m: &VersionMeta) -> Vec<u8> {
-    serde_json::to_vec(m).expect("metadata serializes")
-}
 
 /// Whether the object at `key` is regtool's to write: absent, or holding
 /// `mark`.
-fn ours(reg: &Registry, key: &str, mark: &str) -> Result<bool> {
+pub(crate) fn ours(reg: &Registry, key: &str, mark: &str) -> Result<bool> {
     Ok(reg
         .get_object(key)?
         .is_none_or(|o| std::str::from_utf8(&o.bytes).is_ok_and(|t| t.contains(mark))))
-}
-
-/// Writes the feed unless `feed.atom` is someone else's.
-fn write_feed(reg: &Writer, state: &State, now: &str) -> Result<()> {
-    if !state.foreign_feed {
-        let feed = render::feed(state, &reg.settings, now);
-        put(reg, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
-    }
-    Ok(())
-}
-
-/// Writes the files every catalogue has (start page, script, style sheet);
-/// an `index.html` regtool did not write is left alone.
-fn write_static(reg: &Writer) -> Result<()> {
-    if ours(reg, INDEX_KEY, HTML_MARK)? {
-        put_if_changed(
-            reg,
-            INDEX_KEY,
-            render::index_page(&reg.settings).as_bytes(),
-            ObjectKind::Html,
-        )?;
-    }
-    put_if_changed(reg, SCRIPT_KEY, SEARCH_JS.as_bytes(), ObjectKind::Script)?;
-    put_if_changed(reg, STYLE_KEY, STYLE_CSS.as_bytes(), ObjectKind::Style)?;
-    Ok(())
-}
-
-fn summary(index: &IndexFile, meta: &VersionMeta) -> Option<CrateSummary> {
-    render::shown_version(index).map(|p| CrateSummary {
-        name: p.name.clone(),
-        latest: p.vers.clone(),
-        description: meta.description.clone(),
-    })
-}
-
-/// Brings the catalogue up to date after `changes` (see the module docs):
-/// stores the metadata of added versions, deletes that of removed ones,
-/// updates the state (compare-and-swap, retried when another writer changed
-/// it first) and rewrites the changed crates' pages, the search data and the
-/// feed. Without a state (a registry made before the catalogue, or whose
-/// state was lost) it rebuilds everything once. Does nothing when the
-/// registry's `html` setting is off.
-///
-/// # Errors
-/// [`crate::Error::Io`] naming the file; errors reading a stored `.crate`
-/// whose metadata is not stored.
-fn update(reg: &Writer, changes: &[Change<'_>]) -> Result<()> {
-    if !reg.settings.html || changes.is_empty() {
-        return Ok(());
-    }
-    // Crates a killed run left marked: their pages as their index files are now.
-    let pending = if reg.cheap_listing() {
-        reg.list_keys(PENDING_DIR)?
-    } else {
-        Vec::new()
-    };
-    let mut left: Vec<(CrateName, IndexFile)> = Vec::new();
-    for key in &pending {
-        let canonical = &key[PENDING_DIR.len() + 1..];
-        if changes.iter().any(|c| c.name.canonical() == canonical) {
-            continue;
-        }
-        // The marker holds the name as published (its page's name).
-        let Some(name) = reg
-            .get_object(key)?
-            .and_then(|o| String::from_utf8(o.bytes).ok())
-            .and_then(|n| CrateName::new(&n).ok())
-        else {
-            continue;
-        };
-        match reg.find_crate(&name)? {
-            Some(s) => left.push((s.name, s.index)),
-            None => left.push((name, IndexFile::default())),
-        }
-    }
-    let all: Vec<Change<'_>>;
-    let changes = if left.is_empty() {
-        changes
-    } else {
-        all = changes
-            .iter()
-            .map(|c| Change {
-                name: c.name,
-                index: c.index,
-                added: c.added.clone(),
-                removed: c.removed.clone(),
-            })
-            .chain(left.iter().map(|(name, index)| Change {
-                name,
-                index,
-                added: Vec::new(),
-                removed: Vec::new(),
-            }))
-            .collect();
-        &all
-    };
-    let now = crate::index::pubtime_now();
-    // Metadata first: the pages are made from it.
-    let mut metas: HashMap<String, VersionMeta> = HashMap::new();
-    for c in changes {
-        for (vers, m) in &c.added {
-            if let Some(m) = m {
-                put(
-                    reg,
-                    &meta_key(c.name.as_str(), vers),
-                    &meta_bytes(m),
-                    ObjectKind::State,
-                )?;
-            }
-        }
-        for vers in &c.removed {
-            let _ = reg.delete_object(&meta_key(c.name.as_str(), vers), &Precondition::Any)?;
-        }
-        if let Some(p) = render::shown_version(c.index) {
-            let m = match c.added.iter().find(|(v, _)| *v == p.vers) {
-                Some((_, Some(m))) => m.clone(),
-                _ => version_meta(reg, c.name, &p.vers)?,
-            };
-            metas.insert(c.name.canonical(), m);
-        }
-    }
-    let mut state = None;
-    for attempt in 0..MAX_RETRIES {
-        if attempt > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(10 << attempt.min(6)));
-        }
-        let Some((mut s, rev)) = read_state(reg)? else {
-            reg.barrier()?;
-            return rebuild(reg).map(|_| ());
-        };
-        apply(&mut s, changes, &metas, &now);
-        // The search data is the guard: written only if no other writer
-        // changed it since it was read.
-        let search = render::search_index(&s);
-        let pre = Precondition::Unchanged(rev);
-        if reg.put_object(
-            SEARCH_KEY,
-            search.as_bytes(),
-            ObjectKind::Script,
-            &pre,
-            Durability::Deferred,
-        )? == Outcome::Done
-        {
-            put(reg, STATE_KEY, &state_bytes(&s), ObjectKind::State)?;
-            state = Some(s);
-            break;
-        }
-    }
-    let Some(state) = state else {
-        return Err(crate::Error::Conflict {
-            path: reg.locate(SEARCH_KEY),
-        });
-    };
-    for c in changes {
-        let key = page_key(c.name.as_str());
-        match metas.get(&c.name.canonical()) {
-            Some(m) => put(
-                reg,
-                &key,
-                render::crate_page(c.index, m, &state, &reg.settings).as_bytes(),
-                ObjectKind::Html,
-            )?,
-            None => {
-                let _ = reg.delete_object(&key, &Precondition::Any)?;
-            }
-        }
-    }
-    write_feed(reg, &state, &now)?;
-    reg.barrier()?;
-    if reg.cheap_listing() {
-        for c in changes {
-            let _ = reg.delete_object(&pending_key(c.name), &Precondition::Any)?;
-        }
-    }
-    Ok(())
-}
-
-fn pending_key(name: &CrateName) -> String {
-    format!("{PENDING_DIR}/{}", name.canonical())
-}
-
-/// Marks `names` as being changed (see [`PENDING_DIR`]), before their index
-/// files are written; durable after the storage's next barrier when
-/// `durability` is [`Durability::Deferred`]. Nothing when `html` is off.
-///
-/// # Errors
-/// [`crate::Error::Io`] naming the marker.
-fn mark_pending<'a>(
-    reg: &Writer,
-    names: impl IntoIterator<Item = &'a CrateName>,
-    durability: Durability,
-) -> Result<()> {
-    // Object storage: no markers (finding them would list the bucket on every
-    // change); a killed run's pages wait for the crate's next change or `reindex`.
-    if !reg.settings.html || !reg.cheap_listing() {
-        return Ok(());
-    }
-    for name in names {
-        let _ = reg.put_object(
-            &pending_key(name),
-            name.as_str().as_bytes(),
-            ObjectKind::State,
-            &Precondition::Any,
-            durability,
-        )?;
-    }
-    Ok(())
-}
-
-/// Applies `changes` to the state `s`.
-fn apply(s: &mut State, changes: &[Change<'_>], metas: &HashMap<String, VersionMeta>, now: &str) {
-    for c in changes {
-        let canonical = c.name.canonical();
-        match metas.get(&canonical).and_then(|m| summary(c.index, m)) {
-            Some(sum) => {
-                s.crates.insert(canonical.clone(), sum);
-            }
-            None => {
-                s.crates.remove(&canonical);
-            }
-        }
-        s.feed
-            .retain(|e| !(e.name == c.name.as_str() && c.removed.contains(&e.vers)));
-        for (vers, _) in &c.added {
-            let Some(line) = c.index.lines.iter().find(|l| l.package.vers == *vers) else {
-                continue;
-            };
-            s.feed
-                .retain(|e| !(e.name == c.name.as_str() && e.vers == *vers));
-            s.feed.insert(
-                0,
-                FeedEntry {
-                    name: c.name.to_string(),
-                    vers: vers.clone(),
-                    time: line
-                        .package
-                        .pubtime
-                        .clone()
-                        .unwrap_or_else(|| now.to_string()),
-                    description: metas.get(&canonical).and_then(|m| m.description.clone()),
-                },
-            );
-        }
-    }
-    for e in &mut s.feed {
-        if let Some(c) = s.crates.get(&crate::name::canonical(&e.name)) {
-            e.description = c.description.clone();
-        }
-    }
-    sort_feed(&mut s.feed);
-    s.feed.truncate(FEED_LEN);
-    s.updated = now.to_string();
-}
-
-/// The feed's order: newest first, then by name and version (so that a
-/// rebuild gives what the changes one by one gave).
-fn sort_feed(feed: &mut [FeedEntry]) {
-    feed.sort_by(|a, b| {
-        b.time
-            .cmp(&a.time)
-            .then_with(|| a.name.cmp(&b.name))
-            .then_with(|| a.vers.cmp(&b.vers))
-    });
-}
-
-/// Writes the whole catalogue from the index files (`reindex`; turning it on;
-/// a change to a registry without a state): every page, the search data, the
-/// feed (the newest versions by `pubtime`), the state, the static files; and
-/// deletes pages of crates that are gone. Only files whose bytes change are
-/// written. Metadata not stored yet is read from the `.crate` files (and
-/// stored). Returns the number of crates. Does nothing when `html` is off.
-///
-/// # Errors
-/// [`crate::Error::Io`], [`crate::Error::IndexFile`] naming the file.
-fn rebuild(reg: &Writer) -> Result<usize> {
-    use rayon::prelude::*;
-    if !reg.settings.html {
-        return Ok(0);
-    }
-    let now = crate::index::pubtime_now();
-    let keys = reg.index_keys()?;
-    let read: Vec<Result<Option<(CrateName, IndexFile, VersionMeta)>>> = keys
-        .par_iter()
-        .map(|key| {
-            let Some((index, _)) = reg.read_index_key(key)? else {
-                return Ok(None);
-            };
-            let Some(p) = render::shown_version(&index) else {
-                return Ok(None);
-            };
-            let Ok(name) = CrateName::new(&p.name) else {
-                return Ok(None);
-            };
-            let vers = p.vers.clone();
-            let meta = version_meta(reg, &name, &vers)?;
-            Ok(Some((name, index, meta)))
-        })
-        .collect();
-    let mut crates = Vec::new();
-    for r in read {
-        if let Some(c) = r? {
-            crates.push(c);
-        }
-    }
-    let old = read_state(reg)?.map(|(s, _)| s);
-    let mut state = State {
-        updated: old.map_or(now.clone(), |s| s.updated),
-        foreign_feed: !ours(reg, FEED_KEY, FEED_MARK)?,
-        ..State::default()
-    };
-    let mut feed = Vec::new();
-    for (name, index, meta) in &crates {
-        if let Some(sum) = summary(index, meta) {
-            state.crates.insert(name.canonical(), sum);
-        }
-        for l in &index.lines {
-            if let Some(t) = &l.package.pubtime {
-                feed.push((t.clone(), name, l.package.vers.clone()));
-            }
-        }
-    }
-    let mut entries: Vec<FeedEntry> = feed
-        .into_iter()
-        .map(|(time, name, vers)| FeedEntry {
-            name: name.to_string(),
-            description: state
-                .crates
-                .get(&name.canonical())
-                .and_then(|c| c.description.clone()),
-            vers,
-            time,
-        })
-        .collect();
-    sort_feed(&mut entries);
-    entries.truncate(FEED_LEN);
-    state.feed = entries;
-    let mut pages = std::collections::HashSet::new();
-    crates.par_iter().try_for_each(|(name, index, meta)| {
-        let key = page_key(name.as_str());
-        put_if_changed(
-            reg,
-            &key,
-            render::crate_page(index, meta, &state, &reg.settings).as_bytes(),
-            ObjectKind::Html,
-        )
-        .map(|_| ())
-    })?;
-    pages.extend(crates.iter().map(|(n, _, _)| page_key(n.as_str())));
-    for key in reg.list_keys(&format!("{DIR}/crates"))? {
-        if key.ends_with(".html") && !pages.contains(&key) {
-            let _ = reg.delete_object(&key, &Precondition::Any)?;
-        }
-    }
-    write_static(reg)?;
-    put_if_changed(
-        reg,
-        SEARCH_KEY,
-        render::search_index(&state).as_bytes(),
-        ObjectKind::Script,
-    )?;
-    if !state.foreign_feed {
-        let feed = render::feed(&state, &reg.settings, &state.updated);
-        put_if_changed(reg, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
-    }
-    put_if_changed(reg, STATE_KEY, &state_bytes(&state), ObjectKind::State)?;
-    reg.barrier()?;
-    if reg.cheap_listing() {
-        for key in reg.list_keys(PENDING_DIR)? {
-            let _ = reg.delete_object(&key, &Precondition::Any)?;
-        }
-    }
-    Ok(crates.len())
 }
 
 /// Deletes the catalogue's served files and its state (turning it off); the
@@ -608,23 +93,91 @@ fn remove_all(reg: &Writer) -> Result<()> {
     Ok(())
 }
 
+/// Whether this build writes the catalogue (the `html` feature).
+pub(crate) const BUILT: bool = cfg!(feature = "html");
+
+/// The refusal of a build without the `html` feature to change a registry
+/// whose catalogue is on (`turning_on`: to turn it on), naming the registry's
+/// settings file.
+fn missing(reg: &Registry, turning_on: bool) -> Error {
+    Error::FeatureMissing {
+        path: reg.locate(layout::SETTINGS_KEY),
+        feature: "html",
+        needs: if turning_on {
+            "the catalogue (`--html true`)"
+        } else {
+            "this registry's catalogue (`html = true`), which every change updates,"
+        },
+        hint: if turning_on {
+            ""
+        } else {
+            "; or turn the catalogue off with `regtool settings --html false`"
+        },
+    }
+}
+
+/// What a build without the `html` feature does where a full build writes
+/// the catalogue: nothing while it is off, and a refusal
+/// ([`Error::FeatureMissing`]) if it is on, which
+/// [`ChangeHook::can_follow`] has given before anything was written.
+#[cfg(not(feature = "html"))]
+mod pages {
+    use crate::error::Result;
+    use crate::name::CrateName;
+    use crate::registry::{Change, Writer};
+    use crate::storage::Durability;
+
+    fn refuse_if_on(reg: &Writer) -> Result<()> {
+        if reg.settings.html {
+            return Err(super::missing(reg, false));
+        }
+        Ok(())
+    }
+
+    pub(super) fn mark_pending<'a>(
+        reg: &Writer,
+        _names: impl IntoIterator<Item = &'a CrateName>,
+        _durability: Durability,
+    ) -> Result<()> {
+        refuse_if_on(reg)
+    }
+
+    pub(super) fn update(reg: &Writer, _changes: &[Change<'_>]) -> Result<()> {
+        refuse_if_on(reg)
+    }
+
+    pub(super) fn rebuild(reg: &Writer) -> Result<usize> {
+        refuse_if_on(reg).map(|()| 0)
+    }
+}
+
 /// The catalogue as the registry's [`ChangeHook`]: every change of the index
 /// is carried over to the pages (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Catalogue;
 
 impl ChangeHook for Catalogue {
+    /// A build without the `html` feature refuses every change to a registry
+    /// whose catalogue is on, and turning it on; turning it off is done
+    /// (it only deletes files).
+    fn can_follow(&self, writer: &Writer, settings: &Settings) -> Result<()> {
+        if settings.html && !BUILT {
+            return Err(missing(writer, !writer.settings.html));
+        }
+        Ok(())
+    }
+
     fn before_index_writes(
         &self,
         writer: &Writer,
         names: &[&CrateName],
         durability: Durability,
     ) -> Result<()> {
-        mark_pending(writer, names.iter().copied(), durability)
+        pages::mark_pending(writer, names.iter().copied(), durability)
     }
 
     fn index_written(&self, writer: &Writer, changes: &[Change<'_>]) -> Result<()> {
-        update(writer, changes)
+        pages::update(writer, changes)
     }
 
     fn rebuild(&self, writer: &Writer) -> Result<Derived> {
@@ -632,7 +185,7 @@ impl ChangeHook for Catalogue {
             return Ok(Derived::Unchanged);
         }
         Ok(Derived::Written {
-            crates: rebuild(writer)?,
+            crates: pages::rebuild(writer)?,
         })
     }
 
@@ -642,7 +195,7 @@ impl ChangeHook for Catalogue {
         let new = &writer.settings;
         if new.html && (!old.html || new.url != old.url) {
             Ok(Derived::Written {
-                crates: rebuild(writer)?,
+                crates: pages::rebuild(writer)?,
             })
         } else if !new.html && old.html {
             remove_all(writer)?;

@@ -7,7 +7,7 @@
 //! Every link between pages is relative, so the catalogue works wherever the
 //! registry is served (any path prefix) and from a folder.
 
-use super::{FeedEntry, State};
+use super::pages::{FeedEntry, State};
 use crate::config::Settings;
 use crate::index::{DepKind, IndexFile, IndexPackage};
 use crate::meta::VersionMeta;
@@ -354,7 +354,7 @@ pub(crate) fn feed(state: &State, settings: &Settings, now: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::CrateSummary;
+    use crate::catalogue::pages::CrateSummary;
 
     fn settings() -> Settings {
         Settings::new("http://h:1/reg".into())

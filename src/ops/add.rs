@@ -139,6 +139,9 @@ pub(crate) fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<Ad
         return Err(rejected(problems));
     }
     let writer = reg.writer(shell)?;
+    // Refused here, dry run or not, when the change could not be carried
+    // through (the catalogue in a build without it).
+    writer.can_change()?;
     // Copies a killed `add` left behind (a day old: no live run waits that long
     // between reading its inputs and taking the lock).
     if !opts.dry_run {

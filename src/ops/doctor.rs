@@ -140,7 +140,7 @@ const MAX_CANDIDATES: usize = 200;
 /// One HTTP answer.
 struct Answer {
     status: u16,
-    headers: ureq::http::HeaderMap,
+    headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
 }
 
@@ -243,7 +243,7 @@ impl Findings {
 /// The HTTP side: the base URL, the client, the token once cargo would send it.
 struct Probe {
     base: String,
-    agent: ureq::Agent,
+    client: reqwest::blocking::Client,
     token: Option<String>,
     /// Whether cargo sends the token (after a `401`, or `auth-required`).
     send_token: bool,
@@ -262,27 +262,29 @@ impl Probe {
         token: Option<&str>,
         headers: &[(&str, &str)],
     ) -> std::result::Result<Answer, String> {
-        let mut req = self.agent.get(url);
+        let mut req = self.client.get(url);
         let token = match token {
             Some(t) => Some(t),
             None if self.send_token => self.token.as_deref(),
             None => None,
         };
         if let Some(t) = token.filter(|t| !t.is_empty()) {
-            req = req.header("Authorization", t);
+            req = req.header(reqwest::header::AUTHORIZATION, t);
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req.call().map_err(|e| format!("`{url}`: {e}"))?;
+        let resp = req
+            .send()
+            .map_err(|e| format!("`{url}`: {}", crate::http::chain(&e.without_url())))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .into_with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(resp, MAX_BODY + 1), &mut body)
             .map_err(|e| format!("`{url}`: reading the body: {e}"))?;
+        if body.len() as u64 > MAX_BODY {
+            return Err(format!("`{url}`: the answer is over {MAX_BODY} bytes"));
+        }
         Ok(Answer {
             status,
             headers,
@@ -314,7 +316,8 @@ pub(crate) fn base_url(url: &str) -> Result<String> {
 /// the crate probed and is compared with what is served. Nothing is written.
 ///
 /// # Errors
-/// [`Error::Usage`] for a URL that is not http(s); [`Error::Io`] or
+/// [`Error::Usage`] for a URL that is not http(s); [`Error::Config`] when
+/// the HTTP client cannot be set up; [`Error::Io`] or
 /// [`Error::IndexFile`] when the local registry cannot be read. What the server
 /// answers is never an error: it is in the report.
 pub(crate) fn doctor(
@@ -324,7 +327,7 @@ pub(crate) fn doctor(
 ) -> Result<DoctorReport> {
     let mut probe = Probe {
         base: base_url(&opts.url)?,
-        agent: crate::upstream::agent(opts.timeout, "doctor"),
+        client: crate::http::client(opts.timeout, "doctor", &opts.url)?,
         token: opts.token.clone().filter(|t| !t.is_empty()),
         send_token: false,
     };

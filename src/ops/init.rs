@@ -24,7 +24,9 @@ pub(crate) struct InitOptions {
     pub(crate) max_crate_size: Option<u64>,
     /// Largest unpacked size of a `.crate`, in bytes.
     pub(crate) max_unpacked_size: u64,
-    /// Write the browsable catalogue (`index.html`...; see [`crate::catalogue`]).
+    /// Write the browsable catalogue (`index.html`...; see [`crate::catalogue`]);
+    /// a build without the `html` feature makes the registry with it off,
+    /// and says so.
     pub(crate) html: bool,
     /// The writers' lease length in seconds (a registry in object storage;
     /// `None`: [`config::DEFAULT_LEASE_SECONDS`]).
@@ -60,12 +62,14 @@ pub(crate) struct InitReport {
 
 /// Creates the registry at `location` (a folder or `s3://bucket/prefix`):
 /// `config.json` with the dl template for `opts.url`, and `.regtool/` with the
-/// settings (and the catalogue, unless `opts.html` is off).
+/// settings (and the catalogue, unless `opts.html` is off or this build has
+/// no `html` feature: then a warning says the catalogue is off).
 ///
 /// # Errors
 /// [`Error::Usage`] for a URL (or alias) that is not a plain http(s) base URL;
 /// [`Error::AlreadyExists`] if `location` already holds a registry;
-/// [`Error::Io`]; [`Error::Config`] when the S3 client cannot be set up.
+/// [`Error::Io`]; [`Error::Config`] when the S3 client cannot be set up;
+/// [`Error::FeatureMissing`] for a bucket in a build without the `s3` feature.
 pub(crate) fn init(
     location: &RegistryLocation,
     opts: &InitOptions,
@@ -78,6 +82,7 @@ pub(crate) fn init(
         .map(|a| config::check_base_url(a).map_err(Error::Usage))
         .collect::<Result<Vec<_>>>()?;
     let cfg = RegistryConfig::for_base_url(&url, opts.auth_required);
+    let html = opts.html && crate::catalogue::BUILT;
     let settings = Settings {
         name: Some(
             opts.name
@@ -93,11 +98,16 @@ pub(crate) fn init(
             config::DEFAULT_MAX_CRATE_SIZE
         }),
         max_unpacked_size: opts.max_unpacked_size,
-        html: opts.html,
+        html,
         lease_seconds: opts.lease_seconds,
         ..Settings::new(String::new())
     };
     let writer = location.create(cfg, settings, shell)?;
+    if opts.html && !html {
+        shell.warn(
+            "the catalogue is off: this regtool was built without the `html` feature (a build with it turns the catalogue on with `regtool settings --html true`)",
+        );
+    }
     let reg = writer.registry();
     shell.status(
         "Created",

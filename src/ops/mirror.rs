@@ -257,6 +257,9 @@ pub(crate) fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Res
         .map_err(|e| Error::Usage(format!("cannot start {} download threads: {e}", opts.jobs)))?;
 
     let writer = reg.writer(shell)?;
+    // Refused here, dry run or not, when the change could not be carried
+    // through (the catalogue in a build without it).
+    writer.can_change()?;
     writer.clean_temp(std::time::Duration::from_secs(24 * 3600), false)?;
     if opts.refresh {
         refresh(&writer, &upstream, &pool, opts.dry_run, shell, &mut report)?;

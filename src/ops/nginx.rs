@@ -561,7 +561,11 @@ mod tests {
     }
 
     fn registry(dir: &Path, auth: bool) -> Registry {
-        let settings: Settings = toml::from_str("url = \"https://crates.example.com\"").unwrap();
+        let mut settings: Settings =
+            toml::from_str("url = \"https://crates.example.com\"").unwrap();
+        // The server block is the same either way; a build without the
+        // catalogue cannot make a registry with it on.
+        settings.html = crate::catalogue::BUILT;
         let location = crate::location::RegistryLocation::Local(dir.to_path_buf());
         let config = RegistryConfig::for_base_url("https://crates.example.com", auth);
         let writer = location

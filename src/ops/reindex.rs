@@ -159,6 +159,9 @@ pub(crate) fn reindex(
     shell: &Shell,
 ) -> Result<ReindexReport> {
     let writer = reg.writer(shell)?;
+    // Refused here, dry run or not, when the change could not be carried
+    // through (the catalogue in a build without it).
+    writer.can_change()?;
     let mut attempt = 0;
     loop {
         match reindex_once(&writer, opts, shell) {

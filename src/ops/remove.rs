@@ -54,6 +54,9 @@ pub(crate) fn remove(reg: &Registry, opts: &RemoveOptions, shell: &Shell) -> Res
     } = opts;
     let dry_run = *dry_run;
     let writer = reg.writer(shell)?;
+    // Refused here, dry run or not, when the change could not be carried
+    // through (the catalogue in a build without it).
+    writer.can_change()?;
     let mut found = None;
     writer.modify_crate(
         name,

@@ -74,7 +74,10 @@ pub(crate) struct SettingsReport {
 ///
 /// # Errors
 /// [`Error::Usage`] for a URL that is not a plain http(s) base URL; [`Error::Io`]
-/// if `config.json` or `.regtool/config.toml` cannot be written.
+/// if `config.json` or `.regtool/config.toml` cannot be written;
+/// [`Error::FeatureMissing`] (nothing written) in a build without the `html`
+/// feature, for any change while the catalogue is on but turning it off, and
+/// for turning it on.
 pub(crate) fn settings(
     reg: &Registry,
     change: &SettingsChange,

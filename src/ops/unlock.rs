@@ -3,7 +3,7 @@
 //!
 //! A writer killed while it held the lease leaves it held; the next writer
 //! takes it over once it has stayed unchanged for the lease and a quarter
-//! (see [`crate::storage::lease`]), printing that it waits. `unlock` is for
+//! (see `storage::lease`), printing that it waits. `unlock` is for
 //! not waiting in every job: it watches the lease the same way and frees it
 //! once stale, or refuses when its holder renews it (alive) or when
 //! `--lock-timeout` runs out first (saying how long it would take).

@@ -59,6 +59,9 @@ pub(crate) fn yank(reg: &Registry, opts: &YankOptions, shell: &Shell) -> Result<
     } = opts;
     let (undo, dry_run) = (*undo, *dry_run);
     let writer = reg.writer(shell)?;
+    // Refused here, dry run or not, when the change could not be carried
+    // through (the catalogue in a build without it).
+    writer.can_change()?;
     let want = !undo;
     let mut report = None;
     writer.modify_crate(

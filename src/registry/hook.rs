@@ -10,6 +10,9 @@
 //! after the settings changed. The opener (`crate::location`) installs the
 //! hook when it opens a registry.
 //!
+//! Before a change writes anything, the writer asks
+//! [`ChangeHook::can_follow`], which may refuse it.
+//!
 //! Every call goes through one place, [`Writer::announce`], which today hands
 //! a hook's error on to the command (the index was written already; `reindex`
 //! rebuilds what a failed hook left).
@@ -23,8 +26,9 @@ use crate::name::CrateName;
 use crate::storage::Durability;
 use std::fmt::Debug;
 
-/// What changed for one crate.
+/// What changed for one crate (read by the catalogue only: feature `html`).
 #[derive(Debug)]
+#[cfg_attr(not(feature = "html"), allow(dead_code))]
 pub(crate) struct Change<'a> {
     /// The crate (as published).
     pub(crate) name: &'a CrateName,
@@ -56,6 +60,21 @@ pub(crate) enum Derived {
 /// not own ([`crate::layout::is_registry_key`] false) through the writer it is
 /// given. Every method defaults to doing nothing.
 pub(crate) trait ChangeHook: Send + Sync + Debug {
+    /// Whether the hook can carry a change over to what it derives, once
+    /// the registry's settings are `settings` (the writer's now, or the new
+    /// ones of a settings change). The writer asks before it writes
+    /// anything of a change to the index, the `.crate` files or the
+    /// settings, so that a hook that cannot (the catalogue in a build
+    /// without it) refuses the change whole instead of falling behind the
+    /// index.
+    ///
+    /// # Errors
+    /// What the hook refuses the change with; nothing was written then.
+    fn can_follow(&self, writer: &Writer, settings: &Settings) -> Result<()> {
+        let _ = (writer, settings);
+        Ok(())
+    }
+
     /// The index files of `names` are about to be written; what is written
     /// here is durable after the storage's next barrier when `durability` is
     /// [`Durability::Deferred`].

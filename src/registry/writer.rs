@@ -182,6 +182,28 @@ impl Writer {
         self.guard.check()
     }
 
+    /// Fails once the lock is lost, or when the hook cannot follow a change
+    /// made under `settings` ([`ChangeHook::can_follow`]): called first by
+    /// every method that changes the index, the `.crate` files or the
+    /// settings, so that a refusal comes before anything is written.
+    fn check_change(&self, settings: &Settings) -> Result<()> {
+        self.check()?;
+        self.announce(|h| h.can_follow(self, settings))
+    }
+
+    /// Whether this writer may change the index and the `.crate` files as
+    /// the registry's settings stand: the refusal every changing method
+    /// makes first, asked up front by the commands, so that a `--dry-run`
+    /// refuses as the real run would, and before any slow work.
+    ///
+    /// # Errors
+    /// What the hook refuses with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]); [`LockGuard::check`]'s error once the lock
+    /// is lost.
+    pub(crate) fn can_change(&self) -> Result<()> {
+        self.check_change(&self.reg.settings)
+    }
+
     /// Hands a change to the registry's hook: the one place every hook call
     /// goes through. Today a hook's error is the command's error (the index
     /// was written already); changing that is a change here only.
@@ -192,7 +214,7 @@ impl Writer {
     /// Writes the settings, then `config.json`, both create-only: the last
     /// steps of [`Registry::create`], which then has the hook derive its files.
     pub(super) fn create_files(&self) -> Result<()> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         for (key, bytes, kind) in [
             (
                 SETTINGS_KEY,
@@ -219,6 +241,8 @@ impl Writer {
     /// setting or the URL changed).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file that cannot be written; what the hook
     /// fails with.
     pub(crate) fn update_settings(
@@ -226,7 +250,7 @@ impl Writer {
         settings: Settings,
         config: RegistryConfig,
     ) -> Result<Derived> {
-        self.check()?;
+        self.check_change(&settings)?;
         let old = self.reg.settings.clone();
         if settings != self.reg.settings {
             let path = self.locate(SETTINGS_KEY);
@@ -275,17 +299,21 @@ impl Writer {
     /// without telling the hook crate by crate).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// What the hook fails with.
     pub(crate) fn rebuild_derived(&self) -> Result<Derived> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         self.announce(|h| h.rebuild(self))
     }
 
     /// Writes `bytes` at `key`, a key the registry does not own (a hook's:
-    /// the catalogue's pages and state), if `pre` holds.
+    /// the catalogue's pages and state), if `pre` holds. Only the catalogue
+    /// writes (feature `html`).
     ///
     /// # Errors
     /// [`Error::Io`] naming the object.
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     pub(crate) fn put_object(
         &self,
         key: &str,
@@ -310,10 +338,12 @@ impl Writer {
         self.store()?.delete(key, pre)
     }
 
-    /// Makes every [`Durability::Deferred`] write so far durable.
+    /// Makes every [`Durability::Deferred`] write so far durable (for the
+    /// catalogue's writes: feature `html`).
     ///
     /// # Errors
     /// [`Error::Io`].
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     pub(crate) fn barrier(&self) -> Result<()> {
         self.reg.store.barrier()
     }
@@ -351,6 +381,8 @@ impl Writer {
     /// and after the write.
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::NotFound`] when there is no such crate; what `change` returns;
     /// [`Error::Io`], [`Error::IndexFile`]; [`Error::Conflict`] after too many retries.
     pub(crate) fn modify_crate<T>(
@@ -359,7 +391,7 @@ impl Writer {
         not_found: impl Fn() -> Error,
         mut change: impl FnMut(&mut StoredCrate) -> Result<Option<T>>,
     ) -> Result<Option<(CrateName, T)>> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         for attempt in 0..MAX_RETRIES {
             if attempt > 0 {
                 backoff(attempt - 1);
@@ -421,7 +453,9 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`] naming the file; [`Error::Crate`] when another spelling
-    /// of the name is claimed.
+    /// of the name is claimed; what the hook refuses the change with
+    /// ([`ChangeHook::can_follow`]: [`Error::FeatureMissing`]), before
+    /// anything is written.
     pub(crate) fn write_index(
         &self,
         name: &CrateName,
@@ -429,7 +463,7 @@ impl Writer {
         pre: &Precondition,
         durability: Durability,
     ) -> Result<Outcome> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         let key = layout::index_key(name);
         if file.lines.is_empty() {
             self.store()?.delete(&key, pre)
@@ -465,6 +499,8 @@ impl Writer {
     /// ([`ChangeHook::index_written`]).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file; [`Error::Conflict`] when an index file was
     /// changed by another writer since it was read (storage with a lock) or kept
     /// changing, or when another writer holds other bytes for a version of the
@@ -479,7 +515,7 @@ impl Writer {
         mut on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<String>> {
         use rayon::prelude::*;
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         let mut written = Vec::new();
         let mut indexes = Vec::new();
         let mut added = std::collections::HashMap::new();
@@ -687,9 +723,11 @@ impl Writer {
     ///
     /// # Errors
     /// [`Error::Io`] naming the file; [`Error::Conflict`] when it changed
-    /// between the two requests.
+    /// between the two requests; what the hook refuses the change with
+    /// ([`ChangeHook::can_follow`]: [`Error::FeatureMissing`]), before
+    /// anything is written.
     pub(crate) fn delete_crate(&self, key: &str) -> Result<()> {
-        self.check()?;
+        self.check_change(&self.reg.settings)?;
         let pre = if self.reg.store.locks() {
             Precondition::Any
         } else {
@@ -707,16 +745,22 @@ impl Writer {
     /// Moves a stored `.crate` from `from` to `to`.
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn move_crate(&self, from: &str, to: &str) -> Result<()> {
+        self.check_change(&self.reg.settings)?;
         self.store()?.rename(from, to, ObjectKind::Crate)
     }
 
     /// Makes a `.crate` put there by hand fit to serve (mode 0644).
     ///
     /// # Errors
+    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
+    /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn fix_crate(&self, key: &str) -> Result<()> {
+        self.check_change(&self.reg.settings)?;
         self.store()?.fix_published(key, ObjectKind::Crate)
     }
 

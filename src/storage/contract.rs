@@ -20,6 +20,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use super::local::LocalStorage;
+#[cfg(feature = "s3")]
 use super::s3::S3Storage;
 use super::{
     Durability, LockEvents, LockMode, ObjectKind, Outcome, Precondition, Revision, Storage,
@@ -641,11 +642,13 @@ fn a_folder_link_is_one_object_under_two_keys() {
 
 /// moto's S3 server on a free port of 127.0.0.1, for this test binary's
 /// run (killed when dropped).
+#[cfg(feature = "s3")]
 struct Moto {
     port: u16,
     child: std::process::Child,
 }
 
+#[cfg(feature = "s3")]
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -653,6 +656,7 @@ impl Drop for Moto {
     }
 }
 
+#[cfg(feature = "s3")]
 impl Moto {
     /// Starts `moto_server`, or `None` after the rule of [`needs`].
     fn start(why: &str) -> Option<Moto> {
@@ -698,6 +702,7 @@ impl Moto {
     }
 }
 
+#[cfg(feature = "s3")]
 #[test]
 fn a_bucket_keeps_the_storage_contract() {
     let Some(moto) = Moto::start("the S3 half of the storage contract runs against moto") else {

@@ -11,16 +11,20 @@
 //! (compare-and-swap on the revision), create-only put, list by prefix, delete,
 //! and the writers' lock. [`local::LocalStorage`] is the folder
 //! implementation (flock, fsync, `syncfs` batches, modes and mtime rules live there);
-//! [`s3::S3Storage`] keeps a registry in an S3 bucket (a [`lease`] held in
-//! the bucket as its lock, conditional requests, HTTP metadata on every object).
+//! `s3::S3Storage` keeps a registry in an S3 bucket (a lease, `lease`, held in the
+//! bucket as its lock, conditional requests, HTTP metadata on every object;
+//! built with the `s3` feature).
 //!
 //! Keys are checked here, in every build: [`check_key`] refuses an absolute
 //! key and empty, `.` or `..` components with [`crate::Error::BadKey`].
 
 #[cfg(test)]
 mod contract;
+// The lease is the lock of object storage only.
+#[cfg(feature = "s3")]
 pub(crate) mod lease;
 pub(crate) mod local;
+#[cfg(feature = "s3")]
 pub(crate) mod s3;
 
 use crate::error::{Error, Result};
@@ -79,13 +83,18 @@ pub(crate) enum ObjectKind {
     /// `.regtool/`): in a folder, mode 0600, or 0640 keeping the group of the
     /// file it replaces when that one was group-readable (the web server's group).
     Secret,
-    /// A catalogue page (`text/html; charset=utf-8`, revalidated).
+    /// A catalogue page (`text/html; charset=utf-8`, revalidated). This
+    /// and the next three: only the catalogue writes them (feature `html`).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     Html,
     /// A catalogue script (`text/javascript`, revalidated).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     Script,
     /// The catalogue's style sheet (`text/css`, revalidated).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     Style,
     /// The catalogue's Atom feed (`application/atom+xml`, revalidated).
+    #[cfg_attr(not(feature = "html"), allow(dead_code))]
     Feed,
 }
 
@@ -164,6 +173,7 @@ pub(crate) enum Waiting<'a> {
     FileLock(&'a Path),
     /// Another writer holds the registry's lease: `holder` says who
     /// (`HOST (pid N, since T)`).
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))] // leases live in buckets
     Lease {
         /// Who holds it, as `HOST (pid N, since T)`.
         holder: &'a str,
@@ -177,6 +187,7 @@ pub(crate) trait LockEvents {
     /// The storage cannot lock (some NFS setups); going on without.
     fn unsupported(&self, what: &Path, error: &std::io::Error);
     /// A stale lease (`holder`'s, unchanged for `unchanged`) was taken over.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))] // leases live in buckets
     fn took_over(&self, lease: &Path, holder: &str, unchanged: Duration) {
         let _ = (lease, holder, unchanged);
     }
@@ -193,8 +204,10 @@ pub(crate) enum Unlocked {
     /// The storage has no lease (a folder's lock goes with its process).
     NoLease,
     /// The lease was free already (or never taken).
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))] // leases live in buckets
     WasFree,
     /// The lease of `holder` (`HOST (pid N, since T)`) was freed.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))] // leases live in buckets
     Freed {
         /// Who held it.
         holder: String,

@@ -1,10 +1,11 @@
 //! A registry in an S3 bucket (or any S3-protocol store): `s3://bucket/prefix`.
-//! Floor 2 (`storage`).
+//! Floor 2 (`storage`); compiled with the `s3` feature only.
 //!
-//! Built on Apache Arrow's `object_store` crate (its `aws` backend), which is
-//! async: each call runs on a small tokio runtime owned by the [`S3Storage`]
-//! (one worker thread, which keeps connections going while regtool works),
-//! so the rest of regtool stays synchronous. The connection comes
+//! Built on Apache Arrow's `object_store` crate (its S3 backend, on the one
+//! HTTP client and TLS provider of [`crate::http`]), which is async: each
+//! call runs on a small tokio runtime owned by the [`S3Storage`] (one worker
+//! thread, which keeps connections going while regtool works), so the rest of
+//! regtool stays synchronous. The connection comes
 //! from the standard AWS environment (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` /
 //! `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...; see
@@ -318,6 +319,8 @@ impl S3Storage {
     }
 
     fn from_builder(builder: AmazonS3Builder, bucket: &str, prefix: &str) -> Result<S3Storage> {
+        // object_store's reqwest client takes the process's rustls provider.
+        crate::http::install_tls_provider();
         let mut builder = builder.with_bucket_name(bucket);
         if builder
             .get_config_value(&AmazonS3ConfigKey::Endpoint)

@@ -8,15 +8,21 @@
 mod common;
 
 mod add;
+// The catalogue needs regtool's `html` feature.
+#[cfg(feature = "html")]
 mod catalogue;
 mod ci_recipe;
 mod doctor;
 mod e2e_cargo;
+// Builds without an optional part (`--no-default-features`).
+#[cfg(any(not(feature = "s3"), not(feature = "html")))]
+mod features;
 mod first_hour;
 mod hostile;
 mod integrity;
 mod interleavings;
-#[cfg(unix)]
+// The writers' lease of a bucket needs regtool's `s3` feature.
+#[cfg(all(unix, feature = "s3"))]
 mod lease;
 mod maintenance;
 mod man;
@@ -28,6 +34,9 @@ mod old_manifests;
 #[cfg(unix)]
 mod readme_first_hour;
 mod reliability;
+// Registries in a bucket need regtool's `s3` feature (integration tests see
+// the package's features).
+#[cfg(feature = "s3")]
 mod s3;
 #[cfg(unix)]
 mod stress;

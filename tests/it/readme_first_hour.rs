@@ -215,11 +215,14 @@ fn the_nginx_step_starts_a_stopped_nginx_and_reloads_a_running_one() {
     // nginx runs: the same step reloads it, and it serves what it read.
     let before = host.error_log().matches("reconfiguring").count();
     run_as_admin(&script, tmp.path(), &host);
-    assert!(
-        host.error_log().matches("reconfiguring").count() > before,
-        "no reload:\n{}",
-        host.error_log()
-    );
+    // `nginx -s reload` returns once it signalled the master, which logs the
+    // reload a moment later.
+    let reloaded = || host.error_log().matches("reconfiguring").count() > before;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !reloaded() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(reloaded(), "no reload:\n{}", host.error_log());
     assert_eq!(get(port, "/ap/p-/app-lib", &[]).status, 200);
     assert_eq!(get(port, "/.regtool/config.toml", &[]).status, 404);
 

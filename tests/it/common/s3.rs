@@ -312,8 +312,13 @@ impl Bucket {
         self.requests().split_off(before)
     }
 
-    /// An `object_store` client of this bucket, for the protocol checks.
+    /// An `object_store` client of this bucket, for the protocol checks
+    /// (object_store is regtool's dependency with the `s3` feature only).
+    /// Its TLS provider is ring, installed here as regtool installs it.
+    #[cfg(feature = "s3")]
     pub fn client(&self) -> object_store::aws::AmazonS3 {
+        // `Err` when installed already (by an earlier test).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(&self.name)
             .with_region("us-east-1")
