@@ -703,6 +703,7 @@ fn a_killed_adds_orphan_under_another_spelling_trips_nothing_on_a_folder() {
 /// next command finishes, on a bucket too). Job A's first catalogue page
 /// write after its index write is held and A is killed there; the held
 /// request is dropped, never forwarded.
+#[cfg(feature = "html")]
 #[test]
 fn an_add_killed_between_its_index_and_the_catalogue_is_finished_by_the_next_command() {
     let Some(r) = Race::new() else { return };

@@ -1301,6 +1301,7 @@ proptest! {
 
 /// The bucket's run: `PROPTEST_CASES` (default 8: each command is a few
 /// requests to moto) sequences, and fewer shrinking steps.
+#[cfg(feature = "s3")]
 fn bucket_config() -> Config {
     let mut config = config();
     if std::env::var_os("PROPTEST_CASES").is_none() {
@@ -1312,6 +1313,7 @@ fn bucket_config() -> Config {
 
 /// The same model on a bucket (S3 on moto): what differs is that a bucket
 /// has no links (no [`Step::Link`]) and no file modes.
+#[cfg(feature = "s3")]
 #[test]
 fn a_bucket_follows_the_model() {
     if MotoServer::shared("the registry lives in a bucket on 127.0.0.1").is_none() {

@@ -66,6 +66,8 @@ pub use cargo::*;
 pub use conformance::*;
 pub use crates::*;
 pub use http::*;
+// Jobs run at once on a bucket (interleavings, stress, lease): the `s3` build.
+#[cfg(feature = "s3")]
 pub use jobs::*;
 pub use needs::*;
 pub use nginx::*;
