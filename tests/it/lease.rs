@@ -476,3 +476,69 @@ fn a_late_crate_delete_cannot_take_a_re_added_crate() {
     assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["versions"], 1);
 }
+
+/// An S3 endpoint on 127.0.0.1 that denies every request (403 with S3's
+/// `AccessDenied` error body), as a bucket whose policy or credentials do
+/// not let the caller in: moto lets every caller in. Serves until the test
+/// process ends; returns its `http://` endpoint.
+fn denying_endpoint() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0usize;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim() != "" {
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let _ = reader
+                .by_ref()
+                .take(length as u64)
+                .read_to_end(&mut Vec::new());
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    endpoint
+}
+
+#[test]
+fn a_bucket_that_denies_access_is_named_in_one_line() {
+    let endpoint = denying_endpoint();
+    for args in [
+        &["init", "s3://acme-crates/registry", "--url", common::URL][..],
+        &["--registry", "s3://acme-crates/registry", "list"][..],
+    ] {
+        let mut cmd = common::regtool();
+        cmd.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .args(args);
+        let out = common::run_with_timeout(cmd, common::REGTOOL_TIMEOUT);
+        assert_eq!(out.status.code(), Some(2), "{}", describe_output(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{}", describe_output(&out));
+        assert!(
+            err.starts_with("error: the S3 server denied access to `s3://acme-crates/registry/")
+                && err.contains("(403 AccessDenied)")
+                && err.contains("the policy of the bucket `acme-crates`"),
+            "{}",
+            describe_output(&out)
+        );
+    }
+}
