@@ -22,6 +22,8 @@
 //!   bucket ([`RawStore`]) and the invariants a stored state can break;
 //! - [`jobs`]: `regtool` processes running at once ([`Job`]), watched,
 //!   stopped, resumed or killed;
+//! - [`markup`]: what a browser's HTML parser makes of a page (parse errors,
+//!   scripts, handlers, `javascript:` URLs) and XML 1.0's characters;
 //! - [`readme`]: README.md's fenced blocks, taken out and run as written;
 //! - [`upstream`]: an upstream registry for `regtool mirror`, behind a server
 //!   that misbehaves on cue ([`Upstream`], [`FaultServer`]), and `mirror` runs.
@@ -49,6 +51,8 @@ mod conformance;
 mod crates;
 mod http;
 mod jobs;
+#[cfg(feature = "html")]
+mod markup;
 mod needs;
 mod nginx;
 mod process;
@@ -69,6 +73,8 @@ pub use http::*;
 // Jobs run at once on a bucket (interleavings, stress, lease): the `s3` build.
 #[cfg(feature = "s3")]
 pub use jobs::*;
+#[cfg(feature = "html")]
+pub use markup::*;
 pub use needs::*;
 pub use nginx::*;
 pub use process::*;
