@@ -69,11 +69,31 @@ impl MotoServer {
     }
 
     /// Runs `bin -H 127.0.0.1 -p PORT` until this test process exits
-    /// (`unthreaded`: see [`MotoServer::unthreaded`]).
+    /// (`unthreaded`: see [`MotoServer::unthreaded`]). Ready once moto's log
+    /// says it runs on that port: something else that took the port between
+    /// [`free_port`] and moto's start (another test binary on a busy
+    /// machine) would otherwise answer in its place; moto then says the
+    /// address is in use, and another port is tried.
     fn start(bin: &Path, unthreaded: bool) -> Result<MotoServer, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match MotoServer::start_on(bin, unthreaded, free_port())? {
+                Ok(m) => return Ok(m),
+                Err(taken) => last = taken,
+            }
+        }
+        Err(last)
+    }
+
+    /// One try of [`MotoServer::start`] on `port`: the inner `Err` when the
+    /// port was taken meanwhile.
+    fn start_on(
+        bin: &Path,
+        unthreaded: bool,
+        port: u16,
+    ) -> Result<Result<MotoServer, String>, String> {
         let dir = tempdir();
         let log = dir.path().join("moto.log");
-        let port = free_port();
         let script =
             r#""$1" -H 127.0.0.1 -p "$2" >"$3" 2>&1 & pid=$!; cat >/dev/null; kill "$pid""#;
         let mut keeper = Command::new("sh");
@@ -101,14 +121,31 @@ impl MotoServer {
         let keeper = keeper
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-        wait_for_listener(port, Duration::from_secs(60), &mut || None)
+        let running = format!("Running on http://127.0.0.1:{port}");
+        let start = Instant::now();
+        loop {
+            let said = fs::read_to_string(&log).unwrap_or_default();
+            if said.contains(&running) {
+                break;
+            }
+            if said.contains("Address already in use") {
+                return Ok(Err(format!("port {port} was taken: {said}")));
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(format!(
+                    "moto did not start on port {port} within 60 s: {said}"
+                ));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        wait_for_listener(port, Duration::from_secs(10), &mut || None)
             .map_err(|e| format!("{e}: {}", fs::read_to_string(&log).unwrap_or_default()))?;
-        Ok(MotoServer {
+        Ok(Ok(MotoServer {
             port,
             log,
             _dir: dir,
             _keeper: keeper,
-        })
+        }))
     }
 
     /// `http://127.0.0.1:PORT`, the endpoint S3 clients take.
