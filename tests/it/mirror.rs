@@ -237,7 +237,7 @@ fn server_errors_and_slow_answers_are_retried_with_a_bound() {
 
     // A server that keeps stalling: given up after --retries, refused, quickly.
     let stall = Fault::Delay(Duration::from_secs(5));
-    up.server.fail("/al/ph/alpha", &[stall; 10]);
+    up.server.fail("/al/ph/alpha", &vec![stall; 10]);
     let start = Instant::now();
     let out = up.mirror_into(
         &mirror.root,
