@@ -120,6 +120,13 @@ impl FaultServer {
         self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
     }
 
+    /// Every path asked for, sorted.
+    pub fn paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self.counts.lock().unwrap().keys().cloned().collect();
+        paths.sort();
+        paths
+    }
+
     /// How many requests there were in all.
     pub fn total(&self) -> usize {
         self.counts.lock().unwrap().values().sum()
