@@ -826,7 +826,7 @@ impl Landing {
             let c = self.crates.get_mut(name).expect("chosen from the plan");
             c.settled = true;
             by_crate.push(c.ready.iter().map(|(j, _)| *j).collect());
-            batch.extend(c.ready.drain(..));
+            batch.append(&mut c.ready);
         }
         if batch.is_empty() {
             return Ok(());
