@@ -1143,11 +1143,21 @@ fn download(reg: &Registry, fetch: &Fetcher<'_>, job: &Job) -> Downloads {
         job.cksum.as_str(),
     );
     let limits = reader::input_limits(&reg.settings, None, None);
+    let ceiling = gzip_ceiling(limits.max_unpacked_size);
     let mut tmp = reg.staging_file().map_err(|e| e.to_string())?;
     let got = fetch
         .upstream
-        .download(&url, fetch.config.auth_required, limits.max_crate_size, tmp.as_file_mut())
+        .download(
+            &url,
+            fetch.config.auth_required,
+            limits.max_crate_size.min(ceiling),
+            tmp.as_file_mut(),
+        )
         .map_err(|e| match e {
+            FetchError::TooLarge { .. } if ceiling < limits.max_crate_size => format!(
+                "the .crate is over the registry's max-unpacked-size, compressed: {e} (no gzip of a tar stream of at most {} bytes is larger; `regtool settings --max-unpacked-size` raises it)",
+                limits.max_unpacked_size
+            ),
             FetchError::TooLarge { .. } => format!(
                 "the .crate is over the registry's max-crate-size: {e} (`regtool settings --max-crate-size` raises it)"
             ),
@@ -1169,6 +1179,19 @@ fn download(reg: &Registry, fetch: &Fetcher<'_>, job: &Job) -> Downloads {
         .map_err(|e| format!("the .crate is refused: {e}"))?;
     holds_the_line(job, &entry)?;
     Ok((tmp, got.size))
+}
+
+/// A bound on the size of a `.crate` whose tar stream is at most
+/// `max_unpacked` bytes, in bytes: deflate as cargo packages it (zlib, via
+/// flate2) makes incompressible data larger by well under 0.1 % (zlib's
+/// `deflateBound`), and gzip adds a header and trailer (64 KiB allowed here
+/// for its optional fields). A download over it would fail the unpacked-size
+/// check anyway; stopping there bounds a mirror without a `max-crate-size`
+/// against an endless body.
+fn gzip_ceiling(max_unpacked: u64) -> u64 {
+    max_unpacked
+        .saturating_add(max_unpacked / 1024)
+        .saturating_add(64 * 1024)
 }
 
 /// Which fields of a line a `--refresh` may not change: those that decide

@@ -599,3 +599,32 @@ fn doctor_downloads_nothing_an_index_line_names_with_a_path() {
         "{asked:?}"
     );
 }
+
+#[test]
+fn doctor_bounds_endless_answers_and_lying_lengths() {
+    // Issue 18; on main bc3f5a2 an endless config.json was read up to
+    // 512 MiB into memory, with no deadline.
+    let (server, dir) = behind_fault_server();
+    let root = dir.path().join("registry");
+    server.lie("/config.json", common::Fault::endless());
+    let start = std::time::Instant::now();
+    let out = doctor(Some(&root), &["--deadline", "2", "--format", "json"]);
+    common::assert_exit_code(&out, 1, "doctor against an endless config.json");
+    let config = check(&out, "config.json");
+    assert_eq!(config["status"], "fail", "{config}");
+    let detail = config["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("deadline of 2 s") || detail.contains("the answer is over"),
+        "{detail}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+
+    // A Content-Length of a TiB, then the real (short) file and the end.
+    server.lie("/config.json", common::Fault::Length(1 << 40));
+    let out = doctor(Some(&root), &["--format", "json"]);
+    common::assert_exit_code(&out, 1, "doctor against a lying Content-Length");
+    let config = check(&out, "config.json");
+    assert_eq!(config["status"], "fail", "{config}");
+    let detail = config["detail"].as_str().unwrap();
+    assert!(detail.contains("reading the body"), "{detail}");
+}

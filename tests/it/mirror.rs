@@ -996,6 +996,91 @@ fn slow_bytes_are_abandoned_at_the_low_speed_limit() {
 }
 
 #[test]
+fn endless_bodies_and_lying_lengths_are_refused_by_version() {
+    // Issue 18: on main bc3f5a2 an endless `.crate` on a mirror (which has
+    // no max-crate-size) was read until the disk filled.
+    let up = Upstream::new(&[
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("beta", "0.2.0"),
+        CrateBuilder::new("gamma", "1.0.0"),
+        CrateBuilder::new("delta", "1.0.0"),
+        CrateBuilder::new("epsilon", "1.0.0"),
+        CrateBuilder::new("zeta", "1.0.0"),
+    ]);
+    let beta_size = fs::metadata(up.crate_file("beta", "0.2.0")).unwrap().len();
+    let gamma_size = fs::metadata(up.crate_file("gamma", "1.0.0")).unwrap().len();
+    // alpha's .crate never ends.
+    up.server
+        .lie("/crates/alpha/alpha-1.0.0.crate", Fault::endless());
+    // beta's says it is 10 bytes and sends them all.
+    up.server
+        .lie("/crates/beta/beta-0.2.0.crate", Fault::Length(10));
+    // gamma's says 1000 bytes more than it sends.
+    up.server.lie(
+        "/crates/gamma/gamma-1.0.0.crate",
+        Fault::Length(gamma_size + 1000),
+    );
+    // delta's index file never ends; epsilon's says it is a TiB.
+    up.server.lie("/de/lt/delta", Fault::endless());
+    up.server.lie("/ep/si/epsilon", Fault::Length(1 << 40));
+
+    let mirror = TestRegistry::mirror();
+    mirror.ok(&[&"settings", &"--max-unpacked-size", &"4MiB"]);
+    let start = Instant::now();
+    let out = up.mirror_into(
+        &mirror.root,
+        &[
+            "--retries",
+            "1",
+            "alpha@1.0.0",
+            "beta@0.2.0",
+            "gamma@1.0.0",
+            "delta@1.0.0",
+            "epsilon@1.0.0",
+            "zeta@1.0.0",
+        ],
+    );
+    let took = start.elapsed();
+    common::assert_exit_code(&out, 1, "mirror from a server that lies about sizes");
+    let r = json(&out);
+    let alpha = refusal(&r, "alpha", "1.0.0");
+    assert!(
+        alpha.contains("over the registry's max-unpacked-size, compressed")
+            && alpha.contains("over the limit of 4263936 bytes"),
+        "{alpha}"
+    );
+    let beta = refusal(&r, "beta", "0.2.0");
+    assert!(
+        beta.contains("checksum mismatch") && beta.contains("gave 10 bytes"),
+        "{beta} (the .crate is {beta_size} bytes)"
+    );
+    let gamma = refusal(&r, "gamma", "1.0.0");
+    assert!(gamma.contains("gave up after 2 tries"), "{gamma}");
+    let delta = refusal(&r, "delta", "1.0.0");
+    assert!(
+        delta.contains("line 1 of the index file is over 1048576 bytes"),
+        "{delta}"
+    );
+    let epsilon = refusal(&r, "epsilon", "1.0.0");
+    assert!(
+        epsilon.contains("the index file is over 268435456 bytes"),
+        "{epsilon}"
+    );
+    assert_eq!(version_entry(&r, "zeta", "1.0.0")["status"], "mirrored");
+    assert_eq!(up.server.count("/crates/alpha/alpha-1.0.0.crate"), 1);
+    assert_eq!(up.server.count("/ep/si/epsilon"), 1);
+    for name in ["alpha", "beta", "gamma", "delta", "epsilon"] {
+        assert!(!mirror.index_file(name).exists(), "{name}");
+    }
+    assert!(
+        files_named(&mirror.root, "alpha-1.0.0.crate").is_empty(),
+        "nothing of the endless .crate is kept"
+    );
+    mirror.assert_verify_clean();
+    assert!(took < Duration::from_secs(60), "{took:?}");
+}
+
+#[test]
 fn redirects_are_followed_and_loops_refused() {
     let up = Upstream::new(&[
         CrateBuilder::new("alpha", "1.0.0"),

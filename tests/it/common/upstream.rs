@@ -26,6 +26,22 @@ pub enum Fault {
     /// Answer 200 with a body the function writes as it is sent (no
     /// `Content-Length`: the body ends when the connection closes).
     Stream(BodyWriter),
+    /// Serve the file with this `Content-Length` instead of its size (a
+    /// lie either way: the body is the file, whatever the header says).
+    Length(u64),
+}
+
+impl Fault {
+    /// Answer 200 with zeros for as long as the client reads (no
+    /// `Content-Length`).
+    pub fn endless() -> Fault {
+        Fault::Stream(Arc::new(|out: &mut dyn Write| -> io::Result<()> {
+            let zeros = [0u8; 64 * 1024];
+            loop {
+                out.write_all(&zeros)?;
+            }
+        }))
+    }
 }
 
 impl std::fmt::Debug for Fault {
@@ -37,6 +53,7 @@ impl std::fmt::Debug for Fault {
             Fault::Body(b) => write!(f, "Body({} bytes)", b.len()),
             Fault::Redirect(to) => write!(f, "Redirect({to})"),
             Fault::Stream(_) => write!(f, "Stream(..)"),
+            Fault::Length(n) => write!(f, "Length({n})"),
         }
     }
 }
@@ -197,6 +214,12 @@ fn serve(
             let mut out = io::BufWriter::with_capacity(256 * 1024, &stream);
             write(&mut out)?;
             out.flush()?;
+        }
+        Some(Fault::Length(claimed)) => {
+            let (status, body) = file();
+            let extra = format!("Content-Length: {claimed}\r\n");
+            stream.write_all(head(status, None, &extra).as_bytes())?;
+            stream.write_all(&body)?;
         }
         Some(Fault::Drip(gap)) => {
             let (status, body) = file();
