@@ -37,6 +37,9 @@ pub struct Shell {
     color: bool,
     /// How reports are printed.
     pub format: Format,
+    /// How long a command waits for the registry's lock or lease
+    /// (`--lock-timeout`); `None`: as long as it takes.
+    lock_timeout: Option<std::time::Duration>,
     err: Mutex<()>,
 }
 
@@ -51,8 +54,23 @@ impl Shell {
             progress: tty && !no_progress && !quiet,
             color: tty && !no_color,
             format,
+            lock_timeout: None,
             err: Mutex::new(()),
         }
+    }
+
+    /// This shell, with commands waiting at most `timeout` for the
+    /// registry's lock or lease (`None`: as long as it takes).
+    #[must_use]
+    pub(crate) fn with_lock_timeout(mut self, timeout: Option<std::time::Duration>) -> Shell {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the registry's lock or lease (see
+    /// [`Shell::with_lock_timeout`]).
+    pub(crate) fn lock_timeout(&self) -> Option<std::time::Duration> {
+        self.lock_timeout
     }
 
     /// A silent shell (for unit tests).
@@ -63,6 +81,7 @@ impl Shell {
             progress: false,
             color: false,
             format: Format::Text,
+            lock_timeout: None,
             err: Mutex::new(()),
         }
     }
