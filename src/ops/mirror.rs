@@ -837,16 +837,7 @@ impl Landing {
             Err(e) => e,
         };
         if by_crate.len() == 1 {
-            let why = format!("not published: {}", crate::error::Report(&failed));
-            for &j in &by_crate[0] {
-                refuse(
-                    shell,
-                    report,
-                    &jobs[j].want(),
-                    Some(jobs[j].cksum()),
-                    why.clone(),
-                );
-            }
+            refuse_unpublished(shell, report, jobs, &by_crate[0], &failed);
             return Ok(());
         }
         shell.warn(format!(
@@ -868,18 +859,7 @@ impl Landing {
             }
             match publish_batch(writer, jobs, one, shell, report) {
                 Ok(()) => {}
-                Err(e) if refusable(&e) => {
-                    let why = format!("not published: {}", crate::error::Report(&e));
-                    for j in js {
-                        refuse(
-                            shell,
-                            report,
-                            &jobs[j].want(),
-                            Some(jobs[j].cksum()),
-                            why.clone(),
-                        );
-                    }
-                }
+                Err(e) if refusable(&e) => refuse_unpublished(shell, report, jobs, &js, &e),
                 Err(e) => return Err(e),
             }
         }
@@ -961,6 +941,27 @@ fn publish_batch(
     }
     report.written.extend(index_written);
     Ok(())
+}
+
+/// Refuses the versions `js` (indexes into `jobs`), which a publication
+/// that failed with `failed` did not write.
+fn refuse_unpublished(
+    shell: &Shell,
+    report: &mut MirrorReport,
+    jobs: &[Job],
+    js: &[usize],
+    failed: &Error,
+) {
+    let why = format!("not published: {}", crate::error::Report(failed));
+    for &j in js {
+        refuse(
+            shell,
+            report,
+            &jobs[j].want(),
+            Some(jobs[j].cksum()),
+            why.clone(),
+        );
+    }
 }
 
 /// Puts one version's publication in the report.
