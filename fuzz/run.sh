@@ -20,7 +20,7 @@ fi
 
 "$here/seed.sh"
 cd "$here"
-targets=(crate_reader crate_tar manifest_to_entry upstream_index)
+targets=(crate_reader crate_tar manifest_to_entry upstream_index catalogue)
 # One build for all targets (-O: release; debug assertions on, to catch
 # arithmetic overflow).
 cargo fuzz build -O --debug-assertions
@@ -32,6 +32,7 @@ for t in "${targets[@]}"; do
         crate_tar) max_len=65536 ;;
         manifest_to_entry) max_len=65536 ;;
         upstream_index) max_len=262144; extra=(-malloc_limit_mb=64) ;;
+        catalogue) max_len=65536 ;;
         *) max_len=262144 ;;
     esac
     echo "fuzzing $t for ${seconds}s"

@@ -5,6 +5,7 @@
 #   fuzz/corpus/crate_tar/          their tar archives, uncompressed
 #   fuzz/corpus/upstream_index/     index files of `fuzz-me` made of their
 #                                   crates.io lines (fixtures/crates-io/expected.jsonl)
+#   fuzz/corpus/catalogue/          crate metadata and READMEs (README.md)
 # Safe to rerun; existing corpus files are kept.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -55,3 +56,11 @@ for i, line in enumerate(lines):
 open(f"{sys.argv[2]}/all", "w").write("\n".join(out) + "\n")
 print(f"seeded {len(out) + 1} index files into {sys.argv[2]}")
 PY
+
+# The catalogue target: fields split at NUL (see fuzz_targets/catalogue.rs);
+# a README with the usual Markdown and raw HTML, and this repository's.
+catalogue_dir="$here/corpus/catalogue"
+mkdir -p "$catalogue_dir"
+printf 'A crate\0# Title\n\n> quote\n\n<div align="center"><img src="https://e.org/x.png"></div>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn main() {}\n```\n\0MIT\0https://github.com/x/y\0https://x.org\0https://docs.rs/x\0a,b\0std\0serde\0^1\0cfg(unix)\0\0\0\0README.md' >"$catalogue_dir/fields"
+printf 'desc\0' | cat - "$root/README.md" >"$catalogue_dir/readme"
+echo "seeded $catalogue_dir"

@@ -139,7 +139,8 @@ pub(crate) fn settings(
                 );
             }
             Derived::Removed => shell.status("Catalogue", "removed"),
-            Derived::Unchanged => {}
+            // A warning said why; the next change or `reindex` writes it.
+            Derived::Unchanged | Derived::Pending => {}
         }
         shell.status(
             "Updated",

@@ -10,7 +10,7 @@
 
 use crate::config::WRITER_VERSION;
 use crate::error::{Error, Result};
-use crate::index::{IndexPackage, version_key};
+use crate::index::{IndexFile, IndexPackage, version_key};
 use crate::layout::{self, CONFIG_KEY, SETTINGS_KEY};
 use crate::location::RegistryLocation;
 use crate::name::{self, CrateName};
@@ -38,7 +38,9 @@ pub(crate) struct Problem {
     /// `missing-crate`, `cksum-mismatch`, `orphan-crate`, `crate-unreadable`,
     /// `differs`, `writer-version` (the registry needs a newer regtool to be
     /// changed), `unreadable-key` (a key a listing returned that cannot be
-    /// read back: left out of every check).
+    /// read back: left out of every check), `catalogue` (the catalogue does
+    /// not describe the index, or work on it was left pending: `regtool
+    /// reindex` writes it again).
     pub(crate) kind: &'static str,
     /// What is wrong, for people.
     pub(crate) message: String,
@@ -114,6 +116,7 @@ pub(crate) fn verify(
         &lines.expected_crates,
         &mut report,
     )?);
+    problems.extend(check_catalogue(&reg)?);
     problems.extend(writer_version(&reg));
     problems.extend(reg.unreadable_keys().into_iter().map(|k| Problem {
         path: PathBuf::from(&k),
@@ -123,6 +126,45 @@ pub(crate) fn verify(
     problems.sort();
     report.problems = problems;
     Ok(report)
+}
+
+/// Whether the catalogue describes the index (see
+/// [`crate::catalogue::check`]); index files that cannot be read are
+/// problems of their own already, and their crates' pages are not judged.
+fn check_catalogue(reg: &Registry) -> Result<Vec<Problem>> {
+    let read: Vec<std::result::Result<Option<(CrateName, IndexFile)>, String>> = reg
+        .index_keys()?
+        .par_iter()
+        .map(|key| match reg.read_index_key(key) {
+            Ok(found) => Ok(found.and_then(|(index, _)| {
+                let name = CrateName::new(&index.lines.first()?.package.name).ok()?;
+                Some((name, index))
+            })),
+            Err(_) => Err(name::canonical(key.rsplit('/').next().unwrap_or(key))),
+        })
+        .collect();
+    let mut files = Vec::new();
+    let mut unreadable = std::collections::HashSet::new();
+    for r in read {
+        match r {
+            Ok(Some(file)) => files.push(file),
+            Ok(None) => {}
+            Err(canonical) => {
+                unreadable.insert(canonical);
+            }
+        }
+    }
+    Ok(crate::catalogue::check(reg, &files, &unreadable)?
+        .into_iter()
+        .map(|f| Problem {
+            path: reg.locate(&f.key),
+            kind: "catalogue",
+            message: format!(
+                "{}; `regtool reindex` writes the catalogue again",
+                f.message
+            ),
+        })
+        .collect())
 }
 
 /// The registry needs a newer regtool to be changed than this one.

@@ -68,7 +68,7 @@ impl Writer {
         durability: Durability,
         on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<VerbatimResult>> {
-        self.check()?;
+        self.begin()?;
         let mut groups: BTreeMap<String, Vec<VerbatimVersion>> = BTreeMap::new();
         for v in versions {
             groups.entry(v.name.canonical()).or_default().push(v);

@@ -10,10 +10,12 @@
 //! lock's guard whether it still holds ([`LockGuard::check`]): a lease that
 //! ran out makes every later write fail instead of racing another writer.
 //!
-//! Every change is announced to the registry's [`ChangeHook`] through one
-//! call site, [`Writer::announce`].
+//! Every change is told to the registry's [`ChangeHook`] through one call
+//! site, [`Writer::derive`], where a hook's failure becomes a warning: what
+//! a hook derives (the catalogue) never fails or holds back a change of the
+//! index, which is the truth.
 
-use super::hook::{Change, ChangeHook, Derived};
+use super::hook::{Added, Change, ChangeHook, Derived};
 use super::{Registry, StoredCrate};
 use crate::config::{RegistryConfig, Settings};
 use crate::error::CrateProblem;
@@ -58,6 +60,8 @@ pub(crate) struct Publication {
 pub(crate) struct Writer {
     reg: Registry,
     guard: Box<dyn LockGuard>,
+    /// The hook has finished what a failed run left ([`Writer::begin`]).
+    resumed: std::sync::atomic::AtomicBool,
     /// Canonical names whose spelling this writer has claimed (object
     /// storage: see [`Writer::claim`]).
     claimed: Mutex<HashSet<String>>,
@@ -101,6 +105,7 @@ impl Writer {
         Writer {
             reg,
             guard,
+            resumed: std::sync::atomic::AtomicBool::new(false),
             claimed: Mutex::default(),
         }
     }
@@ -204,11 +209,59 @@ impl Writer {
         self.check_change(&self.reg.settings)
     }
 
-    /// Hands a change to the registry's hook: the one place every hook call
-    /// goes through. Today a hook's error is the command's error (the index
-    /// was written already); changing that is a change here only.
+    /// Asks the registry's hook whether it can follow a change
+    /// ([`ChangeHook::can_follow`]): the one hook call whose error is the
+    /// command's, since nothing was written yet.
     fn announce<T>(&self, tell: impl FnOnce(&dyn ChangeHook) -> Result<T>) -> Result<T> {
         tell(self.reg.hook.as_ref())
+    }
+
+    /// [`Writer::check_change`]; then, the first time, has the hook finish
+    /// what a failed or killed run left ([`ChangeHook::resume`]): called
+    /// first by every method that changes the index or the `.crate` files,
+    /// so that the next change finishes pending work (a `--dry-run`, which
+    /// changes nothing, does not).
+    pub(super) fn begin(&self) -> Result<()> {
+        self.check_change(&self.reg.settings)?;
+        self.resume_once();
+        Ok(())
+    }
+
+    /// [`Writer::begin`] for a change of regtool's own files (the token
+    /// file, temp files), which the hook does not follow: the lock, then
+    /// pending work.
+    pub(super) fn begin_own(&self) -> Result<()> {
+        self.check()?;
+        self.resume_once();
+        Ok(())
+    }
+
+    /// Has the hook finish pending work, once per writer (a failure is a
+    /// warning: see [`Writer::derive`]).
+    fn resume_once(&self) {
+        if !self.resumed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.derive(|h| h.resume(self));
+        }
+    }
+
+    /// Tells the registry's hook of a change: the one place every hook call
+    /// goes through. The index was written (or is about to be), and is the
+    /// truth: a hook's error is one warning on stderr naming what the hook
+    /// derives and the file, and `None`; the hook's pending work is finished
+    /// by the next change or `regtool reindex`.
+    pub(crate) fn derive<T>(&self, tell: impl FnOnce(&dyn ChangeHook) -> Result<T>) -> Option<T> {
+        let hook = self.reg.hook.as_ref();
+        match tell(hook) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                crate::output::warn(format_args!(
+                    "{} was not brought up to date: {}\n(the registry's index was; the next change or `regtool reindex` finishes it)",
+                    hook.describe(),
+                    crate::error::Report(&e)
+                ));
+                None
+            }
+        }
     }
 
     /// Writes the settings, then `config.json`, both create-only: the last
@@ -232,7 +285,8 @@ impl Writer {
                 return Err(self.reg.conflict(key));
             }
         }
-        self.announce(|h| h.rebuild(self)).map(|_| ())
+        let _ = self.derive(|h| h.rebuild(self));
+        Ok(())
     }
 
     /// Replaces the settings and `config.json` with `settings` and `config`
@@ -265,7 +319,9 @@ impl Writer {
             self.replace(CONFIG_KEY, &config.to_bytes(), ObjectKind::Config, was)?;
             self.reg.config = config;
         }
-        self.announce(|h| h.settings_changed(self, &old))
+        Ok(self
+            .derive(|h| h.settings_changed(self, &old))
+            .unwrap_or(Derived::Pending))
     }
 
     /// Writes `bytes` at `key` (the settings, `config.json`) in place of
@@ -304,7 +360,7 @@ impl Writer {
     /// What the hook fails with.
     pub(crate) fn rebuild_derived(&self) -> Result<Derived> {
         self.check_change(&self.reg.settings)?;
-        self.announce(|h| h.rebuild(self))
+        Ok(self.derive(|h| h.rebuild(self)).unwrap_or(Derived::Pending))
     }
 
     /// Writes `bytes` at `key`, a key the registry does not own (a hook's:
@@ -357,7 +413,7 @@ impl Writer {
     /// [`Error::Conflict`] naming the file if another writer changed it since;
     /// [`Error::Io`] naming the file.
     pub(crate) fn put_secret(&self, key: &str, bytes: &[u8], read: Option<Revision>) -> Result<()> {
-        self.check()?;
+        self.begin_own()?;
         debug_assert!(key.starts_with(&format!("{STATE_DIR}/")));
         match self.store()?.put(
             key,
@@ -391,7 +447,7 @@ impl Writer {
         not_found: impl Fn() -> Error,
         mut change: impl FnMut(&mut StoredCrate) -> Result<Option<T>>,
     ) -> Result<Option<(CrateName, T)>> {
-        self.check_change(&self.reg.settings)?;
+        self.begin()?;
         for attempt in 0..MAX_RETRIES {
             if attempt > 0 {
                 backoff(attempt - 1);
@@ -409,13 +465,11 @@ impl Writer {
                 return Ok(None);
             };
             let pre = Precondition::from_read(stored.revision.clone());
-            self.announce(|h| h.before_index_writes(self, &[&stored.name], Durability::Now))?;
+            let _ = self.derive(|h| h.before_index_writes(self, &[&stored.name], Durability::Now));
             let written = self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?;
             if written == Outcome::Done || self.landed(&stored)? {
-                let has = |v: &String| stored.index.lines.iter().any(|l| l.package.vers == *v);
                 let change = Change {
                     name: &stored.name,
-                    index: &stored.index,
                     added: stored
                         .index
                         .lines
@@ -423,9 +477,8 @@ impl Writer {
                         .filter(|l| !before.contains(&l.package.vers))
                         .map(|l| (l.package.vers.clone(), None))
                         .collect(),
-                    removed: before.iter().filter(|v| !has(v)).cloned().collect(),
                 };
-                self.announce(|h| h.index_written(self, &[change]))?;
+                let _ = self.derive(|h| h.index_written(self, &[change]));
                 return Ok(Some((stored.name, out)));
             }
         }
@@ -463,7 +516,7 @@ impl Writer {
         pre: &Precondition,
         durability: Durability,
     ) -> Result<Outcome> {
-        self.check_change(&self.reg.settings)?;
+        self.begin()?;
         let key = layout::index_key(name);
         if file.lines.is_empty() {
             self.store()?.delete(&key, pre)
@@ -515,7 +568,16 @@ impl Writer {
         mut on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<String>> {
         use rayon::prelude::*;
-        self.check_change(&self.reg.settings)?;
+        self.begin()?;
+        let preview: Vec<Added<'_>> = batch
+            .iter()
+            .map(|p| (&p.name, p.added.as_slice()))
+            .collect();
+        let _ = self.derive(|h| {
+            h.prepare(self, &preview);
+            Ok(())
+        });
+        drop(preview);
         let mut written = Vec::new();
         let mut indexes = Vec::new();
         let mut added = std::collections::HashMap::new();
@@ -553,7 +615,7 @@ impl Writer {
             }
         }
         let names: Vec<&CrateName> = indexes.iter().map(|w| &w.1).collect();
-        self.announce(|h| h.before_index_writes(self, &names, durability))?;
+        let _ = self.derive(|h| h.before_index_writes(self, &names, durability));
         self.reg.store.barrier()?;
         let max_level = indexes.iter().map(|w| w.0).max().unwrap_or(0);
         for level in 0..=max_level {
@@ -571,14 +633,12 @@ impl Writer {
         }
         let changes: Vec<Change<'_>> = indexes
             .iter()
-            .map(|(_, name, index, _, _)| Change {
+            .map(|(_, name, _, _, _)| Change {
                 name,
-                index,
                 added: added.remove(&name.canonical()).unwrap_or_default(),
-                removed: Vec::new(),
             })
             .collect();
-        self.announce(|h| h.index_written(self, &changes))?;
+        let _ = self.derive(|h| h.index_written(self, &changes));
         Ok(written)
     }
 
@@ -727,7 +787,7 @@ impl Writer {
     /// ([`ChangeHook::can_follow`]: [`Error::FeatureMissing`]), before
     /// anything is written.
     pub(crate) fn delete_crate(&self, key: &str) -> Result<()> {
-        self.check_change(&self.reg.settings)?;
+        self.begin()?;
         let pre = if self.reg.store.locks() {
             Precondition::Any
         } else {
@@ -749,7 +809,7 @@ impl Writer {
     /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn move_crate(&self, from: &str, to: &str) -> Result<()> {
-        self.check_change(&self.reg.settings)?;
+        self.begin()?;
         self.store()?.rename(from, to, ObjectKind::Crate)
     }
 
@@ -760,7 +820,7 @@ impl Writer {
     /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn fix_crate(&self, key: &str) -> Result<()> {
-        self.check_change(&self.reg.settings)?;
+        self.begin()?;
         self.store()?.fix_published(key, ObjectKind::Crate)
     }
 
@@ -775,6 +835,7 @@ impl Writer {
         max_age: std::time::Duration,
         beside_published: bool,
     ) -> Result<usize> {
+        self.begin_own()?;
         self.store()?.clean_temp(max_age, beside_published)
     }
 }
@@ -809,7 +870,7 @@ mod tests {
                 self.0
                     .lock()
                     .unwrap()
-                    .push(format!("written {} +{added:?} -{:?}", c.name, c.removed));
+                    .push(format!("written {} +{added:?}", c.name));
             }
             Ok(())
         }
@@ -895,9 +956,9 @@ mod tests {
             [
                 "rebuild",
                 r#"before ["Foo"]"#,
-                r#"written Foo +["1.0.0"] -[]"#,
+                r#"written Foo +["1.0.0"]"#,
                 r#"before ["Foo"]"#,
-                r#"written Foo +[] -["1.0.0"]"#,
+                r#"written Foo +[]"#,
                 "settings https://crates.example.com -> https://new.example.com",
             ]
         );

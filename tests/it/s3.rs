@@ -211,10 +211,12 @@ fn one_add_makes_a_handful_of_requests() {
     }
 }
 
-/// With the catalogue, one `add` also writes its metadata, the search data
-/// (if unchanged since read), the rest of the state, its page and the feed
-/// (one request each, after reading the search data and the state), still
-/// without listing the bucket; the objects carry their HTTP types.
+/// With the catalogue, one `add` also records its pending work (before the
+/// index file), then reads the index file back and writes the metadata of
+/// the version shown, its page, the search data (if unchanged since read),
+/// the fingerprints, the rest of the state and the feed, and clears the
+/// pending work; still without listing the bucket. The objects carry their
+/// HTTP types.
 #[test]
 fn one_add_with_the_catalogue_writes_only_its_files() {
     let Some(bucket) = bucket() else { return };
@@ -226,18 +228,20 @@ fn one_add_with_the_catalogue_writes_only_its_files() {
         .collect();
     let want = [
         "/cat/crates/newcomer/newcomer-2.0.0.crate ",
+        "/cat/.regtool/catalogue-pending.json ",
         "/cat/ne/wc/newcomer ",
-        "/cat/.regtool/meta/newcomer/2.0.0.json ",
-        "/cat/catalogue/search-index.js ",
-        "/cat/.regtool/catalogue.json ",
+        "/cat/.regtool/meta/newcomer.json ",
         "/cat/catalogue/crates/newcomer.html ",
+        "/cat/catalogue/search-index.js ",
+        "/cat/.regtool/catalogue-pages ",
+        "/cat/.regtool/catalogue.json ",
         "/cat/feed.atom ",
     ];
     assert_eq!(puts.len(), want.len(), "{during:#?}");
     for (put, want) in puts.iter().zip(want) {
         assert!(put.contains(want), "{put} is not {want}: {during:#?}");
     }
-    assert!(during.len() <= 11 + 7, "{during:#?}");
+    assert!(during.len() <= 11 + 14, "{during:#?}");
     for (key, ty) in [
         ("cat/index.html", "text/html; charset=utf-8"),
         (
