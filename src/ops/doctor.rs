@@ -33,7 +33,6 @@ use crate::registry::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Options of `doctor`.
 #[derive(Debug, Clone)]
@@ -45,8 +44,8 @@ pub(crate) struct DoctorOptions {
     pub(crate) token: Option<String>,
     /// The crate to probe (default: one picked from the local registry).
     pub(crate) crate_name: Option<CrateName>,
-    /// Longest wait for connecting and for each read.
-    pub(crate) timeout: Duration,
+    /// How long each request may take (timeout, low-speed limit, deadline).
+    pub(crate) pace: crate::http::Pace,
 }
 
 /// How a check came out.
@@ -133,6 +132,10 @@ const WRONG_TOKEN: &str = "regtool-doctor-wrong-token";
 /// Longest body read (a `.crate` is rarely over crates.io's 10 MiB).
 const MAX_BODY: u64 = 512 << 20;
 
+/// The most of a body kept in memory (an index file to parse, `config.json`);
+/// beyond it the body is only hashed.
+const MAX_KEPT: u64 = 64 << 20;
+
 /// Index files read from the local registry while looking for a crate whose
 /// name has uppercase letters.
 const MAX_CANDIDATES: usize = 200;
@@ -141,7 +144,12 @@ const MAX_CANDIDATES: usize = 200;
 struct Answer {
     status: u16,
     headers: reqwest::header::HeaderMap,
+    /// The body's first [`MAX_KEPT`] bytes.
     body: Vec<u8>,
+    /// The body's size in bytes.
+    size: u64,
+    /// The body's SHA-256 (lowercase hex).
+    sha256: String,
 }
 
 impl Answer {
@@ -244,6 +252,8 @@ impl Findings {
 struct Probe {
     base: String,
     client: reqwest::blocking::Client,
+    /// How long each request may take.
+    pace: crate::http::Pace,
     token: Option<String>,
     /// Whether cargo sends the token (after a `401`, or `auth-required`).
     send_token: bool,
@@ -274,21 +284,35 @@ impl Probe {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
+        let sent = std::time::Instant::now();
         let resp = req
             .send()
             .map_err(|e| format!("`{url}`: {}", crate::http::chain(&e.without_url())))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(resp, MAX_BODY + 1), &mut body)
-            .map_err(|e| format!("`{url}`: reading the body: {e}"))?;
-        if body.len() as u64 > MAX_BODY {
-            return Err(format!("`{url}`: the answer is over {MAX_BODY} bytes"));
+        let mut reader = crate::http::Paced::new(resp, self.pace, sent);
+        let (mut body, mut size, mut hasher) = (Vec::new(), 0u64, Sha256::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buf)
+                .map_err(|e| format!("`{url}`: reading the body: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            if size > MAX_BODY {
+                return Err(format!("`{url}`: the answer is over {MAX_BODY} bytes"));
+            }
+            hasher.update(&buf[..n]);
+            let room = MAX_KEPT.saturating_sub(body.len() as u64);
+            body.extend_from_slice(&buf[..n.min(usize::try_from(room).unwrap_or(usize::MAX))]);
         }
         Ok(Answer {
             status,
             headers,
             body,
+            size,
+            sha256: crate::crate_file::hex(&hasher.finalize()),
         })
     }
 }
@@ -327,7 +351,8 @@ pub(crate) fn doctor(
 ) -> Result<DoctorReport> {
     let mut probe = Probe {
         base: base_url(&opts.url)?,
-        client: crate::http::client(opts.timeout, "doctor", &opts.url)?,
+        client: crate::http::client(opts.pace.timeout, "doctor", &opts.url)?,
+        pace: opts.pace,
         token: opts.token.clone().filter(|t| !t.is_empty()),
         send_token: false,
     };
@@ -637,6 +662,17 @@ fn judge_index_file(
     lower: &str,
     a: &Answer,
 ) -> Option<IndexFile> {
+    if a.size > a.body.len() as u64 {
+        f.fail(
+            "index-file",
+            format!(
+                "`/{path}` answered 200 with {} bytes, over the {MAX_KEPT} an index file may have here",
+                a.size
+            ),
+            "serve the registry folder as it is, without rewriting or fallback pages",
+        );
+        return None;
+    }
     match IndexFile::parse(&PathBuf::from(url), &a.body) {
         Err(e) => f.fail(
             "index-file",
@@ -743,12 +779,28 @@ fn probe_download(
             .map(|l| l.package.cksum.clone())
     });
     let cksum = served_cksum.unwrap_or(cksum);
+    // What the server said names a URL: only a semver version and a hex
+    // SHA-256 may.
+    if let Err(why) = semver::Version::parse(&vers)
+        .map_err(|e| format!("the version `{}` is not semver: {e}", vers.escape_default()))
+        .and_then(|_| crate::index::Cksum::parse(&cksum).map(|_| ()))
+    {
+        f.fail(
+            "download",
+            format!(
+                "not run: the index line of {} cannot name a download: {why}",
+                s.name
+            ),
+            "run `regtool verify` on the registry",
+        );
+        return;
+    }
     let url = crate::upstream::dl_url(&config.dl, s.name.as_str(), &vers, &cksum);
     match probe.get(&url, None, &[]) {
         Err(e) => f.fail("download", format!("no answer: {e}"), "check the server"),
         Ok(a) if a.status == 200 => {
-            let got = crate::crate_file::hex(&Sha256::digest(&a.body));
-            if got == cksum {
+            let got = &a.sha256;
+            if *got == cksum {
                 f.ok("download", format!("`{url}`: 200, SHA-256 is the index line's cksum"));
             } else {
                 f.fail(

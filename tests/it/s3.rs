@@ -461,6 +461,65 @@ fn fixtures_give_the_same_index_bytes_as_a_folder() {
     assert_eq!(config, std::fs::read(root.join("config.json")).unwrap());
 }
 
+/// An orphan `.crate` with other bytes in a bucket (a killed add's, no line
+/// names it) is replaced by upstream's checked bytes, and the rest of the
+/// run goes on (issue 17: before the lease, mirror aborted the whole run,
+/// "changed by another writer").
+#[test]
+fn mirror_replaces_a_young_orphan_with_other_bytes_in_a_bucket() {
+    use object_store::{ObjectStore, PutMode, path::Path as P};
+    let Some(bucket) = bucket() else { return };
+    let upstream = Upstream::new(&[
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("beta", "0.2.0"),
+    ]);
+    let reg = bucket.url("orphan");
+    bucket.ok(&[
+        "init",
+        &reg,
+        "--url",
+        &bucket.http_url("orphan"),
+        "--mirror",
+    ]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let other = CrateBuilder::new("alpha", "1.0.0")
+        .file("src/lib.rs", "// not upstream's\n")
+        .build();
+    rt.block_on(bucket.client().put_opts(
+        &P::from("orphan/crates/alpha/alpha-1.0.0.crate"),
+        other.into(),
+        PutMode::Create.into(),
+    ))
+    .expect("the orphan");
+    let upstream_url = upstream.index_url();
+    let out = bucket.run(&[
+        "--registry",
+        &reg,
+        "--format",
+        "json",
+        "mirror",
+        "--upstream",
+        &upstream_url,
+        "alpha@1.0.0",
+        "beta@0.2.0",
+    ]);
+    common::assert_success(&out, "mirror over an orphan with other bytes");
+    let r = json(&out);
+    for (name, vers) in [("alpha", "1.0.0"), ("beta", "0.2.0")] {
+        assert_eq!(version_entry(&r, name, vers)["status"], "mirrored", "{r:#}");
+        let object = bucket.get(&format!("orphan/crates/{name}/{name}-{vers}.crate"));
+        assert!(
+            object.body == std::fs::read(upstream.crate_file(name, vers)).unwrap(),
+            "{name}: not upstream's bytes"
+        );
+    }
+    let verify = json(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
+    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+}
+
 /// `regtool mirror` into a `--mirror` registry in a bucket, from a regtool
 /// upstream on 127.0.0.1, of a lockfile: upstream's index files and `.crate`
 /// bytes land as they are, with their HTTP metadata; the bucket verifies
