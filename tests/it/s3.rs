@@ -461,13 +461,28 @@ fn fixtures_give_the_same_index_bytes_as_a_folder() {
     assert_eq!(config, std::fs::read(root.join("config.json")).unwrap());
 }
 
+/// Creates the object `key` (a key in the bucket, prefix included) holding
+/// `bytes`, behind regtool's back: a killed run's leftover.
+fn put_new(bucket: &Bucket, key: &str, bytes: Vec<u8>) {
+    use object_store::{ObjectStore, PutMode, path::Path as P};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(
+        bucket
+            .client()
+            .put_opts(&P::from(key), bytes.into(), PutMode::Create.into()),
+    )
+    .unwrap_or_else(|e| panic!("{key}: {e}"));
+}
+
 /// `add --dry-run` and the real add agree about an orphan `.crate` with
 /// other bytes in a bucket (issue 17: the dry run said "Would add", the real
 /// add failed with "changed by another writer" for 15 minutes): both add, and
 /// the stored bytes are the added ones.
 #[test]
 fn add_dry_run_and_add_agree_about_a_young_orphan_with_other_bytes() {
-    use object_store::{ObjectStore, PutMode, path::Path as P};
     let Some(bucket) = bucket() else { return };
     let reg = bucket.init("dryorphan", &[]);
     let dir = common::tempdir();
@@ -475,16 +490,7 @@ fn add_dry_run_and_add_agree_about_a_young_orphan_with_other_bytes() {
     let other = CrateBuilder::new("alpha", "1.0.0")
         .file("src/lib.rs", "// a killed add's other bytes\n")
         .build();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(bucket.client().put_opts(
-        &P::from("dryorphan/crates/alpha/alpha-1.0.0.crate"),
-        other.into(),
-        PutMode::Create.into(),
-    ))
-    .expect("the orphan");
+    put_new(&bucket, "dryorphan/crates/alpha/alpha-1.0.0.crate", other);
     let file = ours.to_str().unwrap();
     let dry = bucket.run(&["--registry", &reg, "add", "--dry-run", file]);
     common::assert_success(&dry, "add --dry-run over an orphan with other bytes");
@@ -510,7 +516,6 @@ fn add_dry_run_and_add_agree_about_a_young_orphan_with_other_bytes() {
 /// "changed by another writer").
 #[test]
 fn mirror_replaces_a_young_orphan_with_other_bytes_in_a_bucket() {
-    use object_store::{ObjectStore, PutMode, path::Path as P};
     let Some(bucket) = bucket() else { return };
     let upstream = Upstream::new(&[
         CrateBuilder::new("alpha", "1.0.0"),
@@ -524,19 +529,10 @@ fn mirror_replaces_a_young_orphan_with_other_bytes_in_a_bucket() {
         &bucket.http_url("orphan"),
         "--mirror",
     ]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let other = CrateBuilder::new("alpha", "1.0.0")
         .file("src/lib.rs", "// not upstream's\n")
         .build();
-    rt.block_on(bucket.client().put_opts(
-        &P::from("orphan/crates/alpha/alpha-1.0.0.crate"),
-        other.into(),
-        PutMode::Create.into(),
-    ))
-    .expect("the orphan");
+    put_new(&bucket, "orphan/crates/alpha/alpha-1.0.0.crate", other);
     let upstream_url = upstream.index_url();
     let out = bucket.run(&[
         "--registry",
