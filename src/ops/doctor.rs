@@ -129,11 +129,12 @@ const MISSING_CRATE: &str = "regtool-doctor-no-such-crate";
 /// A wrong token, sent to see that the server refuses it.
 const WRONG_TOKEN: &str = "regtool-doctor-wrong-token";
 
-/// Longest body read (a `.crate` is rarely over crates.io's 10 MiB).
+/// Longest `.crate` read (rarely over crates.io's 10 MiB), in bytes.
 const MAX_BODY: u64 = 512 << 20;
 
-/// The most of a body kept in memory (an index file to parse, `config.json`);
-/// beyond it the body is only hashed.
+/// Longest other answer read (an index file to parse, `config.json`), and
+/// the most of a `.crate` kept in memory (beyond it, it is only hashed), in
+/// bytes.
 const MAX_KEPT: u64 = 64 << 20;
 
 /// Index files read from the local registry while looking for a crate whose
@@ -146,8 +147,6 @@ struct Answer {
     headers: reqwest::header::HeaderMap,
     /// The body's first [`MAX_KEPT`] bytes.
     body: Vec<u8>,
-    /// The body's size in bytes.
-    size: u64,
     /// The body's SHA-256 (lowercase hex).
     sha256: String,
 }
@@ -265,12 +264,25 @@ impl Probe {
     }
 
     /// GET `url` (absolute), with the token when cargo would send it (or
-    /// `token` when given: `Some("")` sends none).
+    /// `token` when given: `Some("")` sends none); an answer over
+    /// [`MAX_KEPT`] bytes is an error.
     fn get(
         &self,
         url: &str,
         token: Option<&str>,
         headers: &[(&str, &str)],
+    ) -> std::result::Result<Answer, String> {
+        self.get_up_to(url, token, headers, MAX_KEPT)
+    }
+
+    /// [`Probe::get`] with an answer of up to `limit` bytes (the first
+    /// [`MAX_KEPT`] kept, all of it hashed).
+    fn get_up_to(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        limit: u64,
     ) -> std::result::Result<Answer, String> {
         let mut req = self.client.get(url);
         let token = match token {
@@ -300,8 +312,8 @@ impl Probe {
                 break;
             }
             size += n as u64;
-            if size > MAX_BODY {
-                return Err(format!("`{url}`: the answer is over {MAX_BODY} bytes"));
+            if size > limit {
+                return Err(format!("`{url}`: the answer is over {limit} bytes"));
             }
             hasher.update(&buf[..n]);
             let room = MAX_KEPT.saturating_sub(body.len() as u64);
@@ -311,7 +323,6 @@ impl Probe {
             status,
             headers,
             body,
-            size,
             sha256: crate::crate_file::hex(&hasher.finalize()),
         })
     }
@@ -662,17 +673,6 @@ fn judge_index_file(
     lower: &str,
     a: &Answer,
 ) -> Option<IndexFile> {
-    if a.size > a.body.len() as u64 {
-        f.fail(
-            "index-file",
-            format!(
-                "`/{path}` answered 200 with {} bytes, over the {MAX_KEPT} an index file may have here",
-                a.size
-            ),
-            "serve the registry folder as it is, without rewriting or fallback pages",
-        );
-        return None;
-    }
     match IndexFile::parse(&PathBuf::from(url), &a.body) {
         Err(e) => f.fail(
             "index-file",
@@ -796,7 +796,7 @@ fn probe_download(
         return;
     }
     let url = crate::upstream::dl_url(&config.dl, s.name.as_str(), &vers, &cksum);
-    match probe.get(&url, None, &[]) {
+    match probe.get_up_to(&url, None, &[], MAX_BODY) {
         Err(e) => f.fail("download", format!("no answer: {e}"), "check the server"),
         Ok(a) if a.status == 200 => {
             let got = &a.sha256;
