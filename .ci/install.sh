@@ -33,6 +33,7 @@ want() { # want PROGRAM PACKAGE...: install the PACKAGEs unless PROGRAM is found
 want nginx nginx                        # tests/it/nginx.rs, doctor.rs, tokens.rs: a real nginx serves the registry
 want chromium chromium fonts-liberation # tests/it/catalogue.rs: headless Chromium (its libraries come with it; a font for the screenshots)
 want rsync rsync                        # tests/it/ci_recipe.rs: the README's CI job copies with rsync
+want xmllint libxml2-utils              # tests/it/catalogue.rs: xmllint judges the feed's XML
 want c++ g++                            # fuzz/run.sh: cargo-fuzz builds libFuzzer, which is C++
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv) # the venvs below
 

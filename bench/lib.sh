@@ -47,23 +47,31 @@ fetch_corpus() {
 # make_one_crate DIR: writes DIR/bench-one-1.0.0.crate, a small valid crate
 # that no corpus holds (the crate of the "add 1 crate" figures).
 make_one_crate() {
+  make_crates "$1" bench-one 1.0.0
+}
+
+# make_crates DIR NAME VERSION...: writes DIR/NAME-VERSION.crate for each
+# VERSION, small valid crates (the same bytes for the same arguments).
+make_crates() {
   mkdir -p "$1"
-  python3 - "$1" <<'PY'
+  python3 - "$@" <<'PY'
 import gzip, io, sys, tarfile
-top = "bench-one-1.0.0"
-files = (
-    (f"{top}/Cargo.toml", b'[package]\nedition = "2021"\nname = "bench-one"\nversion = "1.0.0"\n'
-     b'description = "one crate for the benchmarks"\nlicense = "MIT"\n'),
-    (f"{top}/src/lib.rs", b"pub fn f() {}\n"),
-)
-raw = io.BytesIO()
-with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as t:
-    for path, data in files:
-        info = tarfile.TarInfo(path)
-        info.size, info.mode, info.mtime = len(data), 0o644, 0
-        t.addfile(info, io.BytesIO(data))
-with open(f"{sys.argv[1]}/bench-one-1.0.0.crate", "wb") as f:
-    f.write(gzip.compress(raw.getvalue(), mtime=0))
+out, name, versions = sys.argv[1], sys.argv[2], sys.argv[3:]
+for vers in versions:
+    top = f"{name}-{vers}"
+    files = (
+        (f"{top}/Cargo.toml", f'[package]\nedition = "2021"\nname = "{name}"\nversion = "{vers}"\n'
+         'description = "one crate for the benchmarks"\nlicense = "MIT"\n'.encode()),
+        (f"{top}/src/lib.rs", b"pub fn f() {}\n"),
+    )
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for path, data in files:
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            t.addfile(info, io.BytesIO(data))
+    with open(f"{out}/{top}.crate", "wb") as f:
+        f.write(gzip.compress(raw.getvalue(), mtime=0))
 PY
 }
 

@@ -20,7 +20,7 @@ fi
 
 "$here/seed.sh"
 cd "$here"
-targets=(crate_reader crate_tar manifest_to_entry)
+targets=(crate_reader crate_tar manifest_to_entry catalogue)
 # One build for all targets (-O: release; debug assertions on, to catch
 # arithmetic overflow).
 cargo fuzz build -O --debug-assertions
@@ -28,6 +28,7 @@ for t in "${targets[@]}"; do
     case "$t" in
         crate_tar) max_len=65536 ;;
         manifest_to_entry) max_len=65536 ;;
+        catalogue) max_len=65536 ;;
         *) max_len=262144 ;;
     esac
     echo "fuzzing $t for ${seconds}s"

@@ -3,6 +3,7 @@
 #   fuzz/corpus/crate_reader/       the small .crate files (under 200 KB)
 #   fuzz/corpus/manifest_to_entry/  the Cargo.toml packaged in each of them
 #   fuzz/corpus/crate_tar/          their tar archives, uncompressed
+#   fuzz/corpus/catalogue/          crate metadata and READMEs (README.md)
 # Safe to rerun; existing corpus files are kept.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,3 +35,11 @@ for f in "$root"/fixtures/example/*.crate "$root"/fixtures/crates-io/*.crate; do
     n=$((n + 1))
 done
 echo "seeded $n crates into $crates_dir, their tars into $tars_dir and their manifests into $manifests_dir"
+
+# The catalogue target: fields split at NUL (see fuzz_targets/catalogue.rs);
+# a README with the usual Markdown and raw HTML, and this repository's.
+catalogue_dir="$here/corpus/catalogue"
+mkdir -p "$catalogue_dir"
+printf 'A crate\0# Title\n\n> quote\n\n<div align="center"><img src="https://e.org/x.png"></div>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn main() {}\n```\n\0MIT\0https://github.com/x/y\0https://x.org\0https://docs.rs/x\0a,b\0std\0serde\0^1\0cfg(unix)\0\0\0\0README.md' >"$catalogue_dir/fields"
+printf 'desc\0' | cat - "$root/README.md" >"$catalogue_dir/readme"
+echo "seeded $catalogue_dir"

@@ -50,6 +50,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_progress: bool,
 
+    /// How long a command that changes the registry waits for another regtool to finish (the folder's file lock, or a bucket's lease), e.g. 30s, 5m, 0 for not at all [default: as long as it takes]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+
     /// What to do
     #[command(subcommand)]
     pub command: Command,
@@ -189,6 +193,28 @@ Examples:
     regtool settings --max-crate-size 50MiB --format json")]
     Settings(SettingsArgs),
 
+    /// Free the writers' lease of a registry in a bucket after its holder died
+    #[command(long_about = "\
+Free the writers' lease of a registry in an S3 bucket (.regtool/lease) after the regtool
+holding it died (a CI job killed mid-add): without it, the next writer waits until the
+lease has been unchanged for the lease time and a quarter (75s with the default 60s),
+then takes it over.
+
+unlock watches the lease the same way and frees it once stale; it refuses when the
+holder renews it meanwhile (it is alive), or when --lock-timeout runs out first, saying
+how long it would take.
+
+--force frees the lease at once. Dangerous: if the holder is alive after all, it keeps
+writing beside the next writer until its next renewal fails (up to half the lease),
+which is exactly what the lease prevents. Use it only when the holder is known to be dead.
+
+A folder registry's lock is an OS lock that ends with its process: nothing to unlock.
+
+Examples:
+    regtool --registry s3://acme-crates/registry unlock
+    regtool --registry s3://acme-crates/registry unlock --force")]
+    Unlock(UnlockArgs),
+
     /// Print an nginx server block that serves the registry
     #[command(
         name = "nginx-config",
@@ -322,6 +348,17 @@ pub struct SettingsArgs {
     /// The name cargo knows the registry by, in the cargo commands regtool prints (`[registries.NAME]`, `cargo login --registry NAME`): a letter or `_`, then ASCII letters, digits, `-` and `_`
     #[arg(long, value_name = "NAME")]
     pub name: Option<RegistryName>,
+    /// How long the writers' lease of a registry in a bucket lasts without renewal, in whole seconds, e.g. 60s or 2m (default 60s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
+    pub lease: Option<u64>,
+}
+
+/// Arguments of `unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Free the lease at once, even if it is not stale (dangerous: see above)
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `nginx-config`.
@@ -533,6 +570,9 @@ pub struct InitArgs {
     /// The name cargo users give the registry (`[registries.NAME]`, `cargo add --registry NAME`), shown in the cargo commands regtool prints: a letter or `_`, then ASCII letters, digits, `-` and `_` [default: from the URL's host, e.g. `example` for https://crates.example.com; `local` for an IP address or localhost]
     #[arg(long, value_name = "NAME")]
     pub name: Option<RegistryName>,
+    /// How long the writers' lease of a registry in a bucket lasts without renewal, in whole seconds, e.g. 60s or 2m [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
+    pub lease: Option<u64>,
 }
 
 /// Arguments of `add`.
@@ -599,6 +639,49 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// Parses a duration: a number with `ms`, `s`, `m` or `h` (a bare number is
+/// seconds).
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(regtool::cli::parse_duration("90s"), Ok(Duration::from_secs(90)));
+/// assert_eq!(regtool::cli::parse_duration("2m"), Ok(Duration::from_secs(120)));
+/// assert_eq!(regtool::cli::parse_duration("0"), Ok(Duration::ZERO));
+/// assert_eq!(regtool::cli::parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// ```
+///
+/// # Errors
+/// A sentence saying what is wrong.
+pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (try 30s, 5m or 0)"))?;
+    let millis: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("`{s}` has an unknown unit (use ms, s, m or h)")),
+    };
+    n.checked_mul(millis)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("`{s}` is too long"))
+}
+
+/// Parses a lease length ([`parse_duration`]) into whole seconds, at least 1.
+fn parse_lease(s: &str) -> std::result::Result<u64, String> {
+    let d = parse_duration(s)?;
+    if d.subsec_nanos() != 0 || d.as_secs() == 0 {
+        return Err(format!(
+            "`{s}`: a lease is a whole number of seconds, at least 1s"
+        ));
+    }
+    Ok(d.as_secs())
+}
+
 /// A `mirror` input: `NAME@VERSION` when it has that shape (a crate name and a
 /// semver version), otherwise a lockfile path (write `./foo@1.0.0` for a file
 /// of that name).
@@ -628,6 +711,7 @@ impl From<InitArgs> for ops::init::InitOptions {
             max_unpacked_size: a.max_unpacked_size,
             html: !a.no_html,
             name: a.name,
+            lease_seconds: a.lease,
         }
     }
 }
@@ -712,6 +796,7 @@ impl From<SettingsArgs> for ops::settings::SettingsChange {
             max_unpacked_size: a.max_unpacked_size,
             html: a.html,
             name: a.name,
+            lease_seconds: a.lease,
         }
     }
 }
@@ -787,7 +872,7 @@ pub fn shell_for(cli: &Cli) -> Shell {
         FormatArg::Text => Format::Text,
         FormatArg::Json => Format::Json,
     };
-    Shell::new(format, cli.quiet, cli.no_progress)
+    Shell::new(format, cli.quiet, cli.no_progress).with_lock_timeout(cli.lock_timeout)
 }
 
 /// Where the registry a command names is: its own `DIR` argument, else
@@ -875,6 +960,7 @@ pub fn run(cli: Cli, shell: &Shell) -> Result<()> {
         Command::List => print(shell, &list::list(&open()?)?),
         Command::Info(a) => print(shell, &info::info(&open()?, &a.try_into()?)?),
         Command::Settings(a) => print(shell, &settings::settings(&open()?, &a.into(), shell)?),
+        Command::Unlock(a) => print(shell, &ops::unlock::unlock(&open()?, a.force, shell)?),
         Command::NginxConfig(a) => {
             shell.data(nginx::server_block(&open()?, &a.into())?);
             Ok(())

@@ -118,6 +118,42 @@ pub struct Settings {
     /// [`Settings::registry_name`], which gives the default for those.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<RegistryName>,
+    /// How long the writers' lease of a registry in object storage lasts
+    /// without renewal, in seconds (`None`: [`DEFAULT_LEASE_SECONDS`]). Kept
+    /// here so that every writer agrees on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<u64>,
+    /// The oldest regtool writer version that may change this registry (see
+    /// [`WRITER_VERSION`]): a regtool whose version is lower refuses to write
+    /// it. `1` (the key left out): any.
+    #[serde(default = "default_writer_version", skip_serializing_if = "is_one")]
+    pub min_writer_version: u32,
+    /// Keys this regtool does not know (a newer regtool's), kept as they are
+    /// when the settings are written again.
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+/// The registry format this regtool writes: 1, folders with an OS lock and
+/// buckets with conditional writes only; 2, buckets with the writers' lease
+/// and name claims (`.regtool/lease`, `.regtool/names/`). A registry whose
+/// [`Settings::min_writer_version`] is higher is refused by every command
+/// that writes.
+pub const WRITER_VERSION: u32 = 2;
+
+/// The writer version a registry in object storage needs: the lease.
+pub(crate) const LEASE_WRITER_VERSION: u32 = 2;
+
+/// The lease length of a registry whose settings name none, in seconds: a
+/// minute, well beyond how long one S3 request with its retries may take.
+pub const DEFAULT_LEASE_SECONDS: u64 = 60;
+
+fn default_writer_version() -> u32 {
+    1
+}
+
+fn is_one(v: &u32) -> bool {
+    *v == 1
 }
 
 fn default_html() -> bool {
@@ -144,8 +180,33 @@ impl Settings {
             max_crate_size: DEFAULT_MAX_CRATE_SIZE,
             max_unpacked_size: DEFAULT_MAX_UNPACKED_SIZE,
             html: true,
+            lease_seconds: None,
+            min_writer_version: 1,
+            other: toml::Table::new(),
             name: None,
         }
+    }
+
+    /// How long the writers' lease lasts without renewal
+    /// ([`Settings::lease_seconds`], at least a second).
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS).max(1))
+    }
+
+    /// Whether this regtool may change the registry: `Err` when its
+    /// [`Settings::min_writer_version`] is above [`WRITER_VERSION`].
+    ///
+    /// # Errors
+    /// [`Error::WriterVersion`] naming `path` (the settings file).
+    pub(crate) fn check_writer_version(&self, path: &Path) -> Result<()> {
+        if self.min_writer_version > WRITER_VERSION {
+            return Err(Error::WriterVersion {
+                path: path.to_path_buf(),
+                needs: self.min_writer_version,
+                have: WRITER_VERSION,
+            });
+        }
+        Ok(())
     }
 
     /// The name cargo knows this registry by, the `NAME` of `[registries.NAME]`,
@@ -381,6 +442,30 @@ mod tests {
             assert!(s.is_own_index(u), "{u}");
         }
         assert!(!s.is_own_index("https://github.com/rust-lang/crates.io-index"));
+    }
+
+    #[test]
+    fn unknown_keys_survive_a_rewrite_and_newer_writers_are_required() {
+        let path = Path::new("config.toml");
+        let text = "url = \"https://x\"\nmin-writer-version = 9\nshiny-new-thing = { on = true }\n";
+        let s = Settings::parse(path, text.as_bytes()).unwrap();
+        assert_eq!(s.min_writer_version, 9);
+        let again = String::from_utf8(s.to_bytes()).unwrap();
+        assert!(again.contains("min-writer-version = 9"), "{again}");
+        assert!(again.contains("shiny-new-thing"), "{again}");
+        assert_eq!(Settings::parse(path, again.as_bytes()).unwrap(), s);
+        let err = s.check_writer_version(path).unwrap_err().to_string();
+        assert!(err.contains("writer version 9"), "{err}");
+        // Today's registries: no key, any writer; the file stays as it was.
+        let old = Settings::parse(path, b"url = \"https://x\"\n").unwrap();
+        assert_eq!(old.min_writer_version, 1);
+        assert!(old.check_writer_version(path).is_ok());
+        assert!(
+            !String::from_utf8(old.to_bytes())
+                .unwrap()
+                .contains("writer")
+        );
+        assert_eq!(old.lease(), std::time::Duration::from_secs(60));
     }
 
     #[test]

@@ -251,6 +251,45 @@ pub enum Error {
         /// The object.
         path: PathBuf,
     },
+    /// The registry's lock or lease: not taken in time (`--lock-timeout`),
+    /// lost while writing (a lease not renewed in time, or taken over), or
+    /// refused (`unlock` of a lease that is still renewed).
+    #[error("`{}`: {message}", path.display())]
+    Lock {
+        /// The lock file or lease object.
+        path: PathBuf,
+        /// What happened, naming the holder where it is known.
+        message: String,
+    },
+    /// A key the storage layer refuses: absolute, or with an empty, `.` or
+    /// `..` component (it could name something outside the registry).
+    #[error("`{key}` is not a key of this registry: {reason}")]
+    BadKey {
+        /// The key as given.
+        key: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// The bucket of an `s3://` registry does not exist, or the server
+    /// denied access to it.
+    #[error("{message}")]
+    Bucket {
+        /// The registry (`s3://bucket/prefix`) or object the request was about.
+        path: PathBuf,
+        /// One sentence naming the bucket and what to do.
+        message: String,
+    },
+    /// The registry needs a newer regtool to be changed (its settings'
+    /// `min-writer-version` is above this regtool's).
+    #[error("`{}` needs regtool writer version {needs} or later to be changed (this regtool writes version {have}); install a newer regtool", path.display())]
+    WriterVersion {
+        /// The settings file.
+        path: PathBuf,
+        /// The registry's `min-writer-version`.
+        needs: u32,
+        /// This regtool's writer version.
+        have: u32,
+    },
     /// The registry needs a part of regtool this build was made without (a
     /// Cargo feature left out with `--no-default-features`): an S3 bucket
     /// without `s3`, a catalogue without `html`. Nothing was written.
@@ -286,6 +325,10 @@ impl Error {
             | Error::Config { .. }
             | Error::Usage(_)
             | Error::Conflict { .. }
+            | Error::Lock { .. }
+            | Error::BadKey { .. }
+            | Error::Bucket { .. }
+            | Error::WriterVersion { .. }
             | Error::FeatureMissing { .. } => EXIT_IO,
         }
     }
@@ -300,6 +343,9 @@ impl Error {
             | Error::Crate { path, .. }
             | Error::IndexFile { path, .. }
             | Error::Conflict { path }
+            | Error::Lock { path, .. }
+            | Error::Bucket { path, .. }
+            | Error::WriterVersion { path, .. }
             | Error::FeatureMissing { path, .. } => Some(path),
             _ => None,
         }

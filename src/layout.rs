@@ -7,6 +7,8 @@
 //! crates/{name}/{name}-{vers}.crate  the .crate files (`config.json`'s `dl` points here)
 //! .regtool/config.toml               SETTINGS_KEY: regtool's settings
 //! .regtool/lock                      LOCK_KEY: the writers' lock (a folder registry)
+//! .regtool/lease                     LEASE_KEY: the writers' lease (a registry in a bucket)
+//! .regtool/names/{canonical}         name_claim_key: a crate's spelling, claimed (a bucket)
 //! .regtool/tmp/                      TMP_DIR: staging files of a run under way
 //! .regtool/nginx-tokens.map          TOKEN_FILE_KEY: the tokens nginx accepts
 //! ```
@@ -31,6 +33,10 @@ pub(crate) const STATE_DIR: &str = ".regtool";
 pub(crate) const SETTINGS_KEY: &str = ".regtool/config.toml";
 /// Key of the lock file of a folder registry.
 pub(crate) const LOCK_KEY: &str = ".regtool/lock";
+/// Key of the writers' lease of a registry in object storage.
+pub(crate) const LEASE_KEY: &str = ".regtool/lease";
+/// Folder of the name claims of a registry in object storage.
+pub(crate) const NAMES_DIR: &str = ".regtool/names";
 /// Folder of staging files (a copy of an input while it is read).
 pub(crate) const TMP_DIR: &str = ".regtool/tmp";
 /// Key of the token file nginx reads for a registry that needs a token
@@ -47,6 +53,13 @@ pub(crate) fn index_key(name: &CrateName) -> String {
 /// the layout `config.json`'s `dl` template points at.
 pub(crate) fn crate_key(name: &CrateName, vers: &str) -> String {
     format!("{CRATES_DIR}/{name}/{name}-{vers}.crate")
+}
+
+/// Key of the claim of `name`'s spelling (a registry in object storage):
+/// `.regtool/names/{canonical}`, the canonical form (lowercase, `_` for `-`)
+/// that every spelling of one crate shares.
+pub(crate) fn name_claim_key(name: &CrateName) -> String {
+    format!("{NAMES_DIR}/{}", name.canonical())
 }
 
 /// Index path of any name (see [`index_key`]): cargo's `make_dep_path` on the
@@ -142,6 +155,8 @@ pub(crate) fn is_registry_key(key: &str) -> bool {
     key == CONFIG_KEY
         || key == SETTINGS_KEY
         || key == LOCK_KEY
+        || key == LEASE_KEY
+        || key.starts_with(&format!("{NAMES_DIR}/"))
         || key == TOKEN_FILE_KEY
         || key.starts_with(&format!("{CRATES_DIR}/"))
         || looks_like_index_key(key)

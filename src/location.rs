@@ -144,7 +144,7 @@ impl RegistryLocation {
 
 /// The change hook every registry regtool opens gets.
 fn hook() -> Arc<dyn ChangeHook> {
-    Arc::new(Catalogue)
+    Arc::new(Catalogue::default())
 }
 
 impl std::fmt::Display for RegistryLocation {

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One version's catalogue metadata, stored as JSON under
-/// `.regtool/meta/{name}/{version}.json`.
+/// `.regtool/meta/{name}.json` (see `crate::catalogue`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct VersionMeta {
     /// `package.description`.

@@ -37,7 +37,41 @@ pub struct Shell {
     color: bool,
     /// How reports are printed.
     pub format: Format,
-    err: Mutex<()>,
+    /// How long a command waits for the registry's lock or lease
+    /// (`--lock-timeout`); `None`: as long as it takes.
+    lock_timeout: Option<std::time::Duration>,
+}
+
+/// Taken by every line written to stderr, so that the lines of threads (and
+/// of [`warn`]) never mix.
+static STDERR: Mutex<()> = Mutex::new(());
+
+/// Whether stderr takes colors: a terminal, and no `NO_COLOR`.
+fn stderr_color() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    std::io::stderr().is_terminal() && !no_color
+}
+
+/// A warning on stderr, as [`Shell::warn`] prints it, for the parts of the
+/// library that have no shell at hand: what a change hook could not do after
+/// the index was written (see [`crate::registry::Writer`]).
+pub(crate) fn warn(message: impl std::fmt::Display) {
+    labelled(stderr_color(), "warning", "1;33", message);
+}
+
+/// `label: message` on stderr, the label in the ANSI color `sgr` when `color`.
+fn labelled(color: bool, label: &str, sgr: &str, message: impl std::fmt::Display) {
+    let _g = STDERR.lock();
+    let label = if color {
+        format!("\x1b[{sgr}m{label}\x1b[0m")
+    } else {
+        label.to_string()
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "{label}: {}",
+        printable(&message.to_string())
+    );
 }
 
 impl Shell {
@@ -45,14 +79,27 @@ impl Shell {
     /// (and `no_progress` is false); colors only on a terminal without `NO_COLOR`.
     pub(crate) fn new(format: Format, quiet: bool, no_progress: bool) -> Shell {
         let tty = std::io::stderr().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Shell {
             quiet,
             progress: tty && !no_progress && !quiet,
-            color: tty && !no_color,
+            color: stderr_color(),
             format,
-            err: Mutex::new(()),
+            lock_timeout: None,
         }
+    }
+
+    /// This shell, with commands waiting at most `timeout` for the
+    /// registry's lock or lease (`None`: as long as it takes).
+    #[must_use]
+    pub(crate) fn with_lock_timeout(mut self, timeout: Option<std::time::Duration>) -> Shell {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the registry's lock or lease (see
+    /// [`Shell::with_lock_timeout`]).
+    pub(crate) fn lock_timeout(&self) -> Option<std::time::Duration> {
+        self.lock_timeout
     }
 
     /// A silent shell (for unit tests).
@@ -63,7 +110,7 @@ impl Shell {
             progress: false,
             color: false,
             format: Format::Text,
-            err: Mutex::new(()),
+            lock_timeout: None,
         }
     }
 
@@ -72,7 +119,7 @@ impl Shell {
         if self.quiet {
             return;
         }
-        let _g = self.err.lock();
+        let _g = STDERR.lock();
         let verb = if self.color {
             format!("\x1b[1;32m{verb:>12}\x1b[0m")
         } else {
@@ -97,17 +144,7 @@ impl Shell {
 
     /// `label: message` on stderr, the label in the ANSI color `sgr` on a terminal.
     fn labelled(&self, label: &str, sgr: &str, message: impl std::fmt::Display) {
-        let _g = self.err.lock();
-        let label = if self.color {
-            format!("\x1b[{sgr}m{label}\x1b[0m")
-        } else {
-            label.to_string()
-        };
-        let _ = writeln!(
-            std::io::stderr(),
-            "{label}: {}",
-            printable(&message.to_string())
-        );
+        labelled(self.color, label, sgr, message);
     }
 
     /// Prints `value` as pretty JSON on stdout.

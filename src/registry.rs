@@ -15,7 +15,7 @@
 //! catalogue) follows it. Source:
 //! <https://doc.rust-lang.org/cargo/reference/registry-index.html>.
 
-use crate::config::{RegistryConfig, Settings};
+use crate::config::{LEASE_WRITER_VERSION, RegistryConfig, Settings};
 use crate::crate_file::Limits;
 use crate::error::{Error, Result};
 use crate::index::IndexFile;
@@ -23,7 +23,8 @@ use crate::layout::{self, CONFIG_KEY, CRATES_DIR, SETTINGS_KEY, STATE_DIR};
 use crate::name::{self, CrateName};
 use crate::reader::{self, Entry};
 use crate::storage::{
-    Durability, LockEvents, LockGuard, LockMode, Meta, Object, Revision, Storage,
+    Durability, LockEvents, LockGuard, LockMode, Meta, Object, ObjectKind, Outcome, Precondition,
+    Revision, Storage, Unlocked,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 mod hook;
 mod verbatim;
 mod writer;
-pub(crate) use hook::{Change, ChangeHook, Derived};
+pub(crate) use hook::{Added, Change, ChangeHook, Derived};
 pub(crate) use verbatim::{VerbatimOutcome, VerbatimVersion};
 pub(crate) use verbatim::{dependency_names, levels};
 pub(crate) use writer::{Publication, Writer};
@@ -61,6 +62,17 @@ pub(crate) struct Registry {
     pub(crate) config: RegistryConfig,
     /// `.regtool/config.toml`.
     pub(crate) settings: Settings,
+}
+
+/// Reads a name claim: the spelling, on one line.
+fn parse_claim(path: &Path, bytes: &[u8]) -> Result<CrateName> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|t| CrateName::new(t.trim()).ok())
+        .ok_or_else(|| Error::Config {
+            path: path.to_path_buf(),
+            message: "not a name claim (one crate name on one line)".into(),
+        })
 }
 
 /// A crate as stored: its published name, its index file and that file's
@@ -125,7 +137,8 @@ impl Registry {
 
     /// Creates a registry in `store` (a folder, which may exist but must not
     /// hold a registry, or a bucket prefix): prepares the storage, takes the
-    /// lock (`events` hears of a wait), writes `.regtool/config.toml`, then
+    /// lock (`events` hears of a wait), writes `.regtool/config.toml` (in a
+    /// bucket with `min-writer-version` 2: its writers take the lease), then
     /// `config.json` (its presence is what makes the folder a registry for
     /// cargo), and tells `hook` to derive its files. Returns the writer,
     /// still holding the lock.
@@ -138,9 +151,13 @@ impl Registry {
         store: Arc<dyn Storage>,
         hook: Arc<dyn ChangeHook>,
         config: RegistryConfig,
-        settings: Settings,
+        mut settings: Settings,
         events: &dyn LockEvents,
     ) -> Result<Writer> {
+        if !store.locks() {
+            // Writers of a bucket must take its lease and claim names.
+            settings.min_writer_version = settings.min_writer_version.max(LEASE_WRITER_VERSION);
+        }
         for key in [CONFIG_KEY, SETTINGS_KEY] {
             if store.stat(key)?.is_some() {
                 return Err(Error::AlreadyExists {
@@ -156,22 +173,131 @@ impl Registry {
             config,
             settings,
         };
-        let writer = reg.writer(events)?;
+        let guard = reg
+            .store
+            .lock(LockMode::Exclusive, reg.settings.lease(), events)?;
+        let writer = Writer::new(reg, guard);
         writer.create_files()?;
         Ok(writer)
     }
 
     /// Takes the registry's exclusive lock (waiting while another writer
-    /// holds it; `events` hears of the wait, or that the storage cannot lock)
-    /// and returns the [`Writer`] that holds it. On object storage the lock
-    /// is a guard that holds nothing: writers rely on conditional writes
-    /// ([`Storage::locks`]).
+    /// holds it, at most [`LockEvents::patience`]; `events` hears of the
+    /// wait, or that the storage cannot lock) and returns the [`Writer`] that
+    /// holds it. In a folder the lock is `flock`; in object storage it is the
+    /// registry's lease (`storage::lease`, for the settings'
+    /// [`Settings::lease`]), and the settings are read again under it (and
+    /// marked as needing a writer that takes the lease, once).
     ///
     /// # Errors
-    /// [`Error::Io`] naming the lock.
+    /// [`Error::WriterVersion`] when the registry needs a newer regtool;
+    /// [`Error::Lock`] when the wait timed out; [`Error::Io`] naming the
+    /// lock; [`Error::Config`] for broken settings.
     pub(crate) fn writer(&self, events: &dyn LockEvents) -> Result<Writer> {
-        let guard = self.store.lock(LockMode::Exclusive, events)?;
-        Ok(Writer::new(self.clone(), guard))
+        let settings_path = self.store.locate(SETTINGS_KEY);
+        self.settings.check_writer_version(&settings_path)?;
+        let guard = self
+            .store
+            .lock(LockMode::Exclusive, self.settings.lease(), events)?;
+        let mut reg = self.clone();
+        if !self.store.locks() {
+            let Some(now) = self.store.get(SETTINGS_KEY)? else {
+                return Err(Error::NotARegistry {
+                    path: self.store.locate(""),
+                });
+            };
+            reg.settings = Settings::parse(&settings_path, &now.bytes)?;
+            reg.settings.check_writer_version(&settings_path)?;
+            if reg.settings.min_writer_version < LEASE_WRITER_VERSION {
+                reg.settings.min_writer_version = LEASE_WRITER_VERSION;
+                let pre = Precondition::Unchanged(now.revision);
+                let bytes = reg.settings.to_bytes();
+                if self.store.put(
+                    SETTINGS_KEY,
+                    &bytes,
+                    ObjectKind::State,
+                    &pre,
+                    Durability::Now,
+                )? == Outcome::Conflict
+                {
+                    return Err(self.conflict(SETTINGS_KEY));
+                }
+            }
+        }
+        Ok(Writer::new(reg, guard))
+    }
+
+    /// Frees the registry's lease for a holder known to be dead (see
+    /// [`Storage::unlock`]; `force` frees a live one too). A folder has
+    /// none: its lock goes with its process.
+    ///
+    /// # Errors
+    /// [`Error::Lock`] when the lease is renewed while watched, or still
+    /// fresh when [`LockEvents::patience`] ran out; [`Error::Io`].
+    pub(crate) fn unlock(&self, force: bool, events: &dyn LockEvents) -> Result<Unlocked> {
+        self.store.unlock(force, self.settings.lease(), events)
+    }
+
+    /// The spelling claimed for the crate `name` in a registry in object
+    /// storage (`.regtool/names/{canonical}`): the spelling every index
+    /// file of it must have, even once every version is removed. `None`
+    /// when there is no claim, or in a folder (no claims there).
+    ///
+    /// # Errors
+    /// [`Error::Io`]; [`Error::Config`] for a claim that is not a crate name.
+    pub(crate) fn claimed_spelling(&self, name: &CrateName) -> Result<Option<CrateName>> {
+        if self.store.locks() {
+            return Ok(None);
+        }
+        let key = layout::name_claim_key(name);
+        let Some(claim) = self.store.get(&key)? else {
+            return Ok(None);
+        };
+        parse_claim(&self.store.locate(&key), &claim.bytes).map(Some)
+    }
+
+    /// The canonical names claimed in a registry in object storage
+    /// (`.regtool/names/`), sorted; none in a folder.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the folder cannot be listed.
+    pub(crate) fn name_claims(&self) -> Result<Vec<String>> {
+        if self.store.locks() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .store
+            .list(layout::NAMES_DIR)?
+            .iter()
+            .filter_map(|k| k.rsplit('/').next().map(str::to_string))
+            .collect())
+    }
+
+    /// Whether the registry's lock is a lease (object storage), which a
+    /// holder paused past it can outlive: writers then fence with
+    /// conditional writes and name claims ([`Storage::locks`]).
+    pub(crate) fn lock_is_lease(&self) -> bool {
+        !self.store.locks()
+    }
+
+    /// The other spelling `name` collides with, if any: a stored crate's
+    /// (of `stored`, the result of [`Registry::crates_named`]), else the
+    /// claimed one ([`Registry::claimed_spelling`]).
+    ///
+    /// # Errors
+    /// As [`Registry::claimed_spelling`].
+    pub(crate) fn other_spelling(
+        &self,
+        name: &CrateName,
+        stored: &[StoredCrate],
+    ) -> Result<Option<CrateName>> {
+        if let Some(other) = stored.iter().find(|s| s.name != *name) {
+            return Ok(Some(other.name.clone()));
+        }
+        if !stored.is_empty() {
+            return Ok(None);
+        }
+        Ok(self.claimed_spelling(name)?.filter(|c| c != name))
     }
 
     /// Takes the registry's lock shared, for a reader (`verify`) that must see
@@ -180,7 +306,8 @@ impl Registry {
     /// # Errors
     /// [`Error::Io`] naming the lock.
     pub(crate) fn shared_lock(&self, events: &dyn LockEvents) -> Result<Box<dyn LockGuard>> {
-        self.store.lock(LockMode::Shared, events)
+        self.store
+            .lock(LockMode::Shared, self.settings.lease(), events)
     }
 
     fn conflict(&self, key: &str) -> Error {
@@ -461,6 +588,12 @@ impl Registry {
     /// [`Error::Io`] naming the folder.
     pub(crate) fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
         self.store.list(prefix)
+    }
+
+    /// Keys listings returned that cannot be read back, left out of every
+    /// listing so far (see [`Storage::unreadable_keys`]), for reports.
+    pub(crate) fn unreadable_keys(&self) -> Vec<String> {
+        self.store.unreadable_keys()
     }
 
     /// Whether listing a folder costs about as little as reading one object

@@ -218,7 +218,8 @@ macro_rules! status_only {
 status_only!(
     ops::add::AddReport,
     ops::yank::YankReport,
-    ops::remove::RemoveReport
+    ops::remove::RemoveReport,
+    ops::unlock::UnlockReport
 );
 
 impl Report for ops::mirror::MirrorReport {
@@ -319,6 +320,7 @@ impl Report for ops::settings::SettingsReport {
             size(self.max_unpacked_size)
         ));
         shell.data(format!("html:              {}", self.html));
+        shell.data(format!("lease:             {}s", self.lease_seconds));
     }
 }
 

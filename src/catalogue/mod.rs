@@ -8,41 +8,58 @@
 //! Keys (none is the registry's own, see [`layout::is_registry_key`]: index
 //! files live in 1- or 2-character top folders and `crates/` holds the
 //! `.crate` files):
-//! - [`INDEX_KEY`] `index.html`: a search box over every crate;
-//! - [`SEARCH_KEY`](pages::SEARCH_KEY) `catalogue/search-index.js`: the search data (a script, so
-//!   that the page works from `file://` too), [`SCRIPT_KEY`](pages::SCRIPT_KEY), [`STYLE_KEY`](pages::STYLE_KEY);
+//! - [`INDEX_KEY`] `index.html`: a search box over every crate, and how to
+//!   use the registry from cargo;
+//! - [`SEARCH_KEY`](pages::SEARCH_KEY) `catalogue/search-index.js`: the
+//!   search data (a script, so that the page works from `file://` too; one
+//!   crate per line), [`SCRIPT_KEY`](pages::SCRIPT_KEY),
+//!   [`STYLE_KEY`](pages::STYLE_KEY);
 //! - `catalogue/crates/{name}.html`: one page per crate;
-//! - [`FEED_KEY`] `feed.atom`: the newest [`FEED_LEN`](pages::FEED_LEN) versions (RFC 4287);
-//! - [`STATE_KEY`] `.regtool/catalogue.json`: with the search data, the
-//!   compact state every change updates (name, latest version, description
-//!   per crate in the search data; the feed here), so that a change reads
-//!   neither every index file nor every `.crate`;
-//! - `.regtool/meta/{name}/{version}.json`: each version's [`VersionMeta`](crate::meta::VersionMeta)
-//!   (description, license, README...), stored when the version is added.
+//! - [`FEED_KEY`] `feed.atom`: the newest [`FEED_LEN`](pages::FEED_LEN)
+//!   versions (RFC 4287);
+//! - [`STATE_KEY`] `.regtool/catalogue.json` (the feed, the site the pages
+//!   were made for) and [`PAGES_KEY`] `.regtool/catalogue-pages` (each
+//!   page's fingerprint): with the search data, the state a change updates
+//!   without reading every index file;
+//! - [`PENDING_KEY`] `.regtool/catalogue-pending.json`:
+//!   the work under way, which the next change finishes when a run failed;
+//! - `.regtool/meta/{name}.json`: the metadata (description, license,
+//!   README as HTML...) of the version a page shows, with the `cksum` of the
+//!   `.crate` it was read from.
 //!
-//! A change (`Writer::publish`, `Writer::modify_crate`) is told to the hook,
-//! which marks the crates pending ([`mark_pending`](pages::mark_pending)) before their index files
-//! are written and then calls [`update`](pages::update), which rewrites only the changed
-//! crates' pages, the search data and the feed. A new registry, `reindex` and
-//! turning the catalogue on call [`rebuild`](pages::rebuild); turning it off, [`remove_all`].
+//! The index is the truth and the catalogue is derived from it: a failure to
+//! write the catalogue never fails the change of the index (the writer turns
+//! it into a warning, see [`crate::registry::Writer`]); the pending work it
+//! leaves is finished by the next change or `regtool reindex`, and `regtool
+//! verify` reports a catalogue that does not describe the index
+//! ([`pages::check`]).
 //!
-//! Writing it needs the `html` Cargo feature (pulldown-cmark, ammonia; on by
-//! default), whose code is [`pages`] and [`render`]. A build without it keeps
-//! the keys and [`remove_all`], and its hook refuses, before anything is
-//! written ([`ChangeHook::can_follow`]), every change to a registry whose
-//! catalogue is on, and turning it on: a catalogue is never left behind its
-//! index. Turning it off works in every build.
+//! Every Unicode text is made valid for the format it goes into
+//! ([`render::clean`]), and a README is rendered in time linear in its size
+//! ([`readme`]).
+//!
+//! Writing it needs the `html` Cargo feature (pulldown-cmark, ammonia,
+//! html5ever; on by default), whose code is [`pages`], [`render`] and
+//! [`readme`]. A build without it keeps the keys and [`remove_all`], and its
+//! hook refuses, before anything is written ([`ChangeHook::can_follow`]),
+//! every change to a registry whose catalogue is on, and turning it on: a
+//! catalogue is never left behind its index. Turning it off works in every
+//! build.
 
 #[cfg(feature = "html")]
 mod pages;
 #[cfg(feature = "html")]
+pub(crate) mod readme;
+#[cfg(feature = "html")]
 pub(crate) mod render;
+
+pub(crate) use pages::check;
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::name::CrateName;
-use crate::registry::{Change, ChangeHook, Derived, Registry, Writer};
+use crate::registry::{Added, Change, ChangeHook, Derived, Registry, Writer};
 use crate::storage::{Durability, Precondition};
 
 /// Key of the catalogue's start page.
@@ -53,15 +70,21 @@ pub(crate) const FEED_KEY: &str = "feed.atom";
 pub(crate) const DIR: &str = "catalogue";
 /// Key of the catalogue's state.
 pub(crate) const STATE_KEY: &str = ".regtool/catalogue.json";
-/// Folder of the markers of crates whose catalogue update is under way: one
-/// is written (durably) before a crate's index file, and deleted once its
-/// page is written, so that the next change finishes what a killed run left.
-pub(crate) const PENDING_DIR: &str = ".regtool/catalogue-pending";
+/// Key of the pages' fingerprints: one line per crate, `{canonical name}
+/// {fingerprint}`, sorted by canonical name.
+pub(crate) const PAGES_KEY: &str = ".regtool/catalogue-pages";
+/// Key of the work under way: JSON, the crates whose pages are to be
+/// brought up to date (names as published) and whether the whole catalogue
+/// is.
+pub(crate) const PENDING_KEY: &str = ".regtool/catalogue-pending.json";
 /// What every page regtool writes holds: an `index.html` or `feed.atom`
 /// without it is someone else's and is never overwritten or deleted.
 pub const HTML_MARK: &str = "<meta name=\"generator\" content=\"regtool\">";
 /// The feed's mark (see [`HTML_MARK`]).
 pub const FEED_MARK: &str = "<generator>regtool</generator>";
+/// Folder of the per-crate markers of pending work older regtools wrote
+/// (now [`pages::PENDING_KEY`]); removed with the catalogue.
+const OLD_PENDING_DIR: &str = ".regtool/catalogue-pending";
 
 /// Whether the object at `key` is regtool's to write: absent, or holding
 /// `mark`.
@@ -79,8 +102,14 @@ pub(crate) fn ours(reg: &Registry, key: &str, mark: &str) -> Result<bool> {
 /// [`crate::Error::Io`] naming the file.
 fn remove_all(reg: &Writer) -> Result<()> {
     let mut keys = reg.list_keys(DIR)?;
-    keys.extend(reg.list_keys(PENDING_DIR)?);
-    keys.push(STATE_KEY.into());
+    if reg.cheap_listing() {
+        keys.extend(reg.list_keys(OLD_PENDING_DIR)?);
+    }
+    keys.extend([
+        STATE_KEY.to_string(),
+        PAGES_KEY.to_string(),
+        PENDING_KEY.to_string(),
+    ]);
     if ours(reg, INDEX_KEY, HTML_MARK)? {
         keys.push(INDEX_KEY.into());
     }
@@ -119,12 +148,17 @@ fn missing(reg: &Registry, turning_on: bool) -> Error {
 /// What a build without the `html` feature does where a full build writes
 /// the catalogue: nothing while it is off, and a refusal
 /// ([`Error::FeatureMissing`]) if it is on, which
-/// [`ChangeHook::can_follow`] has given before anything was written.
+/// [`ChangeHook::can_follow`] has given before anything was written; pending
+/// work waits for a build with it, and `verify` says nothing of the
+/// catalogue.
 #[cfg(not(feature = "html"))]
+// The signatures are the full build's (`pages.rs`), whose bodies can fail.
+#[allow(clippy::unnecessary_wraps)]
 mod pages {
     use crate::error::Result;
+    use crate::index::IndexFile;
     use crate::name::CrateName;
-    use crate::registry::{Change, Writer};
+    use crate::registry::{Change, Registry, Writer};
     use crate::storage::Durability;
 
     fn refuse_if_on(reg: &Writer) -> Result<()> {
@@ -134,27 +168,69 @@ mod pages {
         Ok(())
     }
 
-    pub(super) fn mark_pending<'a>(
+    /// READMEs rendered ahead (none in this build).
+    #[derive(Debug, Default)]
+    pub(crate) struct Prepared;
+
+    pub(super) fn prepare(
+        _added: &[crate::registry::Added<'_>],
+    ) -> Option<std::thread::JoinHandle<Prepared>> {
+        None
+    }
+
+    pub(super) fn resume(_reg: &Writer) -> Result<()> {
+        Ok(())
+    }
+
+    pub(super) fn mark_pending(
         reg: &Writer,
-        _names: impl IntoIterator<Item = &'a CrateName>,
+        _names: &[&CrateName],
         _durability: Durability,
     ) -> Result<()> {
         refuse_if_on(reg)
     }
 
-    pub(super) fn update(reg: &Writer, _changes: &[Change<'_>]) -> Result<()> {
+    pub(super) fn update(
+        reg: &Writer,
+        _names: &[CrateName],
+        _changes: &[Change<'_>],
+        _prepared: &Prepared,
+        _clear: Vec<String>,
+    ) -> Result<()> {
         refuse_if_on(reg)
     }
 
     pub(super) fn rebuild(reg: &Writer) -> Result<usize> {
         refuse_if_on(reg).map(|()| 0)
     }
+
+    pub(super) fn site_changed(_reg: &Writer) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// A finding of [`check`] (none in this build).
+    pub(crate) struct Finding {
+        pub(crate) key: String,
+        pub(crate) message: String,
+    }
+
+    pub(crate) fn check(
+        _reg: &Registry,
+        _index: &[(CrateName, IndexFile)],
+        _unreadable: &std::collections::HashSet<String>,
+    ) -> Result<Vec<Finding>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The catalogue as the registry's [`ChangeHook`]: every change of the index
 /// is carried over to the pages (see the module docs).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Catalogue;
+#[derive(Debug, Default)]
+pub(crate) struct Catalogue {
+    /// READMEs being rendered beside a change's writes
+    /// ([`ChangeHook::prepare`]), for the pages written after it.
+    prepared: std::sync::Mutex<Option<std::thread::JoinHandle<pages::Prepared>>>,
+}
 
 impl ChangeHook for Catalogue {
     /// A build without the `html` feature refuses every change to a registry
@@ -167,17 +243,59 @@ impl ChangeHook for Catalogue {
         Ok(())
     }
 
+    fn describe(&self) -> &'static str {
+        "the catalogue"
+    }
+
+    /// Finishes the work a failed or killed run left.
+    fn resume(&self, writer: &Writer) -> Result<()> {
+        if !writer.settings.html {
+            return Ok(());
+        }
+        pages::resume(writer)
+    }
+
+    /// Starts rendering, in the background, the README of the highest
+    /// version each crate adds: the page shows it unless a higher one is
+    /// there already (then it is rendered when the page is written). A bulk
+    /// add's READMEs are then rendered while its files are written and made
+    /// durable, on the cores that wait for the disk.
+    fn prepare(&self, writer: &Writer, added: &[Added<'_>]) {
+        if !writer.settings.html {
+            return;
+        }
+        let handle = pages::prepare(added);
+        if let Ok(mut slot) = self.prepared.lock() {
+            *slot = handle;
+        }
+    }
+
     fn before_index_writes(
         &self,
         writer: &Writer,
         names: &[&CrateName],
         durability: Durability,
     ) -> Result<()> {
-        pages::mark_pending(writer, names.iter().copied(), durability)
+        if !writer.settings.html {
+            return Ok(());
+        }
+        pages::mark_pending(writer, names, durability)
     }
 
     fn index_written(&self, writer: &Writer, changes: &[Change<'_>]) -> Result<()> {
-        pages::update(writer, changes)
+        let prepared = self
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        if !writer.settings.html || changes.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<CrateName> = changes.iter().map(|c| c.name.clone()).collect();
+        let clear = names.iter().map(ToString::to_string).collect();
+        pages::update(writer, &names, changes, &prepared, clear)
     }
 
     fn rebuild(&self, writer: &Writer) -> Result<Derived> {
@@ -189,19 +307,80 @@ impl ChangeHook for Catalogue {
         })
     }
 
-    /// Writes the catalogue whole when it is turned on or the URL it links
-    /// to changed; removes it when it is turned off.
+    /// Writes the catalogue when it is turned on or what its pages say
+    /// about the registry changed (URL, name, access: only the pages that
+    /// differ are written); removes it when it is turned off; else finishes
+    /// pending work.
     fn settings_changed(&self, writer: &Writer, old: &Settings) -> Result<Derived> {
-        let new = &writer.settings;
-        if new.html && (!old.html || new.url != old.url) {
-            Ok(Derived::Written {
-                crates: pages::rebuild(writer)?,
-            })
-        } else if !new.html && old.html {
+        if writer.settings.html {
+            if !old.html || pages::site_changed(writer)? {
+                return Ok(Derived::Written {
+                    crates: pages::rebuild(writer)?,
+                });
+            }
+            pages::resume(writer)?;
+            Ok(Derived::Unchanged)
+        } else if old.html {
             remove_all(writer)?;
             Ok(Derived::Removed)
         } else {
             Ok(Derived::Unchanged)
         }
     }
+}
+
+#[cfg(feature = "html")]
+/// A one-crate catalogue as regtool writes it, for tests and fuzzing: the
+/// files a registry at `url` gets for a crate whose index file is
+/// `index_file` (index lines, one per line) and whose shown version has the
+/// metadata `meta_json` (`description`, `license`, `repository`,
+/// `homepage`, `documentation`, `keywords`, `readme`, `readme_path`...).
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The crate's page (`catalogue/crates/{name}.html`).
+    pub page: String,
+    /// `index.html`.
+    pub index: String,
+    /// `catalogue/search-index.js`.
+    pub search: String,
+    /// `feed.atom`.
+    pub feed: String,
+}
+
+#[cfg(feature = "html")]
+/// Renders a [`Sample`]; `None` when `index_file` holds no index line or
+/// `meta_json` is not metadata.
+pub fn sample(index_file: &[u8], meta_json: &[u8], url: &str) -> Option<Sample> {
+    let index = crate::index::IndexFile::parse(std::path::Path::new("sample"), index_file).ok()?;
+    let meta: crate::meta::VersionMeta = serde_json::from_slice(meta_json).ok()?;
+    let settings = Settings::new(url.to_string());
+    let config = crate::config::RegistryConfig::for_base_url(url, false);
+    let site = render::Site::new(&settings, &config);
+    let pkg = render::shown_version(&index)?;
+    let readme = meta
+        .readme
+        .as_deref()
+        .map(|text| readme::readme_html(text, meta.readme_path.as_deref().unwrap_or("README.md")));
+    let page = render::crate_page(&index, &meta, readme.as_deref(), &site);
+    let row = render::search_row(&pkg.name, &pkg.vers, meta.description.as_deref());
+    let feed: Vec<pages::FeedEntry> = index
+        .lines
+        .iter()
+        .map(|l| pages::FeedEntry {
+            name: l.package.name.clone(),
+            vers: l.package.vers.clone(),
+            time: l
+                .package
+                .pubtime
+                .clone()
+                .unwrap_or_else(|| "2026-01-01T00:00:00Z".into()),
+            description: meta.description.clone(),
+        })
+        .collect();
+    Some(Sample {
+        page,
+        index: render::index_page(&site),
+        search: render::search_index([row.as_str()]),
+        feed: render::feed(&feed, &site, "2026-01-01T00:00:00Z"),
+    })
 }

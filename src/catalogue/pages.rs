@@ -1,19 +1,39 @@
-//! Writing the catalogue: its state, the pages, the search data and the
-//! feed, kept up to date change by change or rebuilt whole. Floor 4
-//! (`catalogue`); compiled with the `html` feature only (see the parent
-//! module for what a build without it does).
+//! Writing the catalogue: the pages, the search data, the feed and their
+//! state, kept up to date change by change or rebuilt whole, and checked
+//! against the index. Floor 4 (`catalogue`).
+//!
+//! A page is a function of its crate's index file and the site alone
+//! ([`render::crate_page`]; the README comes from the `.crate` the index
+//! line's `cksum` names), so that its *fingerprint* (a digest of both, in
+//! [`PAGES_KEY`]) tells whether it is up to date: a rebuild renders only
+//! the crates whose fingerprint changed, `verify` compares them, and a
+//! `reindex` that changes nothing writes nothing.
+//!
+//! Every change re-reads the index files it changed after writing them, so
+//! that a page never shows a copy read before a concurrent writer's change.
+//! Work under way is recorded first in [`PENDING_KEY`], durably, and
+//! removed once every file is written: a run that dies or fails between the
+//! two leaves it, and the next change finishes the work
+//! ([`ChangeHook::resume`](crate::registry::ChangeHook::resume)).
 
-use super::{DIR, FEED_KEY, FEED_MARK, HTML_MARK, INDEX_KEY, PENDING_DIR, STATE_KEY, ours, render};
-use crate::error::Result;
-use crate::index::IndexFile;
+use super::render::{self, Site};
+use super::{
+    FEED_KEY, FEED_MARK, HTML_MARK, INDEX_KEY, PAGES_KEY, PENDING_KEY, STATE_KEY, ours, readme,
+};
+use crate::error::{Error, Result};
+use crate::index::{IndexFile, IndexPackage};
 use crate::layout;
 use crate::meta::VersionMeta;
-use crate::name::CrateName;
+use crate::name::{self, CrateName};
 use crate::registry::{Change, Registry, Writer};
-use crate::storage::{Durability, ObjectKind, Outcome, Precondition};
+use crate::storage::{Durability, ObjectKind, Outcome, Precondition, Revision};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+/// Folder of the crate pages.
+pub(crate) const PAGES_DIR: &str = "catalogue/crates";
 /// Key of the search data.
 pub(crate) const SEARCH_KEY: &str = "catalogue/search-index.js";
 /// Key of the search script.
@@ -22,7 +42,12 @@ pub(crate) const SCRIPT_KEY: &str = "catalogue/search.js";
 pub(crate) const STYLE_KEY: &str = "catalogue/style.css";
 /// Versions in the feed.
 pub(crate) const FEED_LEN: usize = 50;
-/// How often the state is written again after another writer changed it first.
+/// The pages' design: part of every fingerprint, so that a regtool that
+/// draws pages differently renders them all again once.
+const RENDER_VERSION: u32 = 2;
+/// How often a shared file (search data, fingerprints, pending work) is
+/// written again after another writer changed it first (object storage
+/// without a lock).
 const MAX_RETRIES: usize = 24;
 
 const SEARCH_JS: &str = include_str!("search.js");
@@ -30,22 +55,24 @@ const STYLE_CSS: &str = include_str!("style.css");
 
 /// Key of the page of the crate `name` (as published).
 pub(crate) fn page_key(name: &str) -> String {
-    format!("{DIR}/crates/{name}.html")
+    format!("{PAGES_DIR}/{name}.html")
 }
 
-/// Key of the stored metadata of `name` `vers`.
-pub(crate) fn meta_key(name: &str, vers: &str) -> String {
-    format!(".regtool/meta/{name}/{vers}.json")
+/// Key of the stored metadata of the version the page of `name` (as
+/// published) shows: one file per crate (a new file is a new inode, which
+/// costs more than its bytes on a busy file system).
+pub(crate) fn meta_key(name: &str) -> String {
+    format!(".regtool/meta/{name}.json")
 }
 
-/// The catalogue's state: the crates as in the search data ([`SEARCH_KEY`],
-/// read back on each change: the one large file, written once), the rest in
-/// [`STATE_KEY`].
+/// The catalogue's state in [`STATE_KEY`] (the crates are in the search
+/// data and the fingerprints, each one line per crate).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct State {
-    /// Every crate, by canonical name ([`crate::name::canonical`]).
-    #[serde(skip)]
-    pub(crate) crates: BTreeMap<String, CrateSummary>,
+    /// [`RENDER_VERSION`] and the site ([`Site::digest_text`]) the files were
+    /// written for; another value means a rebuild.
+    #[serde(default)]
+    pub(crate) site: String,
     /// The newest versions, newest first.
     pub(crate) feed: Vec<FeedEntry>,
     /// When the catalogue last changed (RFC 3339).
@@ -57,481 +84,1314 @@ pub(crate) struct State {
     pub(crate) foreign_feed: bool,
 }
 
-/// One crate in the search data.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct CrateSummary {
-    /// Name as published.
-    pub(crate) name: String,
-    /// The version its page shows (see [`render::shown_version`]).
-    pub(crate) latest: String,
-    /// That version's description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) description: Option<String>,
-}
-
 /// One version in the feed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FeedEntry {
     /// Crate name as published.
     pub(crate) name: String,
     /// Version.
     pub(crate) vers: String,
-    /// Its `pubtime` (or when it was added), RFC 3339.
+    /// Its `pubtime`, RFC 3339.
     pub(crate) time: String,
-    /// Its description.
+    /// The description of the version its crate's page shows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
 }
 
-fn put(reg: &Writer, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
-    let _ = reg.put_object(key, bytes, kind, &Precondition::Any, Durability::Deferred)?;
+/// What [`State::site`] holds for `site`.
+fn site_key(site: &Site) -> String {
+    format!("{RENDER_VERSION}\n{}", site.digest_text())
+}
+
+/// The fingerprint of a crate's page: a digest of what it is made of (see
+/// the module docs), 16 hex digits.
+pub(crate) fn fingerprint(site_key: &str, index: &IndexFile) -> String {
+    let mut h = Sha256::new();
+    h.update(site_key.as_bytes());
+    h.update([0]);
+    for l in &index.lines {
+        h.update(l.raw.as_bytes());
+        h.update(b"\n");
+    }
+    let d = h.finalize();
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Tables of one line per crate (the search data, the fingerprints).
+
+/// The rows of the search data `text` (see [`render::SEARCH_PREFIX`]) by
+/// canonical name, or `None` when it is not in that shape.
+fn search_rows(text: &str) -> Option<BTreeMap<String, &str>> {
+    let body = text
+        .strip_prefix(render::SEARCH_PREFIX)?
+        .strip_suffix(render::SEARCH_SUFFIX)?;
+    let mut rows = BTreeMap::new();
+    if body.is_empty() {
+        return Some(rows);
+    }
+    for line in body.split(",\n") {
+        rows.insert(name::canonical(search_row_name(line)?), line);
+    }
+    Some(rows)
+}
+
+/// The fingerprints in `text` (see [`PAGES_KEY`]), or `None` when it is
+/// not in that shape.
+fn fingerprint_rows(text: &str) -> Option<BTreeMap<String, &str>> {
+    text.lines()
+        .map(|l| {
+            l.split_once(' ')
+                .map(|(k, v)| (k.to_string(), v))
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        })
+        .collect()
+}
+
+fn fingerprints_text<'a>(rows: impl IntoIterator<Item = (&'a String, &'a str)>) -> String {
+    let mut out = String::new();
+    for (k, v) in rows {
+        out.push_str(k);
+        out.push(' ');
+        out.push_str(v);
+        out.push('\n');
+    }
+    out
+}
+
+/// The crate name a search row starts with (`["name",...`: crate names are
+/// written without escapes).
+fn search_row_name(row: &str) -> Option<&str> {
+    row.strip_prefix("[\"")?.split('"').next()
+}
+
+/// The canonical name a fingerprint line starts with.
+fn fingerprint_row_name(row: &str) -> Option<&str> {
+    row.split_once(' ').map(|(k, _)| k)
+}
+
+/// How `name` sorts against the canonical name `canonical`, as
+/// `name::canonical(name)` would (without making it).
+fn cmp_canonical(name: &str, canonical: &str) -> std::cmp::Ordering {
+    let fold = |b: u8| {
+        if b == b'-' {
+            b'_'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
+    name.bytes().map(fold).cmp(canonical.bytes())
+}
+
+/// A table of one row per crate in canonical order (`body`: the rows joined
+/// by `sep`, `",\n"` or `"\n"`; `name` finds a row's crate) with `updates`
+/// (by canonical name: the new row, or `None` to take the crate out) put
+/// in. Each update's place is found by a binary search over the bytes (as
+/// `look` searches a sorted file) and the rows between updates are copied
+/// as they are: a change of a few crates reads a few dozen rows, whatever
+/// the table's size. `None` when a row looked at has no name.
+fn splice(
+    body: &str,
+    sep: &str,
+    name: fn(&str) -> Option<&str>,
+    updates: &BTreeMap<String, Option<&str>>,
+) -> Option<String> {
+    let trail = sep.strip_suffix('\n').unwrap_or("");
+    // The end of the row starting at `start` (its `\n`, or the end).
+    let end_of = |start: usize| body[start..].find('\n').map_or(body.len(), |e| start + e);
+    let row_at = |start: usize| {
+        let line = &body[start..end_of(start)];
+        line.strip_suffix(trail).unwrap_or(line)
+    };
+    // The start of the first row from `from` (a row's start) on whose crate
+    // sorts at or after `key`.
+    let lower_bound = |from: usize, key: &str| -> Option<usize> {
+        let (mut lo, mut hi) = (from, body.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let start = body[lo..mid].rfind('\n').map_or(lo, |i| lo + i + 1);
+            if cmp_canonical(name(row_at(start))?, key).is_lt() {
+                lo = (end_of(start) + 1).min(body.len());
+            } else {
+                hi = start;
+            }
+        }
+        Some(lo)
+    };
+    let mut out = String::with_capacity(body.len() + 256 * updates.len());
+    let mut push = |text: &str| {
+        if !text.is_empty() {
+            if !out.is_empty() {
+                out.push_str(sep);
+            }
+            out.push_str(text);
+        }
+    };
+    // Rows `from..to` (starts) as they are, without the separator after them.
+    let rows = |from: usize, to: usize| {
+        let run = &body[from..to];
+        let run = run.strip_suffix('\n').unwrap_or(run);
+        run.strip_suffix(trail).unwrap_or(run)
+    };
+    let mut next = 0;
+    for (key, new) in updates {
+        let at = lower_bound(next, key)?;
+        push(rows(next, at));
+        next = at;
+        if at < body.len() && cmp_canonical(name(row_at(at))?, key).is_eq() {
+            next = (end_of(at) + 1).min(body.len());
+        }
+        if let Some(new) = new {
+            push(new);
+        }
+    }
+    push(rows(next, body.len()));
+    Some(out)
+}
+
+/// The description in a search row (see [`render::search_row`]).
+fn row_description(row: &str) -> Option<String> {
+    let [_, _, d]: [String; 3] = serde_json::from_str(row).ok()?;
+    (!d.is_empty()).then_some(d)
+}
+
+// ---------------------------------------------------------------------------
+// Stored metadata.
+
+/// A version's metadata as stored under [`meta_key`]: read from the
+/// `.crate` whose SHA-256 is `cksum`, with its README already rendered.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Stored {
+    /// The `.crate`'s SHA-256: metadata of other bytes is read again.
+    cksum: String,
+    /// [`RENDER_VERSION`] of `readme_html`.
+    renderer: u32,
+    /// The metadata (its `readme` left out: `readme_html` holds it).
+    #[serde(flatten)]
+    meta: VersionMeta,
+    /// The README as HTML ([`readme::readme_html`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    readme_html: Option<String>,
+    /// Why the `.crate` could not be read (its page then shows the index
+    /// line only); stored so that it is said once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unreadable: Option<String>,
+}
+
+impl Stored {
+    /// The stored form of `meta`, read from the `.crate` of SHA-256 `cksum`;
+    /// `rendered`: its README rendered already.
+    fn new(cksum: &str, mut meta: VersionMeta, rendered: Option<String>) -> Stored {
+        let readme_html = meta.readme.take().map(|text| {
+            rendered.unwrap_or_else(|| {
+                let path = meta.readme_path.as_deref().unwrap_or("README.md");
+                readme::readme_html(&text, path)
+            })
+        });
+        Stored {
+            cksum: cksum.to_string(),
+            renderer: RENDER_VERSION,
+            meta,
+            readme_html,
+            unreadable: None,
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("metadata serializes")
+    }
+}
+
+/// The metadata of `pkg` (a line of `name`): `added` when the change
+/// brought it (then stored), else the stored file when it was read from
+/// the same bytes, else read from the stored `.crate` (and stored). A
+/// `.crate` that is missing or cannot be read gives empty metadata, said in
+/// one warning (then stored, so that it is said once).
+fn version_meta(
+    w: &Writer,
+    name: &CrateName,
+    pkg: &IndexPackage,
+    added: Option<&VersionMeta>,
+    prepared: &Prepared,
+) -> Result<Stored> {
+    let key = meta_key(name.as_str());
+    if let Some(m) = added {
+        let rendered = prepared.get(&(name.canonical(), pkg.vers.clone())).cloned();
+        let stored = Stored::new(&pkg.cksum, m.clone(), rendered);
+        put(w, &key, &stored.bytes(), ObjectKind::State)?;
+        return Ok(stored);
+    }
+    let (stored, fresh) = read_meta(w, name, pkg)?;
+    if fresh {
+        if let Some(why) = &stored.unreadable {
+            crate::output::warn(format_args!(
+                "the catalogue page of {name} v{} shows its index line only: {why}",
+                pkg.vers
+            ));
+        }
+        put(w, &key, &stored.bytes(), ObjectKind::State)?;
+    }
+    Ok(stored)
+}
+
+/// The metadata of `pkg` (a line of `name`) without writing anything: the
+/// stored file when it was read from the same bytes (`false`), else read
+/// from the stored `.crate` (`true`: not stored yet; a `.crate` that is
+/// missing or cannot be read gives empty metadata and says why).
+fn read_meta(reg: &Registry, name: &CrateName, pkg: &IndexPackage) -> Result<(Stored, bool)> {
+    if let Some(o) = reg.get_object(&meta_key(name.as_str()))?
+        && let Ok(s) = serde_json::from_slice::<Stored>(&o.bytes)
+        && s.cksum == pkg.cksum
+        && s.renderer == RENDER_VERSION
+    {
+        return Ok((s, false));
+    }
+    let crate_key = layout::crate_key(name, &pkg.vers);
+    let stored = match reg.read_stored_crate(&crate_key, None) {
+        Ok(e) => Stored::new(&pkg.cksum, e.meta, None),
+        Err(e) => Stored {
+            cksum: pkg.cksum.clone(),
+            renderer: RENDER_VERSION,
+            unreadable: Some(crate::error::Report(&e).to_string()),
+            ..Stored::default()
+        },
+    };
+    Ok((stored, true))
+}
+
+// ---------------------------------------------------------------------------
+// Writing.
+
+fn put(w: &Writer, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<()> {
+    let _ = w.put_object(key, bytes, kind, &Precondition::Any, Durability::Deferred)?;
     Ok(())
 }
 
-/// Writes `bytes` at `key` unless it holds them already.
-fn put_if_changed(reg: &Writer, key: &str, bytes: &[u8], kind: ObjectKind) -> Result<bool> {
-    if reg.get_object(key)?.is_some_and(|o| o.bytes == bytes) {
+/// Writes `bytes` at `key` unless `old` (what is there) holds them already.
+fn put_if_changed(
+    w: &Writer,
+    key: &str,
+    old: Option<&[u8]>,
+    bytes: &[u8],
+    kind: ObjectKind,
+) -> Result<bool> {
+    if old == Some(bytes) {
         return Ok(false);
     }
-    put(reg, key, bytes, kind)?;
+    put(w, key, bytes, kind)?;
     Ok(true)
 }
 
-/// The search data as [`render::search_index`] writes it.
-#[derive(Deserialize)]
-struct SearchFile {
-    crates: Vec<(String, String, String)>,
+/// Writes the files every catalogue has (start page, script, style sheet)
+/// where they differ; an `index.html` regtool did not write is left alone.
+fn write_static(w: &Writer, site: &Site) -> Result<()> {
+    let index = w.get_object(INDEX_KEY)?;
+    let index_ours = index
+        .as_ref()
+        .is_none_or(|o| std::str::from_utf8(&o.bytes).is_ok_and(|t| t.contains(HTML_MARK)));
+    if index_ours {
+        let page = render::index_page(site);
+        let old = index.as_ref().map(|o| o.bytes.as_slice());
+        put_if_changed(w, INDEX_KEY, old, page.as_bytes(), ObjectKind::Html)?;
+    }
+    for (key, text, kind) in [
+        (SCRIPT_KEY, SEARCH_JS, ObjectKind::Script),
+        (STYLE_KEY, STYLE_CSS, ObjectKind::Style),
+    ] {
+        let old = w.get_object(key)?;
+        put_if_changed(
+            w,
+            key,
+            old.as_ref().map(|o| o.bytes.as_slice()),
+            text.as_bytes(),
+            kind,
+        )?;
+    }
+    Ok(())
 }
 
-/// Reads the state (see [`State`]) and the search data's revision; `None`
-/// when either file is missing or cannot be read (then it is rebuilt).
-fn read_state(reg: &Registry) -> Result<Option<(State, crate::storage::Revision)>> {
-    let (Some(search), Some(rest)) = (reg.get_object(SEARCH_KEY)?, reg.get_object(STATE_KEY)?)
+// ---------------------------------------------------------------------------
+// Pending work.
+
+/// The work under way (see [`PENDING_KEY`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    /// The whole catalogue is to be written again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) all: bool,
+    /// Crates whose pages are to be brought up to date (names as published).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub(crate) crates: BTreeSet<String>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        !self.all && self.crates.is_empty()
+    }
+}
+
+/// Reads the pending work and its revision; a file that cannot be parsed
+/// counts as the whole catalogue pending.
+pub(crate) fn read_pending(reg: &Registry) -> Result<(Pending, Option<Revision>)> {
+    Ok(match reg.get_object(PENDING_KEY)? {
+        None => (Pending::default(), None),
+        Some(o) => (
+            serde_json::from_slice(&o.bytes).unwrap_or(Pending {
+                all: true,
+                crates: BTreeSet::new(),
+            }),
+            Some(o.revision),
+        ),
+    })
+}
+
+/// Changes the pending work with `change` (compare-and-swap, retried when
+/// another writer changed it first); deletes the file once nothing is left.
+fn edit_pending(
+    w: &Writer,
+    durability: Durability,
+    mut change: impl FnMut(&mut Pending),
+) -> Result<()> {
+    for _ in 0..MAX_RETRIES {
+        let (mut p, rev) = read_pending(w)?;
+        let before = p.clone();
+        change(&mut p);
+        if p == before && rev.is_some() != p.is_empty() {
+            return Ok(());
+        }
+        let outcome = if p.is_empty() {
+            match rev {
+                Some(r) => w.delete_object(PENDING_KEY, &Precondition::Unchanged(r))?,
+                None => return Ok(()),
+            }
+        } else {
+            let bytes = serde_json::to_vec(&p).expect("pending work serializes");
+            w.put_object(
+                PENDING_KEY,
+                &bytes,
+                ObjectKind::State,
+                &Precondition::from_read(rev),
+                durability,
+            )?
+        };
+        if outcome == Outcome::Done {
+            return Ok(());
+        }
+    }
+    Err(Error::Conflict {
+        path: w.locate(PENDING_KEY),
+    })
+}
+
+/// Records that the pages of `names` are about to change (before their
+/// index files are written); durable after the storage's next barrier when
+/// `durability` is [`Durability::Deferred`].
+///
+/// # Errors
+/// [`Error::Io`] naming the file; [`Error::Conflict`] when other writers
+/// kept changing it.
+pub(crate) fn mark_pending(w: &Writer, names: &[&CrateName], durability: Durability) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    // Mostly nothing is pending: create the file without reading it first.
+    let fresh = Pending {
+        all: false,
+        crates: names.iter().map(|n| n.to_string()).collect(),
+    };
+    let bytes = serde_json::to_vec(&fresh).expect("pending work serializes");
+    let pre = Precondition::Absent;
+    if w.put_object(PENDING_KEY, &bytes, ObjectKind::State, &pre, durability)? == Outcome::Done {
+        return Ok(());
+    }
+    edit_pending(w, durability, |p| {
+        p.crates.extend(names.iter().map(|n| n.to_string()));
+    })
+}
+
+/// Whether the catalogue was written for another site than the registry's
+/// now (its URL, name or access changed), or is not readable.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub(crate) fn site_changed(w: &Writer) -> Result<bool> {
+    let site = Site::new(&w.settings, &w.config);
+    Ok(match w.get_object(STATE_KEY)? {
+        Some(o) => {
+            serde_json::from_slice::<State>(&o.bytes).map_or(true, |s| s.site != site_key(&site))
+        }
+        None => true,
+    })
+}
+
+/// Finishes the work a failed or killed run left (see the module docs).
+///
+/// # Errors
+/// As [`update`] and [`rebuild`].
+pub(crate) fn resume(w: &Writer) -> Result<()> {
+    let (pending, _) = read_pending(w)?;
+    if pending.all {
+        rebuild(w).map(|_| ())
+    } else if pending.crates.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<CrateName> = pending
+            .crates
+            .iter()
+            .filter_map(|n| CrateName::new(n).ok())
+            .collect();
+        let none = Prepared::new();
+        update(
+            w,
+            &names,
+            &[],
+            &none,
+            pending.crates.iter().cloned().collect(),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The state.
+
+/// The catalogue as stored: state, search rows, fingerprints (raw texts).
+struct Shared {
+    state: State,
+    search: (String, Revision),
+    pages: (String, Option<Revision>),
+}
+
+/// Reads the state, the search data and the fingerprints; `None` when one
+/// is missing or not in its shape (then the catalogue is rebuilt).
+fn read_catalogue(reg: &Registry) -> Result<Option<Shared>> {
+    let (Some(search), Some(state)) = (reg.get_object(SEARCH_KEY)?, reg.get_object(STATE_KEY)?)
     else {
         return Ok(None);
     };
-    let Ok(mut state) = serde_json::from_slice::<State>(&rest.bytes) else {
+    let Ok(state) = serde_json::from_slice::<State>(&state.bytes) else {
         return Ok(None);
     };
-    let json = std::str::from_utf8(&search.bytes)
-        .ok()
-        .and_then(|t| t.strip_prefix(render::SEARCH_PREFIX))
-        .and_then(|t| t.strip_suffix(render::SEARCH_SUFFIX));
-    let Some(file) = json.and_then(|j| serde_json::from_str::<SearchFile>(j).ok()) else {
+    let Ok(search_text) = String::from_utf8(search.bytes) else {
         return Ok(None);
     };
-    state.crates = file
-        .crates
-        .into_iter()
-        .map(|(name, latest, description)| {
-            (
-                crate::name::canonical(&name),
-                CrateSummary {
-                    name,
-                    latest,
-                    description: (!description.is_empty()).then_some(description),
-                },
-            )
-        })
-        .collect();
-    Ok(Some((state, search.revision)))
+    let (pages_text, pages_rev) = match reg.get_object(PAGES_KEY)? {
+        Some(o) => match String::from_utf8(o.bytes) {
+            Ok(t) => (t, Some(o.revision)),
+            Err(_) => return Ok(None),
+        },
+        None => return Ok(None),
+    };
+    // The shape only: the rows are read where they are needed.
+    let shaped = search_text.starts_with(render::SEARCH_PREFIX)
+        && search_text.ends_with(render::SEARCH_SUFFIX)
+        && (pages_text.is_empty() || pages_text.ends_with('\n'));
+    if !shaped {
+        return Ok(None);
+    }
+    Ok(Some(Shared {
+        state,
+        search: (search_text, search.revision),
+        pages: (pages_text, pages_rev),
+    }))
 }
 
 fn state_bytes(state: &State) -> Vec<u8> {
     serde_json::to_vec(state).expect("state serializes")
 }
 
-/// The metadata of `name` `vers`: `known`, else the stored file, else read
-/// from the stored `.crate` (and stored for next time).
-fn version_meta(reg: &Writer, name: &CrateName, vers: &str) -> Result<VersionMeta> {
-    let key = meta_key(name.as_str(), vers);
-    if let Some(o) = reg.get_object(&key)?
-        && let Ok(m) = serde_json::from_slice(&o.bytes)
-    {
-        return Ok(m);
-    }
-    let crate_key = layout::crate_key(name, vers);
-    let meta = match reg.read_stored_crate(&crate_key, None) {
-        Ok(e) => e.meta,
-        Err(crate::Error::NotFound { .. }) => return Ok(VersionMeta::default()),
-        Err(e) => return Err(e),
+/// The feed's order: newest first, then by name and version (so that a
+/// rebuild gives what the changes one by one gave).
+fn sort_feed(feed: &mut [FeedEntry]) {
+    feed.sort_by(feed_order);
+}
+
+fn feed_order(a: &FeedEntry, b: &FeedEntry) -> std::cmp::Ordering {
+    b.time
+        .cmp(&a.time)
+        .then_with(|| a.name.cmp(&b.name))
+        .then_with(|| a.vers.cmp(&b.vers))
+}
+
+/// The newest [`FEED_LEN`] versions of `lines` (`(name, line)`) that have a
+/// `pubtime`, newest first, without descriptions.
+fn newest<'a>(lines: impl Iterator<Item = (&'a str, &'a IndexPackage)>) -> Vec<FeedEntry> {
+    let mut feed: Vec<FeedEntry> = lines
+        .filter_map(|(name, p)| {
+            p.pubtime.as_ref().map(|t| FeedEntry {
+                name: name.to_string(),
+                vers: p.vers.clone(),
+                time: t.clone(),
+                description: None,
+            })
+        })
+        .collect();
+    sort_feed(&mut feed);
+    feed.truncate(FEED_LEN);
+    feed
+}
+
+// ---------------------------------------------------------------------------
+// One crate's page.
+
+/// A crate whose page was written (or deleted: the crate is gone), with
+/// what the shared files take from it.
+struct Rendered {
+    /// The name as published (the page's name).
+    name: CrateName,
+    /// Its search row; `None` when the crate is gone.
+    row: Option<String>,
+    /// Its fingerprint; `None` when the crate is gone.
+    fingerprint: Option<String>,
+    /// Its index file, as read after the change.
+    index: IndexFile,
+}
+
+/// Reads the crate `name` as it is now and writes its page (see
+/// [`render_index`]).
+fn render_crate(
+    w: &Writer,
+    name: &CrateName,
+    site: &Site,
+    site_key: &str,
+    added: &HashMap<(String, String), &VersionMeta>,
+    prepared: &Prepared,
+) -> Result<Rendered> {
+    let (name, index) = match w.find_crate(name)? {
+        Some(s) => (s.name, s.index),
+        None => (name.clone(), IndexFile::default()),
     };
-    put(reg, &key, &meta_bytes(&meta), ObjectKind::State)?;
-    Ok(meta)
+    render_index(w, name, index, site, site_key, added, prepared)
 }
 
-fn meta_bytes(m: &VersionMeta) -> Vec<u8> {
-    serde_json::to_vec(m).expect("metadata serializes")
-}
-
-/// Writes the feed unless `feed.atom` is someone else's.
-fn write_feed(reg: &Writer, state: &State, now: &str) -> Result<()> {
-    if !state.foreign_feed {
-        let feed = render::feed(state, &reg.settings, now);
-        put(reg, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
-    }
-    Ok(())
-}
-
-/// Writes the files every catalogue has (start page, script, style sheet);
-/// an `index.html` regtool did not write is left alone.
-fn write_static(reg: &Writer) -> Result<()> {
-    if ours(reg, INDEX_KEY, HTML_MARK)? {
-        put_if_changed(
-            reg,
-            INDEX_KEY,
-            render::index_page(&reg.settings).as_bytes(),
-            ObjectKind::Html,
-        )?;
-    }
-    put_if_changed(reg, SCRIPT_KEY, SEARCH_JS.as_bytes(), ObjectKind::Script)?;
-    put_if_changed(reg, STYLE_KEY, STYLE_CSS.as_bytes(), ObjectKind::Style)?;
-    Ok(())
-}
-
-fn summary(index: &IndexFile, meta: &VersionMeta) -> Option<CrateSummary> {
-    render::shown_version(index).map(|p| CrateSummary {
-        name: p.name.clone(),
-        latest: p.vers.clone(),
-        description: meta.description.clone(),
+/// Writes the page of the crate `name` whose index file is `index` (deletes
+/// it when the file has no line); `added` are metadata a change brought and
+/// `prepared` READMEs rendered ahead, by canonical name and version.
+fn render_index(
+    w: &Writer,
+    name: CrateName,
+    index: IndexFile,
+    site: &Site,
+    site_key: &str,
+    added: &HashMap<(String, String), &VersionMeta>,
+    prepared: &Prepared,
+) -> Result<Rendered> {
+    let key = page_key(name.as_str());
+    let Some(pkg) = render::shown_version(&index) else {
+        let _ = w.delete_object(&key, &Precondition::Any)?;
+        let _ = w.delete_object(&meta_key(name.as_str()), &Precondition::Any)?;
+        return Ok(Rendered {
+            name,
+            row: None,
+            fingerprint: None,
+            index,
+        });
+    };
+    let brought = added.get(&(name.canonical(), pkg.vers.clone())).copied();
+    let stored = version_meta(w, &name, pkg, brought, prepared)?;
+    let page = render::crate_page(&index, &stored.meta, stored.readme_html.as_deref(), site);
+    put(w, &key, page.as_bytes(), ObjectKind::Html)?;
+    let row = render::search_row(&pkg.name, &pkg.vers, stored.meta.description.as_deref());
+    Ok(Rendered {
+        fingerprint: Some(fingerprint(site_key, &index)),
+        name,
+        row: Some(row),
+        index,
     })
 }
 
-/// Brings the catalogue up to date after `changes` (see the module docs):
-/// stores the metadata of added versions, deletes that of removed ones,
-/// updates the state (compare-and-swap, retried when another writer changed
-/// it first) and rewrites the changed crates' pages, the search data and the
-/// feed. Without a state (a registry made before the catalogue, or whose
-/// state was lost) it rebuilds everything once. Does nothing when the
+// ---------------------------------------------------------------------------
+// READMEs rendered ahead.
+
+/// READMEs rendered ahead of a change's pages, by canonical name and version.
+pub(crate) type Prepared = HashMap<(String, String), String>;
+
+/// Starts rendering the README of the highest version each crate of
+/// `added` brings (see `ChangeHook::prepare`) on a thread of its own (its
+/// work in parallel); `None` when there is no README to render.
+pub(crate) fn prepare(
+    added: &[crate::registry::Added<'_>],
+) -> Option<std::thread::JoinHandle<Prepared>> {
+    let jobs: Vec<(String, String, String, String)> = added
+        .iter()
+        .filter_map(|(name, versions)| {
+            let (vers, meta) = versions
+                .iter()
+                .filter_map(|(v, m)| Some((v, m.as_ref()?)))
+                .max_by(|a, b| {
+                    match (semver::Version::parse(a.0), semver::Version::parse(b.0)) {
+                        (Ok(x), Ok(y)) => x.cmp(&y),
+                        _ => a.0.cmp(b.0),
+                    }
+                })?;
+            let text = meta.readme.clone()?;
+            let path = meta
+                .readme_path
+                .clone()
+                .unwrap_or_else(|| "README.md".into());
+            Some((name.canonical(), vers.clone(), text, path))
+        })
+        .collect();
+    if jobs.is_empty() {
+        return None;
+    }
+    std::thread::Builder::new()
+        .name("regtool-readmes".into())
+        .spawn(move || {
+            jobs.into_par_iter()
+                .map(|(c, v, text, path)| ((c, v), readme::readme_html(&text, &path)))
+                .collect()
+        })
+        .ok()
+}
+
+// ---------------------------------------------------------------------------
+// A change.
+
+/// Brings the catalogue up to date for the crates `names` after a change
+/// (see the module docs): re-reads their index files, writes their pages
+/// (stores the metadata of the versions shown, `changes` bringing that of
+/// the versions added), their search rows, fingerprints and feed entries,
+/// then clears `clear` from the pending work. Without a readable state, or
+/// when the site changed, it rebuilds everything. Nothing when the
 /// registry's `html` setting is off.
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the file; errors reading a stored `.crate`
-/// whose metadata is not stored.
-pub(super) fn update(reg: &Writer, changes: &[Change<'_>]) -> Result<()> {
-    if !reg.settings.html || changes.is_empty() {
+/// [`Error::Io`] naming the file; [`Error::Conflict`] when other writers
+/// kept changing the search data.
+pub(crate) fn update(
+    w: &Writer,
+    names: &[CrateName],
+    changes: &[Change<'_>],
+    prepared: &Prepared,
+    clear: Vec<String>,
+) -> Result<()> {
+    if !w.settings.html {
         return Ok(());
     }
-    // Crates a killed run left marked: their pages as their index files are now.
-    let pending = if reg.cheap_listing() {
-        reg.list_keys(PENDING_DIR)?
-    } else {
-        Vec::new()
-    };
-    let mut left: Vec<(CrateName, IndexFile)> = Vec::new();
-    for key in &pending {
-        let canonical = &key[PENDING_DIR.len() + 1..];
-        if changes.iter().any(|c| c.name.canonical() == canonical) {
-            continue;
-        }
-        // The marker holds the name as published (its page's name).
-        let Some(name) = reg
-            .get_object(key)?
-            .and_then(|o| String::from_utf8(o.bytes).ok())
-            .and_then(|n| CrateName::new(&n).ok())
-        else {
-            continue;
-        };
-        match reg.find_crate(&name)? {
-            Some(s) => left.push((s.name, s.index)),
-            None => left.push((name, IndexFile::default())),
-        }
-    }
-    let all: Vec<Change<'_>>;
-    let changes = if left.is_empty() {
-        changes
-    } else {
-        all = changes
-            .iter()
-            .map(|c| Change {
-                name: c.name,
-                index: c.index,
-                added: c.added.clone(),
-                removed: c.removed.clone(),
-            })
-            .chain(left.iter().map(|(name, index)| Change {
-                name,
-                index,
-                added: Vec::new(),
-                removed: Vec::new(),
-            }))
-            .collect();
-        &all
-    };
-    let now = crate::index::pubtime_now();
-    // Metadata first: the pages are made from it.
-    let mut metas: HashMap<String, VersionMeta> = HashMap::new();
+    let site = Site::new(&w.settings, &w.config);
+    let key = site_key(&site);
+    let mut added: HashMap<(String, String), &VersionMeta> = HashMap::new();
     for c in changes {
         for (vers, m) in &c.added {
             if let Some(m) = m {
-                put(
-                    reg,
-                    &meta_key(c.name.as_str(), vers),
-                    &meta_bytes(m),
-                    ObjectKind::State,
-                )?;
+                added.insert((c.name.canonical(), vers.clone()), m);
             }
         }
-        for vers in &c.removed {
-            let _ = reg.delete_object(&meta_key(c.name.as_str(), vers), &Precondition::Any)?;
-        }
-        if let Some(p) = render::shown_version(c.index) {
-            let m = match c.added.iter().find(|(v, _)| *v == p.vers) {
-                Some((_, Some(m))) => m.clone(),
-                _ => version_meta(reg, c.name, &p.vers)?,
-            };
-            metas.insert(c.name.canonical(), m);
-        }
     }
-    let mut state = None;
+    let mut seen = HashSet::new();
+    let names: Vec<&CrateName> = names
+        .iter()
+        .filter(|n| seen.insert(n.canonical()))
+        .collect();
+    let rendered: Vec<Result<Rendered>> = names
+        .par_iter()
+        .map(|n| render_crate(w, n, &site, &key, &added, prepared))
+        .collect();
+    let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
+    let now = crate::index::pubtime_now();
     for attempt in 0..MAX_RETRIES {
         if attempt > 0 {
             std::thread::sleep(std::time::Duration::from_millis(10 << attempt.min(6)));
         }
-        let Some((mut s, rev)) = read_state(reg)? else {
-            reg.barrier()?;
-            return rebuild(reg).map(|_| ());
+        let Some(stored) = read_catalogue(w)? else {
+            w.barrier()?;
+            return rebuild(w).map(|_| ());
         };
-        apply(&mut s, changes, &metas, &now);
-        // The search data is the guard: written only if no other writer
-        // changed it since it was read.
-        let search = render::search_index(&s);
-        let pre = Precondition::Unchanged(rev);
-        if reg.put_object(
+        if stored.state.site != key {
+            w.barrier()?;
+            return rebuild(w).map(|_| ());
+        }
+        let written = write_shared(w, &site, stored, &rendered, &now)?;
+        if matches!(written, Written::FeedShort | Written::Unreadable) {
+            w.barrier()?;
+            return rebuild_with(w, true).map(|_| ());
+        }
+        if written == Written::Done {
+            w.barrier()?;
+            return edit_pending(w, Durability::Now, |p| {
+                for n in &clear {
+                    p.crates.remove(n);
+                }
+            });
+        }
+    }
+    Err(Error::Conflict {
+        path: w.locate(SEARCH_KEY),
+    })
+}
+
+/// What [`write_shared`] did.
+#[derive(PartialEq, Eq)]
+enum Written {
+    /// Another writer changed the search data since it was read: nothing.
+    Conflict,
+    /// Everything.
+    Done,
+    /// Everything, but versions left the feed and it holds fewer than
+    /// [`FEED_LEN`]: only the index files know which come next.
+    FeedShort,
+    /// Nothing: a row of the search data or the fingerprints has no name.
+    Unreadable,
+}
+
+/// Writes the search data (compare-and-swap), then the fingerprints, the
+/// state and the feed, with the rows of `rendered` put in.
+fn write_shared(
+    w: &Writer,
+    site: &Site,
+    stored: Shared,
+    rendered: &[Rendered],
+    now: &str,
+) -> Result<Written> {
+    let Shared {
+        mut state,
+        search: (search_text, search_rev),
+        pages: (pages_text, pages_rev),
+    } = stored;
+    let mut rows: BTreeMap<String, Option<&str>> = BTreeMap::new();
+    let mut prints: BTreeMap<String, Option<String>> = BTreeMap::new();
+    // The feed was the newest versions of all: when it was full, every
+    // version newer than its last entry is in it, so the crates' versions
+    // that sort before that entry are all it may take in.
+    let cutoff = (state.feed.len() >= FEED_LEN).then(|| state.feed[FEED_LEN - 1].clone());
+    for r in rendered {
+        let canonical = r.name.canonical();
+        let print = r.fingerprint.as_ref().map(|p| format!("{canonical} {p}"));
+        rows.insert(canonical.clone(), r.row.as_deref());
+        prints.insert(canonical.clone(), print);
+        state.feed.retain(|e| name::canonical(&e.name) != canonical);
+        let lines = r.index.lines.iter().map(|l| (r.name.as_str(), &l.package));
+        state.feed.extend(
+            newest(lines)
+                .into_iter()
+                .filter(|e| cutoff.as_ref().is_none_or(|c| feed_order(e, c).is_le())),
+        );
+    }
+    sort_feed(&mut state.feed);
+    state.feed.truncate(FEED_LEN);
+    for e in &mut state.feed {
+        if let Some(row) = rows.get(&name::canonical(&e.name)) {
+            e.description = row.and_then(row_description);
+        }
+    }
+    state.updated = now.to_string();
+    let body =
+        &search_text[render::SEARCH_PREFIX.len()..search_text.len() - render::SEARCH_SUFFIX.len()];
+    let Some(body) = splice(body, ",\n", search_row_name, &rows) else {
+        return Ok(Written::Unreadable);
+    };
+    let search = format!("{}{body}{}", render::SEARCH_PREFIX, render::SEARCH_SUFFIX);
+    if search.as_bytes() != search_text.as_bytes() {
+        let pre = Precondition::Unchanged(search_rev);
+        let put = w.put_object(
             SEARCH_KEY,
             search.as_bytes(),
             ObjectKind::Script,
             &pre,
             Durability::Deferred,
-        )? == Outcome::Done
-        {
-            put(reg, STATE_KEY, &state_bytes(&s), ObjectKind::State)?;
-            state = Some(s);
-            break;
+        )?;
+        if put == Outcome::Conflict {
+            return Ok(Written::Conflict);
         }
     }
-    let Some(state) = state else {
-        return Err(crate::Error::Conflict {
-            path: reg.locate(SEARCH_KEY),
-        });
+    let prints: BTreeMap<String, Option<&str>> = prints
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_deref()))
+        .collect();
+    let Some(prints) = splice(
+        pages_text.trim_end_matches('\n'),
+        "\n",
+        fingerprint_row_name,
+        &prints,
+    ) else {
+        return Ok(Written::Unreadable);
     };
-    for c in changes {
-        let key = page_key(c.name.as_str());
-        match metas.get(&c.name.canonical()) {
-            Some(m) => put(
-                reg,
-                &key,
-                render::crate_page(c.index, m, &state, &reg.settings).as_bytes(),
-                ObjectKind::Html,
-            )?,
-            None => {
-                let _ = reg.delete_object(&key, &Precondition::Any)?;
-            }
+    let prints = if prints.is_empty() {
+        prints
+    } else {
+        prints + "\n"
+    };
+    if prints != pages_text {
+        let put = w.put_object(
+            PAGES_KEY,
+            prints.as_bytes(),
+            ObjectKind::State,
+            &Precondition::from_read(pages_rev),
+            Durability::Deferred,
+        )?;
+        if put == Outcome::Conflict {
+            // Read both again: putting the same rows in twice changes nothing.
+            return Ok(Written::Conflict);
         }
     }
-    write_feed(reg, &state, &now)?;
-    reg.barrier()?;
-    if reg.cheap_listing() {
-        for c in changes {
-            let _ = reg.delete_object(&pending_key(c.name), &Precondition::Any)?;
+    put(w, STATE_KEY, &state_bytes(&state), ObjectKind::State)?;
+    if !state.foreign_feed {
+        let feed = render::feed(&state.feed, site, &state.updated);
+        put(w, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
+    }
+    if cutoff.is_some() && state.feed.len() < FEED_LEN {
+        return Ok(Written::FeedShort);
+    }
+    Ok(Written::Done)
+}
+
+// ---------------------------------------------------------------------------
+// The whole catalogue.
+
+/// An index file as read for a rebuild: its key, bytes and fingerprint.
+struct Scanned {
+    /// Its key.
+    key: String,
+    /// The canonical name of its crate (from the key: the last part, `-`
+    /// as `_`).
+    canonical: String,
+    /// The bytes.
+    bytes: Vec<u8>,
+    /// Its fingerprint ([`fingerprint`], computed on the bytes).
+    fingerprint: String,
+}
+
+/// The fingerprint of an index file's bytes: the same as [`fingerprint`] of
+/// the file they parse to (non-blank lines), without parsing them.
+fn fingerprint_of_bytes(site_key: &str, bytes: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(site_key.as_bytes());
+    h.update([0]);
+    for line in bytes.split(|b| *b == b'\n') {
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            h.update(line);
+            h.update(b"\n");
         }
     }
-    Ok(())
+    let d = h.finalize();
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn pending_key(name: &CrateName) -> String {
-    format!("{PENDING_DIR}/{}", name.canonical())
-}
-
-/// Marks `names` as being changed (see [`PENDING_DIR`]), before their index
-/// files are written; durable after the storage's next barrier when
-/// `durability` is [`Durability::Deferred`]. Nothing when `html` is off.
+/// Writes the whole catalogue from the index files (`reindex`; turning it
+/// on; a change to a registry without a readable state; pending work that
+/// said so): the pages whose fingerprint changed or that are missing, the
+/// search data, the feed (the newest versions by `pubtime`), the state, the
+/// fingerprints and the static files where they differ, and deletes the
+/// pages of crates that are gone. When every fingerprint, page and search
+/// row is there and up to date, no index file is parsed and nothing but the
+/// static files is compared. Metadata not stored yet is read from the
+/// `.crate` files (and stored). Returns the number of crates. Nothing when
+/// `html` is off.
 ///
 /// # Errors
-/// [`crate::Error::Io`] naming the marker.
-pub(super) fn mark_pending<'a>(
-    reg: &Writer,
-    names: impl IntoIterator<Item = &'a CrateName>,
-    durability: Durability,
-) -> Result<()> {
-    // Object storage: no markers (finding them would list the bucket on every
-    // change); a killed run's pages wait for the crate's next change or `reindex`.
-    if !reg.settings.html || !reg.cheap_listing() {
-        return Ok(());
+/// [`Error::Io`] naming the file.
+pub(crate) fn rebuild(w: &Writer) -> Result<usize> {
+    rebuild_with(w, false)
+}
+
+/// [`rebuild`]; `feed`: the feed is to be made again from the index files
+/// even when every page is up to date.
+fn rebuild_with(w: &Writer, feed: bool) -> Result<usize> {
+    if !w.settings.html {
+        return Ok(0);
     }
-    for name in names {
-        let _ = reg.put_object(
-            &pending_key(name),
-            name.as_str().as_bytes(),
-            ObjectKind::State,
-            &Precondition::Any,
-            durability,
+    let site = Site::new(&w.settings, &w.config);
+    let key = site_key(&site);
+    let keys = w.index_keys()?;
+    let scanned: Vec<Result<Option<Scanned>>> = keys
+        .par_iter()
+        .map(|k| {
+            let Some(bytes) = w.read_raw(k)? else {
+                return Ok(None);
+            };
+            let canonical = k.rsplit('/').next().unwrap_or(k).replace('-', "_");
+            let fingerprint = fingerprint_of_bytes(&key, &bytes);
+            Ok(Some(Scanned {
+                key: k.clone(),
+                canonical,
+                bytes,
+                fingerprint,
+            }))
+        })
+        .collect();
+    let scanned: Vec<Scanned> = scanned
+        .into_iter()
+        .filter_map(Result::transpose)
+        .collect::<Result<_>>()?;
+    let old = read_catalogue(w)?.filter(|s| s.state.site == key);
+    let (old_rows, old_prints) = match &old {
+        Some(s) => (
+            search_rows(&s.search.0).unwrap_or_default(),
+            fingerprint_rows(&s.pages.0).unwrap_or_default(),
+        ),
+        None => Default::default(),
+    };
+    let pages: HashMap<String, String> = w
+        .list_keys(PAGES_DIR)?
+        .into_iter()
+        .filter_map(|k| {
+            let n = k
+                .strip_prefix(PAGES_DIR)?
+                .strip_prefix('/')?
+                .strip_suffix(".html")?;
+            Some((name::canonical(n), k.clone()))
+        })
+        .collect();
+    let fresh = |s: &Scanned| {
+        old_prints.get(&s.canonical) == Some(&s.fingerprint.as_str())
+            && old_rows.contains_key(&s.canonical)
+            && pages.contains_key(&s.canonical)
+    };
+    let all_fresh = scanned.iter().all(fresh);
+    let listed: HashSet<&str> = scanned.iter().map(|s| s.canonical.as_str()).collect();
+    let extra = pages.keys().any(|c| !listed.contains(c.as_str()))
+        || old_rows.len() != scanned.len()
+        || old_prints.len() != scanned.len();
+    let feed_there = match &old {
+        Some(s) => s.state.foreign_feed || w.stat(FEED_KEY)?.is_some(),
+        None => false,
+    };
+    if feed_there && all_fresh && !extra && !feed {
+        // Nothing to do but what a lost static file needs.
+        write_static(w, &site)?;
+        clear_all_pending(w)?;
+        return Ok(scanned.len());
+    }
+    edit_pending(w, Durability::Now, |p| p.all = true)?;
+    let mut crates = Vec::new();
+    for s in scanned {
+        let Ok(index) = IndexFile::parse(&w.locate(&s.key), &s.bytes) else {
+            continue; // `verify` reports it
+        };
+        let Some(name) = render::shown_version(&index).and_then(|p| CrateName::new(&p.name).ok())
+        else {
+            continue;
+        };
+        let is_fresh = fresh(&s);
+        crates.push((name, index, is_fresh, s.fingerprint));
+    }
+    let none = HashMap::new();
+    let unprepared = Prepared::new();
+    let rendered: Vec<Result<Rendered>> = crates
+        .par_iter()
+        .filter(|(_, _, fresh, _)| !fresh)
+        .map(|(n, index, _, _)| {
+            render_index(w, n.clone(), index.clone(), &site, &key, &none, &unprepared)
+        })
+        .collect();
+    let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
+    let wanted: HashSet<String> = crates.iter().map(|(n, ..)| n.canonical()).collect();
+    for (c, k) in &pages {
+        if !wanted.contains(c) {
+            let _ = w.delete_object(k, &Precondition::Any)?;
+        }
+    }
+    let mut rows: BTreeMap<String, &str> = BTreeMap::new();
+    let mut prints: BTreeMap<String, String> = BTreeMap::new();
+    for (n, _, is_fresh, print) in &crates {
+        if *is_fresh {
+            let c = n.canonical();
+            rows.insert(c.clone(), old_rows[&c]);
+            prints.insert(c, print.clone());
+        }
+    }
+    for r in &rendered {
+        if let (Some(row), Some(print)) = (&r.row, &r.fingerprint) {
+            rows.insert(r.name.canonical(), row.as_str());
+            prints.insert(r.name.canonical(), print.clone());
+        }
+    }
+    let now = crate::index::pubtime_now();
+    let old_state = old.as_ref().map(|s| &s.state);
+    let mut state = State {
+        site: key.clone(),
+        feed: newest(
+            crates
+                .iter()
+                .flat_map(|(n, i, ..)| i.lines.iter().map(move |l| (n.as_str(), &l.package))),
+        ),
+        updated: old_state.map_or_else(|| now.clone(), |s| s.updated.clone()),
+        foreign_feed: !ours(w, FEED_KEY, FEED_MARK)?,
+    };
+    for e in &mut state.feed {
+        e.description = rows
+            .get(&name::canonical(&e.name))
+            .and_then(|r| row_description(r));
+    }
+    if old_state.is_none_or(|s| s.feed != state.feed) {
+        state.updated = now;
+    }
+    let search = render::search_index(rows.values().copied());
+    let prints = fingerprints_text(prints.iter().map(|(k, v)| (k, v.as_str())));
+    let old_search = old.as_ref().map(|s| s.search.0.as_bytes());
+    let old_prints = old.as_ref().map(|s| s.pages.0.as_bytes());
+    let old_state_bytes = w.get_object(STATE_KEY)?.map(|o| o.bytes);
+    write_static(w, &site)?;
+    put_if_changed(
+        w,
+        SEARCH_KEY,
+        old_search,
+        search.as_bytes(),
+        ObjectKind::Script,
+    )?;
+    put_if_changed(
+        w,
+        PAGES_KEY,
+        old_prints,
+        prints.as_bytes(),
+        ObjectKind::State,
+    )?;
+    if !state.foreign_feed {
+        let feed = render::feed(&state.feed, &site, &state.updated);
+        let old_feed = w.get_object(FEED_KEY)?;
+        put_if_changed(
+            w,
+            FEED_KEY,
+            old_feed.as_ref().map(|o| o.bytes.as_slice()),
+            feed.as_bytes(),
+            ObjectKind::Feed,
         )?;
+    }
+    put_if_changed(
+        w,
+        STATE_KEY,
+        old_state_bytes.as_deref(),
+        &state_bytes(&state),
+        ObjectKind::State,
+    )?;
+    w.barrier()?;
+    clear_all_pending(w)?;
+    Ok(crates.len())
+}
+
+/// Clears every pending work (a rebuild did it all).
+fn clear_all_pending(w: &Writer) -> Result<()> {
+    if w.get_object(PENDING_KEY)?.is_some() {
+        edit_pending(w, Durability::Now, |p| *p = Pending::default())?;
     }
     Ok(())
 }
 
-/// Applies `changes` to the state `s`.
-fn apply(s: &mut State, changes: &[Change<'_>], metas: &HashMap<String, VersionMeta>, now: &str) {
-    for c in changes {
-        let canonical = c.name.canonical();
-        match metas.get(&canonical).and_then(|m| summary(c.index, m)) {
-            Some(sum) => {
-                s.crates.insert(canonical.clone(), sum);
-            }
-            None => {
-                s.crates.remove(&canonical);
-            }
+// ---------------------------------------------------------------------------
+// Checking (verify).
+
+/// One way the catalogue does not describe the index: the file it is about
+/// and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    /// The key of the file.
+    pub(crate) key: String,
+    /// What is wrong, for people.
+    pub(crate) message: String,
+}
+
+/// Whether the catalogue describes the index: `index` holds every index
+/// file that could be read (its crate's name as published and its lines),
+/// `unreadable` the canonical names of those that could not (their pages,
+/// rows and the feed are not judged: the index file is the problem). Finds
+/// pending work, a missing or unreadable state, pages and search rows
+/// missing, left over or not what the index file gives now (a page is
+/// rendered again where its fingerprint differs, so that a change the page
+/// does not show is none), or made for another site. Nothing when `html` is
+/// off.
+///
+/// # Errors
+/// [`Error::Io`] naming what cannot be read.
+pub(crate) fn check(
+    reg: &Registry,
+    index: &[(CrateName, IndexFile)],
+    unreadable: &HashSet<String>,
+) -> Result<Vec<Finding>> {
+    let mut found = Vec::new();
+    if !reg.settings.html {
+        return Ok(found);
+    }
+    let mut finding = |key: &str, message: String| {
+        found.push(Finding {
+            key: key.to_string(),
+            message,
+        });
+    };
+    let (pending, rev) = read_pending(reg)?;
+    if rev.is_some() {
+        let what = if pending.all {
+            "the whole catalogue".to_string()
+        } else {
+            let list: Vec<&str> = pending.crates.iter().map(String::as_str).collect();
+            format!("the pages of {}", list.join(", "))
+        };
+        finding(
+            PENDING_KEY,
+            format!("a run that failed or was killed left work on the catalogue pending ({what})"),
+        );
+    }
+    let Some(stored) = read_catalogue(reg)? else {
+        finding(
+            STATE_KEY,
+            "the catalogue's state or search data is missing or unreadable".into(),
+        );
+        return Ok(found);
+    };
+    let site = Site::new(&reg.settings, &reg.config);
+    let key = site_key(&site);
+    if stored.state.site != key {
+        finding(
+            STATE_KEY,
+            "the catalogue was written for other settings (URL, name, access) or by another regtool"
+                .into(),
+        );
+        return Ok(found);
+    }
+    let rows = search_rows(&stored.search.0).expect("checked when read");
+    let prints = fingerprint_rows(&stored.pages.0).expect("checked when read");
+    let pages: HashSet<String> = reg.list_keys(PAGES_DIR)?.into_iter().collect();
+    let mut names = HashSet::new();
+    for (n, file) in index {
+        if render::shown_version(file).is_none() {
+            continue;
         }
-        s.feed
-            .retain(|e| !(e.name == c.name.as_str() && c.removed.contains(&e.vers)));
-        for (vers, _) in &c.added {
-            let Some(line) = c.index.lines.iter().find(|l| l.package.vers == *vers) else {
-                continue;
-            };
-            s.feed
-                .retain(|e| !(e.name == c.name.as_str() && e.vers == *vers));
-            s.feed.insert(
-                0,
-                FeedEntry {
-                    name: c.name.to_string(),
-                    vers: vers.clone(),
-                    time: line
-                        .package
-                        .pubtime
-                        .clone()
-                        .unwrap_or_else(|| now.to_string()),
-                    description: metas.get(&canonical).and_then(|m| m.description.clone()),
-                },
+        let c = n.canonical();
+        let page = page_key(n.as_str());
+        if !pages.contains(&page) {
+            finding(&page, format!("crate `{n}` has no catalogue page"));
+        } else if prints.get(&c).is_none_or(|p| *p != fingerprint(&key, file))
+            && !page_is_current(reg, n, file, &site)?
+        {
+            finding(
+                &page,
+                format!("the page of `{n}` does not show its index file as it is"),
+            );
+        }
+        if !rows.contains_key(&c) {
+            finding(SEARCH_KEY, format!("crate `{n}` is not in the search data"));
+        }
+        names.insert(c);
+        names.insert(page);
+    }
+    let judged = |p: &str| {
+        p.strip_prefix(PAGES_DIR)
+            .and_then(|p| p.strip_prefix('/'))
+            .and_then(|p| p.strip_suffix(".html"))
+            .is_none_or(|n| !unreadable.contains(&name::canonical(n)))
+    };
+    for p in &pages {
+        if p.ends_with(".html") && !names.contains(p) && judged(p) {
+            finding(p, "a page of a crate the index does not hold".into());
+        }
+    }
+    for c in rows.keys() {
+        if !names.contains(c) && !unreadable.contains(c) {
+            finding(
+                SEARCH_KEY,
+                format!("the search data lists `{c}`, which the index does not hold"),
             );
         }
     }
-    for e in &mut s.feed {
-        if let Some(c) = s.crates.get(&crate::name::canonical(&e.name)) {
-            e.description = c.description.clone();
-        }
-    }
-    sort_feed(&mut s.feed);
-    s.feed.truncate(FEED_LEN);
-    s.updated = now.to_string();
-}
-
-/// The feed's order: newest first, then by name and version (so that a
-/// rebuild gives what the changes one by one gave).
-fn sort_feed(feed: &mut [FeedEntry]) {
-    feed.sort_by(|a, b| {
-        b.time
-            .cmp(&a.time)
-            .then_with(|| a.name.cmp(&b.name))
-            .then_with(|| a.vers.cmp(&b.vers))
-    });
-}
-
-/// Writes the whole catalogue from the index files (`reindex`; turning it on;
-/// a change to a registry without a state): every page, the search data, the
-/// feed (the newest versions by `pubtime`), the state, the static files; and
-/// deletes pages of crates that are gone. Only files whose bytes change are
-/// written. Metadata not stored yet is read from the `.crate` files (and
-/// stored). Returns the number of crates. Does nothing when `html` is off.
-///
-/// # Errors
-/// [`crate::Error::Io`], [`crate::Error::IndexFile`] naming the file.
-pub(super) fn rebuild(reg: &Writer) -> Result<usize> {
-    use rayon::prelude::*;
-    if !reg.settings.html {
-        return Ok(0);
-    }
-    let now = crate::index::pubtime_now();
-    let keys = reg.index_keys()?;
-    let read: Vec<Result<Option<(CrateName, IndexFile, VersionMeta)>>> = keys
-        .par_iter()
-        .map(|key| {
-            let Some((index, _)) = reg.read_index_key(key)? else {
-                return Ok(None);
-            };
-            let Some(p) = render::shown_version(&index) else {
-                return Ok(None);
-            };
-            let Ok(name) = CrateName::new(&p.name) else {
-                return Ok(None);
-            };
-            let vers = p.vers.clone();
-            let meta = version_meta(reg, &name, &vers)?;
-            Ok(Some((name, index, meta)))
-        })
-        .collect();
-    let mut crates = Vec::new();
-    for r in read {
-        if let Some(c) = r? {
-            crates.push(c);
-        }
-    }
-    let old = read_state(reg)?.map(|(s, _)| s);
-    let mut state = State {
-        updated: old.map_or(now.clone(), |s| s.updated),
-        foreign_feed: !ours(reg, FEED_KEY, FEED_MARK)?,
-        ..State::default()
+    let feed = newest(
+        index
+            .iter()
+            .flat_map(|(n, i)| i.lines.iter().map(move |l| (n.as_str(), &l.package))),
+    );
+    let same = |a: &[FeedEntry], b: &[FeedEntry]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.name == y.name && x.vers == y.vers)
     };
-    let mut feed = Vec::new();
-    for (name, index, meta) in &crates {
-        if let Some(sum) = summary(index, meta) {
-            state.crates.insert(name.canonical(), sum);
-        }
-        for l in &index.lines {
-            if let Some(t) = &l.package.pubtime {
-                feed.push((t.clone(), name, l.package.vers.clone()));
+    if unreadable.is_empty() && !stored.state.foreign_feed && !same(&feed, &stored.state.feed) {
+        finding(
+            FEED_KEY,
+            "the feed does not list the newest versions".into(),
+        );
+    }
+    Ok(found)
+}
+
+/// Whether the stored page of `name` is the page its index file `file`
+/// gives now (what a rebuild would write): a fingerprint differs for any
+/// change of the file's bytes, such as a field the page does not show.
+fn page_is_current(
+    reg: &Registry,
+    name: &CrateName,
+    file: &IndexFile,
+    site: &Site,
+) -> Result<bool> {
+    let Some(pkg) = render::shown_version(file) else {
+        return Ok(true);
+    };
+    let Some(page) = reg.get_object(&page_key(name.as_str()))? else {
+        return Ok(false);
+    };
+    let (stored, _) = read_meta(reg, name, pkg)?;
+    let want = render::crate_page(file, &stored.meta, stored.readme_html.as_deref(), site);
+    Ok(page.bytes == want.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn row(name: &str, tag: u8) -> String {
+        render::search_row(name, "1.0.0", Some(&format!("row {tag}")))
+    }
+
+    proptest! {
+        /// Splicing rows in gives what sorting every row by canonical name
+        /// gives (names differing in case and `-`/`_` included).
+        #[test]
+        fn splice_is_a_sorted_merge(
+            old in proptest::collection::btree_set("[a-c][a-cA-C_-]{0,3}", 0..12),
+            new in proptest::collection::vec(("[a-c][a-cA-C_-]{0,3}", any::<Option<u8>>()), 0..8),
+        ) {
+            // One spelling per canonical name, as in a registry.
+            let mut want: BTreeMap<String, String> = BTreeMap::new();
+            for n in &old {
+                want.entry(name::canonical(n)).or_insert_with(|| row(n, 0));
+            }
+            let body: Vec<&str> = want.values().map(String::as_str).collect();
+            let body = body.join(",\n");
+            let mut updates: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for (n, tag) in &new {
+                updates.insert(name::canonical(n), tag.map(|t| row(n, t)));
+            }
+            for (c, v) in &updates {
+                match v {
+                    Some(r) => { want.insert(c.clone(), r.clone()); }
+                    None => { want.remove(c); }
+                }
+            }
+            let ups: BTreeMap<String, Option<&str>> =
+                updates.iter().map(|(k, v)| (k.clone(), v.as_deref())).collect();
+            let want: Vec<&str> = want.values().map(String::as_str).collect();
+            for sep in [",\n", "\n"] {
+                let body = body.replace(",\n", sep);
+                let got = splice(&body, sep, search_row_name, &ups).unwrap();
+                prop_assert_eq!(got, want.join(sep));
             }
         }
-    }
-    let mut entries: Vec<FeedEntry> = feed
-        .into_iter()
-        .map(|(time, name, vers)| FeedEntry {
-            name: name.to_string(),
-            description: state
-                .crates
-                .get(&name.canonical())
-                .and_then(|c| c.description.clone()),
-            vers,
-            time,
-        })
-        .collect();
-    sort_feed(&mut entries);
-    entries.truncate(FEED_LEN);
-    state.feed = entries;
-    let mut pages = std::collections::HashSet::new();
-    crates.par_iter().try_for_each(|(name, index, meta)| {
-        let key = page_key(name.as_str());
-        put_if_changed(
-            reg,
-            &key,
-            render::crate_page(index, meta, &state, &reg.settings).as_bytes(),
-            ObjectKind::Html,
-        )
-        .map(|_| ())
-    })?;
-    pages.extend(crates.iter().map(|(n, _, _)| page_key(n.as_str())));
-    for key in reg.list_keys(&format!("{DIR}/crates"))? {
-        if key.ends_with(".html") && !pages.contains(&key) {
-            let _ = reg.delete_object(&key, &Precondition::Any)?;
+
+        /// The fingerprint of an index file's bytes is that of the file
+        /// they parse to.
+        #[test]
+        fn fingerprints_of_bytes_and_of_files_agree(
+            blanks in proptest::collection::vec(0..3usize, 3),
+            yanked in any::<bool>(),
+        ) {
+            let line = |v: &str| format!(
+                r#"{{"name":"a","vers":"{v}","deps":[],"cksum":"00","features":{{}},"yanked":{yanked}}}"#
+            );
+            let gap = |n: usize| "\n  \n".repeat(n);
+            let text = format!(
+                "{}{}\n{}{}\n{}",
+                gap(blanks[0]), line("1.0.0"), gap(blanks[1]), line("1.1.0"), gap(blanks[2])
+            );
+            let file = IndexFile::parse(std::path::Path::new("a"), text.as_bytes()).unwrap();
+            prop_assert_eq!(fingerprint_of_bytes("k", text.as_bytes()), fingerprint("k", &file));
         }
     }
-    write_static(reg)?;
-    put_if_changed(
-        reg,
-        SEARCH_KEY,
-        render::search_index(&state).as_bytes(),
-        ObjectKind::Script,
-    )?;
-    if !state.foreign_feed {
-        let feed = render::feed(&state, &reg.settings, &state.updated);
-        put_if_changed(reg, FEED_KEY, feed.as_bytes(), ObjectKind::Feed)?;
+
+    #[test]
+    fn rows_name_their_crate() {
+        assert_eq!(search_row_name(&row("Foo-bar", 1)), Some("Foo-bar"));
+        assert_eq!(search_row_name("garbage"), None);
+        assert_eq!(fingerprint_row_name("foo_bar 0123"), Some("foo_bar"));
+        assert!(cmp_canonical("Foo-Bar", "foo_bar").is_eq());
+        assert!(cmp_canonical("foo-a", "foo_b").is_lt());
     }
-    put_if_changed(reg, STATE_KEY, &state_bytes(&state), ObjectKind::State)?;
-    reg.barrier()?;
-    if reg.cheap_listing() {
-        for key in reg.list_keys(PENDING_DIR)? {
-            let _ = reg.delete_object(&key, &Precondition::Any)?;
-        }
-    }
-    Ok(crates.len())
 }

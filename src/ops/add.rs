@@ -259,13 +259,13 @@ fn plan_against_registry(
         group.sort_by(|a, b| a.version.cmp(&b.version));
         let name = group[0].name.clone();
         let mut stored = reg.crates_named(&name)?;
-        if let Some(other) = stored.iter().find(|s| s.name != name) {
+        if let Some(other) = reg.other_spelling(&name, &stored)? {
             for p in &group {
                 problems.push(Error::krate(
                     &p.source,
                     CrateProblem::NameConflict {
                         name: name.to_string(),
-                        existing: other.name.to_string(),
+                        existing: other.to_string(),
                     },
                 ));
             }

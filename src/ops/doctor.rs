@@ -469,6 +469,20 @@ fn probe_config(
             "check that the URL serves this registry, and that no cache holds an old config.json",
         );
     }
+    if let Some(reg) = local
+        && reg.settings.min_writer_version > crate::config::WRITER_VERSION
+    {
+        f.warn(
+            "config.json",
+            format!(
+                "the local registry needs regtool writer version {} to be changed (`{}`), and this regtool writes version {}: its commands that write refuse it",
+                reg.settings.min_writer_version,
+                reg.locate(crate::layout::SETTINGS_KEY).display(),
+                crate::config::WRITER_VERSION
+            ),
+            "install a newer regtool",
+        );
+    }
     content_type(f, "config.json", &answer, &["application/json"]);
     Ok((config, challenged))
 }

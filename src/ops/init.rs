@@ -28,6 +28,9 @@ pub(crate) struct InitOptions {
     /// a build without the `html` feature makes the registry with it off,
     /// and says so.
     pub(crate) html: bool,
+    /// The writers' lease length in seconds (a registry in object storage;
+    /// `None`: [`config::DEFAULT_LEASE_SECONDS`]).
+    pub(crate) lease_seconds: Option<u64>,
     /// The name cargo knows the registry by; `None`: derived from `url`
     /// ([`RegistryName::from_url`]). Stored either way, so that a later
     /// `settings --url` does not change it.
@@ -96,6 +99,8 @@ pub(crate) fn init(
         }),
         max_unpacked_size: opts.max_unpacked_size,
         html,
+        lease_seconds: opts.lease_seconds,
+        ..Settings::new(String::new())
     };
     let writer = location.create(cfg, settings, shell)?;
     if opts.html && !html {

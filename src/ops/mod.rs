@@ -23,25 +23,42 @@ pub(crate) mod reindex;
 pub(crate) mod remove;
 pub(crate) mod settings;
 pub(crate) mod token;
+pub(crate) mod unlock;
 pub(crate) mod verify;
 pub(crate) mod yank;
 
 use crate::output::Shell;
-use crate::storage::LockEvents;
+use crate::storage::{LockEvents, Waiting};
 use std::path::Path;
+use std::time::Duration;
 
 /// What a command tells the user while it takes the registry's lock: that it
-/// waits (with the lock's path), or that the storage cannot lock.
+/// waits (and for whom), that it took over a stale lease, or that the storage
+/// cannot lock; and how long it may wait (`--lock-timeout`).
 impl LockEvents for Shell {
-    fn waiting(&self, what: &Path) {
-        self.status(
-            "Blocking",
-            format!(
-                "waiting for file lock on `{}` (another regtool is changing this registry; `fuser {}` shows which process)",
-                what.display(),
-                what.display()
+    fn waiting(&self, what: Waiting<'_>) {
+        match what {
+            Waiting::FileLock(path) => self.status(
+                "Blocking",
+                format!(
+                    "waiting for file lock on `{}` (another regtool is changing this registry; `fuser {}` shows which process)",
+                    path.display(),
+                    path.display()
+                ),
             ),
-        )
+            Waiting::Lease { holder, .. } => self.status(
+                "Blocking",
+                format!("waiting for the registry lease held by {holder}"),
+            ),
+        }
+    }
+
+    fn took_over(&self, lease: &Path, holder: &str, unchanged: Duration) {
+        self.warn(format!(
+            "took over the registry lease `{}` of {holder}: not renewed for {:.0}s",
+            lease.display(),
+            unchanged.as_secs_f64()
+        ));
     }
 
     fn unsupported(&self, what: &Path, e: &std::io::Error) {
@@ -49,5 +66,9 @@ impl LockEvents for Shell {
             "cannot lock `{}` ({e}); going on without a lock",
             what.display()
         ))
+    }
+
+    fn patience(&self) -> Option<Duration> {
+        self.lock_timeout()
     }
 }

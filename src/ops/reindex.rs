@@ -64,6 +64,10 @@ pub(crate) struct ReindexReport {
     pub(crate) changed_cksums: Vec<String>,
     /// `.crate` files moved to the path cargo downloads them from.
     pub(crate) moved: Vec<PathBuf>,
+    /// Name claims released (a registry in a bucket): canonical names with
+    /// no index file and no `.crate` left.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) claims_released: Vec<String>,
     /// What stopped the run, one item per problem (nothing was written when
     /// this is not empty).
     pub(crate) rejected: Vec<Rejected>,
@@ -130,6 +134,8 @@ struct Run<'a> {
     report: ReindexReport,
     writes: Vec<Write>,
     problems: Vec<(PathBuf, String)>,
+    /// The key of every `.crate` an index line names.
+    indexed: HashSet<String>,
 }
 
 /// Rebuilds the index of `reg` from its `.crate` files (see the module docs).
@@ -148,8 +154,34 @@ pub(crate) fn reindex(
     // Refused here, dry run or not, when the change could not be carried
     // through (the catalogue in a build without it).
     writer.can_change()?;
+    let mut attempt = 0;
+    loop {
+        match reindex_once(&writer, opts, shell) {
+            // In a bucket an index file may change under a holder paused
+            // past its lease, or by hand: work it out again from what is
+            // there now, as `add` re-applies its lines.
+            Err(Error::Conflict { path }) if writer.lock_is_lease() && attempt < RETRIES => {
+                attempt += 1;
+                shell.status(
+                    "Retrying",
+                    format!(
+                        "`{}` changed while it was written; reindexing again",
+                        path.display()
+                    ),
+                );
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How often a reindex that lost a race (in a bucket) starts again.
+const RETRIES: usize = 5;
+
+/// One run of [`reindex`] under the lock `writer` holds.
+fn reindex_once(writer: &Writer, opts: &ReindexOptions, shell: &Shell) -> Result<ReindexReport> {
     let mut run = Run {
-        reg: &writer,
+        reg: writer,
         opts,
         shell,
         report: ReindexReport {
@@ -159,22 +191,47 @@ pub(crate) fn reindex(
         },
         writes: Vec::new(),
         problems: Vec::new(),
+        indexed: HashSet::new(),
     };
-    let (mut groups, known_crates) = read_index_files(&writer)?;
+    let (mut groups, known_crates) = read_index_files(writer)?;
     run.read_crates(&mut groups, &known_crates)?;
+    for key in writer.unreadable_keys() {
+        shell.warn(format!(
+            "`{key}` cannot be read back (an empty, `.` or `..` component, or a name that is not UTF-8): left out; rename or delete it with another tool"
+        ));
+    }
+    run.indexed = known_crates;
+    let released = unused_claims(writer, &groups)?;
     for group in groups.into_values() {
         run.plan_group(group)?;
     }
     if !run.problems.is_empty() {
         return Ok(run.refuse());
     }
+    for name in &released {
+        let verb = if opts.dry_run {
+            "Would release"
+        } else {
+            "Released"
+        };
+        shell.status(
+            verb,
+            format!("the name claim of `{name}` (no index file and no .crate left)"),
+        );
+    }
     if opts.dry_run {
-        return Ok(run.dry_run_report());
+        let mut report = run.dry_run_report();
+        report.claims_released = released;
+        return Ok(report);
     }
     let Run {
         writes, mut report, ..
     } = run;
-    apply(&writer, writes, shell, &mut report)?;
+    for name in &released {
+        writer.release_claim(name)?;
+    }
+    report.claims_released = released;
+    apply(writer, writes, shell, &mut report)?;
     shell.status(
         "Reindexed",
         format!(
@@ -185,6 +242,20 @@ pub(crate) fn reindex(
         ),
     );
     Ok(report)
+}
+
+/// The name claims (a registry in a bucket) of crates with no index file and
+/// no `.crate` left: canonical names, sorted.
+fn unused_claims(reg: &Registry, groups: &BTreeMap<String, Group>) -> Result<Vec<String>> {
+    Ok(reg
+        .name_claims()?
+        .into_iter()
+        .filter(|c| {
+            groups
+                .get(c)
+                .is_none_or(|g| g.old.is_empty() && g.found.is_empty())
+        })
+        .collect())
 }
 
 /// Every index file, grouped by crate (canonical name), and the key of the
@@ -427,6 +498,20 @@ impl Run<'_> {
             }
             return Ok(());
         };
+        if old.is_none()
+            && let Some(claimed) = self.reg.claimed_spelling(&name)?
+            && claimed != name
+        {
+            let key = found.first().map(|f| f.key.clone()).unwrap_or_default();
+            self.problem(
+                &key,
+                format!(
+                    "holds crate `{name}`, but the registry has the name claimed as `{claimed}` (`{}`); rename the .crate files or delete the claim",
+                    self.reg.locate(&layout::name_claim_key(&name)).display()
+                ),
+            );
+            return Ok(());
+        }
         let (mut by_version, found_at) = self.place_files(&name, found)?;
         let (old_file, revision) = match old {
             Some(o) => (o.file, Some(o.revision)),
@@ -528,7 +613,9 @@ impl Run<'_> {
                             from: f.key.clone(),
                             to: want.clone(),
                         });
-                    } else {
+                    } else if reg.cheap_listing() || !self.indexed.contains(&f.key) {
+                        // In a bucket, only a `.crate` no line names yet
+                        // can have been put there by other means.
                         self.writes.push(Write::Fix(f.key.clone()));
                     }
                     found_at.insert(version.clone(), f.key.clone());

@@ -30,6 +30,9 @@ pub(crate) struct SettingsChange {
     /// Turn the browsable catalogue on or off (off deletes its files; on
     /// writes it whole).
     pub(crate) html: Option<bool>,
+    /// New lease length of the writers of a registry in object storage, in
+    /// seconds (at least 1).
+    pub(crate) lease_seconds: Option<u64>,
     /// New name cargo knows the registry by.
     pub(crate) name: Option<RegistryName>,
 }
@@ -58,6 +61,11 @@ pub(crate) struct SettingsReport {
     pub(crate) max_unpacked_size: u64,
     /// Whether regtool writes the browsable catalogue.
     pub(crate) html: bool,
+    /// How long the writers' lease lasts without renewal (a registry in
+    /// object storage), in seconds.
+    pub(crate) lease_seconds: u64,
+    /// The oldest regtool writer version that may change the registry.
+    pub(crate) min_writer_version: u32,
     /// Whether this run changed anything.
     pub(crate) changed: bool,
 }
@@ -75,13 +83,16 @@ pub(crate) fn settings(
     change: &SettingsChange,
     shell: &Shell,
 ) -> Result<SettingsReport> {
-    let mut settings: Settings = reg.settings.clone();
-    let mut cfg: RegistryConfig = reg.config.clone();
     let writer = if is_empty(change) {
         None
     } else {
         Some(reg.writer(shell)?)
     };
+    // Under the lock, the settings as they are now.
+    let now: &Registry = writer.as_deref().unwrap_or(reg);
+    let (old_settings, old_cfg) = (now.settings.clone(), now.config.clone());
+    let mut settings: Settings = old_settings.clone();
+    let mut cfg: RegistryConfig = old_cfg.clone();
     if let Some(url) = &change.url {
         let url = config::check_base_url(url).map_err(Error::Usage)?;
         if url != settings.url {
@@ -112,10 +123,13 @@ pub(crate) fn settings(
     if let Some(h) = change.html {
         settings.html = h;
     }
+    if let Some(l) = change.lease_seconds {
+        settings.lease_seconds = Some(l.max(1));
+    }
     if let Some(n) = &change.name {
         settings.name = Some(n.clone());
     }
-    let changed = settings != reg.settings || cfg != reg.config;
+    let changed = settings != old_settings || cfg != old_cfg;
     if let Some(mut writer) = writer.filter(|_| changed) {
         match writer.update_settings(settings.clone(), cfg.clone())? {
             Derived::Written { crates } => {
@@ -125,13 +139,15 @@ pub(crate) fn settings(
                 );
             }
             Derived::Removed => shell.status("Catalogue", "removed"),
-            Derived::Unchanged => {}
+            // A warning said why; the next change or `reindex` writes it.
+            Derived::Unchanged | Derived::Pending => {}
         }
         shell.status(
             "Updated",
             format!("the settings of `{}`", reg.location().display()),
         );
     }
+    let lease_seconds = settings.lease().as_secs();
     Ok(SettingsReport {
         name: settings.registry_name().into(),
         index: format!("sparse+{}/", settings.url),
@@ -143,6 +159,8 @@ pub(crate) fn settings(
         max_crate_size: settings.max_crate_size,
         max_unpacked_size: settings.max_unpacked_size,
         html: settings.html,
+        lease_seconds,
+        min_writer_version: settings.min_writer_version,
         changed,
     })
 }
@@ -154,6 +172,7 @@ fn is_empty(c: &SettingsChange) -> bool {
         && c.max_crate_size.is_none()
         && c.max_unpacked_size.is_none()
         && c.html.is_none()
+        && c.lease_seconds.is_none()
         && c.name.is_none()
 }
 

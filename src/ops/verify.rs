@@ -8,9 +8,10 @@
 //! re-derives each line from its `.crate` and reports the fields that differ.
 //! Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html>.
 
+use crate::config::WRITER_VERSION;
 use crate::error::{Error, Result};
-use crate::index::{IndexPackage, version_key};
-use crate::layout::{self, CONFIG_KEY};
+use crate::index::{IndexFile, IndexPackage, version_key};
+use crate::layout::{self, CONFIG_KEY, SETTINGS_KEY};
 use crate::location::RegistryLocation;
 use crate::name::{self, CrateName};
 use crate::output::Shell;
@@ -35,7 +36,11 @@ pub(crate) struct Problem {
     /// A stable keyword: `config`, `index-unreadable`, `index-line`, `truncated`,
     /// `wrong-path`, `mixed-names`, `name-conflict`, `duplicate-version`,
     /// `missing-crate`, `cksum-mismatch`, `orphan-crate`, `crate-unreadable`,
-    /// `differs`.
+    /// `differs`, `writer-version` (the registry needs a newer regtool to be
+    /// changed), `unreadable-key` (a key a listing returned that cannot be
+    /// read back: left out of every check), `catalogue` (the catalogue does
+    /// not describe the index, or work on it was left pending: `regtool
+    /// reindex` writes it again).
     pub(crate) kind: &'static str,
     /// What is wrong, for people.
     pub(crate) message: String,
@@ -103,6 +108,7 @@ pub(crate) fn verify(
     }
     problems.extend(misplaced_index_files(&reg)?);
     problems.extend(spelling_conflicts(&reg, &lines.spellings));
+    problems.extend(claim_conflicts(&reg, &lines.spellings)?);
     report.warnings = misdirected(&reg, &lines.jobs)?;
     problems.extend(check_crates(&reg, &lines.jobs, opts.deep, shell));
     problems.extend(check_crate_files(
@@ -110,9 +116,94 @@ pub(crate) fn verify(
         &lines.expected_crates,
         &mut report,
     )?);
+    problems.extend(check_catalogue(&reg)?);
+    problems.extend(writer_version(&reg));
+    problems.extend(reg.unreadable_keys().into_iter().map(|k| Problem {
+        path: PathBuf::from(&k),
+        kind: "unreadable-key",
+        message: "a listing returned this key, but it cannot be read back (an empty, `.` or `..` component, or a name that is not UTF-8): every check left it out; rename or delete it with another tool".into(),
+    }));
     problems.sort();
     report.problems = problems;
     Ok(report)
+}
+
+/// Whether the catalogue describes the index (see
+/// [`crate::catalogue::check`]); index files that cannot be read are
+/// problems of their own already, and their crates' pages are not judged.
+fn check_catalogue(reg: &Registry) -> Result<Vec<Problem>> {
+    let read: Vec<std::result::Result<Option<(CrateName, IndexFile)>, String>> = reg
+        .index_keys()?
+        .par_iter()
+        .map(|key| match reg.read_index_key(key) {
+            Ok(found) => Ok(found.and_then(|(index, _)| {
+                let name = CrateName::new(&index.lines.first()?.package.name).ok()?;
+                Some((name, index))
+            })),
+            Err(_) => Err(name::canonical(key.rsplit('/').next().unwrap_or(key))),
+        })
+        .collect();
+    let mut files = Vec::new();
+    let mut unreadable = std::collections::HashSet::new();
+    for r in read {
+        match r {
+            Ok(Some(file)) => files.push(file),
+            Ok(None) => {}
+            Err(canonical) => {
+                unreadable.insert(canonical);
+            }
+        }
+    }
+    Ok(crate::catalogue::check(reg, &files, &unreadable)?
+        .into_iter()
+        .map(|f| Problem {
+            path: reg.locate(&f.key),
+            kind: "catalogue",
+            message: format!(
+                "{}; `regtool reindex` writes the catalogue again",
+                f.message
+            ),
+        })
+        .collect())
+}
+
+/// The registry needs a newer regtool to be changed than this one.
+fn writer_version(reg: &Registry) -> Option<Problem> {
+    let needs = reg.settings.min_writer_version;
+    (needs > WRITER_VERSION).then(|| Problem {
+        path: reg.locate(SETTINGS_KEY),
+        kind: "writer-version",
+        message: format!(
+            "the registry needs regtool writer version {needs} to be changed, and this regtool writes version {WRITER_VERSION}: every command that writes refuses it, and this check may not know everything it holds; install a newer regtool"
+        ),
+    })
+}
+
+/// A crate in a bucket whose claimed spelling (`.regtool/names/`) is not
+/// the one of its index file.
+fn claim_conflicts(
+    reg: &Registry,
+    spellings: &BTreeMap<String, Vec<String>>,
+) -> Result<Vec<Problem>> {
+    let mut out = Vec::new();
+    for names in spellings.values().filter(|n| n.len() == 1) {
+        let Ok(name) = CrateName::new(&names[0]) else {
+            continue;
+        };
+        if let Some(claimed) = reg.claimed_spelling(&name)?
+            && claimed != name
+        {
+            out.push(Problem {
+                path: reg.locate(&layout::index_key(&name)),
+                kind: "name-conflict",
+                message: format!(
+                    "crate `{name}` has its name claimed as `{claimed}` (`{}`): a writer adding `{claimed}` would be refused, one adding `{name}` too; remove the index file or the claim",
+                    reg.locate(&layout::name_claim_key(&name)).display()
+                ),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// What the index files say, for the checks that span files.

@@ -2,44 +2,54 @@
 //! from its index (the catalogue), without naming it. Floor 3 (`registry`).
 //!
 //! The registry calls its [`ChangeHook`] from the [`Writer`] only, at fixed
-//! points of every change: [`ChangeHook::before_index_writes`] before the
-//! index files of a change are written (the catalogue marks them pending, so
-//! that a killed run is finished by the next one), [`ChangeHook::index_written`]
-//! after them, [`ChangeHook::rebuild`] after changes it cannot describe crate
-//! by crate (a new registry, `reindex`), and [`ChangeHook::settings_changed`]
-//! after the settings changed. The opener (`crate::location`) installs the
-//! hook when it opens a registry.
+//! points of every change: [`ChangeHook::resume`] before the first change a
+//! writer makes (to finish what a failed or killed run left),
+//! [`ChangeHook::prepare`] before a change writes anything (work that does
+//! not need the index, started early),
+//! [`ChangeHook::before_index_writes`] before the index files of a change are
+//! written (the catalogue records the work as pending, so that a killed run
+//! is finished by the next one), [`ChangeHook::index_written`] after them,
+//! [`ChangeHook::rebuild`] after changes it cannot describe crate by crate (a
+//! new registry, `reindex`), and [`ChangeHook::settings_changed`] after the
+//! settings changed. The opener (`crate::location`) installs the hook when it
+//! opens a registry.
 //!
 //! Before a change writes anything, the writer asks
-//! [`ChangeHook::can_follow`], which may refuse it.
+//! [`ChangeHook::can_follow`], which may refuse it: that refusal is the
+//! command's error, and nothing was written.
 //!
-//! Every call goes through one place, [`Writer::announce`], which today hands
-//! a hook's error on to the command (the index was written already; `reindex`
-//! rebuilds what a failed hook left).
+//! What a hook derives never holds back the index, which is the truth: the
+//! writer turns a hook's error into one warning on stderr (naming the hook,
+//! [`ChangeHook::describe`], and the file), never the command's error, and
+//! the hook's pending work is finished later. Every call goes through one
+//! place, [`Writer::derive`].
 
 use super::Writer;
 use crate::config::Settings;
 use crate::error::Result;
-use crate::index::IndexFile;
 use crate::meta::VersionMeta;
 use crate::name::CrateName;
 use crate::storage::Durability;
 use std::fmt::Debug;
 
-/// What changed for one crate (read by the catalogue only: feature `html`).
+/// What changed for one crate. The hook reads the index file itself, after
+/// the write: another writer may have changed it since this one read it (on
+/// object storage, each write is safe on its own key only), and what is
+/// derived must show the index as it is. (Read by the catalogue only:
+/// feature `html`.)
 #[derive(Debug)]
 #[cfg_attr(not(feature = "html"), allow(dead_code))]
 pub(crate) struct Change<'a> {
     /// The crate (as published).
     pub(crate) name: &'a CrateName,
-    /// Its index file now (no lines: the crate is gone).
-    pub(crate) index: &'a IndexFile,
     /// Versions whose line is new, with their metadata when it is at hand
     /// (else the hook reads the stored `.crate`).
     pub(crate) added: Vec<(String, Option<VersionMeta>)>,
-    /// Versions whose line was removed.
-    pub(crate) removed: Vec<String>,
 }
+
+/// A crate and the versions a change adds to it, with their metadata when
+/// it is at hand (see [`ChangeHook::prepare`]).
+pub(crate) type Added<'a> = (&'a CrateName, &'a [(String, Option<VersionMeta>)]);
 
 /// What a hook did to the files it derives from the index, for the
 /// command's report.
@@ -54,6 +64,9 @@ pub(crate) enum Derived {
     },
     /// Removed (turned off).
     Removed,
+    /// Not written: the hook failed (a warning said why); its pending work
+    /// is finished by the next change or `regtool reindex`.
+    Pending,
 }
 
 /// Told of every change a [`Writer`] makes; may write keys the registry does
@@ -73,6 +86,30 @@ pub(crate) trait ChangeHook: Send + Sync + Debug {
     fn can_follow(&self, writer: &Writer, settings: &Settings) -> Result<()> {
         let _ = (writer, settings);
         Ok(())
+    }
+
+    /// What the hook derives, for warnings (`"the catalogue"`).
+    fn describe(&self) -> &'static str {
+        "what is derived from the index"
+    }
+
+    /// A writer is about to make its first change: finish what a failed or
+    /// killed run left.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object; what reading the registry fails with.
+    fn resume(&self, writer: &Writer) -> Result<()> {
+        let _ = writer;
+        Ok(())
+    }
+
+    /// A change is about to be made: each crate with the versions it adds
+    /// and their metadata, when at hand. Called before anything of the
+    /// change is written; the hook may start work that does not depend on
+    /// the index files (the catalogue renders READMEs beside the writes).
+    /// Cannot fail the change.
+    fn prepare(&self, writer: &Writer, added: &[Added<'_>]) {
+        let _ = (writer, added);
     }
 
     /// The index files of `names` are about to be written; what is written

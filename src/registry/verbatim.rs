@@ -68,7 +68,7 @@ impl Writer {
         durability: Durability,
         on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<VerbatimResult>> {
-        self.check()?;
+        self.begin()?;
         let mut groups: BTreeMap<String, Vec<VerbatimVersion>> = BTreeMap::new();
         for v in versions {
             groups.entry(v.name.canonical()).or_default().push(v);
@@ -79,9 +79,9 @@ impl Writer {
         for (canonical, group) in groups {
             let name = group[0].name.clone();
             let mut stored = self.crates_named(&name)?;
-            if let Some(other) = stored.iter().find(|s| s.name != name) {
+            if let Some(other) = self.other_spelling(&name, &stored)? {
                 for v in group {
-                    let existing = other.name.to_string();
+                    let existing = other.to_string();
                     results.push(refused(
                         &v,
                         &self.locate(&crate::layout::index_key(&v.name)),

@@ -10,27 +10,28 @@
 //! lock's guard whether it still holds ([`LockGuard::check`]): a lease that
 //! ran out makes every later write fail instead of racing another writer.
 //!
-//! Every change is announced to the registry's [`ChangeHook`] through one
-//! call site, [`Writer::announce`].
+//! Every change is told to the registry's [`ChangeHook`] through one call
+//! site, [`Writer::derive`], where a hook's failure becomes a warning: what
+//! a hook derives (the catalogue) never fails or holds back a change of the
+//! index, which is the truth.
 
-use super::hook::{Change, ChangeHook, Derived};
+use super::hook::{Added, Change, ChangeHook, Derived};
 use super::{Registry, StoredCrate};
 use crate::config::{RegistryConfig, Settings};
+use crate::error::CrateProblem;
 use crate::error::{Error, Result};
 use crate::index::IndexFile;
 use crate::layout::{self, CONFIG_KEY, SETTINGS_KEY, STATE_DIR};
 use crate::meta::VersionMeta;
 use crate::name::CrateName;
-use crate::storage::{Durability, LockGuard, ObjectKind, Outcome, Precondition, Revision};
+use crate::storage::{Durability, LockGuard, ObjectKind, Outcome, Precondition, Revision, Storage};
+use std::collections::HashSet;
 use std::ops::Deref;
+use std::sync::Mutex;
 
 /// How often a conditional write is retried after another writer changed the
-/// object first (object storage without a lock).
+/// object first (object storage, where a paused lease holder may write late).
 const MAX_RETRIES: usize = 24;
-/// Without a lock, a `.crate` no line names and whose bytes differ from the
-/// ones being added is replaced only when it is older than this (a killed
-/// run's orphan); younger, another `add` of that version may be under way.
-const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// What [`Writer::publish`] puts in for one crate.
 #[derive(Debug)]
@@ -59,6 +60,11 @@ pub(crate) struct Publication {
 pub(crate) struct Writer {
     reg: Registry,
     guard: Box<dyn LockGuard>,
+    /// The hook has finished what a failed run left ([`Writer::begin`]).
+    resumed: std::sync::atomic::AtomicBool,
+    /// Canonical names whose spelling this writer has claimed (object
+    /// storage: see [`Writer::claim`]).
+    claimed: Mutex<HashSet<String>>,
 }
 
 // A writer can move into a worker thread and be shared by `rayon`'s.
@@ -96,7 +102,78 @@ fn same_version(a: &crate::index::IndexLine, b: &crate::index::IndexLine) -> boo
 
 impl Writer {
     pub(super) fn new(reg: Registry, guard: Box<dyn LockGuard>) -> Writer {
-        Writer { reg, guard }
+        Writer {
+            reg,
+            guard,
+            resumed: std::sync::atomic::AtomicBool::new(false),
+            claimed: Mutex::default(),
+        }
+    }
+
+    /// The storage, for one write: fails once the lock is lost, so that every
+    /// write (not only every method) is checked ([`LockGuard::check`]).
+    fn store(&self) -> Result<&dyn Storage> {
+        self.check()?;
+        Ok(self.reg.store.as_ref())
+    }
+
+    /// Claims `name`'s spelling for its crate before any index file of it
+    /// is created (object storage; a folder's lock needs no claims):
+    /// `.regtool/names/{canonical}` is created holding `name`, create-only.
+    /// A claim that is there already must hold `name`. So two writers (one
+    /// of them paused past its lease) can never create two spellings of one
+    /// crate. Claims stay when every version is removed (`reindex` drops
+    /// those with no index file and no `.crate` left).
+    ///
+    /// # Errors
+    /// [`Error::Crate`] with [`CrateProblem::NameConflict`] when another
+    /// spelling is claimed; [`Error::Io`]; [`Error::Config`] for a broken claim.
+    pub(crate) fn claim(&self, name: &CrateName) -> Result<()> {
+        if self.reg.store.locks() {
+            return Ok(());
+        }
+        let canonical = name.canonical();
+        if self
+            .claimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&canonical)
+        {
+            return Ok(());
+        }
+        let key = layout::name_claim_key(name);
+        let bytes = format!("{name}\n");
+        for _ in 0..MAX_RETRIES {
+            let put = self.store()?.put(
+                &key,
+                bytes.as_bytes(),
+                ObjectKind::State,
+                &Precondition::Absent,
+                Durability::Now,
+            )?;
+            let held = match put {
+                Outcome::Done => name.clone(),
+                Outcome::Conflict => match self.reg.store.get(&key)? {
+                    Some(o) => super::parse_claim(&self.reg.store.locate(&key), &o.bytes)?,
+                    None => continue, // removed meanwhile (`reindex`): again
+                },
+            };
+            if held != *name {
+                return Err(Error::krate(
+                    self.reg.store.locate(&layout::index_key(name)),
+                    CrateProblem::NameConflict {
+                        name: name.to_string(),
+                        existing: held.to_string(),
+                    },
+                ));
+            }
+            self.claimed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(canonical);
+            return Ok(());
+        }
+        Err(self.reg.conflict(&key))
     }
 
     /// The registry, for reads (the same as through [`Deref`]).
@@ -132,11 +209,59 @@ impl Writer {
         self.check_change(&self.reg.settings)
     }
 
-    /// Hands a change to the registry's hook: the one place every hook call
-    /// goes through. Today a hook's error is the command's error (the index
-    /// was written already); changing that is a change here only.
+    /// Asks the registry's hook whether it can follow a change
+    /// ([`ChangeHook::can_follow`]): the one hook call whose error is the
+    /// command's, since nothing was written yet.
     fn announce<T>(&self, tell: impl FnOnce(&dyn ChangeHook) -> Result<T>) -> Result<T> {
         tell(self.reg.hook.as_ref())
+    }
+
+    /// [`Writer::check_change`]; then, the first time, has the hook finish
+    /// what a failed or killed run left ([`ChangeHook::resume`]): called
+    /// first by every method that changes the index or the `.crate` files,
+    /// so that the next change finishes pending work (a `--dry-run`, which
+    /// changes nothing, does not).
+    pub(super) fn begin(&self) -> Result<()> {
+        self.check_change(&self.reg.settings)?;
+        self.resume_once();
+        Ok(())
+    }
+
+    /// [`Writer::begin`] for a change of regtool's own files (the token
+    /// file, temp files), which the hook does not follow: the lock, then
+    /// pending work.
+    pub(super) fn begin_own(&self) -> Result<()> {
+        self.check()?;
+        self.resume_once();
+        Ok(())
+    }
+
+    /// Has the hook finish pending work, once per writer (a failure is a
+    /// warning: see [`Writer::derive`]).
+    fn resume_once(&self) {
+        if !self.resumed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.derive(|h| h.resume(self));
+        }
+    }
+
+    /// Tells the registry's hook of a change: the one place every hook call
+    /// goes through. The index was written (or is about to be), and is the
+    /// truth: a hook's error is one warning on stderr naming what the hook
+    /// derives and the file, and `None`; the hook's pending work is finished
+    /// by the next change or `regtool reindex`.
+    pub(crate) fn derive<T>(&self, tell: impl FnOnce(&dyn ChangeHook) -> Result<T>) -> Option<T> {
+        let hook = self.reg.hook.as_ref();
+        match tell(hook) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                crate::output::warn(format_args!(
+                    "{} was not brought up to date: {}\n(the registry's index was; the next change or `regtool reindex` finishes it)",
+                    hook.describe(),
+                    crate::error::Report(&e)
+                ));
+                None
+            }
+        }
     }
 
     /// Writes the settings, then `config.json`, both create-only: the last
@@ -153,15 +278,15 @@ impl Writer {
         ] {
             let pre = Precondition::Absent;
             if self
-                .reg
-                .store
+                .store()?
                 .put(key, &bytes, kind, &pre, Durability::Now)?
                 == Outcome::Conflict
             {
                 return Err(self.reg.conflict(key));
             }
         }
-        self.announce(|h| h.rebuild(self)).map(|_| ())
+        let _ = self.derive(|h| h.rebuild(self));
+        Ok(())
     }
 
     /// Replaces the settings and `config.json` with `settings` and `config`
@@ -181,22 +306,48 @@ impl Writer {
     ) -> Result<Derived> {
         self.check_change(&settings)?;
         let old = self.reg.settings.clone();
-        let put = |key: &str, bytes: &[u8], kind| {
-            let _ = self
-                .reg
-                .store
-                .put(key, bytes, kind, &Precondition::Any, Durability::Now)?;
-            Ok::<_, Error>(())
-        };
         if settings != self.reg.settings {
-            put(SETTINGS_KEY, &settings.to_bytes(), ObjectKind::State)?;
+            let path = self.locate(SETTINGS_KEY);
+            let was = |b: &[u8]| Settings::parse(&path, b).is_ok_and(|s| s == self.reg.settings);
+            self.replace(SETTINGS_KEY, &settings.to_bytes(), ObjectKind::State, was)?;
             self.reg.settings = settings;
         }
         if config != self.reg.config {
-            put(CONFIG_KEY, &config.to_bytes(), ObjectKind::Config)?;
+            let path = self.locate(CONFIG_KEY);
+            let was =
+                |b: &[u8]| RegistryConfig::parse(&path, b).is_ok_and(|c| c == self.reg.config);
+            self.replace(CONFIG_KEY, &config.to_bytes(), ObjectKind::Config, was)?;
             self.reg.config = config;
         }
-        self.announce(|h| h.settings_changed(self, &old))
+        Ok(self
+            .derive(|h| h.settings_changed(self, &old))
+            .unwrap_or(Derived::Pending))
+    }
+
+    /// Writes `bytes` at `key` (the settings, `config.json`) in place of
+    /// what this writer read: under an OS lock, atomically; under a lease,
+    /// only if the object still says that (`was` its bytes; `If-Match` on
+    /// the revision it has now), so that a holder paused past its lease
+    /// cannot undo a later change.
+    fn replace(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        kind: ObjectKind,
+        was: impl Fn(&[u8]) -> bool,
+    ) -> Result<()> {
+        let pre = if self.reg.store.locks() {
+            Precondition::Any
+        } else {
+            match self.reg.store.get(key)? {
+                Some(o) if was(&o.bytes) => Precondition::Unchanged(o.revision),
+                _ => return Err(self.reg.conflict(key)),
+            }
+        };
+        match self.store()?.put(key, bytes, kind, &pre, Durability::Now)? {
+            Outcome::Done => Ok(()),
+            Outcome::Conflict => Err(self.reg.conflict(key)),
+        }
     }
 
     /// Has the hook derive everything again from the index as it is (after
@@ -209,7 +360,7 @@ impl Writer {
     /// What the hook fails with.
     pub(crate) fn rebuild_derived(&self) -> Result<Derived> {
         self.check_change(&self.reg.settings)?;
-        self.announce(|h| h.rebuild(self))
+        Ok(self.derive(|h| h.rebuild(self)).unwrap_or(Derived::Pending))
     }
 
     /// Writes `bytes` at `key`, a key the registry does not own (a hook's:
@@ -229,7 +380,7 @@ impl Writer {
     ) -> Result<Outcome> {
         self.check()?;
         debug_assert!(!layout::is_registry_key(key), "{key} is the registry's");
-        self.reg.store.put(key, bytes, kind, pre, durability)
+        self.store()?.put(key, bytes, kind, pre, durability)
     }
 
     /// Deletes the object at `key`, a key the registry does not own (see
@@ -240,7 +391,7 @@ impl Writer {
     pub(crate) fn delete_object(&self, key: &str, pre: &Precondition) -> Result<Outcome> {
         self.check()?;
         debug_assert!(!layout::is_registry_key(key), "{key} is the registry's");
-        self.reg.store.delete(key, pre)
+        self.store()?.delete(key, pre)
     }
 
     /// Makes every [`Durability::Deferred`] write so far durable (for the
@@ -262,9 +413,9 @@ impl Writer {
     /// [`Error::Conflict`] naming the file if another writer changed it since;
     /// [`Error::Io`] naming the file.
     pub(crate) fn put_secret(&self, key: &str, bytes: &[u8], read: Option<Revision>) -> Result<()> {
-        self.check()?;
+        self.begin_own()?;
         debug_assert!(key.starts_with(&format!("{STATE_DIR}/")));
-        match self.reg.store.put(
+        match self.store()?.put(
             key,
             bytes,
             ObjectKind::Secret,
@@ -278,7 +429,9 @@ impl Writer {
 
     /// Reads `name`'s index file, changes it with `change` and writes it back
     /// (removing it when no line is left), as one compare-and-swap: if another
-    /// writer changed it meanwhile, it is read again and `change` runs again.
+    /// writer changed it meanwhile, it is read again and `change` runs again
+    /// (unless the file holds exactly what was written: in object storage, a
+    /// retried write of ours that landed).
     /// `change` gets the crate as stored (resolved from any spelling) and returns
     /// `Ok(None)` to leave the file alone. The hook hears of the change before
     /// and after the write.
@@ -294,7 +447,7 @@ impl Writer {
         not_found: impl Fn() -> Error,
         mut change: impl FnMut(&mut StoredCrate) -> Result<Option<T>>,
     ) -> Result<Option<(CrateName, T)>> {
-        self.check_change(&self.reg.settings)?;
+        self.begin()?;
         for attempt in 0..MAX_RETRIES {
             if attempt > 0 {
                 backoff(attempt - 1);
@@ -312,14 +465,11 @@ impl Writer {
                 return Ok(None);
             };
             let pre = Precondition::from_read(stored.revision.clone());
-            self.announce(|h| h.before_index_writes(self, &[&stored.name], Durability::Now))?;
-            if self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?
-                == Outcome::Done
-            {
-                let has = |v: &String| stored.index.lines.iter().any(|l| l.package.vers == *v);
+            let _ = self.derive(|h| h.before_index_writes(self, &[&stored.name], Durability::Now));
+            let written = self.write_index(&stored.name, &stored.index, &pre, Durability::Now)?;
+            if written == Outcome::Done || self.landed(&stored)? {
                 let change = Change {
                     name: &stored.name,
-                    index: &stored.index,
                     added: stored
                         .index
                         .lines
@@ -327,22 +477,38 @@ impl Writer {
                         .filter(|l| !before.contains(&l.package.vers))
                         .map(|l| (l.package.vers.clone(), None))
                         .collect(),
-                    removed: before.iter().filter(|v| !has(v)).cloned().collect(),
                 };
-                self.announce(|h| h.index_written(self, &[change]))?;
+                let _ = self.derive(|h| h.index_written(self, &[change]));
                 return Ok(Some((stored.name, out)));
             }
         }
         Err(self.reg.conflict(&layout::index_key(name)))
     }
 
+    /// Whether a write of `stored`'s index file that came back as a conflict
+    /// landed all the same (the client retried it after a lost answer, and
+    /// the retry found the file changed: by itself): the file holds exactly
+    /// the bytes written. Under an OS lock a conflict is never our own.
+    fn landed(&self, stored: &StoredCrate) -> Result<bool> {
+        if self.reg.store.locks() {
+            return Ok(false);
+        }
+        let key = layout::index_key(&stored.name);
+        Ok(match self.reg.store.get(&key)? {
+            Some(now) => !stored.index.lines.is_empty() && now.bytes == stored.index.to_bytes(),
+            None => stored.index.lines.is_empty(),
+        })
+    }
+
     /// Writes `name`'s index file if `pre` holds, or deletes it when `file` has no
-    /// lines.
+    /// lines. A new file ([`Precondition::Absent`]) claims the name first
+    /// ([`Writer::claim`]).
     ///
     /// # Errors
-    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
-    /// [`Error::FeatureMissing`]), before anything is written.
-    /// [`Error::Io`] naming the file.
+    /// [`Error::Io`] naming the file; [`Error::Crate`] when another spelling
+    /// of the name is claimed; what the hook refuses the change with
+    /// ([`ChangeHook::can_follow`]: [`Error::FeatureMissing`]), before
+    /// anything is written.
     pub(crate) fn write_index(
         &self,
         name: &CrateName,
@@ -350,12 +516,15 @@ impl Writer {
         pre: &Precondition,
         durability: Durability,
     ) -> Result<Outcome> {
-        self.check_change(&self.reg.settings)?;
+        self.begin()?;
         let key = layout::index_key(name);
         if file.lines.is_empty() {
-            self.reg.store.delete(&key, pre)
+            self.store()?.delete(&key, pre)
         } else {
-            self.store
+            if *pre == Precondition::Absent {
+                self.claim(name)?;
+            }
+            self.store()?
                 .put(&key, &file.to_bytes(), ObjectKind::Index, pre, durability)
         }
     }
@@ -368,13 +537,15 @@ impl Writer {
     /// Returns the key of every object written, in the order written
     /// (`.crate` files, then index files level by level).
     ///
-    /// Storage without a lock ([`crate::storage::Storage::locks`] false: object storage) gets
-    /// conditional writes instead: a `.crate` is created only where there is
-    /// none (an object already there with the same bytes counts as written; one
-    /// with other bytes is replaced only when it is a repair or an orphan older
-    /// than [`ORPHAN_AGE`]); an index file that another writer changed since it
-    /// was read is read again and this batch's versions are put into it again,
-    /// with bounded retries and backoff.
+    /// Storage whose lock is a lease ([`crate::storage::Storage::locks`]
+    /// false: object storage) gets conditional writes beside it, against a
+    /// holder paused past its lease: each new crate claims its name first
+    /// ([`Writer::claim`]); a `.crate` is created only where there is none (an
+    /// object already there with the same bytes counts as written; one with
+    /// other bytes is replaced, `If-Match`, when it is a repair or an orphan
+    /// no line names); an index file that another writer changed since it
+    /// was read is read again and this batch's versions are put into it
+    /// again, with bounded retries and backoff.
     ///
     /// The hook hears of the index files before they are written
     /// ([`ChangeHook::before_index_writes`]) and after
@@ -386,8 +557,10 @@ impl Writer {
     /// [`Error::Io`] naming the file; [`Error::Conflict`] when an index file was
     /// changed by another writer since it was read (storage with a lock) or kept
     /// changing, or when another writer holds other bytes for a version of the
-    /// batch. An error of the hook after the writes comes after the index
-    /// was written (`reindex` rebuilds what the hook derives).
+    /// batch; [`Error::Crate`] when another spelling of a new crate's name is
+    /// claimed; [`Error::Lock`] once the lease is lost. An error of the hook
+    /// after the writes comes after the index was written (`reindex` rebuilds
+    /// what the hook derives).
     pub(crate) fn publish(
         &self,
         batch: Vec<Publication>,
@@ -395,10 +568,26 @@ impl Writer {
         mut on_published: impl FnMut(&CrateName),
     ) -> Result<Vec<String>> {
         use rayon::prelude::*;
-        self.check_change(&self.reg.settings)?;
+        self.begin()?;
+        let preview: Vec<Added<'_>> = batch
+            .iter()
+            .map(|p| (&p.name, p.added.as_slice()))
+            .collect();
+        let _ = self.derive(|h| {
+            h.prepare(self, &preview);
+            Ok(())
+        });
+        drop(preview);
         let mut written = Vec::new();
         let mut indexes = Vec::new();
         let mut added = std::collections::HashMap::new();
+        // New crates claim their name before any of their files is written:
+        // a refused spelling leaves nothing behind.
+        for p in &batch {
+            if p.index.is_some() && p.revision.is_none() {
+                self.claim(&p.name)?;
+            }
+        }
         // Under the lock, the `.crate` files go in on every core: no line
         // names them yet, so their order does not matter (the barrier below
         // orders them before every index line).
@@ -426,7 +615,7 @@ impl Writer {
                 // Under the lock no line names this key yet (or it is a
                 // repair): whatever is there is an orphan a killed run
                 // left, and is replaced.
-                let done = self.reg.store.put_file(
+                let done = self.store()?.put_file(
                     &key,
                     file,
                     ObjectKind::Crate,
@@ -437,7 +626,7 @@ impl Writer {
                 Ok::<(), Error>(())
             })?;
         let names: Vec<&CrateName> = indexes.iter().map(|w| &w.1).collect();
-        self.announce(|h| h.before_index_writes(self, &names, durability))?;
+        let _ = self.derive(|h| h.before_index_writes(self, &names, durability));
         self.reg.store.barrier()?;
         let max_level = indexes.iter().map(|w| w.0).max().unwrap_or(0);
         for level in 0..=max_level {
@@ -455,14 +644,12 @@ impl Writer {
         }
         let changes: Vec<Change<'_>> = indexes
             .iter()
-            .map(|(_, name, index, _, _)| Change {
+            .map(|(_, name, _, _, _)| Change {
                 name,
-                index,
                 added: added.remove(&name.canonical()).unwrap_or_default(),
-                removed: Vec::new(),
             })
             .collect();
-        self.announce(|h| h.index_written(self, &changes))?;
+        let _ = self.derive(|h| h.index_written(self, &changes));
         Ok(written)
     }
 
@@ -512,6 +699,17 @@ impl Writer {
         Err(self.reg.conflict(&layout::index_key(name)))
     }
 
+    /// The `cksum` of `name`'s line for `vers`, if the index has one.
+    fn line_cksum(&self, name: &CrateName, vers: &str) -> Result<Option<String>> {
+        Ok(self.find_crate(name)?.and_then(|s| {
+            s.index
+                .lines
+                .iter()
+                .find(|l| l.package.vers == vers)
+                .map(|l| l.package.cksum.clone())
+        }))
+    }
+
     /// Stores a `.crate` without a lock (see [`Writer::publish`]).
     fn create_crate(
         &self,
@@ -533,7 +731,7 @@ impl Writer {
         let mut pre = Precondition::Absent;
         for attempt in 0..MAX_RETRIES {
             let put = self
-                .store
+                .store()?
                 .put(key, &bytes, ObjectKind::Crate, &pre, Durability::Now)?;
             if put == Outcome::Done {
                 return Ok(());
@@ -546,27 +744,23 @@ impl Writer {
             let theirs = crate::crate_file::sha256(existing.bytes.as_slice())
                 .map_err(|e| Error::io("read", self.reg.store.locate(key), e))?;
             if theirs == ours {
-                return Ok(()); // the same bytes: a killed run's orphan, or a twin add
+                // The same bytes: a killed run's orphan, or a version
+                // removed whose `.crate` delete has not landed yet. No line
+                // names it: written again, so that such a late conditional
+                // delete (a holder paused past its lease) cannot take it.
+                if self.line_cksum(name, vers)?.is_none()
+                    && self.store()?.refresh(key, ObjectKind::Crate)? == Outcome::Conflict
+                {
+                    pre = Precondition::Absent; // deleted meanwhile
+                    continue;
+                }
+                return Ok(());
             }
-            let line_cksum = self.find_crate(name)?.and_then(|s| {
-                s.index
-                    .lines
-                    .iter()
-                    .find(|l| l.package.vers == vers)
-                    .map(|l| l.package.cksum.clone())
-            });
-            let old_orphan = || -> Result<bool> {
-                Ok(self
-                    .store
-                    .stat(key)?
-                    .and_then(|m| m.modified)
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > ORPHAN_AGE))
-            };
-            let replace = match line_cksum {
-                Some(c) => c == ours, // a repair of a damaged copy
-                None => old_orphan()?,
-            };
+            let line_cksum = self.line_cksum(name, vers)?;
+            // A repair of a damaged copy, or an orphan no line names (a
+            // killed or refused run's: under the lease no other add of it
+            // is under way).
+            let replace = line_cksum.is_none_or(|c| c == ours);
             if !replace {
                 return Err(self.reg.conflict(key));
             }
@@ -575,16 +769,48 @@ impl Writer {
         Err(self.reg.conflict(key))
     }
 
-    /// Deletes the `.crate` at `key` (and its folder once empty).
+    /// Releases the name claim of the canonical name `canonical` (`reindex`,
+    /// once no index file and no `.crate` of it is left), if it is still as
+    /// read.
     ///
     /// # Errors
-    /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
-    /// [`Error::FeatureMissing`]), before anything is written.
-    /// [`Error::Io`] naming the file.
+    /// [`Error::Io`]; [`Error::Conflict`] when it changed meanwhile.
+    pub(crate) fn release_claim(&self, canonical: &str) -> Result<()> {
+        let key = format!("{}/{canonical}", layout::NAMES_DIR);
+        let Some(claim) = self.reg.store.get(&key)? else {
+            return Ok(());
+        };
+        let pre = Precondition::Unchanged(claim.revision);
+        match self.store()?.delete(&key, &pre)? {
+            Outcome::Done => Ok(()),
+            Outcome::Conflict => Err(self.reg.conflict(&key)),
+        }
+    }
+
+    /// Deletes the `.crate` at `key` (and its folder once empty). In object
+    /// storage the delete is conditional on the object as it is now
+    /// (`If-Match`), so that a holder paused past its lease cannot delete a
+    /// `.crate` the next holder wrote with other bytes.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file; [`Error::Conflict`] when it changed
+    /// between the two requests; what the hook refuses the change with
+    /// ([`ChangeHook::can_follow`]: [`Error::FeatureMissing`]), before
+    /// anything is written.
     pub(crate) fn delete_crate(&self, key: &str) -> Result<()> {
-        self.check_change(&self.reg.settings)?;
-        let _ = self.reg.store.delete(key, &Precondition::Any)?;
-        Ok(())
+        self.begin()?;
+        let pre = if self.reg.store.locks() {
+            Precondition::Any
+        } else {
+            match self.reg.store.stat(key)? {
+                Some(m) => Precondition::Unchanged(m.revision),
+                None => return Ok(()),
+            }
+        };
+        match self.store()?.delete(key, &pre)? {
+            Outcome::Done => Ok(()),
+            Outcome::Conflict => Err(self.reg.conflict(key)),
+        }
     }
 
     /// Moves a stored `.crate` from `from` to `to`.
@@ -594,8 +820,8 @@ impl Writer {
     /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn move_crate(&self, from: &str, to: &str) -> Result<()> {
-        self.check_change(&self.reg.settings)?;
-        self.reg.store.rename(from, to, ObjectKind::Crate)
+        self.begin()?;
+        self.store()?.rename(from, to, ObjectKind::Crate)
     }
 
     /// Makes a `.crate` put there by hand fit to serve (mode 0644).
@@ -605,8 +831,8 @@ impl Writer {
     /// [`Error::FeatureMissing`]), before anything is written.
     /// [`Error::Io`] naming the file.
     pub(crate) fn fix_crate(&self, key: &str) -> Result<()> {
-        self.check_change(&self.reg.settings)?;
-        self.reg.store.fix_published(key, ObjectKind::Crate)
+        self.begin()?;
+        self.store()?.fix_published(key, ObjectKind::Crate)
     }
 
     /// Deletes temp files a killed regtool left behind: beside published files
@@ -620,8 +846,8 @@ impl Writer {
         max_age: std::time::Duration,
         beside_published: bool,
     ) -> Result<usize> {
-        self.check()?;
-        self.reg.store.clean_temp(max_age, beside_published)
+        self.begin_own()?;
+        self.store()?.clean_temp(max_age, beside_published)
     }
 }
 
@@ -655,7 +881,7 @@ mod tests {
                 self.0
                     .lock()
                     .unwrap()
-                    .push(format!("written {} +{added:?} -{:?}", c.name, c.removed));
+                    .push(format!("written {} +{added:?}", c.name));
             }
             Ok(())
         }
@@ -674,7 +900,7 @@ mod tests {
 
     struct Quiet;
     impl LockEvents for Quiet {
-        fn waiting(&self, _: &Path) {}
+        fn waiting(&self, _: crate::storage::Waiting<'_>) {}
         fn unsupported(&self, _: &Path, _: &std::io::Error) {}
     }
 
@@ -741,9 +967,9 @@ mod tests {
             [
                 "rebuild",
                 r#"before ["Foo"]"#,
-                r#"written Foo +["1.0.0"] -[]"#,
+                r#"written Foo +["1.0.0"]"#,
                 r#"before ["Foo"]"#,
-                r#"written Foo +[] -["1.0.0"]"#,
+                r#"written Foo +[]"#,
                 "settings https://crates.example.com -> https://new.example.com",
             ]
         );

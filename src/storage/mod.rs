@@ -9,21 +9,61 @@
 //! `.regtool/config.toml`). The trait offers what both a folder and an object
 //! store can do safely: read with a revision, atomic put, put-if-unchanged
 //! (compare-and-swap on the revision), create-only put, list by prefix, delete,
-//! and a lock that an implementation may make a no-op when it relies on
-//! compare-and-swap instead. [`local::LocalStorage`] is the folder
+//! and the writers' lock. [`local::LocalStorage`] is the folder
 //! implementation (flock, fsync, `syncfs` batches, modes and mtime rules live there);
-//! `s3::S3Storage` keeps a registry in an S3 bucket (no lock, conditional
-//! requests, HTTP metadata on every object; built with the `s3` feature).
+//! `s3::S3Storage` keeps a registry in an S3 bucket (a lease, `lease`, held in the
+//! bucket as its lock, conditional requests, HTTP metadata on every object;
+//! built with the `s3` feature).
+//!
+//! Keys are checked here, in every build: [`check_key`] refuses an absolute
+//! key and empty, `.` or `..` components with [`crate::Error::BadKey`].
 
+// The lease is the lock of object storage only.
+#[cfg(feature = "s3")]
+pub(crate) mod lease;
 pub(crate) mod local;
 #[cfg(feature = "s3")]
 pub(crate) mod s3;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::fmt::Debug;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+/// Checks a key before it names a file or an object: relative, `/`-separated,
+/// no empty, `.` or `..` component (`""`, the registry itself, is allowed
+/// where `allow_root`).
+///
+/// # Errors
+/// [`Error::BadKey`] naming the key and the rule it breaks.
+pub(crate) fn check_key(key: &str, allow_root: bool) -> Result<()> {
+    let bad = |reason| {
+        Err(Error::BadKey {
+            key: key.to_string(),
+            reason,
+        })
+    };
+    if key.is_empty() {
+        return if allow_root {
+            Ok(())
+        } else {
+            bad("it is empty")
+        };
+    }
+    if key.starts_with('/') {
+        return bad("it is absolute (starts with `/`)");
+    }
+    for part in key.split('/') {
+        match part {
+            "" => return bad("it has an empty component (`//`, or a trailing `/`)"),
+            "." | ".." => return bad("it has a `.` or `..` component"),
+            _ if part.contains('\0') => return bad("it holds a NUL character"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 /// What an object is: decides its file mode or its HTTP metadata
 /// (`Content-Type`, `Cache-Control`) in backends that serve it directly.
@@ -113,21 +153,63 @@ pub(crate) struct Object {
     pub(crate) revision: Revision,
 }
 
-/// Size and time of a stored object.
-#[derive(Clone, Copy, Debug)]
+/// Size, time and revision of a stored object.
+#[derive(Clone, Debug)]
 pub(crate) struct Meta {
     /// Size in bytes.
     pub(crate) size: u64,
     /// Last modification time, where the backend knows it.
     pub(crate) modified: Option<SystemTime>,
+    /// Its revision (as [`Object::revision`]), for a conditional delete.
+    pub(crate) revision: Revision,
 }
 
-/// Told what happens while taking a lock.
+/// What a writer waits for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Waiting<'a> {
+    /// Another process holds the OS lock on this file.
+    FileLock(&'a Path),
+    /// Another writer holds the registry's lease: `holder` says who
+    /// (`HOST (pid N, since T)`).
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))] // leases live in buckets
+    Lease {
+        /// Who holds it, as `HOST (pid N, since T)`.
+        holder: &'a str,
+    },
+}
+
+/// Told what happens while taking a lock, and how long to wait for it.
 pub(crate) trait LockEvents {
-    /// Another process holds the lock; about to wait. `what` names the lock.
-    fn waiting(&self, what: &Path);
+    /// Another process holds the lock; about to wait.
+    fn waiting(&self, what: Waiting<'_>);
     /// The storage cannot lock (some NFS setups); going on without.
     fn unsupported(&self, what: &Path, error: &std::io::Error);
+    /// A stale lease (`holder`'s, unchanged for `unchanged`) was taken over.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))] // leases live in buckets
+    fn took_over(&self, lease: &Path, holder: &str, unchanged: Duration) {
+        let _ = (lease, holder, unchanged);
+    }
+    /// How long to wait for a lock another process holds before giving up
+    /// (`--lock-timeout`); `None`: as long as it takes.
+    fn patience(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// What [`Storage::unlock`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Unlocked {
+    /// The storage has no lease (a folder's lock goes with its process).
+    NoLease,
+    /// The lease was free already (or never taken).
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))] // leases live in buckets
+    WasFree,
+    /// The lease of `holder` (`HOST (pid N, since T)`) was freed.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))] // leases live in buckets
+    Freed {
+        /// Who held it.
+        holder: String,
+    },
 }
 
 /// A held lock; released on drop.
@@ -138,7 +220,7 @@ pub(crate) trait LockGuard: Debug + Send + Sync {
     /// storage is lost when it runs out before it is renewed.
     ///
     /// # Errors
-    /// The error naming the lock, once it is lost.
+    /// [`Error::Lock`] naming the lock, once it is lost.
     fn check(&self) -> Result<()> {
         Ok(())
     }
@@ -154,8 +236,10 @@ pub(crate) enum LockMode {
 }
 
 /// A registry's storage. Keys are relative, `/`-separated, never start with `/`
-/// and never hold `.` or `..` components (callers build them through
-/// [`crate::registry::Registry`]). Every method names the failing object in its error.
+/// and never hold empty, `.` or `..` components (callers build them through
+/// [`crate::registry::Registry`]; every method refuses others with
+/// [`Error::BadKey`], see [`check_key`]). Every method names the failing object
+/// in its error.
 pub(crate) trait Storage: Send + Sync + Debug {
     /// Where the object at `key` is, for messages: a path or a URL (`""`: the
     /// registry itself).
@@ -231,6 +315,21 @@ pub(crate) trait Storage: Send + Sync + Debug {
     /// [`crate::Error::Io`] naming the object.
     fn delete(&self, key: &str, pre: &Precondition) -> Result<Outcome>;
 
+    /// Writes the object at `key` again, with the same bytes, so that its
+    /// revision changes: a conditional delete sent earlier (by a holder
+    /// paused past its lease) then fails instead of deleting it. Object
+    /// storage only: an ETag is the MD5 of the bytes, so the new object is
+    /// uploaded the other way (in one part, or as a one-part multipart
+    /// upload) to get another ETag. A folder's lock cannot be outlived:
+    /// nothing to do. [`Outcome::Conflict`] when the object is gone.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn refresh(&self, key: &str, kind: ObjectKind) -> Result<Outcome> {
+        let _ = (key, kind);
+        Ok(Outcome::Done)
+    }
+
     /// Moves an object (`reindex` puts a misplaced `.crate` where cargo downloads it).
     ///
     /// # Errors
@@ -269,11 +368,42 @@ pub(crate) trait Storage: Send + Sync + Debug {
     /// [`crate::Error::Io`].
     fn barrier(&self) -> Result<()>;
 
-    /// Takes the registry's lock; waits while another process holds it.
+    /// Takes the registry's lock; waits while another process holds it (at
+    /// most [`LockEvents::patience`]). `lease` is how long a lease lasts
+    /// without renewal where the lock is one (the registry's `lease-seconds`;
+    /// a folder's OS lock ignores it).
     ///
     /// # Errors
-    /// [`crate::Error::Io`] naming the lock.
-    fn lock(&self, mode: LockMode, events: &dyn LockEvents) -> Result<Box<dyn LockGuard>>;
+    /// [`crate::Error::Io`] naming the lock; [`crate::Error::Lock`] when the
+    /// wait timed out.
+    fn lock(
+        &self,
+        mode: LockMode,
+        lease: Duration,
+        events: &dyn LockEvents,
+    ) -> Result<Box<dyn LockGuard>>;
+
+    /// Frees the registry's lease for a holder known to be dead (`regtool
+    /// unlock`): with `force`, at once (a live holder then writes beside the
+    /// next one until its next renewal fails); else only once it is stale
+    /// (watched as a writer taking it over would, at most
+    /// [`LockEvents::patience`]). Storage whose lock is an OS lock has no
+    /// lease to free.
+    ///
+    /// # Errors
+    /// [`crate::Error::Lock`] when the lease is renewed meanwhile or the wait
+    /// timed out; [`crate::Error::Io`].
+    fn unlock(&self, force: bool, lease: Duration, events: &dyn LockEvents) -> Result<Unlocked> {
+        let _ = (force, lease, events);
+        Ok(Unlocked::NoLease)
+    }
+
+    /// Keys a listing returned that cannot be read back (a key the client
+    /// cannot represent: `a//b`, `..`), left out of every listing so far:
+    /// full keys or paths, for messages.
+    fn unreadable_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Deletes what an interrupted regtool left behind: temp objects beside
     /// published ones (only while holding the exclusive lock) and staging files
@@ -298,10 +428,13 @@ pub(crate) trait Storage: Send + Sync + Debug {
         true
     }
 
-    /// Whether [`Storage::lock`] keeps other writers out (a folder: yes;
-    /// object storage: no, its lock is a no-op and writers rely on
-    /// conditional puts). [`crate::registry::Writer::publish`] then creates `.crate`
-    /// files create-only and re-applies a batch to index files changed meanwhile.
+    /// Whether [`Storage::lock`] keeps other writers out absolutely (a
+    /// folder's OS lock: yes; a lease in object storage: no, a holder paused
+    /// past its lease can still send a write it checked before). Without it
+    /// [`crate::registry::Writer`] fences: `.crate` files are created
+    /// create-only, each crate's name is claimed before its first index file,
+    /// deletes are conditional, and a batch is re-applied to index files
+    /// changed meanwhile.
     fn locks(&self) -> bool {
         true
     }

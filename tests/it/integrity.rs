@@ -511,10 +511,19 @@ fn verify_deep_names_each_path_once_and_reads_stored_crates_without_input_limits
     assert_exit_code(&out, 1, "verify --deep");
     let root = reg.root.display().to_string();
     let shown = stdout(&out).replace(&root, "REG");
+    // The catalogue's page (a build with it) shows the edited features.
+    let page = if cfg!(feature = "html") {
+        "catalogue: `REG/catalogue/crates/foo.html`: the page of `foo` does not show its index file as it is; `regtool reindex` writes the catalogue again\n"
+    } else {
+        ""
+    };
     assert_eq!(
         shown,
-        "differs: `REG/3/f/foo`: foo v1.0.0: fields differ from what its .crate gives: features\n\
-         crate-unreadable: `REG/crates/junk/junk-1.0.0.crate`: not a gzip file (a .crate is a gzip-compressed tar archive)\n",
+        format!(
+            "differs: `REG/3/f/foo`: foo v1.0.0: fields differ from what its .crate gives: features\n\
+             {page}\
+             crate-unreadable: `REG/crates/junk/junk-1.0.0.crate`: not a gzip file (a .crate is a gzip-compressed tar archive)\n"
+        ),
         "{}",
         describe_output(&out)
     );

@@ -20,6 +20,9 @@ mod features;
 mod first_hour;
 mod hostile;
 mod integrity;
+// The writers' lease of a bucket needs regtool's `s3` feature.
+#[cfg(all(unix, feature = "s3"))]
+mod lease;
 mod maintenance;
 mod man;
 mod mirror;

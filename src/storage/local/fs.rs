@@ -327,16 +327,19 @@ impl Lock {
     /// another process holds it: exclusive, or shared when `shared` is true
     /// (any number of readers hold it together, and none while a writer holds
     /// the exclusive lock, so `verify` sees the registry between two changes).
-    /// `on_wait` is called once before waiting. Where the file system cannot
+    /// `on_wait` is called once before waiting; with `patience`, the wait
+    /// gives up after that long. Where the file system cannot
     /// lock (some NFS setups), or a reader cannot open the lock file (a
     /// read-only registry), `on_unsupported` is called once and the lock is
     /// skipped.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the lock file.
+    /// [`Error::Io`] naming the lock file; [`Error::Lock`] when `patience`
+    /// ran out.
     pub(crate) fn acquire(
         path: &Path,
         shared: bool,
+        patience: Option<std::time::Duration>,
         on_wait: impl FnOnce(&Path),
         on_unsupported: impl FnOnce(&Path, &io::Error),
     ) -> Result<Lock> {
@@ -370,12 +373,15 @@ impl Lock {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 on_wait(path);
-                if shared {
-                    file.lock_shared()
-                } else {
-                    file.lock()
+                match patience {
+                    None => if shared {
+                        file.lock_shared()
+                    } else {
+                        file.lock()
+                    }
+                    .map_err(|e| Error::io("lock", path, e))?,
+                    Some(p) => wait_for_lock(&file, path, shared, p)?,
                 }
-                .map_err(|e| Error::io("lock", path, e))?;
             }
             Err(fs::TryLockError::Error(e)) if is_unsupported(&e) => {
                 on_unsupported(path, &e);
@@ -384,6 +390,40 @@ impl Lock {
             Err(fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
         }
         Ok(Lock { _file: Some(file) })
+    }
+}
+
+/// Polls for the lock on `file` until it is taken or `patience` ran out.
+fn wait_for_lock(
+    file: &File,
+    path: &Path,
+    shared: bool,
+    patience: std::time::Duration,
+) -> Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let attempt = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match attempt {
+            Ok(()) => return Ok(()),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        }
+        let waited = start.elapsed();
+        if waited >= patience {
+            return Err(Error::Lock {
+                path: path.to_path_buf(),
+                message: format!(
+                    "timed out after {:.0}s waiting for the file lock (--lock-timeout): another regtool is changing this registry; `fuser {}` shows which process",
+                    waited.as_secs_f64(),
+                    path.display()
+                ),
+            });
+        }
+        std::thread::sleep((patience - waited).min(std::time::Duration::from_millis(50)));
     }
 }
 

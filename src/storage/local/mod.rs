@@ -16,7 +16,7 @@
 
 use super::{
     Durability, LockEvents, LockGuard, LockMode, Meta, Object, ObjectKind, Outcome, Precondition,
-    Revision, Storage,
+    Revision, Storage, Waiting, check_key,
 };
 mod fs;
 
@@ -34,6 +34,8 @@ pub(crate) struct LocalStorage {
     root: PathBuf,
     /// Whether deferred writes wait for a barrier.
     deferred: AtomicBool,
+    /// Files listings left out because their name is not UTF-8 (no key).
+    unreadable: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl LocalStorage {
@@ -42,12 +44,21 @@ impl LocalStorage {
         LocalStorage {
             root: root.to_path_buf(),
             deferred: AtomicBool::new(false),
+            unreadable: std::sync::Mutex::default(),
         }
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        debug_assert!(!key.starts_with('/') && !key.split('/').any(|c| c == ".." || c == "."));
-        self.root.join(key)
+    /// The file of `key`, checked ([`check_key`]).
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        check_key(key, false)?;
+        Ok(self.root.join(key))
+    }
+
+    /// The folder of `prefix` (`""`: the registry's folder), checked.
+    fn dir(&self, prefix: &str) -> Result<PathBuf> {
+        let prefix = prefix.trim_end_matches('/');
+        check_key(prefix, true)?;
+        Ok(self.root.join(prefix))
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -157,11 +168,12 @@ struct FileLock(#[allow(dead_code)] Lock);
 impl LockGuard for FileLock {}
 
 impl Storage for LocalStorage {
+    /// Where `key` is, for messages (never touched: not checked).
     fn locate(&self, key: &str) -> PathBuf {
         if key.is_empty() {
             self.root.clone()
         } else {
-            self.path(key)
+            self.root.join(key)
         }
     }
 
@@ -175,7 +187,7 @@ impl Storage for LocalStorage {
     }
 
     fn get(&self, key: &str) -> Result<Option<Object>> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         let mut file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -199,7 +211,7 @@ impl Storage for LocalStorage {
     }
 
     fn open(&self, key: &str) -> Result<Option<Box<dyn Read + Send>>> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         match std::fs::File::open(&path) {
             Ok(f) => Ok(Some(Box::new(f))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -208,11 +220,12 @@ impl Storage for LocalStorage {
     }
 
     fn stat(&self, key: &str) -> Result<Option<Meta>> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         match std::fs::metadata(&path) {
             Ok(m) if m.is_file() => Ok(Some(Meta {
                 size: m.len(),
                 modified: m.modified().ok(),
+                revision: revision(&m),
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -228,7 +241,7 @@ impl Storage for LocalStorage {
         pre: &Precondition,
         durability: Durability,
     ) -> Result<Outcome> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         if !self.check(&path, pre)? {
             return Ok(Outcome::Conflict);
         }
@@ -267,7 +280,7 @@ impl Storage for LocalStorage {
         pre: &Precondition,
         durability: Durability,
     ) -> Result<Outcome> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         if !self.check(&path, pre)? {
             return Ok(Outcome::Conflict);
         }
@@ -282,7 +295,7 @@ impl Storage for LocalStorage {
     }
 
     fn delete(&self, key: &str, pre: &Precondition) -> Result<Outcome> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         if !self.check(&path, pre)? {
             return Ok(Outcome::Conflict);
         }
@@ -303,7 +316,7 @@ impl Storage for LocalStorage {
     }
 
     fn rename(&self, from: &str, to: &str, _kind: ObjectKind) -> Result<()> {
-        let (from, to) = (self.path(from), self.path(to));
+        let (from, to) = (self.path(from)?, self.path(to)?);
         self.make_parent(&to, true)?;
         match std::fs::rename(&from, &to) {
             Ok(()) => {}
@@ -333,14 +346,14 @@ impl Storage for LocalStorage {
 
     fn same_object(&self, a: &str, b: &str) -> Result<bool> {
         let real = |key: &str| {
-            let path = self.path(key);
+            let path = self.path(key)?;
             std::fs::canonicalize(&path).map_err(|e| Error::io("read", path, e))
         };
         Ok(real(a)? == real(b)?)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let start = self.path(prefix.trim_end_matches('/'));
+        let start = self.dir(prefix)?;
         let mut out = Vec::new();
         let walker = walkdir::WalkDir::new(&start)
             .min_depth(1)
@@ -367,17 +380,23 @@ impl Storage for LocalStorage {
             if !entry.file_type().is_file() {
                 continue;
             }
-            if let Ok(rel) = entry.path().strip_prefix(&self.root)
-                && let Some(key) = rel.to_str()
-            {
-                out.push(key.replace('\\', "/"));
+            if let Ok(rel) = entry.path().strip_prefix(&self.root) {
+                match rel.to_str() {
+                    Some(key) => out.push(key.replace('\\', "/")),
+                    None => {
+                        self.unreadable
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(entry.path().display().to_string());
+                    }
+                }
             }
         }
         Ok(out)
     }
 
     fn folders(&self, prefix: &str) -> Result<Vec<String>> {
-        let dir = self.locate(prefix.trim_end_matches('/'));
+        let dir = self.dir(prefix)?;
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -403,11 +422,18 @@ impl Storage for LocalStorage {
         Ok(())
     }
 
-    fn lock(&self, mode: LockMode, events: &dyn LockEvents) -> Result<Box<dyn LockGuard>> {
+    /// `flock` on `.regtool/lock` (`lease` is for object storage).
+    fn lock(
+        &self,
+        mode: LockMode,
+        _lease: Duration,
+        events: &dyn LockEvents,
+    ) -> Result<Box<dyn LockGuard>> {
         let lock = Lock::acquire(
             &self.root.join(LOCK_KEY),
             mode == LockMode::Shared,
-            |p| events.waiting(p),
+            events.patience(),
+            |p| events.waiting(Waiting::FileLock(p)),
             |p, e| events.unsupported(p, e),
         )?;
         Ok(Box::new(FileLock(lock)))
@@ -458,8 +484,17 @@ impl Storage for LocalStorage {
         Ok(removed)
     }
 
+    fn unreadable_keys(&self) -> Vec<String> {
+        self.unreadable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     fn fix_published(&self, key: &str, _kind: ObjectKind) -> Result<()> {
-        rfs::ensure_file_mode(&self.path(key))
+        rfs::ensure_file_mode(&self.path(key)?)
     }
 }
 

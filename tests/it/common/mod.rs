@@ -16,6 +16,8 @@
 //!   rule when it is missing ([`skip_or_fail`], [`require_tool`]);
 //! - [`nginx`]: a registry served by a real nginx ([`NginxRegistry`]);
 //! - [`s3`]: moto's S3 server and a bucket per test ([`MotoServer`], [`Bucket`]);
+//! - [`markup`]: what a browser's HTML parser makes of a page (parse errors,
+//!   scripts, handlers, `javascript:` URLs) and XML 1.0's characters;
 //! - [`readme`]: README.md's fenced blocks, taken out and run as written;
 //! - [`upstream`]: an upstream registry for `regtool mirror`, behind a server
 //!   that misbehaves on cue ([`Upstream`], [`FaultServer`]), and `mirror` runs.
@@ -42,6 +44,8 @@ mod cargo;
 mod conformance;
 mod crates;
 mod http;
+#[cfg(feature = "html")]
+mod markup;
 mod needs;
 mod nginx;
 mod process;
@@ -57,6 +61,8 @@ pub use cargo::*;
 pub use conformance::*;
 pub use crates::*;
 pub use http::*;
+#[cfg(feature = "html")]
+pub use markup::*;
 pub use needs::*;
 pub use nginx::*;
 pub use process::*;

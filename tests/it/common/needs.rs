@@ -117,6 +117,14 @@ pub const TOOLS: &[Tool] = &[
         ci_line: "venv moto moto_server 'moto[server]>=5.1'",
     },
     Tool {
+        name: "xmllint",
+        env: None,
+        executables: &["xmllint"],
+        dirs: &[],
+        local: "the Debian and Ubuntu package is `libxml2-utils`",
+        ci_line: "want xmllint libxml2-utils",
+    },
+    Tool {
         name: "rsync",
         env: None,
         executables: &["rsync"],
