@@ -150,7 +150,9 @@ impl<R: Read> Read for Source<'_, R> {
 /// They are inflated, counted against the limit and checked (CRC at the end)
 /// all the same; what tar's own skip would copy into a zeroed scratch buffer
 /// is left in place. A skip past the end fails as tar's does ("unexpected
-/// EOF during skip").
+/// EOF during skip"); an entry size beyond `i64::MAX` bytes, which tar's own
+/// skip would read up to the end or the limit, is refused by tar at once
+/// ("seek position out of bounds").
 struct Capped<R> {
     inner: R,
     count: u64,
