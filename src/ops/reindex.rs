@@ -13,8 +13,12 @@
 //!
 //! What reindex cannot justify it does not do: a stored `.crate` whose SHA-256 no
 //! longer matches its line (damaged or replaced), a `.crate` it cannot read, two
-//! spellings of one crate, two different files for one version: each is reported
-//! and the run writes nothing (exit 1). `accept_changed` takes the new bytes of
+//! spellings of one crate, two different files for one version, a file at the
+//! key of an indexed version that holds another version (`foo-1.0.0.crate`
+//! holding foo 2.0.0: no new version is derived from it, and 1.0.0's line is
+//! not taken for missing): each is reported and the run writes nothing (exit 1).
+//! On a `--mirror` registry a line whose `cksum` is its `.crate`'s is kept
+//! byte for byte (upstream's line, which no derivation need reproduce). `accept_changed` takes the new bytes of
 //! changed `.crate` files, naming each. Stored crates are read without the size
 //! limits for new input (they were accepted already); files that are not
 //! index-shaped (`robots.txt`, `healthz`) are never touched. What is derived
@@ -512,7 +516,13 @@ impl Run<'_> {
             );
             return Ok(());
         }
+        let problems = self.problems.len();
         let (mut by_version, found_at) = self.place_files(&name, found)?;
+        if self.problems.len() > problems {
+            // A file not where it belongs: nothing of the crate is planned
+            // (its lines would be taken for lines without a `.crate`).
+            return Ok(());
+        }
         let (old_file, revision) = match old {
             Some(o) => (o.file, Some(o.revision)),
             None => (IndexFile::default(), None),
@@ -602,6 +612,14 @@ impl Run<'_> {
         for f in found {
             let want = layout::crate_key(name, &f.entry.line.vers);
             let version = version_key(&f.entry.version);
+            if f.key != want && self.indexed.contains(&f.key) {
+                let message = format!(
+                    "holds {} v{}, but an index line names this file as the .crate of another version: no version is taken from it; put the right file back (`regtool add` of the original), or remove that version's line first (`regtool remove`)",
+                    f.entry.line.name, f.entry.line.vers
+                );
+                self.problem(&f.key, message);
+                continue;
+            }
             match by_version.get(&version) {
                 None => {
                     if f.key != want {
@@ -702,6 +720,10 @@ impl Run<'_> {
             );
             self.problem(&f.key, message);
             return None;
+        }
+        if self.reg.settings.mirror && entry.cksum == l.package.cksum {
+            // Upstream's line, verbatim: its `.crate` is the one it names.
+            return Some(l.clone());
         }
         if entry.cksum != l.package.cksum {
             if !self.opts.accept_changed {
