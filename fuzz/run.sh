@@ -20,14 +20,18 @@ fi
 
 "$here/seed.sh"
 cd "$here"
-targets=(crate_reader crate_tar manifest_to_entry catalogue)
+targets=(crate_reader crate_tar manifest_to_entry upstream_index catalogue)
 # One build for all targets (-O: release; debug assertions on, to catch
 # arithmetic overflow).
 cargo fuzz build -O --debug-assertions
 for t in "${targets[@]}"; do
+    # upstream_index: no single allocation may pass 64 MB (a line is read
+    # into at most 1 MiB, whatever the input says).
+    extra=()
     case "$t" in
         crate_tar) max_len=65536 ;;
         manifest_to_entry) max_len=65536 ;;
+        upstream_index) max_len=262144; extra=(-malloc_limit_mb=64) ;;
         catalogue) max_len=65536 ;;
         *) max_len=262144 ;;
     esac
@@ -37,7 +41,7 @@ for t in "${targets[@]}"; do
     log="$here/artifacts/$t.log"
     mkdir -p "$here/artifacts"
     if cargo fuzz run -O --debug-assertions "$t" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -max_len="$max_len" >"$log" 2>&1; then
+        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -max_len="$max_len" "${extra[@]}" >"$log" 2>&1; then
         grep -E "^#[0-9]+ +DONE|Done [0-9]+ runs" "$log" || tail -n 2 "$log"
     else
         tail -n 60 "$log"

@@ -3,6 +3,8 @@
 #   fuzz/corpus/crate_reader/       the small .crate files (under 200 KB)
 #   fuzz/corpus/manifest_to_entry/  the Cargo.toml packaged in each of them
 #   fuzz/corpus/crate_tar/          their tar archives, uncompressed
+#   fuzz/corpus/upstream_index/     index files of `fuzz-me` made of their
+#                                   crates.io lines (fixtures/crates-io/expected.jsonl)
 #   fuzz/corpus/catalogue/          crate metadata and READMEs (README.md)
 # Safe to rerun; existing corpus files are kept.
 set -euo pipefail
@@ -35,6 +37,25 @@ for f in "$root"/fixtures/example/*.crate "$root"/fixtures/crates-io/*.crate; do
     n=$((n + 1))
 done
 echo "seeded $n crates into $crates_dir, their tars into $tars_dir and their manifests into $manifests_dir"
+
+# Index files for upstream_index: crates.io's lines renamed to the target's
+# crate, with the versions it asks for, a line per file and all in one.
+index_dir="$here/corpus/upstream_index"
+mkdir -p "$index_dir"
+python3 - "$root/fixtures/crates-io/expected.jsonl" "$index_dir" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+versions = ["1.0.0", "0.1.0-alpha.1+build.5", "2.3.4"]
+out = []
+for i, line in enumerate(lines):
+    line["name"] = ["fuzz-me", "fuzz_me", "Fuzz-Me"][i % 3]
+    line["vers"] = versions[i % len(versions)]
+    text = json.dumps(line, separators=(",", ":"))
+    out.append(text)
+    open(f"{sys.argv[2]}/line-{i}", "w").write(text + "\n")
+open(f"{sys.argv[2]}/all", "w").write("\n".join(out) + "\n")
+print(f"seeded {len(out) + 1} index files into {sys.argv[2]}")
+PY
 
 # The catalogue target: fields split at NUL (see fuzz_targets/catalogue.rs);
 # a README with the usual Markdown and raw HTML, and this repository's.

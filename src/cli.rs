@@ -136,8 +136,10 @@ reported and kept, unless --prune. Running it twice changes nothing.
 
 Reindex never changes what it cannot justify: a .crate whose SHA-256 no longer matches
 its line (damaged or replaced after it was added), a .crate it cannot read, one crate
-under two spellings (foo and Foo, a-b and a_b), or two files for one version. It lists
-each, writes nothing and exits 1. --accept-changed takes the new bytes of changed
+under two spellings that no index file decides between (foo and Foo, a-b and a_b), or
+two files for one version. It lists each, writes nothing and exits 1. A .crate under
+another spelling than its crate's index file has (a killed add's leftover, or a copy)
+is an orphan: left out of the index and named. --accept-changed takes the new bytes of changed
 .crate files (naming each); lockfiles that pin the old checksum then break. Files that
 are not index files (robots.txt, index.html, healthz) are never touched.
 
@@ -476,9 +478,9 @@ pub struct MirrorArgs {
     /// Retries of a request that failed with 429, 5xx, a timeout or a broken connection
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub retries: u32,
-    /// Seconds to wait for connecting and for each read from upstream
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: u64,
+    /// Timeouts, low-speed limit and deadline of each file
+    #[command(flatten)]
+    pub pace: PaceArgs,
     /// Find out what would be mirrored (fetches index files only); write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -501,9 +503,34 @@ pub struct DoctorArgs {
     /// The crate to probe [default: one from the local registry]
     #[arg(long = "crate", value_name = "NAME")]
     pub krate: Option<String>,
-    /// Seconds to wait for connecting and for each read
-    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Timeouts, low-speed limit and deadline of each request
+    #[command(flatten)]
+    pub pace: PaceArgs,
+}
+
+/// How long a network read may take (`mirror`, `doctor`): cargo's
+/// `http.timeout` and `http.low-speed-limit`, and a deadline per file.
+#[derive(Debug, Args)]
+pub struct PaceArgs {
+    /// Seconds to wait for connecting, for an answer and for each read; also the window of --low-speed-limit (cargo's http.timeout)
+    #[arg(long, value_name = "SECS", default_value_t = crate::http::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
+    /// Abandon an answer that arrives slower than this many bytes per second over --timeout seconds (cargo's http.low-speed-limit; 0: never)
+    #[arg(long, value_name = "BYTES", default_value_t = crate::http::DEFAULT_LOW_SPEED_LIMIT)]
+    pub low_speed_limit: u64,
+    /// Seconds one file may take in all, from its first request to its last byte, retries included
+    #[arg(long, value_name = "SECS", default_value_t = crate::http::DEFAULT_DEADLINE_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline: u64,
+}
+
+impl PaceArgs {
+    fn pace(&self) -> crate::http::Pace {
+        crate::http::Pace {
+            timeout: std::time::Duration::from_secs(self.timeout),
+            low_speed_limit: self.low_speed_limit,
+            deadline: std::time::Duration::from_secs(self.deadline),
+        }
+    }
 }
 
 /// Arguments of `completions`.
@@ -910,7 +937,7 @@ impl TryFrom<MirrorArgs> for ops::mirror::MirrorOptions {
             jobs: a.jobs.into(),
             retry: crate::upstream::RetryPolicy {
                 retries: a.retries,
-                timeout: std::time::Duration::from_secs(a.timeout),
+                pace: a.pace.pace(),
                 ..Default::default()
             },
             dry_run: a.dry_run,
@@ -944,7 +971,7 @@ impl DoctorArgs {
             url,
             token: self.token,
             crate_name,
-            timeout: std::time::Duration::from_secs(self.timeout),
+            pace: self.pace.pace(),
         })
     }
 }

@@ -163,6 +163,50 @@ impl IndexPackage {
     }
 }
 
+/// A `cksum`: the SHA-256 of a `.crate` file as 64 lowercase hex digits,
+/// the only form cargo and crates.io write. Source:
+/// <https://doc.rust-lang.org/cargo/reference/registry-index.html#json-schema>.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Cksum(String);
+
+impl Cksum {
+    /// Checks `text`.
+    ///
+    /// # Errors
+    /// A sentence saying how it is not 64 lowercase hex digits.
+    pub(crate) fn parse(text: &str) -> std::result::Result<Cksum, String> {
+        if text.len() != 64 {
+            return Err(format!(
+                "`{}` is not a SHA-256 checksum: {} characters, not 64",
+                text.escape_default(),
+                text.chars().count()
+            ));
+        }
+        if let Some(c) = text
+            .chars()
+            .find(|c| !(c.is_ascii_digit() || ('a'..='f').contains(c)))
+        {
+            return Err(format!(
+                "`{}` is not a SHA-256 checksum: `{}` is not a lowercase hex digit",
+                text.escape_default(),
+                c.escape_default()
+            ));
+        }
+        Ok(Cksum(text.to_string()))
+    }
+
+    /// The 64 hex digits.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Cksum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The version without build metadata: two versions with the same key collide.
 pub(crate) fn version_key(v: &semver::Version) -> (u64, u64, u64, String) {
     (v.major, v.minor, v.patch, v.pre.to_string())
@@ -293,6 +337,22 @@ mod tests {
         let bad = line.replace(r#""target":null"#, r#""target":null,"kind":"peer""#);
         let err = IndexFile::parse(Path::new("1/a"), bad.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("peer"), "{err}");
+    }
+
+    #[test]
+    fn cksums_are_64_lowercase_hex_digits() {
+        let good = "0123456789abcdef".repeat(4);
+        assert_eq!(Cksum::parse(&good).unwrap().as_str(), good);
+        for bad in [
+            good.to_uppercase(),
+            good[1..].to_string(),
+            format!("{good}0"),
+            good.replacen('0', "g", 1),
+            good.replacen('0', "/", 1),
+            String::new(),
+        ] {
+            assert!(Cksum::parse(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

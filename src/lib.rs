@@ -87,7 +87,7 @@ mod lockfile;
 pub mod manifest;
 mod meta;
 mod reader;
-mod upstream;
+pub mod upstream;
 
 // Floor 2: storage.
 mod storage;

@@ -1,11 +1,15 @@
 //! `Cargo.lock` files read for `regtool mirror`: each package's name, version,
 //! source and checksum (lockfile versions 1 to 4; version 1 keeps checksums in
-//! `[metadata]`). Source:
+//! `[metadata]`), parsed into types (a lockfile is outside input: a `version`
+//! such as `1/../../x` is refused here, by name, and never becomes a path).
+//! Source:
 //! <https://doc.rust-lang.org/cargo/guide/cargo-toml-vs-cargo-lock.html>,
 //! cargo's `EncodableResolve`.
 //! Floor 1 (`input`): parses the user's input, imports the core only.
 
 use crate::error::{Error, Result};
+use crate::index::Cksum;
+use crate::name::CrateName;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +20,7 @@ pub(crate) const CRATES_IO_REGISTRY: &str = "registry+https://github.com/rust-la
 /// crates.io's source when reached through `sparse+https://index.crates.io/`.
 pub(crate) const CRATES_IO_SPARSE: &str = "sparse+https://index.crates.io/";
 
-/// One `[[package]]` of a lockfile.
+/// One `[[package]]` of a lockfile, as written (see [`LockedPackage::parse`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LockedPackage {
     /// `name`.
@@ -28,6 +32,57 @@ pub(crate) struct LockedPackage {
     pub(crate) source: Option<String>,
     /// `checksum` (SHA-256 of the `.crate`) when the lockfile records one.
     pub(crate) checksum: Option<String>,
+}
+
+/// A package of a registry, from a lockfile, parsed into types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RegistryPackage {
+    /// Its name.
+    pub(crate) name: CrateName,
+    /// Its version.
+    pub(crate) version: semver::Version,
+    /// Its `.crate`'s SHA-256, when the lockfile records one.
+    pub(crate) checksum: Option<Cksum>,
+}
+
+impl LockedPackage {
+    /// The package as types, for one that is taken from a registry (a path
+    /// or git package's name and version never name anything regtool
+    /// writes, and cargo allows names there that a registry does not);
+    /// `path` is the lockfile, named in errors.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the lockfile and the package when `name` is
+    /// not a crate name, `version` not a semver version, or `checksum` not 64
+    /// lowercase hex digits.
+    pub(crate) fn parse(&self, path: &Path) -> Result<RegistryPackage> {
+        let bad = |message: String| Error::Config {
+            path: path.to_path_buf(),
+            message: format!(
+                "package `{}` v{}: {message}",
+                self.name.escape_default(),
+                self.version.escape_default()
+            ),
+        };
+        let name = CrateName::new(&self.name).map_err(|why| {
+            bad(format!(
+                "`{}` is not a crate name: {why}",
+                self.name.escape_default()
+            ))
+        })?;
+        let version = semver::Version::parse(&self.version)
+            .map_err(|e| bad(format!("`version` is not a semver version: {e}")))?;
+        let checksum = self
+            .checksum
+            .as_deref()
+            .map(|c| Cksum::parse(c).map_err(|e| bad(format!("`checksum`: {e}"))))
+            .transpose()?;
+        Ok(RegistryPackage {
+            name,
+            version,
+            checksum,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -122,12 +177,15 @@ dependencies = ["itoa"]
 name = "itoa"
 version = "1.0.18"
 source = "registry+https://github.com/rust-lang/crates.io-index"
-checksum = "abc"
-"#;
-        let p = parse(Path::new("Cargo.lock"), v4).unwrap();
+checksum = "{HASH}"
+"#
+        .replace("{HASH}", &"ab".repeat(32));
+        let p = parse(Path::new("Cargo.lock"), &v4).unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].source, None);
-        assert_eq!(p[1].checksum.as_deref(), Some("abc"));
+        let typed = p[1].parse(Path::new("Cargo.lock")).unwrap();
+        assert_eq!(typed.checksum.unwrap().as_str(), "ab".repeat(32));
+        assert_eq!(typed.version, semver::Version::new(1, 0, 18));
         assert!(is_crates_io(p[1].source.as_deref().unwrap()));
 
         let v1 = r#"
@@ -137,10 +195,37 @@ version = "0.4.0"
 source = "registry+https://github.com/rust-lang/crates.io-index"
 
 [metadata]
-"checksum itoa 0.4.0 (registry+https://github.com/rust-lang/crates.io-index)" = "def"
-"#;
-        let p = parse(Path::new("Cargo.lock"), v1).unwrap();
-        assert_eq!(p[0].checksum.as_deref(), Some("def"));
+"checksum itoa 0.4.0 (registry+https://github.com/rust-lang/crates.io-index)" = "{HASH}"
+"#
+        .replace("{HASH}", &"de".repeat(32));
+        let p = parse(Path::new("Cargo.lock"), &v1).unwrap();
+        assert_eq!(p[0].checksum.as_deref(), Some("de".repeat(32).as_str()));
         assert!(parse(Path::new("x"), "package = 3").is_err());
+    }
+
+    #[test]
+    fn names_versions_and_checksums_are_types() {
+        let lock = |name: &str, version: &str, checksum: &str| {
+            format!(
+                "[[package]]\nname = \"{name}\"\nversion = \"{version}\"\nsource = \"{CRATES_IO_REGISTRY}\"\nchecksum = \"{checksum}\"\n"
+            )
+        };
+        let good = "ab".repeat(32);
+        let typed = |text: &str| {
+            parse(Path::new("Cargo.lock"), text).unwrap()[0].parse(Path::new("Cargo.lock"))
+        };
+        assert!(typed(&lock("itoa", "1.0.18", &good)).is_ok());
+        for (text, says) in [
+            (
+                lock("itoa", "1/../../../x", &good),
+                "`version` is not a semver version",
+            ),
+            (lock("../x", "1.0.0", &good), "is not a crate name"),
+            (lock("itoa", "1.0.0", "../../x"), "`checksum`"),
+            (lock("itoa", "1.0.0", &good.to_uppercase()), "`checksum`"),
+        ] {
+            let e = typed(&text).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("Cargo.lock"), "{e}");
+        }
     }
 }

@@ -33,7 +33,6 @@ use crate::registry::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Options of `doctor`.
 #[derive(Debug, Clone)]
@@ -45,8 +44,8 @@ pub(crate) struct DoctorOptions {
     pub(crate) token: Option<String>,
     /// The crate to probe (default: one picked from the local registry).
     pub(crate) crate_name: Option<CrateName>,
-    /// Longest wait for connecting and for each read.
-    pub(crate) timeout: Duration,
+    /// How long each request may take (timeout, low-speed limit, deadline).
+    pub(crate) pace: crate::http::Pace,
 }
 
 /// How a check came out.
@@ -130,8 +129,13 @@ const MISSING_CRATE: &str = "regtool-doctor-no-such-crate";
 /// A wrong token, sent to see that the server refuses it.
 const WRONG_TOKEN: &str = "regtool-doctor-wrong-token";
 
-/// Longest body read (a `.crate` is rarely over crates.io's 10 MiB).
+/// Longest `.crate` read (rarely over crates.io's 10 MiB), in bytes.
 const MAX_BODY: u64 = 512 << 20;
+
+/// Longest other answer read (an index file to parse, `config.json`), and
+/// the most of a `.crate` kept in memory (beyond it, it is only hashed), in
+/// bytes.
+const MAX_KEPT: u64 = 64 << 20;
 
 /// Index files read from the local registry while looking for a crate whose
 /// name has uppercase letters.
@@ -141,7 +145,10 @@ const MAX_CANDIDATES: usize = 200;
 struct Answer {
     status: u16,
     headers: reqwest::header::HeaderMap,
+    /// The body's first [`MAX_KEPT`] bytes.
     body: Vec<u8>,
+    /// The body's SHA-256 (lowercase hex).
+    sha256: String,
 }
 
 impl Answer {
@@ -244,6 +251,8 @@ impl Findings {
 struct Probe {
     base: String,
     client: reqwest::blocking::Client,
+    /// How long each request may take.
+    pace: crate::http::Pace,
     token: Option<String>,
     /// Whether cargo sends the token (after a `401`, or `auth-required`).
     send_token: bool,
@@ -255,12 +264,25 @@ impl Probe {
     }
 
     /// GET `url` (absolute), with the token when cargo would send it (or
-    /// `token` when given: `Some("")` sends none).
+    /// `token` when given: `Some("")` sends none); an answer over
+    /// [`MAX_KEPT`] bytes is an error.
     fn get(
         &self,
         url: &str,
         token: Option<&str>,
         headers: &[(&str, &str)],
+    ) -> std::result::Result<Answer, String> {
+        self.get_up_to(url, token, headers, MAX_KEPT)
+    }
+
+    /// [`Probe::get`] with an answer of up to `limit` bytes (the first
+    /// [`MAX_KEPT`] kept, all of it hashed).
+    fn get_up_to(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        limit: u64,
     ) -> std::result::Result<Answer, String> {
         let mut req = self.client.get(url);
         let token = match token {
@@ -274,21 +296,34 @@ impl Probe {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
+        let sent = std::time::Instant::now();
         let resp = req
             .send()
             .map_err(|e| format!("`{url}`: {}", crate::http::chain(&e.without_url())))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(resp, MAX_BODY + 1), &mut body)
-            .map_err(|e| format!("`{url}`: reading the body: {e}"))?;
-        if body.len() as u64 > MAX_BODY {
-            return Err(format!("`{url}`: the answer is over {MAX_BODY} bytes"));
+        let mut reader = crate::http::Paced::new(resp, self.pace, sent);
+        let (mut body, mut size, mut hasher) = (Vec::new(), 0u64, Sha256::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buf)
+                .map_err(|e| format!("`{url}`: reading the body: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            if size > limit {
+                return Err(format!("`{url}`: the answer is over {limit} bytes"));
+            }
+            hasher.update(&buf[..n]);
+            let room = MAX_KEPT.saturating_sub(body.len() as u64);
+            body.extend_from_slice(&buf[..n.min(usize::try_from(room).unwrap_or(usize::MAX))]);
         }
         Ok(Answer {
             status,
             headers,
             body,
+            sha256: crate::crate_file::hex(&hasher.finalize()),
         })
     }
 }
@@ -327,7 +362,8 @@ pub(crate) fn doctor(
 ) -> Result<DoctorReport> {
     let mut probe = Probe {
         base: base_url(&opts.url)?,
-        client: crate::http::client(opts.timeout, "doctor", &opts.url)?,
+        client: crate::http::client(opts.pace.timeout, "doctor", &opts.url)?,
+        pace: opts.pace,
         token: opts.token.clone().filter(|t| !t.is_empty()),
         send_token: false,
     };
@@ -743,12 +779,28 @@ fn probe_download(
             .map(|l| l.package.cksum.clone())
     });
     let cksum = served_cksum.unwrap_or(cksum);
+    // What the server said names a URL: only a semver version and a hex
+    // SHA-256 may.
+    if let Err(why) = semver::Version::parse(&vers)
+        .map_err(|e| format!("the version `{}` is not semver: {e}", vers.escape_default()))
+        .and_then(|_| crate::index::Cksum::parse(&cksum).map(|_| ()))
+    {
+        f.fail(
+            "download",
+            format!(
+                "not run: the index line of {} cannot name a download: {why}",
+                s.name
+            ),
+            "run `regtool verify` on the registry",
+        );
+        return;
+    }
     let url = crate::upstream::dl_url(&config.dl, s.name.as_str(), &vers, &cksum);
-    match probe.get(&url, None, &[]) {
+    match probe.get_up_to(&url, None, &[], MAX_BODY) {
         Err(e) => f.fail("download", format!("no answer: {e}"), "check the server"),
         Ok(a) if a.status == 200 => {
-            let got = crate::crate_file::hex(&Sha256::digest(&a.body));
-            if got == cksum {
+            let got = &a.sha256;
+            if *got == cksum {
                 f.ok("download", format!("`{url}`: 200, SHA-256 is the index line's cksum"));
             } else {
                 f.fail(

@@ -4,30 +4,44 @@
 //! yanked flags for every mirrored version.
 //! Floor 5 (`commands`).
 //!
-//! For each version: upstream's index file gives its line; the `.crate` is
-//! downloaded from `config.json`'s `dl` template and its SHA-256 checked against
-//! the line's `cksum` and the lockfile's `checksum` while it arrives; then
-//! [`Writer::publish_verbatim`] stores it and the line (`.crate` durable
-//! first). A crate is published as soon as its downloads and the crates of the
-//! run it depends on have landed (see [`Landing`]), so a killed run keeps what
-//! it finished. A `.crate` over the registry's `max-crate-size` is refused
-//! before more than that is read. No `.crate` is inflated: upstream's line is
-//! used as it is. Versions already mirrored are skipped without a request. Sources:
+//! Nothing from outside is trusted. Lockfile packages are parsed into types
+//! ([`lockfile::LockedPackage::parse`]) and upstream's index files are read
+//! line by line as they arrive, keeping only the lines asked for, each parsed
+//! and checked ([`upstream::scan_index`], [`upstream::check_package`]) before
+//! a name, version or checksum names a path, a key or a URL. For each version:
+//! upstream's line gives its `cksum`; the `.crate` is downloaded from
+//! `config.json`'s `dl` template and its SHA-256 checked against the line's
+//! `cksum` and the lockfile's `checksum` while it arrives; then it passes the
+//! archive checks `add` makes, through the same reader ([`reader::read_entry`]:
+//! gzip, one member, one tar stream, one top folder `{name}-{version}`, a
+//! manifest cargo reads), and its manifest's name and version must be the
+//! line's; then [`Writer::publish_verbatim`] stores it and upstream's line,
+//! byte for byte (`.crate` durable first). A crate is published as soon as its
+//! downloads and the crates of the run it depends on have landed (see
+//! [`Landing`]), so a killed run keeps what it finished. A `.crate` over the
+//! registry's `max-crate-size` is refused before more than that is read.
+//! Versions already mirrored are skipped without a request; a mirrored version
+//! whose `.crate` is missing is restored from its own line (the line, with its
+//! yank state, is the mirror's; only the bytes are fetched again). A version
+//! that fails any of this is refused by name and the others go on (exit 1).
+//! Sources:
 //! <https://doc.rust-lang.org/cargo/reference/registry-index.html>,
 //! <https://doc.rust-lang.org/cargo/reference/source-replacement.html>.
 
+use crate::config::RegistryConfig;
 use crate::error::{Error, Result};
-use crate::index::{IndexFile, IndexLine};
+use crate::index::{Cksum, IndexFile, IndexLine, IndexPackage};
 use crate::layout::{self, SETTINGS_KEY};
 use crate::lockfile;
 use crate::name::CrateName;
 use crate::output::Shell;
+use crate::reader;
 use crate::registry::{self, Registry, VerbatimOutcome, VerbatimVersion, Writer};
-use crate::upstream::{self, FetchError, RetryPolicy, Upstream};
+use crate::upstream::{self, FetchError, RetryPolicy, Upstream, UpstreamIndex};
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
@@ -42,7 +56,7 @@ pub(crate) struct MirrorOptions {
     pub(crate) token: Option<String>,
     /// Most downloads at once.
     pub(crate) jobs: usize,
-    /// Retries, backoff and timeouts.
+    /// Retries, backoff, timeouts, low-speed limit and deadline.
     pub(crate) retry: RetryPolicy,
     /// Find out what would be done; download and write nothing.
     pub(crate) dry_run: bool,
@@ -192,37 +206,53 @@ impl MirrorReport {
     }
 }
 
-/// A version asked for.
+/// A version asked for, parsed into types.
 #[derive(Debug, Clone)]
 struct Want {
     name: CrateName,
-    vers: String,
-    checksum: Option<String>,
+    version: semver::Version,
+    checksum: Option<Cksum>,
     from: String,
 }
 
-/// A version to fetch from upstream, its line found.
+/// A version to fetch from upstream, its line found and checked.
 struct Job {
+    /// The crate, as the line spells it.
     name: CrateName,
+    /// The line's `vers`.
+    version: semver::Version,
+    /// The line's `cksum`.
+    cksum: Cksum,
+    /// The line: upstream's, or for a restore the mirror's own.
     line: IndexLine,
+    /// Upstream's versions of the crate in its order (those this run knows).
     order: Arc<Vec<String>>,
+    /// The line is in the mirror; only its `.crate` is fetched again.
     restore: bool,
     from: String,
     /// Already stored with the right bytes (a killed run's orphan).
     adopted: bool,
 }
 
+/// What a run fetches `.crate` files with.
+struct Fetcher<'a> {
+    upstream: &'a Upstream,
+    config: &'a RegistryConfig,
+}
+
 /// Mirrors `opts.inputs` (and with `opts.refresh` refreshes every mirrored version)
 /// from `opts.upstream` into `reg`, which must be a `--mirror` registry.
 ///
-/// A version refused (upstream lacks it, checksums disagree, the mirror holds
-/// other bytes for it, the download fails after its retries) is named in the
-/// report and nothing of it is written; the others still land, and the
-/// report's outcome is then exit code 1.
+/// A version refused (upstream lacks it or its line breaks a rule, checksums
+/// disagree, the archive fails `add`'s checks or holds another version, the
+/// mirror holds other bytes for it, the download fails after its retries, its
+/// publication fails) is named in the report and nothing of it is written; the
+/// others still land, and the report's outcome is then exit code 1.
 ///
 /// # Errors
 /// [`Error::Config`] if `reg` is not a mirror registry or a lockfile cannot be
-/// parsed; [`Error::Usage`] for a bad upstream URL; [`Error::Io`] naming the
+/// parsed (or names a package that is not a crate name and semver version);
+/// [`Error::Usage`] for a bad upstream URL; [`Error::Io`] naming the
 /// lockfile, the registry file, or upstream's `config.json` URL when it cannot
 /// be fetched.
 pub(crate) fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Result<MirrorReport> {
@@ -264,9 +294,15 @@ pub(crate) fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Res
     if opts.refresh {
         refresh(&writer, &upstream, &pool, opts.dry_run, shell, &mut report)?;
     }
-    let need = already_there(&writer, wants, shell, &mut report)?;
-    let fetched = fetch_indexes(&upstream, &pool, &need, shell);
-    let jobs = find_lines(&writer, need, &fetched, shell, &mut report)?;
+    let There {
+        need,
+        restores,
+        local,
+    } = already_there(&writer, wants, shell, &mut report)?;
+    let fetched = fetch_indexes(&upstream, &pool, &need, &local, shell);
+    let mut jobs = find_lines(&writer, need, &fetched, shell, &mut report)?;
+    drop(fetched);
+    jobs.extend(restores);
     if opts.dry_run {
         planned(jobs, &mut report);
     } else {
@@ -276,18 +312,33 @@ pub(crate) fn mirror(reg: &Registry, opts: &MirrorOptions, shell: &Shell) -> Res
     Ok(report)
 }
 
-/// The versions asked for that the mirror does not hold yet (with whether
-/// the line is there and only the `.crate` is missing: a restore); those it
-/// holds go to the report as skipped, without a request. A version whose
-/// line disagrees with the lockfile's checksum is refused.
+/// What [`already_there`] leaves to do.
+struct There {
+    /// Versions the mirror lacks.
+    need: Vec<Want>,
+    /// Versions whose line the mirror holds without their `.crate`.
+    restores: Vec<Job>,
+    /// The versions the mirror holds of each crate of `need` (by canonical
+    /// name), whose place in upstream's order is kept too.
+    local: HashMap<String, Vec<semver::Version>>,
+}
+
+/// The versions asked for that the mirror does not hold yet, and those whose
+/// line it holds without the `.crate` (restored from that line); those it
+/// holds go to the report as skipped, without a request. A version whose line
+/// disagrees with the lockfile's checksum is refused.
 fn already_there(
     reg: &Registry,
     wants: Vec<Want>,
     shell: &Shell,
     report: &mut MirrorReport,
-) -> Result<Vec<(Want, bool)>> {
+) -> Result<There> {
     let mut stored_lines: HashMap<String, Option<(CrateName, IndexFile)>> = HashMap::new();
-    let mut need: Vec<(Want, bool)> = Vec::new();
+    let mut there = There {
+        need: Vec::new(),
+        restores: Vec::new(),
+        local: HashMap::new(),
+    };
     for w in wants {
         let canonical = w.name.canonical();
         if !stored_lines.contains_key(&canonical) {
@@ -295,20 +346,27 @@ fn already_there(
             stored_lines.insert(canonical.clone(), found);
         }
         let Some((stored_name, index)) = &stored_lines[&canonical] else {
-            need.push((w, false));
+            there.need.push(w);
             continue;
         };
         let Some(line) = index
             .lines
             .iter()
-            .find(|l| same_version(&l.package.vers, &w.vers))
+            .find(|l| l.package.version().is_ok_and(|v| v == w.version))
         else {
-            need.push((w, false));
+            there.local.entry(canonical).or_insert_with(|| {
+                index
+                    .lines
+                    .iter()
+                    .filter_map(|l| l.package.version().ok())
+                    .collect()
+            });
+            there.need.push(w);
             continue;
         };
         let pkg = &line.package;
         if let Some(c) = &w.checksum
-            && c != &pkg.cksum
+            && c.as_str() != pkg.cksum
         {
             let msg = format!(
                 "the mirror holds {} v{} with cksum {}, but {} says {c}",
@@ -317,11 +375,26 @@ fn already_there(
             refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
             continue;
         }
-        if reg
-            .stat(&layout::crate_key(stored_name, &pkg.vers))?
-            .is_none()
-        {
-            need.push((w, true));
+        // The mirror's own line names the key: checked as upstream's would be.
+        let (name, version, cksum) = match upstream::check_package(pkg, stored_name) {
+            Ok(checked) => checked,
+            Err(why) => {
+                let msg = format!("the mirror's line cannot be restored: {why}");
+                refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
+                continue;
+            }
+        };
+        if reg.stat(&layout::crate_key(&name, &pkg.vers))?.is_none() {
+            there.restores.push(Job {
+                name,
+                version,
+                cksum,
+                line: line.clone(),
+                order: Arc::new(Vec::new()),
+                restore: true,
+                from: w.from,
+                adopted: false,
+            });
             continue;
         }
         report.versions.push(MirroredVersion {
@@ -335,54 +408,65 @@ fn already_there(
             from: w.from,
         });
     }
-    Ok(need)
+    Ok(there)
 }
 
+/// What came of fetching one crate's index file: its kept lines, `None` when
+/// upstream has no such crate, or why it could not be read.
+type Fetched = std::result::Result<Option<UpstreamIndex>, String>;
+
 /// Upstream's index file of each crate `need` names, one request per crate
-/// (`jobs` at once), by canonical name.
+/// (`jobs` at once), by canonical name; of each, only the lines of the
+/// versions asked for and of those the mirror holds (`local`) are kept.
 fn fetch_indexes(
     upstream: &Upstream,
     pool: &rayon::ThreadPool,
-    need: &[(Want, bool)],
+    need: &[Want],
+    local: &HashMap<String, Vec<semver::Version>>,
     shell: &Shell,
-) -> HashMap<String, std::result::Result<Option<IndexFile>, String>> {
-    let mut names: BTreeMap<String, CrateName> = BTreeMap::new();
-    for (w, _) in need {
-        names
-            .entry(w.name.canonical())
-            .or_insert_with(|| w.name.clone());
-    }
-    let names: Vec<CrateName> = names.into_values().collect();
-    let bar = shell.bar(names.len() as u64, "Index");
-    let fetched: Vec<(String, std::result::Result<Option<IndexFile>, String>)> =
-        pool.install(|| {
-            names
-                .par_iter()
-                .map(|n| {
-                    let r = fetch_index(upstream, n);
-                    bar.inc(1);
-                    (n.canonical(), r)
-                })
-                .collect()
+) -> HashMap<String, Fetched> {
+    let mut names: BTreeMap<String, (CrateName, HashSet<semver::Version>)> = BTreeMap::new();
+    for w in need {
+        let canonical = w.name.canonical();
+        let (_, keep) = names.entry(canonical.clone()).or_insert_with(|| {
+            let held = local.get(&canonical).into_iter().flatten().cloned();
+            (w.name.clone(), held.collect())
         });
+        keep.insert(w.version.clone());
+    }
+    let names: Vec<(String, (CrateName, HashSet<semver::Version>))> = names.into_iter().collect();
+    let bar = shell.bar(names.len() as u64, "Index");
+    let fetched: Vec<(String, Fetched)> = pool.install(|| {
+        names
+            .par_iter()
+            .map(|(canonical, (name, keep))| {
+                let r = fetch_index(upstream, name, keep);
+                bar.inc(1);
+                (canonical.clone(), r)
+            })
+            .collect()
+    });
     bar.finish_and_clear();
     fetched.into_iter().collect()
 }
 
 /// Upstream's line of each version `need` asks for (refused when upstream
-/// lacks it, names another crate, or disagrees with the lockfile's
+/// lacks it, its line breaks a rule, or it disagrees with the lockfile's
 /// checksum): the jobs to download. A `.crate` the mirror already holds with
-/// the line's bytes (a killed run's orphan) is adopted, not downloaded.
+/// the line's bytes (a killed run's orphan) is adopted, not downloaded, once
+/// it passes the archive checks.
 fn find_lines(
     reg: &Registry,
-    need: Vec<(Want, bool)>,
-    fetched: &HashMap<String, std::result::Result<Option<IndexFile>, String>>,
+    need: Vec<Want>,
+    fetched: &HashMap<String, Fetched>,
     shell: &Shell,
     report: &mut MirrorReport,
 ) -> Result<Vec<Job>> {
     let mut jobs = Vec::new();
-    for (w, restore) in need {
-        let file = match &fetched[&w.name.canonical()] {
+    let mut orders: HashMap<String, Arc<Vec<String>>> = HashMap::new();
+    for w in need {
+        let canonical = w.name.canonical();
+        let index = match &fetched[&canonical] {
             Err(e) => {
                 refuse(shell, report, &w, None, e.clone());
                 continue;
@@ -392,54 +476,71 @@ fn find_lines(
                 refuse(shell, report, &w, None, msg);
                 continue;
             }
-            Ok(Some(f)) => f,
+            Ok(Some(index)) => index,
         };
-        let Some(line) = file
-            .lines
-            .iter()
-            .find(|l| same_version(&l.package.vers, &w.vers))
-        else {
-            let msg = format!("upstream has no version {} of `{}`", w.vers, w.name);
-            refuse(shell, report, &w, None, msg);
-            continue;
-        };
-        let pkg = &line.package;
-        let name = match CrateName::new(&pkg.name) {
-            Ok(n) if n.canonical() == w.name.canonical() => n,
-            _ => {
-                let msg = format!(
-                    "upstream's line for {} v{} names the crate `{}`",
-                    w.name, w.vers, pkg.name
-                );
-                refuse(shell, report, &w, None, msg);
+        let found = match index.get(&w.version) {
+            None => {
+                refuse(shell, report, &w, None, index.missing(&w.name, &w.version));
                 continue;
             }
+            Some(Err(why)) => {
+                refuse(shell, report, &w, None, why.clone());
+                continue;
+            }
+            Some(Ok(found)) => found,
         };
         if let Some(c) = &w.checksum
-            && c != &pkg.cksum
+            && *c != found.cksum
         {
             let msg = format!(
                 "checksum mismatch: upstream's line for {} v{} has cksum {}, {} says {c}",
-                pkg.name, pkg.vers, pkg.cksum, w.from
+                found.name, found.version, found.cksum, w.from
             );
-            refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
+            refuse(shell, report, &w, Some(found.cksum.to_string()), msg);
             continue;
         }
-        let order = Arc::new(file.lines.iter().map(|l| l.package.vers.clone()).collect());
-        let key = layout::crate_key(&name, &pkg.vers);
-        let adopted = !restore
-            && reg.stat(&key)?.is_some()
-            && reg.sha256(&key)?.as_deref() == Some(pkg.cksum.as_str());
-        jobs.push(Job {
-            name,
-            line: line.clone(),
+        let order = orders
+            .entry(canonical)
+            .or_insert_with(|| Arc::new(index.versions().map(|v| v.to_string()).collect()))
+            .clone();
+        let mut job = Job {
+            name: found.name.clone(),
+            version: found.version.clone(),
+            cksum: found.cksum.clone(),
+            line: found.line.clone(),
             order,
-            restore,
+            restore: false,
             from: w.from,
-            adopted,
-        });
+            adopted: false,
+        };
+        let key = layout::crate_key(&job.name, &job.line.package.vers);
+        if reg.stat(&key)?.is_some() && reg.sha256(&key)?.as_deref() == Some(job.cksum.as_str()) {
+            let limits = reader::input_limits(&reg.settings, None, None);
+            let checked = match reg.read_stored_crate(&key, Some(&limits)) {
+                Ok(entry) => holds_the_line(&job, &entry),
+                Err(e) => Err(format!("the .crate is refused: {e}")),
+            };
+            if let Err(why) = checked {
+                refuse(shell, report, &job.want(), Some(job.cksum.to_string()), why);
+                continue;
+            }
+            job.adopted = true;
+        }
+        jobs.push(job);
     }
     Ok(jobs)
+}
+
+/// Whether the `.crate` read as `entry` holds the job's crate and version
+/// (its manifest's, checked against its top folder by the reader).
+fn holds_the_line(job: &Job, entry: &reader::Entry) -> std::result::Result<(), String> {
+    if entry.name.as_str() != job.name.as_str() || entry.line.vers != job.line.package.vers {
+        return Err(format!(
+            "the .crate holds {} v{}, but upstream's line is {} v{}",
+            entry.name, entry.line.vers, job.name, job.line.package.vers
+        ));
+    }
+    Ok(())
 }
 
 /// `--dry-run`: every job goes to the report as planned.
@@ -482,7 +583,6 @@ fn download_and_land(
     let next = AtomicUsize::new(0);
     let cancel = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, Downloads)>();
-    let limit = writer.settings.max_crate_size;
     let landed = std::thread::scope(|scope| -> Result<()> {
         if let Some(config) = &config {
             for i in 0..threads.max(1).min(order.len()) {
@@ -491,11 +591,12 @@ fn download_and_land(
                 std::thread::Builder::new()
                     .name(format!("regtool-mirror-{i}"))
                     .spawn_scoped(scope, move || {
+                        let fetch = Fetcher { upstream, config };
                         while !cancel.load(Ordering::Relaxed) {
                             let Some(&j) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                                 break;
                             };
-                            let r = download(writer, upstream, config, limit, &jobs[j]);
+                            let r = download(writer, &fetch, &jobs[j]);
                             bar.inc(1);
                             if tx.send((j, r)).is_err() {
                                 break;
@@ -509,7 +610,16 @@ fn download_and_land(
             }
         }
         drop(tx);
-        let r = land_as_they_come(writer, &mut landing, &jobs, &rx, shell, report);
+        let fetch = config.as_ref().map(|config| Fetcher { upstream, config });
+        let r = land_as_they_come(
+            writer,
+            fetch.as_ref(),
+            &mut landing,
+            &jobs,
+            &rx,
+            shell,
+            report,
+        );
         if r.is_err() {
             cancel.store(true, Ordering::Relaxed);
         }
@@ -524,6 +634,7 @@ fn download_and_land(
 /// once), until every download has come.
 fn land_as_they_come(
     writer: &Writer,
+    fetch: Option<&Fetcher<'_>>,
     landing: &mut Landing,
     jobs: &[Job],
     rx: &mpsc::Receiver<(usize, Downloads)>,
@@ -531,7 +642,7 @@ fn land_as_they_come(
     report: &mut MirrorReport,
 ) -> Result<()> {
     // Adopted orphans need no download: they may land at once.
-    landing.land_ready(writer, jobs, shell, report)?;
+    landing.land_ready(writer, fetch, jobs, shell, report)?;
     while let Ok(first) = rx.recv() {
         // Whatever else has arrived meanwhile joins the same batch.
         for (j, result) in std::iter::once(first).chain(rx.try_iter()) {
@@ -543,7 +654,7 @@ fn land_as_they_come(
                 }
             }
         }
-        landing.land_ready(writer, jobs, shell, report)?;
+        landing.land_ready(writer, fetch, jobs, shell, report)?;
     }
     debug_assert!(landing.all_settled(), "every crate is published or refused");
     Ok(())
@@ -556,14 +667,14 @@ impl Job {
     fn want(&self) -> Want {
         Want {
             name: self.name.clone(),
-            vers: self.line.package.vers.clone(),
+            version: self.version.clone(),
             checksum: None,
             from: self.from.clone(),
         }
     }
 
     fn cksum(&self) -> String {
-        self.line.package.cksum.clone()
+        self.cksum.to_string()
     }
 }
 
@@ -678,10 +789,15 @@ impl Landing {
         self.crates.values().all(|c| c.settled)
     }
 
-    /// Publishes every crate that may be now, in one batch.
+    /// Publishes every crate that may be now, in one batch. When the batch
+    /// fails as a whole for a reason one crate can cause (another writer's
+    /// object in the way, a name claimed otherwise), its crates are published
+    /// one by one (fetching again what did not land), so that only the
+    /// crate at fault is refused.
     fn land_ready(
         &mut self,
         writer: &Writer,
+        fetch: Option<&Fetcher<'_>>,
         jobs: &[Job],
         shell: &Shell,
         report: &mut MirrorReport,
@@ -694,50 +810,157 @@ impl Landing {
             .collect();
         by_level.sort_unstable();
         // In level order, a crate's dependencies are decided before it.
-        let mut chosen: BTreeSet<String> = BTreeSet::new();
+        let mut chosen: Vec<String> = Vec::new();
         for (_, name) in by_level {
             let c = &self.crates[&name];
             if c.waits_for
                 .iter()
                 .all(|d| self.crates[d].settled || chosen.contains(d))
             {
-                chosen.insert(name);
+                chosen.push(name);
             }
         }
-        let mut versions = Vec::new();
-        let mut info: HashMap<(String, String), (u64, usize)> = HashMap::new();
+        let mut batch = Vec::new();
+        let mut by_crate: Vec<Vec<usize>> = Vec::new();
         for name in &chosen {
             let c = self.crates.get_mut(name).expect("chosen from the plan");
             c.settled = true;
-            for (j, file) in c.ready.drain(..) {
-                let job = &jobs[j];
-                let (file, size) = match file {
-                    Some((f, size)) => (Some(f), size),
-                    None => (None, 0),
-                };
-                info.insert((name.clone(), job.line.package.vers.clone()), (size, j));
-                versions.push(VerbatimVersion {
-                    name: job.name.clone(),
-                    line: job.line.clone(),
-                    upstream_order: job.order.clone(),
-                    file,
-                });
-            }
+            by_crate.push(c.ready.iter().map(|(j, _)| *j).collect());
+            batch.append(&mut c.ready);
         }
-        if versions.is_empty() {
+        if batch.is_empty() {
             return Ok(());
         }
-        let durability = registry::batch_durability(versions.len());
-        let mut index_written = Vec::new();
-        let results = writer.publish_verbatim(versions, durability, |name| {
-            index_written.push(layout::index_key(name));
-        })?;
-        for r in results {
-            let (size, j) = info[&(r.name.canonical(), r.vers.clone())];
-            record(shell, report, &jobs[j], size, r.outcome);
+        let failed = match publish_batch(writer, jobs, batch, shell, report) {
+            Ok(()) => return Ok(()),
+            Err(e) if !refusable(&e) => return Err(e),
+            Err(e) => e,
+        };
+        if by_crate.len() == 1 {
+            refuse_unpublished(shell, report, jobs, &by_crate[0], &failed);
+            return Ok(());
         }
-        report.written.extend(index_written);
+        shell.warn(format!(
+            "{}; publishing the {} crates of its batch one by one",
+            crate::error::Report(&failed),
+            by_crate.len()
+        ));
+        for crate_jobs in by_crate {
+            let mut one = Vec::new();
+            for j in crate_jobs {
+                match again(writer, fetch, &jobs[j]) {
+                    Ok(file) => one.push((j, file)),
+                    Err(why) => refuse(shell, report, &jobs[j].want(), Some(jobs[j].cksum()), why),
+                }
+            }
+            let js: Vec<usize> = one.iter().map(|(j, _)| *j).collect();
+            if js.is_empty() {
+                continue;
+            }
+            match publish_batch(writer, jobs, one, shell, report) {
+                Ok(()) => {}
+                Err(e) if refusable(&e) => refuse_unpublished(shell, report, jobs, &js, &e),
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
+    }
+}
+
+/// Whether a failed publication may be one crate's fault, to be refused
+/// while the run goes on: a conflict with an object in the way, a broken
+/// rule, a missing file. The rest (I/O, a lost lock) ends the run.
+fn refusable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Conflict { .. } | Error::Crate { .. } | Error::NotFound { .. }
+    )
+}
+
+/// A job's file for publishing it again after its batch failed: none when
+/// it is adopted or its `.crate` landed before the failure, else downloaded
+/// (and checked) again.
+fn again(
+    writer: &Writer,
+    fetch: Option<&Fetcher<'_>>,
+    job: &Job,
+) -> std::result::Result<Option<(tempfile::NamedTempFile, u64)>, String> {
+    let key = layout::crate_key(&job.name, &job.line.package.vers);
+    if job.adopted || writer.sha256(&key).ok().flatten().as_deref() == Some(job.cksum.as_str()) {
+        return Ok(None);
+    }
+    let Some(fetch) = fetch else {
+        return Err(
+            "not published: its .crate is gone and upstream's config.json was not read".into(),
+        );
+    };
+    download(writer, fetch, job).map(Some)
+}
+
+/// Publishes `batch` (each job with its staging file and size, or `None`
+/// when its `.crate` is stored already) and puts each version's outcome in
+/// the report.
+///
+/// # Errors
+/// What [`Writer::publish_verbatim`] fails with as a whole (per-version
+/// refusals go to the report).
+fn publish_batch(
+    writer: &Writer,
+    jobs: &[Job],
+    batch: Vec<(usize, Option<(tempfile::NamedTempFile, u64)>)>,
+    shell: &Shell,
+    report: &mut MirrorReport,
+) -> Result<()> {
+    let mut versions = Vec::new();
+    let mut info: HashMap<(String, String), (u64, usize)> = HashMap::new();
+    for (j, file) in batch {
+        let job = &jobs[j];
+        let (file, size) = match file {
+            Some((f, size)) => (Some(f), size),
+            None => (None, 0),
+        };
+        info.insert(
+            (job.name.canonical(), job.line.package.vers.clone()),
+            (size, j),
+        );
+        versions.push(VerbatimVersion {
+            name: job.name.clone(),
+            line: job.line.clone(),
+            upstream_order: job.order.clone(),
+            file,
+        });
+    }
+    let durability = registry::batch_durability(versions.len());
+    let mut index_written = Vec::new();
+    let results = writer.publish_verbatim(versions, durability, |name| {
+        index_written.push(layout::index_key(name));
+    })?;
+    for r in results {
+        let (size, j) = info[&(r.name.canonical(), r.vers.clone())];
+        record(shell, report, &jobs[j], size, r.outcome);
+    }
+    report.written.extend(index_written);
+    Ok(())
+}
+
+/// Refuses the versions `js` (indexes into `jobs`), which a publication
+/// that failed with `failed` did not write.
+fn refuse_unpublished(
+    shell: &Shell,
+    report: &mut MirrorReport,
+    jobs: &[Job],
+    js: &[usize],
+    failed: &Error,
+) {
+    let why = format!("not published: {}", crate::error::Report(failed));
+    for &j in js {
+        refuse(
+            shell,
+            report,
+            &jobs[j].want(),
+            Some(jobs[j].cksum()),
+            why.clone(),
+        );
     }
 }
 
@@ -791,16 +1014,6 @@ fn record(
     });
 }
 
-/// Whether the version `a` (from an index line) is `b` (from a lockfile or the
-/// command line): the same text, or equal as semver.
-fn same_version(a: &str, b: &str) -> bool {
-    a == b
-        || matches!(
-            (semver::Version::parse(a), semver::Version::parse(b)),
-            (Ok(x), Ok(y)) if x == y
-        )
-}
-
 fn refuse(
     shell: &Shell,
     report: &mut MirrorReport,
@@ -808,10 +1021,10 @@ fn refuse(
     cksum: Option<String>,
     reason: String,
 ) {
-    shell.error(format!("refused {} v{}: {reason}", w.name, w.vers));
+    shell.error(format!("refused {} v{}: {reason}", w.name, w.version));
     report.versions.push(MirroredVersion {
         name: w.name.to_string(),
-        vers: w.vers.clone(),
+        vers: w.version.to_string(),
         status: VersionStatus::Refused,
         cksum,
         yanked: None,
@@ -821,8 +1034,13 @@ fn refuse(
     });
 }
 
-/// The versions asked for, once each; lockfile packages not from upstream go
-/// to `report.ignored`.
+/// The versions asked for, once each, parsed into types; lockfile packages
+/// not from upstream go to `report.ignored`.
+///
+/// # Errors
+/// [`Error::Config`] naming a lockfile that cannot be read as one, a package
+/// from upstream whose name, version or checksum breaks its rule, or two
+/// checksums for one version.
 fn collect(
     inputs: &[MirrorInput],
     upstream_url: &str,
@@ -833,22 +1051,24 @@ fn collect(
             || crate::config::normalize_url(source) == crate::config::normalize_url(upstream_url)
     };
     let mut out: Vec<Want> = Vec::new();
-    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut seen: HashMap<(String, semver::Version), usize> = HashMap::new();
     let mut push = |w: Want, out: &mut Vec<Want>| {
-        let key = (w.name.canonical(), w.vers.clone());
+        let key = (w.name.canonical(), w.version.clone());
         match seen.get(&key) {
             Some(&i) => {
                 if out[i].checksum.is_none() {
                     out[i].checksum = w.checksum;
                 } else if w.checksum.is_some() && w.checksum != out[i].checksum {
+                    let shown =
+                        |c: &Option<Cksum>| c.as_ref().map(Cksum::to_string).unwrap_or_default();
                     return Err(Error::Config {
                         path: PathBuf::from(&w.from),
                         message: format!(
                             "{} v{} has checksum {} here but {} in {}",
                             w.name,
-                            w.vers,
-                            w.checksum.as_deref().unwrap_or(""),
-                            out[i].checksum.as_deref().unwrap_or(""),
+                            w.version,
+                            shown(&w.checksum),
+                            shown(&out[i].checksum),
                             out[i].from
                         ),
                     });
@@ -866,7 +1086,7 @@ fn collect(
             MirrorInput::Version(name, version) => push(
                 Want {
                     name: name.clone(),
-                    vers: version.to_string(),
+                    version: version.clone(),
                     checksum: None,
                     from: "command line".into(),
                 },
@@ -875,30 +1095,21 @@ fn collect(
             MirrorInput::Lockfile(path) => {
                 let (file, packages) = lockfile::read(path)?;
                 for p in packages {
-                    let from_upstream = p.source.as_deref().is_some_and(upstream_is);
-                    let name = match CrateName::new(&p.name) {
-                        Ok(n) if from_upstream => n,
-                        Ok(_) => {
-                            report.ignored.push(IgnoredPackage {
-                                name: p.name,
-                                vers: p.version,
-                                source: p.source,
-                                from: file.clone(),
-                            });
-                            continue;
-                        }
-                        Err(why) => {
-                            return Err(Error::Config {
-                                path: file.clone(),
-                                message: format!("package `{}`: {why}", p.name),
-                            });
-                        }
-                    };
+                    if !p.source.as_deref().is_some_and(upstream_is) {
+                        report.ignored.push(IgnoredPackage {
+                            name: p.name,
+                            vers: p.version,
+                            source: p.source,
+                            from: file.clone(),
+                        });
+                        continue;
+                    }
+                    let typed = p.parse(&file)?;
                     push(
                         Want {
-                            name,
-                            vers: p.version,
-                            checksum: p.checksum,
+                            name: typed.name,
+                            version: typed.version,
+                            checksum: typed.checksum,
                             from: file.display().to_string(),
                         },
                         &mut out,
@@ -910,60 +1121,112 @@ fn collect(
     Ok(out)
 }
 
-/// Upstream's index file of `name`: `Ok(None)` when it has no such crate; a
-/// message when it cannot be fetched or read.
-fn fetch_index(
-    upstream: &Upstream,
-    name: &CrateName,
-) -> std::result::Result<Option<IndexFile>, String> {
-    let key = layout::index_key(name);
-    match upstream.index_file(&key) {
-        Ok(None) => Ok(None),
-        Ok(Some(bytes)) => IndexFile::parse(&PathBuf::from(upstream.index_file_url(&key)), &bytes)
-            .map(Some)
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(format!("cannot fetch upstream's index file: {e}")),
-    }
+/// Upstream's index file of `name`, keeping the lines of the versions in
+/// `keep`: `Ok(None)` when it has no such crate; a message when it cannot be
+/// fetched or read.
+fn fetch_index(upstream: &Upstream, name: &CrateName, keep: &HashSet<semver::Version>) -> Fetched {
+    upstream
+        .index_file(name, &|v| keep.contains(v))
+        .map_err(|e| format!("cannot fetch upstream's index file: {e}"))
 }
 
 /// Downloads a job's `.crate` into a staging file, checking its SHA-256
-/// against the line's `cksum` and its size against `limit` (the registry's
-/// `max-crate-size`).
-fn download(
-    reg: &Registry,
-    upstream: &Upstream,
-    config: &crate::config::RegistryConfig,
-    limit: u64,
-    job: &Job,
-) -> Downloads {
+/// against the line's `cksum` and its size against the registry's
+/// `max-crate-size`, then its archive as `add` does, with the same reader
+/// ([`reader::read_entry`], under the registry's limits for new input), and
+/// that it holds the line's crate and version.
+fn download(reg: &Registry, fetch: &Fetcher<'_>, job: &Job) -> Downloads {
     let pkg = &job.line.package;
-    let url = upstream::dl_url(&config.dl, &pkg.name, &pkg.vers, &pkg.cksum);
+    let url = upstream::dl_url(
+        &fetch.config.dl,
+        job.name.as_str(),
+        &pkg.vers,
+        job.cksum.as_str(),
+    );
+    let limits = reader::input_limits(&reg.settings, None, None);
+    let ceiling = gzip_ceiling(limits.max_unpacked_size);
     let mut tmp = reg.staging_file().map_err(|e| e.to_string())?;
-    let got = upstream
-        .download(&url, config.auth_required, limit, tmp.as_file_mut())
+    let got = fetch
+        .upstream
+        .download(
+            &url,
+            fetch.config.auth_required,
+            limits.max_crate_size.min(ceiling),
+            tmp.as_file_mut(),
+        )
         .map_err(|e| match e {
+            FetchError::TooLarge { .. } if ceiling < limits.max_crate_size => format!(
+                "the .crate is over the registry's max-unpacked-size, compressed: {e} (no gzip of a tar stream of at most {} bytes is larger; `regtool settings --max-unpacked-size` raises it)",
+                limits.max_unpacked_size
+            ),
             FetchError::TooLarge { .. } => format!(
                 "the .crate is over the registry's max-crate-size: {e} (`regtool settings --max-crate-size` raises it)"
             ),
             e => format!("cannot download the .crate: {e}"),
         })?;
-    if got.sha256 != pkg.cksum {
+    if got.sha256 != job.cksum.as_str() {
         return Err(format!(
             "checksum mismatch: `{url}` gave {} bytes with SHA-256 {}, upstream's line says {}",
-            got.size, got.sha256, pkg.cksum
+            got.size, got.sha256, job.cksum
         ));
     }
+    let source = tmp.reopen().map_err(|e| {
+        format!(
+            "cannot read the staging file `{}`: {e}",
+            tmp.path().display()
+        )
+    })?;
+    let entry = reader::read_entry(source, Path::new(&url), &limits, &reg.settings, None)
+        .map_err(|e| format!("the .crate is refused: {e}"))?;
+    holds_the_line(job, &entry)?;
     Ok((tmp, got.size))
 }
 
+/// A bound on the size of a `.crate` whose tar stream is at most
+/// `max_unpacked` bytes, in bytes: deflate as cargo packages it (zlib, via
+/// flate2) makes incompressible data larger by well under 0.1 % (zlib's
+/// `deflateBound`), and gzip adds a header and trailer (64 KiB allowed here
+/// for its optional fields). A download over it would fail the unpacked-size
+/// check anyway; stopping there bounds a mirror without a `max-crate-size`
+/// against an endless body.
+fn gzip_ceiling(max_unpacked: u64) -> u64 {
+    max_unpacked
+        .saturating_add(max_unpacked / 1024)
+        .saturating_add(64 * 1024)
+}
+
+/// Which fields of a line a `--refresh` may not change: those that decide
+/// what cargo resolves and unpacks. A published version's dependencies,
+/// features and `.crate` never change on crates.io; upstream may change its
+/// `yanked` (what `--refresh` is for), and add `pubtime` or fields regtool
+/// does not know.
+fn frozen_fields_changed(ours: &IndexPackage, theirs: &IndexPackage) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    for (field, same) in [
+        ("name", ours.name == theirs.name),
+        ("vers", ours.vers == theirs.vers),
+        ("cksum", ours.cksum == theirs.cksum),
+        ("deps", ours.deps == theirs.deps),
+        ("features", ours.features == theirs.features),
+        ("features2", ours.features2 == theirs.features2),
+        ("links", ours.links == theirs.links),
+        ("rust_version", ours.rust_version == theirs.rust_version),
+    ] {
+        if !same {
+            changed.push(field);
+        }
+    }
+    changed
+}
+
 /// `--refresh` of one crate: compares each mirrored line of `local` with
-/// upstream's (`up`), reports each, and returns upstream's lines to take (by
-/// version): those that differ with the same `cksum`. A line whose `cksum`
-/// upstream changed is refused and kept.
+/// upstream's (`up`, checked as a first mirror checks it), reports each, and
+/// returns upstream's lines to take (by version): those that differ only in
+/// fields a refresh may take ([`frozen_fields_changed`]). Any other
+/// difference is refused and the mirror's line kept.
 fn compare_lines(
-    name: &CrateName,
     local: &IndexFile,
-    up: &std::result::Result<Option<IndexFile>, String>,
+    up: &Fetched,
     dry_run: bool,
     shell: &Shell,
     report: &mut MirrorReport,
@@ -981,78 +1244,89 @@ fn compare_lines(
             reason,
             from: "refresh".into(),
         };
+        let refused = |reason: String, report: &mut MirrorReport| {
+            shell.error(format!("refused {} v{}: {reason}", pkg.name, pkg.vers));
+            report
+                .versions
+                .push(entry(VersionStatus::Refused, Some(reason)));
+        };
+        let Ok(version) = pkg.version() else {
+            refused(
+                "the mirror's line has a `vers` that is not semver".into(),
+                report,
+            );
+            continue;
+        };
         let theirs = match up {
             Err(e) => {
-                let w = Want {
-                    name: name.clone(),
-                    vers: pkg.vers.clone(),
-                    checksum: None,
-                    from: "refresh".into(),
-                };
-                refuse(shell, report, &w, Some(pkg.cksum.clone()), e.clone());
+                refused(e.clone(), report);
                 continue;
             }
-            Ok(f) => f
-                .as_ref()
-                .and_then(|f| f.lines.iter().find(|u| u.package.vers == pkg.vers)),
+            Ok(None) => None,
+            Ok(Some(index)) => index.get(&version),
         };
-        match theirs {
+        let u = match theirs {
             None => {
                 let note = format!("upstream has no {} v{}; kept as it is", pkg.name, pkg.vers);
                 shell.warn(&note);
                 report
                     .versions
                     .push(entry(VersionStatus::Unchanged, Some(note)));
+                continue;
             }
-            Some(u) if u.raw == l.raw => {
-                report.versions.push(entry(VersionStatus::Unchanged, None))
+            Some(Err(why)) => {
+                refused(format!("{why}; kept the mirror's line"), report);
+                continue;
             }
-            Some(u) if u.package.cksum != pkg.cksum => {
-                let w = Want {
-                    name: name.clone(),
-                    vers: pkg.vers.clone(),
-                    checksum: None,
-                    from: "refresh".into(),
-                };
-                let msg = format!(
-                    "upstream's line now has cksum {}, the mirror's {}; kept the mirror's",
-                    u.package.cksum, pkg.cksum
-                );
-                refuse(shell, report, &w, Some(pkg.cksum.clone()), msg);
-            }
-            Some(u) => {
-                let mut e = entry(
-                    if dry_run {
-                        VersionStatus::Planned
-                    } else {
-                        VersionStatus::Refreshed
-                    },
-                    None,
-                );
-                e.yanked = Some(u.package.yanked);
-                report.versions.push(e);
-                shell.status(
-                    "Refreshed",
-                    format!(
-                        "{} v{}{}",
-                        pkg.name,
-                        pkg.vers,
-                        if u.package.yanked {
-                            " (yanked upstream)"
-                        } else {
-                            ""
-                        }
-                    ),
-                );
-                replace.insert(pkg.vers.clone(), u.clone());
-            }
+            Some(Ok(u)) => u,
+        };
+        if u.line.raw == l.raw {
+            report.versions.push(entry(VersionStatus::Unchanged, None));
+            continue;
         }
+        let changed = frozen_fields_changed(pkg, &u.line.package);
+        if !changed.is_empty() {
+            let fields: Vec<String> = changed.iter().map(|f| format!("`{f}`")).collect();
+            refused(
+                format!(
+                    "upstream's line changed its {} (a published version's name, checksum, dependencies and features never change); kept the mirror's",
+                    fields.join(", ")
+                ),
+                report,
+            );
+            continue;
+        }
+        let mut e = entry(
+            if dry_run {
+                VersionStatus::Planned
+            } else {
+                VersionStatus::Refreshed
+            },
+            None,
+        );
+        e.yanked = Some(u.line.package.yanked);
+        report.versions.push(e);
+        shell.status(
+            "Refreshed",
+            format!(
+                "{} v{}{}",
+                pkg.name,
+                pkg.vers,
+                if u.line.package.yanked {
+                    " (yanked upstream)"
+                } else {
+                    ""
+                }
+            ),
+        );
+        replace.insert(pkg.vers.clone(), u.line.clone());
     }
     replace
 }
 
 /// `--refresh`: replaces each mirrored line by upstream's current line for that
-/// version when they differ and upstream's `cksum` is the same.
+/// version when they differ only in what a refresh may take (see
+/// [`compare_lines`]).
 fn refresh(
     writer: &Writer,
     upstream: &Upstream,
@@ -1073,22 +1347,27 @@ fn refresh(
         else {
             continue;
         };
-        crates.push((name, index));
+        let keep: HashSet<semver::Version> = index
+            .lines
+            .iter()
+            .filter_map(|l| l.package.version().ok())
+            .collect();
+        crates.push((name, index, keep));
     }
     let bar = shell.bar(crates.len() as u64, "Refreshing");
-    let fetched: Vec<_> = pool.install(|| {
+    let fetched: Vec<Fetched> = pool.install(|| {
         crates
             .par_iter()
-            .map(|(n, _)| {
-                let r = fetch_index(upstream, n);
+            .map(|(n, _, keep)| {
+                let r = fetch_index(upstream, n, keep);
                 bar.inc(1);
                 r
             })
             .collect()
     });
     bar.finish_and_clear();
-    for ((name, local), up) in crates.into_iter().zip(fetched) {
-        let replace = compare_lines(&name, &local, &up, dry_run, shell, report);
+    for ((name, local, _), up) in crates.into_iter().zip(fetched) {
+        let replace = compare_lines(&local, &up, dry_run, shell, report);
         if replace.is_empty() || dry_run {
             continue;
         }
@@ -1101,7 +1380,7 @@ fn refresh(
                 let mut changed = false;
                 for l in &mut stored.index.lines {
                     if let Some(u) = replace.get(&l.package.vers)
-                        && u.package.cksum == l.package.cksum
+                        && frozen_fields_changed(&l.package, &u.package).is_empty()
                         && u.raw != l.raw
                     {
                         *l = u.clone();

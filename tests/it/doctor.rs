@@ -511,3 +511,120 @@ fn doctor_fails_a_token_check_that_config_json_does_not_announce() {
         "{auth}"
     );
 }
+
+// Issue 18: what a server answers is outside input, to doctor too. Both
+// tests failed on main bc3f5a2 (the first by running for minutes).
+
+/// A registry served by the tests' lying server ([`common::FaultServer`]),
+/// holding the mixed-case crate; the folder is made for the server's URL.
+fn behind_fault_server() -> (common::FaultServer, tempfile::TempDir) {
+    let dir = common::tempdir();
+    let root = dir.path().join("registry");
+    let server = common::FaultServer::start(&root);
+    let url = server.url();
+    common::regtool_ok(["init", root.to_str().unwrap(), "--url", &url]);
+    let krate = mixed_case().write_to(&dir.path().join("scratch"));
+    common::regtool_ok([
+        "--registry",
+        root.to_str().unwrap(),
+        "add",
+        krate.to_str().unwrap(),
+    ]);
+    (server, dir)
+}
+
+/// The check `name` of a JSON doctor report.
+fn check(out: &Output, name: &str) -> Value {
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", common::describe_output(out)));
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {v:#}"))
+        .clone()
+}
+
+#[test]
+fn doctor_abandons_an_answer_dripped_a_byte_at_a_time() {
+    let (server, dir) = behind_fault_server();
+    let root = dir.path().join("registry");
+    // config.json, padded to 400 bytes, sent a byte every half second.
+    let config = fs::read_to_string(root.join("config.json")).unwrap();
+    fs::write(root.join("config.json"), format!("{config:<400}")).unwrap();
+    server.lie(
+        "/config.json",
+        common::Fault::Drip(std::time::Duration::from_millis(500)),
+    );
+    let start = std::time::Instant::now();
+    let out = doctor(Some(&root), &["--timeout", "2", "--format", "json"]);
+    let took = start.elapsed();
+    common::assert_exit_code(&out, 1, "doctor against a dripping server");
+    let config = check(&out, "config.json");
+    assert_eq!(config["status"], "fail", "{config}");
+    let detail = config["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("slower than the low-speed limit of 10 bytes/s"),
+        "{detail}"
+    );
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+}
+
+#[test]
+fn doctor_downloads_nothing_an_index_line_names_with_a_path() {
+    let (server, dir) = behind_fault_server();
+    let root = dir.path().join("registry");
+    let index = root.join(common::index_path("Doctor_Probe"));
+    let line = fs::read_to_string(&index).unwrap();
+    fs::write(
+        &index,
+        line.replace("\"vers\":\"0.2.0\"", "\"vers\":\"0.2.0/../../x\""),
+    )
+    .unwrap();
+    let out = doctor(
+        None,
+        &[&server.url(), "--crate", "Doctor_Probe", "--format", "json"],
+    );
+    common::assert_exit_code(&out, 1, "doctor of a lying index line");
+    let download = check(&out, "download");
+    assert_eq!(download["status"], "fail", "{download}");
+    let detail = download["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cannot name a download: the version `0.2.0/../../x` is not semver"),
+        "{detail}"
+    );
+    let asked = server.paths();
+    assert!(
+        !asked.iter().any(|p| p.starts_with("/crates/")),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn doctor_bounds_endless_answers_and_lying_lengths() {
+    // Issue 18; on main bc3f5a2 an endless config.json was read up to
+    // 512 MiB into memory, with no deadline.
+    let (server, dir) = behind_fault_server();
+    let root = dir.path().join("registry");
+    server.lie("/config.json", common::Fault::endless());
+    let start = std::time::Instant::now();
+    let out = doctor(Some(&root), &["--deadline", "2", "--format", "json"]);
+    common::assert_exit_code(&out, 1, "doctor against an endless config.json");
+    let config = check(&out, "config.json");
+    assert_eq!(config["status"], "fail", "{config}");
+    let detail = config["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("deadline of 2 s") || detail.contains("the answer is over"),
+        "{detail}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+
+    // A Content-Length of a TiB, then the real (short) file and the end.
+    server.lie("/config.json", common::Fault::Length(1 << 40));
+    let out = doctor(Some(&root), &["--format", "json"]);
+    common::assert_exit_code(&out, 1, "doctor against a lying Content-Length");
+    let config = check(&out, "config.json");
+    assert_eq!(config["status"], "fail", "{config}");
+    let detail = config["detail"].as_str().unwrap();
+    assert!(detail.contains("reading the body"), "{detail}");
+}

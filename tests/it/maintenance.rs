@@ -383,6 +383,93 @@ fn reindex_keeps_and_reports_a_line_without_its_crate_and_prune_drops_it() {
     reg.assert_verify_clean();
 }
 
+#[test]
+fn reindex_takes_no_version_from_a_file_stored_under_another_version_s_name() {
+    // Issue 18; on main bc3f5a2 reindex moved the file, published 2.0.0 from
+    // it and, with --prune, dropped 1.0.0's line.
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("foo", "1.0.0"));
+    reg.ok(&[&"yank", &"foo@1.0.0"]);
+    let two = CrateBuilder::new("foo", "2.0.0").build();
+    fs::write(reg.crate_file("foo", "1.0.0"), &two).unwrap();
+    let before = tree(&reg.root);
+    for prune in [false, true] {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--format", &"json", &"reindex"];
+        if prune {
+            args.push(&"--prune");
+        }
+        let out = reg.run(&args);
+        assert_exit_code(&out, 1, "reindex of a file under another version's name");
+        let v = json(&out);
+        let rejected = v["rejected"].as_array().unwrap();
+        assert_eq!(rejected.len(), 1, "{v:#}");
+        assert!(
+            rejected[0]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("crates/foo/foo-1.0.0.crate"),
+            "{v:#}"
+        );
+        let error = rejected[0]["error"].as_str().unwrap();
+        assert!(
+            error.contains("holds foo v2.0.0, but an index line names this file as the .crate of another version"),
+            "{error}"
+        );
+        assert_eq!(v["missing_crates"], serde_json::json!([]), "{v:#}");
+        assert_tree_eq(&before, &tree(&reg.root), "a refused reindex");
+    }
+}
+
+#[test]
+fn reindex_keeps_a_mirror_s_upstream_lines_whose_cksum_matches() {
+    // Issue 18; on main bc3f5a2 reindex put its own derivation in place of
+    // upstream's line.
+    let mirror = TestRegistry::mirror();
+    let plain = TestRegistry::new();
+    let krate = CrateBuilder::new("foo", "1.0.0");
+    for reg in [&mirror, &plain] {
+        reg.publish(&krate);
+        // A line as another registry wrote it: a feature and a field no
+        // derivation from the .crate gives.
+        let line: Value = serde_json::from_str(reg.index_text("foo").trim()).unwrap();
+        let mut line = line.as_object().unwrap().clone();
+        line.insert("features".into(), serde_json::json!({"extra": []}));
+        line.insert("zzz".into(), serde_json::json!(1));
+        fs::write(reg.index_file("foo"), format!("{}\n", Value::Object(line))).unwrap();
+    }
+    let upstream_line = mirror.index_text("foo");
+    let out = mirror.ok(&[&"--format", &"json", &"reindex"]);
+    assert_eq!(json(&out)["index_files_written"], serde_json::json!([]));
+    assert_eq!(
+        mirror.index_text("foo"),
+        upstream_line,
+        "kept byte for byte"
+    );
+    mirror.assert_verify_clean();
+    // A registry that is not a mirror derives its lines from the .crate
+    // (keeping unknown fields).
+    plain.ok(&[&"reindex"]);
+    let line: Value = serde_json::from_str(plain.index_text("foo").trim()).unwrap();
+    assert_eq!(line["features"], serde_json::json!({}));
+    assert_eq!(line["zzz"], 1);
+    // A mirror's line whose .crate changed is still a problem.
+    fs::write(
+        mirror.crate_file("foo", "1.0.0"),
+        CrateBuilder::new("foo", "1.0.0")
+            .file("src/lib.rs", "// other\n")
+            .build(),
+    )
+    .unwrap();
+    let out = mirror.run(&[&"reindex"]);
+    assert_exit_code(&out, 1, "reindex of a mirror whose .crate changed");
+    assert!(
+        stderr(&out).contains("the file was damaged or replaced"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(mirror.index_text("foo"), upstream_line);
+}
+
 // ---------------------------------------------------------------------------
 // verify
 // ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -237,7 +238,7 @@ fn server_errors_and_slow_answers_are_retried_with_a_bound() {
 
     // A server that keeps stalling: given up after --retries, refused, quickly.
     let stall = Fault::Delay(Duration::from_secs(5));
-    up.server.fail("/al/ph/alpha", &[stall; 10]);
+    up.server.fail("/al/ph/alpha", &vec![stall; 10]);
     let start = Instant::now();
     let out = up.mirror_into(
         &mirror.root,
@@ -559,5 +560,554 @@ fn downloads_over_the_max_crate_size_are_refused_by_name() {
         .map(|e| e.path().to_path_buf())
         .collect();
     assert!(staged.is_empty(), "staging files left: {staged:?}");
+    mirror.assert_verify_clean();
+}
+
+// Issue 18: upstream and the lockfile are outside input. Each test below
+// failed on main bc3f5a2, before mirror parsed them into types.
+
+/// Upstream's first index line of `name` as JSON, edited by `edit`, written
+/// back as the whole index file (one line).
+fn rewrite_line(up: &Upstream, name: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let text = up.index_text(name);
+    let mut line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    edit(&mut line);
+    let line = serde_json::to_string(&line).unwrap();
+    fs::write(up.index_file(name), format!("{line}\n")).unwrap();
+    line
+}
+
+/// The `reason` of `name` `vers` in a mirror report, checked to be a refusal.
+fn refusal(report: &Value, name: &str, vers: &str) -> String {
+    let v = version_entry(report, name, vers);
+    assert_eq!(v["status"], "refused", "{name} {vers}: {report:#}");
+    v["reason"].as_str().unwrap().to_string()
+}
+
+/// Every file under `dir` whose name is `file_name`.
+fn files_named(dir: &Path, file_name: &str) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name() == file_name)
+        .map(|e| e.into_path())
+        .collect()
+}
+
+#[test]
+fn a_traversal_version_in_a_lockfile_is_refused_by_name_and_names_no_path() {
+    let (up, mirror) = (Upstream::alpha_beta(), TestRegistry::mirror());
+    // Upstream plays along: its line has the same version text, and its
+    // `dl` names the download by checksum only, so the bytes arrive.
+    let bytes = fs::read(up.crate_file("alpha", "1.0.0")).unwrap();
+    let cksum = sha256_hex(&bytes);
+    let vers = "1/../../../../x";
+    rewrite_line(&up, "alpha", |l| l["vers"] = vers.into());
+    fs::create_dir_all(up.root.join("dl")).unwrap();
+    fs::write(up.root.join("dl").join(&cksum), &bytes).unwrap();
+    let config = format!("{{\"dl\":\"{}/dl/{{sha256-checksum}}\"}}", up.server.url());
+    fs::write(up.root.join("config.json"), config).unwrap();
+    let lock = mirror.input(
+        "Cargo.lock",
+        crates_io_lockfile(None, &[("alpha", vers, &cksum), ("beta", "0.2.0", "")])
+            .replace("checksum = \"\"\n", "")
+            .as_bytes(),
+    );
+    let before = files(&mirror.root);
+    let out = up.mirror_into(&mirror.root, &[lock.to_str().unwrap()]);
+    common::assert_exit_code(&out, 2, "mirror of a lockfile with a traversal version");
+    let err = common::stderr(&out);
+    assert!(err.contains("Cargo.lock"), "{err}");
+    assert!(
+        err.contains("package `alpha` v1/../../../../x: `version` is not a semver version"),
+        "{err}"
+    );
+    assert_eq!(files(&mirror.root), before, "nothing may be written");
+    assert_eq!(
+        files_named(mirror.temp_dir(), "x.crate"),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(up.server.total(), 0, "nothing is asked of upstream");
+}
+
+#[test]
+fn lying_index_lines_are_refused_by_name_and_the_rest_lands() {
+    let dep = |name: &str, registry: Option<&str>| {
+        serde_json::json!({"name": name, "req": "^1", "features": [], "optional": false,
+            "default_features": true, "target": null, "kind": "normal", "registry": registry})
+    };
+    let up = Upstream::new(&[
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("gamma", "1.0.0"),
+        CrateBuilder::new("delta", "1.0.0"),
+        CrateBuilder::new("epsilon", "1.0.0"),
+        CrateBuilder::new("zeta", "1.0.0"),
+        CrateBuilder::new("theta", "1.0.0"),
+    ]);
+    // gamma: two lines for 1.0.0 (the second adds a dependency).
+    let first = up.index_text("gamma");
+    let mut second: Value = serde_json::from_str(first.trim()).unwrap();
+    second["deps"] = serde_json::json!([dep("alpha", None)]);
+    fs::write(up.index_file("gamma"), format!("{first}{second}\n")).unwrap();
+    // delta: a dependency on another registry.
+    rewrite_line(&up, "delta", |l| {
+        l["deps"] = serde_json::json!([dep("evil", Some("https://evil.example/index"))])
+    });
+    // epsilon: the line names another crate.
+    rewrite_line(&up, "epsilon", |l| l["name"] = "alpha".into());
+    // zeta: a checksum that is not lowercase hex.
+    rewrite_line(&up, "zeta", |l| {
+        l["cksum"] = l["cksum"].as_str().unwrap().to_uppercase().into()
+    });
+    // theta: the line for 1.0.0 has a path for a version.
+    rewrite_line(&up, "theta", |l| l["vers"] = "1.0.0/../../x".into());
+    let mirror = TestRegistry::mirror();
+    let wanted = [
+        "alpha@1.0.0",
+        "gamma@1.0.0",
+        "delta@1.0.0",
+        "epsilon@1.0.0",
+        "zeta@1.0.0",
+        "theta@1.0.0",
+    ];
+    let out = up.mirror_into(&mirror.root, &wanted);
+    common::assert_exit_code(&out, 1, "mirror from a lying upstream");
+    let r = json(&out);
+    assert_eq!(version_entry(&r, "alpha", "1.0.0")["status"], "mirrored");
+    for (name, says) in [
+        (
+            "gamma",
+            "two lines for v1.0.0 (lines 1 and 2): neither is taken",
+        ),
+        (
+            "delta",
+            "depends on `evil` from another registry (`https://evil.example/index`)",
+        ),
+        ("epsilon", "it names the crate `alpha`, not `epsilon`"),
+        ("zeta", "`cksum`: "),
+        (
+            "theta",
+            "upstream has no version 1.0.0 of `theta` (1 line of its index file cannot be read: line 1 has a `vers` that is not a semver version: `1.0.0/../../x`)",
+        ),
+    ] {
+        let reason = refusal(&r, name, "1.0.0");
+        assert!(reason.contains(says), "{name}: {reason}");
+        assert!(!mirror.index_file(name).exists(), "{name}");
+        assert!(!mirror.root.join("crates").join(name).exists(), "{name}");
+    }
+    assert!(
+        common::stderr(&out).contains("refused delta v1.0.0"),
+        "{}",
+        common::stderr(&out)
+    );
+    // Nothing was downloaded for the refused lines.
+    for name in ["gamma", "delta", "epsilon", "zeta", "theta"] {
+        assert_eq!(
+            up.server
+                .count(&format!("/crates/{name}/{name}-1.0.0.crate")),
+            0
+        );
+    }
+    mirror.assert_verify_clean();
+}
+
+#[test]
+fn bytes_that_are_not_the_line_s_crate_are_refused_though_the_cksum_matches() {
+    let up = Upstream::new(&[
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("beta", "0.2.0"),
+        CrateBuilder::new("gamma", "1.0.0"),
+    ]);
+    // alpha: not gzip at all; gamma: the bytes of gamma 2.0.0. Each line's
+    // cksum is the SHA-256 of what is served.
+    let not_gzip = b"<html>not a crate</html>".to_vec();
+    let gamma2 = CrateBuilder::new("gamma", "2.0.0").build();
+    for (name, bytes) in [("alpha", &not_gzip), ("gamma", &gamma2)] {
+        fs::write(up.crate_file(name, "1.0.0"), bytes).unwrap();
+        rewrite_line(&up, name, |l| l["cksum"] = sha256_hex(bytes).into());
+    }
+    let mirror = TestRegistry::mirror();
+    let out = up.mirror_into(&mirror.root, &["alpha@1.0.0", "beta@0.2.0", "gamma@1.0.0"]);
+    common::assert_exit_code(&out, 1, "mirror of bytes that are not the crate");
+    let r = json(&out);
+    let alpha = refusal(&r, "alpha", "1.0.0");
+    assert!(
+        alpha.contains("the .crate is refused") && alpha.contains("not a gzip file"),
+        "{alpha}"
+    );
+    let gamma = refusal(&r, "gamma", "1.0.0");
+    assert!(
+        gamma.contains("the .crate holds gamma v2.0.0, but upstream's line is gamma v1.0.0"),
+        "{gamma}"
+    );
+    assert_eq!(version_entry(&r, "beta", "0.2.0")["status"], "mirrored");
+    for name in ["alpha", "gamma"] {
+        assert!(!mirror.index_file(name).exists());
+        assert!(!mirror.crate_file(name, "1.0.0").exists());
+    }
+    assert_eq!(written(&r), ["crates/beta/beta-0.2.0.crate", "be/ta/beta"]);
+    // The registry is sound: the next add of anything else just works.
+    mirror.add_ok(&[&mirror.krate(&CrateBuilder::new("omega", "1.0.0"))]);
+    mirror.assert_verify_clean();
+}
+
+#[test]
+fn refresh_applies_every_check_of_a_first_mirror() {
+    let up = Upstream::new(&[
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("beta", "0.2.0"),
+        CrateBuilder::new("gamma", "1.0.0"),
+        CrateBuilder::new("delta", "1.0.0"),
+    ]);
+    let mirror = TestRegistry::mirror();
+    let wanted = ["alpha@1.0.0", "beta@0.2.0", "gamma@1.0.0", "delta@1.0.0"];
+    common::assert_success(&up.mirror_into(&mirror.root, &wanted), "mirror");
+    let before = files(&mirror.root);
+    // alpha: yanked, and a dependency on another registry added.
+    rewrite_line(&up, "alpha", |l| {
+        l["yanked"] = true.into();
+        l["deps"] = serde_json::json!([{"name": "evil", "req": "^1", "features": [],
+            "optional": false, "default_features": true, "target": null, "kind": "normal",
+            "registry": "https://evil.example/index"}]);
+    });
+    // beta: the line names another crate (and is yanked).
+    rewrite_line(&up, "beta", |l| {
+        l["name"] = "alpha".into();
+        l["yanked"] = true.into();
+    });
+    // gamma: a new dependency, on crates.io.
+    rewrite_line(&up, "gamma", |l| {
+        l["deps"] = serde_json::json!([{"name": "alpha", "req": "^1", "features": [],
+            "optional": false, "default_features": true, "target": null, "kind": "normal"}]);
+    });
+    // delta: only yanked, which --refresh is for.
+    let delta = rewrite_line(&up, "delta", |l| l["yanked"] = true.into());
+
+    let out = up.mirror_into(&mirror.root, &["--refresh"]);
+    common::assert_exit_code(&out, 1, "mirror --refresh of lying lines");
+    let r = json(&out);
+    for (name, vers, says) in [
+        ("alpha", "1.0.0", "depends on `evil` from another registry"),
+        ("beta", "0.2.0", "it names the crate `alpha`, not `beta`"),
+        ("gamma", "1.0.0", "upstream's line changed its `deps`"),
+    ] {
+        let reason = refusal(&r, name, vers);
+        assert!(reason.contains(says), "{name}: {reason}");
+        assert!(reason.contains("kept the mirror's"), "{name}: {reason}");
+        assert_eq!(
+            fs::read(mirror.index_file(name)).unwrap(),
+            before[&common::index_path(name)],
+            "{name}'s line is kept"
+        );
+    }
+    assert_eq!(version_entry(&r, "delta", "1.0.0")["status"], "refreshed");
+    assert_eq!(mirror.index_text("delta"), format!("{delta}\n"));
+    assert_eq!(written(&r), [common::index_path("delta").as_str()]);
+    mirror.assert_verify_clean();
+}
+
+#[test]
+fn a_lost_crate_is_restored_after_upstream_yanked_it() {
+    let (up, mirror) = (Upstream::alpha_beta(), TestRegistry::mirror());
+    common::assert_success(&up.mirror_into(&mirror.root, &["alpha@1.0.0"]), "mirror");
+    let line = mirror.index_text("alpha");
+    up.ok(&[&"yank", &"alpha@1.0.0"]);
+    fs::remove_file(mirror.crate_file("alpha", "1.0.0")).unwrap();
+    let index_requests = up.server.count("/al/ph/alpha");
+
+    let out = up.mirror_into(&mirror.root, &["alpha@1.0.0"]);
+    common::assert_success(&out, "restoring a .crate upstream has yanked");
+    let r = json(&out);
+    assert_eq!(version_entry(&r, "alpha", "1.0.0")["status"], "restored");
+    assert_eq!(
+        fs::read(mirror.crate_file("alpha", "1.0.0")).unwrap(),
+        fs::read(up.crate_file("alpha", "1.0.0")).unwrap()
+    );
+    // The line is the mirror's: its yank state changes with --refresh only.
+    assert_eq!(mirror.index_text("alpha"), line);
+    assert_eq!(
+        up.server.count("/al/ph/alpha"),
+        index_requests,
+        "a restore needs no index file"
+    );
+    mirror.assert_verify_clean();
+}
+
+/// Runs `cmd` and returns its output with its peak resident memory in KiB
+/// (the kernel's count, read by python3 through `getrusage`).
+fn with_peak_memory(cmd: &std::process::Command) -> (Output, u64) {
+    let mut py = std::process::Command::new("python3");
+    py.arg("-c")
+        .arg(
+            "import resource, subprocess, sys\n\
+             r = subprocess.run(sys.argv[1:], capture_output=True)\n\
+             sys.stdout.buffer.write(r.stdout)\n\
+             sys.stderr.buffer.write(r.stderr)\n\
+             sys.stderr.write('\\nPEAK_KIB=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+             sys.exit(r.returncode)",
+        )
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => py.env(k, v),
+            None => py.env_remove(k),
+        };
+    }
+    let out = run_with_timeout(py, common::REGTOOL_TIMEOUT);
+    let err = common::stderr(&out);
+    let peak = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("PEAK_KIB="))
+        .unwrap_or_else(|| panic!("no peak memory:\n{}", describe_output(&out)))
+        .parse()
+        .unwrap();
+    (out, peak)
+}
+
+#[test]
+fn huge_index_files_are_streamed_and_long_lines_refused() {
+    let up = Upstream::new(&[
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("beta", "0.2.0"),
+        CrateBuilder::new("gamma", "1.0.0"),
+    ]);
+    // alpha: 64 MiB of lines of other versions before the one asked for.
+    let line = up.index_text("alpha").trim().to_string();
+    let template: Value = serde_json::from_str(&line).unwrap();
+    let filler = Arc::new(move |out: &mut dyn std::io::Write| -> std::io::Result<()> {
+        let mut other = template.clone();
+        let (mut written, mut n) = (0usize, 0u64);
+        while written < 64 << 20 {
+            other["vers"] = format!("0.{}.{}", n / 1000, n % 1000).into();
+            let text = format!("{other}\n");
+            out.write_all(text.as_bytes())?;
+            written += text.len();
+            n += 1;
+        }
+        writeln!(out, "{line}")
+    });
+    up.server.lie("/al/ph/alpha", Fault::Stream(filler));
+    // beta: a line of 2 MiB (over the 1 MiB a line may have).
+    let beta = up.index_text("beta");
+    let long = format!(
+        "{{\"name\":\"beta\",\"pad\":\"{}\"}}\n{beta}",
+        "x".repeat(2 << 20)
+    );
+    up.server.lie("/be/ta/beta", Fault::Body(long.into_bytes()));
+    // gamma: over 256 MiB, of blank lines.
+    let blank = Arc::new(|out: &mut dyn std::io::Write| -> std::io::Result<()> {
+        let spaces = format!("{}\n", " ".repeat((1 << 20) - 1));
+        for _ in 0..257 {
+            out.write_all(spaces.as_bytes())?;
+        }
+        Ok(())
+    });
+    up.server.lie("/ga/mm/gamma", Fault::Stream(blank));
+
+    let mirror = TestRegistry::mirror();
+    let url = up.index_url();
+    let cmd = mirror_command(
+        &mirror.root,
+        &[
+            "--upstream",
+            &url,
+            "alpha@1.0.0",
+            "beta@0.2.0",
+            "gamma@1.0.0",
+        ],
+    );
+    let (out, peak_kib) = with_peak_memory(&cmd);
+    common::assert_exit_code(&out, 1, "mirror of huge index files");
+    let r = json(&out);
+    assert_eq!(version_entry(&r, "alpha", "1.0.0")["status"], "mirrored");
+    assert_eq!(
+        mirror.index_text("alpha"),
+        format!("{}\n", up.index_text("alpha").trim())
+    );
+    let beta = refusal(&r, "beta", "0.2.0");
+    assert!(
+        beta.contains("line 1 of the index file is over 1048576 bytes"),
+        "{beta}"
+    );
+    let gamma = refusal(&r, "gamma", "1.0.0");
+    assert!(
+        gamma.contains("the index file is over 268435456 bytes"),
+        "{gamma}"
+    );
+    // Read whole and parsed, a 64 MiB index file took well over a GB.
+    assert!(
+        peak_kib < 64 * 1024,
+        "mirror peaked at {} MiB reading a 64 MiB index file",
+        peak_kib / 1024
+    );
+}
+
+#[test]
+fn slow_bytes_are_abandoned_at_the_low_speed_limit() {
+    let up = Upstream::new(&[
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("beta", "0.2.0"),
+        CrateBuilder::new("gamma", "1.0.0"),
+    ]);
+    // A byte every half second: 2 bytes/s, under cargo's 10 bytes/s.
+    let drip = Fault::Drip(Duration::from_millis(500));
+    up.server
+        .lie("/crates/alpha/alpha-1.0.0.crate", drip.clone());
+    up.server.lie("/ga/mm/gamma", drip);
+    let mirror = TestRegistry::mirror();
+    let start = Instant::now();
+    let out = up.mirror_into(
+        &mirror.root,
+        &["--timeout", "2", "alpha@1.0.0", "beta@0.2.0", "gamma@1.0.0"],
+    );
+    let took = start.elapsed();
+    common::assert_exit_code(
+        &out,
+        1,
+        "mirror from a server sending a byte every half second",
+    );
+    let r = json(&out);
+    for name in ["alpha", "gamma"] {
+        let reason = refusal(&r, name, "1.0.0");
+        assert!(
+            reason.contains("slower than the low-speed limit of 10 bytes/s"),
+            "{name}: {reason}"
+        );
+    }
+    assert_eq!(version_entry(&r, "beta", "0.2.0")["status"], "mirrored");
+    // Abandoned after one window of --timeout, and not tried again.
+    assert_eq!(up.server.count("/crates/alpha/alpha-1.0.0.crate"), 1);
+    assert_eq!(up.server.count("/ga/mm/gamma"), 1);
+    assert!(took < Duration::from_secs(30), "{took:?}");
+
+    // --deadline bounds a file however fast it trickles, retries included.
+    up.server.lie(
+        "/crates/alpha/alpha-1.0.0.crate",
+        Fault::Drip(Duration::from_millis(20)),
+    );
+    let start = Instant::now();
+    let out = up.mirror_into(&mirror.root, &["--deadline", "2", "alpha@1.0.0"]);
+    common::assert_exit_code(&out, 1, "mirror of a trickle past the deadline");
+    let reason = refusal(&json(&out), "alpha", "1.0.0");
+    assert!(reason.contains("deadline of 2 s"), "{reason}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn endless_bodies_and_lying_lengths_are_refused_by_version() {
+    // Issue 18: on main bc3f5a2 an endless `.crate` on a mirror (which has
+    // no max-crate-size) was read until the disk filled.
+    let up = Upstream::new(&[
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("beta", "0.2.0"),
+        CrateBuilder::new("gamma", "1.0.0"),
+        CrateBuilder::new("delta", "1.0.0"),
+        CrateBuilder::new("epsilon", "1.0.0"),
+        CrateBuilder::new("zeta", "1.0.0"),
+    ]);
+    let beta_size = fs::metadata(up.crate_file("beta", "0.2.0")).unwrap().len();
+    let gamma_size = fs::metadata(up.crate_file("gamma", "1.0.0")).unwrap().len();
+    // alpha's .crate never ends.
+    up.server
+        .lie("/crates/alpha/alpha-1.0.0.crate", Fault::endless());
+    // beta's says it is 10 bytes and sends them all.
+    up.server
+        .lie("/crates/beta/beta-0.2.0.crate", Fault::Length(10));
+    // gamma's says 1000 bytes more than it sends.
+    up.server.lie(
+        "/crates/gamma/gamma-1.0.0.crate",
+        Fault::Length(gamma_size + 1000),
+    );
+    // delta's index file never ends; epsilon's says it is a TiB.
+    up.server.lie("/de/lt/delta", Fault::endless());
+    up.server.lie("/ep/si/epsilon", Fault::Length(1 << 40));
+
+    let mirror = TestRegistry::mirror();
+    mirror.ok(&[&"settings", &"--max-unpacked-size", &"4MiB"]);
+    let start = Instant::now();
+    let out = up.mirror_into(
+        &mirror.root,
+        &[
+            "--retries",
+            "1",
+            "alpha@1.0.0",
+            "beta@0.2.0",
+            "gamma@1.0.0",
+            "delta@1.0.0",
+            "epsilon@1.0.0",
+            "zeta@1.0.0",
+        ],
+    );
+    let took = start.elapsed();
+    common::assert_exit_code(&out, 1, "mirror from a server that lies about sizes");
+    let r = json(&out);
+    let alpha = refusal(&r, "alpha", "1.0.0");
+    assert!(
+        alpha.contains("over the registry's max-unpacked-size, compressed")
+            && alpha.contains("over the limit of 4263936 bytes"),
+        "{alpha}"
+    );
+    let beta = refusal(&r, "beta", "0.2.0");
+    assert!(
+        beta.contains("checksum mismatch") && beta.contains("gave 10 bytes"),
+        "{beta} (the .crate is {beta_size} bytes)"
+    );
+    let gamma = refusal(&r, "gamma", "1.0.0");
+    assert!(gamma.contains("gave up after 2 tries"), "{gamma}");
+    let delta = refusal(&r, "delta", "1.0.0");
+    assert!(
+        delta.contains("line 1 of the index file is over 1048576 bytes"),
+        "{delta}"
+    );
+    let epsilon = refusal(&r, "epsilon", "1.0.0");
+    assert!(
+        epsilon.contains("the index file is over 268435456 bytes"),
+        "{epsilon}"
+    );
+    assert_eq!(version_entry(&r, "zeta", "1.0.0")["status"], "mirrored");
+    assert_eq!(up.server.count("/crates/alpha/alpha-1.0.0.crate"), 1);
+    assert_eq!(up.server.count("/ep/si/epsilon"), 1);
+    for name in ["alpha", "beta", "gamma", "delta", "epsilon"] {
+        assert!(!mirror.index_file(name).exists(), "{name}");
+    }
+    assert!(
+        files_named(&mirror.root, "alpha-1.0.0.crate").is_empty(),
+        "nothing of the endless .crate is kept"
+    );
+    mirror.assert_verify_clean();
+    assert!(took < Duration::from_secs(60), "{took:?}");
+}
+
+#[test]
+fn redirects_are_followed_and_loops_refused() {
+    let up = Upstream::new(&[
+        CrateBuilder::new("alpha", "1.0.0"),
+        CrateBuilder::new("beta", "0.2.0"),
+    ]);
+    // alpha's download moved (as crates.io's does, to its CDN); beta's
+    // points at itself.
+    let alpha = fs::read(up.crate_file("alpha", "1.0.0")).unwrap();
+    up.server.lie(
+        "/crates/alpha/alpha-1.0.0.crate",
+        Fault::Redirect(format!("{}/cdn/alpha", up.server.url())),
+    );
+    up.server.lie("/cdn/alpha", Fault::Body(alpha.clone()));
+    let beta = "/crates/beta/beta-0.2.0.crate";
+    up.server
+        .lie(beta, Fault::Redirect(format!("{}{beta}", up.server.url())));
+    let mirror = TestRegistry::mirror();
+    let out = up.mirror_into(&mirror.root, &["alpha@1.0.0", "beta@0.2.0"]);
+    common::assert_exit_code(&out, 1, "mirror through redirects");
+    let r = json(&out);
+    assert_eq!(version_entry(&r, "alpha", "1.0.0")["status"], "mirrored");
+    assert_eq!(
+        fs::read(mirror.crate_file("alpha", "1.0.0")).unwrap(),
+        alpha
+    );
+    let reason = refusal(&r, "beta", "0.2.0");
+    assert!(reason.contains("redirect"), "{reason}");
+    assert!(!mirror.index_file("beta").exists());
     mirror.assert_verify_clean();
 }

@@ -1,25 +1,72 @@
-//! For `regtool mirror`: an upstream registry served by a [`FaultServer`]
-//! (which answers 404, 5xx and slow responses on cue), running `mirror`
+//! For `regtool mirror` and `doctor`: an upstream registry served by a
+//! [`FaultServer`], a small HTTP server on plain `std::net` that answers 404,
+//! 5xx and slow responses on cue and lies on request (other bytes, bytes
+//! dripped one at a time, redirects, huge generated bodies), running `mirror`
 //! against it, and reading its report.
 
 use super::*;
 
+/// Writes a generated body (see [`Fault::Stream`]).
+pub type BodyWriter = Arc<dyn Fn(&mut dyn Write) -> io::Result<()> + Send + Sync>;
+
 /// What the fault server does with one request for a path.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub enum Fault {
     /// Answer with this status and an empty body.
     Status(u16),
     /// Wait this long before serving the file.
     Delay(Duration),
+    /// Serve the file (its head at once) one byte at a time, waiting this
+    /// long before each.
+    Drip(Duration),
+    /// Answer 200 with these bytes instead of the file.
+    Body(Vec<u8>),
+    /// Answer `302 Found` pointing at this location.
+    Redirect(String),
+    /// Answer 200 with a body the function writes as it is sent (no
+    /// `Content-Length`: the body ends when the connection closes).
+    Stream(BodyWriter),
+    /// Serve the file with this `Content-Length` instead of its size (a
+    /// lie either way: the body is the file, whatever the header says).
+    Length(u64),
+}
+
+impl Fault {
+    /// Answer 200 with zeros for as long as the client reads (no
+    /// `Content-Length`).
+    pub fn endless() -> Fault {
+        Fault::Stream(Arc::new(|out: &mut dyn Write| -> io::Result<()> {
+            let zeros = [0u8; 64 * 1024];
+            loop {
+                out.write_all(&zeros)?;
+            }
+        }))
+    }
+}
+
+impl std::fmt::Debug for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Status(s) => write!(f, "Status({s})"),
+            Fault::Delay(d) => write!(f, "Delay({d:?})"),
+            Fault::Drip(d) => write!(f, "Drip({d:?})"),
+            Fault::Body(b) => write!(f, "Body({} bytes)", b.len()),
+            Fault::Redirect(to) => write!(f, "Redirect({to})"),
+            Fault::Stream(_) => write!(f, "Stream(..)"),
+            Fault::Length(n) => write!(f, "Length({n})"),
+        }
+    }
 }
 
 /// Serves the files under a folder on 127.0.0.1 (GET, `Connection: close`);
-/// each path's queued faults are used up one per request before it is served
-/// normally. Counts the requests for each path.
+/// each path's queued faults are used up one per request, then its standing
+/// lie (if any) answers every request, else the file is served. Counts the
+/// requests for each path.
 pub struct FaultServer {
     /// Its port.
     pub port: u16,
     faults: Arc<Mutex<HashMap<String, Vec<Fault>>>>,
+    lies: Arc<Mutex<HashMap<String, Fault>>>,
     counts: Arc<Mutex<HashMap<String, usize>>>,
     stop: Arc<AtomicBool>,
 }
@@ -30,10 +77,12 @@ impl FaultServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let faults: Arc<Mutex<HashMap<String, Vec<Fault>>>> = Arc::default();
+        let lies: Arc<Mutex<HashMap<String, Fault>>> = Arc::default();
         let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (f, c, s, root) = (
+        let (f, l, c, s, root) = (
             faults.clone(),
+            lies.clone(),
             counts.clone(),
             stop.clone(),
             root.to_path_buf(),
@@ -44,15 +93,16 @@ impl FaultServer {
                     break;
                 }
                 let Ok(stream) = conn else { continue };
-                let (f, c, root) = (f.clone(), c.clone(), root.clone());
+                let (f, l, c, root, s) = (f.clone(), l.clone(), c.clone(), root.clone(), s.clone());
                 thread::spawn(move || {
-                    let _ = serve(stream, &root, &f, &c);
+                    let _ = serve(stream, &root, &f, &l, &c, &s);
                 });
             }
         });
         FaultServer {
             port,
             faults,
+            lies,
             counts,
             stop,
         }
@@ -76,9 +126,22 @@ impl FaultServer {
             .insert(path.to_string(), faults.to_vec());
     }
 
+    /// Answers every request of `path` with `lie` from now on (after any
+    /// queued faults).
+    pub fn lie(&self, path: &str, lie: Fault) {
+        self.lies.lock().unwrap().insert(path.to_string(), lie);
+    }
+
     /// How many requests `path` had.
     pub fn count(&self, path: &str) -> usize {
         self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// Every path asked for, sorted.
+    pub fn paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self.counts.lock().unwrap().keys().cloned().collect();
+        paths.sort();
+        paths
     }
 
     /// How many requests there were in all.
@@ -98,7 +161,9 @@ fn serve(
     mut stream: TcpStream,
     root: &Path,
     faults: &Mutex<HashMap<String, Vec<Fault>>>,
+    lies: &Mutex<HashMap<String, Fault>>,
     counts: &Mutex<HashMap<String, usize>>,
+    stop: &AtomicBool,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -118,26 +183,64 @@ fn serve(
         let mut f = faults.lock().unwrap();
         f.get_mut(&path)
             .and_then(|q| (!q.is_empty()).then(|| q.remove(0)))
+    }
+    .or_else(|| lies.lock().unwrap().get(&path).cloned());
+    let file = || {
+        let rel = path.trim_start_matches('/');
+        match fs::read(root.join(rel)) {
+            Ok(b) if !rel.contains("..") => (200, b),
+            _ => (404, b"not found".to_vec()),
+        }
     };
-    let (status, body) = match fault {
-        Some(Fault::Status(s)) => (s, Vec::new()),
+    let head = |status: u16, len: Option<usize>, extra: &str| {
+        let len = len
+            .map(|n| format!("Content-Length: {n}\r\n"))
+            .unwrap_or_default();
+        format!("HTTP/1.1 {status} X\r\n{len}{extra}Connection: close\r\n\r\n")
+    };
+    match fault {
+        Some(Fault::Status(s)) => {
+            stream.write_all(head(s, Some(0), "").as_bytes())?;
+        }
+        Some(Fault::Redirect(to)) => {
+            stream.write_all(head(302, Some(0), &format!("Location: {to}\r\n")).as_bytes())?;
+        }
+        Some(Fault::Body(body)) => {
+            stream.write_all(head(200, Some(body.len()), "").as_bytes())?;
+            stream.write_all(&body)?;
+        }
+        Some(Fault::Stream(write)) => {
+            stream.write_all(head(200, None, "").as_bytes())?;
+            let mut out = io::BufWriter::with_capacity(256 * 1024, &stream);
+            write(&mut out)?;
+            out.flush()?;
+        }
+        Some(Fault::Length(claimed)) => {
+            let (status, body) = file();
+            let extra = format!("Content-Length: {claimed}\r\n");
+            stream.write_all(head(status, None, &extra).as_bytes())?;
+            stream.write_all(&body)?;
+        }
+        Some(Fault::Drip(gap)) => {
+            let (status, body) = file();
+            stream.write_all(head(status, Some(body.len()), "").as_bytes())?;
+            for b in body {
+                if stop.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                thread::sleep(gap);
+                stream.write_all(&[b])?;
+            }
+        }
         other => {
             if let Some(Fault::Delay(d)) = other {
                 thread::sleep(d);
             }
-            let rel = path.trim_start_matches('/');
-            match fs::read(root.join(rel)) {
-                Ok(b) if !rel.contains("..") => (200, b),
-                _ => (404, b"not found".to_vec()),
-            }
+            let (status, body) = file();
+            stream.write_all(head(status, Some(body.len()), "").as_bytes())?;
+            stream.write_all(&body)?;
         }
-    };
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(&body);
+    }
     let _ = stream.flush();
     let _ = stream.shutdown(Shutdown::Write);
     let mut sink = [0u8; 512];
