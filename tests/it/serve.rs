@@ -301,6 +301,17 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &serve,
     );
 
+    // A revoked token is refused at once (no reload), and nothing changes.
+    regtool_ok(["--registry", r, "token", "revoke", "bob"]);
+    cargo_fails_with(
+        &env,
+        &pkg,
+        &bob,
+        &["yank", "--registry", "local", "served-lib@0.1.0"],
+        "(status 403 Forbidden): the token is not valid for this registry (unknown or revoked)",
+    );
+    assert_eq!(yanked(&root, "served-lib"), [false]);
+
     // A crate added with the CLI has no owner: only an admin token changes
     // it through the API, until `regtool owner` gives it one.
     reg.publish(&CrateBuilder::new("cli-lib", "1.0.0"));
