@@ -409,6 +409,54 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
         &serve,
     );
 
+    // A workspace of three crates that depend on each other, published at
+    // once: cargo sends them dependencies first, each through add's path.
+    let ws = scratch.join("ws");
+    fs::create_dir_all(&ws).unwrap();
+    fs::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"ws-a\", \"ws-b\", \"ws-c\"]\nresolver = \"2\"\n",
+    )
+    .unwrap();
+    for (name, dep) in [
+        ("ws-a", None),
+        ("ws-b", Some("ws-a")),
+        ("ws-c", Some("ws-b")),
+    ] {
+        // A member: no `[workspace]` of its own, its dependency by path.
+        let p = package(&ws, name, "0.2.0");
+        let deps = dep
+            .map(|d| {
+                format!("\n[dependencies]\n{d} = {{ version = \"0.2\", path = \"../{d}\", registry = \"local\" }}\n")
+            })
+            .unwrap_or_default();
+        let manifest = fs::read_to_string(p.join("Cargo.toml")).unwrap();
+        fs::write(
+            p.join("Cargo.toml"),
+            manifest.replace("\n[workspace]\n", &deps),
+        )
+        .unwrap();
+    }
+    cargo_ok_with(
+        &env,
+        &ws,
+        &alice,
+        &[
+            "publish",
+            "--workspace",
+            "--registry",
+            "local",
+            "--no-verify",
+        ],
+        &serve,
+    );
+    let c = read_index_lines(&root, "ws-c");
+    assert_eq!(c[0]["deps"][0]["name"], "ws-b", "{c:?}");
+    assert!(
+        c[0]["deps"][0].get("registry").is_none_or(|r| r.is_null()),
+        "{c:?}"
+    );
+
     // cargo search reads the index (this registry has the catalogue off or
     // on alike).
     let out = cargo_ok_with(
@@ -427,7 +475,7 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
     // A fresh project builds from serve alone, with the token; without it
     // cargo gets the 401 handshake and says it needs one.
     let consumer = env.project_with_main(
-        "alone-lib = { version = \"1\", registry = \"local\" }",
+        "alone-lib = { version = \"1\", registry = \"local\" }\nws-c = { version = \"0.2\", registry = \"local\" }",
         "fn main() { assert_eq!(alone_lib::answer(), 42); }\n",
     );
     cargo_ok_with(&env, &consumer, &alice, &["build"], &serve);
