@@ -93,13 +93,6 @@ pub(crate) struct OwnerReport {
 /// naming the owners file; [`Error::Lock`] when the writer is not had in
 /// time.
 pub(crate) fn owner(reg: &Registry, opts: &OwnerOptions, shell: &Shell) -> Result<OwnerReport> {
-    for user in opts.add.iter().chain(&opts.remove) {
-        super::token::check_name(user).map_err(|_| {
-            Error::Usage(format!(
-                "`{user}` is not a user: users are token names (letters, digits, `-`, `_`)"
-            ))
-        })?;
-    }
     let name = &opts.name;
     if opts.add.is_empty() && opts.remove.is_empty() {
         let stored = reg
@@ -112,11 +105,31 @@ pub(crate) fn owner(reg: &Registry, opts: &OwnerOptions, shell: &Shell) -> Resul
             changed: false,
         });
     }
-    let writer = reg.writer(shell)?;
+    change_with(&reg.writer(shell)?, opts, shell)
+}
+
+/// The change of [`owner`] with the registry's writer already taken
+/// (`regtool serve` checks who may change the owners under the same writer).
+///
+/// # Errors
+/// As [`owner`].
+pub(crate) fn change_with(
+    writer: &Writer,
+    opts: &OwnerOptions,
+    shell: &Shell,
+) -> Result<OwnerReport> {
+    for user in opts.add.iter().chain(&opts.remove) {
+        super::token::check_name(user).map_err(|_| {
+            Error::Usage(format!(
+                "`{user}` is not a user: users are token names (letters, digits, `-`, `_`)"
+            ))
+        })?;
+    }
+    let name = &opts.name;
     let stored = writer
         .find_crate(name)?
-        .ok_or_else(|| not_found(reg, name.as_str()))?;
-    let (before, rev) = owners(&writer, name)?;
+        .ok_or_else(|| not_found(writer, name.as_str()))?;
+    let (before, rev) = owners(writer, name)?;
     let mut after = before.clone().unwrap_or_default();
     for user in &opts.add {
         if !after.contains(user) {

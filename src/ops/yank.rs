@@ -10,7 +10,7 @@ use super::find::{find_version, not_found};
 use crate::error::Result;
 use crate::name::CrateName;
 use crate::output::Shell;
-use crate::registry::Registry;
+use crate::registry::{Registry, Writer};
 use serde::Serialize;
 
 /// What `yank` is asked to do.
@@ -51,6 +51,15 @@ pub(crate) struct YankReport {
 /// [`crate::Error::NotFound`] (with the nearest names or the versions there are)
 /// for an unknown crate or version; [`crate::Error::Io`], [`crate::Error::IndexFile`].
 pub(crate) fn yank(reg: &Registry, opts: &YankOptions, shell: &Shell) -> Result<YankReport> {
+    yank_with(&reg.writer(shell)?, opts, shell)
+}
+
+/// [`yank`] with the registry's writer already taken (`regtool serve`
+/// checks who may yank under the same writer).
+///
+/// # Errors
+/// As [`yank`].
+pub(crate) fn yank_with(writer: &Writer, opts: &YankOptions, shell: &Shell) -> Result<YankReport> {
     let YankOptions {
         name,
         version,
@@ -58,7 +67,7 @@ pub(crate) fn yank(reg: &Registry, opts: &YankOptions, shell: &Shell) -> Result<
         dry_run,
     } = opts;
     let (undo, dry_run) = (*undo, *dry_run);
-    let writer = reg.writer(shell)?;
+    let reg: &Registry = writer;
     // Refused here, dry run or not, when the change could not be carried
     // through (the catalogue in a build without it).
     writer.can_change()?;

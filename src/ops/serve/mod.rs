@@ -294,30 +294,42 @@ fn authorize(
     name: &CrateName,
 ) -> std::result::Result<TokenInfo, ApiError> {
     let info = authenticate(reg, presented)?;
+    check_scope(&info, scope, name)?;
+    Ok(info)
+}
+
+/// Whether the token `info` may do `scope` to `name`.
+///
+/// # Errors
+/// 403 naming the scope (and the token's crate patterns).
+fn check_scope(
+    info: &TokenInfo,
+    scope: Scope,
+    name: &CrateName,
+) -> std::result::Result<(), ApiError> {
     if info.allows(scope, name) {
-        Ok(info)
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "the token `{}` may not {} `{name}`: it needs the `{}` scope{}",
-                info.name,
-                match scope {
-                    Scope::PublishNew => "publish the new crate",
-                    Scope::PublishUpdate => "publish a new version of",
-                    Scope::Yank => "yank or unyank versions of",
-                    Scope::ChangeOwners => "change the owners of",
-                    Scope::Admin => "administer",
-                },
-                scope.as_str(),
-                if info.crates.is_empty() {
-                    String::new()
-                } else {
-                    format!(" for a crate matching {}", info.crates.join(", "))
-                }
-            ),
-        ))
+        return Ok(());
     }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "the token `{}` may not {} `{name}`: it needs the `{}` scope{}",
+            info.name,
+            match scope {
+                Scope::PublishNew => "publish the new crate",
+                Scope::PublishUpdate => "publish a new version of",
+                Scope::Yank => "yank or unyank versions of",
+                Scope::ChangeOwners => "change the owners of",
+                Scope::Admin => "administer",
+            },
+            scope.as_str(),
+            if info.crates.is_empty() {
+                String::new()
+            } else {
+                format!(" for a crate matching {}", info.crates.join(", "))
+            }
+        ),
+    ))
 }
 
 /// Whether `who` may change the existing crate `name` as an owner: an
@@ -372,6 +384,9 @@ fn authorize_publish(
     name: &CrateName,
     shell: &Shell,
 ) -> std::result::Result<(), Refusal> {
+    // Who it is, before the writer: an unknown token never makes a
+    // request wait for it (nor others wait for that request).
+    let who = authenticate(reg, token)?;
     let writer = reg.writer(shell)?;
     let exists = writer.find_crate(name)?.is_some();
     let scope = if exists {
@@ -379,7 +394,7 @@ fn authorize_publish(
     } else {
         Scope::PublishNew
     };
-    let who = authorize(&writer, token, scope, name)?;
+    check_scope(&who, scope, name)?;
     let (owners, _) = crate::ops::owner::owners(&writer, name)?;
     if exists || owners.is_some() {
         check_owner(&writer, &who, name)?;
@@ -587,15 +602,19 @@ fn yank_blocking(
     let version = semver::Version::parse(version).map_err(|e| bad("version", e.to_string()))?;
     let reg = served.open()?;
     let who = authorize(&reg, token, Scope::Yank, &name)?;
-    check_owner(&reg, &who, &name)?;
+    // The owner check and the yank under one writer: an owner removed
+    // meanwhile cannot yank.
+    let shell = served.shell();
+    let lib = |e: Error| ApiError::from_error(&e, "");
+    let writer = reg.writer(&shell).map_err(lib)?;
+    check_owner(&writer, &who, &name)?;
     let opts = crate::ops::yank::YankOptions {
         name,
         version,
         undo,
         dry_run: false,
     };
-    crate::ops::yank::yank(&reg, &opts, &served.shell())
-        .map_err(|e| ApiError::from_error(&e, ""))?;
+    crate::ops::yank::yank_with(&writer, &opts, &shell).map_err(lib)?;
     Ok(serde_json::json!({ "ok": true }))
 }
 
@@ -678,15 +697,18 @@ async fn owners_change(
         })?;
         let reg = served.open()?;
         let who = authorize(&reg, token.as_deref(), Scope::ChangeOwners, &name)?;
-        check_owner(&reg, &who, &name)?;
+        // The owner check and the change under one writer.
+        let shell = served.shell();
+        let lib = |e: Error| ApiError::from_error(&e, "");
+        let writer = reg.writer(&shell).map_err(lib)?;
+        check_owner(&writer, &who, &name)?;
         let (add, remove) = if add {
             (users.users.clone(), Vec::new())
         } else {
             (Vec::new(), users.users.clone())
         };
         let opts = crate::ops::owner::OwnerOptions { name, add, remove };
-        let report = crate::ops::owner::owner(&reg, &opts, &served.shell())
-            .map_err(|e| ApiError::from_error(&e, ""))?;
+        let report = crate::ops::owner::change_with(&writer, &opts, &shell).map_err(lib)?;
         let msg = format!(
             "the owners of `{}` are now: {}",
             report.name,
