@@ -2,7 +2,8 @@
 //! token's shape, that the token is shown once; then with a real nginx (the
 //! harness of `nginx.rs`) and the real cargo: a consumer with an added token
 //! fetches from an `--auth-required` registry, and after `token revoke` and
-//! `nginx -s reload` it gets 401.
+//! `nginx -s reload` it gets 401. And `regtool owner`, whose owners are
+//! token names.
 
 use crate::common;
 use crate::common::{
@@ -310,4 +311,72 @@ fn cargo_fetches_with_an_added_token_until_it_is_revoked() {
         200,
         "the raw token",
     );
+}
+
+/// `regtool owner`: a crate from the CLI has no owner; owners are added and
+/// removed (any spelling of the crate), in `--format json` too; a crate that
+/// has owners keeps at least one; an unknown crate or a user that is not a
+/// token name is refused, and a refusal writes nothing.
+#[test]
+fn owner_lists_adds_and_removes_and_keeps_one() {
+    use common::{CrateBuilder, TestRegistry, assert_exit_code, json, stderr, stdout};
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("Owned-Crate", "1.0.0"));
+    let out = reg.ok(&[&"owner", &"owned_crate"]);
+    assert_eq!(stdout(&out), "");
+    assert!(stderr(&out).contains("has no owner"), "{}", stderr(&out));
+    let out = reg.ok(&[
+        &"--format",
+        &"json",
+        &"owner",
+        &"owned-crate",
+        &"--add",
+        &"alice",
+        &"--add",
+        &"bob",
+    ]);
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"name": "Owned-Crate", "owners": ["alice", "bob"], "changed": true})
+    );
+    let file = reg.root.join(".regtool/owners/owned_crate.json");
+    let before = fs::read(&file).unwrap();
+    let out = reg.ok(&[&"owner", &"Owned-Crate", &"--add", &"alice"]);
+    assert_eq!(stdout(&out), "alice\nbob\n");
+    assert_eq!(
+        fs::read(&file).unwrap(),
+        before,
+        "adding an owner again changes nothing"
+    );
+    for (args, code, says) in [
+        (
+            vec![
+                "owner",
+                "Owned-Crate",
+                "--remove",
+                "alice",
+                "--remove",
+                "bob",
+            ],
+            2,
+            "without an owner",
+        ),
+        (
+            vec!["owner", "Owned-Crate", "--add", "not a user"],
+            2,
+            "is not a user",
+        ),
+        (vec!["owner", "missing", "--add", "alice"], 1, "`missing`"),
+    ] {
+        let args: Vec<&dyn AsRef<std::ffi::OsStr>> = args
+            .iter()
+            .map(|a| a as &dyn AsRef<std::ffi::OsStr>)
+            .collect();
+        let out = reg.run(&args);
+        assert_exit_code(&out, code, says);
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+        assert_eq!(fs::read(&file).unwrap(), before, "{says}: nothing written");
+    }
+    let out = reg.ok(&[&"owner", &"Owned-Crate", &"--remove", &"alice"]);
+    assert_eq!(stdout(&out), "bob\n");
 }
