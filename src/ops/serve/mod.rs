@@ -1,14 +1,19 @@
 //! `regtool serve`: cargo's Web API on the registry's own files. Floor 5
-//! (`commands`): a unit of its own under `ops::*`; it calls `add`, `yank` and
-//! `token` (the same floor), which never call it. docs/serve.md is the design.
+//! (`commands`): a unit of its own under `ops::*`; it calls `add`, `yank`,
+//! `owner`, `list` and `token` (the same floor), which never call it.
+//! docs/serve.md is the design.
 //!
-//! The library stays synchronous: `serve` builds a tokio runtime, axum
-//! answers the requests, and each handler runs the synchronous commands
-//! through `spawn_blocking`. A publish goes through exactly the code path of
-//! `regtool add` ([`crate::ops::add::add`], the `.crate` as its one input);
-//! yank and unyank through [`crate::ops::yank::yank`]. Every write takes the
-//! registry's one `Writer` inside those commands, waiting at most the lock
-//! timeout, then answers 503. Sources:
+//! The library stays synchronous: `serve` builds a tokio runtime, runs an
+//! accept loop of hyper connections (with a header timeout), axum routes the
+//! requests, and each handler runs the synchronous commands through
+//! `spawn_blocking`. A publish goes through exactly the code path of
+//! `regtool add` ([`crate::ops::add::add`], the `.crate` as its one input,
+//! after [`publish`]'s frame and cross-check and the authorization under the
+//! writer); yank and unyank through [`crate::ops::yank::yank_with`], owner
+//! changes through [`crate::ops::owner::change_with`], each under the writer
+//! that checked the owner; search over [`crate::ops::list::list`]; the files
+//! read-only through [`files`]. Every write waits at most the lock timeout
+//! for the registry's one `Writer`, then answers 503. Sources:
 //! <https://doc.rust-lang.org/cargo/reference/registry-web-api.html>,
 //! <https://doc.rust-lang.org/cargo/reference/registry-authentication.html>.
 

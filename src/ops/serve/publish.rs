@@ -4,8 +4,9 @@
 //! The frame (<https://doc.rust-lang.org/cargo/reference/registry-web-api.html#publish>):
 //! a 32-bit little-endian length, that many bytes of JSON (the publish
 //! metadata), another 32-bit little-endian length, that many bytes of
-//! `.crate`, and nothing after. The JSON is only cross-checked: the index
-//! line is derived from the `.crate` by `add`'s own path.
+//! `.crate`, and nothing after; [`Framer`] reads it as it arrives. The JSON
+//! is only cross-checked: the index line is derived from the `.crate` by
+//! `add`'s own path.
 
 use crate::index::IndexPackage;
 use serde::Deserialize;
@@ -53,9 +54,10 @@ impl Framer {
     /// Takes the next `chunk` of the body; the `.crate`'s bytes go to `out`.
     ///
     /// # Errors
-    /// [`BadPublish`] for a JSON part over [`MAX_JSON`] or bytes after the
-    /// `.crate`; [`Oversize`] for a `.crate` announced over `max_crate`
-    /// (before any of it is read); the writer's error.
+    /// [`FrameError::Bad`] for a JSON part over [`MAX_JSON`] or bytes after
+    /// the `.crate`; [`FrameError::Oversize`] for a `.crate` announced over
+    /// `max_crate` (before any of it is read); [`FrameError::Write`] for the
+    /// writer's error.
     pub(crate) fn push(
         &mut self,
         mut chunk: &[u8],
