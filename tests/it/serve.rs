@@ -733,3 +733,99 @@ fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {
     );
     env.cargo_ok(&consumer, &["build"]);
 }
+
+/// Kills the process whose pid the file holds, when dropped (a server a
+/// shell started in the background).
+struct KillPid(PathBuf);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        if let Ok(pid) = fs::read_to_string(&self.0) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// README's serve section, run as written (its path, URL and port replaced):
+/// the admin's block (settings --api, token add, serve), then the developer's
+/// (cargo login with the token on stdin, cargo publish).
+#[test]
+fn readme_serve_blocks_run_as_written() {
+    use std::io::Write as _;
+    let dir = tempdir();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let root = dir.path().join("registry");
+    // README's registry is served at https://crates.example.com, so it is
+    // named `example`; this one is served by `serve` alone.
+    regtool_ok([
+        "init",
+        root.to_str().unwrap(),
+        "--url",
+        &url,
+        "--name",
+        "example",
+    ]);
+    let log = dir.path().join("serve.log");
+    let pid = dir.path().join("serve.pid");
+    let admin = readme_block("serve:admin");
+    assert_eq!(admin.lang, "sh");
+    let script = substitute(
+        &admin.text,
+        &[
+            ("/srv/registry", root.to_str().unwrap()),
+            ("https://crates.example.com", &url),
+            (
+                "serve --listen 127.0.0.1:8080",
+                &format!(
+                    "serve --listen 127.0.0.1:{port} >/dev/null 2>{} & echo $! >{}",
+                    log.display(),
+                    pid.display()
+                ),
+            ),
+        ],
+    );
+    // Whatever happens, the server goes at the end.
+    let _kill = KillPid(pid.clone());
+    let out = run_with_timeout(bash(&script, dir.path(), &[], &[]), REGTOOL_TIMEOUT);
+    assert!(out.status.success(), "{}", describe_output(&out));
+    let token = stdout(&out)
+        .lines()
+        .find(|l| l.starts_with("rgt_"))
+        .expect("token add prints the token")
+        .to_owned();
+    wait_for_listener(port, Duration::from_secs(30), &mut || None)
+        .unwrap_or_else(|e| panic!("{e}\n{}", fs::read_to_string(&log).unwrap_or_default()));
+
+    let env = CargoEnv::new()
+        .with_registry("example", &format!("sparse+{url}/"))
+        .with_config("[registry]\nglobal-credential-providers = [\"cargo:token\"]\n");
+    let pkg = package(&dir.path().join("scratch"), "readme-lib", "1.0.0");
+    let script = readme_block("serve:cargo");
+    assert_eq!(script.lang, "sh");
+    let home = env.home();
+    let target = env.target_dir();
+    let mut cmd = bash(
+        &script.text,
+        &pkg,
+        &[],
+        &[
+            ("CARGO_HOME", home.to_str().unwrap()),
+            ("CARGO_TARGET_DIR", target.to_str().unwrap()),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+        ],
+    );
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run README's cargo block");
+    writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        describe_output(&out),
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(read_index_lines(&root, "readme-lib").len(), 1);
+}
