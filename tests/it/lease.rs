@@ -247,7 +247,7 @@ fn lock_timeout_bounds_the_wait_on_a_folder_and_a_bucket() {
     assert_eq!(out.status.code(), Some(2), "{}", describe_output(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("timed out after 1.0s waiting for the registry lease held by ")
+        err.contains("timed out after 1s waiting for the registry lease held by ")
             && err.contains(&format!("(pid {}, since ", holder.id())),
         "{err}"
     );
