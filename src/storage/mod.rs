@@ -18,6 +18,8 @@
 //! Keys are checked here, in every build: [`check_key`] refuses an absolute
 //! key and empty, `.` or `..` components with [`crate::Error::BadKey`].
 
+#[cfg(test)]
+mod contract;
 // The lease is the lock of object storage only.
 #[cfg(feature = "s3")]
 pub(crate) mod lease;
