@@ -136,8 +136,10 @@ reported and kept, unless --prune. Running it twice changes nothing.
 
 Reindex never changes what it cannot justify: a .crate whose SHA-256 no longer matches
 its line (damaged or replaced after it was added), a .crate it cannot read, one crate
-under two spellings (foo and Foo, a-b and a_b), or two files for one version. It lists
-each, writes nothing and exits 1. --accept-changed takes the new bytes of changed
+under two spellings that no index file decides between (foo and Foo, a-b and a_b), or
+two files for one version. It lists each, writes nothing and exits 1. A .crate under
+another spelling than its crate's index file has (a killed add's leftover, or a copy)
+is an orphan: left out of the index and named. --accept-changed takes the new bytes of changed
 .crate files (naming each); lockfiles that pin the old checksum then break. Files that
 are not index files (robots.txt, index.html, healthz) are never touched.
 

@@ -14,7 +14,7 @@ use crate::error::{CrateProblem, Error, Result};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// Size caps applied while reading a `.crate`, all in bytes.
@@ -143,22 +143,88 @@ impl<R: Read> Read for Source<'_, R> {
 }
 
 /// Counts inflated bytes and stops at the limit.
+///
+/// It is also the tar reader's [`Seek`], forward only: tar skips what the
+/// walk does not read (file contents, padding) by seeking, and a forward seek
+/// here consumes the bytes from the inner buffer without copying them out.
+/// They are inflated, counted against the limit and checked (CRC at the end)
+/// all the same; what tar's own skip would copy into a zeroed scratch buffer
+/// is left in place. A skip past the end fails as tar's does ("unexpected
+/// EOF during skip"); an entry size beyond `i64::MAX` bytes, which tar's own
+/// skip would read up to the end or the limit, is refused by tar at once
+/// ("seek position out of bounds").
 struct Capped<R> {
     inner: R,
     count: u64,
     limit: u64,
 }
 
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+impl<R> Capped<R> {
+    fn add(&mut self, n: usize) -> io::Result<()> {
         self.count += n as u64;
         if self.count > self.limit {
             return Err(stop(Stop::UnpackedTooLarge));
         }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.add(n)?;
         Ok(n)
     }
 }
+
+impl<R: BufRead> Capped<R> {
+    /// Inflates (and counts) everything left, without copying it out.
+    fn drain(&mut self) -> io::Result<()> {
+        loop {
+            let n = self.inner.fill_buf()?.len();
+            if n == 0 {
+                return Ok(());
+            }
+            self.inner.consume(n);
+            self.add(n)?;
+        }
+    }
+}
+
+impl<R: BufRead> Seek for Capped<R> {
+    /// Only `SeekFrom::Current(n)` with `n >= 0` (what tar's skip asks for);
+    /// returns the new position, the count of bytes passed so far.
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let SeekFrom::Current(delta) = pos else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the tar stream only moves forward",
+            ));
+        };
+        let mut left = u64::try_from(delta).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the tar stream only moves forward",
+            )
+        })?;
+        while left > 0 {
+            let available = self.inner.fill_buf()?.len();
+            if available == 0 {
+                return Err(io::Error::other("unexpected EOF during skip"));
+            }
+            let n = usize::try_from(left).map_or(available, |l| l.min(available));
+            self.inner.consume(n);
+            self.add(n)?;
+            left -= n as u64;
+        }
+        Ok(self.count)
+    }
+}
+
+/// Bytes of inflated tar read ahead at a time: the decoder fills this buffer in
+/// one call (a few calls per crate instead of one per tar header or 32 KiB
+/// skip), and tar's headers and the kept files are read out of it.
+const INFLATE_BUFFER: usize = 256 * 1024;
 
 /// Reads and checks the `.crate` at `path` in one pass (see the module docs),
 /// writing a copy of its bytes to `copy` if given.
@@ -203,6 +269,16 @@ pub(crate) fn read_crate_from(
     limits: &Limits,
     copy: Option<&mut dyn Write>,
 ) -> Result<CrateContents> {
+    read_skipping(reader, path, limits, copy, Skip::Seek)
+}
+
+fn read_skipping(
+    reader: impl Read,
+    path: &Path,
+    limits: &Limits,
+    copy: Option<&mut dyn Write>,
+    skip: Skip,
+) -> Result<CrateContents> {
     let mut source = Source {
         inner: reader,
         hasher: Sha256::new(),
@@ -210,7 +286,7 @@ pub(crate) fn read_crate_from(
         limit: limits.max_crate_size,
         copy,
     };
-    let walked = walk(&mut source, limits);
+    let walked = walk(&mut source, limits, skip);
     let (top, manifest, readmes) = match walked {
         Ok(v) => v,
         Err(e) => return Err(classify(path, e, source.size, limits)),
@@ -311,9 +387,21 @@ fn classify(path: &Path, e: WalkError, size: u64, limits: &Limits) -> Error {
     }
 }
 
+/// How the walk passes over what it does not read (file contents, padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    /// By a forward [`Seek`] of [`Capped`]: no copy (what regtool does).
+    Seek,
+    /// By tar's own skip, reading into a scratch buffer: the reference the
+    /// tests hold [`Skip::Seek`] to.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Read,
+}
+
 fn walk<R: Read>(
     source: &mut Source<'_, R>,
     limits: &Limits,
+    skip: Skip,
 ) -> std::result::Result<(String, Vec<u8>, Readmes), WalkError> {
     let mut buffered = BufReader::with_capacity(256 * 1024, source);
     let head = buffered.fill_buf()?;
@@ -322,7 +410,7 @@ fn walk<R: Read>(
     }
     let gz = flate2::bufread::GzDecoder::new(buffered);
     let capped = Capped {
-        inner: gz,
+        inner: BufReader::with_capacity(INFLATE_BUFFER, gz),
         count: 0,
         limit: limits.max_unpacked_size,
     };
@@ -330,7 +418,11 @@ fn walk<R: Read>(
     let mut top: Option<String> = None;
     let mut manifest: Option<Vec<u8>> = None;
     let mut readmes = Vec::new();
-    for entry in archive.entries()? {
+    let entries = match skip {
+        Skip::Seek => archive.entries_with_seek()?,
+        Skip::Read => archive.entries()?,
+    };
+    for entry in entries {
         let mut entry = entry?;
         let raw_path = entry.path_bytes().into_owned();
         let Ok(path) = String::from_utf8(raw_path.clone()) else {
@@ -413,8 +505,8 @@ fn walk<R: Read>(
     // file must end there: cargo reads one member, while `tar -xzf` and Python
     // read on into a second one and would unpack other files.
     let mut capped = archive.into_inner();
-    io::copy(&mut capped, &mut io::sink())?;
-    let mut rest = capped.inner.into_inner();
+    capped.drain()?;
+    let mut rest = capped.inner.into_inner().into_inner();
     if !rest.fill_buf()?.is_empty() {
         return Err(WalkError::Problem(CrateProblem::TrailingData));
     }
@@ -445,6 +537,94 @@ fn check_path(path: &str) -> std::result::Result<Vec<&str>, WalkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A tar of `{top}/Cargo.toml`, a README and files of the given sizes.
+    fn tar_of(sizes: &[usize]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).expect("tar in memory");
+        };
+        add(
+            "a-1.0.0/Cargo.toml",
+            b"[package]\nname = \"a\"\nversion = \"1.0.0\"\n",
+        );
+        add("a-1.0.0/README.md", b"# a\n");
+        for (i, n) in sizes.iter().enumerate() {
+            let data: Vec<u8> = (0..*n).map(|j| (i * 31 + j * 7) as u8).collect();
+            add(&format!("a-1.0.0/src/f{i}.rs"), &data);
+        }
+        b.into_inner().expect("tar in memory")
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).expect("gzip in memory");
+        gz.finish().expect("gzip in memory")
+    }
+
+    /// What a read comes to, comparable across the two ways of skipping.
+    fn outcome(bytes: &[u8], limits: &Limits, skip: Skip) -> std::result::Result<String, String> {
+        let mut copy = Vec::new();
+        let r = read_skipping(bytes, Path::new("x.crate"), limits, Some(&mut copy), skip);
+        match r {
+            Ok(c) => {
+                assert_eq!(copy, bytes);
+                Ok(format!(
+                    "{} {} {} {:?} {:?}",
+                    c.cksum, c.size, c.top, c.manifest, c.readmes
+                ))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    proptest! {
+        /// Skipping by a forward seek accepts and refuses exactly what tar's
+        /// own skip does, with the same result: on whole archives, archives
+        /// cut anywhere (inside a skipped file, its padding, a header),
+        /// bytes overwritten anywhere (sizes, types, checksums), and under an
+        /// unpacked-size limit that cuts the stream short.
+        #[test]
+        fn seeking_past_contents_is_reading_past_them(
+            sizes in proptest::collection::vec(0usize..3000, 0..5),
+            cut in proptest::option::of(any::<prop::sample::Index>()),
+            poke in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+            limit in proptest::option::of(0u64..16384),
+        ) {
+            let mut tar = tar_of(&sizes);
+            if let Some((at, byte)) = poke {
+                let i = at.index(tar.len());
+                tar[i] = byte;
+            }
+            if let Some(cut) = cut {
+                tar.truncate(cut.index(tar.len()));
+            }
+            let limits = Limits {
+                max_unpacked_size: limit.unwrap_or(u64::MAX),
+                ..Limits::default()
+            };
+            let bytes = gzip(&tar);
+            prop_assert_eq!(
+                outcome(&bytes, &limits, Skip::Seek),
+                outcome(&bytes, &limits, Skip::Read)
+            );
+        }
+    }
+
+    #[test]
+    fn a_tar_cut_inside_a_skipped_file_is_refused_as_tar_refuses_it() {
+        let tar = tar_of(&[5000]);
+        let cut = &tar[..tar.len() - 1024 - 2000];
+        let err = outcome(&gzip(cut), &Limits::default(), Skip::Seek).unwrap_err();
+        assert!(err.contains("unexpected EOF during skip"), "{err}");
+        let whole = outcome(&gzip(&tar), &Limits::default(), Skip::Seek);
+        assert!(whole.is_ok(), "{whole:?}");
+    }
 
     #[test]
     fn paths_are_checked() {

@@ -1046,6 +1046,10 @@ fn rebuild_with(w: &Writer, feed: bool) -> Result<usize> {
         Some(s) => s.state.foreign_feed || w.stat(FEED_KEY)?.is_some(),
         None => false,
     };
+    // A rebuild killed after the fingerprints and search data, before the
+    // feed, left every page looking fresh and the feed behind: its marker
+    // says so, and the feed is made again.
+    let feed = feed || read_pending(w)?.0.all;
     if feed_there && all_fresh && !extra && !feed {
         // Nothing to do but what a lost static file needs.
         write_static(w, &site)?;

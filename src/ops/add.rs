@@ -173,23 +173,41 @@ fn read_inputs(reg: &Registry, opts: &AddOptions, shell: &Shell) -> (Vec<Prepare
     let limits = reader::input_limits(&reg.settings, opts.max_crate_size, opts.max_unpacked_size);
     let (files, mut problems) = reader::collect_inputs(&opts.paths);
     let bar = shell.bar(files.len() as u64, "Reading");
-    let results: Vec<Result<Prepared>> = files
+    // Largest first, so that the workers finish close together (one big
+    // crate last would leave one core idle while it inflates); the results
+    // go back into the order of the inputs.
+    let mut order: Vec<(u64, usize)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (input_size(f), i))
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut results: Vec<(usize, Result<Prepared>)> = order
         .par_iter()
-        .map(|f| {
-            let r = prepare(reg, f, &limits);
+        .with_max_len(1)
+        .map(|&(_, i)| {
+            let r = prepare(reg, &files[i], &limits);
             bar.inc(1);
-            r
+            (i, r)
         })
         .collect();
     bar.finish_and_clear();
+    results.sort_by_key(|(i, _)| *i);
     let mut prepared = Vec::new();
-    for r in results {
+    for (_, r) in results {
         match r {
             Ok(p) => prepared.push(p),
             Err(e) => problems.push(e),
         }
     }
     (prepared, problems)
+}
+
+/// The size in bytes of the input file at `path` (0 if it cannot be read:
+/// reading it reports the problem), to schedule the largest first.
+#[allow(clippy::disallowed_methods)] // an input file, not the registry
+fn input_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// Groups the batch by crate, checking it against itself: one spelling per

@@ -13,12 +13,16 @@
 //!
 //! What reindex cannot justify it does not do: a stored `.crate` whose SHA-256 no
 //! longer matches its line (damaged or replaced), a `.crate` it cannot read, two
-//! spellings of one crate, two different files for one version, a file at the
-//! key of an indexed version that holds another version (`foo-1.0.0.crate`
-//! holding foo 2.0.0: no new version is derived from it, and 1.0.0's line is
-//! not taken for missing): each is reported and the run writes nothing (exit 1).
-//! On a `--mirror` registry a line whose `cksum` is its `.crate`'s is kept
-//! byte for byte (upstream's line, which no derivation need reproduce). `accept_changed` takes the new bytes of
+//! spellings of one crate that no index file (or, in a bucket, name claim)
+//! decides between, two different files for one version, a file at the key of
+//! an indexed version that holds another version (`foo-1.0.0.crate` holding
+//! foo 2.0.0: no new version is derived from it, and 1.0.0's line is not taken
+//! for missing): each is reported and the run writes nothing (exit 1). A
+//! `.crate` under another spelling than the one its crate's index file or
+//! claim has is an orphan (a killed `add`'s leftover, or a copy by hand): left
+//! out and reported (`left_out`). On a `--mirror` registry a line whose
+//! `cksum` is its `.crate`'s is kept byte for byte (upstream's line, which no
+//! derivation need reproduce). `accept_changed` takes the new bytes of
 //! changed `.crate` files, naming each. Stored crates are read without the size
 //! limits for new input (they were accepted already); files that are not
 //! index-shaped (`robots.txt`, `healthz`) are never touched. What is derived
@@ -68,6 +72,11 @@ pub(crate) struct ReindexReport {
     pub(crate) changed_cksums: Vec<String>,
     /// `.crate` files moved to the path cargo downloads them from.
     pub(crate) moved: Vec<PathBuf>,
+    /// `.crate` files of a crate under a spelling its index file (or, in a
+    /// bucket, its name claim) does not have: orphans (a killed `add`'s
+    /// leftover, or a copy by hand), left out of the index and untouched.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) left_out: Vec<PathBuf>,
     /// Name claims released (a registry in a bucket): canonical names with
     /// no index file and no `.crate` left.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -484,6 +493,7 @@ impl Run<'_> {
     /// problems.
     fn plan_group(&mut self, group: Group) -> Result<()> {
         let Group { mut old, found } = group;
+        let found = self.leave_out_other_spellings(&old, found)?;
         if !self.one_spelling(&old, &found) {
             return Ok(());
         }
@@ -502,20 +512,6 @@ impl Run<'_> {
             }
             return Ok(());
         };
-        if old.is_none()
-            && let Some(claimed) = self.reg.claimed_spelling(&name)?
-            && claimed != name
-        {
-            let key = found.first().map(|f| f.key.clone()).unwrap_or_default();
-            self.problem(
-                &key,
-                format!(
-                    "holds crate `{name}`, but the registry has the name claimed as `{claimed}` (`{}`); rename the .crate files or delete the claim",
-                    self.reg.locate(&layout::name_claim_key(&name)).display()
-                ),
-            );
-            return Ok(());
-        }
         let problems = self.problems.len();
         let (mut by_version, found_at) = self.place_files(&name, found)?;
         if self.problems.len() > problems {
@@ -540,6 +536,49 @@ impl Run<'_> {
             });
         }
         Ok(())
+    }
+
+    /// `found` without the `.crate` files whose crate name is not the
+    /// spelling that decides (the one index file's, else in a bucket the
+    /// name claim's): each is reported (a warning and
+    /// [`ReindexReport::left_out`]) and left where it is, unless an index
+    /// line names its key. Without one index file or a claim nothing
+    /// decides, and `found` is returned whole.
+    fn leave_out_other_spellings(
+        &mut self,
+        old: &[OldIndex],
+        found: Vec<Found>,
+    ) -> Result<Vec<Found>> {
+        let decided = match old {
+            [o] => o
+                .file
+                .lines
+                .first()
+                .and_then(|l| CrateName::new(&l.package.name).ok()),
+            [] => match found.first() {
+                Some(f) => self.reg.claimed_spelling(&f.entry.name)?,
+                None => None,
+            },
+            _ => None,
+        };
+        let Some(decided) = decided else {
+            return Ok(found);
+        };
+        // A file at the key of an indexed version is that version's, whatever
+        // it holds: judged with the crate (a problem), never left out.
+        let (keep, other): (Vec<Found>, Vec<Found>) = found
+            .into_iter()
+            .partition(|f| f.entry.name == decided || self.indexed.contains(&f.key));
+        for f in other {
+            let path = self.reg.locate(&f.key);
+            self.shell.warn(format!(
+                "`{}`: a .crate of `{}`, a spelling the registry does not have for crate `{decided}` (a leftover of a killed `add`, or a copy by hand): left out of the index; delete it",
+                path.display(),
+                f.entry.name
+            ));
+            self.report.left_out.push(path);
+        }
+        Ok(keep)
     }
 
     /// One crate, one spelling: in its index files and in its `.crate` files.

@@ -111,11 +111,7 @@ pub(crate) fn verify(
     problems.extend(claim_conflicts(&reg, &lines.spellings)?);
     report.warnings = misdirected(&reg, &lines.jobs)?;
     problems.extend(check_crates(&reg, &lines.jobs, opts.deep, shell));
-    problems.extend(check_crate_files(
-        &reg,
-        &lines.expected_crates,
-        &mut report,
-    )?);
+    problems.extend(check_crate_files(&reg, &lines, &mut report)?);
     problems.extend(check_catalogue(&reg)?);
     problems.extend(writer_version(&reg));
     problems.extend(reg.unreadable_keys().into_iter().map(|k| Problem {
@@ -431,10 +427,13 @@ fn check_crates(reg: &Registry, jobs: &[Job], deep: bool, shell: &Shell) -> Vec<
 }
 
 /// The `.crate` files under `crates/`: one folder per crate (not two
-/// spellings), and a line for each (`expected`).
+/// spellings), and a line for each (`lines.expected_crates`). A folder whose
+/// spelling the crate's index file (or, in a bucket, its name claim) does
+/// not have holds orphans, not a second spelling: a killed `add` leaves
+/// such files, and only the index decides a crate's spelling.
 fn check_crate_files(
     reg: &Registry,
-    expected: &BTreeSet<String>,
+    lines: &Lines,
     report: &mut VerifyReport,
 ) -> Result<Vec<Problem>> {
     let mut problems = Vec::new();
@@ -450,7 +449,15 @@ fn check_crate_files(
                 .insert(folder);
         }
     }
-    for set in folders.values().filter(|s| s.len() > 1) {
+    let mut decided: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (canonical, set) in &folders {
+        let spelling = decided_spelling(reg, &lines.spellings, canonical, set)?;
+        decided.insert(canonical.clone(), spelling);
+    }
+    for (canonical, set) in folders.iter().filter(|(_, s)| s.len() > 1) {
+        if decided[canonical].is_some() {
+            continue; // the other folders hold orphans, reported below
+        }
         let names: Vec<String> = set.iter().map(|s| s.to_string()).collect();
         for n in &names {
             problems.push(Problem {
@@ -463,17 +470,41 @@ fn check_crate_files(
             });
         }
     }
-    for key in &files {
-        if !expected.contains(key) {
-            problems.push(Problem {
-                path: reg.locate(key),
-                kind: "orphan-crate",
-                message: "no index line points at this .crate (`regtool reindex` indexes it)"
-                    .into(),
-            });
-        }
+    for key in files.iter().filter(|k| !lines.expected_crates.contains(*k)) {
+        let folder = key.split('/').nth(1).unwrap_or_default();
+        let message = match decided.get(&name::canonical(folder)) {
+            Some(Some(d)) if d != folder => format!(
+                "no index line points at this .crate, and its spelling `{folder}` is not the crate's (`{d}`): a leftover of a killed `add` or a copy by hand, which `regtool reindex` leaves out; delete it"
+            ),
+            _ => "no index line points at this .crate (`regtool reindex` indexes it)".into(),
+        };
+        problems.push(Problem {
+            path: reg.locate(key),
+            kind: "orphan-crate",
+            message,
+        });
     }
     Ok(problems)
+}
+
+/// The spelling that decides what crate `canonical` is called: its one
+/// index file's, else (in a bucket) its name claim's. `None` when nothing
+/// decides: no index file and no claim, or index files of several spellings.
+/// `folders` are the spellings of its `crates/` folders (a claim is only
+/// read when one of them is a valid crate name).
+fn decided_spelling(
+    reg: &Registry,
+    spellings: &BTreeMap<String, Vec<String>>,
+    canonical: &str,
+    folders: &BTreeSet<&str>,
+) -> Result<Option<String>> {
+    if let Some(names) = spellings.get(canonical) {
+        return Ok((names.len() == 1).then(|| names[0].clone()));
+    }
+    let Some(name) = folders.iter().find_map(|f| CrateName::new(f).ok()) else {
+        return Ok(None);
+    };
+    Ok(reg.claimed_spelling(&name)?.map(|c| c.to_string()))
 }
 
 /// `misdirected-dependency` warnings for the lines of `jobs`, judged against

@@ -588,23 +588,17 @@ impl Writer {
                 self.claim(&p.name)?;
             }
         }
+        // Under the lock, the `.crate` files go in on every core: no line
+        // names them yet, so their order does not matter (the barrier below
+        // orders them before every index line).
+        let mut placed = Vec::new();
         for p in batch {
             added.insert(p.name.canonical(), p.added);
             let versions: Vec<String> = p.crates.iter().map(|(v, _)| v.clone()).collect();
             for (vers, file) in p.crates {
                 let key = layout::crate_key(&p.name, &vers);
                 if self.reg.store.locks() {
-                    // Under the lock no line names this key yet (or it is a
-                    // repair): whatever is there is an orphan a killed run
-                    // left, and is replaced.
-                    let done = self.store()?.put_file(
-                        &key,
-                        file,
-                        ObjectKind::Crate,
-                        &Precondition::Any,
-                        durability,
-                    )?;
-                    debug_assert_eq!(done, Outcome::Done);
+                    placed.push((key.clone(), file));
                 } else {
                     self.create_crate(&p.name, &vers, &key, &file)?;
                 }
@@ -614,6 +608,23 @@ impl Writer {
                 indexes.push((p.level, p.name, index, p.revision, versions));
             }
         }
+        placed
+            .into_par_iter()
+            .with_max_len(1)
+            .try_for_each(|(key, file)| {
+                // Under the lock no line names this key yet (or it is a
+                // repair): whatever is there is an orphan a killed run
+                // left, and is replaced.
+                let done = self.store()?.put_file(
+                    &key,
+                    file,
+                    ObjectKind::Crate,
+                    &Precondition::Any,
+                    durability,
+                )?;
+                debug_assert_eq!(done, Outcome::Done);
+                Ok::<(), Error>(())
+            })?;
         let names: Vec<&CrateName> = indexes.iter().map(|w| &w.1).collect();
         let _ = self.derive(|h| h.before_index_writes(self, &names, durability));
         self.reg.store.barrier()?;

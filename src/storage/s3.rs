@@ -302,9 +302,26 @@ impl S3Storage {
     /// not make a valid client (a malformed endpoint, say; a plain-http
     /// endpoint without `AWS_ALLOW_HTTP=true`), or the runtime cannot start.
     pub(crate) fn from_env(bucket: &str, prefix: &str) -> Result<S3Storage> {
+        Self::from_builder(AmazonS3Builder::from_env(), bucket, prefix)
+    }
+
+    /// Storage under `prefix` in `bucket` of the S3 server at `endpoint`
+    /// (plain HTTP allowed, test credentials), for the storage contract.
+    #[cfg(test)]
+    pub(crate) fn at_endpoint(endpoint: &str, bucket: &str, prefix: &str) -> Result<S3Storage> {
+        let builder = AmazonS3Builder::new()
+            .with_endpoint(endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing");
+        Self::from_builder(builder, bucket, prefix)
+    }
+
+    fn from_builder(builder: AmazonS3Builder, bucket: &str, prefix: &str) -> Result<S3Storage> {
         // object_store's reqwest client takes the process's rustls provider.
         crate::http::install_tls_provider();
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let mut builder = builder.with_bucket_name(bucket);
         if builder
             .get_config_value(&AmazonS3ConfigKey::Endpoint)
             .is_some()

@@ -186,11 +186,14 @@ fn reindex_never_touches_files_that_are_not_index_files() {
     assert!(stdout(&out).contains("seed"), "{}", describe_output(&out));
 }
 
+/// Nothing decides the spelling: no index file (a `crates/` folder copied
+/// in to migrate). Beside an index file, the other spelling is an orphan
+/// that reindex leaves out (`interleavings.rs`, `model.rs`).
 #[test]
 fn two_spellings_of_one_crate_in_crates_are_refused_by_reindex_and_reported_by_verify() {
     let reg = TestRegistry::new();
-    reg.publish(&CrateBuilder::new("foo", "1.0.0"));
-    // `crates/Foo/` beside `crates/foo/`, put there by hand.
+    // `crates/Foo/` beside `crates/foo/`, put there by hand, no index file.
+    CrateBuilder::new("foo", "1.0.0").write_to(&reg.root.join("crates/foo"));
     CrateBuilder::new("Foo", "2.0.0").write_to(&reg.root.join("crates/Foo"));
     let before = tree(&reg.root);
     let out = reg.run(&[&"reindex"]);

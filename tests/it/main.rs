@@ -20,6 +20,10 @@ mod features;
 mod first_hour;
 mod hostile;
 mod integrity;
+// Issue 17's interleavings race jobs on a bucket (their folder companions
+// run beside them): regtool's `s3` feature.
+#[cfg(feature = "s3")]
+mod interleavings;
 // The writers' lease of a bucket needs regtool's `s3` feature.
 #[cfg(all(unix, feature = "s3"))]
 mod lease;
@@ -37,5 +41,9 @@ mod reliability;
 // the package's features).
 #[cfg(feature = "s3")]
 mod s3;
+// Both backends at once, in the build with the bucket (`s3`) only: the
+// build without the optional parts runs no second bounded stress run.
+#[cfg(all(unix, feature = "s3"))]
+mod stress;
 #[cfg(unix)]
 mod tokens;

@@ -16,6 +16,12 @@
 //!   rule when it is missing ([`skip_or_fail`], [`require_tool`]);
 //! - [`nginx`]: a registry served by a real nginx ([`NginxRegistry`]);
 //! - [`s3`]: moto's S3 server and a bucket per test ([`MotoServer`], [`Bucket`]);
+//! - [`proxy`]: a fault-injecting proxy between `regtool` and moto
+//!   ([`FaultProxy`]: delays, 5xx, dropped connections, held requests);
+//! - [`stored`]: a registry's objects read directly from its folder or
+//!   bucket ([`RawStore`]) and the invariants a stored state can break;
+//! - [`jobs`]: `regtool` processes running at once ([`Job`]), watched,
+//!   stopped, resumed or killed;
 //! - [`markup`]: what a browser's HTML parser makes of a page (parse errors,
 //!   scripts, handlers, `javascript:` URLs) and XML 1.0's characters;
 //! - [`readme`]: README.md's fenced blocks, taken out and run as written;
@@ -23,7 +29,7 @@
 //!   that misbehaves on cue ([`Upstream`], [`FaultServer`]), and `mirror` runs.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -44,15 +50,18 @@ mod cargo;
 mod conformance;
 mod crates;
 mod http;
+mod jobs;
 #[cfg(feature = "html")]
 mod markup;
 mod needs;
 mod nginx;
 mod process;
+mod proxy;
 mod readme;
 mod registry;
 mod s3;
 mod served;
+mod stored;
 mod tree;
 mod upstream;
 mod util;
@@ -61,15 +70,20 @@ pub use cargo::*;
 pub use conformance::*;
 pub use crates::*;
 pub use http::*;
+// Jobs run at once on a bucket (interleavings, stress, lease): the `s3` build.
+#[cfg(feature = "s3")]
+pub use jobs::*;
 #[cfg(feature = "html")]
 pub use markup::*;
 pub use needs::*;
 pub use nginx::*;
 pub use process::*;
+pub use proxy::*;
 pub use readme::*;
 pub use registry::*;
 pub use s3::*;
 pub use served::*;
+pub use stored::*;
 pub use tree::*;
 pub use upstream::*;
 pub use util::*;

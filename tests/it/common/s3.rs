@@ -27,8 +27,35 @@ impl MotoServer {
     /// `None` (after [`skip_or_fail`]) when `moto_server` is missing or does
     /// not start. `why` says what the running test needs it for.
     pub fn shared(why: &str) -> Option<&'static MotoServer> {
+        MotoServer::once(&MOTO, false, why)
+    }
+
+    /// A server of its own that answers one request at a time (moto's
+    /// standalone server is threaded and has no switch for that), started
+    /// on first use; `None` as for [`MotoServer::shared`].
+    ///
+    /// moto checks `If-Match` / `If-None-Match` and then stores the object
+    /// in separate steps under no lock (`put_object` in moto/s3/responses.py),
+    /// so under its threaded server two conditional PUTs of one key can both
+    /// pass their check. S3 makes each conditional request atomic; an
+    /// unthreaded server does too, so the stress test cannot blame regtool
+    /// for moto's race. The same `moto_server` runs, with a `sitecustomize`
+    /// module on `PYTHONPATH` that turns werkzeug's `threaded` off (whatever
+    /// starts the Python: a venv's script, a pyenv shim).
+    pub fn unthreaded(why: &str) -> Option<&'static MotoServer> {
+        static UNTHREADED: OnceLock<Result<MotoServer, String>> = OnceLock::new();
+        MotoServer::once(&UNTHREADED, true, why)
+    }
+
+    /// The server kept in `cell`, started on first use (`unthreaded`: see
+    /// [`MotoServer::unthreaded`]); `None` after [`skip_or_fail`].
+    fn once(
+        cell: &'static OnceLock<Result<MotoServer, String>>,
+        unthreaded: bool,
+        why: &str,
+    ) -> Option<&'static MotoServer> {
         let bin = require_tool("moto_server", why)?;
-        match MOTO.get_or_init(|| MotoServer::start(&bin)) {
+        match cell.get_or_init(|| MotoServer::start(&bin, unthreaded)) {
             Ok(m) => Some(m),
             Err(e) => {
                 skip_or_fail(
@@ -41,37 +68,80 @@ impl MotoServer {
         }
     }
 
-    fn start(bin: &Path) -> Result<MotoServer, String> {
+    /// Runs `bin -H 127.0.0.1 -p PORT` until this test process exits
+    /// (`unthreaded`: see [`MotoServer::unthreaded`]). Ready once moto's log
+    /// says it runs on that port: something else that took the port between
+    /// [`free_port`] and moto's start (another test binary on a busy
+    /// machine) would otherwise answer in its place; moto then says the
+    /// address is in use, and another port is tried.
+    fn start(bin: &Path, unthreaded: bool) -> Result<MotoServer, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match MotoServer::start_on(bin, unthreaded, free_port())? {
+                Ok(m) => return Ok(m),
+                Err(taken) => last = taken,
+            }
+        }
+        Err(last)
+    }
+
+    /// One try of [`MotoServer::start`] on `port`: the inner `Err` when the
+    /// port was taken meanwhile.
+    fn start_on(
+        bin: &Path,
+        unthreaded: bool,
+        port: u16,
+    ) -> Result<Result<MotoServer, String>, String> {
         let dir = tempdir();
         let log = dir.path().join("moto.log");
-        let port = free_port();
-        // Python imports `sitecustomize` from PYTHONPATH before moto's code.
-        fs::write(dir.path().join("sitecustomize.py"), ATOMIC_WRITES).map_err(|e| e.to_string())?;
-        let python_path = match std::env::var_os("PYTHONPATH") {
-            Some(p) if !p.is_empty() => {
-                let mut all = dir.path().as_os_str().to_owned();
-                all.push(":");
-                all.push(p);
-                all
-            }
-            _ => dir.path().as_os_str().to_owned(),
-        };
         let script =
             r#""$1" -H 127.0.0.1 -p "$2" >"$3" 2>&1 & pid=$!; cat >/dev/null; kill "$pid""#;
-        let keeper = Command::new("sh")
+        let mut keeper = Command::new("sh");
+        keeper
             .arg("-c")
             .arg(script)
             .arg("sh")
             .arg(bin)
             .arg(port.to_string())
             .arg(&log)
-            .env("PYTHONPATH", python_path)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        // Python imports `sitecustomize` from PYTHONPATH before moto's code.
+        let site = dir.path().join("site");
+        fs::create_dir_all(&site).map_err(|e| e.to_string())?;
+        let mut custom = ATOMIC_WRITES.to_string();
+        if unthreaded {
+            custom.push_str(UNTHREADED_SITE);
+        }
+        fs::write(site.join("sitecustomize.py"), custom).map_err(|e| e.to_string())?;
+        let mut path = std::ffi::OsString::from(&site);
+        if let Some(old) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
+            path.push(":");
+            path.push(old);
+        }
+        keeper.env("PYTHONPATH", path);
+        let keeper = keeper
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-        wait_for_listener(port, Duration::from_secs(60), &mut || None)
+        let running = format!("Running on http://127.0.0.1:{port}");
+        let start = Instant::now();
+        loop {
+            let said = fs::read_to_string(&log).unwrap_or_default();
+            if said.contains(&running) {
+                break;
+            }
+            if said.contains("Address already in use") {
+                return Ok(Err(format!("port {port} was taken: {said}")));
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(format!(
+                    "moto did not start on port {port} within 60 s: {said}"
+                ));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        wait_for_listener(port, Duration::from_secs(10), &mut || None)
             .map_err(|e| format!("{e}: {}", fs::read_to_string(&log).unwrap_or_default()))?;
         let said = fs::read_to_string(&log).unwrap_or_default();
         if !said.contains(ATOMIC_MARK) {
@@ -79,12 +149,12 @@ impl MotoServer {
                 "its object writes were not made atomic (sitecustomize.py did not run): {said}"
             ));
         }
-        Ok(MotoServer {
+        Ok(Ok(MotoServer {
             port,
             log,
             _dir: dir,
             _keeper: keeper,
-        })
+        }))
     }
 
     /// `http://127.0.0.1:PORT`, the endpoint S3 clients take.
@@ -153,8 +223,10 @@ const ATOMIC_MARK: &str = "regtool tests: object writes are atomic";
 /// the object, so two conditional writes of one key at the same moment can
 /// both succeed. Under load that let two or three `regtool add` take the same
 /// free lease (`s3::concurrent_adds_through_the_lease` saw their writes
-/// race). A lock around each request on an object other than a read (its body
-/// is read before) closes that gap; S3 gives the guarantee itself:
+/// race; [`MotoServer::unthreaded`] avoids it by answering one request at a
+/// time). A lock around each request on an object other than a read (its
+/// body is read before) closes that gap in every server; S3 gives the
+/// guarantee itself:
 /// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-requests.html>.
 const ATOMIC_WRITES: &str = r#"
 import sys
@@ -176,6 +248,17 @@ def _atomic_key_response(self, request, *args, **kwargs):
 S3Response._key_response = _atomic_key_response
 print("regtool tests: object writes are atomic", file=sys.stderr, flush=True)
 "#;
+
+/// Python's `sitecustomize` for [`MotoServer::unthreaded`]: imported at
+/// the interpreter's start, before moto imports werkzeug's `run_simple`.
+const UNTHREADED_SITE: &str = "\
+import werkzeug.serving as _serving
+_run_simple = _serving.run_simple
+def _unthreaded(*args, **kwargs):
+    kwargs['threaded'] = False
+    return _run_simple(*args, **kwargs)
+_serving.run_simple = _unthreaded
+";
 
 /// `line` without ANSI colour sequences (`ESC [ ... m`).
 fn strip_ansi(line: &str) -> String {
@@ -245,6 +328,19 @@ impl Bucket {
             .env("no_proxy", "127.0.0.1,localhost")
             .env_remove("REGTOOL_UPSTREAM");
         cmd
+    }
+
+    /// [`Bucket::command`] talking to the server through `endpoint`, a port
+    /// of a [`FaultProxy`] in front of it.
+    pub fn command_via(&self, endpoint: &Endpoint) -> Command {
+        let mut cmd = self.command();
+        cmd.env("AWS_ENDPOINT_URL", endpoint.url());
+        cmd
+    }
+
+    /// A new [`FaultProxy`] in front of this bucket's server.
+    pub fn proxy(&self) -> FaultProxy {
+        FaultProxy::new(self.moto.port)
     }
 
     /// `regtool ARGS...` (see [`Bucket::command`]), with a timeout.
