@@ -592,8 +592,8 @@ fn wait_for(
                     return Err(Error::Lock {
                         path: obj.locate(),
                         message: format!(
-                            "timed out after {:.1}s waiting for the registry lease held by {} (--lock-timeout); it is taken over once unchanged for {:.1}s",
-                            now.duration_since(start).as_secs_f64(),
+                            "timed out after {} waiting for the registry lease held by {} (--lock-timeout); it is taken over once unchanged for {:.1}s",
+                            super::show_patience(events.patience().unwrap_or_default()),
                             record.describe(),
                             stale_after(length.max(record.length())).as_secs_f64()
                         ),

@@ -33,6 +33,17 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+/// A `--lock-timeout` as the user writes it (`1s`, `250ms`, `2m` is `120s`),
+/// for the message that says it ran out: the configured patience, not the
+/// time measured, so a loaded machine does not change the words.
+pub(crate) fn show_patience(patience: Duration) -> String {
+    if patience.subsec_nanos() == 0 {
+        format!("{}s", patience.as_secs())
+    } else {
+        format!("{}ms", patience.as_millis())
+    }
+}
+
 /// Checks a key before it names a file or an object: relative, `/`-separated,
 /// no empty, `.` or `..` component (`""`, the registry itself, is allowed
 /// where `allow_root`).

@@ -243,17 +243,13 @@ fn lock_timeout_bounds_the_wait_on_a_folder_and_a_bucket() {
         "add",
         file.to_str().unwrap(),
     ]);
-    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!((Duration::from_secs(1)..Duration::from_secs(10)).contains(&t.elapsed()));
     assert_eq!(out.status.code(), Some(2), "{}", describe_output(&out));
     let err = stderr(&out);
-    // The time waited, as measured: at least the timeout, a little more on a
-    // loaded machine (the lease is looked at again every few tens of ms).
-    let waited: Option<f64> = err
-        .split_once("timed out after ")
-        .and_then(|(_, rest)| rest.split_once("s waiting for the registry lease held by "))
-        .and_then(|(secs, _)| secs.parse().ok());
+    // The patience given, not the time measured (which a loaded machine
+    // stretches): the words do not change with the load.
     assert!(
-        waited.is_some_and(|w| (1.0..10.0).contains(&w))
+        err.contains("timed out after 1s waiting for the registry lease held by ")
             && err.contains(&format!("(pid {}, since ", holder.id())),
         "{err}"
     );

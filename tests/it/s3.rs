@@ -306,8 +306,10 @@ fn cargo_builds_from_a_bucket() {
 }
 
 /// 8 processes × 25 adds at once into one crate's index, one at a time
-/// through the lease: every version lands exactly once, no write of the index
-/// file loses a race (412), and the registry verifies clean.
+/// through the lease: every version lands exactly once, no write but the
+/// lease's and the name claim's loses a race (412; a failure lists each with
+/// its neighbours in moto's log), each add took the lease once (its
+/// generation counts the takes), and the registry verifies clean.
 #[test]
 fn concurrent_adds_through_the_lease() {
     const PROCS: usize = 8;
@@ -315,6 +317,12 @@ fn concurrent_adds_through_the_lease() {
     let Some(bucket) = bucket() else { return };
     let bucket = std::sync::Arc::new(bucket);
     let reg = bucket.init("race", &[]);
+    let generation = || {
+        let lease: Value = serde_json::from_slice(&bucket.get("race/.regtool/lease").body)
+            .expect("the lease is JSON");
+        lease["generation"].as_u64().expect("a generation")
+    };
+    let first = generation();
     let dir = common::tempdir();
     let files: Vec<Vec<PathBuf>> = (0..PROCS)
         .map(|p| {
@@ -356,16 +364,54 @@ fn concurrent_adds_through_the_lease() {
     let verify = json(&bucket.ok(&["--format", "json", "verify", &reg]));
     assert_eq!(verify["problems"], serde_json::json!([]));
     assert_eq!(verify["crate_files"], PROCS * EACH);
-    let refused: Vec<String> = bucket
-        .requests()
-        .into_iter()
-        .filter(|r| r.starts_with("PUT ") && r.ends_with(" 412") && !lease_or_claim(r))
-        .collect();
-    assert_eq!(
-        refused,
-        Vec::<String>::new(),
-        "writers raced past the lease"
+    let log = bucket.timed_requests();
+    let refused = |r: &str| r.starts_with("PUT ") && r.ends_with(" 412") && !lease_or_claim(r);
+    assert!(
+        !log.iter().any(|(_, r)| refused(r)),
+        "writers raced past the lease:\n{}",
+        in_context(&log, refused, 6)
     );
+    // Each take writes the generation it read plus one: two writers that
+    // took the lease from the same record would leave fewer.
+    assert_eq!(
+        generation() - first,
+        (PROCS * EACH) as u64,
+        "one take of the lease per add"
+    );
+}
+
+/// The first five requests of `log` (`(time, request)` of
+/// [`Bucket::timed_requests`]) that `pick` picks, numbered as in the log,
+/// each with the `around` requests before and after it, the last few earlier
+/// requests of the same object (`=`) and writes of the lease or a name claim
+/// (`L`): the neighbours that tell a failure message's reader what happened.
+fn in_context(log: &[(String, String)], pick: impl Fn(&str) -> bool, around: usize) -> String {
+    let path = |r: &str| r.split(' ').nth(1).unwrap_or_default().to_string();
+    let line = |i: usize, mark: &str| format!("{mark}{i:>6} [{}] {}\n", log[i].0, log[i].1);
+    let picked: Vec<usize> = (0..log.len()).filter(|&i| pick(&log[i].1)).collect();
+    let mut out = String::new();
+    for &at in picked.iter().take(5) {
+        let r = &log[at].1;
+        let from = at.saturating_sub(around);
+        out.push_str(&format!("--- request {at} of {}: {r}\n", log.len()));
+        let same: Vec<usize> = (0..from).filter(|&i| path(&log[i].1) == path(r)).collect();
+        for &i in &same[same.len().saturating_sub(4)..] {
+            out.push_str(&line(i, "  = "));
+        }
+        let lease: Vec<usize> = (0..from)
+            .filter(|&i| log[i].1.starts_with("PUT ") && lease_or_claim(&log[i].1))
+            .collect();
+        for &i in &lease[lease.len().saturating_sub(6)..] {
+            out.push_str(&line(i, "  L "));
+        }
+        for i in from..(at + around + 1).min(log.len()) {
+            out.push_str(&line(i, if i == at { ">>> " } else { "    " }));
+        }
+    }
+    if picked.len() > 5 {
+        out.push_str(&format!("... and {} more\n", picked.len() - 5));
+    }
+    out
 }
 
 /// SIGKILL in the middle of an add: never a line without its `.crate`; at most

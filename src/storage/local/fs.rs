@@ -417,8 +417,8 @@ fn wait_for_lock(
             return Err(Error::Lock {
                 path: path.to_path_buf(),
                 message: format!(
-                    "timed out after {:.0}s waiting for the file lock (--lock-timeout): another regtool is changing this registry; `fuser {}` shows which process",
-                    waited.as_secs_f64(),
+                    "timed out after {} waiting for the file lock (--lock-timeout): another regtool is changing this registry; `fuser {}` shows which process",
+                    crate::storage::show_patience(patience),
                     path.display()
                 ),
             });

@@ -107,17 +107,20 @@ impl MotoServer {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        // Python imports `sitecustomize` from PYTHONPATH before moto's code.
+        let site = dir.path().join("site");
+        fs::create_dir_all(&site).map_err(|e| e.to_string())?;
+        let mut custom = ATOMIC_WRITES.to_string();
         if unthreaded {
-            let site = dir.path().join("site");
-            fs::create_dir_all(&site).map_err(|e| e.to_string())?;
-            fs::write(site.join("sitecustomize.py"), UNTHREADED_SITE).map_err(|e| e.to_string())?;
-            let mut path = std::ffi::OsString::from(&site);
-            if let Some(old) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
-                path.push(":");
-                path.push(old);
-            }
-            keeper.env("PYTHONPATH", path);
+            custom.push_str(UNTHREADED_SITE);
         }
+        fs::write(site.join("sitecustomize.py"), custom).map_err(|e| e.to_string())?;
+        let mut path = std::ffi::OsString::from(&site);
+        if let Some(old) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
+            path.push(":");
+            path.push(old);
+        }
+        keeper.env("PYTHONPATH", path);
         let keeper = keeper
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
@@ -140,6 +143,12 @@ impl MotoServer {
         }
         wait_for_listener(port, Duration::from_secs(10), &mut || None)
             .map_err(|e| format!("{e}: {}", fs::read_to_string(&log).unwrap_or_default()))?;
+        let said = fs::read_to_string(&log).unwrap_or_default();
+        if !said.contains(ATOMIC_MARK) {
+            return Err(format!(
+                "its object writes were not made atomic (sitecustomize.py did not run): {said}"
+            ));
+        }
         Ok(Ok(MotoServer {
             port,
             log,
@@ -183,20 +192,62 @@ impl MotoServer {
     /// Every request in moto's log so far, as `METHOD /path STATUS` (the
     /// colours werkzeug puts around some lines taken out).
     pub fn requests(&self) -> Vec<String> {
+        self.timed_requests().into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// [`MotoServer::requests`], each with the time moto logged it
+    /// (`03/Dec/2026 10:15:02`, to the second).
+    pub fn timed_requests(&self) -> Vec<(String, String)> {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         text.lines()
             .map(strip_ansi)
             .filter_map(|l| {
+                let time = l.split('[').nth(1)?.split(']').next()?.to_string();
                 let mut quoted = l.split('"');
                 let request = quoted.nth(1)?;
                 let status = quoted.next()?.split_whitespace().next()?;
                 let mut parts = request.split(' ');
                 let (method, path) = (parts.next()?, parts.next()?);
-                Some(format!("{method} {path} {status}"))
+                Some((time, format!("{method} {path} {status}")))
             })
             .collect()
     }
 }
+
+/// What moto prints once [`ATOMIC_WRITES`] is in place.
+const ATOMIC_MARK: &str = "regtool tests: object writes are atomic";
+
+/// Makes each of moto's writes of an object atomic, as S3's are: moto
+/// serves every request in a thread of its own and checks a conditional
+/// write's `If-Match` / `If-None-Match` in a step before the one that stores
+/// the object, so two conditional writes of one key at the same moment can
+/// both succeed. Under load that let two or three `regtool add` take the same
+/// free lease (`s3::concurrent_adds_through_the_lease` saw their writes
+/// race; [`MotoServer::unthreaded`] avoids it by answering one request at a
+/// time). A lock around each request on an object other than a read (its
+/// body is read before) closes that gap in every server; S3 gives the
+/// guarantee itself:
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-requests.html>.
+const ATOMIC_WRITES: &str = r#"
+import sys
+import threading
+
+from moto.s3.responses import S3Response
+
+_lock = threading.Lock()
+_key_response = S3Response._key_response
+
+
+def _atomic_key_response(self, request, *args, **kwargs):
+    if request.method in ("GET", "HEAD"):
+        return _key_response(self, request, *args, **kwargs)
+    with _lock:
+        return _key_response(self, request, *args, **kwargs)
+
+
+S3Response._key_response = _atomic_key_response
+print("regtool tests: object writes are atomic", file=sys.stderr, flush=True)
+"#;
 
 /// Python's `sitecustomize` for [`MotoServer::unthreaded`]: imported at
 /// the interpreter's start, before moto imports werkzeug's `run_simple`.
@@ -329,11 +380,16 @@ impl Bucket {
 
     /// The moto request log lines about this bucket so far: `METHOD /path STATUS`.
     pub fn requests(&self) -> Vec<String> {
+        self.timed_requests().into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// [`Bucket::requests`], each with the time moto logged it.
+    pub fn timed_requests(&self) -> Vec<(String, String)> {
         let me = format!("/{}", self.name);
         self.moto
-            .requests()
+            .timed_requests()
             .into_iter()
-            .filter(|r| {
+            .filter(|(_, r)| {
                 let path = r.split(' ').nth(1).unwrap_or_default();
                 path == me
                     || path.starts_with(&format!("{me}/"))
