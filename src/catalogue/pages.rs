@@ -209,7 +209,11 @@ fn splice(
         let (mut lo, mut hi) = (from, body.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let start = body[lo..mid].rfind('\n').map_or(lo, |i| lo + i + 1);
+            // On bytes: `mid` may fall inside a character ('\n' never does).
+            let start = body.as_bytes()[lo..mid]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(lo, |i| lo + i + 1);
             if cmp_canonical(name(row_at(start))?, key).is_lt() {
                 lo = (end_of(start) + 1).min(body.len());
             } else {
@@ -1332,7 +1336,28 @@ mod tests {
     use proptest::prelude::*;
 
     fn row(name: &str, tag: u8) -> String {
-        render::search_row(name, "1.0.0", Some(&format!("row {tag}")))
+        render::search_row(
+            name,
+            "1.0.0",
+            Some(&format!("row {tag} \u{2019}\u{e9}\u{20ac}")),
+        )
+    }
+
+    /// A binary search that lands inside a character of a description
+    /// (the mirror of the old corpus panicked so) still finds the rows.
+    #[test]
+    fn splice_over_multibyte_descriptions() {
+        let long = "\u{2019}".repeat(40);
+        let names = ["aa", "bb", "cc", "dd", "ee", "ff", "gg"];
+        let rows: Vec<String> = names
+            .iter()
+            .map(|n| render::search_row(n, "1.0.0", Some(&long)))
+            .collect();
+        let body = rows.join(",\n");
+        let new = render::search_row("dd", "2.0.0", Some(&long));
+        let ups: BTreeMap<String, Option<&str>> = [("dd".to_string(), Some(new.as_str()))].into();
+        let got = splice(&body, ",\n", search_row_name, &ups).unwrap();
+        assert_eq!(got, body.replace(&rows[3], &new));
     }
 
     proptest! {
