@@ -714,6 +714,27 @@ fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {
     );
     bucket.ok(&["--registry", &reg, "verify"]);
 
+    // One publish takes the writer once: the authorization and the new
+    // crate's claim happen under the writer that adds it, so the lease is
+    // written twice (taken, released), not four times.
+    let krate = CrateBuilder::new("one-writer", "1.0.0").build();
+    let meta = br#"{"name":"one-writer","vers":"1.0.0","deps":[]}"#;
+    let during = bucket.requests_during(|| {
+        let r = http_request(
+            pa,
+            "PUT",
+            "/api/v1/crates/new",
+            &[("Authorization", &alice)],
+            &frame(meta, &krate),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    });
+    let lease_writes = during
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains("/reg/.regtool/lease "))
+        .count();
+    assert_eq!(lease_writes, 2, "{} requests: {during:#?}", during.len());
+
     // Real cargo publishes through the first instance, and a fresh project
     // builds from it alone (index and .crate files read from the bucket).
     let env = CargoEnv::new()

@@ -7,9 +7,9 @@
 //! accept loop of hyper connections (with a header timeout), axum routes the
 //! requests, and each handler runs the synchronous commands through
 //! `spawn_blocking`. A publish goes through exactly the code path of
-//! `regtool add` ([`crate::ops::add::add`], the `.crate` as its one input,
-//! after [`publish`]'s frame and cross-check and the authorization under the
-//! writer); yank and unyank through [`crate::ops::yank::yank_with`], owner
+//! `regtool add` ([`crate::ops::add::add_with`], the `.crate` as its one
+//! input, after [`publish`]'s frame and cross-check, the authorization and
+//! the claim in its hook under its writer); yank and unyank through [`crate::ops::yank::yank_with`], owner
 //! changes through [`crate::ops::owner::change_with`], each under the writer
 //! that checked the owner; search over [`crate::ops::list::list`]; the files
 //! read-only through [`files`]. Every write waits at most the lock timeout
@@ -372,39 +372,33 @@ fn check_owner(
     }
 }
 
-/// Whether the token `presented` may publish a version of `name`, decided
-/// under the registry's writer (then released: `add` takes it again): a
-/// crate in the index needs `publish-update`, a new one `publish-new`; a
-/// crate that is in the index or has an owners file (a name claimed by a
-/// publish that then failed, or a crate removed since) needs an owner or
-/// admin; a crate with neither is claimed for the token's user here, so that
-/// of two first publishes the second is refused.
+/// Whether `who` may publish a version of `name`, decided under the
+/// registry's writer that then adds it ([`crate::ops::add::add_with`]'s
+/// hook): a crate in the index needs `publish-update`, a new one
+/// `publish-new`; a crate that is in the index or has an owners file (a name
+/// claimed by a publish that then failed, or a crate removed since) needs an
+/// owner or admin; a crate with neither is claimed for the token's user
+/// here, so that of two first publishes the second is refused.
 ///
 /// # Errors
-/// As [`authorize`] and [`check_owner`]; the library's errors (503 when the
-/// writer is not had in time).
+/// As [`check_scope`] and [`check_owner`]; the library's errors.
 fn authorize_publish(
-    reg: &Registry,
-    token: Option<&str>,
+    writer: &crate::registry::Writer,
+    who: &TokenInfo,
     name: &CrateName,
-    shell: &Shell,
 ) -> std::result::Result<(), Refusal> {
-    // Who it is, before the writer: an unknown token never makes a
-    // request wait for it (nor others wait for that request).
-    let who = authenticate(reg, token)?;
-    let writer = reg.writer(shell)?;
     let exists = writer.find_crate(name)?.is_some();
     let scope = if exists {
         Scope::PublishUpdate
     } else {
         Scope::PublishNew
     };
-    check_scope(&who, scope, name)?;
-    let (owners, _) = crate::ops::owner::owners(&writer, name)?;
+    check_scope(who, scope, name)?;
+    let (owners, _) = crate::ops::owner::owners(writer, name)?;
     if exists || owners.is_some() {
-        check_owner(&writer, &who, name)?;
+        check_owner(writer, who, name)?;
     } else {
-        crate::ops::owner::claim(&writer, name, &who.name)?;
+        crate::ops::owner::claim(writer, name, &who.name)?;
     }
     Ok(())
 }
@@ -528,9 +522,9 @@ async fn receive(
     Ok(Received { reg, json, staging })
 }
 
-/// A publish: the `.crate` read and cross-checked with the JSON, the token
-/// authorized (and a new crate claimed) under the writer, then `add` with
-/// the `.crate` as its one input.
+/// A publish: the `.crate` read and cross-checked with the JSON, then
+/// `add` with the `.crate` as its one input, the token authorized (and a
+/// new crate claimed) under `add`'s writer.
 fn publish_blocking(
     served: &Served,
     token: Option<&str>,
@@ -547,14 +541,19 @@ fn publish_blocking(
     let entry = crate::reader::read_entry_file(staging.path(), &limits, &reg.settings, None)
         .map_err(|e| ApiError::from_error(&e, &what))?;
     publish::cross_check(&meta, &entry.line)?;
+    // Who it is, before the writer: an unknown token never makes a
+    // request wait for it (nor others wait for that request).
+    let who = authenticate(&reg, token)?;
     let shell = served.shell();
-    authorize_publish(&reg, token, &entry.name, &shell).map_err(|e| e.or_lib(&what))?;
     let opts = crate::ops::add::AddOptions {
         paths: vec![staging.path().to_path_buf()],
         ..Default::default()
     };
-    let report =
-        crate::ops::add::add(&reg, &opts, &shell).map_err(|e| ApiError::from_error(&e, &what))?;
+    // The authorization, the claim and the add under one writer.
+    let report = crate::ops::add::add_with(&reg, &opts, &shell, |writer| {
+        authorize_publish(writer, &who, &entry.name)
+    })
+    .map_err(|e: Refusal| e.or_lib(&what))?;
     let staged = format!("`{}`", staging.path().display());
     let other: Vec<String> = report
         .warnings
