@@ -178,13 +178,14 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
     let pkg = package(&reg.scratch(), "served-lib", "0.1.0");
     let before = fs::read_dir(&root).unwrap().count();
 
-    // A read-only token may not publish; nothing is written.
+    // A read-only token may not publish (refused before its body is read);
+    // nothing is written.
     cargo_fails_with(
         &env,
         &pkg,
         &reader,
         &["publish", "--registry", "local", "--no-verify"],
-        "(status 403 Forbidden): the token `reader` may not publish the new crate `served-lib`: it needs the `publish-new` scope",
+        "(status 403 Forbidden): the token `reader` may not publish: it needs the `publish-new` or `publish-update` scope",
     );
     assert!(!root.join(index_path("served-lib")).exists());
     assert_eq!(fs::read_dir(&root).unwrap().count(), before);
@@ -634,6 +635,114 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
     // SIGTERM ends the server cleanly.
     let status = serve.terminate();
     assert!(status.success(), "{status}\n{}", serve.log());
+}
+
+/// A publish whose headers (announcing a 10 MB body, with `token` if any)
+/// and first KiB are sent; the rest never comes.
+fn partial_publish(port: u16, token: Option<&str>) -> std::net::TcpStream {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: {t}\r\n"));
+    let head = format!(
+        "PUT /api/v1/crates/new HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Length: 10000000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut body = frame(br#"{"name":"big","vers":"1.0.0","deps":[]}"#, &[]);
+    let at = body.len() - 4;
+    body[at..].copy_from_slice(&9_000_000u32.to_le_bytes());
+    body.resize(1024, 0);
+    stream.write_all(&body).unwrap();
+    stream
+}
+
+/// The status line and the rest of what `stream` answers, waiting at most 5 s.
+fn answer(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read as _;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = stream
+        .read(&mut buf)
+        .map(|n| got.extend_from_slice(&buf[..n]));
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The staging files of publishes being received.
+fn staged(root: &Path) -> usize {
+    fs::read_dir(root.join(".regtool/tmp")).map_or(0, |d| d.count())
+}
+
+/// A publish without a token, with an unknown one or with one that may not
+/// publish is refused from its headers, before a byte of its body is stored;
+/// and one `serve` receives at most 16 publishes at once (503 past them), so
+/// that clients cannot fill the registry's disk with staging files.
+#[test]
+fn publishes_are_refused_before_their_body_is_stored() {
+    let dir = tempdir();
+    let (root, port, _) = serve_alone(dir.path(), &[]);
+    let alice = token(&root, "alice", &["--scope", "publish-new"]);
+    let reader = token(&root, "reader", &[]);
+    let yanker = token(&root, "yanker", &["--scope", "yank"]);
+    let serve = Serve::start(&root, port);
+    for (what, token, status) in [
+        ("no token", None, "401"),
+        ("an unknown token", Some("rgt_0123456789abcdef_00"), "403"),
+        ("a read-only token", Some(reader.as_str()), "403"),
+        (
+            "a token without a publish scope",
+            Some(yanker.as_str()),
+            "403",
+        ),
+    ] {
+        let mut stream = partial_publish(port, token);
+        let got = answer(&mut stream);
+        assert!(
+            got.starts_with(&format!("HTTP/1.1 {status}")),
+            "{what}: {got:?}\n{}",
+            serve.log()
+        );
+        assert_eq!(staged(&root), 0, "{what}: a staging file");
+    }
+    let held: Vec<_> = (0..16)
+        .map(|_| partial_publish(port, Some(&alice)))
+        .collect();
+    let start = std::time::Instant::now();
+    while staged(&root) < 16 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut more = partial_publish(port, Some(&alice));
+    let got = answer(&mut more);
+    assert!(got.starts_with("HTTP/1.1 503"), "{got:?}");
+    assert!(got.contains("16 publishes already"), "{got:?}");
+    assert_eq!(staged(&root), 16);
+    // Once those clients are gone (the server sees each close), publishes
+    // are taken again.
+    drop(held);
+    let krate = CrateBuilder::new("after", "1.0.0").build();
+    let body = frame(br#"{"name":"after","vers":"1.0.0","deps":[]}"#, &krate);
+    let start = std::time::Instant::now();
+    let r = loop {
+        let r = http_request(
+            port,
+            "PUT",
+            "/api/v1/crates/new",
+            &[("Authorization", &alice)],
+            &body,
+        );
+        if r.status != 503 || start.elapsed() > Duration::from_secs(10) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
 #[cfg(feature = "s3")]

@@ -49,6 +49,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest time a request may take in all, the wait for the writer included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Most publishes received or carried out at once by one `serve`; one more
+/// gets 503 at once. Each holds a staging file of up to `max-crate-size`
+/// bytes and its JSON (up to [`publish::MAX_JSON`]) until it ends, so this
+/// bounds the disk and memory publishes may take.
+pub(crate) const MAX_PUBLISHES: usize = 16;
 
 /// Options of `serve`.
 #[derive(Debug, Clone)]
@@ -66,6 +71,8 @@ struct Served {
     location: RegistryLocation,
     /// See [`ServeOptions::lock_timeout`].
     lock_timeout: Duration,
+    /// One permit per publish under way ([`MAX_PUBLISHES`]).
+    publishes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Served {
@@ -106,6 +113,7 @@ pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -
     let served = Arc::new(Served {
         location: at.clone(),
         lock_timeout: opts.lock_timeout,
+        publishes: Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHES)),
     });
     let app = Router::new()
         .route("/api/v1/crates/new", put(publish_handler))
@@ -443,43 +451,50 @@ async fn publish_handler(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let received = match receive(&served, announced, body).await {
+    let received = match receive(&served, token, announced, body).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    blocking(move || publish_blocking(&served, token.as_deref(), received)).await
+    blocking(move || publish_blocking(&served, received)).await
 }
 
-/// A publish body received: the JSON, and the `.crate` in a staging file of
-/// the registry (opened for this request).
+/// A publish body received: who sent it, the JSON, and the `.crate` in a
+/// staging file of the registry (opened for this request).
 struct Received {
     reg: Registry,
+    who: TokenInfo,
     json: Vec<u8>,
     staging: tempfile::NamedTempFile,
+    /// This publish's place among [`MAX_PUBLISHES`], held until it ends.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Reads a publish body as it arrives ([`publish::Framer`]): the JSON into
 /// memory, the `.crate` into a staging file, so that a publish holds at most
-/// the JSON and one chunk in memory.
+/// the JSON and one chunk in memory; only for a `token` that may publish
+/// some crate ([`may_publish`]), checked before a byte of the body is read.
 ///
 /// # Errors
-/// 413 for a body announced (`Content-Length`) over [`body_limit`] or a
+/// As [`may_publish`] (401, 403); 503 when [`MAX_PUBLISHES`] are under way
+/// (before the body is read); 413 for a body announced (`Content-Length`) over [`body_limit`] or a
 /// `.crate` announced over `max-crate-size`, before it is read; 400 for a
 /// body that is not cargo's frame or cannot be read (a client that stopped
 /// sending); the library's errors.
 async fn receive(
     served: &Arc<Served>,
+    token: Option<String>,
     announced: Option<u64>,
     mut body: axum::body::Body,
 ) -> std::result::Result<Received, ApiError> {
     use http_body_util::BodyExt as _;
     let opener = Arc::clone(served);
-    let (reg, staging) = tokio::task::spawn_blocking(move || {
+    let (reg, who, staging) = tokio::task::spawn_blocking(move || {
         let reg = opener.open()?;
+        let who = may_publish(&reg, token.as_deref())?;
         let staging = reg
             .staging_file()
             .map_err(|e| ApiError::from_error(&e, ""))?;
-        Ok::<_, ApiError>((reg, staging))
+        Ok::<_, ApiError>((reg, who, staging))
     })
     .await
     .map_err(|e| {
@@ -488,6 +503,14 @@ async fn receive(
             format!("the request failed inside regtool: {e}"),
         )
     })??;
+    let Ok(permit) = Arc::clone(&served.publishes).try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this server is receiving {MAX_PUBLISHES} publishes already; try again in a moment"
+            ),
+        ));
+    };
     let limit = body_limit(&reg);
     if let Some(n) = announced.filter(|&n| n > limit as u64) {
         return Err(ApiError::new(
@@ -519,7 +542,37 @@ async fn receive(
         })?;
     }
     let (json, _) = framer.finish()?;
-    Ok(Received { reg, json, staging })
+    Ok(Received {
+        reg,
+        who,
+        json,
+        staging,
+        _permit: permit,
+    })
+}
+
+/// The token `presented` names, if it may publish some crate (a publish
+/// scope or `admin`); which crate it may publish is decided once the
+/// `.crate` is read ([`authorize_publish`]).
+///
+/// # Errors
+/// As [`authenticate`]; 403 for a token without a publish scope.
+fn may_publish(
+    reg: &Registry,
+    presented: Option<&str>,
+) -> std::result::Result<TokenInfo, ApiError> {
+    let who = authenticate(reg, presented)?;
+    let publishes = [Scope::PublishNew, Scope::PublishUpdate, Scope::Admin];
+    if who.scopes.iter().any(|s| publishes.contains(s)) {
+        return Ok(who);
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "the token `{}` may not publish: it needs the `publish-new` or `publish-update` scope",
+            who.name
+        ),
+    ))
 }
 
 /// A publish: the `.crate` read and cross-checked with the JSON, then
@@ -527,10 +580,15 @@ async fn receive(
 /// new crate claimed) under `add`'s writer.
 fn publish_blocking(
     served: &Served,
-    token: Option<&str>,
     received: Received,
 ) -> std::result::Result<serde_json::Value, ApiError> {
-    let Received { reg, json, staging } = received;
+    let Received {
+        reg,
+        who,
+        json,
+        staging,
+        _permit,
+    } = received;
     let meta = publish::metadata(&json)?;
     let what = format!(
         "{}@{}",
@@ -541,9 +599,6 @@ fn publish_blocking(
     let entry = crate::reader::read_entry_file(staging.path(), &limits, &reg.settings, None)
         .map_err(|e| ApiError::from_error(&e, &what))?;
     publish::cross_check(&meta, &entry.line)?;
-    // Who it is, before the writer: an unknown token never makes a
-    // request wait for it (nor others wait for that request).
-    let who = authenticate(&reg, token)?;
     let shell = served.shell();
     let opts = crate::ops::add::AddOptions {
         paths: vec![staging.path().to_path_buf()],
