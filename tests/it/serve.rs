@@ -745,6 +745,101 @@ fn publishes_are_refused_before_their_body_is_stored() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
+/// Resident memory of the process `pid` (bytes), from `/proc`.
+fn resident(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// `serve` serves only the files a registry publishes (what
+/// `nginx-config` serves): an operator's own file, a folder or a path too
+/// long for the file system is a 404 that names nothing; and a large
+/// `.crate` is streamed, so that downloads that stall hold a few chunks
+/// each, not the file (its bytes, `Content-Length`, `ETag` and 304 as for
+/// any file).
+#[test]
+fn serve_streams_large_files_and_serves_only_published_ones() {
+    let dir = tempdir();
+    let (root, port, _) = serve_alone(dir.path(), &["--no-html"]);
+    // 8 MB that do not compress.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..8_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let big = CrateBuilder::new("huge", "1.0.0")
+        .file("huge/noise.bin", &noise)
+        .write_to(dir.path());
+    regtool_ok([
+        "--registry",
+        root.to_str().unwrap(),
+        "add",
+        big.to_str().unwrap(),
+    ]);
+    let krate = fs::read(&big).unwrap();
+    fs::write(root.join("notes.txt"), "an operator's secret").unwrap();
+    fs::write(root.join("crates/huge/notes.txt"), "another").unwrap();
+    let serve = Serve::start(&root, port);
+
+    let long = format!("/{}", "a/".repeat(20_000));
+    for path in [
+        "/notes.txt",
+        "/crates/huge/notes.txt",
+        "/crates/huge",
+        "/crates",
+        &long,
+    ] {
+        let r = http_request(port, "GET", path, &[], b"");
+        let body = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 404, "{}: {body}", &path[..path.len().min(40)]);
+        assert!(!body.contains(root.to_str().unwrap()), "{body}");
+        assert!(body.len() < 200, "{body}");
+    }
+
+    let path = "/crates/huge/huge-1.0.0.crate";
+    let r = http_request(port, "GET", path, &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body == krate, "the streamed .crate differs from the file");
+    assert_eq!(
+        r.header("content-length"),
+        Some(krate.len().to_string().as_str())
+    );
+    let etag = r.header("etag").expect("an ETag").to_owned();
+    let again = http_request(port, "GET", path, &[("If-None-Match", &etag)], b"");
+    assert_eq!(again.status, 304);
+
+    // 24 downloads of it that read nothing: the server's memory grows by
+    // far less than 24 copies of the file (192 MB).
+    let pid = serve.child.id();
+    let before = resident(pid);
+    let stalled: Vec<std::net::TcpStream> = (0..24)
+        .map(|_| {
+            use std::io::Write as _;
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let grown = resident(pid).saturating_sub(before);
+    assert!(
+        grown < 64 << 20,
+        "24 stalled downloads grew serve by {} MB",
+        grown >> 20
+    );
+    drop(stalled);
+}
+
 #[cfg(feature = "s3")]
 #[test]
 fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {

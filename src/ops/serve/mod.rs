@@ -858,6 +858,7 @@ async fn files_handler(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let path = uri.path().to_owned();
+    let runtime = tokio::runtime::Handle::current();
     blocking_response(move || {
         let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not found");
         let key = files::key_of(&path).ok_or_else(not_found)?;
@@ -876,20 +877,52 @@ async fn files_handler(
                 Err(e) => return Err(e),
             }
         }
-        let object = reg
-            .get_object(&key)
-            .map_err(|e| ApiError::from_error(&e, ""))?
-            .ok_or_else(not_found)?;
-        let etag = files::etag(&object.bytes);
-        let headers = [
-            (header::ETAG, etag.clone()),
-            (header::CONTENT_TYPE, files::content_type(&key).to_owned()),
-            (header::CACHE_CONTROL, "no-cache".to_owned()),
-        ];
-        if if_none_match.is_some_and(|v| files::matches(&v, &etag)) {
-            return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+        // A file that cannot be read (a folder, a name the file system
+        // refuses) is a 404 that names nothing; the log says why.
+        let unreadable = |e: Error| {
+            crate::output::warn(format!("serving `{key}`: {}", crate::error::Report(&e)));
+            not_found()
+        };
+        let meta = reg.stat(&key).map_err(unreadable)?.ok_or_else(not_found)?;
+        let headers = |etag: &str| {
+            [
+                (header::ETAG, etag.to_owned()),
+                (header::CONTENT_TYPE, files::content_type(&key).to_owned()),
+                (header::CACHE_CONTROL, "no-cache".to_owned()),
+            ]
+        };
+        if meta.size <= files::WHOLE {
+            let object = reg
+                .get_object(&key)
+                .map_err(unreadable)?
+                .ok_or_else(not_found)?;
+            let etag = files::etag(&object.bytes);
+            if if_none_match.is_some_and(|v| files::matches(&v, &etag)) {
+                return Ok((StatusCode::NOT_MODIFIED, headers(&etag)).into_response());
+            }
+            return Ok((StatusCode::OK, headers(&etag), object.bytes).into_response());
         }
-        Ok((StatusCode::OK, headers, object.bytes).into_response())
+        // A large file (a big .crate) is streamed: a download that stalls
+        // holds a few chunks, not the file.
+        let etag = files::etag_of_meta(&meta);
+        if if_none_match.is_some_and(|v| files::matches(&v, &etag)) {
+            return Ok((StatusCode::NOT_MODIFIED, headers(&etag)).into_response());
+        }
+        let reader = reg
+            .open_object(&key)
+            .map_err(unreadable)?
+            .ok_or_else(not_found)?;
+        let body = {
+            let _in_runtime = runtime.enter();
+            files::stream(reader)
+        };
+        Ok((
+            StatusCode::OK,
+            headers(&etag),
+            [(header::CONTENT_LENGTH, meta.size.to_string())],
+            body,
+        )
+            .into_response())
     })
     .await
 }
