@@ -309,9 +309,30 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &pkg,
         &bob,
         &["yank", "--registry", "local", "served-lib@0.1.0"],
-        "(status 403 Forbidden): the token is not valid for this registry (unknown or revoked)",
+        "(status 401 Unauthorized): the token is not valid for this registry (unknown or revoked): `cargo logout --registry local`",
     );
     assert_eq!(yanked(&root, "served-lib"), [false]);
+
+    // A crate that does not exist is a 404 that says so (not "no owner");
+    // an owner that has no token is refused (it could not act, and whoever
+    // later got a token of that name would own the crate).
+    let missing = http_request(
+        port,
+        "DELETE",
+        "/api/v1/crates/no-such-crate/0.1.0/yank",
+        &[("Authorization", &publisher)],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&missing.body);
+    assert_eq!(missing.status, 404, "{text}");
+    assert!(text.contains("no crate `no-such-crate`"), "{text}");
+    cargo_fails_with(
+        &env,
+        &pkg,
+        &publisher,
+        &owner_args(&["--add", "nobody"]),
+        "`nobody` has no token in this registry",
+    );
 
     // A crate added with the CLI has no owner: only an admin token changes
     // it through the API, until `regtool owner` gives it one.
@@ -483,6 +504,15 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
     let out = env.cargo(&consumer, &["update"]);
     assert!(!out.status.success(), "{}", describe_output(&out));
     assert!(stderr(&out).contains("token"), "{}", describe_output(&out));
+    // An unknown (or revoked) token gets a 401 too, so that cargo says the
+    // token was rejected and asks for a login, instead of a bare 403.
+    let out = cargo_with(&env, &consumer, "rgt_0123456789abcdef_00", &["update"]);
+    assert!(!out.status.success(), "{}", describe_output(&out));
+    assert!(
+        stderr(&out).contains("token rejected for `local`"),
+        "{}",
+        describe_output(&out)
+    );
 
     // Index files carry an ETag and answer 304 to it; nothing of .regtool/
     // is served, to a valid token either.
@@ -694,7 +724,7 @@ fn publishes_are_refused_before_their_body_is_stored() {
     let serve = Serve::start(&root, port);
     for (what, token, status) in [
         ("no token", None, "401"),
-        ("an unknown token", Some("rgt_0123456789abcdef_00"), "403"),
+        ("an unknown token", Some("rgt_0123456789abcdef_00"), "401"),
         ("a read-only token", Some(reader.as_str()), "403"),
         (
             "a token without a publish scope",

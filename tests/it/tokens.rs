@@ -315,13 +315,16 @@ fn cargo_fetches_with_an_added_token_until_it_is_revoked() {
 
 /// `regtool owner`: a crate from the CLI has no owner; owners are added and
 /// removed (any spelling of the crate), in `--format json` too; a crate that
-/// has owners keeps at least one; an unknown crate or a user that is not a
-/// token name is refused, and a refusal writes nothing.
+/// has owners keeps at least one; an unknown crate, a user that is not a
+/// token name or has no token is refused, and a refusal writes nothing.
 #[test]
 fn owner_lists_adds_and_removes_and_keeps_one() {
     use common::{CrateBuilder, TestRegistry, assert_exit_code, json, stderr, stdout};
     let reg = TestRegistry::new();
     reg.publish(&CrateBuilder::new("Owned-Crate", "1.0.0"));
+    for user in ["alice", "bob"] {
+        reg.ok(&[&"token", &"add", &user]);
+    }
     let out = reg.ok(&[&"owner", &"owned_crate"]);
     assert_eq!(stdout(&out), "");
     assert!(stderr(&out).contains("has no owner"), "{}", stderr(&out));
@@ -365,6 +368,11 @@ fn owner_lists_adds_and_removes_and_keeps_one() {
             vec!["owner", "Owned-Crate", "--add", "not a user"],
             2,
             "is not a user",
+        ),
+        (
+            vec!["owner", "Owned-Crate", "--add", "ghost"],
+            2,
+            "`ghost` has no token in this registry",
         ),
         (vec!["owner", "missing", "--add", "alice"], 1, "`missing`"),
     ] {

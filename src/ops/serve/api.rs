@@ -74,7 +74,16 @@ impl IntoResponse for ApiError {
             .map(|d| serde_json::json!({ "detail": d }))
             .collect();
         let body = axum::Json(serde_json::json!({ "errors": errors }));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::UNAUTHORIZED {
+            // The `auth-required` handshake: cargo then sends its token, or
+            // tells its user to log in.
+            (
+                self.status,
+                [(header::WWW_AUTHENTICATE, "Cargo".to_owned())],
+                body,
+            )
+                .into_response()
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             (
                 self.status,
                 [(header::RETRY_AFTER, RETRY_AFTER.to_string())],

@@ -271,8 +271,8 @@ fn presented(headers: &HeaderMap) -> Option<String> {
 /// The token `presented` names.
 ///
 /// # Errors
-/// 401 without a token, 403 for a token the registry does not hold (never
-/// echoing it).
+/// 401 without a token, and for a token the registry does not hold (never
+/// echoing it), so that cargo tells its user to log in again.
 fn authenticate(
     reg: &Registry,
     presented: Option<&str>,
@@ -290,8 +290,11 @@ fn authenticate(
         .map_err(|e| ApiError::from_error(&e, ""))?
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::FORBIDDEN,
-                "the token is not valid for this registry (unknown or revoked)",
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "the token is not valid for this registry (unknown or revoked): `cargo logout --registry {0}`, then `cargo login --registry {0}` with a token of `regtool token add`",
+                    reg.settings.registry_name()
+                ),
             )
         })
 }
@@ -350,7 +353,8 @@ fn check_scope(
 ///
 /// # Errors
 /// 403 naming the owners, or saying that the crate has none (an `admin`
-/// token or `regtool owner` must act).
+/// token or `regtool owner` must act); 404 for a crate that is not in the
+/// registry and has no owner.
 fn check_owner(
     reg: &Registry,
     who: &TokenInfo,
@@ -371,6 +375,16 @@ fn check_owner(
                 o.join(", ")
             ),
         )),
+        None if reg
+            .find_crate(name)
+            .map_err(|e| ApiError::from_error(&e, ""))?
+            .is_none() =>
+        {
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("there is no crate `{name}` in this registry"),
+            ))
+        }
         None => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
@@ -864,18 +878,7 @@ async fn files_handler(
         let key = files::key_of(&path).ok_or_else(not_found)?;
         let reg = served.open()?;
         if reg.config.auth_required {
-            match authenticate(&reg, token.as_deref()) {
-                Ok(_) => {}
-                Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-                    let mut r = e.into_response();
-                    r.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        axum::http::HeaderValue::from_static("Cargo"),
-                    );
-                    return Ok(r);
-                }
-                Err(e) => return Err(e),
-            }
+            authenticate(&reg, token.as_deref())?;
         }
         // A file that cannot be read (a folder, a name the file system
         // refuses) is a 404 that names nothing; the log says why.
