@@ -496,7 +496,9 @@ pub(crate) fn add(
             "`{}` is a bucket: only `regtool serve` checks its tokens (the bucket's own access rules decide who reads the bucket directly)",
             reg.location().display()
         ));
-    } else if !reg.config.auth_required {
+    } else if !reg.config.auth_required && info.scopes.is_empty() {
+        // A token with scopes is a publisher's for `regtool serve`: cargo
+        // sends it with every API request, `auth-required` or not.
         shell.warn(format!(
             "`{}` does not require a token (config.json has no `auth-required`), so cargo sends none and nginx checks none; `regtool settings --auth-required true` turns it on",
             reg.location().display()

@@ -751,7 +751,7 @@ fn publishes_are_refused_before_their_body_is_stored() {
     let mut more = partial_publish(port, Some(&alice));
     let got = answer(&mut more);
     assert!(got.starts_with("HTTP/1.1 503"), "{got:?}");
-    assert!(got.contains("16 publishes already"), "{got:?}");
+    assert!(got.contains("16 changes under way already"), "{got:?}");
     assert_eq!(staged(&root), 16);
     // Once those clients are gone (the server sees each close), publishes
     // are taken again.
@@ -773,6 +773,95 @@ fn publishes_are_refused_before_their_body_is_stored() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// While another writer holds the registry (a long `reindex`), at most 16
+/// changes wait for it (503 past them, at once), so waiting changes cannot
+/// take the threads reads need: `config.json` is served meanwhile. Two
+/// `Authorization` headers are refused (a proxy and `serve` could disagree
+/// on who is calling).
+#[test]
+fn changes_waiting_for_the_writer_are_bounded_and_reads_go_on() {
+    let dir = tempdir();
+    let (root, port, _) = serve_alone(dir.path(), &[]);
+    let alice = token(&root, "alice", &["--scope", "publish-new,yank"]);
+    let reader = token(&root, "reader", &[]);
+    let serve = Serve::start(&root, port);
+    let krate = CrateBuilder::new("held", "1.0.0").build();
+    let publish = |auth: &[(&str, &str)]| {
+        http_request(
+            port,
+            "PUT",
+            "/api/v1/crates/new",
+            auth,
+            &frame(br#"{"name":"held","vers":"1.0.0","deps":[]}"#, &krate),
+        )
+    };
+    let two = publish(&[("Authorization", &reader), ("Authorization", &alice)]);
+    assert_eq!(two.status, 400, "{}", String::from_utf8_lossy(&two.body));
+    let r = publish(&[("Authorization", &alice)]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    // Another process holds the folder's writer lock for 5 s.
+    let lock = root.join(".regtool/lock");
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(5)",
+            lock.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "held\n");
+    }
+    let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
+        let yanks: Vec<_> = (0..24)
+            .map(|_| {
+                s.spawn(|| {
+                    let r = http_request(
+                        port,
+                        "DELETE",
+                        "/api/v1/crates/held/1.0.0/yank",
+                        &[("Authorization", &alice)],
+                        b"",
+                    );
+                    (r.status, String::from_utf8_lossy(&r.body).into_owned())
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(1));
+        let start = std::time::Instant::now();
+        let r = http_request(port, "GET", "/config.json", &[], b"");
+        assert_eq!(r.status, 200);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "config.json took {:?} while changes waited",
+            start.elapsed()
+        );
+        yanks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    holder.wait().unwrap();
+    let busy = statuses.iter().filter(|(s, _)| *s == 503).count();
+    assert!(
+        statuses.iter().all(|(s, _)| *s == 200 || *s == 503),
+        "{statuses:?}\n{}",
+        serve.log()
+    );
+    assert!(busy >= 8, "{busy} of 24 refused: {statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .any(|(s, b)| *s == 503 && b.contains("16 changes under way")),
+        "{statuses:?}"
+    );
+    assert_eq!(yanked(&root, "held"), [true]);
 }
 
 /// Resident memory of the process `pid` (bytes), from `/proc`.

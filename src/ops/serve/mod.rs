@@ -49,11 +49,14 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest time a request may take in all, the wait for the writer included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// Most publishes received or carried out at once by one `serve`; one more
-/// gets 503 at once. Each holds a staging file of up to `max-crate-size`
-/// bytes and its JSON (up to [`publish::MAX_JSON`]) until it ends, so this
-/// bounds the disk and memory publishes may take.
-pub(crate) const MAX_PUBLISHES: usize = 16;
+/// Most changes (publishes, yanks, owner changes) under way at once in one
+/// `serve`, received or waiting for the writer; one more gets 503 at once.
+/// A publish holds a staging file of up to `max-crate-size` bytes and its
+/// JSON (up to [`publish::MAX_JSON`]) until it ends, and each change may
+/// hold a thread of the blocking pool while it waits for the writer, so
+/// this bounds the disk and memory they take and keeps the pool free for
+/// reads (which never wait for a writer).
+pub(crate) const MAX_CHANGES: usize = 16;
 
 /// Options of `serve`.
 #[derive(Debug, Clone)]
@@ -71,8 +74,8 @@ struct Served {
     location: RegistryLocation,
     /// See [`ServeOptions::lock_timeout`].
     lock_timeout: Duration,
-    /// One permit per publish under way ([`MAX_PUBLISHES`]).
-    publishes: Arc<tokio::sync::Semaphore>,
+    /// One permit per change under way ([`MAX_CHANGES`]).
+    changes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Served {
@@ -80,6 +83,24 @@ impl Served {
     /// noise in the log), waiting at most the lock timeout.
     fn shell(&self) -> Shell {
         Shell::new(Format::Text, true, true).with_lock_timeout(Some(self.lock_timeout))
+    }
+
+    /// A place among the [`MAX_CHANGES`] changes under way, held until the
+    /// change ends.
+    ///
+    /// # Errors
+    /// 503 when there is none left.
+    fn change_permit(&self) -> std::result::Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.changes)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "this server has {MAX_CHANGES} changes under way already (publishes, yanks, owner changes); try again in a moment"
+                    ),
+                )
+            })
     }
 
     fn open(&self) -> std::result::Result<Registry, ApiError> {
@@ -113,7 +134,7 @@ pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -
     let served = Arc::new(Served {
         location: at.clone(),
         lock_timeout: opts.lock_timeout,
-        publishes: Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHES)),
+        changes: Arc::new(tokio::sync::Semaphore::new(MAX_CHANGES)),
     });
     let app = Router::new()
         .route("/api/v1/crates/new", put(publish_handler))
@@ -261,11 +282,20 @@ where
 }
 
 /// The token cargo sent (`Authorization`, the token itself), if any.
-fn presented(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+///
+/// # Errors
+/// 400 for more than one `Authorization` header (a proxy in front and
+/// `serve` could disagree on who is calling).
+fn presented(headers: &HeaderMap) -> std::result::Result<Option<String>, ApiError> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the request has more than one Authorization header",
+        ));
+    }
+    Ok(first.and_then(|v| v.to_str().ok()).map(str::to_owned))
 }
 
 /// The token `presented` names.
@@ -460,7 +490,10 @@ async fn publish_handler(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -479,7 +512,7 @@ struct Received {
     who: TokenInfo,
     json: Vec<u8>,
     staging: tempfile::NamedTempFile,
-    /// This publish's place among [`MAX_PUBLISHES`], held until it ends.
+    /// This publish's place among [`MAX_CHANGES`], held until it ends.
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -489,7 +522,7 @@ struct Received {
 /// some crate ([`may_publish`]), checked before a byte of the body is read.
 ///
 /// # Errors
-/// As [`may_publish`] (401, 403); 503 when [`MAX_PUBLISHES`] are under way
+/// As [`may_publish`] (401, 403); 503 when [`MAX_CHANGES`] are under way
 /// (before the body is read); 413 for a body announced (`Content-Length`) over [`body_limit`] or a
 /// `.crate` announced over `max-crate-size`, before it is read; 400 for a
 /// body that is not cargo's frame or cannot be read (a client that stopped
@@ -517,14 +550,7 @@ async fn receive(
             format!("the request failed inside regtool: {e}"),
         )
     })??;
-    let Ok(permit) = Arc::clone(&served.publishes).try_acquire_owned() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "this server is receiving {MAX_PUBLISHES} publishes already; try again in a moment"
-            ),
-        ));
-    };
+    let permit = served.change_permit()?;
     let limit = body_limit(&reg);
     if let Some(n) = announced.filter(|&n| n > limit as u64) {
         return Err(ApiError::new(
@@ -640,7 +666,10 @@ async fn yank_handler(
     headers: HeaderMap,
     UrlPath((name, version)): UrlPath<(String, String)>,
 ) -> Response {
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || yank_blocking(&served, token.as_deref(), &name, &version, false)).await
 }
 
@@ -650,7 +679,10 @@ async fn unyank_handler(
     headers: HeaderMap,
     UrlPath((name, version)): UrlPath<(String, String)>,
 ) -> Response {
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || yank_blocking(&served, token.as_deref(), &name, &version, true)).await
 }
 
@@ -675,6 +707,7 @@ fn yank_blocking(
     let version = semver::Version::parse(version).map_err(|e| bad("version", e.to_string()))?;
     let reg = served.open()?;
     let who = authorize(&reg, token, Scope::Yank, &name)?;
+    let _permit = served.change_permit()?;
     // The owner check and the yank under one writer: an owner removed
     // meanwhile cannot yank.
     let shell = served.shell();
@@ -697,7 +730,10 @@ async fn owners_list_handler(
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || {
         let name = crate_name(&name)?;
         let reg = served.open()?;
@@ -759,7 +795,10 @@ async fn owners_change(
         Ok(b) => b,
         Err(r) => return ApiError::new(r.status(), r.body_text()).into_response(),
     };
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || {
         let name = crate_name(&name)?;
         let users: OwnersBody = serde_json::from_slice(&body).map_err(|e| {
@@ -770,6 +809,7 @@ async fn owners_change(
         })?;
         let reg = served.open()?;
         let who = authorize(&reg, token.as_deref(), Scope::ChangeOwners, &name)?;
+        let _permit = served.change_permit()?;
         // The owner check and the change under one writer.
         let shell = served.shell();
         let lib = |e: Error| ApiError::from_error(&e, "");
@@ -832,7 +872,10 @@ async fn search_handler(
         Ok(q) => q.0,
         Err(r) => return ApiError::new(r.status(), r.body_text()).into_response(),
     };
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || {
         let reg = served.open()?;
         if reg.config.auth_required {
@@ -866,7 +909,10 @@ async fn files_handler(
         return ApiError::new(StatusCode::NOT_FOUND, "regtool serve has no such endpoint")
             .into_response();
     }
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
