@@ -183,10 +183,8 @@ impl TokenInfo {
     #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     pub(crate) fn allows(&self, scope: Scope, name: &crate::name::CrateName) -> bool {
         let fold = |s: &str| s.to_ascii_lowercase().replace('-', "_");
-        if self.scopes.contains(&Scope::Admin) {
-            return true;
-        }
-        if !self.scopes.contains(&scope) {
+        // `admin` stands for every scope, within the crate patterns too.
+        if !self.scopes.contains(&Scope::Admin) && !self.scopes.contains(&scope) {
             return false;
         }
         let canonical = name.canonical();

@@ -862,6 +862,18 @@ fn changes_waiting_for_the_writer_are_bounded_and_reads_go_on() {
         "{statuses:?}"
     );
     assert_eq!(yanked(&root, "held"), [true]);
+
+    // An admin token limited to crate patterns is an admin of those only.
+    let admz = token(&root, "admz", &["--scope", "admin", "--crates", "zz*"]);
+    let r = http_request(
+        port,
+        "PUT",
+        "/api/v1/crates/held/1.0.0/unyank",
+        &[("Authorization", &admz)],
+        b"",
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(yanked(&root, "held"), [true]);
 }
 
 /// Resident memory of the process `pid` (bytes), from `/proc`.

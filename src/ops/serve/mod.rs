@@ -379,7 +379,8 @@ fn check_scope(
 }
 
 /// Whether `who` may change the existing crate `name` as an owner: an
-/// `admin` token always; otherwise only one of its owners.
+/// `admin` token (whose crate patterns, if any, match `name`) always;
+/// otherwise only one of its owners.
 ///
 /// # Errors
 /// 403 naming the owners, or saying that the crate has none (an `admin`
@@ -390,7 +391,8 @@ fn check_owner(
     who: &TokenInfo,
     name: &CrateName,
 ) -> std::result::Result<(), ApiError> {
-    if who.scopes.contains(&Scope::Admin) {
+    // An admin token limited to crate patterns is an admin of those only.
+    if who.allows(Scope::Admin, name) {
         return Ok(());
     }
     let (owners, _) =
