@@ -479,8 +479,8 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
         "{c:?}"
     );
 
-    // cargo search reads the index (this registry has the catalogue off or
-    // on alike).
+    // cargo search, with the catalogue on: from its search data, with the
+    // manifest's description.
     let out = cargo_ok_with(
         &env,
         &pkg,
@@ -489,7 +489,7 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
         &serve,
     );
     assert!(
-        stdout(&out).contains("alone-lib = \"1.0.0\""),
+        stdout(&out).contains("alone-lib = \"1.0.0\"") && stdout(&out).contains("# served"),
         "{}",
         describe_output(&out)
     );
@@ -935,6 +935,15 @@ fn serve_streams_large_files_and_serves_only_published_ones() {
         assert!(!body.contains(root.to_str().unwrap()), "{body}");
         assert!(body.len() < 200, "{body}");
     }
+
+    // Search with the catalogue off reads the index: no description.
+    let r = http_request(port, "GET", "/api/v1/crates?q=hug", &[], b"");
+    let found: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        found,
+        serde_json::json!({"crates": [{"name": "huge", "max_version": "1.0.0", "description": ""}],
+            "meta": {"total": 1}})
+    );
 
     let path = "/crates/huge/huge-1.0.0.crate";
     let r = http_request(port, "GET", path, &[], b"");

@@ -11,7 +11,8 @@
 //! input, after [`publish`]'s frame and cross-check, the authorization and
 //! the claim in its hook under its writer); yank and unyank through [`crate::ops::yank::yank_with`], owner
 //! changes through [`crate::ops::owner::change_with`], each under the writer
-//! that checked the owner; search over [`crate::ops::list::list`]; the files
+//! that checked the owner; search over the catalogue's search data or the
+//! index ([`search`]); the files
 //! read-only through [`files`]. Every write waits at most the lock timeout
 //! for the registry's one `Writer`, then answers 503. Sources:
 //! <https://doc.rust-lang.org/cargo/reference/registry-web-api.html>,
@@ -20,6 +21,7 @@
 mod api;
 mod files;
 mod publish;
+mod search;
 
 use crate::error::{Error, Result};
 use crate::location::RegistryLocation;
@@ -860,8 +862,8 @@ struct SearchQuery {
 }
 
 /// `GET /api/v1/crates?q=&per_page=`: the crates whose name holds `q`
-/// (any case, `-` and `_` alike), from the index (so with the catalogue
-/// on or off), by name.
+/// (any case, `-` and `_` alike), by name, with their description when the
+/// catalogue is on ([`search::crates`]).
 async fn search_handler(
     State(served): State<Arc<Served>>,
     headers: HeaderMap,
@@ -886,12 +888,18 @@ async fn search_handler(
         let fold = |s: &str| s.to_ascii_lowercase().replace('-', "_");
         let q = fold(&query.q);
         let per_page = query.per_page.unwrap_or(10).clamp(1, 100);
-        let list = crate::ops::list::list(&reg).map_err(|e| ApiError::from_error(&e, ""))?;
-        let hits: Vec<_> = list.0.iter().filter(|c| fold(&c.name).contains(&q)).collect();
+        let all = search::crates(&reg).map_err(|e| ApiError::from_error(&e, ""))?;
+        let hits: Vec<_> = all.iter().filter(|c| fold(&c.name).contains(&q)).collect();
         let crates: Vec<serde_json::Value> = hits
             .iter()
             .take(per_page)
-            .map(|c| serde_json::json!({ "name": c.name, "max_version": c.latest, "description": "" }))
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "max_version": c.max_version,
+                    "description": c.description,
+                })
+            })
             .collect();
         Ok(serde_json::json!({ "crates": crates, "meta": { "total": hits.len() } }))
     })
