@@ -12,7 +12,7 @@
 //! its name, creation time and read-only mark, then one `map` entry:
 //!
 //! ```text
-//! # regtool-token name=ci created=2025-01-10T12:00:00Z read-only=no
+//! # regtool-token name=ci created=2025-01-10T12:00:00Z read-only=yes
 //! "~^rgt_0123456789abcdef_[0-9a-f]{64}$" "nc3mh4HecljehxZAk5vr8g";
 //! ```
 //!
@@ -29,9 +29,11 @@
 //! Lines of the older by-hand shape `"~^TOKEN$" 1;` (a raw token) stay valid and
 //! are kept as they are; `token list` counts them but cannot name or revoke them.
 //!
-//! "Read-only" is a mark for people (a consumer's token rather than a CI
-//! publisher's): nginx only serves reads, and publishing is `regtool add` on
-//! the registry's own file system.
+//! A token is read-only when it has no scopes (below): nginx only serves
+//! reads, and publishing is `regtool add` on the registry's own file system
+//! or a scope through `regtool serve`. The `read-only=` mark of the comment
+//! line is written (`yes` for a token without scopes) and required for the
+//! line's shape, but the scopes decide ([`TokenInfo::read_only`]).
 //!
 //! What a token may do through cargo's Web API (`regtool serve`, see
 //! docs/serve.md) is its *scopes*, crates.io's names ([`Scope`]), optionally
@@ -87,7 +89,10 @@ pub(crate) struct TokenInfo {
     pub(crate) id: String,
     /// When it was added (`YYYY-MM-DDTHH:MM:SSZ`, UTC).
     pub(crate) created: String,
-    /// Marked as a consumer's token (a label only; see the module docs).
+    /// The token has no scopes: it can only read (through nginx and through
+    /// `regtool serve` alike). Derived from `scopes`: the file's
+    /// `read-only=` mark, a label of tokens made before scopes, is not
+    /// what decides.
     pub(crate) read_only: bool,
     /// What the token may do through the Web API (empty: read only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -275,7 +280,8 @@ fn parse_meta(line: &str) -> Option<TokenInfo> {
         name: name?,
         id: String::new(),
         created: created?,
-        read_only: read_only?,
+        // The mark must be there (the line's shape), but the scopes decide.
+        read_only: read_only.map(|_| scopes.is_empty())?,
         scopes,
         crates,
     })
@@ -477,7 +483,7 @@ pub(crate) fn add(
         name: name.to_owned(),
         id: format!("{TOKEN_PREFIX}{id}_"),
         created: crate::index::pubtime_now(),
-        read_only: opts.read_only,
+        read_only: scopes.is_empty(),
         scopes,
         crates: opts.crates.clone(),
     };

@@ -117,7 +117,8 @@ fn token_add_list_revoke() {
     assert_token_shape(&token2);
     assert_ne!(token2, token);
     assert_eq!(j["name"], "dev-laptop");
-    assert_eq!(j["read_only"], false);
+    // Without scopes a token can only read, `--read-only` or not.
+    assert_eq!(j["read_only"], true);
     assert_eq!(j["cargo_login"], "cargo login --registry my-reg");
     assert_eq!(j["env_var"], "CARGO_REGISTRIES_MY_REG_TOKEN");
     assert_eq!(j["registry_name"], "my-reg");
@@ -129,6 +130,10 @@ fn token_add_list_revoke() {
     assert!(text.contains("ci") && text.contains("dev-laptop"), "{text}");
     assert!(text.contains(id), "{text}");
     assert!(!text.contains(token) && !text.contains(&token2), "{text}");
+    let header = text.lines().next().unwrap();
+    assert!(header.ends_with("  SCOPES"), "{text}");
+    assert!(!text.contains("READ-ONLY"), "{text}");
+    assert_eq!(text.matches("  read-only\n").count(), 2, "{text}");
     let out = ok(&root, &["token", "list", "--format", "json"]);
     assert!(!stdout(&out).contains(secret));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -143,7 +148,7 @@ fn token_add_list_revoke() {
             )
         })
         .collect();
-    assert_eq!(names, [("ci", true), ("dev-laptop", false)]);
+    assert_eq!(names, [("ci", true), ("dev-laptop", true)]);
     assert_eq!(j["raw_tokens"], 0);
 
     // Refused, with nothing written: a name used already, a bad name.
