@@ -919,7 +919,7 @@ fn serve_streams_large_files_and_serves_only_published_ones() {
     let krate = fs::read(&big).unwrap();
     fs::write(root.join("notes.txt"), "an operator's secret").unwrap();
     fs::write(root.join("crates/huge/notes.txt"), "another").unwrap();
-    let serve = Serve::start(&root, port);
+    let mut serve = Serve::start(&root, port);
 
     let long = format!("/{}", "a/".repeat(20_000));
     for path in [
@@ -976,6 +976,14 @@ fn serve_streams_large_files_and_serves_only_published_ones() {
         grown < 64 << 20,
         "24 stalled downloads grew serve by {} MB",
         grown >> 20
+    );
+    // SIGTERM: the stalled downloads get 10 s, then serve stops anyway.
+    let status = serve.terminate();
+    assert!(status.success(), "{status}\n{}", serve.log());
+    assert!(
+        serve.log().contains("connections are dropped"),
+        "{}",
+        serve.log()
     );
     drop(stalled);
 }

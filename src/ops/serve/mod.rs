@@ -51,6 +51,10 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest time a request may take in all, the wait for the writer included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the requests under way get to finish after SIGTERM before their
+/// connections are dropped (a client that stops reading must not keep
+/// `serve` from stopping); a publish already adding finishes regardless.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Most changes (publishes, yanks, owner changes) under way at once in one
 /// `serve`, received or waiting for the writer; one more gets 503 at once.
 /// A publish holds a staging file of up to `max-crate-size` bytes and its
@@ -191,7 +195,8 @@ pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -
 
 /// Serves the connections `listener` accepts with `app`, each with the
 /// header timeout (hyper's, which needs a timer: `axum::serve` sets none),
-/// until [`shutdown`]; then waits for the requests under way.
+/// until [`shutdown`]; then waits for the requests under way, at most
+/// [`SHUTDOWN_GRACE`].
 async fn accept(listener: tokio::net::TcpListener, app: Router) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -219,7 +224,15 @@ async fn accept(listener: tokio::net::TcpListener, app: Router) {
             let _ = conn.await;
         });
     }
-    graceful.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        crate::output::warn(format!(
+            "requests still under way {}s after the signal: their connections are dropped",
+            SHUTDOWN_GRACE.as_secs()
+        ));
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
