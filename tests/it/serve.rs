@@ -178,6 +178,14 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
     let pkg = package(&reg.scratch(), "served-lib", "0.1.0");
     let before = fs::read_dir(&root).unwrap().count();
 
+    // `cargo yank` (or `yank --undo`) of served-lib 0.1.0.
+    let yank_args = |undo: bool| {
+        let mut a = vec!["yank", "--registry", "local", "served-lib@0.1.0"];
+        if undo {
+            a.insert(1, "--undo");
+        }
+        a
+    };
     // A read-only token may not publish (refused before its body is read);
     // nothing is written.
     cargo_fails_with(
@@ -216,25 +224,13 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &env,
         &pkg,
         &reader,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
+        &yank_args(false),
         "it needs the `yank` scope",
     );
     assert_eq!(yanked(&root, "served-lib"), [false]);
-    cargo_ok_with(
-        &env,
-        &pkg,
-        &publisher,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
-        &serve,
-    );
+    cargo_ok_with(&env, &pkg, &publisher, &yank_args(false), &serve);
     assert_eq!(yanked(&root, "served-lib"), [true]);
-    cargo_ok_with(
-        &env,
-        &pkg,
-        &publisher,
-        &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
-        &serve,
-    );
+    cargo_ok_with(&env, &pkg, &publisher, &yank_args(true), &serve);
     assert_eq!(yanked(&root, "served-lib"), [false]);
 
     // The first publisher owns the crate; another token with the scopes
@@ -251,7 +247,7 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &env,
         &pkg,
         &mallory,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
+        &yank_args(false),
         "`mallory` is not an owner of `served-lib`",
     );
     cargo_ok_with(
@@ -261,13 +257,7 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &owner_args(&["--add", "bob"]),
         &serve,
     );
-    cargo_ok_with(
-        &env,
-        &pkg,
-        &bob,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
-        &serve,
-    );
+    cargo_ok_with(&env, &pkg, &bob, &yank_args(false), &serve);
     assert_eq!(yanked(&root, "served-lib"), [true]);
     // bob has no change-owners scope; alice removes bob.
     cargo_fails_with(
@@ -290,17 +280,11 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &env,
         &pkg,
         &bob,
-        &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
+        &yank_args(true),
         "`bob` is not an owner of `served-lib` (its owners: alice)",
     );
     assert_eq!(yanked(&root, "served-lib"), [true]);
-    cargo_ok_with(
-        &env,
-        &pkg,
-        &publisher,
-        &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
-        &serve,
-    );
+    cargo_ok_with(&env, &pkg, &publisher, &yank_args(true), &serve);
 
     // A revoked token is refused at once (no reload), and nothing changes.
     regtool_ok(["--registry", r, "token", "revoke", "bob"]);
@@ -308,7 +292,7 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &env,
         &pkg,
         &bob,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
+        &yank_args(false),
         "(status 401 Unauthorized): the token is not valid for this registry (unknown or revoked): `cargo logout --registry local`",
     );
     assert_eq!(yanked(&root, "served-lib"), [false]);
@@ -410,6 +394,32 @@ fn frame(json: &[u8], krate: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&(krate.len() as u32).to_le_bytes());
     v.extend_from_slice(krate);
     v
+}
+
+/// `PUT /api/v1/crates/new` on `port` with `body` (a frame) and `token`.
+fn put_new(port: u16, token: &str, body: &[u8]) -> HttpResponse {
+    http_request(
+        port,
+        "PUT",
+        "/api/v1/crates/new",
+        &[("Authorization", token)],
+        body,
+    )
+}
+
+/// A publish of a small new crate `name` 1.0.0 (as cargo frames it) on
+/// `port` with `token`, which must succeed.
+#[track_caller]
+fn publish_ok(port: u16, token: &str, name: &str) {
+    let krate = CrateBuilder::new(name, "1.0.0").build();
+    let json = format!(r#"{{"name":"{name}","vers":"1.0.0","deps":[]}}"#);
+    let r = put_new(port, token, &frame(json.as_bytes(), &krate));
+    assert_eq!(
+        r.status,
+        200,
+        "{name}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
 }
 
 #[test]
@@ -606,13 +616,7 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
         ),
     ];
     for (what, body, says) in cases {
-        let r = http_request(
-            port,
-            "PUT",
-            "/api/v1/crates/new",
-            &[("Authorization", &alice)],
-            &body,
-        );
+        let r = put_new(port, &alice, &body);
         let text = String::from_utf8_lossy(&r.body);
         let want = if what.contains("max-crate-size") {
             413
@@ -760,13 +764,7 @@ fn publishes_are_refused_before_their_body_is_stored() {
     let body = frame(br#"{"name":"after","vers":"1.0.0","deps":[]}"#, &krate);
     let start = std::time::Instant::now();
     let r = loop {
-        let r = http_request(
-            port,
-            "PUT",
-            "/api/v1/crates/new",
-            &[("Authorization", &alice)],
-            &body,
-        );
+        let r = put_new(port, &alice, &body);
         if r.status != 503 || start.elapsed() > Duration::from_secs(10) {
             break r;
         }
@@ -799,8 +797,7 @@ fn changes_waiting_for_the_writer_are_bounded_and_reads_go_on() {
     };
     let two = publish(&[("Authorization", &reader), ("Authorization", &alice)]);
     assert_eq!(two.status, 400, "{}", String::from_utf8_lossy(&two.body));
-    let r = publish(&[("Authorization", &alice)]);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    publish_ok(port, &alice, "held");
 
     // Another process holds the folder's writer lock for 5 s.
     let lock = root.join(".regtool/lock");
@@ -1028,23 +1025,7 @@ fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {
     std::thread::scope(|s| {
         for i in 0..8 {
             let (port, alice) = (if i % 2 == 0 { pa } else { pb }, &alice);
-            s.spawn(move || {
-                let krate = CrateBuilder::new(&format!("conc-{i}"), "1.0.0").build();
-                let json = format!(r#"{{"name":"conc-{i}","vers":"1.0.0","deps":[]}}"#);
-                let r = http_request(
-                    port,
-                    "PUT",
-                    "/api/v1/crates/new",
-                    &[("Authorization", alice)],
-                    &frame(json.as_bytes(), &krate),
-                );
-                assert_eq!(
-                    r.status,
-                    200,
-                    "conc-{i}: {}",
-                    String::from_utf8_lossy(&r.body)
-                );
-            });
+            s.spawn(move || publish_ok(port, alice, &format!("conc-{i}")));
         }
         s.spawn(|| bucket.add(&reg, std::slice::from_ref(&cli)));
     });
@@ -1069,18 +1050,7 @@ fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {
     // One publish takes the writer once: the authorization and the new
     // crate's claim happen under the writer that adds it, so the lease is
     // written twice (taken, released), not four times.
-    let krate = CrateBuilder::new("one-writer", "1.0.0").build();
-    let meta = br#"{"name":"one-writer","vers":"1.0.0","deps":[]}"#;
-    let during = bucket.requests_during(|| {
-        let r = http_request(
-            pa,
-            "PUT",
-            "/api/v1/crates/new",
-            &[("Authorization", &alice)],
-            &frame(meta, &krate),
-        );
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    });
+    let during = bucket.requests_during(|| publish_ok(pa, &alice, "one-writer"));
     let lease_writes = during
         .iter()
         .filter(|r| r.starts_with("PUT ") && r.contains("/reg/.regtool/lease "))
