@@ -938,7 +938,7 @@ fn serve_streams_large_files_and_serves_only_published_ones() {
     let found: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(
         found,
-        serde_json::json!({"crates": [{"name": "huge", "max_version": "1.0.0", "description": ""}],
+        serde_json::json!({"crates": [{"name": "huge", "max_version": "1.0.0", "description": null}],
             "meta": {"total": 1}})
     );
 

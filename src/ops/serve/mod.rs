@@ -910,7 +910,8 @@ async fn search_handler(
                 serde_json::json!({
                     "name": c.name,
                     "max_version": c.max_version,
-                    "description": c.description,
+                    // cargo prints `# ` for an empty string, nothing for null.
+                    "description": (!c.description.is_empty()).then_some(&c.description),
                 })
             })
             .collect();
