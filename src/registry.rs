@@ -520,6 +520,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] naming the object.
+    #[cfg(feature = "serve")]
     pub(crate) fn open_object(&self, key: &str) -> Result<Option<Box<dyn std::io::Read + Send>>> {
         self.store.open(key)
     }
