@@ -146,30 +146,32 @@ impl Rule {
         }
     }
 
-    /// Only requests of `job`.
-    pub fn job(mut self, job: &str) -> Rule {
-        self.job = Some(job.to_owned());
+    /// Narrows the rule by one text filter: `field` of it set to `value`.
+    fn only(mut self, field: fn(&mut Rule) -> &mut Option<String>, value: &str) -> Rule {
+        *field(&mut self) = Some(value.to_owned());
         self
     }
 
+    /// Only requests of `job`.
+    pub fn job(self, job: &str) -> Rule {
+        self.only(|r| &mut r.job, job)
+    }
+
     /// Only requests with this method (`GET`, `HEAD`, `PUT`, `DELETE`, ...).
-    pub fn method(mut self, method: &str) -> Rule {
-        self.method = Some(method.to_owned());
-        self
+    pub fn method(self, method: &str) -> Rule {
+        self.only(|r| &mut r.method, method)
     }
 
     /// Only requests whose path (without the query) ends with `suffix`,
     /// percent-encoded as sent (`/fo/o-/foo-bar`).
-    pub fn path_ends(mut self, suffix: &str) -> Rule {
-        self.path_suffix = Some(suffix.to_owned());
-        self
+    pub fn path_ends(self, suffix: &str) -> Rule {
+        self.only(|r| &mut r.path_suffix, suffix)
     }
 
     /// Only requests whose path (without the query) contains `part`
     /// (`/r/catalogue/`).
-    pub fn path_contains(mut self, part: &str) -> Rule {
-        self.path_part = Some(part.to_owned());
-        self
+    pub fn path_contains(self, part: &str) -> Rule {
+        self.only(|r| &mut r.path_part, part)
     }
 
     /// Only requests that arrive once `gate` is open (after another rule's
@@ -180,16 +182,14 @@ impl Rule {
     }
 
     /// Only requests whose query contains `part` (`list-type=2`).
-    pub fn query(mut self, part: &str) -> Rule {
-        self.query = Some(part.to_owned());
-        self
+    pub fn query(self, part: &str) -> Rule {
+        self.only(|r| &mut r.query, part)
     }
 
     /// Only requests that delete the object whose path ends with `suffix`:
     /// a `DELETE` of it, or a bulk delete (`POST ?delete`) naming it.
-    pub fn deletes(mut self, suffix: &str) -> Rule {
-        self.deletes = Some(suffix.to_owned());
-        self
+    pub fn deletes(self, suffix: &str) -> Rule {
+        self.only(|r| &mut r.deletes, suffix)
     }
 
     /// Lets the first `n` matching requests pass untouched.
