@@ -713,16 +713,26 @@ fn read_request(r: &mut impl BufRead) -> io::Result<Option<Message>> {
         headers,
         body: Vec::new(),
     };
+    read_body(r, &mut m, true)?;
+    Ok(Some(m))
+}
+
+/// Reads the body of `m` (its head read) from `r`: chunked (`raw` keeps the
+/// framing, see [`read_chunked`]) or `Content-Length` bytes; `false` when it
+/// has neither, and nothing was read.
+fn read_body(r: &mut impl BufRead, m: &mut Message, raw: bool) -> io::Result<bool> {
     if m.chunked() {
-        m.body = read_chunked(r, true)?;
+        m.body = read_chunked(r, raw)?;
     } else if let Some(n) = m.header("content-length") {
         let n: usize = n
             .parse()
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
         m.body = vec![0; n];
         r.read_exact(&mut m.body)?;
+    } else {
+        return Ok(false);
     }
-    Ok(Some(m))
+    Ok(true)
 }
 
 /// Forwards `req` to the server on a connection of its own and reads the
@@ -754,15 +764,7 @@ fn forward(upstream: u16, method: &str, req: &Message) -> io::Result<Message> {
     if method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(m);
     }
-    if m.chunked() {
-        m.body = read_chunked(&mut r, false)?;
-    } else if let Some(n) = m.header("content-length") {
-        let n: usize = n
-            .parse()
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
-        m.body = vec![0; n];
-        r.read_exact(&mut m.body)?;
-    } else {
+    if !read_body(&mut r, &mut m, false)? {
         r.read_to_end(&mut m.body)?;
     }
     Ok(m)
