@@ -42,24 +42,23 @@ impl Counting {
         std::mem::take(&mut *self.counts.lock().unwrap())
     }
 
+    /// Counts one read of `key`, or one write when `write`.
+    fn count(&self, key: &str, write: bool) {
+        let mut counts = self.counts.lock().unwrap();
+        let map = if write {
+            &mut counts.writes
+        } else {
+            &mut counts.reads
+        };
+        *map.entry(key.into()).or_default() += 1;
+    }
+
     fn read(&self, key: &str) {
-        *self
-            .counts
-            .lock()
-            .unwrap()
-            .reads
-            .entry(key.into())
-            .or_default() += 1;
+        self.count(key, false);
     }
 
     fn write(&self, key: &str) {
-        *self
-            .counts
-            .lock()
-            .unwrap()
-            .writes
-            .entry(key.into())
-            .or_default() += 1;
+        self.count(key, true);
     }
 }
 
