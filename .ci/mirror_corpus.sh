@@ -24,17 +24,11 @@ cleanup() {
 trap cleanup EXIT
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-python3 - "$corpus" "$work/upstream" "$work/Cargo.lock" "$port" <<'PY'
+python3 - "$corpus" "$work/upstream" "$work/Cargo.lock" "$port" "$(cd "$(dirname "$0")" && pwd)" <<'PY'
 import json, os, shutil, sys
-corpus, up, lock, port = sys.argv[1:5]
-
-def index_path(name):
-    n = name.lower()
-    if len(n) <= 2:
-        return f"{len(n)}/{n}"
-    if len(n) == 3:
-        return f"3/{n[0]}/{n}"
-    return f"{n[:2]}/{n[2:4]}/{n}"
+corpus, up, lock, port, ci = sys.argv[1:6]
+sys.path.insert(0, ci)
+from sparse_index import index_path
 
 files, packages = {}, []
 for text in open(os.path.join(corpus, "expected.jsonl")):
@@ -82,7 +76,13 @@ status=0
 NO_PROXY=127.0.0.1 no_proxy=127.0.0.1 "$regtool" -q --registry "$work/mirror" --format json \
   mirror --upstream "sparse+http://127.0.0.1:$port/" --jobs 4 "$work/Cargo.lock" \
   >"$work/report.json" 2>"$work/mirror.log" || status=$?
-python3 - "$work/report.json" "$work/upstream" "$work/mirror" "$status" <<'PY'
+# On a failure, mirror's own words too: the tail of its stderr (its log).
+failed() {
+  echo "mirror's stderr (last 40 lines):" >&2
+  tail -n 40 "$work/mirror.log" >&2
+  exit 1
+}
+python3 - "$work/report.json" "$work/upstream" "$work/mirror" "$status" <<'PY' || failed
 import json, os, sys
 report_path, up, mirror, status = sys.argv[1:5]
 try:

@@ -25,15 +25,8 @@ count = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 fixtures = os.path.join(root, "fixtures", "crates-io")
 small = ["wait-timeout-0.2.1", "cpufeatures-0.3.1", "itoa-1.0.18", "autocfg-1.5.1",
          "zmij-1.0.23", "jiff-static-0.2.43"][:count]
-
-
-def index_path(name):
-    n = name.lower()
-    if len(n) <= 2:
-        return f"{len(n)}/{n}"
-    if len(n) == 3:
-        return f"3/{n[0]}/{n}"
-    return f"{n[:2]}/{n[2:4]}/{n}"
+sys.path.insert(0, os.path.join(root, ".ci"))
+from sparse_index import index_path  # noqa: E402
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):

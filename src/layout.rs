@@ -72,18 +72,32 @@ pub(crate) fn name_claim_key(name: &CrateName) -> String {
 }
 
 /// Index path of any name (see [`index_key`]): cargo's `make_dep_path` on the
-/// lowercased name. Counts characters, so a name that is not ASCII (never a
-/// valid crate name) still gets a path.
+/// lowercased name, that is [`prefix`] of it then the name (`""` for `""`).
+/// Counts characters, so a name that is not ASCII (never a valid crate name)
+/// still gets a path.
 pub(crate) fn index_path(name: &str) -> String {
     let n = name.to_lowercase();
-    let chars: Vec<char> = n.chars().collect();
+    if n.is_empty() {
+        return n;
+    }
+    format!("{}/{n}", prefix(&n))
+}
+
+/// The index folder of `name` in the name's own case: `1`, `2`, `3/{first
+/// character}`, else `{first two}/{next two}` (`Se/rd` for `Serde_json`; `""`
+/// for `""`), counted in characters. Lowercased it is the folder of
+/// [`index_path`]; as it is, the `{prefix}` of a `dl` template (and
+/// lowercased, its `{lowerprefix}`).
+/// Source: <https://doc.rust-lang.org/cargo/reference/registry-index.html#index-files>.
+pub(crate) fn prefix(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
     let part = |r: std::ops::Range<usize>| chars[r].iter().collect::<String>();
     match chars.len() {
         0 => String::new(),
-        1 => format!("1/{n}"),
-        2 => format!("2/{n}"),
-        3 => format!("3/{}/{n}", part(0..1)),
-        _ => format!("{}/{}/{n}", part(0..2), part(2..4)),
+        1 => "1".into(),
+        2 => "2".into(),
+        3 => format!("3/{}", part(0..1)),
+        _ => format!("{}/{}", part(0..2), part(2..4)),
     }
 }
 
@@ -193,6 +207,9 @@ mod tests {
         assert_eq!(index_path("éa"), "2/éa");
         assert_eq!(index_path("ééé"), "3/é/ééé");
         assert_eq!(index_path(""), "");
+        assert_eq!(prefix("Serde_json"), "Se/rd");
+        assert_eq!(prefix("Abc"), "3/A");
+        assert_eq!(prefix("AB"), "2");
     }
 
     #[test]

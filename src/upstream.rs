@@ -772,26 +772,13 @@ pub(crate) fn dl_url(template: &str, name: &str, vers: &str, cksum: &str) -> Str
     {
         return format!("{}/{name}/{vers}/download", template.trim_end_matches('/'));
     }
-    let prefix = prefix(name);
+    let prefix = crate::layout::prefix(name);
     template
         .replace("{crate}", name)
         .replace("{version}", vers)
         .replace("{lowerprefix}", &prefix.to_lowercase())
         .replace("{prefix}", &prefix)
         .replace("{sha256-checksum}", cksum)
-}
-
-/// The index folder of `name` in its own case (`se/rd`, `3/s`, `1`, `2`).
-fn prefix(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let part = |r: std::ops::Range<usize>| chars[r].iter().collect::<String>();
-    match chars.len() {
-        0 => String::new(),
-        1 => "1".into(),
-        2 => "2".into(),
-        3 => format!("3/{}", part(0..1)),
-        _ => format!("{}/{}", part(0..2), part(2..4)),
-    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,14 @@ fn doctor(registry: Option<&Path>, args: &[&str]) -> Output {
     run_with_timeout(cmd, common::REGTOOL_TIMEOUT)
 }
 
+/// Runs doctor as [`doctor`] does, asserts that it exits 1 (a check
+/// failed; `what` names the run) and gives its stdout, the text report.
+fn failing(registry: Option<&Path>, args: &[&str], what: &str) -> String {
+    let out = doctor(registry, args);
+    common::assert_exit_code(&out, 1, what);
+    stdout(&out)
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -120,12 +128,14 @@ fn doctor_passes_nginx_from_nginx_config() {
     );
 
     // A crate the server does not have fails the index check.
-    let out = doctor(None, &[&reg.index_url(), "--crate", "not-there"]);
-    common::assert_exit_code(&out, 1, "doctor --crate not-there");
+    let text = failing(
+        None,
+        &[&reg.index_url(), "--crate", "not-there"],
+        "doctor --crate not-there",
+    );
     assert!(
-        stdout(&out).contains("fail  index-file     `/no/t-/not-there` answered 404"),
-        "{}",
-        stdout(&out)
+        text.contains("fail  index-file     `/no/t-/not-there` answered 404"),
+        "{text}"
     );
 }
 
@@ -174,13 +184,12 @@ fn doctor_follows_the_token_exchange_of_nginx() {
     assert!(log.contains("401 GET /do/ct/doctor_probe"), "{log}");
 
     // A token the server does not know fails.
-    let out = doctor(Some(&reg.root()), &["--token", "0123abcd"]);
-    common::assert_exit_code(&out, 1, "doctor with a wrong token");
-    assert!(
-        stdout(&out).contains("fail  auth           `http://"),
-        "{}",
-        stdout(&out)
+    let text = failing(
+        Some(&reg.root()),
+        &["--token", "0123abcd"],
+        "doctor with a wrong token",
     );
+    assert!(text.contains("fail  auth           `http://"), "{text}");
 }
 
 #[test]
@@ -254,12 +263,11 @@ fn doctor_reports_a_server_that_is_not_there() {
         .local_addr()
         .unwrap()
         .port();
-    let out = doctor(
+    let text = failing(
         None,
         &[&format!("http://127.0.0.1:{port}"), "--timeout", "5"],
+        "doctor against nothing",
     );
-    common::assert_exit_code(&out, 1, "doctor against nothing");
-    let text = stdout(&out);
     assert!(
         text.starts_with("fail  config.json    no answer:"),
         "{text}"
@@ -353,18 +361,24 @@ impl Drop for FnServer {
 /// A registry folder made for `url`, holding the mixed-case crate.
 fn registry_for(url: &str, init_args: &[&str]) -> tempfile::TempDir {
     let dir = common::tempdir();
-    let root = dir.path().join("registry");
+    make_registry(dir.path(), url, init_args);
+    dir
+}
+
+/// Makes `dir/registry` for `url` (`regtool init` with `init_args`) and adds
+/// the mixed-case crate to it (packaged in `dir/scratch`).
+fn make_registry(dir: &Path, url: &str, init_args: &[&str]) {
+    let root = dir.join("registry");
     let mut args = vec!["init", root.to_str().unwrap(), "--url", url];
     args.extend(init_args);
     common::regtool_ok(&args);
-    let krate = mixed_case().write_to(&dir.path().join("scratch"));
+    let krate = mixed_case().write_to(&dir.join("scratch"));
     common::regtool_ok([
         "--registry",
         root.to_str().unwrap(),
         "add",
         krate.to_str().unwrap(),
     ]);
-    dir
 }
 
 /// The file under `root` at URL path `path`, if there is one.
@@ -472,9 +486,11 @@ fn doctor_fails_a_fallback_page_for_every_missing_path() {
             b"<html></html>".to_vec(),
         )
     });
-    let out = doctor(Some(&dir.path().join("registry")), &[]);
-    common::assert_exit_code(&out, 1, "doctor against a page for config.json");
-    let text = stdout(&out);
+    let text = failing(
+        Some(&dir.path().join("registry")),
+        &[],
+        "doctor against a page for config.json",
+    );
     assert!(
         text.starts_with("fail  config.json    200, but not cargo's config.json"),
         "{text}"
@@ -496,9 +512,11 @@ fn doctor_fails_a_token_check_that_config_json_does_not_announce() {
         }
     });
     let root = dir.path().join("registry");
-    let out = doctor(Some(&root), &["--token", "s3cret"]);
-    common::assert_exit_code(&out, 1, "doctor against an unannounced token check");
-    let text = stdout(&out);
+    let text = failing(
+        Some(&root),
+        &["--token", "s3cret"],
+        "doctor against an unannounced token check",
+    );
     let auth = text
         .lines()
         .find(|l| l.contains("  auth  "))
@@ -519,17 +537,8 @@ fn doctor_fails_a_token_check_that_config_json_does_not_announce() {
 /// holding the mixed-case crate; the folder is made for the server's URL.
 fn behind_fault_server() -> (common::FaultServer, tempfile::TempDir) {
     let dir = common::tempdir();
-    let root = dir.path().join("registry");
-    let server = common::FaultServer::start(&root);
-    let url = server.url();
-    common::regtool_ok(["init", root.to_str().unwrap(), "--url", &url]);
-    let krate = mixed_case().write_to(&dir.path().join("scratch"));
-    common::regtool_ok([
-        "--registry",
-        root.to_str().unwrap(),
-        "add",
-        krate.to_str().unwrap(),
-    ]);
+    let server = common::FaultServer::start(&dir.path().join("registry"));
+    make_registry(dir.path(), &server.url(), &[]);
     (server, dir)
 }
 

@@ -19,6 +19,39 @@ fn bucket() -> Option<Bucket> {
     MotoServer::shared("the registry lives in an S3 bucket on 127.0.0.1").map(MotoServer::bucket)
 }
 
+/// A new `--mirror` registry at `prefix` of `bucket`, made for the bucket's
+/// plain-HTTP URL of that prefix; gives its `s3://` URL.
+fn init_mirror(bucket: &Bucket, prefix: &str) -> String {
+    let reg = bucket.url(prefix);
+    bucket.ok(&["init", &reg, "--url", &bucket.http_url(prefix), "--mirror"]);
+    reg
+}
+
+/// The arguments of `regtool --registry REG --format json mirror --upstream
+/// UPSTREAM WANTED...` (lockfiles or `NAME@VERSION`s).
+fn mirror_args<'a>(reg: &'a str, upstream: &'a str, wanted: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--registry",
+        reg,
+        "--format",
+        "json",
+        "mirror",
+        "--upstream",
+        upstream,
+    ];
+    args.extend(wanted);
+    args
+}
+
+/// `regtool --format json verify REG --deep`, which must exit 0 and report
+/// no problem; gives the report.
+#[track_caller]
+fn verified_clean(bucket: &Bucket, reg: &str) -> Value {
+    let verify = json(&bucket.ok(&["--format", "json", "verify", reg, "--deep"]));
+    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+    verify
+}
+
 /// Whether any of `requests` lists the bucket.
 fn lists(requests: &[String]) -> bool {
     requests
@@ -140,8 +173,7 @@ fn commands_work_on_a_bucket() {
     assert_eq!(line["yanked"], true);
 
     bucket.ok(&["reindex", &reg]);
-    let verify = json(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
-    assert_eq!(verify["problems"], serde_json::json!([]));
+    let verify = verified_clean(&bucket, &reg);
     assert_eq!(verify["versions"], 2);
     let list = json(&bucket.ok(&["--registry", &reg, "--format", "json", "list"]));
     assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
@@ -552,8 +584,7 @@ fn add_dry_run_and_add_agree_about_a_young_orphan_with_other_bytes() {
         object.body == std::fs::read(&ours).unwrap(),
         "not the added bytes"
     );
-    let verify = json(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
-    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+    verified_clean(&bucket, &reg);
 }
 
 /// An orphan `.crate` with other bytes in a bucket (a killed add's, no line
@@ -567,30 +598,17 @@ fn mirror_replaces_a_young_orphan_with_other_bytes_in_a_bucket() {
         CrateBuilder::new("alpha", "1.0.0"),
         CrateBuilder::new("beta", "0.2.0"),
     ]);
-    let reg = bucket.url("orphan");
-    bucket.ok(&[
-        "init",
-        &reg,
-        "--url",
-        &bucket.http_url("orphan"),
-        "--mirror",
-    ]);
+    let reg = init_mirror(&bucket, "orphan");
     let other = CrateBuilder::new("alpha", "1.0.0")
         .file("src/lib.rs", "// not upstream's\n")
         .build();
     put_new(&bucket, "orphan/crates/alpha/alpha-1.0.0.crate", other);
     let upstream_url = upstream.index_url();
-    let out = bucket.run(&[
-        "--registry",
+    let out = bucket.run(&mirror_args(
         &reg,
-        "--format",
-        "json",
-        "mirror",
-        "--upstream",
         &upstream_url,
-        "alpha@1.0.0",
-        "beta@0.2.0",
-    ]);
+        &["alpha@1.0.0", "beta@0.2.0"],
+    ));
     common::assert_success(&out, "mirror over an orphan with other bytes");
     let r = json(&out);
     for (name, vers) in [("alpha", "1.0.0"), ("beta", "0.2.0")] {
@@ -601,8 +619,7 @@ fn mirror_replaces_a_young_orphan_with_other_bytes_in_a_bucket() {
             "{name}: not upstream's bytes"
         );
     }
-    let verify = json(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
-    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+    verified_clean(&bucket, &reg);
 }
 
 /// `regtool mirror` into a `--mirror` registry in a bucket, from a regtool
@@ -647,25 +664,9 @@ fn mirror_of_a_lockfile_into_a_bucket() {
     let lockfile = dir.path().join("Cargo.lock");
     std::fs::write(&lockfile, crates_io_lockfile(Some("consumer"), &locked)).unwrap();
 
-    let reg = bucket.url("mirror");
-    bucket.ok(&[
-        "init",
-        &reg,
-        "--url",
-        &bucket.http_url("mirror"),
-        "--mirror",
-    ]);
+    let reg = init_mirror(&bucket, "mirror");
     let upstream_url = upstream.index_url();
-    let args = [
-        "--registry",
-        &reg,
-        "--format",
-        "json",
-        "mirror",
-        "--upstream",
-        &upstream_url,
-        lockfile.to_str().unwrap(),
-    ];
+    let args = mirror_args(&reg, &upstream_url, &[lockfile.to_str().unwrap()]);
     let out = bucket.ok(&args);
     let r = json(&out);
     for (name, vers, _) in &published {
@@ -735,8 +736,7 @@ fn mirror_of_a_lockfile_into_a_bucket() {
             "{key}"
         );
     }
-    let verify = json(&bucket.ok(&["--format", "json", "verify", &reg, "--deep"]));
-    assert_eq!(verify["problems"], serde_json::json!([]), "{verify:#}");
+    let verify = verified_clean(&bucket, &reg);
     assert_eq!(verify["versions"], 4, "{verify:#}");
 
     // Incremental: nothing asked of upstream, nothing written to the bucket.

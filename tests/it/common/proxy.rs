@@ -146,30 +146,32 @@ impl Rule {
         }
     }
 
-    /// Only requests of `job`.
-    pub fn job(mut self, job: &str) -> Rule {
-        self.job = Some(job.to_owned());
+    /// Narrows the rule by one text filter: `field` of it set to `value`.
+    fn only(mut self, field: fn(&mut Rule) -> &mut Option<String>, value: &str) -> Rule {
+        *field(&mut self) = Some(value.to_owned());
         self
     }
 
+    /// Only requests of `job`.
+    pub fn job(self, job: &str) -> Rule {
+        self.only(|r| &mut r.job, job)
+    }
+
     /// Only requests with this method (`GET`, `HEAD`, `PUT`, `DELETE`, ...).
-    pub fn method(mut self, method: &str) -> Rule {
-        self.method = Some(method.to_owned());
-        self
+    pub fn method(self, method: &str) -> Rule {
+        self.only(|r| &mut r.method, method)
     }
 
     /// Only requests whose path (without the query) ends with `suffix`,
     /// percent-encoded as sent (`/fo/o-/foo-bar`).
-    pub fn path_ends(mut self, suffix: &str) -> Rule {
-        self.path_suffix = Some(suffix.to_owned());
-        self
+    pub fn path_ends(self, suffix: &str) -> Rule {
+        self.only(|r| &mut r.path_suffix, suffix)
     }
 
     /// Only requests whose path (without the query) contains `part`
     /// (`/r/catalogue/`).
-    pub fn path_contains(mut self, part: &str) -> Rule {
-        self.path_part = Some(part.to_owned());
-        self
+    pub fn path_contains(self, part: &str) -> Rule {
+        self.only(|r| &mut r.path_part, part)
     }
 
     /// Only requests that arrive once `gate` is open (after another rule's
@@ -180,16 +182,14 @@ impl Rule {
     }
 
     /// Only requests whose query contains `part` (`list-type=2`).
-    pub fn query(mut self, part: &str) -> Rule {
-        self.query = Some(part.to_owned());
-        self
+    pub fn query(self, part: &str) -> Rule {
+        self.only(|r| &mut r.query, part)
     }
 
     /// Only requests that delete the object whose path ends with `suffix`:
     /// a `DELETE` of it, or a bulk delete (`POST ?delete`) naming it.
-    pub fn deletes(mut self, suffix: &str) -> Rule {
-        self.deletes = Some(suffix.to_owned());
-        self
+    pub fn deletes(self, suffix: &str) -> Rule {
+        self.only(|r| &mut r.deletes, suffix)
     }
 
     /// Lets the first `n` matching requests pass untouched.
@@ -713,16 +713,26 @@ fn read_request(r: &mut impl BufRead) -> io::Result<Option<Message>> {
         headers,
         body: Vec::new(),
     };
+    read_body(r, &mut m, true)?;
+    Ok(Some(m))
+}
+
+/// Reads the body of `m` (its head read) from `r`: chunked (`raw` keeps the
+/// framing, see [`read_chunked`]) or `Content-Length` bytes; `false` when it
+/// has neither, and nothing was read.
+fn read_body(r: &mut impl BufRead, m: &mut Message, raw: bool) -> io::Result<bool> {
     if m.chunked() {
-        m.body = read_chunked(r, true)?;
+        m.body = read_chunked(r, raw)?;
     } else if let Some(n) = m.header("content-length") {
         let n: usize = n
             .parse()
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
         m.body = vec![0; n];
         r.read_exact(&mut m.body)?;
+    } else {
+        return Ok(false);
     }
-    Ok(Some(m))
+    Ok(true)
 }
 
 /// Forwards `req` to the server on a connection of its own and reads the
@@ -754,15 +764,7 @@ fn forward(upstream: u16, method: &str, req: &Message) -> io::Result<Message> {
     if method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(m);
     }
-    if m.chunked() {
-        m.body = read_chunked(&mut r, false)?;
-    } else if let Some(n) = m.header("content-length") {
-        let n: usize = n
-            .parse()
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
-        m.body = vec![0; n];
-        r.read_exact(&mut m.body)?;
-    } else {
+    if !read_body(&mut r, &mut m, false)? {
         r.read_to_end(&mut m.body)?;
     }
     Ok(m)
