@@ -32,7 +32,7 @@ use std::sync::Arc;
 mod hook;
 mod verbatim;
 mod writer;
-pub(crate) use hook::{Added, Change, ChangeHook, Derived};
+pub(crate) use hook::{Added, Change, ChangeHook, Derived, IndexSnapshot};
 pub(crate) use verbatim::{VerbatimOutcome, VerbatimVersion};
 pub(crate) use verbatim::{dependency_names, levels};
 pub(crate) use writer::{Publication, Writer};

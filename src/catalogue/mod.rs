@@ -59,7 +59,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::name::CrateName;
-use crate::registry::{Added, Change, ChangeHook, Derived, Registry, Writer};
+use crate::registry::{Added, Change, ChangeHook, Derived, IndexSnapshot, Registry, Writer};
 use crate::storage::{Durability, Precondition};
 
 /// Key of the catalogue's start page.
@@ -204,6 +204,13 @@ mod pages {
         refuse_if_on(reg).map(|()| 0)
     }
 
+    pub(super) fn rebuild_from(
+        reg: &Writer,
+        _index: crate::registry::IndexSnapshot,
+    ) -> Result<usize> {
+        refuse_if_on(reg).map(|()| 0)
+    }
+
     pub(super) fn site_changed(_reg: &Writer) -> Result<bool> {
         Ok(false)
     }
@@ -304,6 +311,18 @@ impl ChangeHook for Catalogue {
         }
         Ok(Derived::Written {
             crates: pages::rebuild(writer)?,
+        })
+    }
+
+    /// [`ChangeHook::rebuild`] from the index files `reindex` holds: a
+    /// reindex that changed nothing reads no index file again and writes
+    /// nothing.
+    fn reindexed(&self, writer: &Writer, index: IndexSnapshot) -> Result<Derived> {
+        if !writer.settings.html {
+            return Ok(Derived::Unchanged);
+        }
+        Ok(Derived::Written {
+            crates: pages::rebuild_from(writer, index)?,
         })
     }
 

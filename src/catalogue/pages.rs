@@ -808,7 +808,7 @@ pub(crate) fn update(
         let written = write_shared(w, &site, stored, &rendered, &now)?;
         if matches!(written, Written::FeedShort | Written::Unreadable) {
             w.barrier()?;
-            return rebuild_with(w, true).map(|_| ());
+            return rebuild_with(w, true, None).map(|_| ());
         }
         if written == Written::Done {
             w.barrier()?;
@@ -942,17 +942,68 @@ fn write_shared(
 // ---------------------------------------------------------------------------
 // The whole catalogue.
 
-/// An index file as read for a rebuild: its key, bytes and fingerprint.
+/// An index file as read for a rebuild: its key, contents and fingerprint.
 struct Scanned {
     /// Its key.
     key: String,
     /// The canonical name of its crate (from the key: the last part, `-`
     /// as `_`).
     canonical: String,
-    /// The bytes.
-    bytes: Vec<u8>,
+    /// Its contents.
+    file: Source,
     /// Its fingerprint ([`fingerprint`], computed on the bytes).
     fingerprint: String,
+}
+
+/// An index file's contents for a rebuild: read from the storage (parsed
+/// only when its page is written), or as the command holds it.
+enum Source {
+    /// The bytes read.
+    Bytes(Vec<u8>),
+    /// The file the command that rebuilds holds (see
+    /// [`crate::registry::IndexSnapshot`]).
+    Parsed(IndexFile),
+}
+
+impl Scanned {
+    /// The index file at `key` as read from the storage; `None` when it is
+    /// gone.
+    fn read(w: &Writer, key: &str, site_key: &str) -> Result<Option<Scanned>> {
+        let Some(bytes) = w.read_raw(key)? else {
+            return Ok(None);
+        };
+        Ok(Some(Scanned {
+            key: key.to_string(),
+            canonical: canonical_of_key(key),
+            fingerprint: fingerprint_of_bytes(site_key, &bytes),
+            file: Source::Bytes(bytes),
+        }))
+    }
+
+    /// The index file `file` at `key`, as held.
+    fn held(key: String, file: IndexFile, site_key: &str) -> Scanned {
+        Scanned {
+            canonical: canonical_of_key(&key),
+            fingerprint: fingerprint(site_key, &file),
+            key,
+            file: Source::Parsed(file),
+        }
+    }
+
+    /// The parsed index file; `None` when its bytes are not one (`verify`
+    /// reports it).
+    fn parse(self, w: &Writer) -> Option<IndexFile> {
+        match self.file {
+            Source::Bytes(bytes) => IndexFile::parse(&w.locate(&self.key), &bytes).ok(),
+            Source::Parsed(file) => Some(file),
+        }
+    }
+}
+
+/// The canonical name of the crate of the index file at `key` (its last
+/// part, `-` as `_`).
+fn canonical_of_key(key: &str) -> String {
+    key.rsplit('/').next().unwrap_or(key).replace('-', "_")
 }
 
 /// The fingerprint of an index file's bytes: the same as [`fingerprint`] of
@@ -985,38 +1036,49 @@ fn fingerprint_of_bytes(site_key: &str, bytes: &[u8]) -> String {
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub(crate) fn rebuild(w: &Writer) -> Result<usize> {
-    rebuild_with(w, false)
+    rebuild_with(w, false, None)
+}
+
+/// [`rebuild`] from `index`, every index file as `reindex` holds it now
+/// (see [`crate::registry::IndexSnapshot`]): no index file is read, and a
+/// reindex that changed nothing writes nothing.
+///
+/// # Errors
+/// As [`rebuild`].
+pub(crate) fn rebuild_from(w: &Writer, index: crate::registry::IndexSnapshot) -> Result<usize> {
+    rebuild_with(w, false, Some(index))
 }
 
 /// [`rebuild`]; `feed`: the feed is to be made again from the index files
-/// even when every page is up to date.
-fn rebuild_with(w: &Writer, feed: bool) -> Result<usize> {
+/// even when every page is up to date; `index`: the index files as held
+/// (else read).
+fn rebuild_with(
+    w: &Writer,
+    feed: bool,
+    index: Option<crate::registry::IndexSnapshot>,
+) -> Result<usize> {
     if !w.settings.html {
         return Ok(0);
     }
     let site = Site::new(&w.settings, &w.config);
     let key = site_key(&site);
-    let keys = w.index_keys()?;
-    let scanned: Vec<Result<Option<Scanned>>> = keys
-        .par_iter()
-        .map(|k| {
-            let Some(bytes) = w.read_raw(k)? else {
-                return Ok(None);
-            };
-            let canonical = k.rsplit('/').next().unwrap_or(k).replace('-', "_");
-            let fingerprint = fingerprint_of_bytes(&key, &bytes);
-            Ok(Some(Scanned {
-                key: k.clone(),
-                canonical,
-                bytes,
-                fingerprint,
-            }))
-        })
-        .collect();
-    let scanned: Vec<Scanned> = scanned
-        .into_iter()
-        .filter_map(Result::transpose)
-        .collect::<Result<_>>()?;
+    let scanned: Vec<Scanned> = match index {
+        Some(files) => files
+            .into_par_iter()
+            .map(|(k, file)| Scanned::held(k, file, &key))
+            .collect(),
+        None => {
+            let scanned: Vec<Result<Option<Scanned>>> = w
+                .index_keys()?
+                .par_iter()
+                .map(|k| Scanned::read(w, k, &key))
+                .collect();
+            scanned
+                .into_iter()
+                .filter_map(Result::transpose)
+                .collect::<Result<_>>()?
+        }
+    };
     let old = read_catalogue(w)?.filter(|s| s.state.site == key);
     let (old_rows, old_prints) = match &old {
         Some(s) => (
@@ -1063,15 +1125,16 @@ fn rebuild_with(w: &Writer, feed: bool) -> Result<usize> {
     edit_pending(w, Durability::Now, |p| p.all = true)?;
     let mut crates = Vec::new();
     for s in scanned {
-        let Ok(index) = IndexFile::parse(&w.locate(&s.key), &s.bytes) else {
+        let is_fresh = fresh(&s);
+        let print = s.fingerprint.clone();
+        let Some(index) = s.parse(w) else {
             continue; // `verify` reports it
         };
         let Some(name) = render::shown_version(&index).and_then(|p| CrateName::new(&p.name).ok())
         else {
             continue;
         };
-        let is_fresh = fresh(&s);
-        crates.push((name, index, is_fresh, s.fingerprint));
+        crates.push((name, index, is_fresh, print));
     }
     let none = HashMap::new();
     let unprepared = Prepared::new();

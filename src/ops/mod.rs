@@ -25,6 +25,8 @@ pub(crate) mod remove;
 #[cfg(feature = "serve")]
 pub(crate) mod serve;
 pub(crate) mod settings;
+#[cfg(test)]
+pub(crate) mod testing;
 pub(crate) mod token;
 pub(crate) mod unlock;
 pub(crate) mod verify;

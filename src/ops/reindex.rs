@@ -34,7 +34,7 @@ use crate::layout;
 use crate::name::{self, CrateName};
 use crate::output::{Shell, count};
 use crate::reader::{self, Entry};
-use crate::registry::{Registry, Writer};
+use crate::registry::{IndexSnapshot, Registry, Writer};
 use crate::storage::{Durability, Outcome, Precondition, Revision};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -149,6 +149,12 @@ struct Run<'a> {
     problems: Vec<(PathBuf, String)>,
     /// The key of every `.crate` an index line names.
     indexed: HashSet<String>,
+    /// The index files left as they are (key, file), handed to the
+    /// catalogue with the ones written so that it reads none again.
+    kept: Vec<(String, IndexFile)>,
+    /// An index file is written at another key than the one it was read
+    /// at (another spelling): the catalogue then reads the index itself.
+    moved_index: bool,
 }
 
 /// Rebuilds the index of `reg` from its `.crate` files (see the module docs).
@@ -205,6 +211,8 @@ fn reindex_once(writer: &Writer, opts: &ReindexOptions, shell: &Shell) -> Result
         writes: Vec::new(),
         problems: Vec::new(),
         indexed: HashSet::new(),
+        kept: Vec::new(),
+        moved_index: false,
     };
     let (mut groups, known_crates) = read_index_files(writer)?;
     run.read_crates(&mut groups, &known_crates)?;
@@ -238,13 +246,23 @@ fn reindex_once(writer: &Writer, opts: &ReindexOptions, shell: &Shell) -> Result
         return Ok(report);
     }
     let Run {
-        writes, mut report, ..
+        writes,
+        mut report,
+        kept,
+        moved_index,
+        ..
     } = run;
     for name in &released {
         writer.release_claim(name)?;
     }
     report.claims_released = released;
-    apply(writer, writes, shell, &mut report)?;
+    apply(
+        writer,
+        writes,
+        (!moved_index).then_some(kept),
+        shell,
+        &mut report,
+    )?;
     shell.status(
         "Reindexed",
         format!(
@@ -297,10 +315,13 @@ fn read_index_files(reg: &Registry) -> Result<(BTreeMap<String, Group>, HashSet<
 
 /// Makes the writes: `.crate` files first (they must be where the dl
 /// template points before a line names them), then the index files in
-/// parallel, then what is derived from the index (the catalogue).
+/// parallel, then what is derived from the index (the catalogue), handed
+/// `kept` (the index files not written, when every written one is at the
+/// key it was read at) with the written ones, so that it reads none again.
 fn apply(
     writer: &Writer,
     writes: Vec<Write>,
+    kept: Option<IndexSnapshot>,
     shell: &Shell,
     report: &mut ReindexReport,
 ) -> Result<()> {
@@ -343,16 +364,23 @@ fn apply(
                 }),
             }
         })?;
+    let mut index = kept;
     for (name, file, _) in index_writes {
         let key = layout::index_key(&name);
         if file.lines.is_empty() {
             report.index_files_removed.push(key);
         } else {
-            report.index_files_written.push(key);
+            report.index_files_written.push(key.clone());
+            if let Some(index) = &mut index {
+                index.push((key, file));
+            }
         }
     }
+    if let Some(index) = &mut index {
+        index.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     // What is derived from the index (the catalogue), as the index is now.
-    writer.rebuild_derived()?;
+    writer.rebuild_derived(index)?;
     Ok(())
 }
 
@@ -500,15 +528,18 @@ impl Run<'_> {
         let old = old.pop();
         let Some(name) = self.published_name(old.as_ref(), &found) else {
             // An empty index file without .crate files: nothing to keep.
-            if let Some(o) = old
-                && o.file.lines.is_empty()
-                && let Ok(n) = CrateName::new(layout::index_key_name(&o.key).unwrap_or(""))
-            {
-                self.writes.push(Write::Index {
-                    name: n,
-                    file: IndexFile::default(),
-                    revision: Some(o.revision),
-                });
+            if let Some(o) = old {
+                if o.file.lines.is_empty()
+                    && let Ok(n) = CrateName::new(layout::index_key_name(&o.key).unwrap_or(""))
+                {
+                    self.writes.push(Write::Index {
+                        name: n,
+                        file: IndexFile::default(),
+                        revision: Some(o.revision),
+                    });
+                } else {
+                    self.kept.push((o.key, o.file));
+                }
             }
             return Ok(());
         };
@@ -519,9 +550,9 @@ impl Run<'_> {
             // (its lines would be taken for lines without a `.crate`).
             return Ok(());
         }
-        let (old_file, revision) = match old {
-            Some(o) => (o.file, Some(o.revision)),
-            None => (IndexFile::default(), None),
+        let (old_key, old_file, revision) = match old {
+            Some(o) => (Some(o.key), o.file, Some(o.revision)),
+            None => (None, IndexFile::default(), None),
         };
         let mut lines = self.keep_lines(&name, &old_file, &mut by_version);
         for (version, f) in by_version {
@@ -529,11 +560,16 @@ impl Run<'_> {
         }
         let new = IndexFile { lines };
         if new.to_bytes() != old_file.to_bytes() || (revision.is_none() && !new.lines.is_empty()) {
+            if old_key.is_some_and(|k| k != layout::index_key(&name)) {
+                self.moved_index = true;
+            }
             self.writes.push(Write::Index {
                 name,
                 file: new,
                 revision,
             });
+        } else if let Some(key) = old_key {
+            self.kept.push((key, old_file));
         }
         Ok(())
     }
@@ -815,5 +851,99 @@ impl Run<'_> {
             raw: entry.to_line(),
             package: entry,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the tests change the folder by hand, as a user would
+mod tests {
+    use super::*;
+    use crate::ops::testing::Counted;
+
+    const FILES: [&str; 3] = [
+        "itoa-1.0.18.crate",
+        "memchr-2.8.3.crate",
+        "log-0.4.35.crate",
+    ];
+
+    fn run(reg: &Registry) -> ReindexReport {
+        reindex(reg, &ReindexOptions::default(), &Shell::silent()).unwrap()
+    }
+
+    /// Issue 20: a reindex that changes nothing reads each index file once
+    /// (the catalogue is handed the files reindex read) and writes nothing,
+    /// catalogue on or off.
+    #[test]
+    fn a_reindex_that_changes_nothing_reads_each_index_file_once_and_writes_nothing() {
+        for html in [true, false] {
+            let c = Counted::new(html, &FILES);
+            let reg = c.open();
+            let _ = c.store.take();
+            let report = run(&reg);
+            assert!(report.index_files_written.is_empty());
+            let counts = c.store.take();
+            let keys = reg.index_keys().unwrap();
+            assert_eq!(keys.len(), 3);
+            for key in &keys {
+                assert_eq!(
+                    counts.reads.get(key),
+                    Some(&1),
+                    "reads of {key}: {counts:?}"
+                );
+            }
+            assert!(
+                counts.writes.is_empty(),
+                "html {html}: wrote {:?}",
+                counts.writes
+            );
+        }
+    }
+
+    /// A reindex that changes something still renders what changed, from
+    /// the files it holds: the page of a crate whose `.crate` was put in by
+    /// hand, and the page of one whose line was yanked by hand; the page of
+    /// a crate that did not change is not written; `verify` then finds the
+    /// catalogue describing the index.
+    #[test]
+    #[cfg(feature = "html")]
+    fn a_reindex_that_changes_the_index_renders_what_changed() {
+        use crate::ops::testing::fixture;
+        let c = Counted::new(true, &FILES);
+        let root = c.dir.path();
+        let autocfg = CrateName::new("autocfg").unwrap();
+        let dest = root.join(layout::crate_key(&autocfg, "1.5.1"));
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(fixture("autocfg-1.5.1.crate"), &dest).unwrap();
+        let itoa = layout::index_key(&CrateName::new("itoa").unwrap());
+        let text = std::fs::read_to_string(root.join(&itoa)).unwrap();
+        assert!(text.contains("\"yanked\":false"));
+        std::fs::write(
+            root.join(&itoa),
+            text.replace("\"yanked\":false", "\"yanked\":true"),
+        )
+        .unwrap();
+        let reg = c.open();
+        let _ = c.store.take();
+        let report = run(&reg);
+        assert_eq!(report.index_files_written, [layout::index_key(&autocfg)]);
+        let counts = c.store.take();
+        for key in reg.index_keys().unwrap() {
+            assert!(
+                counts.reads.get(&key).is_none_or(|n| *n <= 1),
+                "{key}: {counts:?}"
+            );
+        }
+        let written = |k: &str| counts.writes.contains_key(k);
+        assert!(written("catalogue/crates/autocfg.html"), "{counts:?}");
+        assert!(written("catalogue/crates/itoa.html"), "{counts:?}");
+        assert!(!written("catalogue/crates/memchr.html"), "{counts:?}");
+        let page = std::fs::read_to_string(root.join("catalogue/crates/itoa.html")).unwrap();
+        assert!(page.contains("class=\"yanked\""));
+        let search = std::fs::read_to_string(root.join("catalogue/search-index.js")).unwrap();
+        assert!(search.contains("[\"autocfg\""), "{search}");
+        let location = crate::location::RegistryLocation::Local(root.to_path_buf());
+        let opts = crate::ops::verify::VerifyOptions { deep: false };
+        let checked = crate::ops::verify::verify(&location, &opts, &Shell::silent()).unwrap();
+        assert!(checked.problems.is_empty(), "{:?}", checked.problems);
     }
 }

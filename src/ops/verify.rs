@@ -87,6 +87,20 @@ pub(crate) fn verify(
     shell: &Shell,
 ) -> Result<VerifyReport> {
     let (reg, config_error) = location.open_lenient()?;
+    verify_registry(&reg, config_error, opts, shell)
+}
+
+/// [`verify`] of the registry `reg`, opened with `config_error` (a broken
+/// `config.json`, reported as a problem).
+///
+/// # Errors
+/// As [`verify`].
+fn verify_registry(
+    reg: &Registry,
+    config_error: Option<Error>,
+    opts: &VerifyOptions,
+    shell: &Shell,
+) -> Result<VerifyReport> {
     let mut problems = Vec::new();
     if let Some(e) = config_error {
         problems.push(Problem {
@@ -102,18 +116,28 @@ pub(crate) fn verify(
         ..Default::default()
     };
     let mut lines = Lines::default();
-    for key in reg.index_keys()? {
+    // Each index file is read once (on every core), for these checks and
+    // the catalogue's.
+    let index: Vec<(String, Result<Option<Vec<u8>>>)> = reg
+        .index_keys()?
+        .into_par_iter()
+        .map(|key| {
+            let read = reg.read_raw(&key);
+            (key, read)
+        })
+        .collect();
+    for (key, read) in &index {
         report.index_files += 1;
-        check_index_file(&reg, &key, &mut lines, &mut report, &mut problems);
+        check_index_file(reg, key, read, &mut lines, &mut report, &mut problems);
     }
-    problems.extend(misplaced_index_files(&reg)?);
-    problems.extend(spelling_conflicts(&reg, &lines.spellings));
-    problems.extend(claim_conflicts(&reg, &lines.spellings)?);
-    report.warnings = misdirected(&reg, &lines.jobs)?;
-    problems.extend(check_crates(&reg, &lines.jobs, opts.deep, shell));
-    problems.extend(check_crate_files(&reg, &lines, &mut report)?);
-    problems.extend(check_catalogue(&reg)?);
-    problems.extend(writer_version(&reg));
+    problems.extend(misplaced_index_files(reg)?);
+    problems.extend(spelling_conflicts(reg, &lines.spellings));
+    problems.extend(claim_conflicts(reg, &lines.spellings)?);
+    report.warnings = misdirected(reg, &lines.jobs)?;
+    problems.extend(check_crates(reg, &lines.jobs, opts.deep, shell));
+    problems.extend(check_crate_files(reg, &lines, &mut report)?);
+    problems.extend(check_catalogue(reg, index)?);
+    problems.extend(writer_version(reg));
     problems.extend(reg.unreadable_keys().into_iter().map(|k| Problem {
         path: PathBuf::from(&k),
         kind: "unreadable-key",
@@ -125,18 +149,31 @@ pub(crate) fn verify(
 }
 
 /// Whether the catalogue describes the index (see
-/// [`crate::catalogue::check`]); index files that cannot be read are
+/// [`crate::catalogue::check`]), given every index file as read for the
+/// other checks (`index`: key, bytes); index files that cannot be read are
 /// problems of their own already, and their crates' pages are not judged.
-fn check_catalogue(reg: &Registry) -> Result<Vec<Problem>> {
-    let read: Vec<std::result::Result<Option<(CrateName, IndexFile)>, String>> = reg
-        .index_keys()?
-        .par_iter()
-        .map(|key| match reg.read_index_key(key) {
-            Ok(found) => Ok(found.and_then(|(index, _)| {
-                let name = CrateName::new(&index.lines.first()?.package.name).ok()?;
-                Some((name, index))
-            })),
-            Err(_) => Err(name::canonical(key.rsplit('/').next().unwrap_or(key))),
+fn check_catalogue(
+    reg: &Registry,
+    index: Vec<(String, Result<Option<Vec<u8>>>)>,
+) -> Result<Vec<Problem>> {
+    if !reg.settings.html {
+        return Ok(Vec::new());
+    }
+    let read: Vec<std::result::Result<Option<(CrateName, IndexFile)>, String>> = index
+        .into_par_iter()
+        .map(|(key, read)| {
+            let parsed = read.and_then(|bytes| {
+                bytes
+                    .map(|b| IndexFile::parse(&reg.locate(&key), &b))
+                    .transpose()
+            });
+            match parsed {
+                Ok(found) => Ok(found.and_then(|index| {
+                    let name = CrateName::new(&index.lines.first()?.package.name).ok()?;
+                    Some((name, index))
+                })),
+                Err(_) => Err(name::canonical(key.rsplit('/').next().unwrap_or(&key))),
+            }
         })
         .collect();
     let mut files = Vec::new();
@@ -220,6 +257,7 @@ struct Lines {
 fn check_index_file(
     reg: &Registry,
     key: &str,
+    read: &Result<Option<Vec<u8>>>,
     lines: &mut Lines,
     report: &mut VerifyReport,
     problems: &mut Vec<Problem>,
@@ -232,7 +270,7 @@ fn check_index_file(
             message,
         })
     };
-    let Some(text) = read_index_text(reg, key, &mut problem) else {
+    let Some(text) = read_index_text(read, &mut problem) else {
         return;
     };
     let mut first_name: Option<String> = None;
@@ -293,19 +331,18 @@ fn check_index_file(
     }
 }
 
-/// The text of the index file at `key`: `None` (and a problem) when it
-/// cannot be read, is empty or is not UTF-8; a problem too when its last
+/// The text of an index file as `read`: `None` (and a problem) when it
+/// could not be read, is empty or is not UTF-8; a problem too when its last
 /// line has no newline.
-fn read_index_text(
-    reg: &Registry,
-    key: &str,
+fn read_index_text<'a>(
+    read: &'a Result<Option<Vec<u8>>>,
     problem: &mut impl FnMut(&'static str, String),
-) -> Option<String> {
-    let bytes = match reg.read_raw(key) {
+) -> Option<&'a str> {
+    let bytes = match read {
         Ok(Some(b)) => b,
         Ok(None) => return None, // removed meanwhile (no lock on a read-only registry)
         Err(e) => {
-            problem("index-unreadable", format!("cannot read: {}", cause(&e)));
+            problem("index-unreadable", format!("cannot read: {}", cause(e)));
             return None;
         }
     };
@@ -319,7 +356,7 @@ fn read_index_text(
             "the last line does not end in a newline (a truncated write?)".into(),
         );
     }
-    match String::from_utf8(bytes) {
+    match std::str::from_utf8(bytes) {
         Ok(text) => Some(text),
         Err(_) => {
             problem("index-unreadable", "not UTF-8".into());
@@ -636,4 +673,30 @@ fn differing_fields(line: &IndexPackage, derived: &IndexPackage) -> Vec<&'static
         v
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::Counted;
+
+    /// Issue 20: `verify` reads each index file once, for its own checks
+    /// and the catalogue's, catalogue on or off, and writes nothing.
+    #[test]
+    fn verify_reads_each_index_file_once() {
+        for html in [true, false] {
+            let c = Counted::new(html, &["itoa-1.0.18.crate", "log-0.4.35.crate"]);
+            let reg = c.open();
+            let _ = c.store.take();
+            let opts = VerifyOptions { deep: false };
+            let report = verify_registry(&reg, None, &opts, &Shell::silent()).unwrap();
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            assert_eq!(report.index_files, 2);
+            let counts = c.store.take();
+            for key in reg.index_keys().unwrap() {
+                assert_eq!(counts.reads.get(&key), Some(&1), "{key}: {counts:?}");
+            }
+            assert!(counts.writes.is_empty(), "{counts:?}");
+        }
+    }
 }

@@ -27,6 +27,7 @@
 use super::Writer;
 use crate::config::Settings;
 use crate::error::Result;
+use crate::index::IndexFile;
 use crate::meta::VersionMeta;
 use crate::name::CrateName;
 use crate::storage::Durability;
@@ -46,6 +47,12 @@ pub(crate) struct Change<'a> {
     /// (else the hook reads the stored `.crate`).
     pub(crate) added: Vec<(String, Option<VersionMeta>)>,
 }
+
+/// Every index file of a registry as a command that read (and wrote) them
+/// all under the writer's lock holds them now (`reindex`): `(key, file)`,
+/// sorted by key, so that a hook derives from them without reading any
+/// index file again ([`ChangeHook::reindexed`]).
+pub(crate) type IndexSnapshot = Vec<(String, IndexFile)>;
 
 /// A crate and the versions a change adds to it, with their metadata when
 /// it is at hand (see [`ChangeHook::prepare`]).
@@ -145,6 +152,18 @@ pub(crate) trait ChangeHook: Send + Sync + Debug {
     fn rebuild(&self, writer: &Writer) -> Result<Derived> {
         let _ = writer;
         Ok(Derived::Unchanged)
+    }
+
+    /// The registry was reindexed and its index files are `index` (every
+    /// one, as it is now: see [`IndexSnapshot`]): derive everything again
+    /// from them, reading no index file. Defaults to
+    /// [`ChangeHook::rebuild`].
+    ///
+    /// # Errors
+    /// As [`ChangeHook::index_written`].
+    fn reindexed(&self, writer: &Writer, index: IndexSnapshot) -> Result<Derived> {
+        let _ = index;
+        self.rebuild(writer)
     }
 
     /// The settings changed from `old` to the writer's.

@@ -15,7 +15,7 @@
 //! a hook derives (the catalogue) never fails or holds back a change of the
 //! index, which is the truth.
 
-use super::hook::{Added, Change, ChangeHook, Derived};
+use super::hook::{Added, Change, ChangeHook, Derived, IndexSnapshot};
 use super::{Registry, StoredCrate};
 use crate::config::{RegistryConfig, Settings};
 use crate::error::CrateProblem;
@@ -352,15 +352,22 @@ impl Writer {
 
     /// Has the hook derive everything again from the index as it is (after
     /// `reindex`, which writes index files with [`Writer::write_index`]
-    /// without telling the hook crate by crate).
+    /// without telling the hook crate by crate): from `index`, every index
+    /// file as the caller holds it now ([`ChangeHook::reindexed`]: no index
+    /// file is read again), or, when `None`, from the storage
+    /// ([`ChangeHook::rebuild`]).
     ///
     /// # Errors
     /// What the hook refuses the change with ([`ChangeHook::can_follow`]:
     /// [`Error::FeatureMissing`]), before anything is written.
     /// What the hook fails with.
-    pub(crate) fn rebuild_derived(&self) -> Result<Derived> {
+    pub(crate) fn rebuild_derived(&self, index: Option<IndexSnapshot>) -> Result<Derived> {
         self.check_change(&self.reg.settings)?;
-        Ok(self.derive(|h| h.rebuild(self)).unwrap_or(Derived::Pending))
+        let derived = match index {
+            Some(index) => self.derive(|h| h.reindexed(self, index)),
+            None => self.derive(|h| h.rebuild(self)),
+        };
+        Ok(derived.unwrap_or(Derived::Pending))
     }
 
     /// Writes `bytes` at `key`, a key the registry does not own (a hook's:
@@ -996,7 +1003,7 @@ mod tests {
         assert!(lost(
             w.clean_temp(std::time::Duration::ZERO, true).map(|_| ())
         ));
-        assert!(lost(w.rebuild_derived().map(|_| ())));
+        assert!(lost(w.rebuild_derived(None).map(|_| ())));
         let (settings, config) = (w.settings.clone(), w.config.clone());
         assert!(lost(w.update_settings(settings, config).map(|_| ())));
         // Nothing was written, and the hook heard of nothing after `create`.

@@ -20,6 +20,8 @@
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+pub(crate) mod counting;
 // The lease is the lock of object storage only.
 #[cfg(feature = "s3")]
 pub(crate) mod lease;
