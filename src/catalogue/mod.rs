@@ -190,6 +190,10 @@ mod pages {
         refuse_if_on(reg)
     }
 
+    pub(super) fn mark_all_pending(reg: &Writer) -> Result<()> {
+        refuse_if_on(reg)
+    }
+
     pub(super) fn update(
         reg: &Writer,
         _names: &[CrateName],
@@ -287,6 +291,15 @@ impl ChangeHook for Catalogue {
             return Ok(());
         }
         pages::mark_pending(writer, names, durability)
+    }
+
+    /// Marks the whole catalogue pending before `reindex` writes index
+    /// files; the rebuild after them clears it.
+    fn before_rebuild_writes(&self, writer: &Writer) -> Result<()> {
+        if !writer.settings.html {
+            return Ok(());
+        }
+        pages::mark_all_pending(writer)
     }
 
     fn index_written(&self, writer: &Writer, changes: &[Change<'_>]) -> Result<()> {

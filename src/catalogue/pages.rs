@@ -513,6 +513,16 @@ pub(crate) fn mark_pending(w: &Writer, names: &[&CrateName], durability: Durabil
     })
 }
 
+/// Records, durably, that the whole catalogue is to be written again
+/// (before `reindex` writes index files; [`rebuild`] clears it).
+///
+/// # Errors
+/// [`Error::Io`] naming the file; [`Error::Conflict`] when other writers
+/// kept changing it.
+pub(crate) fn mark_all_pending(w: &Writer) -> Result<()> {
+    edit_pending(w, Durability::Now, |p| p.all = true)
+}
+
 /// Whether the catalogue was written for another site than the registry's
 /// now (its URL, name or access changed), or is not readable.
 ///

@@ -353,6 +353,11 @@ fn apply(
             index_writes.push((name, file, revision));
         }
     }
+    if !index_writes.is_empty() {
+        // Before the first index write: a run killed after it leaves the
+        // catalogue pending, for the next change to finish.
+        writer.before_rebuild_writes();
+    }
     index_writes
         .par_iter()
         .try_for_each(|(name, file, revision)| {

@@ -10,7 +10,8 @@
 //! written (the catalogue records the work as pending, so that a killed run
 //! is finished by the next one), [`ChangeHook::index_written`] after them,
 //! [`ChangeHook::rebuild`] after changes it cannot describe crate by crate (a
-//! new registry, `reindex`), and [`ChangeHook::settings_changed`] after the
+//! new registry, `reindex`, whose index writes come after
+//! [`ChangeHook::before_rebuild_writes`], the marker of that work), and [`ChangeHook::settings_changed`] after the
 //! settings changed. The opener (`crate::location`) installs the hook when it
 //! opens a registry.
 //!
@@ -132,6 +133,19 @@ pub(crate) trait ChangeHook: Send + Sync + Debug {
         durability: Durability,
     ) -> Result<()> {
         let _ = (writer, names, durability);
+        Ok(())
+    }
+
+    /// Index files are about to be written that are not told crate by
+    /// crate (`reindex`, which then calls [`ChangeHook::reindexed`]): record,
+    /// durably before the first of them, that everything derived is to be
+    /// derived again, so that a run killed in between leaves that work to
+    /// the next change ([`ChangeHook::resume`]).
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object the hook could not write.
+    fn before_rebuild_writes(&self, writer: &Writer) -> Result<()> {
+        let _ = writer;
         Ok(())
     }
 

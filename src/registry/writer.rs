@@ -350,6 +350,14 @@ impl Writer {
         }
     }
 
+    /// Tells the hook that `reindex` is about to write index files
+    /// ([`ChangeHook::before_rebuild_writes`]): what it records is durable
+    /// before the first index write. A failure is a warning (see
+    /// [`Writer::derive`]): the index is written regardless.
+    pub(crate) fn before_rebuild_writes(&self) {
+        let _ = self.derive(|h| h.before_rebuild_writes(self));
+    }
+
     /// Has the hook derive everything again from the index as it is (after
     /// `reindex`, which writes index files with [`Writer::write_index`]
     /// without telling the hook crate by crate): from `index`, every index

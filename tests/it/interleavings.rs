@@ -40,7 +40,8 @@
 //!    [`keys_a_client_cannot_represent_are_reported_and_skipped`].
 //!
 //! Two more, from the stress test: a run killed between its index write and
-//! the catalogue ([`an_add_killed_between_its_index_and_the_catalogue_is_finished_by_the_next_command`]),
+//! the catalogue ([`an_add_killed_between_its_index_and_the_catalogue_is_finished_by_the_next_command`];
+//! a reindex: [`a_reindex_killed_after_its_index_write_is_finished_by_the_next_command`]),
 //! and a killed folder add's `.crate` under a spelling the crate no longer has
 //! ([`a_killed_adds_orphan_under_another_spelling_trips_nothing_on_a_folder`]).
 
@@ -695,6 +696,71 @@ fn a_killed_adds_orphan_under_another_spelling_trips_nothing_on_a_folder() {
         "the refusal names the crate's spelling\n{}",
         describe_output(&add)
     );
+}
+
+/// A `reindex` SIGKILLed after its first index write (of a `.crate` no
+/// line named yet), before the catalogue: it marked the whole catalogue
+/// pending before that write, so the next command (an add of another crate)
+/// brings the page, the search data and the feed up to date. Before, the
+/// marker was only written after the index, and every later change left the
+/// catalogue stale.
+#[cfg(feature = "html")]
+#[test]
+fn a_reindex_killed_after_its_index_write_is_finished_by_the_next_command() {
+    let Some(r) = Race::new() else { return };
+    let v1 = r.krate("foo-bar", "1.0.0");
+    r.ok(&["add", v1.to_str().unwrap()]);
+    r.store.put(
+        "crates/foo-bar/foo-bar-1.1.0.crate",
+        &CrateBuilder::new("foo-bar", "1.1.0").build(),
+    );
+    let other = r.krate("qux", "1.0.0");
+    let (indexed, next) = (Gate::new(), Gate::new());
+    r.proxy.rule(
+        Rule::new(ProxyFault::Pass)
+            .job("A")
+            .method("PUT")
+            .path_ends(&index_suffix("foo-bar"))
+            .then_open(&indexed),
+    );
+    r.proxy.rule(
+        Rule::new(ProxyFault::Hold(next.clone()))
+            .job("A")
+            .method("PUT")
+            .path_contains("/r/")
+            .after(&indexed)
+            .once(),
+    );
+    let ep = r.proxy.endpoint("A");
+    let mut a = Job::spawn("A", r.command(&ep, &["reindex"]));
+    let held = r
+        .proxy
+        .wait_for(WAIT, || a.exited(), |e| e.job == "A" && e.held);
+    assert!(
+        held.is_some(),
+        "A never wrote after its index file:\n{}",
+        r.proxy.show(Some("A"))
+    );
+    let killed = a.kill();
+    next.abandon();
+    r.proxy.clear_rules();
+    let ctx = format!("{}\n{}", r.proxy.show(Some("A")), describe_output(&killed));
+    assert!(
+        r.store.read().line("foo-bar", "1.1.0").is_some(),
+        "A's index write landed\n{ctx}"
+    );
+    r.ok(&["add", other.to_str().unwrap()]);
+    let stored = r.store.read();
+    let problems = catalogue_problems(&r.store, &stored).expect("a catalogue");
+    assert_eq!(
+        problems,
+        Vec::<String>::new(),
+        "after the next command\n{ctx}"
+    );
+    let verify = r
+        .bucket
+        .run(&["--format", "json", "verify", &r.reg, "--deep"]);
+    assert_consistent(&r.store, verify, &ctx);
 }
 
 /// An `add` SIGKILLed after its index write, before the catalogue's pages:
