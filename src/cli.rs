@@ -255,8 +255,9 @@ not shown again: `token list` shows names, IDs and dates, never tokens.
 Through nginx every token can only read. Through `regtool serve` (cargo's Web API)
 a token may do what its --scope says (publish-new, publish-update, yank,
 change-owners, admin), optionally only for the crates --crates names; a token
-without --scope, and every token made before scopes existed, can only read.
---read-only only marks a token as a consumer's in `token list`.
+without --scope, and every token made before scopes existed, can only read
+(`token list` shows `read-only` in its SCOPES column). --read-only says so
+explicitly; it cannot go with --scope.
 
 Examples:
     regtool --registry /srv/registry token add ci-build --read-only

@@ -515,6 +515,16 @@ impl Registry {
         self.store.stat(key)
     }
 
+    /// Opens the stored object at `key` for streaming; `None` if there is
+    /// none (on a bucket, its bytes are fetched whole first).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the object.
+    #[cfg(feature = "serve")]
+    pub(crate) fn open_object(&self, key: &str) -> Result<Option<Box<dyn std::io::Read + Send>>> {
+        self.store.open(key)
+    }
+
     /// SHA-256 (lowercase hex) of the stored object at `key`, streamed; `None`
     /// if there is none.
     ///

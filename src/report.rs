@@ -494,26 +494,16 @@ impl Report for ops::token::TokenList {
                 .map(|t| t.id.len() + 1)
                 .max()
                 .unwrap_or(2);
-            // The scopes column only once a token has scopes (`regtool serve`).
-            let scoped = self.tokens.iter().any(|t| !t.scopes.is_empty());
+            // A token without scopes can only read (through nginx and
+            // `regtool serve` alike).
             shell.data(format!(
-                "{:w$}  {:idw$}  {:<20}  READ-ONLY{}",
-                "NAME",
-                "ID",
-                "CREATED",
-                if scoped { "  SCOPES" } else { "" }
+                "{:w$}  {:idw$}  {:<20}  SCOPES",
+                "NAME", "ID", "CREATED",
             ));
             for t in &self.tokens {
-                let scopes = match token_scopes(t) {
-                    Some(s) => format!("  {s}"),
-                    None if scoped => "  -".to_owned(),
-                    None => String::new(),
-                };
-                let ro = if t.read_only { "yes" } else { "no" };
-                // READ-ONLY is the last column unless scopes follow it.
-                let rw = if scoped { "READ-ONLY".len() } else { 0 };
+                let scopes = token_scopes(t).unwrap_or_else(|| "read-only".to_owned());
                 shell.data(format!(
-                    "{:w$}  {:idw$}  {:<20}  {ro:<rw$}{scopes}",
+                    "{:w$}  {:idw$}  {:<20}  {scopes}",
                     t.name,
                     format!("{}…", t.id),
                     t.created,

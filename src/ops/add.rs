@@ -131,17 +131,36 @@ fn prepare(reg: &Registry, path: &Path, limits: &Limits) -> Result<Prepared> {
 /// present with other bytes or other build metadata, and (with `strict`)
 /// unsatisfied dependencies. [`Error::Io`] if publishing fails.
 pub(crate) fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<AddReport> {
+    add_with(reg, opts, shell, |_| Ok(()))
+}
+
+/// [`add`] with `under_writer` called once the registry's writer is taken,
+/// before anything is checked against the registry or written, under the
+/// writer that then adds (`regtool serve` authorizes a publish and claims a
+/// new crate for its publisher there, so that no other writer comes between
+/// the check and the add). An error of `under_writer` ends the run with
+/// nothing more written.
+///
+/// # Errors
+/// As [`add`] (converted into `E`), and `under_writer`'s error.
+pub(crate) fn add_with<E: From<Error>>(
+    reg: &Registry,
+    opts: &AddOptions,
+    shell: &Shell,
+    under_writer: impl FnOnce(&registry::Writer) -> std::result::Result<(), E>,
+) -> std::result::Result<AddReport, E> {
     let (prepared, mut problems) = read_inputs(reg, opts, shell);
     // Many files: one barrier per step instead of a sync per file.
     let durability = registry::batch_durability(prepared.len());
     let groups = group_batch(prepared, &mut problems);
     if !problems.is_empty() {
-        return Err(rejected(problems));
+        return Err(rejected(problems).into());
     }
     let writer = reg.writer(shell)?;
     // Refused here, dry run or not, when the change could not be carried
     // through (the catalogue in a build without it).
     writer.can_change()?;
+    under_writer(&writer)?;
     // Copies a killed `add` left behind (a day old: no live run waits that long
     // between reading its inputs and taking the lock).
     if !opts.dry_run {
@@ -151,7 +170,7 @@ pub(crate) fn add(reg: &Registry, opts: &AddOptions, shell: &Shell) -> Result<Ad
     let plans = plan_against_registry(&writer, groups, &mut problems)?;
     check_dependencies(&writer, &plans, opts, shell, &mut report, &mut problems)?;
     if !problems.is_empty() {
-        return Err(rejected(problems));
+        return Err(rejected(problems).into());
     }
     let (batch, mut added) = build_batch(&writer, plans, opts, shell, &mut report)?;
     if opts.dry_run {

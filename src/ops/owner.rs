@@ -125,6 +125,20 @@ pub(crate) fn change_with(
             ))
         })?;
     }
+    if !opts.add.is_empty() {
+        // An owner is a user who can act: one with a token now (else a
+        // crate could be handed to a name whoever later gets it inherits).
+        let tokens = super::token::list(writer)?.tokens;
+        if let Some(user) = opts
+            .add
+            .iter()
+            .find(|u| !tokens.iter().any(|t| &t.name == *u))
+        {
+            return Err(Error::Usage(format!(
+                "`{user}` has no token in this registry: owners are users with a token (`regtool token add {user}` makes one)"
+            )));
+        }
+    }
     let name = &opts.name;
     let stored = writer
         .find_crate(name)?

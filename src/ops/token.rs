@@ -12,7 +12,7 @@
 //! its name, creation time and read-only mark, then one `map` entry:
 //!
 //! ```text
-//! # regtool-token name=ci created=2025-01-10T12:00:00Z read-only=no
+//! # regtool-token name=ci created=2025-01-10T12:00:00Z read-only=yes
 //! "~^rgt_0123456789abcdef_[0-9a-f]{64}$" "nc3mh4HecljehxZAk5vr8g";
 //! ```
 //!
@@ -29,9 +29,11 @@
 //! Lines of the older by-hand shape `"~^TOKEN$" 1;` (a raw token) stay valid and
 //! are kept as they are; `token list` counts them but cannot name or revoke them.
 //!
-//! "Read-only" is a mark for people (a consumer's token rather than a CI
-//! publisher's): nginx only serves reads, and publishing is `regtool add` on
-//! the registry's own file system.
+//! A token is read-only when it has no scopes (below): nginx only serves
+//! reads, and publishing is `regtool add` on the registry's own file system
+//! or a scope through `regtool serve`. The `read-only=` mark of the comment
+//! line is written (`yes` for a token without scopes) and required for the
+//! line's shape, but the scopes decide ([`TokenInfo::read_only`]).
 //!
 //! What a token may do through cargo's Web API (`regtool serve`, see
 //! docs/serve.md) is its *scopes*, crates.io's names ([`Scope`]), optionally
@@ -87,7 +89,10 @@ pub(crate) struct TokenInfo {
     pub(crate) id: String,
     /// When it was added (`YYYY-MM-DDTHH:MM:SSZ`, UTC).
     pub(crate) created: String,
-    /// Marked as a consumer's token (a label only; see the module docs).
+    /// The token has no scopes: it can only read (through nginx and through
+    /// `regtool serve` alike). Derived from `scopes`: the file's
+    /// `read-only=` mark, a label of tokens made before scopes, is not
+    /// what decides.
     pub(crate) read_only: bool,
     /// What the token may do through the Web API (empty: read only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -183,10 +188,8 @@ impl TokenInfo {
     #[cfg_attr(not(feature = "serve"), allow(dead_code))]
     pub(crate) fn allows(&self, scope: Scope, name: &crate::name::CrateName) -> bool {
         let fold = |s: &str| s.to_ascii_lowercase().replace('-', "_");
-        if self.scopes.contains(&Scope::Admin) {
-            return true;
-        }
-        if !self.scopes.contains(&scope) {
+        // `admin` stands for every scope, within the crate patterns too.
+        if !self.scopes.contains(&Scope::Admin) && !self.scopes.contains(&scope) {
             return false;
         }
         let canonical = name.canonical();
@@ -277,7 +280,8 @@ fn parse_meta(line: &str) -> Option<TokenInfo> {
         name: name?,
         id: String::new(),
         created: created?,
-        read_only: read_only?,
+        // The mark must be there (the line's shape), but the scopes decide.
+        read_only: read_only.map(|_| scopes.is_empty())?,
         scopes,
         crates,
     })
@@ -479,7 +483,7 @@ pub(crate) fn add(
         name: name.to_owned(),
         id: format!("{TOKEN_PREFIX}{id}_"),
         created: crate::index::pubtime_now(),
-        read_only: opts.read_only,
+        read_only: scopes.is_empty(),
         scopes,
         crates: opts.crates.clone(),
     };
@@ -496,7 +500,9 @@ pub(crate) fn add(
             "`{}` is a bucket: only `regtool serve` checks its tokens (the bucket's own access rules decide who reads the bucket directly)",
             reg.location().display()
         ));
-    } else if !reg.config.auth_required {
+    } else if !reg.config.auth_required && info.scopes.is_empty() {
+        // A token with scopes is a publisher's for `regtool serve`: cargo
+        // sends it with every API request, `auth-required` or not.
         shell.warn(format!(
             "`{}` does not require a token (config.json has no `auth-required`), so cargo sends none and nginx checks none; `regtool settings --auth-required true` turns it on",
             reg.location().display()

@@ -178,13 +178,22 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
     let pkg = package(&reg.scratch(), "served-lib", "0.1.0");
     let before = fs::read_dir(&root).unwrap().count();
 
-    // A read-only token may not publish; nothing is written.
+    // `cargo yank` (or `yank --undo`) of served-lib 0.1.0.
+    let yank_args = |undo: bool| {
+        let mut a = vec!["yank", "--registry", "local", "served-lib@0.1.0"];
+        if undo {
+            a.insert(1, "--undo");
+        }
+        a
+    };
+    // A read-only token may not publish (refused before its body is read);
+    // nothing is written.
     cargo_fails_with(
         &env,
         &pkg,
         &reader,
         &["publish", "--registry", "local", "--no-verify"],
-        "(status 403 Forbidden): the token `reader` may not publish the new crate `served-lib`: it needs the `publish-new` scope",
+        "(status 403 Forbidden): the token `reader` may not publish: it needs the `publish-new` or `publish-update` scope",
     );
     assert!(!root.join(index_path("served-lib")).exists());
     assert_eq!(fs::read_dir(&root).unwrap().count(), before);
@@ -215,25 +224,13 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &env,
         &pkg,
         &reader,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
+        &yank_args(false),
         "it needs the `yank` scope",
     );
     assert_eq!(yanked(&root, "served-lib"), [false]);
-    cargo_ok_with(
-        &env,
-        &pkg,
-        &publisher,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
-        &serve,
-    );
+    cargo_ok_with(&env, &pkg, &publisher, &yank_args(false), &serve);
     assert_eq!(yanked(&root, "served-lib"), [true]);
-    cargo_ok_with(
-        &env,
-        &pkg,
-        &publisher,
-        &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
-        &serve,
-    );
+    cargo_ok_with(&env, &pkg, &publisher, &yank_args(true), &serve);
     assert_eq!(yanked(&root, "served-lib"), [false]);
 
     // The first publisher owns the crate; another token with the scopes
@@ -250,7 +247,7 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &env,
         &pkg,
         &mallory,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
+        &yank_args(false),
         "`mallory` is not an owner of `served-lib`",
     );
     cargo_ok_with(
@@ -260,13 +257,7 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &owner_args(&["--add", "bob"]),
         &serve,
     );
-    cargo_ok_with(
-        &env,
-        &pkg,
-        &bob,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
-        &serve,
-    );
+    cargo_ok_with(&env, &pkg, &bob, &yank_args(false), &serve);
     assert_eq!(yanked(&root, "served-lib"), [true]);
     // bob has no change-owners scope; alice removes bob.
     cargo_fails_with(
@@ -289,17 +280,11 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &env,
         &pkg,
         &bob,
-        &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
+        &yank_args(true),
         "`bob` is not an owner of `served-lib` (its owners: alice)",
     );
     assert_eq!(yanked(&root, "served-lib"), [true]);
-    cargo_ok_with(
-        &env,
-        &pkg,
-        &publisher,
-        &["yank", "--undo", "--registry", "local", "served-lib@0.1.0"],
-        &serve,
-    );
+    cargo_ok_with(&env, &pkg, &publisher, &yank_args(true), &serve);
 
     // A revoked token is refused at once (no reload), and nothing changes.
     regtool_ok(["--registry", r, "token", "revoke", "bob"]);
@@ -307,10 +292,31 @@ fn cargo_publishes_yanks_and_unyanks_through_serve() {
         &env,
         &pkg,
         &bob,
-        &["yank", "--registry", "local", "served-lib@0.1.0"],
-        "(status 403 Forbidden): the token is not valid for this registry (unknown or revoked)",
+        &yank_args(false),
+        "(status 401 Unauthorized): the token is not valid for this registry (unknown or revoked): `cargo logout --registry local`",
     );
     assert_eq!(yanked(&root, "served-lib"), [false]);
+
+    // A crate that does not exist is a 404 that says so (not "no owner");
+    // an owner that has no token is refused (it could not act, and whoever
+    // later got a token of that name would own the crate).
+    let missing = http_request(
+        port,
+        "DELETE",
+        "/api/v1/crates/no-such-crate/0.1.0/yank",
+        &[("Authorization", &publisher)],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&missing.body);
+    assert_eq!(missing.status, 404, "{text}");
+    assert!(text.contains("no crate `no-such-crate`"), "{text}");
+    cargo_fails_with(
+        &env,
+        &pkg,
+        &publisher,
+        &owner_args(&["--add", "nobody"]),
+        "`nobody` has no token in this registry",
+    );
 
     // A crate added with the CLI has no owner: only an admin token changes
     // it through the API, until `regtool owner` gives it one.
@@ -390,6 +396,32 @@ fn frame(json: &[u8], krate: &[u8]) -> Vec<u8> {
     v
 }
 
+/// `PUT /api/v1/crates/new` on `port` with `body` (a frame) and `token`.
+fn put_new(port: u16, token: &str, body: &[u8]) -> HttpResponse {
+    http_request(
+        port,
+        "PUT",
+        "/api/v1/crates/new",
+        &[("Authorization", token)],
+        body,
+    )
+}
+
+/// A publish of a small new crate `name` 1.0.0 (as cargo frames it) on
+/// `port` with `token`, which must succeed.
+#[track_caller]
+fn publish_ok(port: u16, token: &str, name: &str) {
+    let krate = CrateBuilder::new(name, "1.0.0").build();
+    let json = format!(r#"{{"name":"{name}","vers":"1.0.0","deps":[]}}"#);
+    let r = put_new(port, token, &frame(json.as_bytes(), &krate));
+    assert_eq!(
+        r.status,
+        200,
+        "{name}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
 #[test]
 fn serve_alone_is_a_whole_registry_that_requires_a_token() {
     let dir = tempdir();
@@ -457,8 +489,8 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
         "{c:?}"
     );
 
-    // cargo search reads the index (this registry has the catalogue off or
-    // on alike).
+    // cargo search, with the catalogue on: from its search data, with the
+    // manifest's description.
     let out = cargo_ok_with(
         &env,
         &pkg,
@@ -467,7 +499,7 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
         &serve,
     );
     assert!(
-        stdout(&out).contains("alone-lib = \"1.0.0\""),
+        stdout(&out).contains("alone-lib = \"1.0.0\"") && stdout(&out).contains("# served"),
         "{}",
         describe_output(&out)
     );
@@ -482,6 +514,15 @@ fn serve_alone_is_a_whole_registry_that_requires_a_token() {
     let out = env.cargo(&consumer, &["update"]);
     assert!(!out.status.success(), "{}", describe_output(&out));
     assert!(stderr(&out).contains("token"), "{}", describe_output(&out));
+    // An unknown (or revoked) token gets a 401 too, so that cargo says the
+    // token was rejected and asks for a login, instead of a bare 403.
+    let out = cargo_with(&env, &consumer, "rgt_0123456789abcdef_00", &["update"]);
+    assert!(!out.status.success(), "{}", describe_output(&out));
+    assert!(
+        stderr(&out).contains("token rejected for `local`"),
+        "{}",
+        describe_output(&out)
+    );
 
     // Index files carry an ETag and answer 304 to it; nothing of .regtool/
     // is served, to a valid token either.
@@ -575,13 +616,7 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
         ),
     ];
     for (what, body, says) in cases {
-        let r = http_request(
-            port,
-            "PUT",
-            "/api/v1/crates/new",
-            &[("Authorization", &alice)],
-            &body,
-        );
+        let r = put_new(port, &alice, &body);
         let text = String::from_utf8_lossy(&r.body);
         let want = if what.contains("max-crate-size") {
             413
@@ -636,6 +671,320 @@ fn hostile_publish_bodies_are_refused_and_write_nothing() {
     assert!(status.success(), "{status}\n{}", serve.log());
 }
 
+/// A publish whose headers (announcing a 10 MB body, with `token` if any)
+/// and first KiB are sent; the rest never comes.
+fn partial_publish(port: u16, token: Option<&str>) -> std::net::TcpStream {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: {t}\r\n"));
+    let head = format!(
+        "PUT /api/v1/crates/new HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Length: 10000000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut body = frame(br#"{"name":"big","vers":"1.0.0","deps":[]}"#, &[]);
+    let at = body.len() - 4;
+    body[at..].copy_from_slice(&9_000_000u32.to_le_bytes());
+    body.resize(1024, 0);
+    stream.write_all(&body).unwrap();
+    stream
+}
+
+/// The status line and the rest of what `stream` answers, waiting at most 5 s.
+fn answer(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read as _;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = stream
+        .read(&mut buf)
+        .map(|n| got.extend_from_slice(&buf[..n]));
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The staging files of publishes being received.
+fn staged(root: &Path) -> usize {
+    fs::read_dir(root.join(".regtool/tmp")).map_or(0, |d| d.count())
+}
+
+/// A publish without a token, with an unknown one or with one that may not
+/// publish is refused from its headers, before a byte of its body is stored;
+/// and one `serve` receives at most 16 publishes at once (503 past them), so
+/// that clients cannot fill the registry's disk with staging files.
+#[test]
+fn publishes_are_refused_before_their_body_is_stored() {
+    let dir = tempdir();
+    let (root, port, _) = serve_alone(dir.path(), &[]);
+    let alice = token(&root, "alice", &["--scope", "publish-new"]);
+    let reader = token(&root, "reader", &[]);
+    let yanker = token(&root, "yanker", &["--scope", "yank"]);
+    let serve = Serve::start(&root, port);
+    for (what, token, status) in [
+        ("no token", None, "401"),
+        ("an unknown token", Some("rgt_0123456789abcdef_00"), "401"),
+        ("a read-only token", Some(reader.as_str()), "403"),
+        (
+            "a token without a publish scope",
+            Some(yanker.as_str()),
+            "403",
+        ),
+    ] {
+        let mut stream = partial_publish(port, token);
+        let got = answer(&mut stream);
+        assert!(
+            got.starts_with(&format!("HTTP/1.1 {status}")),
+            "{what}: {got:?}\n{}",
+            serve.log()
+        );
+        assert_eq!(staged(&root), 0, "{what}: a staging file");
+    }
+    let held: Vec<_> = (0..16)
+        .map(|_| partial_publish(port, Some(&alice)))
+        .collect();
+    let start = std::time::Instant::now();
+    while staged(&root) < 16 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut more = partial_publish(port, Some(&alice));
+    let got = answer(&mut more);
+    assert!(got.starts_with("HTTP/1.1 503"), "{got:?}");
+    assert!(got.contains("16 changes under way already"), "{got:?}");
+    assert_eq!(staged(&root), 16);
+    // Once those clients are gone (the server sees each close), publishes
+    // are taken again.
+    drop(held);
+    let krate = CrateBuilder::new("after", "1.0.0").build();
+    let body = frame(br#"{"name":"after","vers":"1.0.0","deps":[]}"#, &krate);
+    let start = std::time::Instant::now();
+    let r = loop {
+        let r = put_new(port, &alice, &body);
+        if r.status != 503 || start.elapsed() > Duration::from_secs(10) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// While another writer holds the registry (a long `reindex`), at most 16
+/// changes wait for it (503 past them, at once), so waiting changes cannot
+/// take the threads reads need: `config.json` is served meanwhile. Two
+/// `Authorization` headers are refused (a proxy and `serve` could disagree
+/// on who is calling).
+#[test]
+fn changes_waiting_for_the_writer_are_bounded_and_reads_go_on() {
+    let dir = tempdir();
+    let (root, port, _) = serve_alone(dir.path(), &[]);
+    let alice = token(&root, "alice", &["--scope", "publish-new,yank"]);
+    let reader = token(&root, "reader", &[]);
+    let serve = Serve::start(&root, port);
+    let krate = CrateBuilder::new("held", "1.0.0").build();
+    let publish = |auth: &[(&str, &str)]| {
+        http_request(
+            port,
+            "PUT",
+            "/api/v1/crates/new",
+            auth,
+            &frame(br#"{"name":"held","vers":"1.0.0","deps":[]}"#, &krate),
+        )
+    };
+    let two = publish(&[("Authorization", &reader), ("Authorization", &alice)]);
+    assert_eq!(two.status, 400, "{}", String::from_utf8_lossy(&two.body));
+    publish_ok(port, &alice, "held");
+
+    // Another process holds the folder's writer lock for 5 s.
+    let lock = root.join(".regtool/lock");
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(5)",
+            lock.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "held\n");
+    }
+    let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
+        let yanks: Vec<_> = (0..24)
+            .map(|_| {
+                s.spawn(|| {
+                    let r = http_request(
+                        port,
+                        "DELETE",
+                        "/api/v1/crates/held/1.0.0/yank",
+                        &[("Authorization", &alice)],
+                        b"",
+                    );
+                    (r.status, String::from_utf8_lossy(&r.body).into_owned())
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(1));
+        let start = std::time::Instant::now();
+        let r = http_request(port, "GET", "/config.json", &[], b"");
+        assert_eq!(r.status, 200);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "config.json took {:?} while changes waited",
+            start.elapsed()
+        );
+        yanks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    holder.wait().unwrap();
+    let busy = statuses.iter().filter(|(s, _)| *s == 503).count();
+    assert!(
+        statuses.iter().all(|(s, _)| *s == 200 || *s == 503),
+        "{statuses:?}\n{}",
+        serve.log()
+    );
+    assert!(busy >= 8, "{busy} of 24 refused: {statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .any(|(s, b)| *s == 503 && b.contains("16 changes under way")),
+        "{statuses:?}"
+    );
+    assert_eq!(yanked(&root, "held"), [true]);
+
+    // An admin token limited to crate patterns is an admin of those only.
+    let admz = token(&root, "admz", &["--scope", "admin", "--crates", "zz*"]);
+    let r = http_request(
+        port,
+        "PUT",
+        "/api/v1/crates/held/1.0.0/unyank",
+        &[("Authorization", &admz)],
+        b"",
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(yanked(&root, "held"), [true]);
+}
+
+/// Resident memory of the process `pid` (bytes), from `/proc`.
+fn resident(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// `serve` serves only the files a registry publishes (what
+/// `nginx-config` serves): an operator's own file, a folder or a path too
+/// long for the file system is a 404 that names nothing; and a large
+/// `.crate` is streamed, so that downloads that stall hold a few chunks
+/// each, not the file (its bytes, `Content-Length`, `ETag` and 304 as for
+/// any file).
+#[test]
+fn serve_streams_large_files_and_serves_only_published_ones() {
+    let dir = tempdir();
+    let (root, port, _) = serve_alone(dir.path(), &["--no-html"]);
+    // 8 MB that do not compress.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..8_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let big = CrateBuilder::new("huge", "1.0.0")
+        .file("huge/noise.bin", &noise)
+        .write_to(dir.path());
+    regtool_ok([
+        "--registry",
+        root.to_str().unwrap(),
+        "add",
+        big.to_str().unwrap(),
+    ]);
+    let krate = fs::read(&big).unwrap();
+    fs::write(root.join("notes.txt"), "an operator's secret").unwrap();
+    fs::write(root.join("crates/huge/notes.txt"), "another").unwrap();
+    let mut serve = Serve::start(&root, port);
+
+    let long = format!("/{}", "a/".repeat(20_000));
+    for path in [
+        "/notes.txt",
+        "/crates/huge/notes.txt",
+        "/crates/huge",
+        "/crates",
+        &long,
+    ] {
+        let r = http_request(port, "GET", path, &[], b"");
+        let body = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 404, "{}: {body}", &path[..path.len().min(40)]);
+        assert!(!body.contains(root.to_str().unwrap()), "{body}");
+        assert!(body.len() < 200, "{body}");
+    }
+
+    // Search with the catalogue off reads the index: no description.
+    let r = http_request(port, "GET", "/api/v1/crates?q=hug", &[], b"");
+    let found: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        found,
+        serde_json::json!({"crates": [{"name": "huge", "max_version": "1.0.0", "description": null}],
+            "meta": {"total": 1}})
+    );
+
+    let path = "/crates/huge/huge-1.0.0.crate";
+    let r = http_request(port, "GET", path, &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body == krate, "the streamed .crate differs from the file");
+    assert_eq!(
+        r.header("content-length"),
+        Some(krate.len().to_string().as_str())
+    );
+    let etag = r.header("etag").expect("an ETag").to_owned();
+    let again = http_request(port, "GET", path, &[("If-None-Match", &etag)], b"");
+    assert_eq!(again.status, 304);
+
+    // 24 downloads of it that read nothing: the server's memory grows by
+    // far less than 24 copies of the file (192 MB).
+    let pid = serve.child.id();
+    let before = resident(pid);
+    let stalled: Vec<std::net::TcpStream> = (0..24)
+        .map(|_| {
+            use std::io::Write as _;
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let grown = resident(pid).saturating_sub(before);
+    assert!(
+        grown < 64 << 20,
+        "24 stalled downloads grew serve by {} MB",
+        grown >> 20
+    );
+    // SIGTERM: the stalled downloads get 10 s, then serve stops anyway.
+    let status = serve.terminate();
+    assert!(status.success(), "{status}\n{}", serve.log());
+    assert!(
+        serve.log().contains("connections are dropped"),
+        "{}",
+        serve.log()
+    );
+    drop(stalled);
+}
+
 #[cfg(feature = "s3")]
 #[test]
 fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {
@@ -676,23 +1025,7 @@ fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {
     std::thread::scope(|s| {
         for i in 0..8 {
             let (port, alice) = (if i % 2 == 0 { pa } else { pb }, &alice);
-            s.spawn(move || {
-                let krate = CrateBuilder::new(&format!("conc-{i}"), "1.0.0").build();
-                let json = format!(r#"{{"name":"conc-{i}","vers":"1.0.0","deps":[]}}"#);
-                let r = http_request(
-                    port,
-                    "PUT",
-                    "/api/v1/crates/new",
-                    &[("Authorization", alice)],
-                    &frame(json.as_bytes(), &krate),
-                );
-                assert_eq!(
-                    r.status,
-                    200,
-                    "conc-{i}: {}",
-                    String::from_utf8_lossy(&r.body)
-                );
-            });
+            s.spawn(move || publish_ok(port, alice, &format!("conc-{i}")));
         }
         s.spawn(|| bucket.add(&reg, std::slice::from_ref(&cli)));
     });
@@ -713,6 +1046,16 @@ fn two_serve_instances_on_one_bucket_take_concurrent_publishes() {
         b.log()
     );
     bucket.ok(&["--registry", &reg, "verify"]);
+
+    // One publish takes the writer once: the authorization and the new
+    // crate's claim happen under the writer that adds it, so the lease is
+    // written twice (taken, released), not four times.
+    let during = bucket.requests_during(|| publish_ok(pa, &alice, "one-writer"));
+    let lease_writes = during
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains("/reg/.regtool/lease "))
+        .count();
+    assert_eq!(lease_writes, 2, "{} requests: {during:#?}", during.len());
 
     // Real cargo publishes through the first instance, and a fresh project
     // builds from it alone (index and .crate files read from the bucket).

@@ -117,7 +117,8 @@ fn token_add_list_revoke() {
     assert_token_shape(&token2);
     assert_ne!(token2, token);
     assert_eq!(j["name"], "dev-laptop");
-    assert_eq!(j["read_only"], false);
+    // Without scopes a token can only read, `--read-only` or not.
+    assert_eq!(j["read_only"], true);
     assert_eq!(j["cargo_login"], "cargo login --registry my-reg");
     assert_eq!(j["env_var"], "CARGO_REGISTRIES_MY_REG_TOKEN");
     assert_eq!(j["registry_name"], "my-reg");
@@ -129,6 +130,10 @@ fn token_add_list_revoke() {
     assert!(text.contains("ci") && text.contains("dev-laptop"), "{text}");
     assert!(text.contains(id), "{text}");
     assert!(!text.contains(token) && !text.contains(&token2), "{text}");
+    let header = text.lines().next().unwrap();
+    assert!(header.ends_with("  SCOPES"), "{text}");
+    assert!(!text.contains("READ-ONLY"), "{text}");
+    assert_eq!(text.matches("  read-only\n").count(), 2, "{text}");
     let out = ok(&root, &["token", "list", "--format", "json"]);
     assert!(!stdout(&out).contains(secret));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -143,7 +148,7 @@ fn token_add_list_revoke() {
             )
         })
         .collect();
-    assert_eq!(names, [("ci", true), ("dev-laptop", false)]);
+    assert_eq!(names, [("ci", true), ("dev-laptop", true)]);
     assert_eq!(j["raw_tokens"], 0);
 
     // Refused, with nothing written: a name used already, a bad name.
@@ -315,13 +320,16 @@ fn cargo_fetches_with_an_added_token_until_it_is_revoked() {
 
 /// `regtool owner`: a crate from the CLI has no owner; owners are added and
 /// removed (any spelling of the crate), in `--format json` too; a crate that
-/// has owners keeps at least one; an unknown crate or a user that is not a
-/// token name is refused, and a refusal writes nothing.
+/// has owners keeps at least one; an unknown crate, a user that is not a
+/// token name or has no token is refused, and a refusal writes nothing.
 #[test]
 fn owner_lists_adds_and_removes_and_keeps_one() {
     use common::{CrateBuilder, TestRegistry, assert_exit_code, json, stderr, stdout};
     let reg = TestRegistry::new();
     reg.publish(&CrateBuilder::new("Owned-Crate", "1.0.0"));
+    for user in ["alice", "bob"] {
+        reg.ok(&[&"token", &"add", &user]);
+    }
     let out = reg.ok(&[&"owner", &"owned_crate"]);
     assert_eq!(stdout(&out), "");
     assert!(stderr(&out).contains("has no owner"), "{}", stderr(&out));
@@ -365,6 +373,11 @@ fn owner_lists_adds_and_removes_and_keeps_one() {
             vec!["owner", "Owned-Crate", "--add", "not a user"],
             2,
             "is not a user",
+        ),
+        (
+            vec!["owner", "Owned-Crate", "--add", "ghost"],
+            2,
+            "`ghost` has no token in this registry",
         ),
         (vec!["owner", "missing", "--add", "alice"], 1, "`missing`"),
     ] {

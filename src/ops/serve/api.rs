@@ -31,7 +31,8 @@ impl ApiError {
     }
 
     /// A library error as an answer: its status (see docs/serve.md's table)
-    /// and its text; an error about the staging file of a publish names the
+    /// and its text (for a 500 or a 503, a short sentence, the text going to
+    /// the log); an error about the staging file of a publish names the
     /// crate as `what` (`name@version`) instead of that file, which the
     /// client never chose.
     pub(crate) fn from_error(e: &Error, what: &str) -> ApiError {
@@ -48,12 +49,24 @@ impl ApiError {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        // What only the operator needs (the holder's host and pid, the
+        // storage's endpoint and paths, the cause chain) goes to the log.
         let details = match e {
             Error::Rejected { problems } => problems.iter().map(detail).collect(),
-            Error::Lock { .. } => vec![format!(
-                "the registry is busy (another regtool is changing it); try again in a moment: {}",
-                detail(e)
-            )],
+            Error::Lock { .. } => {
+                crate::output::warn(format!("a change waited in vain: {}", detail(e)));
+                vec![
+                    "the registry is busy (another regtool is changing it); try again in a moment"
+                        .to_owned(),
+                ]
+            }
+            e if status == StatusCode::INTERNAL_SERVER_ERROR => {
+                crate::output::warn(format!("a request failed: {}", detail(e)));
+                vec![
+                    "the registry's storage could not be read or written; the server's log says why"
+                        .to_owned(),
+                ]
+            }
             e => vec![detail(e)],
         };
         ApiError { status, details }
@@ -74,7 +87,16 @@ impl IntoResponse for ApiError {
             .map(|d| serde_json::json!({ "detail": d }))
             .collect();
         let body = axum::Json(serde_json::json!({ "errors": errors }));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::UNAUTHORIZED {
+            // The `auth-required` handshake: cargo then sends its token, or
+            // tells its user to log in.
+            (
+                self.status,
+                [(header::WWW_AUTHENTICATE, "Cargo".to_owned())],
+                body,
+            )
+                .into_response()
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             (
                 self.status,
                 [(header::RETRY_AFTER, RETRY_AFTER.to_string())],

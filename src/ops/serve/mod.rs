@@ -7,11 +7,12 @@
 //! accept loop of hyper connections (with a header timeout), axum routes the
 //! requests, and each handler runs the synchronous commands through
 //! `spawn_blocking`. A publish goes through exactly the code path of
-//! `regtool add` ([`crate::ops::add::add`], the `.crate` as its one input,
-//! after [`publish`]'s frame and cross-check and the authorization under the
-//! writer); yank and unyank through [`crate::ops::yank::yank_with`], owner
+//! `regtool add` ([`crate::ops::add::add_with`], the `.crate` as its one
+//! input, after [`publish`]'s frame and cross-check, the authorization and
+//! the claim in its hook under its writer); yank and unyank through [`crate::ops::yank::yank_with`], owner
 //! changes through [`crate::ops::owner::change_with`], each under the writer
-//! that checked the owner; search over [`crate::ops::list::list`]; the files
+//! that checked the owner; search over the catalogue's search data or the
+//! index ([`search`]); the files
 //! read-only through [`files`]. Every write waits at most the lock timeout
 //! for the registry's one `Writer`, then answers 503. Sources:
 //! <https://doc.rust-lang.org/cargo/reference/registry-web-api.html>,
@@ -20,6 +21,7 @@
 mod api;
 mod files;
 mod publish;
+mod search;
 
 use crate::error::{Error, Result};
 use crate::location::RegistryLocation;
@@ -49,6 +51,18 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest time a request may take in all, the wait for the writer included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the requests under way get to finish after SIGTERM before their
+/// connections are dropped (a client that stops reading must not keep
+/// `serve` from stopping); a publish already adding finishes regardless.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Most changes (publishes, yanks, owner changes) under way at once in one
+/// `serve`, received or waiting for the writer; one more gets 503 at once.
+/// A publish holds a staging file of up to `max-crate-size` bytes and its
+/// JSON (up to [`publish::MAX_JSON`]) until it ends, and each change may
+/// hold a thread of the blocking pool while it waits for the writer, so
+/// this bounds the disk and memory they take and keeps the pool free for
+/// reads (which never wait for a writer).
+pub(crate) const MAX_CHANGES: usize = 16;
 
 /// Options of `serve`.
 #[derive(Debug, Clone)]
@@ -66,6 +80,8 @@ struct Served {
     location: RegistryLocation,
     /// See [`ServeOptions::lock_timeout`].
     lock_timeout: Duration,
+    /// One permit per change under way ([`MAX_CHANGES`]).
+    changes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Served {
@@ -73,6 +89,24 @@ impl Served {
     /// noise in the log), waiting at most the lock timeout.
     fn shell(&self) -> Shell {
         Shell::new(Format::Text, true, true).with_lock_timeout(Some(self.lock_timeout))
+    }
+
+    /// A place among the [`MAX_CHANGES`] changes under way, held until the
+    /// change ends.
+    ///
+    /// # Errors
+    /// 503 when there is none left.
+    fn change_permit(&self) -> std::result::Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.changes)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "this server has {MAX_CHANGES} changes under way already (publishes, yanks, owner changes); try again in a moment"
+                    ),
+                )
+            })
     }
 
     fn open(&self) -> std::result::Result<Registry, ApiError> {
@@ -106,6 +140,7 @@ pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -
     let served = Arc::new(Served {
         location: at.clone(),
         lock_timeout: opts.lock_timeout,
+        changes: Arc::new(tokio::sync::Semaphore::new(MAX_CHANGES)),
     });
     let app = Router::new()
         .route("/api/v1/crates/new", put(publish_handler))
@@ -160,7 +195,8 @@ pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -
 
 /// Serves the connections `listener` accepts with `app`, each with the
 /// header timeout (hyper's, which needs a timer: `axum::serve` sets none),
-/// until [`shutdown`]; then waits for the requests under way.
+/// until [`shutdown`]; then waits for the requests under way, at most
+/// [`SHUTDOWN_GRACE`].
 async fn accept(listener: tokio::net::TcpListener, app: Router) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -188,7 +224,15 @@ async fn accept(listener: tokio::net::TcpListener, app: Router) {
             let _ = conn.await;
         });
     }
-    graceful.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        crate::output::warn(format!(
+            "requests still under way {}s after the signal: their connections are dropped",
+            SHUTDOWN_GRACE.as_secs()
+        ));
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -253,18 +297,27 @@ where
 }
 
 /// The token cargo sent (`Authorization`, the token itself), if any.
-fn presented(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+///
+/// # Errors
+/// 400 for more than one `Authorization` header (a proxy in front and
+/// `serve` could disagree on who is calling).
+fn presented(headers: &HeaderMap) -> std::result::Result<Option<String>, ApiError> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the request has more than one Authorization header",
+        ));
+    }
+    Ok(first.and_then(|v| v.to_str().ok()).map(str::to_owned))
 }
 
 /// The token `presented` names.
 ///
 /// # Errors
-/// 401 without a token, 403 for a token the registry does not hold (never
-/// echoing it).
+/// 401 without a token, and for a token the registry does not hold (never
+/// echoing it), so that cargo tells its user to log in again.
 fn authenticate(
     reg: &Registry,
     presented: Option<&str>,
@@ -282,8 +335,11 @@ fn authenticate(
         .map_err(|e| ApiError::from_error(&e, ""))?
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::FORBIDDEN,
-                "the token is not valid for this registry (unknown or revoked)",
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "the token is not valid for this registry (unknown or revoked): `cargo logout --registry {0}`, then `cargo login --registry {0}` with a token of `regtool token add`",
+                    reg.settings.registry_name()
+                ),
             )
         })
 }
@@ -338,17 +394,20 @@ fn check_scope(
 }
 
 /// Whether `who` may change the existing crate `name` as an owner: an
-/// `admin` token always; otherwise only one of its owners.
+/// `admin` token (whose crate patterns, if any, match `name`) always;
+/// otherwise only one of its owners.
 ///
 /// # Errors
 /// 403 naming the owners, or saying that the crate has none (an `admin`
-/// token or `regtool owner` must act).
+/// token or `regtool owner` must act); 404 for a crate that is not in the
+/// registry and has no owner.
 fn check_owner(
     reg: &Registry,
     who: &TokenInfo,
     name: &CrateName,
 ) -> std::result::Result<(), ApiError> {
-    if who.scopes.contains(&Scope::Admin) {
+    // An admin token limited to crate patterns is an admin of those only.
+    if who.allows(Scope::Admin, name) {
         return Ok(());
     }
     let (owners, _) =
@@ -363,6 +422,16 @@ fn check_owner(
                 o.join(", ")
             ),
         )),
+        None if reg
+            .find_crate(name)
+            .map_err(|e| ApiError::from_error(&e, ""))?
+            .is_none() =>
+        {
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("there is no crate `{name}` in this registry"),
+            ))
+        }
         None => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
@@ -372,39 +441,33 @@ fn check_owner(
     }
 }
 
-/// Whether the token `presented` may publish a version of `name`, decided
-/// under the registry's writer (then released: `add` takes it again): a
-/// crate in the index needs `publish-update`, a new one `publish-new`; a
-/// crate that is in the index or has an owners file (a name claimed by a
-/// publish that then failed, or a crate removed since) needs an owner or
-/// admin; a crate with neither is claimed for the token's user here, so that
-/// of two first publishes the second is refused.
+/// Whether `who` may publish a version of `name`, decided under the
+/// registry's writer that then adds it ([`crate::ops::add::add_with`]'s
+/// hook): a crate in the index needs `publish-update`, a new one
+/// `publish-new`; a crate that is in the index or has an owners file (a name
+/// claimed by a publish that then failed, or a crate removed since) needs an
+/// owner or admin; a crate with neither is claimed for the token's user
+/// here, so that of two first publishes the second is refused.
 ///
 /// # Errors
-/// As [`authorize`] and [`check_owner`]; the library's errors (503 when the
-/// writer is not had in time).
+/// As [`check_scope`] and [`check_owner`]; the library's errors.
 fn authorize_publish(
-    reg: &Registry,
-    token: Option<&str>,
+    writer: &crate::registry::Writer,
+    who: &TokenInfo,
     name: &CrateName,
-    shell: &Shell,
 ) -> std::result::Result<(), Refusal> {
-    // Who it is, before the writer: an unknown token never makes a
-    // request wait for it (nor others wait for that request).
-    let who = authenticate(reg, token)?;
-    let writer = reg.writer(shell)?;
     let exists = writer.find_crate(name)?.is_some();
     let scope = if exists {
         Scope::PublishUpdate
     } else {
         Scope::PublishNew
     };
-    check_scope(&who, scope, name)?;
-    let (owners, _) = crate::ops::owner::owners(&writer, name)?;
+    check_scope(who, scope, name)?;
+    let (owners, _) = crate::ops::owner::owners(writer, name)?;
     if exists || owners.is_some() {
-        check_owner(&writer, &who, name)?;
+        check_owner(writer, who, name)?;
     } else {
-        crate::ops::owner::claim(&writer, name, &who.name)?;
+        crate::ops::owner::claim(writer, name, &who.name)?;
     }
     Ok(())
 }
@@ -444,48 +507,58 @@ async fn publish_handler(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let received = match receive(&served, announced, body).await {
+    let received = match receive(&served, token, announced, body).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    blocking(move || publish_blocking(&served, token.as_deref(), received)).await
+    blocking(move || publish_blocking(&served, received)).await
 }
 
-/// A publish body received: the JSON, and the `.crate` in a staging file of
-/// the registry (opened for this request).
+/// A publish body received: who sent it, the JSON, and the `.crate` in a
+/// staging file of the registry (opened for this request).
 struct Received {
     reg: Registry,
+    who: TokenInfo,
     json: Vec<u8>,
     staging: tempfile::NamedTempFile,
+    /// This publish's place among [`MAX_CHANGES`], held until it ends.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Reads a publish body as it arrives ([`publish::Framer`]): the JSON into
 /// memory, the `.crate` into a staging file, so that a publish holds at most
-/// the JSON and one chunk in memory.
+/// the JSON and one chunk in memory; only for a `token` that may publish
+/// some crate ([`may_publish`]), checked before a byte of the body is read.
 ///
 /// # Errors
-/// 413 for a body announced (`Content-Length`) over [`body_limit`] or a
+/// As [`may_publish`] (401, 403); 503 when [`MAX_CHANGES`] are under way
+/// (before the body is read); 413 for a body announced (`Content-Length`) over [`body_limit`] or a
 /// `.crate` announced over `max-crate-size`, before it is read; 400 for a
 /// body that is not cargo's frame or cannot be read (a client that stopped
 /// sending); the library's errors.
 async fn receive(
     served: &Arc<Served>,
+    token: Option<String>,
     announced: Option<u64>,
     mut body: axum::body::Body,
 ) -> std::result::Result<Received, ApiError> {
     use http_body_util::BodyExt as _;
     let opener = Arc::clone(served);
-    let (reg, staging) = tokio::task::spawn_blocking(move || {
+    let (reg, who, staging) = tokio::task::spawn_blocking(move || {
         let reg = opener.open()?;
+        let who = may_publish(&reg, token.as_deref())?;
         let staging = reg
             .staging_file()
             .map_err(|e| ApiError::from_error(&e, ""))?;
-        Ok::<_, ApiError>((reg, staging))
+        Ok::<_, ApiError>((reg, who, staging))
     })
     .await
     .map_err(|e| {
@@ -494,6 +567,7 @@ async fn receive(
             format!("the request failed inside regtool: {e}"),
         )
     })??;
+    let permit = served.change_permit()?;
     let limit = body_limit(&reg);
     if let Some(n) = announced.filter(|&n| n > limit as u64) {
         return Err(ApiError::new(
@@ -525,18 +599,53 @@ async fn receive(
         })?;
     }
     let (json, _) = framer.finish()?;
-    Ok(Received { reg, json, staging })
+    Ok(Received {
+        reg,
+        who,
+        json,
+        staging,
+        _permit: permit,
+    })
 }
 
-/// A publish: the `.crate` read and cross-checked with the JSON, the token
-/// authorized (and a new crate claimed) under the writer, then `add` with
-/// the `.crate` as its one input.
+/// The token `presented` names, if it may publish some crate (a publish
+/// scope or `admin`); which crate it may publish is decided once the
+/// `.crate` is read ([`authorize_publish`]).
+///
+/// # Errors
+/// As [`authenticate`]; 403 for a token without a publish scope.
+fn may_publish(
+    reg: &Registry,
+    presented: Option<&str>,
+) -> std::result::Result<TokenInfo, ApiError> {
+    let who = authenticate(reg, presented)?;
+    let publishes = [Scope::PublishNew, Scope::PublishUpdate, Scope::Admin];
+    if who.scopes.iter().any(|s| publishes.contains(s)) {
+        return Ok(who);
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "the token `{}` may not publish: it needs the `publish-new` or `publish-update` scope",
+            who.name
+        ),
+    ))
+}
+
+/// A publish: the `.crate` read and cross-checked with the JSON, then
+/// `add` with the `.crate` as its one input, the token authorized (and a
+/// new crate claimed) under `add`'s writer.
 fn publish_blocking(
     served: &Served,
-    token: Option<&str>,
     received: Received,
 ) -> std::result::Result<serde_json::Value, ApiError> {
-    let Received { reg, json, staging } = received;
+    let Received {
+        reg,
+        who,
+        json,
+        staging,
+        _permit,
+    } = received;
     let meta = publish::metadata(&json)?;
     let what = format!(
         "{}@{}",
@@ -548,13 +657,15 @@ fn publish_blocking(
         .map_err(|e| ApiError::from_error(&e, &what))?;
     publish::cross_check(&meta, &entry.line)?;
     let shell = served.shell();
-    authorize_publish(&reg, token, &entry.name, &shell).map_err(|e| e.or_lib(&what))?;
     let opts = crate::ops::add::AddOptions {
         paths: vec![staging.path().to_path_buf()],
         ..Default::default()
     };
-    let report =
-        crate::ops::add::add(&reg, &opts, &shell).map_err(|e| ApiError::from_error(&e, &what))?;
+    // The authorization, the claim and the add under one writer.
+    let report = crate::ops::add::add_with(&reg, &opts, &shell, |writer| {
+        authorize_publish(writer, &who, &entry.name)
+    })
+    .map_err(|e: Refusal| e.or_lib(&what))?;
     let staged = format!("`{}`", staging.path().display());
     let other: Vec<String> = report
         .warnings
@@ -572,7 +683,10 @@ async fn yank_handler(
     headers: HeaderMap,
     UrlPath((name, version)): UrlPath<(String, String)>,
 ) -> Response {
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || yank_blocking(&served, token.as_deref(), &name, &version, false)).await
 }
 
@@ -582,7 +696,10 @@ async fn unyank_handler(
     headers: HeaderMap,
     UrlPath((name, version)): UrlPath<(String, String)>,
 ) -> Response {
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || yank_blocking(&served, token.as_deref(), &name, &version, true)).await
 }
 
@@ -607,6 +724,7 @@ fn yank_blocking(
     let version = semver::Version::parse(version).map_err(|e| bad("version", e.to_string()))?;
     let reg = served.open()?;
     let who = authorize(&reg, token, Scope::Yank, &name)?;
+    let _permit = served.change_permit()?;
     // The owner check and the yank under one writer: an owner removed
     // meanwhile cannot yank.
     let shell = served.shell();
@@ -629,7 +747,10 @@ async fn owners_list_handler(
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || {
         let name = crate_name(&name)?;
         let reg = served.open()?;
@@ -691,7 +812,10 @@ async fn owners_change(
         Ok(b) => b,
         Err(r) => return ApiError::new(r.status(), r.body_text()).into_response(),
     };
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || {
         let name = crate_name(&name)?;
         let users: OwnersBody = serde_json::from_slice(&body).map_err(|e| {
@@ -702,6 +826,7 @@ async fn owners_change(
         })?;
         let reg = served.open()?;
         let who = authorize(&reg, token.as_deref(), Scope::ChangeOwners, &name)?;
+        let _permit = served.change_permit()?;
         // The owner check and the change under one writer.
         let shell = served.shell();
         let lib = |e: Error| ApiError::from_error(&e, "");
@@ -750,8 +875,8 @@ struct SearchQuery {
 }
 
 /// `GET /api/v1/crates?q=&per_page=`: the crates whose name holds `q`
-/// (any case, `-` and `_` alike), from the index (so with the catalogue
-/// on or off), by name.
+/// (any case, `-` and `_` alike), by name, with their description when the
+/// catalogue is on ([`search::crates`]).
 async fn search_handler(
     State(served): State<Arc<Served>>,
     headers: HeaderMap,
@@ -764,7 +889,10 @@ async fn search_handler(
         Ok(q) => q.0,
         Err(r) => return ApiError::new(r.status(), r.body_text()).into_response(),
     };
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     blocking(move || {
         let reg = served.open()?;
         if reg.config.auth_required {
@@ -773,12 +901,19 @@ async fn search_handler(
         let fold = |s: &str| s.to_ascii_lowercase().replace('-', "_");
         let q = fold(&query.q);
         let per_page = query.per_page.unwrap_or(10).clamp(1, 100);
-        let list = crate::ops::list::list(&reg).map_err(|e| ApiError::from_error(&e, ""))?;
-        let hits: Vec<_> = list.0.iter().filter(|c| fold(&c.name).contains(&q)).collect();
+        let all = search::crates(&reg).map_err(|e| ApiError::from_error(&e, ""))?;
+        let hits: Vec<_> = all.iter().filter(|c| fold(&c.name).contains(&q)).collect();
         let crates: Vec<serde_json::Value> = hits
             .iter()
             .take(per_page)
-            .map(|c| serde_json::json!({ "name": c.name, "max_version": c.latest, "description": "" }))
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "max_version": c.max_version,
+                    // cargo prints `# ` for an empty string, nothing for null.
+                    "description": (!c.description.is_empty()).then_some(&c.description),
+                })
+            })
             .collect();
         Ok(serde_json::json!({ "crates": crates, "meta": { "total": hits.len() } }))
     })
@@ -798,44 +933,69 @@ async fn files_handler(
         return ApiError::new(StatusCode::NOT_FOUND, "regtool serve has no such endpoint")
             .into_response();
     }
-    let token = presented(&headers);
+    let token = match presented(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let path = uri.path().to_owned();
+    let runtime = tokio::runtime::Handle::current();
     blocking_response(move || {
         let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not found");
         let key = files::key_of(&path).ok_or_else(not_found)?;
         let reg = served.open()?;
         if reg.config.auth_required {
-            match authenticate(&reg, token.as_deref()) {
-                Ok(_) => {}
-                Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-                    let mut r = e.into_response();
-                    r.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        axum::http::HeaderValue::from_static("Cargo"),
-                    );
-                    return Ok(r);
-                }
-                Err(e) => return Err(e),
+            authenticate(&reg, token.as_deref())?;
+        }
+        // A file that cannot be read (a folder, a name the file system
+        // refuses) is a 404 that names nothing; the log says why.
+        let unreadable = |e: Error| {
+            crate::output::warn(format!("serving `{key}`: {}", crate::error::Report(&e)));
+            not_found()
+        };
+        let meta = reg.stat(&key).map_err(unreadable)?.ok_or_else(not_found)?;
+        let headers = |etag: &str| {
+            [
+                (header::ETAG, etag.to_owned()),
+                (header::CONTENT_TYPE, files::content_type(&key).to_owned()),
+                (header::CACHE_CONTROL, "no-cache".to_owned()),
+            ]
+        };
+        if meta.size <= files::WHOLE {
+            let object = reg
+                .get_object(&key)
+                .map_err(unreadable)?
+                .ok_or_else(not_found)?;
+            let etag = files::etag(&object.bytes);
+            if if_none_match.is_some_and(|v| files::matches(&v, &etag)) {
+                return Ok((StatusCode::NOT_MODIFIED, headers(&etag)).into_response());
             }
+            return Ok((StatusCode::OK, headers(&etag), object.bytes).into_response());
         }
-        let object = reg
-            .get_object(&key)
-            .map_err(|e| ApiError::from_error(&e, ""))?
-            .ok_or_else(not_found)?;
-        let etag = files::etag(&object.bytes);
-        let headers = [
-            (header::ETAG, etag.clone()),
-            (header::CONTENT_TYPE, files::content_type(&key).to_owned()),
-            (header::CACHE_CONTROL, "no-cache".to_owned()),
-        ];
+        // A large file (a big .crate) is streamed: a download that stalls
+        // holds a few chunks, not the file.
+        let etag = files::etag_of_meta(&meta);
         if if_none_match.is_some_and(|v| files::matches(&v, &etag)) {
-            return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+            return Ok((StatusCode::NOT_MODIFIED, headers(&etag)).into_response());
         }
-        Ok((StatusCode::OK, headers, object.bytes).into_response())
+        let reader = reg
+            .open_object(&key)
+            .map_err(unreadable)?
+            .ok_or_else(not_found)?;
+        let body = {
+            let _in_runtime = runtime.enter();
+            files::stream(reader)
+        };
+        Ok((
+            StatusCode::OK,
+            headers(&etag),
+            [(header::CONTENT_LENGTH, meta.size.to_string())],
+            body,
+        )
+            .into_response())
     })
     .await
 }
