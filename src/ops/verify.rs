@@ -39,8 +39,8 @@ pub(crate) struct Problem {
     /// `differs`, `writer-version` (the registry needs a newer regtool to be
     /// changed), `unreadable-key` (a key a listing returned that cannot be
     /// read back: left out of every check), `catalogue` (the catalogue does
-    /// not describe the index, or work on it was left pending: `regtool
-    /// reindex` writes it again).
+    /// not describe the index, work on it was left pending, or a file of it
+    /// cannot be read: `regtool reindex` writes it again).
     pub(crate) kind: &'static str,
     /// What is wrong, for people.
     pub(crate) message: String,
@@ -187,7 +187,16 @@ fn check_catalogue(
             }
         }
     }
-    Ok(crate::catalogue::check(reg, &files, &unreadable)?
+    let found = match crate::catalogue::check(reg, &files, &unreadable) {
+        Ok(found) => found,
+        // The catalogue is derived: a file of it that cannot be read is one
+        // problem, never an error that hides the index's own.
+        Err(e @ (Error::Io { .. } | Error::Bucket { .. })) => {
+            return Ok(vec![unreadable_catalogue(reg, &e)]);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(found
         .into_iter()
         .map(|f| Problem {
             path: reg.locate(&f.key),
@@ -198,6 +207,26 @@ fn check_catalogue(
             ),
         })
         .collect())
+}
+
+/// The problem of a catalogue file that cannot be read (`e`, naming it):
+/// the catalogue was not judged, the index was.
+fn unreadable_catalogue(reg: &Registry, e: &Error) -> Problem {
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        why = format!("{why}: {cause}");
+        source = cause.source();
+    }
+    Problem {
+        path: e
+            .path()
+            .map_or_else(|| reg.locate(crate::catalogue::DIR), Path::to_path_buf),
+        kind: "catalogue",
+        message: format!(
+            "a file of the catalogue cannot be read, so the catalogue was not checked (the index was): {why}; move it out of the way, then `regtool reindex` writes the catalogue again"
+        ),
+    }
 }
 
 /// The registry needs a newer regtool to be changed than this one.

@@ -938,3 +938,48 @@ fn the_feed_follows_adds_yanks_and_removes() {
     assert_eq!(feed.matches("<entry>").count(), 50, "{feed}");
     assert!(!feed.contains("feed-01"));
 }
+
+/// A catalogue file that cannot be read (a folder where the pending work or
+/// the search data goes) is one `catalogue` problem naming it: `verify`
+/// still checks the index and reports its problems (a missing `.crate`),
+/// exit 1. It used to stop at the catalogue with an I/O error (exit 2),
+/// hiding the index's problems.
+#[test]
+fn verify_reports_an_unreadable_catalogue_file_and_still_checks_the_index() {
+    for blocked in [
+        ".regtool/catalogue-pending.json",
+        "catalogue/search-index.js",
+    ] {
+        let reg = TestRegistry::new();
+        reg.publish(&CrateBuilder::new("alpha", "1.0.0"));
+        reg.publish(&CrateBuilder::new("beta", "1.0.0"));
+        fs::remove_file(reg.crate_file("beta", "1.0.0")).unwrap();
+        let path = reg.root.join(blocked);
+        let _ = fs::remove_file(&path);
+        fs::create_dir_all(path.join("in-the-way")).unwrap();
+        let out = reg.run(&[&"--format", &"json", &"verify"]);
+        common::assert_exit_code(&out, 1, blocked);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let kinds: Vec<(String, String)> = report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["kind"].as_str().unwrap().to_string(),
+                    p["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            kinds
+                .iter()
+                .any(|(k, p)| k == "missing-crate" && p.contains("beta")),
+            "{blocked}: {kinds:?}"
+        );
+        let catalogue: Vec<&(String, String)> =
+            kinds.iter().filter(|(k, _)| k == "catalogue").collect();
+        assert_eq!(catalogue.len(), 1, "{blocked}: {kinds:?}");
+        assert!(catalogue[0].1.ends_with(blocked), "{blocked}: {kinds:?}");
+    }
+}
