@@ -65,6 +65,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Name prefix of the staging files in the system's temp folder.
+const STAGING_PREFIX: &str = "regtool-add-";
+
 /// `Cache-Control` of a `.crate`: its bytes never change.
 pub(crate) const CRATE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of index files and `config.json`: revalidate every time.
@@ -555,12 +558,10 @@ impl Storage for S3Storage {
         self.put_bytes(key, PutPayload::from(bytes.to_vec()), kind, pre)
     }
 
-    /// A temp file in the system's temp folder (removed when dropped).
+    /// A temp file in the system's temp folder (removed when dropped), named
+    /// [`STAGING_PREFIX`]`…`.
     fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new()
-            .prefix("regtool-add-")
-            .tempfile()
-            .map_err(|e| Error::io("create a temporary file in", std::env::temp_dir(), e))
+        super::local::fs::locked_staging_file(&std::env::temp_dir(), STAGING_PREFIX, false)
     }
 
     fn put_file(
@@ -754,10 +755,12 @@ impl Storage for S3Storage {
             .collect()
     }
 
-    /// Staging files are local temp files, removed when dropped (or by the
-    /// system's temp cleaner after a kill); no object is ever a temp object.
-    fn clean_temp(&self, _max_age: Duration, _beside_published: bool) -> Result<usize> {
-        Ok(0)
+    /// No object is ever a temp object; staging files are local temp files,
+    /// removed when dropped, and after a kill by this sweep of the system's
+    /// temp folder (ours only: named `regtool-add-…`, not held by a running
+    /// regtool, older than `max_age`; another user's are left alone).
+    fn clean_temp(&self, max_age: Duration, _beside_published: bool) -> Result<usize> {
+        super::local::fs::sweep_staging(&std::env::temp_dir(), STAGING_PREFIX, max_age, false)
     }
 
     /// Gives an object copied in by other means the HTTP metadata of `kind`

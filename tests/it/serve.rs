@@ -1172,3 +1172,66 @@ fn readme_serve_blocks_run_as_written() {
     );
     assert_eq!(read_index_lines(&root, "readme-lib").len(), 1);
 }
+
+/// The staging files in the registry's temp folder, by name.
+fn staging_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root.join(".regtool/tmp"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A publish cut by a SIGKILL of `serve` leaves its staging file; the next
+/// `serve` removes it once it is older than the request bound (120 s), but
+/// never a staging file a running regtool holds (here one this test holds
+/// open with the shared lock every staging file carries), nor a fresh one.
+#[test]
+fn serve_sweeps_staging_files_a_killed_serve_left() {
+    let dir = tempdir();
+    let (root, port, _) = serve_alone(dir.path(), &[]);
+    let alice = token(&root, "alice", &["--scope", "publish-new"]);
+    let mut serve = Serve::start(&root, port);
+    let _stream = partial_publish(port, Some(&alice));
+    let start = std::time::Instant::now();
+    while staging_names(&root).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", serve.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    drop(serve);
+    let killed = staging_names(&root);
+    assert_eq!(killed.len(), 1, "{killed:?}");
+
+    let tmp = root.join(".regtool/tmp");
+    let old = std::time::SystemTime::now() - Duration::from_secs(121);
+    let age = |name: &str, when| {
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(tmp.join(name))
+            .unwrap();
+        f.set_modified(when).unwrap();
+        f
+    };
+    drop(age(&killed[0], old));
+    let held = age("add-held", old);
+    held.lock_shared().unwrap();
+    drop(age("add-fresh", std::time::SystemTime::now()));
+
+    let mut serve = Serve::start(&root, port);
+    assert_eq!(
+        staging_names(&root),
+        ["add-fresh", "add-held"],
+        "{}",
+        serve.log()
+    );
+    assert_eq!(serve.terminate().code(), Some(0));
+    assert!(serve.log().contains("1 staging file"), "{}", serve.log());
+    drop(held);
+}
