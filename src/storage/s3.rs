@@ -141,8 +141,7 @@ struct S3Lease {
 
 impl S3Lease {
     fn fail(&self, action: &'static str, e: object_store::Error) -> Error {
-        bucket_error(&self.bucket, &self.url, &e)
-            .unwrap_or_else(|| Error::io(action, &self.url, std::io::Error::other(e)))
+        fail(action, &self.bucket, &self.url, e)
     }
 }
 
@@ -175,6 +174,47 @@ impl LeaseObject for S3Lease {
             Err(e) => Err(self.fail("write", e)),
         }
     }
+}
+
+/// The error of `action` on `url` failing with `e`: [`Error::Bucket`] for a
+/// missing bucket or denied access, [`Error::Unavailable`] for an outage
+/// (see [`is_outage`]), else [`Error::Io`].
+fn fail(action: &'static str, bucket: &str, url: &Path, e: object_store::Error) -> Error {
+    if let Some(b) = bucket_error(bucket, url, &e) {
+        return b;
+    }
+    if is_outage(&e) {
+        return Error::Unavailable {
+            action,
+            path: url.to_path_buf(),
+            source: std::io::Error::other(e),
+        };
+    }
+    Error::io(action, url, std::io::Error::other(e))
+}
+
+/// Whether `e` is an outage of the S3 endpoint, left after the client's
+/// retries: no connection, a request cut or timed out, or a 5xx answer.
+fn is_outage(e: &(dyn std::error::Error + 'static)) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(h) = c.downcast_ref::<HttpError>()
+            && matches!(
+                h.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+            )
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    // object_store's status error is private; its text is
+    // "Server returned non-2xx status code: 503 Service Unavailable: ...".
+    chain_mentions(e, "non-2xx status code: 5")
 }
 
 /// One line naming the bucket, when `e` says that it does not exist or that
@@ -399,8 +439,7 @@ impl S3Storage {
         {
             return lost;
         }
-        bucket_error(&self.bucket, &self.locate(key), &e)
-            .unwrap_or_else(|| Error::io(action, self.locate(key), std::io::Error::other(e)))
+        fail(action, &self.bucket, &self.locate(key), e)
     }
 
     fn put_bytes(
