@@ -1235,3 +1235,43 @@ fn serve_sweeps_staging_files_a_killed_serve_left() {
     assert!(serve.log().contains("1 staging file"), "{}", serve.log());
     drop(held);
 }
+
+/// An outage of the bucket's S3 endpoint (5xx answers, or no answer at all)
+/// is a 503 with `Retry-After` and a short sentence, not a 500 with the
+/// endpoint in it; the cause goes to the log; the registry answers again
+/// once the endpoint is back.
+#[test]
+fn a_storage_outage_is_a_503_with_retry_after() {
+    let Some(moto) = MotoServer::shared("regtool serve through a failing S3 endpoint") else {
+        return;
+    };
+    let bucket = moto.bucket();
+    let dir = tempdir();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let reg = bucket.url("reg");
+    bucket.ok(&["init", &reg, "--url", &url, "--api", &url]);
+    let proxy = bucket.proxy();
+    let endpoint = proxy.endpoint("serve");
+    let mut cmd = bucket.command_via(&endpoint);
+    cmd.args(["--registry", &reg]);
+    let serve = Serve::spawn(cmd, port, &dir.path().join("serve.log"));
+    let get = || http_request(port, "GET", "/config.json", &[], b"");
+    assert_eq!(get().status, 200);
+    for fault in [ProxyFault::Status(503), ProxyFault::DropBefore] {
+        proxy.rule(Rule::new(fault.clone()));
+        let r = get();
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert_eq!(r.status, 503, "{fault:?}: {body}");
+        assert!(r.header("Retry-After").is_some(), "{fault:?}: {r:?}");
+        assert!(body.contains("unavailable"), "{fault:?}: {body}");
+        assert!(!body.contains("127.0.0.1"), "{fault:?}: {body}");
+        proxy.clear_rules();
+        assert_eq!(get().status, 200, "{fault:?}");
+    }
+    assert!(
+        serve.log().contains("storage is unavailable"),
+        "{}",
+        serve.log()
+    );
+}
