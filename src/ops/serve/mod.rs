@@ -143,7 +143,10 @@ pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -
     if swept > 0 {
         shell.status(
             "Removed",
-            format!("{swept} staging file(s) a killed run left"),
+            format!(
+                "{} a killed run left",
+                crate::output::count(swept, "staging file")
+            ),
         );
     }
     let served = Arc::new(Served {
