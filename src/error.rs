@@ -261,6 +261,19 @@ pub enum Error {
         /// What happened, naming the holder where it is known.
         message: String,
     },
+    /// The registry's storage could not be reached, or answered with a
+    /// server error, after the client's retries (an S3 endpoint down or
+    /// answering 5xx): a passing outage, worth retrying later.
+    #[error("failed to {action} `{}`: the storage is unavailable", path.display())]
+    Unavailable {
+        /// What we were doing (`read`, `write`, ...).
+        action: &'static str,
+        /// The object (`s3://bucket/key`).
+        path: PathBuf,
+        /// The transport's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A key the storage layer refuses: absolute, or with an empty, `.` or
     /// `..` component (it could name something outside the registry).
     #[error("`{key}` is not a key of this registry: {reason}")]
@@ -322,6 +335,7 @@ impl Error {
             | Error::NotARegistry { .. }
             | Error::AlreadyExists { .. } => EXIT_REJECTED,
             Error::Io { .. }
+            | Error::Unavailable { .. }
             | Error::Config { .. }
             | Error::Usage(_)
             | Error::Conflict { .. }
@@ -337,6 +351,7 @@ impl Error {
     pub(crate) fn path(&self) -> Option<&std::path::Path> {
         match self {
             Error::Io { path, .. }
+            | Error::Unavailable { path, .. }
             | Error::NotARegistry { path }
             | Error::AlreadyExists { path, .. }
             | Error::Config { path, .. }

@@ -573,6 +573,20 @@ impl Registry {
         self.store.staging_file()
     }
 
+    /// Removes the staging files a killed run left: those last written more
+    /// than `max_age` ago that no running regtool holds open (each staging
+    /// file carries a shared `flock` while in use), in `.regtool/tmp/` of a
+    /// folder, or ours in the system's temp folder for a bucket. Needs no
+    /// lock of the registry. Returns how many were removed.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming a file of `.regtool/tmp/` that could not be
+    /// removed.
+    #[cfg(feature = "serve")]
+    pub(crate) fn sweep_staging(&self, max_age: std::time::Duration) -> Result<usize> {
+        self.store.clean_temp(max_age, false)
+    }
+
     /// Whether the keys `a` and `b` reach one stored file (through a linked
     /// folder): then neither is a copy of the other.
     ///

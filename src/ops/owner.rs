@@ -125,19 +125,18 @@ pub(crate) fn change_with(
             ))
         })?;
     }
-    if !opts.add.is_empty() {
-        // An owner is a user who can act: one with a token now (else a
-        // crate could be handed to a name whoever later gets it inherits).
-        let tokens = super::token::list(writer)?.tokens;
-        if let Some(user) = opts
-            .add
-            .iter()
-            .find(|u| !tokens.iter().any(|t| &t.name == *u))
-        {
-            return Err(Error::Usage(format!(
-                "`{user}` has no token in this registry: owners are users with a token (`regtool token add {user}` makes one)"
-            )));
-        }
+    // An owner is a user who can act: one with a token now (else a crate
+    // could be handed to a name whoever later gets it inherits).
+    let tokens = if opts.add.is_empty() && opts.remove.is_empty() {
+        Vec::new()
+    } else {
+        super::token::list(writer)?.tokens
+    };
+    let has_token = |u: &String| tokens.iter().any(|t| &t.name == u);
+    if let Some(user) = opts.add.iter().find(|u| !has_token(u)) {
+        return Err(Error::Usage(format!(
+            "`{user}` has no token in this registry: owners are users with a token (`regtool token add {user}` makes one)"
+        )));
     }
     let name = &opts.name;
     let stored = writer
@@ -151,9 +150,27 @@ pub(crate) fn change_with(
         }
     }
     after.retain(|u| !opts.remove.contains(u));
-    if after.is_empty() && before.as_ref().is_some_and(|b| !b.is_empty()) {
+    // Owners whose token was revoked do not count: a removal must leave
+    // one owner who can act.
+    if !opts.remove.is_empty()
+        && before.as_ref().is_some_and(|b| !b.is_empty())
+        && !after.iter().any(has_token)
+    {
+        let revoked: Vec<&str> = after
+            .iter()
+            .filter(|u| !has_token(u))
+            .map(String::as_str)
+            .collect();
+        let also = if revoked.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (`{}` has no token any more, so does not count)",
+                revoked.join("`, `")
+            )
+        };
         return Err(Error::Usage(format!(
-            "`{}` would be left without an owner; add another owner first",
+            "`{}` would be left without an owner{also}; add another owner first",
             stored.name
         )));
     }

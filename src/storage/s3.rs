@@ -65,6 +65,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Name prefix of the staging files in the system's temp folder.
+const STAGING_PREFIX: &str = "regtool-add-";
+
 /// `Cache-Control` of a `.crate`: its bytes never change.
 pub(crate) const CRATE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of index files and `config.json`: revalidate every time.
@@ -138,8 +141,7 @@ struct S3Lease {
 
 impl S3Lease {
     fn fail(&self, action: &'static str, e: object_store::Error) -> Error {
-        bucket_error(&self.bucket, &self.url, &e)
-            .unwrap_or_else(|| Error::io(action, &self.url, std::io::Error::other(e)))
+        fail(action, &self.bucket, &self.url, e)
     }
 }
 
@@ -172,6 +174,47 @@ impl LeaseObject for S3Lease {
             Err(e) => Err(self.fail("write", e)),
         }
     }
+}
+
+/// The error of `action` on `url` failing with `e`: [`Error::Bucket`] for a
+/// missing bucket or denied access, [`Error::Unavailable`] for an outage
+/// (see [`is_outage`]), else [`Error::Io`].
+fn fail(action: &'static str, bucket: &str, url: &Path, e: object_store::Error) -> Error {
+    if let Some(b) = bucket_error(bucket, url, &e) {
+        return b;
+    }
+    if is_outage(&e) {
+        return Error::Unavailable {
+            action,
+            path: url.to_path_buf(),
+            source: std::io::Error::other(e),
+        };
+    }
+    Error::io(action, url, std::io::Error::other(e))
+}
+
+/// Whether `e` is an outage of the S3 endpoint, left after the client's
+/// retries: no connection, a request cut or timed out, or a 5xx answer.
+fn is_outage(e: &(dyn std::error::Error + 'static)) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(h) = c.downcast_ref::<HttpError>()
+            && matches!(
+                h.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+            )
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    // object_store's status error is private; its text is
+    // "Server returned non-2xx status code: 503 Service Unavailable: ...".
+    chain_mentions(e, "non-2xx status code: 5")
 }
 
 /// One line naming the bucket, when `e` says that it does not exist or that
@@ -396,8 +439,7 @@ impl S3Storage {
         {
             return lost;
         }
-        bucket_error(&self.bucket, &self.locate(key), &e)
-            .unwrap_or_else(|| Error::io(action, self.locate(key), std::io::Error::other(e)))
+        fail(action, &self.bucket, &self.locate(key), e)
     }
 
     fn put_bytes(
@@ -555,12 +597,10 @@ impl Storage for S3Storage {
         self.put_bytes(key, PutPayload::from(bytes.to_vec()), kind, pre)
     }
 
-    /// A temp file in the system's temp folder (removed when dropped).
+    /// A temp file in the system's temp folder (removed when dropped), named
+    /// [`STAGING_PREFIX`]`…`.
     fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new()
-            .prefix("regtool-add-")
-            .tempfile()
-            .map_err(|e| Error::io("create a temporary file in", std::env::temp_dir(), e))
+        super::local::fs::locked_staging_file(&std::env::temp_dir(), STAGING_PREFIX, false)
     }
 
     fn put_file(
@@ -754,10 +794,12 @@ impl Storage for S3Storage {
             .collect()
     }
 
-    /// Staging files are local temp files, removed when dropped (or by the
-    /// system's temp cleaner after a kill); no object is ever a temp object.
-    fn clean_temp(&self, _max_age: Duration, _beside_published: bool) -> Result<usize> {
-        Ok(0)
+    /// No object is ever a temp object; staging files are local temp files,
+    /// removed when dropped, and after a kill by this sweep of the system's
+    /// temp folder (ours only: named `regtool-add-…`, not held by a running
+    /// regtool, older than `max_age`; another user's are left alone).
+    fn clean_temp(&self, max_age: Duration, _beside_published: bool) -> Result<usize> {
+        super::local::fs::sweep_staging(&std::env::temp_dir(), STAGING_PREFIX, max_age, false)
     }
 
     /// Gives an object copied in by other means the HTTP metadata of `kind`

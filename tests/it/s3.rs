@@ -469,15 +469,20 @@ fn killed_add_leaves_at_most_orphans() {
         .stderr(Stdio::null());
     let before = bucket.requests().len();
     let mut child = cmd.spawn().expect("start add");
-    // Kill once some .crate files are in, before every index file is.
+    // Kill once some .crate files are in, before every index file is. The
+    // bound is generous: on a loaded machine (the suite shares moto) the
+    // first PUT has come after more than a minute.
     let start = Instant::now();
     loop {
         let puts = bucket.requests()[before..]
             .iter()
             .filter(|r| r.starts_with("PUT ") && r.contains(".crate "))
             .count();
-        if puts >= 5 || start.elapsed() > Duration::from_secs(60) {
+        if puts >= 5 || start.elapsed() > Duration::from_secs(300) {
             break;
+        }
+        if let Some(status) = child.try_wait().expect("poll add") {
+            panic!("the add ended ({status}) before it could be killed after 5 .crate PUTs");
         }
         std::thread::sleep(Duration::from_millis(2));
     }

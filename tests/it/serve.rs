@@ -1172,3 +1172,106 @@ fn readme_serve_blocks_run_as_written() {
     );
     assert_eq!(read_index_lines(&root, "readme-lib").len(), 1);
 }
+
+/// The staging files in the registry's temp folder, by name.
+fn staging_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root.join(".regtool/tmp"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A publish cut by a SIGKILL of `serve` leaves its staging file; the next
+/// `serve` removes it once it is older than the request bound (120 s), but
+/// never a staging file a running regtool holds (here one this test holds
+/// open with the shared lock every staging file carries), nor a fresh one.
+#[test]
+fn serve_sweeps_staging_files_a_killed_serve_left() {
+    let dir = tempdir();
+    let (root, port, _) = serve_alone(dir.path(), &[]);
+    let alice = token(&root, "alice", &["--scope", "publish-new"]);
+    let mut serve = Serve::start(&root, port);
+    let _stream = partial_publish(port, Some(&alice));
+    let start = std::time::Instant::now();
+    while staging_names(&root).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", serve.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    drop(serve);
+    let killed = staging_names(&root);
+    assert_eq!(killed.len(), 1, "{killed:?}");
+
+    let tmp = root.join(".regtool/tmp");
+    let old = std::time::SystemTime::now() - Duration::from_secs(121);
+    let age = |name: &str, when| {
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(tmp.join(name))
+            .unwrap();
+        f.set_modified(when).unwrap();
+        f
+    };
+    drop(age(&killed[0], old));
+    let held = age("add-held", old);
+    held.lock_shared().unwrap();
+    drop(age("add-fresh", std::time::SystemTime::now()));
+
+    let mut serve = Serve::start(&root, port);
+    assert_eq!(
+        staging_names(&root),
+        ["add-fresh", "add-held"],
+        "{}",
+        serve.log()
+    );
+    assert_eq!(serve.terminate().code(), Some(0));
+    assert!(serve.log().contains("1 staging file"), "{}", serve.log());
+    drop(held);
+}
+
+/// An outage of the bucket's S3 endpoint (5xx answers, or no answer at all)
+/// is a 503 with `Retry-After` and a short sentence, not a 500 with the
+/// endpoint in it; the cause goes to the log; the registry answers again
+/// once the endpoint is back.
+#[test]
+fn a_storage_outage_is_a_503_with_retry_after() {
+    let Some(moto) = MotoServer::shared("regtool serve through a failing S3 endpoint") else {
+        return;
+    };
+    let bucket = moto.bucket();
+    let dir = tempdir();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let reg = bucket.url("reg");
+    bucket.ok(&["init", &reg, "--url", &url, "--api", &url]);
+    let proxy = bucket.proxy();
+    let endpoint = proxy.endpoint("serve");
+    let mut cmd = bucket.command_via(&endpoint);
+    cmd.args(["--registry", &reg]);
+    let serve = Serve::spawn(cmd, port, &dir.path().join("serve.log"));
+    let get = || http_request(port, "GET", "/config.json", &[], b"");
+    assert_eq!(get().status, 200);
+    for fault in [ProxyFault::Status(503), ProxyFault::DropBefore] {
+        proxy.rule(Rule::new(fault.clone()));
+        let r = get();
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert_eq!(r.status, 503, "{fault:?}: {body}");
+        assert!(r.header("Retry-After").is_some(), "{fault:?}: {r:?}");
+        assert!(body.contains("unavailable"), "{fault:?}: {body}");
+        assert!(!body.contains("127.0.0.1"), "{fault:?}: {body}");
+        proxy.clear_rules();
+        assert_eq!(get().status, 200, "{fault:?}");
+    }
+    assert!(
+        serve.log().contains("storage is unavailable"),
+        "{}",
+        serve.log()
+    );
+}

@@ -392,4 +392,21 @@ fn owner_lists_adds_and_removes_and_keeps_one() {
     }
     let out = reg.ok(&[&"owner", &"Owned-Crate", &"--remove", &"alice"]);
     assert_eq!(stdout(&out), "bob\n");
+
+    // An owner whose token is revoked does not count for the last-owner
+    // guard: removing the last owner who can act is refused.
+    reg.ok(&[&"owner", &"Owned-Crate", &"--add", &"alice"]);
+    reg.ok(&[&"token", &"revoke", &"alice"]);
+    let before = fs::read(&file).unwrap();
+    let out = reg.run(&[&"owner", &"Owned-Crate", &"--remove", &"bob"]);
+    assert_exit_code(&out, 2, "without an owner");
+    assert!(
+        stderr(&out).contains("`alice` has no token any more"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read(&file).unwrap(), before, "nothing written");
+    // Removing the revoked owner is fine while one who can act stays.
+    let out = reg.ok(&[&"owner", &"Owned-Crate", &"--remove", &"alice"]);
+    assert_eq!(stdout(&out), "bob\n");
 }

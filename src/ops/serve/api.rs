@@ -45,7 +45,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
-            Error::Lock { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Lock { .. } | Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -59,6 +59,10 @@ impl ApiError {
                     "the registry is busy (another regtool is changing it); try again in a moment"
                         .to_owned(),
                 ]
+            }
+            Error::Unavailable { .. } => {
+                crate::output::warn(format!("a request failed: {}", detail(e)));
+                vec!["the registry's storage is unavailable for now; try again later".to_owned()]
             }
             e if status == StatusCode::INTERNAL_SERVER_ERROR => {
                 crate::output::warn(format!("a request failed: {}", detail(e)));

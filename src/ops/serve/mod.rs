@@ -137,6 +137,18 @@ fn body_limit(reg: &Registry) -> usize {
 /// the address cannot be bound or the runtime cannot start.
 pub(crate) fn serve(at: &RegistryLocation, opts: &ServeOptions, shell: &Shell) -> Result<()> {
     let reg = at.open()?;
+    // Staging files of publishes cut by a kill: no request lives longer than
+    // REQUEST_TIMEOUT, and the ones in use (here or by `add`) are skipped.
+    let swept = reg.sweep_staging(REQUEST_TIMEOUT)?;
+    if swept > 0 {
+        shell.status(
+            "Removed",
+            format!(
+                "{} a killed run left",
+                crate::output::count(swept, "staging file")
+            ),
+        );
+    }
     let served = Arc::new(Served {
         location: at.clone(),
         lock_timeout: opts.lock_timeout,

@@ -432,6 +432,87 @@ fn is_unsupported(e: &io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(code) if code == 38 /* ENOSYS */ || code == 95 /* EOPNOTSUPP */ || code == 37 /* ENOLCK */)
 }
 
+/// A new staging file named `prefix…` in `dir` (created with its parents if
+/// `create_dir`), held with a shared `flock` for as long as it is open: the
+/// mark [`sweep_staging`] reads as "a running regtool still uses this one",
+/// so a sweep never removes a staging file a live `add` or `serve` is
+/// filling or waiting to publish, however long it waits. The lock goes with
+/// the file's last descriptor (drop, or the process's death).
+///
+/// # Errors
+/// [`Error::Io`] naming `dir`.
+pub(crate) fn locked_staging_file(
+    dir: &Path,
+    prefix: &str,
+    create_dir: bool,
+) -> Result<tempfile::NamedTempFile> {
+    if create_dir {
+        create_dirs(dir)?;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    // A file system without `flock` leaves the file unmarked: the sweep's
+    // age rule alone then protects it.
+    let _ = tmp.as_file().try_lock_shared();
+    Ok(tmp)
+}
+
+/// Removes the staging files in `dir` (those named `prefix…`; all when
+/// `prefix` is empty) that were last written more than `max_age` ago and
+/// that no running process holds (see [`locked_staging_file`]): what a
+/// killed `add` or `serve` left. Unless `ours` (the registry's own temp
+/// folder), a file that cannot be removed (another user's, in the system's
+/// temp folder) is left alone. Returns how many were removed; a missing
+/// `dir` is none.
+///
+/// # Errors
+/// [`Error::Io`] naming a file in `dir` that could not be removed (`ours`).
+pub(crate) fn sweep_staging(
+    dir: &Path,
+    prefix: &str,
+    max_age: std::time::Duration,
+    ours: bool,
+) -> Result<usize> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.filter_map(|e| e.ok()) {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta.is_file()
+            && meta
+                .modified()
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > max_age);
+        if !old {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            // A running regtool holds it.
+            Err(fs::TryLockError::WouldBlock) => continue,
+            // No `flock` here: the age rule decides.
+            Err(fs::TryLockError::Error(_)) => {}
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if ours => return Err(Error::io("remove", &path, e)),
+            Err(_) => {}
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

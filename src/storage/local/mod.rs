@@ -18,7 +18,7 @@ use super::{
     Durability, LockEvents, LockGuard, LockMode, Meta, Object, ObjectKind, Outcome, Precondition,
     Revision, Storage, Waiting, check_key,
 };
-mod fs;
+pub(crate) mod fs;
 
 use self::fs::{self as rfs, Lock};
 use crate::error::{Error, Result};
@@ -264,12 +264,7 @@ impl Storage for LocalStorage {
     }
 
     fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
-        let dir = self.tmp_dir();
-        rfs::create_dirs(&dir)?;
-        tempfile::Builder::new()
-            .prefix("add-")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io("create a temporary file in", &dir, e))
+        rfs::locked_staging_file(&self.tmp_dir(), "add-", true)
     }
 
     fn put_file(
@@ -468,19 +463,7 @@ impl Storage for LocalStorage {
                 }
             }
         }
-        if let Ok(entries) = std::fs::read_dir(self.tmp_dir()) {
-            let now = SystemTime::now();
-            for entry in entries.filter_map(|e| e.ok()) {
-                let old = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > max_age);
-                if old {
-                    rfs::remove_file(&entry.path())?;
-                    removed += 1;
-                }
-            }
-        }
+        removed += rfs::sweep_staging(&self.tmp_dir(), "", max_age, true)?;
         Ok(removed)
     }
 
