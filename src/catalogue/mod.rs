@@ -86,12 +86,12 @@ pub const FEED_MARK: &str = "<generator>regtool</generator>";
 /// (now [`pages::PENDING_KEY`]); removed with the catalogue.
 const OLD_PENDING_DIR: &str = ".regtool/catalogue-pending";
 
-/// Whether the object at `key` is regtool's to write: absent, or holding
-/// `mark`.
+/// Whether the object at `key` is regtool's to write: absent, empty (no
+/// one's: a file of ours emptied), or holding `mark`.
 pub(crate) fn ours(reg: &Registry, key: &str, mark: &str) -> Result<bool> {
-    Ok(reg
-        .get_object(key)?
-        .is_none_or(|o| std::str::from_utf8(&o.bytes).is_ok_and(|t| t.contains(mark))))
+    Ok(reg.get_object(key)?.is_none_or(|o| {
+        o.bytes.is_empty() || std::str::from_utf8(&o.bytes).is_ok_and(|t| t.contains(mark))
+    }))
 }
 
 /// Deletes the catalogue's served files and its state (turning it off); the

@@ -1039,7 +1039,9 @@ fn fingerprint_of_bytes(site_key: &str, bytes: &[u8]) -> String {
 /// fingerprints and the static files where they differ, and deletes the
 /// pages of crates that are gone. When every fingerprint, page and search
 /// row is there and up to date, no index file is parsed and nothing but the
-/// static files is compared. Metadata not stored yet is read from the
+/// static files and the feed (a missing or damaged one is written again) is
+/// compared; a page damaged in place is not noticed (delete it, and it is
+/// written again). Metadata not stored yet is read from the
 /// `.crate` files (and stored). Returns the number of crates. Nothing when
 /// `html` is off.
 ///
@@ -1119,7 +1121,7 @@ fn rebuild_with(
         || old_rows.len() != scanned.len()
         || old_prints.len() != scanned.len();
     let feed_there = match &old {
-        Some(s) => s.state.foreign_feed || w.stat(FEED_KEY)?.is_some(),
+        Some(s) => s.state.foreign_feed || feed_is_current(w, &s.state, &site)?,
         None => false,
     };
     // A rebuild killed after the fingerprints and search data, before the
@@ -1240,6 +1242,19 @@ fn rebuild_with(
     Ok(crates.len())
 }
 
+/// Whether `feed.atom` holds exactly the feed `state` gives (one small
+/// file read): a feed that is missing, damaged (truncated, emptied) or left
+/// behind its state is not.
+///
+/// # Errors
+/// [`Error::Io`] naming the feed.
+fn feed_is_current(reg: &Registry, state: &State, site: &Site) -> Result<bool> {
+    let want = render::feed(&state.feed, site, &state.updated);
+    Ok(reg
+        .get_object(FEED_KEY)?
+        .is_some_and(|o| o.bytes == want.as_bytes()))
+}
+
 /// Clears every pending work (a rebuild did it all).
 fn clear_all_pending(w: &Writer) -> Result<()> {
     if w.get_object(PENDING_KEY)?.is_some() {
@@ -1268,8 +1283,10 @@ pub(crate) struct Finding {
 /// pending work, a missing or unreadable state, pages and search rows
 /// missing, left over or not what the index file gives now (a page is
 /// rendered again where its fingerprint differs, so that a change the page
-/// does not show is none), or made for another site. Nothing when `html` is
-/// off.
+/// does not show is none), or made for another site, and a feed that is not
+/// the one the state gives (missing or damaged). A page damaged in place
+/// (truncated, emptied) is not found: its fingerprint says it is current.
+/// Nothing when `html` is off.
 ///
 /// # Errors
 /// [`Error::Io`] naming what cannot be read.
@@ -1378,6 +1395,12 @@ pub(crate) fn check(
         finding(
             FEED_KEY,
             "the feed does not list the newest versions".into(),
+        );
+    } else if !stored.state.foreign_feed && !feed_is_current(reg, &stored.state, &site)? {
+        finding(
+            FEED_KEY,
+            "the feed is missing or damaged (it is not the feed the catalogue's state gives)"
+                .into(),
         );
     }
     Ok(found)

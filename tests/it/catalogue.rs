@@ -983,3 +983,31 @@ fn verify_reports_an_unreadable_catalogue_file_and_still_checks_the_index() {
         assert!(catalogue[0].1.ends_with(blocked), "{blocked}: {kinds:?}");
     }
 }
+
+/// A damaged feed (truncated, emptied) is found by `verify` and written
+/// again by a `reindex` that changes nothing else: both used to look only at
+/// whether `feed.atom` was there.
+#[test]
+fn a_damaged_feed_is_reported_and_reindex_writes_it_again() {
+    let reg = TestRegistry::new();
+    reg.publish(&CrateBuilder::new("alpha", "1.0.0"));
+    reg.publish(&CrateBuilder::new("beta", "1.0.0"));
+    let feed = reg.root.join("feed.atom");
+    let whole = fs::read(&feed).unwrap();
+    for damaged in [&whole[..whole.len() / 2], &b""[..]] {
+        fs::write(&feed, damaged).unwrap();
+        let out = reg.run(&[&"--format", &"json", &"verify"]);
+        common::assert_exit_code(&out, 1, "verify of a damaged feed");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let problems = report["problems"].as_array().unwrap();
+        assert!(
+            problems.len() == 1
+                && problems[0]["kind"] == "catalogue"
+                && problems[0]["path"].as_str().unwrap().ends_with("feed.atom"),
+            "{problems:#?}"
+        );
+        reg.ok(&[&"reindex"]);
+        assert_eq!(fs::read(&feed).unwrap(), whole, "the feed as it was");
+        reg.assert_verify_clean();
+    }
+}

@@ -714,53 +714,7 @@ fn a_reindex_killed_after_its_index_write_is_finished_by_the_next_command() {
         "crates/foo-bar/foo-bar-1.1.0.crate",
         &CrateBuilder::new("foo-bar", "1.1.0").build(),
     );
-    let other = r.krate("qux", "1.0.0");
-    let (indexed, next) = (Gate::new(), Gate::new());
-    r.proxy.rule(
-        Rule::new(ProxyFault::Pass)
-            .job("A")
-            .method("PUT")
-            .path_ends(&index_suffix("foo-bar"))
-            .then_open(&indexed),
-    );
-    r.proxy.rule(
-        Rule::new(ProxyFault::Hold(next.clone()))
-            .job("A")
-            .method("PUT")
-            .path_contains("/r/")
-            .after(&indexed)
-            .once(),
-    );
-    let ep = r.proxy.endpoint("A");
-    let mut a = Job::spawn("A", r.command(&ep, &["reindex"]));
-    let held = r
-        .proxy
-        .wait_for(WAIT, || a.exited(), |e| e.job == "A" && e.held);
-    assert!(
-        held.is_some(),
-        "A never wrote after its index file:\n{}",
-        r.proxy.show(Some("A"))
-    );
-    let killed = a.kill();
-    next.abandon();
-    r.proxy.clear_rules();
-    let ctx = format!("{}\n{}", r.proxy.show(Some("A")), describe_output(&killed));
-    assert!(
-        r.store.read().line("foo-bar", "1.1.0").is_some(),
-        "A's index write landed\n{ctx}"
-    );
-    r.ok(&["add", other.to_str().unwrap()]);
-    let stored = r.store.read();
-    let problems = catalogue_problems(&r.store, &stored).expect("a catalogue");
-    assert_eq!(
-        problems,
-        Vec::<String>::new(),
-        "after the next command\n{ctx}"
-    );
-    let verify = r
-        .bucket
-        .run(&["--format", "json", "verify", &r.reg, "--deep"]);
-    assert_consistent(&r.store, verify, &ctx);
+    kill_after_the_index_write_then_add(&r, &["reindex"], "/r/");
 }
 
 /// An `add` SIGKILLed after its index write, before the catalogue's pages:
@@ -774,9 +728,19 @@ fn a_reindex_killed_after_its_index_write_is_finished_by_the_next_command() {
 fn an_add_killed_between_its_index_and_the_catalogue_is_finished_by_the_next_command() {
     let Some(r) = Race::new() else { return };
     let (v1, v2) = (r.krate("foo-bar", "1.0.0"), r.krate("foo-bar", "1.1.0"));
-    let other = r.krate("qux", "1.0.0");
     r.ok(&["add", v1.to_str().unwrap()]);
-    let (indexed, page) = (Gate::new(), Gate::new());
+    kill_after_the_index_write_then_add(&r, &["add", v2.to_str().unwrap()], "/r/catalogue/");
+}
+
+/// Runs job A (`args`, which writes `foo-bar` 1.1.0's index line) until its
+/// first PUT whose path holds `held` after that index write, SIGKILLs it
+/// there (the held request is dropped, never forwarded), then adds another
+/// crate straight to the server: by its end the catalogue describes the
+/// index and `verify --deep` is clean.
+#[cfg(feature = "html")]
+fn kill_after_the_index_write_then_add(r: &Race, args: &[&str], held: &str) {
+    let other = r.krate("qux", "1.0.0");
+    let (indexed, hold) = (Gate::new(), Gate::new());
     r.proxy.rule(
         Rule::new(ProxyFault::Pass)
             .job("A")
@@ -785,30 +749,29 @@ fn an_add_killed_between_its_index_and_the_catalogue_is_finished_by_the_next_com
             .then_open(&indexed),
     );
     r.proxy.rule(
-        Rule::new(ProxyFault::Hold(page.clone()))
+        Rule::new(ProxyFault::Hold(hold.clone()))
             .job("A")
             .method("PUT")
-            .path_contains("/r/catalogue/")
+            .path_contains(held)
             .after(&indexed)
             .once(),
     );
     let ep = r.proxy.endpoint("A");
-    let mut a = Job::spawn("A", r.command(&ep, &["add", v2.to_str().unwrap()]));
-    let held = r
+    let mut a = Job::spawn("A", r.command(&ep, args));
+    let reached = r
         .proxy
         .wait_for(WAIT, || a.exited(), |e| e.job == "A" && e.held);
     assert!(
-        held.is_some(),
-        "A never wrote a catalogue page after its index file:\n{}",
+        reached.is_some(),
+        "A never wrote under {held} after its index file:\n{}",
         r.proxy.show(Some("A"))
     );
     let killed = a.kill();
-    page.abandon();
+    hold.abandon();
     r.proxy.clear_rules();
     let ctx = format!("{}\n{}", r.proxy.show(Some("A")), describe_output(&killed));
-    let stored = r.store.read();
     assert!(
-        stored.line("foo-bar", "1.1.0").is_some(),
+        r.store.read().line("foo-bar", "1.1.0").is_some(),
         "A's index write landed\n{ctx}"
     );
     r.ok(&["add", other.to_str().unwrap()]);
