@@ -212,12 +212,7 @@ fn check_catalogue(
 /// The problem of a catalogue file that cannot be read (`e`, naming it):
 /// the catalogue was not judged, the index was.
 fn unreadable_catalogue(reg: &Registry, e: &Error) -> Problem {
-    let mut why = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        why = format!("{why}: {cause}");
-        source = cause.source();
-    }
+    let why = crate::http::chain(e);
     Problem {
         path: e
             .path()
