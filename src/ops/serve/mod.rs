@@ -308,21 +308,31 @@ where
     }
 }
 
-/// The token cargo sent (`Authorization`, the token itself), if any.
+/// The token cargo sent (`Authorization`, the token itself), if any: an
+/// extractor, so that every handler takes it the same way.
 ///
 /// # Errors
-/// 400 for more than one `Authorization` header (a proxy in front and
-/// `serve` could disagree on who is calling).
-fn presented(headers: &HeaderMap) -> std::result::Result<Option<String>, ApiError> {
-    let mut all = headers.get_all(header::AUTHORIZATION).iter();
-    let first = all.next();
-    if all.next().is_some() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the request has more than one Authorization header",
-        ));
+/// (The rejection) 400 for more than one `Authorization` header (a proxy in
+/// front and `serve` could disagree on who is calling).
+struct Presented(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Presented {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> std::result::Result<Self, ApiError> {
+        let mut all = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let first = all.next();
+        if all.next().is_some() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request has more than one Authorization header",
+            ));
+        }
+        Ok(Self(first.and_then(|v| v.to_str().ok()).map(str::to_owned)))
     }
-    Ok(first.and_then(|v| v.to_str().ok()).map(str::to_owned))
 }
 
 /// The token `presented` names.
@@ -516,13 +526,10 @@ impl Refusal {
 /// `PUT /api/v1/crates/new`.
 async fn publish_handler(
     State(served): State<Arc<Served>>,
+    Presented(token): Presented,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let token = match presented(&headers) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -692,26 +699,18 @@ fn publish_blocking(
 /// `DELETE /api/v1/crates/{name}/{version}/yank`.
 async fn yank_handler(
     State(served): State<Arc<Served>>,
-    headers: HeaderMap,
+    Presented(token): Presented,
     UrlPath((name, version)): UrlPath<(String, String)>,
 ) -> Response {
-    let token = match presented(&headers) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
     blocking(move || yank_blocking(&served, token.as_deref(), &name, &version, false)).await
 }
 
 /// `PUT /api/v1/crates/{name}/{version}/unyank`.
 async fn unyank_handler(
     State(served): State<Arc<Served>>,
-    headers: HeaderMap,
+    Presented(token): Presented,
     UrlPath((name, version)): UrlPath<(String, String)>,
 ) -> Response {
-    let token = match presented(&headers) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
     blocking(move || yank_blocking(&served, token.as_deref(), &name, &version, true)).await
 }
 
@@ -756,13 +755,9 @@ fn yank_blocking(
 /// `GET /api/v1/crates/{name}/owners`: any valid token may list them.
 async fn owners_list_handler(
     State(served): State<Arc<Served>>,
-    headers: HeaderMap,
+    Presented(token): Presented,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
-    let token = match presented(&headers) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
     blocking(move || {
         let name = crate_name(&name)?;
         let reg = served.open()?;
@@ -788,21 +783,21 @@ async fn owners_list_handler(
 /// `PUT /api/v1/crates/{name}/owners`.
 async fn owners_add_handler(
     State(served): State<Arc<Served>>,
-    headers: HeaderMap,
+    Presented(token): Presented,
     UrlPath(name): UrlPath<String>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    owners_change(served, headers, name, body, true).await
+    owners_change(served, token, name, body, true).await
 }
 
 /// `DELETE /api/v1/crates/{name}/owners`.
 async fn owners_remove_handler(
     State(served): State<Arc<Served>>,
-    headers: HeaderMap,
+    Presented(token): Presented,
     UrlPath(name): UrlPath<String>,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    owners_change(served, headers, name, body, false).await
+    owners_change(served, token, name, body, false).await
 }
 
 /// The body of an owners change: `{"users": ["login", ...]}`.
@@ -815,7 +810,7 @@ struct OwnersBody {
 /// code path, for an owner (or admin) with the `change-owners` scope.
 async fn owners_change(
     served: Arc<Served>,
-    headers: HeaderMap,
+    token: Option<String>,
     name: String,
     body: std::result::Result<Bytes, BytesRejection>,
     add: bool,
@@ -823,10 +818,6 @@ async fn owners_change(
     let body = match body {
         Ok(b) => b,
         Err(r) => return ApiError::new(r.status(), r.body_text()).into_response(),
-    };
-    let token = match presented(&headers) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
     };
     blocking(move || {
         let name = crate_name(&name)?;
@@ -891,7 +882,7 @@ struct SearchQuery {
 /// catalogue is on ([`search::crates`]).
 async fn search_handler(
     State(served): State<Arc<Served>>,
-    headers: HeaderMap,
+    Presented(token): Presented,
     query: std::result::Result<
         axum::extract::Query<SearchQuery>,
         axum::extract::rejection::QueryRejection,
@@ -900,10 +891,6 @@ async fn search_handler(
     let query = match query {
         Ok(q) => q.0,
         Err(r) => return ApiError::new(r.status(), r.body_text()).into_response(),
-    };
-    let token = match presented(&headers) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
     };
     blocking(move || {
         let reg = served.open()?;
@@ -938,6 +925,7 @@ async fn search_handler(
 async fn files_handler(
     State(served): State<Arc<Served>>,
     method: axum::http::Method,
+    Presented(token): Presented,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
@@ -945,10 +933,6 @@ async fn files_handler(
         return ApiError::new(StatusCode::NOT_FOUND, "regtool serve has no such endpoint")
             .into_response();
     }
-    let token = match presented(&headers) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
