@@ -23,9 +23,13 @@
 //!   without reading every index file;
 //! - [`PENDING_KEY`] `.regtool/catalogue-pending.json`:
 //!   the work under way, which the next change finishes when a run failed;
-//! - `.regtool/meta/{name}.json`: the metadata (description, license,
-//!   README as HTML...) of the version a page shows, with the `cksum` of the
-//!   `.crate` it was read from.
+//!
+//! A page carries, in its head, the metadata (description, license...) of
+//! the version it shows and the `cksum` of the `.crate` it was read from, and
+//! its README section is the README as HTML: a page is rendered again
+//! (another version, a yank, another site) without reading the `.crate`,
+//! and each crate has one file (see `pages::Record`). Older regtools stored
+//! that metadata under [`OLD_META_DIR`].
 //!
 //! The index is the truth and the catalogue is derived from it: a failure to
 //! write the catalogue never fails the change of the index (the writer turns
@@ -82,6 +86,14 @@ pub(crate) const PENDING_KEY: &str = ".regtool/catalogue-pending.json";
 pub const HTML_MARK: &str = "<meta name=\"generator\" content=\"regtool\">";
 /// The feed's mark (see [`HTML_MARK`]).
 pub const FEED_MARK: &str = "<generator>regtool</generator>";
+/// Folder of the metadata older regtools stored beside the pages
+/// (`{name}.json`; before that `{name}/{version}.json`): read where a page
+/// carries no record of its own (the rebuild that turns their pages into
+/// today's form, which a regtool that draws pages differently does once),
+/// then deleted by that rebuild, and by turning the catalogue off. Nothing
+/// writes it any more: each new file is an inode, a temporary file and a
+/// rename, which cost more than their bytes.
+pub(crate) const OLD_META_DIR: &str = ".regtool/meta";
 /// Folder of the per-crate markers of pending work older regtools wrote
 /// (now [`pages::PENDING_KEY`]); removed with the catalogue.
 const OLD_PENDING_DIR: &str = ".regtool/catalogue-pending";
@@ -94,9 +106,9 @@ pub(crate) fn ours(reg: &Registry, key: &str, mark: &str) -> Result<bool> {
     }))
 }
 
-/// Deletes the catalogue's served files and its state (turning it off); the
-/// stored metadata under `.regtool/meta/` stays (it is never served), and so do
-/// an `index.html` or `feed.atom` regtool did not write.
+/// Deletes the catalogue's served files, its state and what older regtools
+/// stored under [`OLD_META_DIR`] (turning it off); an `index.html` or
+/// `feed.atom` regtool did not write stays.
 ///
 /// # Errors
 /// [`crate::Error::Io`] naming the file.
@@ -105,6 +117,7 @@ fn remove_all(reg: &Writer) -> Result<()> {
     if reg.cheap_listing() {
         keys.extend(reg.list_keys(OLD_PENDING_DIR)?);
     }
+    keys.extend(reg.list_keys(OLD_META_DIR)?);
     keys.extend([
         STATE_KEY.to_string(),
         PAGES_KEY.to_string(),
@@ -389,11 +402,7 @@ pub fn sample(index_file: &[u8], meta_json: &[u8], url: &str) -> Option<Sample> 
     let config = crate::config::RegistryConfig::for_base_url(url, false);
     let site = render::Site::new(&settings, &config);
     let pkg = render::shown_version(&index)?;
-    let readme = meta
-        .readme
-        .as_deref()
-        .map(|text| readme::readme_html(text, meta.readme_path.as_deref().unwrap_or("README.md")));
-    let page = render::crate_page(&index, &meta, readme.as_deref(), &site);
+    let page = pages::Stored::new(&pkg.cksum, meta.clone(), None).page(&index, &site);
     let row = render::search_row(&pkg.name, &pkg.vers, meta.description.as_deref());
     let feed: Vec<pages::FeedEntry> = index
         .lines

@@ -18,7 +18,8 @@
 
 use super::render::{self, Site};
 use super::{
-    FEED_KEY, FEED_MARK, HTML_MARK, INDEX_KEY, PAGES_KEY, PENDING_KEY, STATE_KEY, ours, readme,
+    FEED_KEY, FEED_MARK, HTML_MARK, INDEX_KEY, OLD_META_DIR, PAGES_KEY, PENDING_KEY, STATE_KEY,
+    ours, readme,
 };
 use crate::error::{Error, Result};
 use crate::index::{IndexFile, IndexPackage};
@@ -43,8 +44,14 @@ pub(crate) const STYLE_KEY: &str = "catalogue/style.css";
 /// Versions in the feed.
 pub(crate) const FEED_LEN: usize = 50;
 /// The pages' design: part of every fingerprint, so that a regtool that
-/// draws pages differently renders them all again once.
-const RENDER_VERSION: u32 = 2;
+/// draws pages differently renders them all again once (3: a page carries
+/// its [`Record`]).
+const RENDER_VERSION: u32 = 3;
+/// The version of the README rendering a [`Stored`] (a page's record, an
+/// older regtool's stored metadata) was made with: another value means the
+/// `.crate` is read again. (2: the value [`RENDER_VERSION`] had when the
+/// two were one, so that the metadata older regtools stored is read.)
+const README_VERSION: u32 = 2;
 /// How often a shared file (search data, fingerprints, pending work) is
 /// written again after another writer changed it first (object storage
 /// without a lock).
@@ -58,11 +65,10 @@ pub(crate) fn page_key(name: &str) -> String {
     format!("{PAGES_DIR}/{name}.html")
 }
 
-/// Key of the stored metadata of the version the page of `name` (as
-/// published) shows: one file per crate (a new file is a new inode, which
-/// costs more than its bytes on a busy file system).
-pub(crate) fn meta_key(name: &str) -> String {
-    format!(".regtool/meta/{name}.json")
+/// Key of the metadata an older regtool stored for the page of `name` (as
+/// published); see [`OLD_META_DIR`].
+fn old_meta_key(name: &str) -> String {
+    format!("{OLD_META_DIR}/{name}.json")
 }
 
 /// The catalogue's state in [`STATE_KEY`] (the crates are in the search
@@ -262,13 +268,15 @@ fn row_description(row: &str) -> Option<String> {
 // ---------------------------------------------------------------------------
 // Stored metadata.
 
-/// A version's metadata as stored under [`meta_key`]: read from the
-/// `.crate` whose SHA-256 is `cksum`, with its README already rendered.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Stored {
+/// A version's metadata as a page shows it: read from the `.crate` whose
+/// SHA-256 is `cksum`, with its README already rendered. A page carries it
+/// (see [`Record`]); older regtools stored it as JSON under
+/// [`OLD_META_DIR`], in this shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Stored {
     /// The `.crate`'s SHA-256: metadata of other bytes is read again.
     cksum: String,
-    /// [`RENDER_VERSION`] of `readme_html`.
+    /// [`README_VERSION`] of `readme_html`.
     renderer: u32,
     /// The metadata (its `readme` left out: `readme_html` holds it).
     #[serde(flatten)]
@@ -277,15 +285,49 @@ struct Stored {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     readme_html: Option<String>,
     /// Why the `.crate` could not be read (its page then shows the index
-    /// line only); stored so that it is said once.
+    /// line only); recorded so that it is said once (a page records that
+    /// it could not, not why: see [`Record::unreadable`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unreadable: Option<String>,
+}
+
+/// What a crate page carries about itself in its head (JSON made fit by
+/// [`render::comment_json`], between [`render::RECORD_OPEN`] and
+/// [`render::RECORD_CLOSE`]), so that it can be rendered again (another
+/// version added, yanked, the site changed) without reading its `.crate`:
+/// the [`Stored`] it was rendered from, with the README's length instead of
+/// the README, which is read back from the page's README section (the
+/// first [`render::README_OPEN`], followed after that many bytes by
+/// [`render::README_CLOSE`]), so that the page holds it once. A page that
+/// is not ours (no [`super::HTML_MARK`] before the record), has no record,
+/// or whose record or README section does not parse so, gives none; bytes
+/// changed in place without changing their length are not noticed (as in
+/// the metadata files older regtools kept). Nothing in it is secret: every field is
+/// shown on the page, or is in the index line or the `.crate`, both
+/// served beside it (the `cksum`; `readme_path`); why a `.crate` could not
+/// be read (which may name the registry's folder) is said once to the
+/// operator and recorded only as `true`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    /// [`Stored::cksum`].
+    cksum: String,
+    /// [`Stored::renderer`].
+    renderer: u32,
+    /// [`Stored::meta`].
+    #[serde(flatten)]
+    meta: VersionMeta,
+    /// The length of [`Stored::readme_html`] in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    readme_len: Option<usize>,
+    /// Whether the `.crate` could not be read ([`Stored::unreadable`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unreadable: bool,
 }
 
 impl Stored {
     /// The stored form of `meta`, read from the `.crate` of SHA-256 `cksum`;
     /// `rendered`: its README rendered already.
-    fn new(cksum: &str, mut meta: VersionMeta, rendered: Option<String>) -> Stored {
+    pub(super) fn new(cksum: &str, mut meta: VersionMeta, rendered: Option<String>) -> Stored {
         let readme_html = meta.readme.take().map(|text| {
             rendered.unwrap_or_else(|| {
                 let path = meta.readme_path.as_deref().unwrap_or("README.md");
@@ -294,23 +336,72 @@ impl Stored {
         });
         Stored {
             cksum: cksum.to_string(),
-            renderer: RENDER_VERSION,
+            renderer: README_VERSION,
             meta,
             readme_html,
             unreadable: None,
         }
     }
 
-    fn bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("metadata serializes")
+    /// The page of the crate whose index file is `index`, showing this
+    /// metadata, with its [`Record`].
+    pub(super) fn page(&self, index: &IndexFile, site: &Site) -> String {
+        let record = Record {
+            cksum: self.cksum.clone(),
+            renderer: self.renderer,
+            meta: self.meta.clone(),
+            readme_len: self.readme_html.as_ref().map(String::len),
+            unreadable: self.unreadable.is_some(),
+        };
+        let json = serde_json::to_string(&record).expect("a record serializes");
+        let record = render::comment_json(&json);
+        render::crate_page(
+            index,
+            &self.meta,
+            self.readme_html.as_deref(),
+            &record,
+            site,
+        )
+    }
+
+    /// The metadata a page of ours carries (see [`Record`]); `None` when
+    /// `page` is not one, or is damaged where it is read.
+    fn from_page(page: &[u8]) -> Option<Stored> {
+        let text = std::str::from_utf8(page).ok()?;
+        let at = text.find(render::RECORD_OPEN)?;
+        if !text[..at].contains(super::HTML_MARK) {
+            return None;
+        }
+        let json = &text[at + render::RECORD_OPEN.len()..];
+        let json = &json[..json.find(render::RECORD_CLOSE)?];
+        let record: Record = serde_json::from_str(json).ok()?;
+        let readme_html = match record.readme_len {
+            None => None,
+            Some(len) => {
+                let start = text.find(render::README_OPEN)? + render::README_OPEN.len();
+                let html = text.get(start..start.checked_add(len)?)?;
+                text[start + len..]
+                    .starts_with(render::README_CLOSE)
+                    .then(|| html.to_string())
+            }
+        };
+        if record.readme_len.is_some() && readme_html.is_none() {
+            return None;
+        }
+        Some(Stored {
+            cksum: record.cksum,
+            renderer: record.renderer,
+            meta: record.meta,
+            readme_html,
+            unreadable: record.unreadable.then(String::new),
+        })
     }
 }
 
 /// The metadata of `pkg` (a line of `name`): `added` when the change
-/// brought it (then stored), else the stored file when it was read from
-/// the same bytes, else read from the stored `.crate` (and stored). A
-/// `.crate` that is missing or cannot be read gives empty metadata, said in
-/// one warning (then stored, so that it is said once).
+/// brought it, else as [`read_meta`] finds it. A `.crate` that is missing
+/// or cannot be read gives empty metadata, said in one warning (the page
+/// records it, so that it is said once).
 fn version_meta(
     w: &Writer,
     name: &CrateName,
@@ -318,35 +409,38 @@ fn version_meta(
     added: Option<&VersionMeta>,
     prepared: &Prepared,
 ) -> Result<Stored> {
-    let key = meta_key(name.as_str());
     if let Some(m) = added {
         let rendered = prepared.get(&(name.canonical(), pkg.vers.clone())).cloned();
-        let stored = Stored::new(&pkg.cksum, m.clone(), rendered);
-        put(w, &key, &stored.bytes(), ObjectKind::State)?;
-        return Ok(stored);
+        return Ok(Stored::new(&pkg.cksum, m.clone(), rendered));
     }
     let (stored, fresh) = read_meta(w, name, pkg)?;
-    if fresh {
-        if let Some(why) = &stored.unreadable {
-            crate::output::warn(format_args!(
-                "the catalogue page of {name} v{} shows its index line only: {why}",
-                pkg.vers
-            ));
-        }
-        put(w, &key, &stored.bytes(), ObjectKind::State)?;
+    if fresh && let Some(why) = &stored.unreadable {
+        crate::output::warn(format_args!(
+            "the catalogue page of {name} v{} shows its index line only: {why}",
+            pkg.vers
+        ));
     }
     Ok(stored)
 }
 
-/// The metadata of `pkg` (a line of `name`) without writing anything: the
-/// stored file when it was read from the same bytes (`false`), else read
-/// from the stored `.crate` (`true`: not stored yet; a `.crate` that is
-/// missing or cannot be read gives empty metadata and says why).
+/// The metadata of `pkg` (a line of `name`): the record its page carries
+/// (see [`Record`]), else what an older regtool stored for it under
+/// [`OLD_META_DIR`], when either was read from the same bytes (`cksum`)
+/// with today's README rendering (`false`); else read from the stored
+/// `.crate` (`true`: a `.crate` that is missing or cannot be read gives
+/// empty metadata and says why). A page that is missing, damaged or not
+/// ours counts as none.
 fn read_meta(reg: &Registry, name: &CrateName, pkg: &IndexPackage) -> Result<(Stored, bool)> {
-    if let Some(o) = reg.get_object(&meta_key(name.as_str()))?
+    let current = |s: &Stored| s.cksum == pkg.cksum && s.renderer == README_VERSION;
+    if let Some(o) = reg.get_object(&page_key(name.as_str()))?
+        && let Some(s) = Stored::from_page(&o.bytes)
+        && current(&s)
+    {
+        return Ok((s, false));
+    }
+    if let Some(o) = reg.get_object(&old_meta_key(name.as_str()))?
         && let Ok(s) = serde_json::from_slice::<Stored>(&o.bytes)
-        && s.cksum == pkg.cksum
-        && s.renderer == RENDER_VERSION
+        && current(&s)
     {
         return Ok((s, false));
     }
@@ -355,7 +449,7 @@ fn read_meta(reg: &Registry, name: &CrateName, pkg: &IndexPackage) -> Result<(St
         Ok(e) => Stored::new(&pkg.cksum, e.meta, None),
         Err(e) => Stored {
             cksum: pkg.cksum.clone(),
-            renderer: RENDER_VERSION,
+            renderer: README_VERSION,
             unreadable: Some(crate::error::Report(&e).to_string()),
             ..Stored::default()
         },
@@ -692,7 +786,6 @@ fn render_index(
     let key = page_key(name.as_str());
     let Some(pkg) = render::shown_version(&index) else {
         let _ = w.delete_object(&key, &Precondition::Any)?;
-        let _ = w.delete_object(&meta_key(name.as_str()), &Precondition::Any)?;
         return Ok(Rendered {
             name,
             row: None,
@@ -702,7 +795,7 @@ fn render_index(
     };
     let brought = added.get(&(name.canonical(), pkg.vers.clone())).copied();
     let stored = version_meta(w, &name, pkg, brought, prepared)?;
-    let page = render::crate_page(&index, &stored.meta, stored.readme_html.as_deref(), site);
+    let page = stored.page(&index, site);
     put(w, &key, page.as_bytes(), ObjectKind::Html)?;
     let row = render::search_row(&pkg.name, &pkg.vers, stored.meta.description.as_deref());
     Ok(Rendered {
@@ -1238,8 +1331,22 @@ fn rebuild_with(
         ObjectKind::State,
     )?;
     w.barrier()?;
+    // Every page is in today's form now (rendered or fresh): what older
+    // regtools stored beside them is read no more.
+    remove_old_meta(w)?;
     clear_all_pending(w)?;
     Ok(crates.len())
+}
+
+/// Deletes what older regtools stored under [`OLD_META_DIR`].
+///
+/// # Errors
+/// [`Error::Io`] naming the folder or file.
+pub(super) fn remove_old_meta(w: &Writer) -> Result<()> {
+    for key in w.list_keys(OLD_META_DIR)? {
+        let _ = w.delete_object(&key, &Precondition::Any)?;
+    }
+    Ok(())
 }
 
 /// Whether `feed.atom` holds exactly the feed `state` gives (one small
@@ -1422,8 +1529,7 @@ fn page_is_current(
         return Ok(false);
     };
     let (stored, _) = read_meta(reg, name, pkg)?;
-    let want = render::crate_page(file, &stored.meta, stored.readme_html.as_deref(), site);
-    Ok(page.bytes == want.as_bytes())
+    Ok(page.bytes == stored.page(file, site).as_bytes())
 }
 
 #[cfg(test)]
@@ -1457,6 +1563,33 @@ mod tests {
     }
 
     proptest! {
+        /// Any texts round-trip through a page.
+        #[test]
+        fn any_metadata_round_trips_through_its_page(
+            texts in proptest::collection::vec(any::<String>(), 4),
+            keywords in proptest::collection::vec(any::<String>(), 0..3),
+            readme in proptest::option::of(any::<String>()),
+            unreadable in any::<bool>(),
+        ) {
+            let opt = |s: &String| (!s.is_empty()).then(|| s.clone());
+            let stored = Stored {
+                cksum: "0f".repeat(32),
+                renderer: README_VERSION,
+                meta: VersionMeta {
+                    description: opt(&texts[0]),
+                    license: opt(&texts[1]),
+                    repository: opt(&texts[2]),
+                    readme_path: opt(&texts[3]),
+                    keywords,
+                    ..VersionMeta::default()
+                },
+                readme_html: readme,
+                unreadable: unreadable.then(String::new),
+            };
+            let page = stored.page(&one_line(&stored.cksum), &site());
+            prop_assert_eq!(Stored::from_page(page.as_bytes()), Some(stored));
+        }
+
         /// Splicing rows in gives what sorting every row by canonical name
         /// gives (names differing in case and `-`/`_` included).
         #[test]
@@ -1509,6 +1642,116 @@ mod tests {
             let file = IndexFile::parse(std::path::Path::new("a"), text.as_bytes()).unwrap();
             prop_assert_eq!(fingerprint_of_bytes("k", text.as_bytes()), fingerprint("k", &file));
         }
+    }
+
+    fn site() -> Site {
+        let settings = crate::config::Settings::new("https://h.example/reg".into());
+        let config = crate::config::RegistryConfig::for_base_url(&settings.url, false);
+        Site::new(&settings, &config)
+    }
+
+    fn one_line(cksum: &str) -> IndexFile {
+        let line = format!(
+            r#"{{"name":"a","vers":"1.0.0","deps":[],"cksum":"{cksum}","features":{{}},"yanked":false}}"#
+        );
+        IndexFile::parse(std::path::Path::new("a"), line.as_bytes()).unwrap()
+    }
+
+    /// What can end or fake the record or the README section, and text
+    /// HTML does not allow.
+    const HOSTILE: &[&str] = &[
+        "-->",
+        "--!>",
+        "<!--",
+        "<!-",
+        "<!--regtool-record {\"cksum\":\"00\",\"renderer\":2}-->\n",
+        "\n</section>\n",
+        "<section class=\"readme\" id=\"readme\">\n",
+        "</script>",
+        "\\u003c \\",
+        "a\u{1}b\u{7f}c\u{85}d\u{FDD0}e\u{FFFE}f\u{10FFFF}g",
+        "",
+        " - ",
+    ];
+
+    /// A page gives back the metadata it was rendered from, whatever its
+    /// texts hold; the README is read from between its markers.
+    #[test]
+    fn a_page_gives_back_its_metadata() {
+        for (i, text) in HOSTILE.iter().enumerate() {
+            let meta = VersionMeta {
+                description: Some((*text).to_string()),
+                license: Some(format!("MIT{text}")),
+                keywords: vec![(*text).to_string(), "k-w".into()],
+                readme_path: Some(format!("docs/{text}")),
+                ..VersionMeta::default()
+            };
+            let stored = Stored {
+                cksum: format!("{i:064x}"),
+                renderer: README_VERSION,
+                meta,
+                readme_html: Some(format!("<p>{text}</p>{text}")),
+                unreadable: (i % 2 == 0).then(String::new),
+            };
+            let page = stored.page(&one_line(&stored.cksum), &site());
+            assert_eq!(
+                Stored::from_page(page.as_bytes()),
+                Some(stored.clone()),
+                "{text:?}"
+            );
+            // The record is an HTML comment of allowed characters only.
+            let open = page.find(render::RECORD_OPEN).unwrap();
+            let record = &page[open..open + page[open..].find("-->\n").unwrap()];
+            assert!(
+                !record[4..].contains("--") && !record.contains('>'),
+                "{record}"
+            );
+            assert!(record.chars().all(render::allowed), "{record:?}");
+            // None or no README.
+            let bare = Stored {
+                readme_html: None,
+                ..stored.clone()
+            };
+            let page = bare.page(&one_line(&bare.cksum), &site());
+            assert_eq!(Stored::from_page(page.as_bytes()), Some(bare), "{text:?}");
+        }
+    }
+
+    /// A page that is not ours, has no record, or is damaged where it is
+    /// read gives nothing (the `.crate` is read instead).
+    #[test]
+    fn a_damaged_or_foreign_page_gives_nothing() {
+        let stored = Stored {
+            cksum: "ab".repeat(32),
+            renderer: README_VERSION,
+            meta: VersionMeta {
+                description: Some("d".into()),
+                ..VersionMeta::default()
+            },
+            readme_html: Some("<p>readme</p>".into()),
+            unreadable: None,
+        };
+        let page = stored.page(&one_line(&stored.cksum), &site());
+        assert!(Stored::from_page(page.as_bytes()).is_some());
+        let cut = |at: &str| page[..page.find(at).unwrap()].to_string();
+        for damaged in [
+            String::new(),
+            "<html>someone else's</html>".to_string(),
+            page.replace(super::HTML_MARK, ""),
+            page.replace(render::RECORD_OPEN, "<!--"),
+            page.replace("\"cksum\"", "\"cks"),
+            page.replace("<p>readme</p>", "<p>readme!</p>"),
+            page.replace("<p>readme</p>", "<p>read</p>"),
+            cut("<p>readme</p>"),
+            cut("</section>"),
+            cut("\"renderer\""),
+        ] {
+            assert_eq!(Stored::from_page(damaged.as_bytes()), None, "{damaged}");
+        }
+        // Not valid UTF-8.
+        let mut bytes = page.into_bytes();
+        bytes.push(0xff);
+        assert_eq!(Stored::from_page(&bytes), None);
     }
 
     #[test]

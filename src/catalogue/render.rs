@@ -148,9 +148,14 @@ impl Site {
 /// (or, for a README, [`clean`]ed), so the page holds only characters HTML
 /// allows.
 fn page(title: &str, root: &str, body: &str) -> String {
+    page_with(title, root, "", body)
+}
+
+/// [`page`] with `head` (markup of ours, put right after [`super::HTML_MARK`]).
+fn page_with(title: &str, root: &str, head: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n{mark}\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n{mark}\n{head}\
 <title>{title}</title>\n<link rel=\"stylesheet\" href=\"{root}catalogue/style.css\">\n\
 <link rel=\"alternate\" type=\"application/atom+xml\" title=\"New versions\" href=\"{root}feed.atom\">\n\
 </head>\n<body>\n{body}\n<footer><a href=\"{root}index.html\">All crates</a> · \
@@ -277,15 +282,52 @@ pub(crate) fn shown_version(index: &IndexFile) -> Option<&IndexPackage> {
     highest(false).or_else(|| highest(true))
 }
 
+/// What opens a crate page's record (see [`crate_page`]), an HTML comment
+/// in the page's `<head>`, after [`super::HTML_MARK`], where every text
+/// before it is escaped, so that its first occurrence is the record.
+pub(crate) const RECORD_OPEN: &str = "<!--regtool-record ";
+/// What closes a crate page's record.
+pub(crate) const RECORD_CLOSE: &str = "-->\n";
+/// What the README section of a crate page opens with: its first
+/// occurrence in the page is the section (every text before it is escaped).
+pub(crate) const README_OPEN: &str = "<section class=\"readme\" id=\"readme\">\n";
+/// What the README section of a crate page closes with.
+pub(crate) const README_CLOSE: &str = "\n</section>\n";
+
+/// The JSON text `json` (compact, as `serde_json` writes it, of a value
+/// whose keys and numbers hold no `-`) made fit to stand inside an HTML
+/// comment: `<`, `>`, `-`, `&` and every character not [`allowed`] in HTML
+/// are written as `\uXXXX` escapes (they then stand only in strings, where
+/// an escape means the same character), so that no text can end the
+/// comment (`-->`, `--!>`), nest one (`<!--`), or be a parse error. Source:
+/// <https://html.spec.whatwg.org/multipage/syntax.html#comments>.
+pub(crate) fn comment_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if matches!(c, '<' | '>' | '-' | '&') || !allowed(c) {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The page of one crate (`catalogue/crates/{name}.html`): `index` is its
-/// index file, `meta` the metadata of the version shown and `readme` its
-/// README as HTML ([`super::readme::readme_html`]). A page depends on nothing else
-/// (a dependency in this registry links to its page by name), so that it
-/// changes only with its index file and the site.
+/// index file, `meta` the metadata of the version shown, `readme` its
+/// README as HTML ([`super::readme::readme_html`]) and `record` what the
+/// page carries about itself (JSON made fit by [`comment_json`], between
+/// [`RECORD_OPEN`] and [`RECORD_CLOSE`] in its head; see
+/// `pages::Record`). A page depends on nothing else (a dependency in this
+/// registry links to its page by name), so that it changes only with its
+/// index file and the site.
 pub(crate) fn crate_page(
     index: &IndexFile,
     meta: &VersionMeta,
     readme: Option<&str>,
+    record: &str,
     site: &Site,
 ) -> String {
     let Some(pkg) = shown_version(index) else {
@@ -338,10 +380,7 @@ pub(crate) fn crate_page(
     b.push('\n');
 
     if let Some(html) = readme {
-        let _ = writeln!(
-            b,
-            "<section class=\"readme\" id=\"readme\">\n{html}\n</section>"
-        );
+        let _ = write!(b, "{README_OPEN}{html}{README_CLOSE}");
     }
 
     let mut features: Vec<(&String, &Vec<String>)> = pkg.features.iter().collect();
@@ -445,7 +484,8 @@ pub(crate) fn crate_page(
         );
     }
     b.push_str("</tbody>\n</table>");
-    page(&format!("{} {}", pkg.name, pkg.vers), "../../", &b)
+    let head = format!("{RECORD_OPEN}{record}{RECORD_CLOSE}");
+    page_with(&format!("{} {}", pkg.name, pkg.vers), "../../", &head, &b)
 }
 
 /// The Atom feed of the newest versions (`feed.atom`): ids and links are
@@ -574,7 +614,7 @@ mod tests {
             homepage: Some("https://e.org/?a=1&b=2".into()),
             ..Default::default()
         };
-        let html = crate_page(&idx, &meta, Some("<p>readme</p>"), &site());
+        let html = crate_page(&idx, &meta, Some("<p>readme</p>"), "{}", &site());
         assert!(
             html.contains("<h1>a&lt;b <span class=\"vers\">1.0.0</span></h1>"),
             "{html}"

@@ -84,7 +84,9 @@ fn pages_follow_every_change() {
     );
     let feed = read(&root.join("feed.atom"));
     assert_eq!(feed.matches("<entry>").count(), 4, "{feed}");
-    assert!(root.join(".regtool/meta/base-lib.json").is_file());
+    // One file per crate: the page carries the metadata it shows.
+    assert!(!root.join(".regtool/meta").exists());
+    assert!(page.contains("<!--regtool-record {\"cksum\":"), "{page}");
 
     // The catalogue is not the index: verify finds nothing wrong, and a
     // reindex rewrites nothing (the second run leaves every byte as it is).
@@ -99,10 +101,9 @@ fn pages_follow_every_change() {
     reg.ok(&[&"reindex"]);
     assert_eq!(tree_all(root), before, "a second reindex changes nothing");
 
-    // remove: the page, the search entry and the stored metadata go.
+    // remove: the page and the search entry go.
     reg.ok(&[&"remove", &"other-tool@0.1.0"]);
     assert!(!root.join("catalogue/crates/other-tool.html").exists());
-    assert!(!root.join(".regtool/meta/other-tool.json").exists());
     assert!(!read(&root.join("catalogue/search-index.js")).contains("other-tool"));
     assert!(!read(&root.join("feed.atom")).contains("other-tool"));
 
@@ -1010,4 +1011,113 @@ fn a_damaged_feed_is_reported_and_reindex_writes_it_again() {
         assert_eq!(fs::read(&feed).unwrap(), whole, "the feed as it was");
         reg.assert_verify_clean();
     }
+}
+
+/// One file per crate: a page carries the metadata it shows and its README,
+/// so that it is rendered again (here: an older version added) without
+/// reading its `.crate`, which is gone here; whatever its README holds.
+#[test]
+fn a_page_is_rendered_again_from_its_own_record() {
+    let reg = TestRegistry::new();
+    let readme = "# Two\n\nText --> <!--regtool-record {\"cksum\":\"00\"}--> \
+</section> <section class=\"readme\" id=\"readme\">\n";
+    let rec = |v: &str, description: &str| {
+        CrateBuilder::new("rec", v)
+            .manifest(format!(
+                "[package]\nname = \"rec\"\nversion = \"{v}\"\nedition = \"2021\"\n\
+description = \"{description}\"\nreadme = \"README.md\"\n"
+            ))
+            .file("README.md", readme)
+    };
+    reg.publish(&rec("2.0.0", "Shown from the record"));
+    let first = page_of(&reg, "rec");
+    assert_clean_page(&first);
+    let crate_file = reg.crate_file("rec", "2.0.0");
+    let bytes = fs::read(&crate_file).unwrap();
+    fs::remove_file(&crate_file).unwrap();
+    let older = reg.krate(&rec("1.0.0", "not shown"));
+    let out = reg.add_ok(&[&older]);
+    assert!(
+        !common::stderr(&out).contains("index line only"),
+        "{}",
+        common::stderr(&out)
+    );
+    let page = page_of(&reg, "rec");
+    assert_ne!(page, first, "the page shows 1.0.0 too");
+    assert!(page.contains("<tr id=\"v1.0.0\">"), "{page}");
+    // Everything but the versions table is what it was.
+    let head = |p: &str| p[..p.find("<h2 id=\"versions\">").unwrap()].to_string();
+    assert_eq!(head(&page), head(&first));
+    assert!(page.contains("Shown from the record") && !page.contains("not shown"));
+    assert_clean_page(&page);
+    fs::write(&crate_file, bytes).unwrap();
+    reg.assert_verify_clean();
+}
+
+/// Pages an older regtool wrote, with their metadata under `.regtool/meta/`:
+/// the first rebuild (their design is older) renders them from that
+/// metadata (not from the `.crate`) and deletes it; a page whose record is
+/// damaged, for another `.crate`, or not ours, is rendered from the `.crate`.
+#[test]
+fn pages_of_older_regtools_are_rendered_from_their_stored_metadata() {
+    let reg = TestRegistry::new();
+    let krate = |v: &str| {
+        CrateBuilder::new("elder", v).manifest(format!(
+            "[package]\nname = \"elder\"\nversion = \"{v}\"\nedition = \"2021\"\n\
+description = \"From the crate\"\n"
+        ))
+    };
+    reg.publish(&krate("1.0.0"));
+    let root = &reg.root;
+    let index: serde_json::Value =
+        serde_json::from_str(read(&root.join("el/de/elder")).lines().next().unwrap()).unwrap();
+    let cksum = index["cksum"].as_str().unwrap();
+    // What regtool 2 (one metadata file per crate) left.
+    let page_path = root.join("catalogue/crates/elder.html");
+    let page = read(&page_path);
+    let start = page.find("<!--regtool-record ").unwrap();
+    let end = start + page[start..].find("-->\n").unwrap() + 4;
+    fs::write(&page_path, format!("{}{}", &page[..start], &page[end..])).unwrap();
+    fs::create_dir_all(root.join(".regtool/meta/gone")).unwrap();
+    fs::write(
+        root.join(".regtool/meta/elder.json"),
+        format!(r#"{{"cksum":"{cksum}","renderer":2,"description":"From the stored metadata"}}"#),
+    )
+    .unwrap();
+    fs::write(root.join(".regtool/meta/gone/1.0.0.json"), "{}").unwrap();
+    let state_path = root.join(".regtool/catalogue.json");
+    let mut state: serde_json::Value = serde_json::from_str(&read(&state_path)).unwrap();
+    let site = state["site"].as_str().unwrap().to_string();
+    assert!(site.starts_with("3\n"), "{site}");
+    state["site"] = format!("2\n{}", &site[2..]).into();
+    fs::write(&state_path, state.to_string()).unwrap();
+
+    reg.ok(&[&"reindex"]);
+    let page = page_of(&reg, "elder");
+    assert!(page.contains("From the stored metadata"), "{page}");
+    assert!(page.contains("<!--regtool-record "), "{page}");
+    assert!(!root.join(".regtool/meta").exists());
+    reg.assert_verify_clean();
+
+    // Damaged records and foreign pages count as none: the `.crate` is read.
+    let mut older = 10;
+    for damage in [
+        |p: &str| p.replace("{\"cksum\":\"", "{\"cksum\":\"x"),
+        |p: &str| p.replace("\"renderer\":2", "\"renderer\":1"),
+        |p: &str| p.replace("<!--regtool-record {", "<!--regtool-record ["),
+        |_: &str| "<html>not ours</html>".to_string(),
+    ] {
+        fs::write(&page_path, damage(&page)).unwrap();
+        older -= 1;
+        reg.publish(&krate(&format!("0.{older}.0")));
+        let again = page_of(&reg, "elder");
+        assert!(again.contains("From the crate"), "{again}");
+        assert!(!again.contains("From the stored metadata"), "{again}");
+        reg.assert_verify_clean();
+    }
+    // Turning the catalogue off deletes what older regtools stored.
+    fs::create_dir_all(root.join(".regtool/meta")).unwrap();
+    fs::write(root.join(".regtool/meta/elder.json"), "{}").unwrap();
+    reg.ok(&[&"settings", &"--html", &"false"]);
+    assert!(!root.join(".regtool/meta").exists());
 }

@@ -174,14 +174,15 @@ fn a_registry_whose_catalogue_is_on_refuses_changes_until_it_is_turned_off() {
     reg.ok(&[&"verify"]);
     reg.ok(&[&"token", &"add", &"ci", &"--read-only"]);
 
-    // Turning the catalogue off deletes its served files and its state
-    // (the stored metadata stays, as in a full build); then changes work.
+    // Turning the catalogue off deletes its served files, its state and
+    // the metadata older regtools stored, as in a full build; then changes
+    // work.
     reg.ok(&[&"settings", &"--html", &"false"]);
     assert!(settings_text(&reg.root).contains("html = false"));
     for (file, _) in &planted[..5] {
         assert!(!reg.root.join(file).exists(), "{file} is gone");
     }
-    assert!(reg.root.join(".regtool/meta/seed/1.0.0.json").exists());
+    assert!(!reg.root.join(".regtool/meta").exists());
     reg.add_ok(&[&new_crate]);
     reg.ok(&[&"yank", &"seed@1.0.0"]);
     reg.assert_verify_clean();
