@@ -45,6 +45,25 @@ pub struct DepContext<'a> {
 /// invalid version, requirement or target; [`CrateProblem::InvalidName`];
 /// [`CrateProblem::OverLimit`] past crates.io's limits.
 pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPackage, CrateProblem> {
+    read(bytes, ctx).map(|r| r.package)
+}
+
+/// A packaged manifest as [`read`] gives it.
+#[derive(Debug)]
+pub(crate) struct Manifest {
+    /// Its index entry, as [`to_index_package`] gives it.
+    pub(crate) package: IndexPackage,
+    /// The manifest as plain TOML, from the same parse (the catalogue's
+    /// metadata is read from it: [`crate::meta::from_table`]).
+    pub(crate) table: toml::Table,
+}
+
+/// [`to_index_package`], with the manifest as plain TOML: one parse of its
+/// text gives both.
+///
+/// # Errors
+/// As [`to_index_package`].
+pub(crate) fn read(bytes: &[u8], ctx: &DepContext<'_>) -> Result<Manifest, CrateProblem> {
     let invalid = |m: String| CrateProblem::InvalidManifest(m);
     let text = std::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into()))?;
     // Names first, on the plain TOML: cargo's schema would refuse them in its own
@@ -180,7 +199,7 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
     }
     let (features, features2) = split_features(all);
 
-    Ok(IndexPackage {
+    let package = IndexPackage {
         name: name.to_string(),
         vers: version.to_string(),
         deps,
@@ -193,7 +212,8 @@ pub fn to_index_package(bytes: &[u8], ctx: &DepContext<'_>) -> Result<IndexPacka
         rust_version,
         pubtime: None,
         unknown: Default::default(),
-    })
+    };
+    Ok(Manifest { package, table })
 }
 
 /// The dependency tables of a manifest, as cargo spells them (the `_` forms are

@@ -53,8 +53,10 @@ pub(crate) fn read_entry(
 ) -> Result<Entry> {
     let contents = crate_file::read_crate_from(source, path, limits, copy)?;
     let ctx = DepContext { settings };
-    let mut line =
-        manifest::to_index_package(&contents.manifest, &ctx).map_err(|p| Error::krate(path, p))?;
+    let manifest::Manifest {
+        package: mut line,
+        table,
+    } = manifest::read(&contents.manifest, &ctx).map_err(|p| Error::krate(path, p))?;
     let expected_top = format!("{}-{}", line.name, line.vers);
     if contents.top != expected_top {
         return Err(Error::krate(
@@ -89,7 +91,7 @@ pub(crate) fn read_entry(
         .map_err(|e| Error::krate(path, CrateProblem::InvalidManifest(e.to_string())))?;
     line.cksum = contents.cksum;
     let meta = if settings.html {
-        crate::meta::extract(&contents.manifest, &contents.readmes)
+        crate::meta::from_table(&table, &contents.readmes)
     } else {
         crate::meta::VersionMeta::default()
     };
