@@ -97,6 +97,9 @@ impl Storage for Counting {
     fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
         self.inner.staging_file()
     }
+    fn staging_done(&self, file: &tempfile::NamedTempFile) {
+        self.inner.staging_done(file);
+    }
     fn put_file(
         &self,
         key: &str,

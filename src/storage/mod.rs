@@ -310,6 +310,17 @@ pub(crate) trait Storage: Send + Sync + Debug {
     /// [`crate::Error::Io`] naming the temp folder.
     fn staging_file(&self) -> Result<tempfile::NamedTempFile>;
 
+    /// Says that the staging `file` (from [`Storage::staging_file`]) is
+    /// complete and will be put soon: the folder backend starts writing its
+    /// bytes out to the disk now, in the background, so that the
+    /// [`Storage::barrier`] or fsync that later makes it durable has less
+    /// left to wait for. Only a hint: it makes nothing durable and never
+    /// fails (an error is ignored). Does nothing by default (object storage
+    /// uploads the file when it is put).
+    fn staging_done(&self, file: &tempfile::NamedTempFile) {
+        let _ = file;
+    }
+
     /// Like [`Storage::put`] with the content of a finished staging file.
     ///
     /// # Errors

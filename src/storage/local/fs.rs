@@ -154,6 +154,22 @@ pub(crate) fn sync_filesystem(path: &Path) -> Result<()> {
     ))
 }
 
+/// Starts writing `file`'s dirty pages out to the disk and returns without
+/// waiting (Linux: `posix_fadvise(POSIX_FADV_DONTNEED)`, which queues the
+/// writeback of the whole file and leaves the pages that are still dirty or
+/// being written in the page cache): a later `fsync` or `syncfs` then finds
+/// the bytes on their way or on the disk already. Durability is unchanged:
+/// only that `fsync` or `syncfs` makes them durable. Errors are ignored (a
+/// file system without it waits for the sync, as before).
+pub(crate) fn start_writeback(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
 /// Sets mode 0644 on a temp file and fsyncs it, ready for [`rename_into`].
 ///
 /// # Errors

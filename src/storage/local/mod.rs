@@ -267,6 +267,10 @@ impl Storage for LocalStorage {
         rfs::locked_staging_file(&self.tmp_dir(), "add-", true)
     }
 
+    fn staging_done(&self, file: &tempfile::NamedTempFile) {
+        rfs::start_writeback(file.as_file());
+    }
+
     fn put_file(
         &self,
         key: &str,
