@@ -14,7 +14,7 @@
 //! its events do.) A README beyond either budget is shown as escaped plain
 //! text in a `<pre>`.
 //!
-//! Most READMEs hold no raw HTML. For those, pulldown-cmark's HTML is
+//! Most READMEs hold no raw HTML but comments. For those, pulldown-cmark's HTML is
 //! sanitized without building a tree ([`fast`]): the same bytes ammonia
 //! would give, in a fraction of the time; anything that one-pass model does
 //! not cover goes to ammonia.
@@ -48,13 +48,13 @@ pub(crate) fn readme_html(text: &str, path: &str) -> String {
     if path.to_ascii_lowercase().ends_with(".txt") {
         return format!("<pre>{}</pre>", esc(text));
     }
-    let Some((raw, has_html)) = markdown(text) else {
+    let Some((raw, html)) = markdown(text) else {
         return plain(text);
     };
-    if has_html && !within_budget(&raw) {
+    if html != RawHtml::None && !within_budget(&raw) {
         return plain(text);
     }
-    let html = if has_html {
+    let html = if html == RawHtml::Other {
         sanitized(&raw)
     } else {
         fast::sanitize(&raw).unwrap_or_else(|| sanitized(&raw))
@@ -79,6 +79,19 @@ fn sanitized(raw: &str) -> String {
     SANITIZER.clean(raw).to_string()
 }
 
+/// For tests and fuzzing: the README `markdown` as pulldown-cmark's HTML
+/// sanitized both ways, `Some((fast path, ammonia))`, when the fast path
+/// takes it; `None` when it holds raw HTML, is beyond the budgets, or the
+/// fast path gives it to ammonia. The two must be equal.
+pub fn sanitized_both_ways(markdown: &str) -> Option<(String, String)> {
+    let (raw, html) = self::markdown(markdown)?;
+    if html == RawHtml::Other {
+        return None;
+    }
+    let fast = fast::sanitize(&raw)?;
+    Some((fast, sanitized(&raw)))
+}
+
 /// The fallback: `text` escaped in a `<pre>`, after a note saying why.
 pub(crate) fn plain(text: &str) -> String {
     format!(
@@ -88,9 +101,18 @@ large to render: shown as plain text.</p>\n<pre class=\"readme-text\">{}</pre>",
     )
 }
 
-/// `text` as HTML by pulldown-cmark, and whether it holds raw HTML; `None`
+/// The raw HTML in a README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RawHtml {
+    None,
+    /// Only comments (and whitespace between them) that [`fast`] models.
+    Comments,
+    Other,
+}
+
+/// `text` as HTML by pulldown-cmark, and what raw HTML it holds; `None`
 /// beyond [`MAX_EVENTS`] or [`MAX_NESTING`].
-fn markdown(text: &str) -> Option<(String, bool)> {
+fn markdown(text: &str) -> Option<(String, RawHtml)> {
     use pulldown_cmark::{Event, Options, Parser, html};
     let opts = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
@@ -99,13 +121,32 @@ fn markdown(text: &str) -> Option<(String, bool)> {
     let over = Cell::new(false);
     let mut depth = 0usize;
     let mut events = 0usize;
-    let mut has_html = false;
+    let mut kind = RawHtml::None;
+    // Consecutive raw HTML events (an HTML block's lines), judged together.
+    let mut run = String::new();
+    let judge = |run: &mut String, kind: &mut RawHtml| {
+        if !run.is_empty() {
+            *kind = if *kind != RawHtml::Other && fast::only_comments(run) {
+                RawHtml::Comments
+            } else {
+                RawHtml::Other
+            };
+            run.clear();
+        }
+    };
     let bounded = Parser::new_ext(text, opts).map_while(|e| {
         events += 1;
         match &e {
+            Event::Html(html) | Event::InlineHtml(html) => {
+                if kind != RawHtml::Other {
+                    run.push_str(html);
+                }
+            }
+            _ => judge(&mut run, &mut kind),
+        }
+        match &e {
             Event::Start(_) => depth += 1,
             Event::End(_) => depth = depth.saturating_sub(1),
-            Event::Html(_) | Event::InlineHtml(_) => has_html = true,
             _ => {}
         }
         if events > MAX_EVENTS || depth > MAX_NESTING {
@@ -116,7 +157,8 @@ fn markdown(text: &str) -> Option<(String, bool)> {
     });
     let mut raw = String::with_capacity(text.len() + text.len() / 2);
     html::push_html(&mut raw, bounded);
-    (!over.get()).then_some((raw, has_html))
+    judge(&mut run, &mut kind);
+    (!over.get()).then_some((raw, kind))
 }
 
 /// Elements without content: never open.
@@ -380,29 +422,20 @@ mod tests {
         );
     }
 
-    /// pulldown-cmark's HTML for `md` sanitized both ways, when it holds no
-    /// raw HTML: (the fast path's result, ammonia's).
-    fn both(md: &str) -> Option<(Option<String>, String)> {
-        let (raw, has_html) = markdown(md)?;
-        (!has_html).then(|| (fast::sanitize(&raw), sanitized(&raw)))
-    }
-
     /// Asserts that the fast path, when it takes `md`, gives ammonia's bytes;
     /// whether it took it.
     fn assert_same(md: &str) -> bool {
-        match both(md) {
-            Some((Some(fast), slow)) => {
-                assert_eq!(fast, slow, "for Markdown {md:?}");
-                true
-            }
-            _ => false,
-        }
+        let Some((fast, slow)) = sanitized_both_ways(md) else {
+            return false;
+        };
+        assert_eq!(fast, slow, "for Markdown {md:?}");
+        true
     }
 
     #[test]
     fn fast_path_gives_ammonias_bytes_on_real_shaped_readmes() {
         for md in [
-            "# regtool\n\n[![crates.io](https://img.shields.io/crates/v/x.svg)](https://crates.io/crates/x)\n\
+            "<!-- cargo-rdme start -->\n# regtool\n\n[![crates.io](https://img.shields.io/crates/v/x.svg)](https://crates.io/crates/x)\n\
 [![docs](https://docs.rs/x/badge.svg)](https://docs.rs/x) [CI](../../actions)\n\n\
 A *fast* & **small** crate -- see the [guide](docs/guide.md \"The \\\"guide\\\"\").\n\n\
 ## Usage\n\n```toml\n[dependencies]\nx = \"1\"\n```\n\n```rust,ignore\nfn main() { let a = b < c && d > e; }\n```\n\n    indented <code> & more\n\n\
@@ -410,7 +443,7 @@ A *fast* & **small** crate -- see the [guide](docs/guide.md \"The \\\"guide\\\"\
 - [x] done\n- [ ] todo with [link](https://e.org/a?b=1&c=2)\n\n1. one\n2. two\n   - nested *em*\n\n\
 3. three\n\n> **Note**\n> Quoted text.\\\nHard break.\n\n---\n\n\
 Footnote[^1] and <https://e.org/auto> and <me@e.org>.\n\n[^1]: The note, with `code`.\n\n\
-License: MIT OR Apache-2.0 \u{a9} 2026 \u{a0}\r\n",
+License: MIT OR Apache-2.0 \u{a9} 2026 \u{a0}\r\n\n<!-- cargo-rdme end -->\n",
             "Setext\n======\n\nSub\n---\n\n![logo](https://e.org/logo.png \"Logo\") ![rel](logo.png)\n\n\
 [js](javascript:alert(1)) [data](data:text/html,x) [mail](mailto:a@e.org) [odd](foo:bar) \
 [proto](//e.org/x) [frag](#usage) [tel](tel:+123)\n\n5. starts at five\n6. six\n\n~~gone~~ &copy; &#0; &#x1; &#xFFFE;\n",
@@ -486,7 +519,8 @@ License: MIT OR Apache-2.0 \u{a9} 2026 \u{a0}\r\n",
                     "&", "&amp;", "&lt;", "&gt;", "&quot;", "&#39;", "&nbsp;", "\u{a0}", "&copy;",
                     "&#0;", "&#1;", "&#x7f;", "&#xFFFE;", "&#128512;", "&bogus;", "a < b", "b > c",
                     "\"q\"", "'s'", "\\*", "\\[", "\u{1}", "\u{fffe}", "\u{feff}", "\u{e9}", "\r",
-                    "https://bare.e.org/x", "www.e.org",
+                    "https://bare.e.org/x", "www.e.org", "<!-- c -->", "<!---->", "<!-- a -- b -->",
+                    "<!-->", "<!--->", "<!-- x --!> y -->", "<!-- <b>x</b> -->", "<!-- \u{0} -->",
                 ])
                 .prop_map(str::to_string),
             ]
@@ -533,6 +567,15 @@ License: MIT OR Apache-2.0 \u{a9} 2026 \u{a0}\r\n",
                     .prop_map(|(l, c)| format!("```{l}\n{c}\n```")),
                 1 => "[a-z <>&\n]{1,20}".prop_map(|c| format!("    {}", c.replace('\n', "\n    "))),
                 1 => Just("---".to_string()),
+                1 => prop::sample::select(vec![
+                    "<!-- cargo-rdme start -->",
+                    "<!--\n<img src=x onerror=alert(1)>\n-->",
+                    "<!-- a -->  <!-- b -->\n<!-- c\n\nd -->",
+                    "<!-- a --> after",
+                    "<!-- a --->",
+                    "<!--\r\nx\r\n-->",
+                ])
+                .prop_map(str::to_string),
                 1 => (
                     prop::sample::select(vec!["---", ":--", ":-:", "--:"]),
                     prop::collection::vec((one_line(), one_line()), 0..3),
@@ -607,7 +650,8 @@ License: MIT OR Apache-2.0 \u{a9} 2026 \u{a0}\r\n",
 
     /// For every README of every `.crate` in each folder of
     /// `$REGTOOL_README_DIFF` (`:`-separated): renders it both ways and
-    /// counts READMEs, those with raw HTML, those the fast path took, and
+    /// counts READMEs, those with raw HTML other than comments, those the fast
+    /// path took, and
     /// those where it differs from ammonia (printed, and the test fails).
     #[test]
     #[ignore = "a corpus check: needs REGTOOL_README_DIFF"]
@@ -621,10 +665,10 @@ License: MIT OR Apache-2.0 \u{a9} 2026 \u{a0}\r\n",
                 if path.to_ascii_lowercase().ends_with(".txt") {
                     continue;
                 }
-                let Some((raw, has_html)) = markdown(&text) else {
+                let Some((raw, kind)) = markdown(&text) else {
                     continue;
                 };
-                if has_html {
+                if kind == RawHtml::Other {
                     html += 1;
                     continue;
                 }
@@ -650,7 +694,7 @@ License: MIT OR Apache-2.0 \u{a9} 2026 \u{a0}\r\n",
                 }
             }
             eprintln!(
-                "{dir}: {total} READMEs, {html} with raw HTML, fast path taken {fast_taken}, \
+                "{dir}: {total} READMEs, {html} with raw HTML (other than comments), fast path taken {fast_taken}, \
 identical {same}, differing {}",
                 fast_taken - same
             );

@@ -1,5 +1,5 @@
 //! The sanitizer's result without the sanitizer, for HTML that pulldown-cmark
-//! wrote from Markdown holding no raw HTML.
+//! wrote from Markdown holding no raw HTML (but comments).
 //!
 //! Such HTML is a small, regular language: the tags pulldown-cmark writes
 //! (each with known attributes), text escaped by it, properly nested. For it,
@@ -12,6 +12,8 @@
 //! an unknown tag, attribute or character reference, or any nesting for
 //! which the HTML tree builder would not keep the elements as written
 //! (a link in a link, a block in a paragraph, text directly in a table...).
+//! Raw HTML is left to ammonia, but for comments, which it removes: the
+//! caller passes HTML whose raw HTML is only comments ([`only_comments`]).
 //! The property test in `super::tests` holds it byte-equal to ammonia.
 
 /// What ammonia does with an element pulldown-cmark writes.
@@ -183,6 +185,38 @@ fn escape(text: &str, attribute: bool, out: &mut String) {
     out.push_str(rest);
 }
 
+/// The length of the HTML comment `s` starts with, when it is one the
+/// parser ends exactly at its first `-->` (and no `--`, `<!-` or abrupt
+/// `<!-->` inside makes that doubtful); `None` otherwise.
+fn comment_len(s: &str) -> Option<usize> {
+    let body_and_rest = s.strip_prefix("<!--")?;
+    let end = body_and_rest.find("-->")?;
+    let body = &body_and_rest[..end];
+    let doubtful = body.starts_with('>')
+        || body.starts_with("->")
+        || body.ends_with('-')
+        || body.contains("--")
+        || body.contains("<!-");
+    (!doubtful).then_some(4 + end + 3)
+}
+
+/// Whether the raw HTML `html` (consecutive raw HTML events of a README) is
+/// only comments ([`comment_len`]) and whitespace: then ammonia drops the
+/// comments and keeps the whitespace, and [`sanitize`] can do the same.
+pub(super) fn only_comments(html: &str) -> bool {
+    let mut rest = html;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', '\n', '\r', '\x0c']);
+        if rest.is_empty() {
+            return true;
+        }
+        let Some(len) = comment_len(rest) else {
+            return false;
+        };
+        rest = &rest[len..];
+    }
+}
+
 /// The HTML ammonia (default allow-list, `UrlRelative::Deny`) makes of `raw`,
 /// pulldown-cmark's HTML for Markdown without raw HTML; `None` when `raw`
 /// holds anything this model does not cover exactly (see the module docs).
@@ -219,7 +253,12 @@ pub(super) fn sanitize(raw: &str) -> Option<String> {
             rest = &rest[text_end..];
             continue;
         }
-        // A tag.
+        // A comment (the caller saw that every bit of raw HTML is one), which
+        // ammonia removes; or a tag.
+        if rest.starts_with("<!") {
+            rest = &rest[comment_len(rest)?..];
+            continue;
+        }
         if let Some(after) = rest.strip_prefix("</") {
             let end = after.find('>')?;
             let name = &after[..end];
