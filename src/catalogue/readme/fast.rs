@@ -346,3 +346,29 @@ pub(super) fn sanitize(raw: &str) -> Option<String> {
     }
     open.is_empty().then_some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_comments_the_parser_ends_at_their_first_end_are_taken() {
+        assert_eq!(comment_len("<!-- a --> b"), Some(10));
+        assert!(only_comments("<!-- a -->\n  <!--\nb\n-->\n"));
+        for doubtful in [
+            // Ends at `<!-->` or `<!--->` (abrupt), or at `--!>`.
+            "<!--> a -->",
+            "<!---> a -->",
+            "<!-- a --!> b -->",
+            "<!-- a -- b -->",
+            "<!-- a --->",
+            "<!-- <!-- -->",
+            "<!-- unclosed",
+        ] {
+            assert_eq!(comment_len(doubtful), None, "{doubtful}");
+            assert!(!only_comments(doubtful), "{doubtful}");
+        }
+        assert!(!only_comments("<!-- a --> <b>"));
+        assert!(!only_comments("<b><!-- a -->"));
+    }
+}
