@@ -374,6 +374,7 @@ mod tests {
 
     /// The READMEs `regtool add` would render for every `.crate` in the folder
     /// `dir`: (file name, README path, text), sorted by file name.
+    #[allow(clippy::disallowed_methods)] // a folder of test input, not a registry
     fn corpus(dir: &str) -> Vec<(String, String, String)> {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .expect("a folder of .crate files")

@@ -82,12 +82,12 @@ fn keep_attribute(element: &str, name: &str) -> Option<bool> {
         // Generic attributes on ammonia's list.
         (_, "title") => true,
         ("a", "href") | ("img", "src" | "alt") | ("ol", "start") => true,
-        // Code blocks' `language-*`, table alignment, footnotes, heading ids.
-        ("code", "class")
-        | ("th" | "td", "style")
-        | ("sup" | "div" | "blockquote", "class")
+        // Code blocks' `language-*`, footnotes, heading ids.
+        ("code" | "sup" | "div" | "blockquote", "class")
         | ("div", "id")
         | ("h1" | "h2" | "h3" | "h4" | "h5" | "h6", "id" | "class") => false,
+        // Table alignment.
+        ("th" | "td", "style") => false,
         ("input", _) => false,
         _ => return None,
     })
@@ -169,7 +169,7 @@ fn decode(escaped: &str, out: &mut String) -> Option<()> {
 /// `>`, and in an attribute value `"`), appended to `out`.
 fn escape(text: &str, attribute: bool, out: &mut String) {
     let mut rest = text;
-    while let Some(at) = rest.find(|c| matches!(c, '&' | '\u{a0}' | '<' | '>' | '"')) {
+    while let Some(at) = rest.find(['&', '\u{a0}', '<', '>', '"']) {
         out.push_str(&rest[..at]);
         let c = rest[at..].chars().next().unwrap_or_default();
         match c {
