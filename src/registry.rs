@@ -573,6 +573,12 @@ impl Registry {
         self.store.staging_file()
     }
 
+    /// Says that `file` (from [`Registry::staging_file`]) is complete
+    /// ([`Storage::staging_done`]: its bytes start on their way to the disk).
+    pub(crate) fn staging_done(&self, file: &tempfile::NamedTempFile) {
+        self.store.staging_done(file);
+    }
+
     /// Removes the staging files a killed run left: those last written more
     /// than `max_age` ago that no running regtool holds open (each staging
     /// file carries a shared `flock` while in use), in `.regtool/tmp/` of a

@@ -56,6 +56,8 @@ mod pages;
 pub(crate) mod readme;
 #[cfg(feature = "html")]
 pub(crate) mod render;
+#[cfg(feature = "html")]
+pub use readme::sanitized_both_ways as readme_sanitized_both_ways;
 
 pub(crate) use pages::check;
 

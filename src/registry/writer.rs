@@ -24,7 +24,9 @@ use crate::index::IndexFile;
 use crate::layout::{self, CONFIG_KEY, SETTINGS_KEY, STATE_DIR};
 use crate::meta::VersionMeta;
 use crate::name::CrateName;
-use crate::storage::{Durability, LockGuard, ObjectKind, Outcome, Precondition, Revision, Storage};
+use crate::storage::{
+    Durability, LockGuard, ObjectKind, Outcome, Precondition, Revision, Staged, Storage,
+};
 use std::collections::HashSet;
 use std::ops::Deref;
 use std::sync::Mutex;
@@ -552,6 +554,12 @@ impl Writer {
     /// Returns the key of every object written, in the order written
     /// (`.crate` files, then index files level by level).
     ///
+    /// Storage with an OS lock (a folder) has each index file's bytes staged
+    /// beside it ([`crate::storage::Storage::stage`]: a temp file, nothing
+    /// visible) while the `.crate` files go in, on the other core; after the
+    /// barrier that makes the `.crate` files durable, each index write is one
+    /// rename. No index line is visible before that barrier.
+    ///
     /// Storage whose lock is a lease ([`crate::storage::Storage::locks`]
     /// false: object storage) gets conditional writes beside it, against a
     /// holder paused past its lease: each new crate claims its name first
@@ -623,36 +631,72 @@ impl Writer {
                 indexes.push((p.level, p.name, index, p.revision, versions));
             }
         }
-        placed
-            .into_par_iter()
-            .with_max_len(1)
-            .try_for_each(|(key, file)| {
-                // Under the lock no line names this key yet (or it is a
-                // repair): whatever is there is an orphan a killed run
-                // left, and is replaced.
-                let done = self.store()?.put_file(
-                    &key,
-                    file,
-                    ObjectKind::Crate,
-                    &Precondition::Any,
-                    durability,
-                )?;
-                debug_assert_eq!(done, Outcome::Done);
-                Ok::<(), Error>(())
-            })?;
+        // Beside them, under an OS lock, each index file is written to a
+        // temp file next to it (`Storage::stage`: nothing visible), so that
+        // the barrier below makes those bytes durable too and each index
+        // write after it is one rename. Without an OS lock (object storage)
+        // an index write may need a fresh read and a retry: it is made
+        // whole below, as before.
+        let stage_index = self.reg.store.locks();
+        let (placed, staged) = rayon::join(
+            || {
+                placed
+                    .into_par_iter()
+                    .with_max_len(1)
+                    .try_for_each(|(key, file)| {
+                        // Under the lock no line names this key yet (or it is
+                        // a repair): whatever is there is an orphan a killed
+                        // run left, and is replaced.
+                        let done = self.store()?.put_file(
+                            &key,
+                            file,
+                            ObjectKind::Crate,
+                            &Precondition::Any,
+                            durability,
+                        )?;
+                        debug_assert_eq!(done, Outcome::Done);
+                        Ok::<(), Error>(())
+                    })
+            },
+            || {
+                indexes
+                    .par_iter()
+                    .with_max_len(1)
+                    .map(|(_, name, index, _, _)| {
+                        if !stage_index || index.lines.is_empty() {
+                            return Ok(None);
+                        }
+                        let key = layout::index_key(name);
+                        let bytes = index.to_bytes();
+                        let staged =
+                            self.store()?
+                                .stage(&key, &bytes, ObjectKind::Index, durability)?;
+                        Ok(Some(staged))
+                    })
+                    .collect::<Result<Vec<Option<Staged>>>>()
+            },
+        );
+        placed?;
+        let mut staged = staged?;
         let names: Vec<&CrateName> = indexes.iter().map(|w| &w.1).collect();
         let _ = self.derive(|h| h.before_index_writes(self, &names, durability));
         self.reg.store.barrier()?;
         let max_level = indexes.iter().map(|w| w.0).max().unwrap_or(0);
         for level in 0..=max_level {
-            let this_level: Vec<_> = indexes.iter().filter(|w| w.0 == level).collect();
-            this_level
-                .par_iter()
-                .try_for_each(|(_, name, index, rev, versions)| {
-                    self.write_batch_index(name, index, rev.clone(), versions, durability)
-                })?;
+            let this_level: Vec<_> = indexes
+                .iter()
+                .zip(staged.iter_mut())
+                .filter(|(w, _)| w.0 == level)
+                .map(|(w, s)| (w, s.take()))
+                .collect();
+            this_level.into_par_iter().try_for_each(
+                |((_, name, index, rev, versions), staged)| match staged {
+                    Some(staged) => self.put_staged_index(name, staged, rev.clone(), durability),
+                    None => self.write_batch_index(name, index, rev.clone(), versions, durability),
+                },
+            )?;
             self.reg.store.barrier()?;
-            for (_, name, _, _, _) in this_level {
+            for (_, name, _, _, _) in indexes.iter().filter(|w| w.0 == level) {
                 written.push(layout::index_key(name));
                 on_published(name);
             }
@@ -666,6 +710,29 @@ impl Writer {
             .collect();
         let _ = self.derive(|h| h.index_written(self, &changes));
         Ok(written)
+    }
+
+    /// Puts the index file of a batch that [`Writer::publish`] staged under
+    /// an OS lock, if it is still as read (`rev`).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when it is not; [`Error::Io`] naming the file.
+    fn put_staged_index(
+        &self,
+        name: &CrateName,
+        staged: Staged,
+        rev: Option<Revision>,
+        durability: Durability,
+    ) -> Result<()> {
+        let key = layout::index_key(name);
+        let pre = Precondition::from_read(rev);
+        match self
+            .store()?
+            .put_staged(&key, staged, ObjectKind::Index, &pre, durability)?
+        {
+            Outcome::Done => Ok(()),
+            Outcome::Conflict => Err(self.reg.conflict(&key)),
+        }
     }
 
     /// Writes the index file of a batch (see [`Writer::publish`]): on a

@@ -4,7 +4,7 @@
 
 use super::{
     Durability, LockEvents, LockGuard, LockMode, Meta, Object, ObjectKind, Outcome, Precondition,
-    Storage, Unlocked,
+    Staged, Storage, Unlocked,
 };
 use crate::error::Result;
 use std::collections::BTreeMap;
@@ -96,6 +96,29 @@ impl Storage for Counting {
     }
     fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
         self.inner.staging_file()
+    }
+    fn stage(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        kind: ObjectKind,
+        durability: Durability,
+    ) -> Result<Staged> {
+        self.inner.stage(key, bytes, kind, durability)
+    }
+    fn put_staged(
+        &self,
+        key: &str,
+        staged: Staged,
+        kind: ObjectKind,
+        pre: &Precondition,
+        durability: Durability,
+    ) -> Result<Outcome> {
+        self.write(key);
+        self.inner.put_staged(key, staged, kind, pre, durability)
+    }
+    fn staging_done(&self, file: &tempfile::NamedTempFile) {
+        self.inner.staging_done(file);
     }
     fn put_file(
         &self,

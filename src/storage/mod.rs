@@ -159,6 +159,17 @@ pub(crate) enum Durability {
     Deferred,
 }
 
+/// A write prepared by [`Storage::stage`], not visible under its key yet:
+/// [`Storage::put_staged`] publishes it; dropped, it leaves nothing behind.
+#[derive(Debug)]
+pub(crate) enum Staged {
+    /// The bytes, kept in memory (object storage: one PUT when put).
+    Bytes(Vec<u8>),
+    /// A finished temp file beside the object (a folder: a rename when
+    /// put); removed when dropped.
+    File(tempfile::NamedTempFile),
+}
+
 /// An object as read: its bytes and revision.
 #[derive(Clone, Debug)]
 pub(crate) struct Object {
@@ -303,12 +314,65 @@ pub(crate) trait Storage: Send + Sync + Debug {
         durability: Durability,
     ) -> Result<Outcome>;
 
+    /// Prepares a [`Storage::put`] of `bytes` at `key` with nothing visible
+    /// under `key` yet, so that [`Storage::put_staged`] (same `kind` and
+    /// `durability`) has the least left to do: the folder backend writes a
+    /// finished temp file beside the object (folders made, mode set, fsynced
+    /// unless `durability` is [`Durability::Deferred`], when the next
+    /// [`Storage::barrier`] covers it), and the put is then a rename. By
+    /// default (object storage) the bytes are kept for one PUT then.
+    ///
+    /// # Errors
+    /// [`crate::Error::BadKey`] for a bad key; [`crate::Error::Io`] naming
+    /// the file that could not be written.
+    fn stage(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        kind: ObjectKind,
+        durability: Durability,
+    ) -> Result<Staged> {
+        check_key(key, false)?;
+        let _ = (kind, durability);
+        Ok(Staged::Bytes(bytes.to_vec()))
+    }
+
+    /// [`Storage::put`] of what [`Storage::stage`] prepared for `key`, if
+    /// `pre` holds now (checked here, not when staged).
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the object.
+    fn put_staged(
+        &self,
+        key: &str,
+        staged: Staged,
+        kind: ObjectKind,
+        pre: &Precondition,
+        durability: Durability,
+    ) -> Result<Outcome> {
+        match staged {
+            Staged::Bytes(bytes) => self.put(key, &bytes, kind, pre, durability),
+            Staged::File(file) => self.put_file(key, file, kind, pre, durability),
+        }
+    }
+
     /// A temp file to fill before [`Storage::put_file`] (for a folder, on the
     /// same file system, so that the put is a rename).
     ///
     /// # Errors
     /// [`crate::Error::Io`] naming the temp folder.
     fn staging_file(&self) -> Result<tempfile::NamedTempFile>;
+
+    /// Says that the staging `file` (from [`Storage::staging_file`]) is
+    /// complete and will be put soon: the folder backend starts writing its
+    /// bytes out to the disk now, in the background, so that the
+    /// [`Storage::barrier`] or fsync that later makes it durable has less
+    /// left to wait for. Only a hint: it makes nothing durable and never
+    /// fails (an error is ignored). Does nothing by default (object storage
+    /// uploads the file when it is put).
+    fn staging_done(&self, file: &tempfile::NamedTempFile) {
+        let _ = file;
+    }
 
     /// Like [`Storage::put`] with the content of a finished staging file.
     ///

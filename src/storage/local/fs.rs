@@ -26,18 +26,51 @@ pub(crate) const DIR_MODE: u32 = 0o755;
 pub(crate) fn write_temp(path: &Path, bytes: &[u8], sync: bool) -> Result<tempfile::NamedTempFile> {
     let dir = parent(path);
     make_dirs(dir, sync)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
+    // Created with its final mode when the umask leaves it whole: no
+    // `fchmod` afterwards.
+    let born_final = umask_keeps(FILE_MODE);
+    #[cfg(unix)]
+    if born_final {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(FILE_MODE));
+    }
+    let mut tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
-    if sync {
-        finish_file(&tmp)?;
-    } else {
+    if !born_final {
         set_mode(tmp.as_file(), tmp.path())?;
     }
+    if sync {
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))?;
+    }
     Ok(tmp)
+}
+
+/// Whether the process's umask leaves every bit of `mode` alone, so that a
+/// file or folder created with `mode` has exactly `mode` from its creation
+/// on, and needs no `chmod` (Linux: the `Umask` line of `/proc/self/status`,
+/// read once; regtool never changes its umask). `false` where the umask
+/// cannot be read, or elsewhere than Linux: the caller then sets the mode
+/// itself, as under a umask that narrows it (`077`).
+fn umask_keeps(mode: u32) -> bool {
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    UMASK.get_or_init(read_umask).is_some_and(|m| m & mode == 0)
+}
+
+/// The process's umask, from `/proc/self/status` (Linux 4.7 and later).
+fn read_umask() -> Option<u32> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let value = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(value.trim(), 8).ok()
 }
 
 /// Mode of a secret regtool writes (the token file): its owner's only.
@@ -121,6 +154,22 @@ pub(crate) fn sync_filesystem(path: &Path) -> Result<()> {
     ))
 }
 
+/// Starts writing `file`'s dirty pages out to the disk and returns without
+/// waiting (Linux: `posix_fadvise(POSIX_FADV_DONTNEED)`, which queues the
+/// writeback of the whole file and leaves the pages that are still dirty or
+/// being written in the page cache): a later `fsync` or `syncfs` then finds
+/// the bytes on their way or on the disk already. Durability is unchanged:
+/// only that `fsync` or `syncfs` makes them durable. Errors are ignored (a
+/// file system without it waits for the sync, as before).
+pub(crate) fn start_writeback(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
 /// Sets mode 0644 on a temp file and fsyncs it, ready for [`rename_into`].
 ///
 /// # Errors
@@ -186,9 +235,11 @@ pub(crate) fn remove_file(path: &Path) -> Result<()> {
 }
 
 /// Creates `dir` and its missing parents with mode 0755 whatever the umask (the
-/// web server must be able to enter them), fsyncing each parent. Each folder is
-/// made under a temp name, given its mode, then renamed into place, so a killed
-/// process never leaves a folder with the umask's mode behind.
+/// web server must be able to enter them), fsyncing each parent. Where the
+/// umask leaves mode 0755 whole (the usual `022`), each folder is made in
+/// place with that mode; otherwise it is made under a temp name, given its
+/// mode, then renamed into place. Either way a killed process never leaves a
+/// folder with the umask's mode behind.
 ///
 /// # Errors
 /// [`Error::Io`] naming the folder.
@@ -204,6 +255,10 @@ fn make_dirs(dir: &Path, sync: bool) -> Result<()> {
     }
     let parent = parent(dir);
     make_dirs(parent, sync)?;
+    if umask_keeps(DIR_MODE) {
+        // The folder is born with its mode: made in place, no temp name.
+        return make_dir_in_place(dir, parent, sync);
+    }
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = parent.join(format!("{TEMP_PREFIX}dir-{}-{n}", std::process::id()));
     fs::create_dir(&tmp).map_err(|e| Error::io("create the folder", &tmp, e))?;
@@ -223,6 +278,21 @@ fn make_dirs(dir: &Path, sync: bool) -> Result<()> {
         }
     }
     // The new folder's entry must be durable too.
+    if sync { sync_dir(parent) } else { Ok(()) }
+}
+
+/// Creates the folder `dir` (its parent is there) with mode [`DIR_MODE`],
+/// which the umask leaves whole (see [`umask_keeps`]); one made meanwhile by
+/// another thread or process is fine. Fsyncs `parent` if `sync`.
+fn make_dir_in_place(dir: &Path, parent: &Path, sync: bool) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, DIR_MODE);
+    match builder.create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+        Err(e) => return Err(Error::io("create the folder", dir, e)),
+    }
     if sync { sync_dir(parent) } else { Ok(()) }
 }
 

@@ -16,7 +16,7 @@
 
 use super::{
     Durability, LockEvents, LockGuard, LockMode, Meta, Object, ObjectKind, Outcome, Precondition,
-    Revision, Storage, Waiting, check_key,
+    Revision, Staged, Storage, Waiting, check_key,
 };
 pub(crate) mod fs;
 
@@ -265,6 +265,51 @@ impl Storage for LocalStorage {
 
     fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
         rfs::locked_staging_file(&self.tmp_dir(), "add-", true)
+    }
+
+    fn stage(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        kind: ObjectKind,
+        durability: Durability,
+    ) -> Result<Staged> {
+        // A secret keeps its own mode rules: written whole when put.
+        if kind == ObjectKind::Secret {
+            check_key(key, false)?;
+            return Ok(Staged::Bytes(bytes.to_vec()));
+        }
+        let path = self.path(key)?;
+        let sync = self.sync_now(durability);
+        Ok(Staged::File(rfs::write_temp(&path, bytes, sync)?))
+    }
+
+    fn put_staged(
+        &self,
+        key: &str,
+        staged: Staged,
+        kind: ObjectKind,
+        pre: &Precondition,
+        durability: Durability,
+    ) -> Result<Outcome> {
+        let tmp = match staged {
+            Staged::Bytes(bytes) => return self.put(key, &bytes, kind, pre, durability),
+            Staged::File(tmp) => tmp,
+        };
+        let path = self.path(key)?;
+        if !self.check(&path, pre)? {
+            return Ok(Outcome::Conflict);
+        }
+        let sync = self.sync_now(durability);
+        // As in `put`: every rewrite shows in the whole-second mtime.
+        if matches!(kind, ObjectKind::Index | ObjectKind::Config) {
+            set_next_mtime(&tmp, &path)?;
+        }
+        self.finish(tmp, &path, pre, sync)
+    }
+
+    fn staging_done(&self, file: &tempfile::NamedTempFile) {
+        rfs::start_writeback(file.as_file());
     }
 
     fn put_file(
