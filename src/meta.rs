@@ -108,6 +108,19 @@ pub(crate) fn from_table(manifest: &toml::Table, readmes: &[(String, Vec<u8>)]) 
     }
 }
 
+/// [`from_table`] of a packaged manifest's bytes (a manifest that is not
+/// TOML gives empty metadata and the README by its name), for tests that
+/// hold only the bytes; regtool itself reads the parse its index entry
+/// comes from.
+#[cfg(test)]
+pub(crate) fn extract(manifest: &[u8], readmes: &[(String, Vec<u8>)]) -> VersionMeta {
+    let table = std::str::from_utf8(manifest)
+        .ok()
+        .and_then(|t| toml::from_str(t).ok())
+        .unwrap_or_default();
+    from_table(&table, readmes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
