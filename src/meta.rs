@@ -112,7 +112,7 @@ pub(crate) fn from_table(manifest: &toml::Table, readmes: &[(String, Vec<u8>)]) 
 /// TOML gives empty metadata and the README by its name), for tests that
 /// hold only the bytes; regtool itself reads the parse its index entry
 /// comes from.
-#[cfg(test)]
+#[cfg(all(test, feature = "html"))]
 pub(crate) fn extract(manifest: &[u8], readmes: &[(String, Vec<u8>)]) -> VersionMeta {
     let table = std::str::from_utf8(manifest)
         .ok()
