@@ -520,7 +520,7 @@ impl Registry {
     ///
     /// # Errors
     /// [`Error::Io`] naming the object.
-    #[cfg(feature = "serve")]
+    #[cfg(any(feature = "serve", feature = "html"))]
     pub(crate) fn open_object(&self, key: &str) -> Result<Option<Box<dyn std::io::Read + Send>>> {
         self.store.open(key)
     }

@@ -19,7 +19,7 @@
 //!   versions (RFC 4287);
 //! - [`STATE_KEY`] `.regtool/catalogue.json` (the feed, the site the pages
 //!   were made for) and [`PAGES_KEY`] `.regtool/catalogue-pages` (each
-//!   page's fingerprint): with the search data, the state a change updates
+//!   page's fingerprint and record digest): with the search data, the state a change updates
 //!   without reading every index file;
 //! - [`PENDING_KEY`] `.regtool/catalogue-pending.json`:
 //!   the work under way, which the next change finishes when a run failed;
@@ -77,7 +77,9 @@ pub(crate) const DIR: &str = "catalogue";
 /// Key of the catalogue's state.
 pub(crate) const STATE_KEY: &str = ".regtool/catalogue.json";
 /// Key of the pages' fingerprints: one line per crate, `{canonical name}
-/// {fingerprint}`, sorted by canonical name.
+/// {fingerprint} {record digest}` (the digest of the metadata and README
+/// the page shows: a page is read back only when it still has it), sorted
+/// by canonical name.
 pub(crate) const PAGES_KEY: &str = ".regtool/catalogue-pages";
 /// Key of the work under way: JSON, the crates whose pages are to be
 /// brought up to date (names as published) and whether the whole catalogue

@@ -32,6 +32,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::OnceLock;
 
 /// Folder of the crate pages.
 pub(crate) const PAGES_DIR: &str = "catalogue/crates";
@@ -121,6 +122,63 @@ pub(crate) fn fingerprint(site_key: &str, index: &IndexFile) -> String {
     }
     let d = h.finalize();
     d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The fingerprint in a row's value of [`PAGES_KEY`] (`{fingerprint}
+/// {record digest}`; rows of older regtools hold the fingerprint alone).
+fn print_of(value: &str) -> &str {
+    value.split_once(' ').map_or(value, |(print, _)| print)
+}
+
+/// The record digest ([`Stored::digest`]) the row of the crate `canonical`
+/// in `prints` (the text of [`PAGES_KEY`]) holds, if any: the page whose
+/// record has it is the one regtool wrote last.
+fn trusted_digest<'a>(prints: &'a str, canonical: &str) -> Option<&'a str> {
+    prints
+        .lines()
+        .find_map(|l| l.strip_prefix(canonical)?.strip_prefix(' '))
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, digest)| digest)
+}
+
+/// The text of [`PAGES_KEY`] in `prints`, read into it the first time
+/// (empty when it is missing or cannot be read: then no page is trusted,
+/// and the `.crate` is read).
+fn prints_text<'a>(reg: &Registry, prints: &'a OnceLock<String>) -> &'a str {
+    prints.get_or_init(|| {
+        reg.get_object(PAGES_KEY)
+            .ok()
+            .flatten()
+            .and_then(|o| String::from_utf8(o.bytes).ok())
+            .unwrap_or_default()
+    })
+}
+
+/// Largest page read back (bytes): far more than any page regtool writes
+/// (a README is at most [`crate::crate_file::MAX_README_SIZE`] before
+/// escaping); a larger file is not read and counts as no page of ours.
+const MAX_PAGE: u64 = 16 << 20;
+
+/// The page at `key`, read up to [`MAX_PAGE`] bytes; `None` when there is
+/// none or it is larger.
+///
+/// # Errors
+/// [`Error::Io`] naming the page.
+fn read_page(reg: &Registry, key: &str) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    // Asked first: a bucket's `open` fetches the whole object.
+    if reg.stat(key)?.is_none_or(|m| m.size > MAX_PAGE) {
+        return Ok(None);
+    }
+    let Some(reader) = reg.open_object(key)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_PAGE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", reg.locate(key), e))?;
+    Ok((bytes.len() as u64 <= MAX_PAGE).then_some(bytes))
 }
 
 // ---------------------------------------------------------------------------
@@ -300,9 +358,10 @@ pub(super) struct Stored {
 /// first [`render::README_OPEN`], followed after that many bytes by
 /// [`render::README_CLOSE`]), so that the page holds it once. A page that
 /// is not ours (no [`super::HTML_MARK`] before the record), has no record,
-/// or whose record or README section does not parse so, gives none; bytes
-/// changed in place without changing their length are not noticed (as in
-/// the metadata files older regtools kept). Nothing in it is secret: every field is
+/// or whose record or README section does not parse so, gives none; and
+/// it is used only when its [`Stored::digest`] is the one [`PAGES_KEY`]
+/// holds for the page (a page edited in place, even keeping its length, is
+/// rendered again from the `.crate`). Nothing in it is secret: every field is
 /// shown on the page, or is in the index line or the `.crate`, both
 /// served beside it (the `cksum`; `readme_path`); why a `.crate` could not
 /// be read (which may name the registry's folder) is said once to the
@@ -364,6 +423,24 @@ impl Stored {
         )
     }
 
+    /// A digest of what a page shows of this metadata (its [`Record`] and
+    /// README), 16 hex digits: [`PAGES_KEY`] holds it beside the page's
+    /// fingerprint, so that a page is read back ([`Stored::from_page`]) only
+    /// when it is the one regtool wrote (a page edited in place, even
+    /// without changing its length, is not trusted: the `.crate` is read).
+    fn digest(&self) -> String {
+        let shown = (
+            &self.cksum,
+            self.renderer,
+            &self.meta,
+            &self.readme_html,
+            self.unreadable.is_some(),
+        );
+        let json = serde_json::to_vec(&shown).expect("metadata serializes");
+        let d = Sha256::digest(&json);
+        d[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The metadata a page of ours carries (see [`Record`]); `None` when
     /// `page` is not one, or is damaged where it is read.
     fn from_page(page: &[u8]) -> Option<Stored> {
@@ -399,7 +476,8 @@ impl Stored {
 }
 
 /// The metadata of `pkg` (a line of `name`): `added` when the change
-/// brought it, else as [`read_meta`] finds it. A `.crate` that is missing
+/// brought it, else as [`read_meta`] finds it (`trusted`: the digest of
+/// the page regtool wrote last). A `.crate` that is missing
 /// or cannot be read gives empty metadata, said in one warning (the page
 /// records it, so that it is said once).
 fn version_meta(
@@ -408,12 +486,13 @@ fn version_meta(
     pkg: &IndexPackage,
     added: Option<&VersionMeta>,
     prepared: &Prepared,
+    trusted: Option<&str>,
 ) -> Result<Stored> {
     if let Some(m) = added {
         let rendered = prepared.get(&(name.canonical(), pkg.vers.clone())).cloned();
         return Ok(Stored::new(&pkg.cksum, m.clone(), rendered));
     }
-    let (stored, fresh) = read_meta(w, name, pkg)?;
+    let (stored, fresh) = read_meta(w, name, pkg, trusted)?;
     if fresh && let Some(why) = &stored.unreadable {
         crate::output::warn(format_args!(
             "the catalogue page of {name} v{} shows its index line only: {why}",
@@ -424,17 +503,25 @@ fn version_meta(
 }
 
 /// The metadata of `pkg` (a line of `name`): the record its page carries
-/// (see [`Record`]), else what an older regtool stored for it under
+/// (see [`Record`]) when its digest is `trusted` (see [`Stored::digest`]), else what an older regtool stored for it under
 /// [`OLD_META_DIR`], when either was read from the same bytes (`cksum`)
 /// with today's README rendering (`false`); else read from the stored
 /// `.crate` (`true`: a `.crate` that is missing or cannot be read gives
-/// empty metadata and says why). A page that is missing, damaged or not
-/// ours counts as none.
-fn read_meta(reg: &Registry, name: &CrateName, pkg: &IndexPackage) -> Result<(Stored, bool)> {
+/// empty metadata and says why). A page that is missing, damaged, not
+/// ours, larger than [`MAX_PAGE`] or changed since regtool wrote it counts
+/// as none.
+fn read_meta(
+    reg: &Registry,
+    name: &CrateName,
+    pkg: &IndexPackage,
+    trusted: Option<&str>,
+) -> Result<(Stored, bool)> {
     let current = |s: &Stored| s.cksum == pkg.cksum && s.renderer == README_VERSION;
-    if let Some(o) = reg.get_object(&page_key(name.as_str()))?
-        && let Some(s) = Stored::from_page(&o.bytes)
+    if let Some(trusted) = trusted
+        && let Some(bytes) = read_page(reg, &page_key(name.as_str()))?
+        && let Some(s) = Stored::from_page(&bytes)
         && current(&s)
+        && s.digest() == trusted
     {
         return Ok((s, false));
     }
@@ -748,7 +835,8 @@ struct Rendered {
     name: CrateName,
     /// Its search row; `None` when the crate is gone.
     row: Option<String>,
-    /// Its fingerprint; `None` when the crate is gone.
+    /// Its row's value in [`PAGES_KEY`] (`{fingerprint} {record digest}`);
+    /// `None` when the crate is gone.
     fingerprint: Option<String>,
     /// Its index file, as read after the change.
     index: IndexFile,
@@ -763,17 +851,22 @@ fn render_crate(
     site_key: &str,
     added: &HashMap<(String, String), &VersionMeta>,
     prepared: &Prepared,
+    prints: &OnceLock<String>,
 ) -> Result<Rendered> {
     let (name, index) = match w.find_crate(name)? {
         Some(s) => (s.name, s.index),
         None => (name.clone(), IndexFile::default()),
     };
-    render_index(w, name, index, site, site_key, added, prepared)
+    render_index(w, name, index, site, site_key, added, prepared, prints)
 }
 
 /// Writes the page of the crate `name` whose index file is `index` (deletes
 /// it when the file has no line); `added` are metadata a change brought and
-/// `prepared` READMEs rendered ahead, by canonical name and version.
+/// `prepared` READMEs rendered ahead, by canonical name and version;
+/// `prints`: the text of [`PAGES_KEY`] before the change (the digests of
+/// the pages regtool wrote), read when first needed (a page whose version
+/// shown the change brought needs none).
+#[allow(clippy::too_many_arguments)]
 fn render_index(
     w: &Writer,
     name: CrateName,
@@ -782,6 +875,7 @@ fn render_index(
     site_key: &str,
     added: &HashMap<(String, String), &VersionMeta>,
     prepared: &Prepared,
+    prints: &OnceLock<String>,
 ) -> Result<Rendered> {
     let key = page_key(name.as_str());
     let Some(pkg) = render::shown_version(&index) else {
@@ -794,12 +888,20 @@ fn render_index(
         });
     };
     let brought = added.get(&(name.canonical(), pkg.vers.clone())).copied();
-    let stored = version_meta(w, &name, pkg, brought, prepared)?;
+    let trusted = match brought {
+        Some(_) => None,
+        None => trusted_digest(prints_text(w, prints), &name.canonical()),
+    };
+    let stored = version_meta(w, &name, pkg, brought, prepared, trusted)?;
     let page = stored.page(&index, site);
     put(w, &key, page.as_bytes(), ObjectKind::Html)?;
     let row = render::search_row(&pkg.name, &pkg.vers, stored.meta.description.as_deref());
     Ok(Rendered {
-        fingerprint: Some(fingerprint(site_key, &index)),
+        fingerprint: Some(format!(
+            "{} {}",
+            fingerprint(site_key, &index),
+            stored.digest()
+        )),
         name,
         row: Some(row),
         index,
@@ -890,9 +992,10 @@ pub(crate) fn update(
         .iter()
         .filter(|n| seen.insert(n.canonical()))
         .collect();
+    let prints = OnceLock::new();
     let rendered: Vec<Result<Rendered>> = names
         .par_iter()
-        .map(|n| render_crate(w, n, &site, &key, &added, prepared))
+        .map(|n| render_crate(w, n, &site, &key, &added, prepared, &prints))
         .collect();
     let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
     let now = crate::index::pubtime_now();
@@ -1184,7 +1287,16 @@ fn rebuild_with(
                 .collect::<Result<_>>()?
         }
     };
-    let old = read_catalogue(w)?.filter(|s| s.state.site == key);
+    let stored = read_catalogue(w)?;
+    // The pages' digests hold whatever the site: a page of another site is
+    // rendered again, from the metadata it carries.
+    let all_prints = OnceLock::from(
+        stored
+            .as_ref()
+            .map(|s| s.pages.0.clone())
+            .unwrap_or_default(),
+    );
+    let old = stored.filter(|s| s.state.site == key);
     let (old_rows, old_prints) = match &old {
         Some(s) => (
             search_rows(&s.search.0).unwrap_or_default(),
@@ -1204,7 +1316,7 @@ fn rebuild_with(
         })
         .collect();
     let fresh = |s: &Scanned| {
-        old_prints.get(&s.canonical) == Some(&s.fingerprint.as_str())
+        old_prints.get(&s.canonical).map(|v| print_of(v)) == Some(s.fingerprint.as_str())
             && old_rows.contains_key(&s.canonical)
             && pages.contains_key(&s.canonical)
     };
@@ -1231,7 +1343,6 @@ fn rebuild_with(
     let mut crates = Vec::new();
     for s in scanned {
         let is_fresh = fresh(&s);
-        let print = s.fingerprint.clone();
         let Some(index) = s.parse(w) else {
             continue; // `verify` reports it
         };
@@ -1239,15 +1350,24 @@ fn rebuild_with(
         else {
             continue;
         };
-        crates.push((name, index, is_fresh, print));
+        crates.push((name, index, is_fresh));
     }
     let none = HashMap::new();
     let unprepared = Prepared::new();
     let rendered: Vec<Result<Rendered>> = crates
         .par_iter()
-        .filter(|(_, _, fresh, _)| !fresh)
-        .map(|(n, index, _, _)| {
-            render_index(w, n.clone(), index.clone(), &site, &key, &none, &unprepared)
+        .filter(|(_, _, fresh)| !fresh)
+        .map(|(n, index, _)| {
+            render_index(
+                w,
+                n.clone(),
+                index.clone(),
+                &site,
+                &key,
+                &none,
+                &unprepared,
+                &all_prints,
+            )
         })
         .collect();
     let rendered: Vec<Rendered> = rendered.into_iter().collect::<Result<_>>()?;
@@ -1259,11 +1379,11 @@ fn rebuild_with(
     }
     let mut rows: BTreeMap<String, &str> = BTreeMap::new();
     let mut prints: BTreeMap<String, String> = BTreeMap::new();
-    for (n, _, is_fresh, print) in &crates {
+    for (n, _, is_fresh) in &crates {
         if *is_fresh {
             let c = n.canonical();
             rows.insert(c.clone(), old_rows[&c]);
-            prints.insert(c, print.clone());
+            prints.insert(c.clone(), old_prints[&c].to_string());
         }
     }
     for r in &rendered {
@@ -1454,8 +1574,10 @@ pub(crate) fn check(
         let page = page_key(n.as_str());
         if !pages.contains(&page) {
             finding(&page, format!("crate `{n}` has no catalogue page"));
-        } else if prints.get(&c).is_none_or(|p| *p != fingerprint(&key, file))
-            && !page_is_current(reg, n, file, &site)?
+        } else if prints
+            .get(&c)
+            .is_none_or(|p| print_of(p) != fingerprint(&key, file))
+            && !page_is_current(reg, n, file, &site, &stored.pages.0)?
         {
             finding(
                 &page,
@@ -1516,20 +1638,23 @@ pub(crate) fn check(
 /// Whether the stored page of `name` is the page its index file `file`
 /// gives now (what a rebuild would write): a fingerprint differs for any
 /// change of the file's bytes, such as a field the page does not show.
+/// `prints`: the text of [`PAGES_KEY`].
 fn page_is_current(
     reg: &Registry,
     name: &CrateName,
     file: &IndexFile,
     site: &Site,
+    prints: &str,
 ) -> Result<bool> {
     let Some(pkg) = render::shown_version(file) else {
         return Ok(true);
     };
-    let Some(page) = reg.get_object(&page_key(name.as_str()))? else {
+    let Some(page) = read_page(reg, &page_key(name.as_str()))? else {
         return Ok(false);
     };
-    let (stored, _) = read_meta(reg, name, pkg)?;
-    Ok(page.bytes == stored.page(file, site).as_bytes())
+    let trusted = trusted_digest(prints, &name.canonical());
+    let (stored, _) = read_meta(reg, name, pkg, trusted)?;
+    Ok(page == stored.page(file, site).as_bytes())
 }
 
 #[cfg(test)]

@@ -1121,3 +1121,40 @@ description = \"From the crate\"\n"
     reg.ok(&[&"settings", &"--html", &"false"]);
     assert!(!root.join(".regtool/meta").exists());
 }
+
+/// A page edited in place (the same length, so its record still parses and
+/// its README section is where the record says) is not a source: the next
+/// change that renders it again reads the `.crate`, because the page's
+/// digest is no longer the one `.regtool/catalogue-pages` holds for it.
+#[test]
+fn a_page_edited_in_place_is_rendered_again_from_the_crate() {
+    let reg = TestRegistry::new();
+    let krate = |v: &str| {
+        CrateBuilder::new("edited", v)
+            .manifest(format!(
+                "[package]\nname = \"edited\"\nversion = \"{v}\"\nedition = \"2021\"\n\
+description = \"Plain\"\nreadme = \"README.md\"\n"
+            ))
+            .file("README.md", "# Edited\n\nversion text here\n")
+    };
+    reg.publish(&krate("1.0.0"));
+    reg.publish(&krate("2.0.0"));
+    let first = page_of(&reg, "edited");
+    let path = reg.root.join("catalogue/crates/edited.html");
+    for (from, to) in [
+        ("<p>version text here</p>", "<script>1</script>xxxxxx"),
+        ("\"description\":\"Plain\"", "\"description\":\"Plant\""),
+    ] {
+        assert_eq!(from.len(), to.len());
+        let page = read(&path);
+        assert!(page.contains(from), "{from} in {page}");
+        fs::write(&path, page.replacen(from, to, 1)).unwrap();
+        reg.ok(&[&"yank", &"edited@1.0.0"]);
+        let page = page_of(&reg, "edited");
+        assert!(!page.contains(to), "the edit {to} was kept: {page}");
+        assert!(page.contains(from), "{page}");
+        reg.ok(&[&"yank", &"--undo", &"edited@1.0.0"]);
+        assert_eq!(page_of(&reg, "edited"), first);
+    }
+    reg.assert_verify_clean();
+}
