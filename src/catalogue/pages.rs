@@ -1670,6 +1670,39 @@ mod tests {
         )
     }
 
+    /// Pages keep the README HTML they were rendered with for as long as
+    /// [`README_VERSION`] says it is current, so a change of what the
+    /// rendering gives (a sanitizer's update, the one-pass path) must bump
+    /// it: this digest of a few READMEs' HTML fails until it is bumped too.
+    #[test]
+    fn readme_rendering_is_what_readme_version_says() {
+        let samples = [
+            "# Title\n\n*a* **b** `c` ~~d~~ [l](https://x.example/a?b=1&c=\"2\" \"t\") \
+[rel](docs/x.md) ![i](javascript:alert(1)) <https://auto.example> <me@x.example>\n\n\
+<!-- only a comment: the one-pass path -->\n",
+            "<div align=\"center\"><img src=\"https://x.example/y.svg\" onerror=\"x()\"></div>\n\n\
+<!-- comment -->\n\n| a | b |\n|:-|-:|\n| 1 | 2 |\n\n- [x] done\n- [ ] not\n\nNote[^1].\n\n\
+[^1]: The footnote.\n",
+            "```rust\nfn main() { println!(\"<&>\"); }\n```\n\n<script>alert(1)</script>\n\n\
+> quote\n>\n> > nested\n\n1. one\n2. two\n\n---\nline  \nbreak \u{1} \u{fffe}\n",
+        ];
+        let mut h = Sha256::new();
+        for text in samples {
+            h.update(readme::readme_html(text, "README.md"));
+            h.update([0]);
+        }
+        let got: String = h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            (README_VERSION, got.as_str()),
+            (2, "e2195c864c65e628"),
+            "README rendering changed: bump README_VERSION (so that pages render their \
+README again), then put the new digest here"
+        );
+    }
+
     /// A binary search that lands inside a character of a description
     /// (the mirror of the old corpus panicked so) still finds the rows.
     #[test]
