@@ -251,16 +251,7 @@ impl Storage for LocalStorage {
         } else {
             rfs::write_temp(&path, bytes, sync)?
         };
-        // What cargo revalidates by `Last-Modified`/`ETag` (whole seconds) must
-        // show every rewrite; a catalogue file rewritten within the second
-        // keeps its natural time (waiting here would make every quick second
-        // change wait a second for the shared search data and feed; its size
-        // almost always changes the `ETag` anyway, and the next change fixes it).
-        // `.crate` files are never rewritten, and secrets are never served.
-        if matches!(kind, ObjectKind::Index | ObjectKind::Config) {
-            set_next_mtime(&tmp, &path)?;
-        }
-        self.finish(tmp, &path, pre, sync)
+        self.publish_temp(tmp, &path, kind, pre, sync)
     }
 
     fn staging_file(&self) -> Result<tempfile::NamedTempFile> {
@@ -301,11 +292,7 @@ impl Storage for LocalStorage {
             return Ok(Outcome::Conflict);
         }
         let sync = self.sync_now(durability);
-        // As in `put`: every rewrite shows in the whole-second mtime.
-        if matches!(kind, ObjectKind::Index | ObjectKind::Config) {
-            set_next_mtime(&tmp, &path)?;
-        }
-        self.finish(tmp, &path, pre, sync)
+        self.publish_temp(tmp, &path, kind, pre, sync)
     }
 
     fn staging_done(&self, file: &tempfile::NamedTempFile) {
@@ -527,6 +514,29 @@ impl Storage for LocalStorage {
 }
 
 impl LocalStorage {
+    /// Puts the finished temp file `tmp` of an object of `kind` at `path`
+    /// ([`Storage::put`] and [`Storage::put_staged`]): gives it the mtime
+    /// the kind needs, then [`LocalStorage::finish`].
+    fn publish_temp(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        path: &Path,
+        kind: ObjectKind,
+        pre: &Precondition,
+        sync: bool,
+    ) -> Result<Outcome> {
+        // What cargo revalidates by `Last-Modified`/`ETag` (whole seconds) must
+        // show every rewrite; a catalogue file rewritten within the second
+        // keeps its natural time (waiting here would make every quick second
+        // change wait a second for the shared search data and feed; its size
+        // almost always changes the `ETag` anyway, and the next change fixes it).
+        // `.crate` files are never rewritten, and secrets are never served.
+        if matches!(kind, ObjectKind::Index | ObjectKind::Config) {
+            set_next_mtime(&tmp, path)?;
+        }
+        self.finish(tmp, path, pre, sync)
+    }
+
     /// Renames a finished temp file to `path` (never over an existing file when
     /// `pre` is [`Precondition::Absent`]), fsyncing the folder when `sync`.
     fn finish(
