@@ -121,7 +121,7 @@ pub(crate) fn fingerprint(site_key: &str, index: &IndexFile) -> String {
         h.update(b"\n");
     }
     let d = h.finalize();
-    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+    crate::crate_file::hex(&d[..8])
 }
 
 /// The fingerprint in a row's value of [`PAGES_KEY`] (`{fingerprint}
@@ -130,26 +130,36 @@ fn print_of(value: &str) -> &str {
     value.split_once(' ').map_or(value, |(print, _)| print)
 }
 
-/// The record digest ([`Stored::digest`]) the row of the crate `canonical`
-/// in `prints` (the text of [`PAGES_KEY`]) holds, if any: the page whose
-/// record has it is the one regtool wrote last.
-fn trusted_digest<'a>(prints: &'a str, canonical: &str) -> Option<&'a str> {
-    prints
-        .lines()
-        .find_map(|l| l.strip_prefix(canonical)?.strip_prefix(' '))
-        .and_then(|v| v.split_once(' '))
-        .map(|(_, digest)| digest)
+/// The record digest ([`Stored::digest`]) in a row's value of
+/// [`PAGES_KEY`], if it holds one: the page whose record has it is the one
+/// regtool wrote last.
+fn digest_of(value: &str) -> Option<&str> {
+    value.split_once(' ').map(|(_, digest)| digest)
 }
 
-/// The text of [`PAGES_KEY`] in `prints`, read into it the first time
-/// (empty when it is missing or cannot be read: then no page is trusted,
+/// The record digests of the pages (by canonical name) in `prints`, the
+/// text of [`PAGES_KEY`]; a text not in its shape gives none.
+fn digests(prints: &str) -> Digests {
+    fingerprint_rows(prints)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(c, v)| Some((c, digest_of(v)?.to_string())))
+        .collect()
+}
+
+/// The record digests of the pages by canonical name (see [`digests`]).
+type Digests = HashMap<String, String>;
+
+/// The digests of [`PAGES_KEY`] in `once`, read into it the first time
+/// (none when it is missing or cannot be read: then no page is trusted,
 /// and the `.crate` is read).
-fn prints_text<'a>(reg: &Registry, prints: &'a OnceLock<String>) -> &'a str {
-    prints.get_or_init(|| {
+fn stored_digests<'a>(reg: &Registry, once: &'a OnceLock<Digests>) -> &'a Digests {
+    once.get_or_init(|| {
         reg.get_object(PAGES_KEY)
             .ok()
             .flatten()
             .and_then(|o| String::from_utf8(o.bytes).ok())
+            .map(|text| digests(&text))
             .unwrap_or_default()
     })
 }
@@ -438,7 +448,7 @@ impl Stored {
         );
         let json = serde_json::to_vec(&shown).expect("metadata serializes");
         let d = Sha256::digest(&json);
-        d[..8].iter().map(|b| format!("{b:02x}")).collect()
+        crate::crate_file::hex(&d[..8])
     }
 
     /// The metadata a page of ours carries (see [`Record`]); `None` when
@@ -851,7 +861,7 @@ fn render_crate(
     site_key: &str,
     added: &HashMap<(String, String), &VersionMeta>,
     prepared: &Prepared,
-    prints: &OnceLock<String>,
+    prints: &OnceLock<Digests>,
 ) -> Result<Rendered> {
     let (name, index) = match w.find_crate(name)? {
         Some(s) => (s.name, s.index),
@@ -863,8 +873,8 @@ fn render_crate(
 /// Writes the page of the crate `name` whose index file is `index` (deletes
 /// it when the file has no line); `added` are metadata a change brought and
 /// `prepared` READMEs rendered ahead, by canonical name and version;
-/// `prints`: the text of [`PAGES_KEY`] before the change (the digests of
-/// the pages regtool wrote), read when first needed (a page whose version
+/// `prints`: the record digests [`PAGES_KEY`] held before the change
+/// (those of the pages regtool wrote), read when first needed (a page whose version
 /// shown the change brought needs none).
 #[allow(clippy::too_many_arguments)]
 fn render_index(
@@ -875,7 +885,7 @@ fn render_index(
     site_key: &str,
     added: &HashMap<(String, String), &VersionMeta>,
     prepared: &Prepared,
-    prints: &OnceLock<String>,
+    prints: &OnceLock<Digests>,
 ) -> Result<Rendered> {
     let key = page_key(name.as_str());
     let Some(pkg) = render::shown_version(&index) else {
@@ -890,7 +900,9 @@ fn render_index(
     let brought = added.get(&(name.canonical(), pkg.vers.clone())).copied();
     let trusted = match brought {
         Some(_) => None,
-        None => trusted_digest(prints_text(w, prints), &name.canonical()),
+        None => stored_digests(w, prints)
+            .get(&name.canonical())
+            .map(String::as_str),
     };
     let stored = version_meta(w, &name, pkg, brought, prepared, trusted)?;
     let page = stored.page(&index, site);
@@ -1225,7 +1237,7 @@ fn fingerprint_of_bytes(site_key: &str, bytes: &[u8]) -> String {
         }
     }
     let d = h.finalize();
-    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+    crate::crate_file::hex(&d[..8])
 }
 
 /// Writes the whole catalogue from the index files (`reindex`; turning it
@@ -1293,7 +1305,7 @@ fn rebuild_with(
     let all_prints = OnceLock::from(
         stored
             .as_ref()
-            .map(|s| s.pages.0.clone())
+            .map(|s| digests(&s.pages.0))
             .unwrap_or_default(),
     );
     let old = stored.filter(|s| s.state.site == key);
@@ -1577,7 +1589,13 @@ pub(crate) fn check(
         } else if prints
             .get(&c)
             .is_none_or(|p| print_of(p) != fingerprint(&key, file))
-            && !page_is_current(reg, n, file, &site, &stored.pages.0)?
+            && !page_is_current(
+                reg,
+                n,
+                file,
+                &site,
+                prints.get(&c).and_then(|v| digest_of(v)),
+            )?
         {
             finding(
                 &page,
@@ -1638,13 +1656,13 @@ pub(crate) fn check(
 /// Whether the stored page of `name` is the page its index file `file`
 /// gives now (what a rebuild would write): a fingerprint differs for any
 /// change of the file's bytes, such as a field the page does not show.
-/// `prints`: the text of [`PAGES_KEY`].
+/// `trusted`: the record digest [`PAGES_KEY`] holds for the page.
 fn page_is_current(
     reg: &Registry,
     name: &CrateName,
     file: &IndexFile,
     site: &Site,
-    prints: &str,
+    trusted: Option<&str>,
 ) -> Result<bool> {
     let Some(pkg) = render::shown_version(file) else {
         return Ok(true);
@@ -1652,7 +1670,6 @@ fn page_is_current(
     let Some(page) = read_page(reg, &page_key(name.as_str()))? else {
         return Ok(false);
     };
-    let trusted = trusted_digest(prints, &name.canonical());
     let (stored, _) = read_meta(reg, name, pkg, trusted)?;
     Ok(page == stored.page(file, site).as_bytes())
 }
@@ -1691,10 +1708,7 @@ mod tests {
             h.update(readme::readme_html(text, "README.md"));
             h.update([0]);
         }
-        let got: String = h.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let got = crate::crate_file::hex(&h.finalize()[..8]);
         assert_eq!(
             (README_VERSION, got.as_str()),
             (2, "e2195c864c65e628"),

@@ -1158,3 +1158,32 @@ description = \"Plain\"\nreadme = \"README.md\"\n"
     }
     reg.assert_verify_clean();
 }
+
+/// A change of the site (the URL) renders every page again, each from the
+/// record it carries (the pages' digests hold whatever the site): the
+/// `.crate` is not read, and is gone here.
+#[test]
+fn a_site_change_renders_pages_from_their_records() {
+    let reg = TestRegistry::new();
+    reg.publish(
+        &CrateBuilder::new("sited", "1.0.0")
+            .manifest(
+                "[package]\nname = \"sited\"\nversion = \"1.0.0\"\nedition = \"2021\"\n\
+description = \"Kept across sites\"\nreadme = \"README.md\"\n",
+            )
+            .file("README.md", "# Sited\n\nThe README text.\n"),
+    );
+    fs::remove_file(reg.crate_file("sited", "1.0.0")).unwrap();
+    let out = reg.ok(&[&"settings", &"--url", &"http://other.example/"]);
+    assert!(
+        !common::stderr(&out).contains("index line only"),
+        "{}",
+        common::stderr(&out)
+    );
+    let page = page_of(&reg, "sited");
+    assert!(page.contains("other.example"), "{page}");
+    assert!(
+        page.contains("The README text.") && page.contains("Kept across sites"),
+        "{page}"
+    );
+}
